@@ -1,0 +1,71 @@
+"""Evaluate a bundle: its alerts and its relationship health, as of an injected `now`.
+
+`Evaluator(settings, now)` does the per-tenant work once (today's date in the tenant's
+timezone, the resolved thresholds per pipeline) and is then called once per deal, which is what
+the daily sweep and `dealradar evaluate --jsonl` do; `evaluate()` is the one-off form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from engine.alerts import Alert, Context, Mute, raise_alerts
+from engine.health import Health, half_life_days, score_health
+from engine.model import Bundle
+from engine.settings import Settings
+from engine.signals import Moment, scan
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    deal_id: str
+    alerts: list[Alert]
+    health: Health
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deal_id": self.deal_id,
+            "alerts": [a.to_dict() for a in self.alerts],
+            "health": self.health.to_dict(),
+        }
+
+
+class Evaluator:
+    """Evaluates many bundles for one tenant at one instant."""
+
+    def __init__(self, settings: Settings, now: datetime) -> None:
+        self.settings = settings
+        self.moment = Moment(now=now, zone=settings.zone)
+        self._health = settings.health
+        self._half_life = half_life_days(settings.health)
+        self._locale = settings.locale
+
+    def __call__(
+        self,
+        bundle: Bundle,
+        mutes: Iterable[Mute] = (),
+        previous_score: int | None = None,
+    ) -> Evaluation:
+        moment = self.moment
+        signals = scan(bundle.activities, moment.now_ts, self._half_life)
+        ctx = Context(bundle=bundle, moment=moment, signals=signals)
+        alerts = raise_alerts(
+            ctx, self.settings.alerts_for(bundle.deal.pipeline), self._locale, mutes
+        )
+        health = score_health(signals, moment.now_ts, self._health, previous_score)
+        return Evaluation(deal_id=bundle.deal.id, alerts=alerts, health=health)
+
+
+def evaluate(
+    bundle: Bundle,
+    settings: Settings,
+    now: datetime,
+    *,
+    mutes: Iterable[Mute] = (),
+    previous_score: int | None = None,
+) -> Evaluation:
+    """Alerts and health for one bundle as of `now` (an aware datetime)."""
+    return Evaluator(settings, now)(bundle, mutes, previous_score)

@@ -1,0 +1,291 @@
+"""A tenant's alert and health settings: the schema, the defaults and their resolution.
+
+A settings document may be partial; what it leaves out takes the default. Invalid documents give
+one error per field, with a dotted path an admin can act on (`alerts.no_activity.days: ...`).
+Pipeline overrides (`pipelines.<pipeline>.alerts.<code>`) are partial alert blocks laid over the
+organisation's blocks; `stuck_in_stage` also takes per-stage thresholds.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from engine.titles import LEVELS
+
+ALERT_CODES: tuple[str, ...] = (
+    "no_activity",
+    "no_meeting_scheduled",
+    "single_threaded",
+    "key_role_silent",
+    "powermap_gap",
+    "stuck_in_stage",
+    "close_date_passed",
+    "amount_missing",
+    "deal_too_old",
+)
+LOCALES = ("en", "fr")
+HEALTH_KINDS = ("email", "meeting", "call", "task")
+FREQUENCY_DAYS: dict[str, float] = {
+    "daily": 1.0,
+    "twice_a_week": 3.5,
+    "weekly": 7.0,
+    "every_two_weeks": 14.0,
+    "monthly": 30.0,
+}
+"""The expected communication frequencies, as the interval in days between two interactions."""
+
+MAX_DAYS = 3650
+"""Ten years: any larger threshold is a typo, not a policy."""
+
+DEFAULTS: dict[str, Any] = {
+    "timezone": "UTC",
+    "locale": "en",
+    "alerts": {
+        "no_activity": {"enabled": True, "days": 10, "unless_next_step": False},
+        "no_meeting_scheduled": {"enabled": True},
+        "single_threaded": {"enabled": True, "days": 10},
+        "key_role_silent": {
+            "enabled": True,
+            "days": 12,
+            "roles": ["Champion", "Decision Maker", "Economic Buyer"],
+        },
+        "powermap_gap": {
+            "enabled": True,
+            "days_to_close": 10,
+            "min_level": "director",
+            "titles": {"director": [], "vp": [], "c_level": []},
+        },
+        "stuck_in_stage": {"enabled": True, "days": 12, "stages": {}},
+        "close_date_passed": {"enabled": True},
+        "amount_missing": {"enabled": True},
+        "deal_too_old": {"enabled": True, "days": 50},
+    },
+    "pipelines": {},
+    "health": {
+        "weights": {"email": 6, "meeting": 6, "call": 6, "task": 6},
+        "expected_frequency": "weekly",
+        "good_from": 60,
+        "fair_from": 40,
+    },
+}
+
+
+class SettingsError(ValueError):
+    """Invalid settings; `errors` maps a dotted field path to what is wrong with it."""
+
+    def __init__(self, errors: Mapping[str, list[str]]) -> None:
+        self.errors = dict(errors)
+        super().__init__(
+            "invalid settings: "
+            + "; ".join(f"{path}: {' '.join(msgs)}" for path, msgs in self.errors.items())
+        )
+
+
+# --- schema (validation of a possibly partial document; defaults are applied afterwards) -----
+
+
+def _days(minimum: int = 1) -> fields.Integer:
+    return fields.Integer(strict=True, validate=validate.Range(min=minimum, max=MAX_DAYS))
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class _Toggle(_Strict):
+    enabled = fields.Boolean()
+
+
+class _NoActivity(_Toggle):
+    days = _days()
+    unless_next_step = fields.Boolean()
+
+
+class _Days(_Toggle):
+    days = _days()
+
+
+class _KeyRoleSilent(_Days):
+    roles = fields.List(fields.String(validate=validate.Length(min=1)))
+
+
+class _Titles(_Strict):
+    director = fields.List(fields.String(validate=validate.Length(min=1)))
+    vp = fields.List(fields.String(validate=validate.Length(min=1)))
+    c_level = fields.List(fields.String(validate=validate.Length(min=1)))
+
+
+class _PowermapGap(_Toggle):
+    days_to_close = _days(minimum=0)
+    min_level = fields.String(validate=validate.OneOf(LEVELS))
+    titles = fields.Nested(_Titles)
+
+
+class _StuckInStage(_Days):
+    stages = fields.Dict(keys=fields.String(validate=validate.Length(min=1)), values=_days())
+
+
+_ALERT_SCHEMAS: dict[str, type[Schema]] = {
+    "no_activity": _NoActivity,
+    "no_meeting_scheduled": _Toggle,
+    "single_threaded": _Days,
+    "key_role_silent": _KeyRoleSilent,
+    "powermap_gap": _PowermapGap,
+    "stuck_in_stage": _StuckInStage,
+    "close_date_passed": _Toggle,
+    "amount_missing": _Toggle,
+    "deal_too_old": _Days,
+}
+_Alerts = type(
+    "_Alerts", (_Strict,), {code: fields.Nested(schema) for code, schema in _ALERT_SCHEMAS.items()}
+)
+
+
+class _Pipeline(_Strict):
+    alerts = fields.Nested(_Alerts)
+
+
+class _Weights(_Strict):
+    email = fields.Integer(strict=True, validate=validate.Range(min=3, max=9))
+    meeting = fields.Integer(strict=True, validate=validate.Range(min=3, max=9))
+    call = fields.Integer(strict=True, validate=validate.Range(min=3, max=9))
+    task = fields.Integer(strict=True, validate=validate.Range(min=3, max=9))
+
+
+class _Health(_Strict):
+    weights = fields.Nested(_Weights)
+    expected_frequency = fields.String(validate=validate.OneOf(list(FREQUENCY_DAYS)))
+    good_from = fields.Integer(strict=True, validate=validate.Range(min=0, max=100))
+    fair_from = fields.Integer(strict=True, validate=validate.Range(min=0, max=100))
+
+    @validates_schema
+    def _cut_points_ordered(self, data: dict[str, Any], **_: Any) -> None:
+        good, fair = data.get("good_from"), data.get("fair_from")
+        if good is not None and fair is not None and fair > good:
+            raise ValidationError(
+                f"the fair cut point ({fair}) is above the good cut point ({good}); "
+                "set fair_from at or below good_from",
+                "fair_from",
+            )
+
+
+def _valid_timezone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            f"unknown time zone {name!r}; use an IANA name such as Europe/Paris or America/New_York"
+        ) from None
+
+
+class SettingsSchema(_Strict):
+    """A settings document as an admin writes it: every field optional."""
+
+    timezone = fields.String(validate=_valid_timezone)
+    locale = fields.String(validate=validate.OneOf(LOCALES))
+    alerts = fields.Nested(_Alerts)
+    pipelines = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1)), values=fields.Nested(_Pipeline)
+    )
+    health = fields.Nested(_Health)
+
+
+def _flatten(errors: Any, path: str = "") -> dict[str, list[str]]:
+    if isinstance(errors, list):
+        return {path or "settings": [str(e) for e in errors]}
+    out: dict[str, list[str]] = {}
+    for key, value in errors.items():
+        out.update(_flatten(value, f"{path}.{key}" if path else str(key)))
+    return out
+
+
+def _explain(path: str, messages: list[str]) -> list[str]:
+    """Turn marshmallow's terse 'Unknown field.' into something an admin can act on."""
+    if messages != ["Unknown field."]:
+        return messages
+    head, _, name = path.rpartition(".")
+    if head.endswith("alerts"):
+        return [f"unknown alert {name!r}; the alerts are {', '.join(ALERT_CODES)}"]
+    return [f"unknown setting {name!r}; check its spelling against the README"]
+
+
+# --- resolution --------------------------------------------------------------------------------
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge: dicts merge key by key, anything else in `over` replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _move_neighbour(health: dict[str, Any]) -> dict[str, Any]:
+    """Moving one cut point past the default of the other moves that one too (as in Dynamics)."""
+    health = dict(health)
+    defaults = DEFAULTS["health"]
+    if "good_from" in health and "fair_from" not in health:
+        health["fair_from"] = min(defaults["fair_from"], health["good_from"])
+    elif "fair_from" in health and "good_from" not in health:
+        health["good_from"] = max(defaults["good_from"], health["fair_from"])
+    return health
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Resolved settings: the full document plus what the engine looks up per deal."""
+
+    document: dict[str, Any]
+    zone: ZoneInfo
+    _by_pipeline: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    @property
+    def timezone(self) -> str:
+        return self.document["timezone"]
+
+    @property
+    def locale(self) -> str:
+        return self.document["locale"]
+
+    @property
+    def health(self) -> dict[str, Any]:
+        return self.document["health"]
+
+    def alerts_for(self, pipeline: str) -> dict[str, dict[str, Any]]:
+        """The alert blocks in force for a pipeline: its overrides laid over the organisation's."""
+        resolved = self._by_pipeline.get(pipeline)
+        if resolved is None:
+            override = self.document["pipelines"].get(pipeline, {}).get("alerts", {})
+            resolved = (
+                _merge(self.document["alerts"], override) if override else self.document["alerts"]
+            )
+            self._by_pipeline[pipeline] = resolved
+        return resolved
+
+
+def load_settings(document: Mapping[str, Any] | None = None) -> Settings:
+    """Validate a (partial) settings document and fill in the defaults; raise SettingsError."""
+    document = {} if document is None else document
+    if not isinstance(document, Mapping):
+        raise SettingsError({"settings": ["must be a JSON object"]})
+    try:
+        given = SettingsSchema().load(document)
+    except ValidationError as exc:
+        flat = _flatten(exc.messages)
+        raise SettingsError({path: _explain(path, msgs) for path, msgs in flat.items()}) from None
+    if "health" in given:
+        given["health"] = _move_neighbour(given["health"])
+    merged = _merge(DEFAULTS, given)
+    return Settings(document=merged, zone=ZoneInfo(merged["timezone"]))

@@ -1,0 +1,154 @@
+"""One pass over a bundle's activities, collecting everything the alerts and the health read.
+
+The engine re-evaluates whole pipelines every day, so the activities are walked once per deal
+and every rule works from these few numbers. Activities after `now` that claim to be done (clock
+skew, or evaluating the past with `--now`) are left out: the engine sees the deal as of `now`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from math import exp
+
+from engine.model import Activity
+
+HEALTH_KINDS = ("email", "meeting", "call", "task")
+"""The activity kinds the relationship health weighs (notes do not count)."""
+
+_EPOCH_ORDINAL = 719163
+"""date(1970, 1, 1).toordinal(): turns epoch seconds into a day number without a datetime."""
+
+
+@dataclass(slots=True)
+class Moment:
+    """`now` and the tenant's calendar: every day count is in the tenant's timezone."""
+
+    now: datetime
+    zone: tzinfo  # UTC takes a fast path that needs no datetime
+    now_ts: float = 0.0
+    today: int = 0  # proleptic ordinal of today's local date
+    _utc: bool = False
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            raise ValueError("now must carry a timezone (an aware datetime)")
+        self.now_ts = self.now.timestamp()
+        self._utc = str(self.zone) in ("UTC", "Etc/UTC", "Z") or self.zone is UTC
+        self.today = self.local_day(self.now_ts)
+
+    def local_day(self, ts: float) -> int:
+        """The proleptic ordinal of the local calendar date of an epoch timestamp."""
+        if self._utc:
+            return int(ts // 86400) + _EPOCH_ORDINAL
+        return datetime.fromtimestamp(ts, self.zone).toordinal()
+
+    def days_since(self, ts: float) -> int:
+        """Calendar days from the local date of `ts` to today (0 when it is today)."""
+        return self.today - self.local_day(ts)
+
+    def iso(self, ts: float) -> str:
+        """An epoch timestamp as ISO 8601 in the tenant's timezone, for facts."""
+        if self._utc:
+            return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=ts)).isoformat()
+        return datetime.fromtimestamp(ts, self.zone).isoformat()
+
+
+@dataclass(slots=True)
+class Signals:
+    last_interaction: float | None = None
+    """Epoch seconds of the latest done email, call or meeting."""
+    last_by_contact: dict[str, float] = field(default_factory=dict)
+    """Latest interaction per direct participant (cc does not count)."""
+    threads: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
+    """(when, direct participants) of every interaction that names a contact."""
+    next_meeting: float | None = None
+    """The earliest meeting scheduled after now."""
+    next_step: float | None = None
+    """The earliest meeting or task scheduled after now."""
+    counts: dict[str, int] = field(default_factory=dict)
+    """Done activities per health kind."""
+    decayed: dict[str, float] = field(default_factory=dict)
+    """Per health kind, the sum of each done activity's fading factor (1 now, half a period ago)."""
+    last_by_kind: dict[str, float] = field(default_factory=dict)
+    """Latest done activity per health kind."""
+
+
+def scan(activities: Iterable[Activity], now_ts: float, half_life_days: float) -> Signals:
+    """Walk the activities once; `half_life_days` sets how fast old activity fades for health."""
+    rate = 0.6931471805599453 / (half_life_days * 86400.0)  # ln 2 per half-life, in seconds
+    s = Signals()
+    counts = dict.fromkeys(HEALTH_KINDS, 0)
+    decayed = dict.fromkeys(HEALTH_KINDS, 0.0)
+    last_by_kind: dict[str, float] = {}
+    last_by_contact = s.last_by_contact
+    threads = s.threads
+    last_interaction = next_meeting = next_step = None
+    for a in activities:
+        ts = a.ts
+        kind = a.kind
+        if a.status == "done":
+            if ts > now_ts or kind == "note":
+                continue
+            counts[kind] += 1
+            decayed[kind] += exp((ts - now_ts) * rate)
+            prev = last_by_kind.get(kind)
+            if prev is None or ts > prev:
+                last_by_kind[kind] = ts
+            if kind == "task":
+                continue
+            if last_interaction is None or ts > last_interaction:
+                last_interaction = ts
+            contacts = a.contacts
+            if contacts:
+                threads.append((ts, contacts))
+                for c in contacts:
+                    prev = last_by_contact.get(c)
+                    if prev is None or ts > prev:
+                        last_by_contact[c] = ts
+        elif ts > now_ts:
+            if kind == "meeting":
+                if next_meeting is None or ts < next_meeting:
+                    next_meeting = ts
+            elif kind != "task":
+                continue
+            if next_step is None or ts < next_step:
+                next_step = ts
+    s.last_interaction = last_interaction
+    s.next_meeting = next_meeting
+    s.next_step = next_step
+    s.counts = counts
+    s.decayed = decayed
+    s.last_by_kind = last_by_kind
+    return s
+
+
+def single_thread(threads: list[tuple[float, tuple[str, ...]]]) -> tuple[str, float, int] | None:
+    """The contact the latest interactions all involve alone, when the streak started, its length.
+
+    Walking back from the latest interaction, the streak runs while each interaction's direct
+    participants are that one contact, and stops at the latest interaction with anyone else.
+    Interactions that name no contact neither extend nor break it. Two different interactions at
+    the very same instant break it, whatever order they come in.
+    """
+    if not threads:
+        return None
+    latest_ts, latest = max(threads, key=lambda t: t[0])
+    who = latest[0]
+    if any(c != who for c in latest):
+        return None
+    other = None
+    for ts, contacts in threads:
+        if (other is None or ts > other) and any(c != who for c in contacts):
+            other = ts
+    if other is not None and other >= latest_ts:
+        return None
+    start = latest_ts
+    length = 0
+    for ts, _ in threads:
+        if other is None or ts > other:
+            length += 1
+            if ts < start:
+                start = ts
+    return who, start, length
