@@ -80,7 +80,7 @@ class SettingsError(ValueError):
     """Invalid settings; `errors` maps a dotted field path to what is wrong with it."""
 
     def __init__(self, errors: Mapping[str, list[str]]) -> None:
-        self.errors = dict(errors)
+        self.errors = dict(sorted(errors.items()))
         super().__init__(
             "invalid settings: "
             + "; ".join(f"{path}: {' '.join(msgs)}" for path, msgs in self.errors.items())
@@ -202,7 +202,9 @@ def _flatten(errors: Any, path: str = "") -> dict[str, list[str]]:
         return {path or "settings": [str(e) for e in errors]}
     out: dict[str, list[str]] = {}
     for key, value in errors.items():
-        out.update(_flatten(value, f"{path}.{key}" if path else str(key)))
+        # marshmallow files a Dict entry's errors under "value"; the admin thinks of the key.
+        sub = path if key == "value" else (f"{path}.{key}" if path else str(key))
+        out.update(_flatten(value, sub))
     return out
 
 

@@ -1,0 +1,162 @@
+"""Relationship health: the worked example of the README, grades, trend, and its properties."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.evaluate import evaluate
+from engine.model import Activity, Bundle, Deal
+from engine.settings import FREQUENCY_DAYS, load_settings
+from tests.builders import NOW, activity, ago, bundle, run
+
+
+def test_readme_worked_example() -> None:
+    # Weekly expected contact; last email 12 days ago, a call 20 days ago.
+    doc = bundle(None, [], [activity("email", ago(12)), activity("call", ago(20))])
+    h = run(doc).health
+    # recency: 50 * 0.5 ** ((12 - 7) / 7) = 30.5
+    # frequency: 50 * (0.5 ** (12 / 7) + 0.5 ** (20 / 7)) / 1.5 = 50 * 0.4428 / 1.5 = 14.8
+    assert h.components["recency"]["points"] == 30.5
+    assert h.components["frequency"]["points"] == 14.8
+    assert h.components["frequency"]["weighted_activities"] == 0.44
+    assert h.components["recency"]["days_since_last"] == 12.0
+    assert (h.score, h.grade) == (45, "fair")
+
+
+def test_steady_contact_at_the_expected_pace_is_good() -> None:
+    weekly = [activity("email", ago(7 * k + 6)) for k in range(8)]
+    assert run(bundle(None, [], weekly)).health.grade == "good"
+    fortnightly = [activity("email", ago(14 * k + 13)) for k in range(4)]
+    assert run(bundle(None, [], fortnightly)).health.grade == "fair"
+    monthly = [activity("email", ago(30 * k + 29)) for k in range(3)]
+    assert run(bundle(None, [], monthly)).health.grade == "poor"
+    assert (
+        run(
+            bundle(None, [], fortnightly), {"health": {"expected_frequency": "every_two_weeks"}}
+        ).health.grade
+        == "good"
+    )
+
+
+def test_no_activity_at_all_is_zero_and_poor() -> None:
+    h = run(
+        bundle(
+            None, [], [activity("note", ago(1)), activity("meeting", ago(-1), status="scheduled")]
+        )
+    ).health
+    assert (h.score, h.grade) == (0, "poor")
+    assert h.components["recency"]["days_since_last"] is None
+
+
+def test_weights_change_the_score() -> None:
+    doc = bundle(None, [], [activity("meeting", ago(9)), activity("email", ago(30))])
+    default = run(doc).health.score
+    heavy = run(doc, {"health": {"weights": {"meeting": 9}}}).health.score
+    light = run(doc, {"health": {"weights": {"meeting": 3}}}).health.score
+    assert light < default < heavy
+
+
+def test_grades_follow_the_cut_points() -> None:
+    doc = bundle(None, [], [activity("email", ago(12)), activity("call", ago(20))])  # 45
+    assert run(doc).health.grade == "fair"
+    assert run(doc, {"health": {"fair_from": 46}}).health.grade == "poor"
+    assert run(doc, {"health": {"good_from": 45}}).health.grade == "good"
+
+
+def test_trend_against_the_previous_score() -> None:
+    doc = bundle(None, [], [activity("email", ago(12)), activity("call", ago(20))])  # 45
+    assert run(doc).health.trend is None
+    assert run(doc, previous_score=40).health.trend == "improving"
+    assert run(doc, previous_score=41).health.trend == "steady"
+    assert run(doc, previous_score=49).health.trend == "steady"
+    assert run(doc, previous_score=50).health.trend == "declining"
+
+
+def test_components_explain_the_score() -> None:
+    doc = bundle(
+        None, [], [activity("email", ago(1)), activity("task", ago(2)), activity("note", ago(1))]
+    )
+    c = run(doc).health.components
+    assert c["activities"] == {"email": 1, "meeting": 0, "call": 0, "task": 1}
+    assert c["recency"]["expected_every_days"] == 7.0
+    assert c["weights"]["email"] == 6
+
+
+# --- properties ------------------------------------------------------------------------------
+
+KINDS = ("email", "call", "meeting", "task", "note")
+_deal = Deal(
+    id="d",
+    name="d",
+    pipeline="p",
+    stage="s",
+    stage_entered_at=NOW,
+    created_at=NOW - timedelta(days=400),
+)
+ages = st.floats(min_value=0, max_value=400, allow_nan=False)
+acts = st.lists(
+    st.tuples(st.sampled_from(KINDS), ages, st.sampled_from(("done", "scheduled"))), max_size=30
+)
+health_settings = st.fixed_dictionaries(
+    {
+        "weights": st.fixed_dictionaries(
+            {k: st.integers(3, 9) for k in ("email", "meeting", "call", "task")}
+        ),
+        "expected_frequency": st.sampled_from(list(FREQUENCY_DAYS)),
+    }
+)
+
+
+def _bundle(items: list[tuple[str, float, str]]) -> Bundle:
+    return Bundle(
+        deal=_deal,
+        activities=tuple(
+            Activity(
+                id=str(i), kind=k, at=NOW - timedelta(days=age), direction="outbound", status=s
+            )
+            for i, (k, age, s) in enumerate(items)
+        ),
+    )
+
+
+def _score(items: list[tuple[str, float, str]], health: dict) -> int:
+    return evaluate(_bundle(items), load_settings({"health": health}), NOW).health.score
+
+
+@settings(max_examples=300, deadline=None)
+@given(acts, health_settings)
+def test_score_is_within_0_and_100(items: list, health: dict) -> None:
+    assert 0 <= _score(items, health) <= 100
+
+
+@settings(max_examples=300, deadline=None)
+@given(acts, health_settings, st.sampled_from(KINDS), ages)
+def test_more_activity_never_lowers_the_score(
+    items: list, health: dict, kind: str, age: float
+) -> None:
+    assert _score([*items, (kind, age, "done")], health) >= _score(items, health)
+
+
+@settings(max_examples=300, deadline=None)
+@given(acts.filter(bool), health_settings, st.data())
+def test_more_recent_activity_never_lowers_the_score(
+    items: list, health: dict, data: st.DataObject
+) -> None:
+    i = data.draw(st.integers(0, len(items) - 1))
+    kind, age, status = items[i]
+    newer = data.draw(st.floats(min_value=0, max_value=age))
+    moved = [*items[:i], (kind, newer, status), *items[i + 1 :]]
+    assert _score(moved, health) >= _score(items, health)
+
+
+@settings(max_examples=300, deadline=None)
+@given(acts, health_settings, st.sampled_from(("email", "meeting", "call", "task")), st.data())
+def test_better_weighted_activity_never_lowers_the_score(
+    items: list, health: dict, kind: str, data: st.DataObject
+) -> None:
+    heavier = data.draw(st.integers(health["weights"][kind], 9))
+    raised = {**health, "weights": {**health["weights"], kind: heavier}}
+    assert _score(items, raised) >= _score(items, health)

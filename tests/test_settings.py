@@ -1,0 +1,149 @@
+"""Settings: partial documents take the defaults; invalid ones say which field and why."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.settings import ALERT_CODES, DEFAULTS, SettingsError, load_settings
+
+
+def test_empty_document_is_the_defaults() -> None:
+    s = load_settings({})
+    assert s.document == DEFAULTS
+    assert s.timezone == "UTC" and s.locale == "en"
+    alerts = s.alerts_for("any")
+    assert all(alerts[c]["enabled"] for c in ALERT_CODES)
+    assert alerts["no_activity"]["days"] == 10
+    assert alerts["single_threaded"]["days"] == 10
+    assert alerts["key_role_silent"]["days"] == 12
+    assert alerts["key_role_silent"]["roles"] == ["Champion", "Decision Maker", "Economic Buyer"]
+    assert alerts["powermap_gap"]["days_to_close"] == 10
+    assert alerts["powermap_gap"]["min_level"] == "director"
+    assert alerts["stuck_in_stage"]["days"] == 12
+    assert alerts["deal_too_old"]["days"] == 50
+    assert s.health["good_from"] == 60 and s.health["fair_from"] == 40
+    assert s.health["weights"] == {"email": 6, "meeting": 6, "call": 6, "task": 6}
+
+
+def test_partial_document_keeps_the_other_defaults() -> None:
+    s = load_settings(
+        {
+            "timezone": "Europe/Paris",
+            "alerts": {
+                "no_activity": {"days": 14},
+                "powermap_gap": {"titles": {"c_level": ["Gérant"]}},
+            },
+            "health": {"weights": {"meeting": 9}},
+        }
+    )
+    alerts = s.alerts_for("sales")
+    assert alerts["no_activity"] == {"enabled": True, "days": 14, "unless_next_step": False}
+    assert alerts["powermap_gap"]["titles"] == {"director": [], "vp": [], "c_level": ["Gérant"]}
+    assert alerts["powermap_gap"]["days_to_close"] == 10
+    assert s.health["weights"] == {"email": 6, "meeting": 9, "call": 6, "task": 6}
+    assert s.timezone == "Europe/Paris"
+    assert DEFAULTS["alerts"]["no_activity"]["days"] == 10, "defaults are never mutated"
+
+
+def test_pipeline_overrides_lay_over_the_organisation() -> None:
+    s = load_settings(
+        {
+            "alerts": {"stuck_in_stage": {"days": 20, "stages": {"proposal": 5, "demo": 7}}},
+            "pipelines": {
+                "enterprise": {
+                    "alerts": {
+                        "stuck_in_stage": {"stages": {"demo": 30}},
+                        "amount_missing": {"enabled": False},
+                    }
+                }
+            },
+        }
+    )
+    enterprise = s.alerts_for("enterprise")
+    assert enterprise["stuck_in_stage"] == {
+        "enabled": True,
+        "days": 20,
+        "stages": {"proposal": 5, "demo": 30},
+    }
+    assert enterprise["amount_missing"]["enabled"] is False
+    assert s.alerts_for("sales")["stuck_in_stage"]["stages"] == {"proposal": 5, "demo": 7}
+    assert s.alerts_for("sales")["amount_missing"]["enabled"] is True
+
+
+def _errors(document: dict) -> dict[str, list[str]]:
+    with pytest.raises(SettingsError) as exc:
+        load_settings(document)
+    return exc.value.errors
+
+
+def test_negative_threshold() -> None:
+    errors = _errors({"alerts": {"no_activity": {"days": -3}}})
+    assert list(errors) == ["alerts.no_activity.days"]
+    assert "greater than or equal to 1" in errors["alerts.no_activity.days"][0]
+
+
+def test_unknown_alert_lists_the_known_ones() -> None:
+    errors = _errors({"alerts": {"no_activty": {"days": 3}}})
+    assert errors["alerts.no_activty"] == [
+        "unknown alert 'no_activty'; the alerts are " + ", ".join(ALERT_CODES)
+    ]
+    errors = _errors({"pipelines": {"sales": {"alerts": {"bogus": {}}}}})
+    assert list(errors) == ["pipelines.sales.alerts.bogus"]
+
+
+def test_fair_cut_point_above_good() -> None:
+    errors = _errors({"health": {"good_from": 50, "fair_from": 70}})
+    assert errors == {
+        "health.fair_from": [
+            "the fair cut point (70) is above the good cut point (50); "
+            "set fair_from at or below good_from"
+        ]
+    }
+
+
+def test_moving_one_cut_point_moves_its_neighbour() -> None:
+    assert load_settings({"health": {"good_from": 30}}).health["fair_from"] == 30
+    assert load_settings({"health": {"good_from": 80}}).health["fair_from"] == 40
+    assert load_settings({"health": {"fair_from": 75}}).health["good_from"] == 75
+    assert load_settings({"health": {"fair_from": 20}}).health["good_from"] == 60
+
+
+@pytest.mark.parametrize("weight", [2, 10, 6.5])
+def test_weight_outside_3_to_9(weight: float) -> None:
+    errors = _errors({"health": {"weights": {"call": weight}}})
+    assert list(errors) == ["health.weights.call"]
+
+
+def test_unknown_timezone() -> None:
+    errors = _errors({"timezone": "Europe/Pariss"})
+    assert errors["timezone"] == [
+        "unknown time zone 'Europe/Pariss'; use an IANA name such as Europe/Paris or America/New_York"
+    ]
+
+
+def test_many_errors_are_reported_together() -> None:
+    errors = _errors(
+        {
+            "locale": "de",
+            "alerts": {"deal_too_old": {"days": 0}, "powermap_gap": {"min_level": "manager"}},
+            "health": {"expected_frequency": "hourly"},
+            "colour": "blue",
+        }
+    )
+    assert set(errors) == {
+        "locale",
+        "alerts.deal_too_old.days",
+        "alerts.powermap_gap.min_level",
+        "health.expected_frequency",
+        "colour",
+    }
+    assert errors["colour"] == ["unknown setting 'colour'; check its spelling against the README"]
+
+
+def test_settings_error_message_names_every_field() -> None:
+    with pytest.raises(SettingsError, match=r"alerts\.no_activity\.days: .*; timezone: unknown"):
+        load_settings({"alerts": {"no_activity": {"days": "ten"}}, "timezone": "Mars/Base"})
+
+
+def test_not_an_object() -> None:
+    assert _errors([1, 2]) == {"settings": ["must be a JSON object"]}  # type: ignore[arg-type]
