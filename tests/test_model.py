@@ -1,4 +1,4 @@
-"""Loading and dumping the canonical bundle: round trips, and errors that name the record and field."""
+"""Loading and dumping the canonical bundle: round trips, and errors naming record and field."""
 
 from __future__ import annotations
 

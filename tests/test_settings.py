@@ -117,7 +117,8 @@ def test_weight_outside_3_to_9(weight: float) -> None:
 def test_unknown_timezone() -> None:
     errors = _errors({"timezone": "Europe/Pariss"})
     assert errors["timezone"] == [
-        "unknown time zone 'Europe/Pariss'; use an IANA name such as Europe/Paris or America/New_York"
+        "unknown time zone 'Europe/Pariss'; "
+        "use an IANA name such as Europe/Paris or America/New_York"
     ]
 
 
