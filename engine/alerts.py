@@ -9,15 +9,13 @@ is rendered from the facts, so what a rep reads and what the API returns cannot 
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 from typing import Any
 
 from engine.messages import alert_message
-from engine.model import Bundle
+from engine.model import Bundle, role_key
 from engine.settings import ALERT_CODES
 from engine.signals import Moment, Signals, single_thread
 from engine.titles import level_rank, seniority
@@ -72,15 +70,6 @@ def load_mutes(data: Any) -> tuple[Mute, ...]:
             ) from None
         mutes.append(Mute(m["code"], until))
     return tuple(mutes)
-
-
-@lru_cache(maxsize=4096)
-def role_key(role: str) -> str:
-    """A role as compared: case, accents, spaces, underscores and hyphens ignored."""
-    decomposed = unicodedata.normalize("NFKD", role)
-    return "".join(
-        ch for ch in decomposed if not unicodedata.combining(ch) and ch not in " _-\t"
-    ).casefold()
 
 
 @dataclass(slots=True)
@@ -143,12 +132,14 @@ def _single_threaded(ctx: Context, cfg: Mapping[str, Any]) -> Iterable[Facts]:
 
 
 def _key_role_silent(ctx: Context, cfg: Mapping[str, Any]) -> Iterable[Facts]:
+    contacts = [c for c in ctx.bundle.contacts if c.role_keys]
+    if not contacts:
+        return ()
     found = []
     last_by_contact = ctx.signals.last_by_contact
     created = None
-    for role in cfg["roles"]:
-        wanted = role_key(role)
-        holders = [c for c in ctx.bundle.contacts if any(role_key(r) == wanted for r in c.roles)]
+    for role, wanted in zip(cfg["roles"], cfg["role_keys"], strict=True):
+        holders = [c for c in contacts if wanted in c.role_keys]
         if not holders:
             continue
         heard = [last_by_contact[c.id] for c in holders if c.id in last_by_contact]
@@ -202,7 +193,8 @@ def _powermap_gap(ctx: Context, cfg: Mapping[str, Any]) -> Iterable[Facts]:
 def _stuck_in_stage(ctx: Context, cfg: Mapping[str, Any]) -> Iterable[Facts]:
     deal = ctx.bundle.deal
     threshold = cfg.get("stages", {}).get(deal.stage, cfg["days"])
-    days = ctx.moment.days_since(deal.stage_entered_at.timestamp())
+    entered = deal.stage_entered_at.timestamp()
+    days = ctx.moment.days_since(entered)
     if days < threshold:
         return ()
     return (
@@ -210,7 +202,7 @@ def _stuck_in_stage(ctx: Context, cfg: Mapping[str, Any]) -> Iterable[Facts]:
             "stage": deal.stage,
             "days": days,
             "threshold": threshold,
-            "stage_entered_at": deal.stage_entered_at.isoformat(),
+            "stage_entered_at": ctx.moment.iso(entered),
         },
     )
 
@@ -230,11 +222,11 @@ def _amount_missing(ctx: Context, cfg: Mapping[str, Any]) -> Iterable[Facts]:
 
 
 def _deal_too_old(ctx: Context, cfg: Mapping[str, Any]) -> Iterable[Facts]:
-    created = ctx.bundle.deal.created_at
-    days = ctx.moment.days_since(created.timestamp())
+    created = ctx.bundle.deal.created_at.timestamp()
+    days = ctx.moment.days_since(created)
     if days < cfg["days"]:
         return ()
-    return ({"days": days, "threshold": cfg["days"], "created_at": created.isoformat()},)
+    return ({"days": days, "threshold": cfg["days"], "created_at": ctx.moment.iso(created)},)
 
 
 RULES: dict[str, Rule] = {
@@ -251,9 +243,26 @@ RULES: dict[str, Rule] = {
 assert tuple(RULES) == ALERT_CODES, "every alert code has exactly one rule, in display order"
 
 
+_PREPARE: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "key_role_silent": lambda cfg: {**cfg, "role_keys": [role_key(r) for r in cfg["roles"]]},
+}
+"""Work a rule's settings need once per pipeline rather than once per deal."""
+
+Plan = tuple[tuple[str, Rule, Mapping[str, Any]], ...]
+
+
+def plan_alerts(alert_settings: Mapping[str, Mapping[str, Any]]) -> Plan:
+    """The enabled rules, in display order, with their (prepared) settings."""
+    return tuple(
+        (code, rule, _PREPARE.get(code, dict)(alert_settings[code]))
+        for code, rule in RULES.items()
+        if alert_settings[code]["enabled"]
+    )
+
+
 def raise_alerts(
     ctx: Context,
-    alert_settings: Mapping[str, Mapping[str, Any]],
+    plan: Plan,
     locale: str,
     mutes: Iterable[Mute] = (),
 ) -> list[Alert]:
@@ -261,11 +270,10 @@ def raise_alerts(
     if ctx.bundle.deal.status != "open":
         return []
     today = ctx.moment.today
-    muted = {m.code for m in mutes if today < m.until.toordinal()}
+    muted = {m.code for m in mutes if today < m.until.toordinal()} if mutes else ()
     alerts = []
-    for code, rule in RULES.items():
-        cfg = alert_settings[code]
-        if not cfg["enabled"] or code in muted:
+    for code, rule, cfg in plan:
+        if code in muted:
             continue
         for facts in rule(ctx, cfg):
             alerts.append(Alert(code, alert_message(code, facts, locale), facts))

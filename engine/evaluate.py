@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.alerts import Alert, Context, Mute, raise_alerts
+from engine.alerts import Alert, Context, Mute, Plan, plan_alerts, raise_alerts
 from engine.health import Health, half_life_days, score_health
 from engine.model import Bundle
 from engine.settings import Settings
@@ -42,6 +42,7 @@ class Evaluator:
         self._health = settings.health
         self._half_life = half_life_days(settings.health)
         self._locale = settings.locale
+        self._plans: dict[str, Plan] = {}
 
     def __call__(
         self,
@@ -52,11 +53,16 @@ class Evaluator:
         moment = self.moment
         signals = scan(bundle.activities, moment.now_ts, self._half_life)
         ctx = Context(bundle=bundle, moment=moment, signals=signals)
-        alerts = raise_alerts(
-            ctx, self.settings.alerts_for(bundle.deal.pipeline), self._locale, mutes
-        )
+        alerts = raise_alerts(ctx, self._plan(bundle.deal.pipeline), self._locale, mutes)
         health = score_health(signals, moment.now_ts, self._health, previous_score)
         return Evaluation(deal_id=bundle.deal.id, alerts=alerts, health=health)
+
+
+    def _plan(self, pipeline: str) -> Plan:
+        plan = self._plans.get(pipeline)
+        if plan is None:
+            plan = self._plans[pipeline] = plan_alerts(self.settings.alerts_for(pipeline))
+        return plan
 
 
 def evaluate(

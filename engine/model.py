@@ -9,9 +9,11 @@ it must cost no more than the JSON parse itself.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -36,6 +38,14 @@ class User:
     email: str = ""
 
 
+def role_key(role: str) -> str:
+    """A role as compared: case, accents, spaces, underscores and hyphens ignored."""
+    decomposed = unicodedata.normalize("NFKD", role)
+    return "".join(
+        ch for ch in decomposed if not unicodedata.combining(ch) and ch not in " _-\t"
+    ).casefold()
+
+
 @dataclass(slots=True)
 class Contact:
     id: str
@@ -44,6 +54,11 @@ class Contact:
     title: str = ""
     roles: tuple[str, ...] = ()
     primary: bool = False
+    role_keys: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    """`roles` as compared (see `role_key`), worked out once per contact, not once per rule."""
+
+    def __post_init__(self) -> None:
+        self.role_keys = frozenset(_cached_role_key(r) for r in self.roles)
 
 
 @dataclass(slots=True)
@@ -84,12 +99,23 @@ class Deal:
     url: str | None = None
 
 
+_cached_role_key = lru_cache(maxsize=4096)(role_key)
+
+
+def _when(activity: Activity) -> float:
+    return activity.ts
+
+
 @dataclass(slots=True)
 class Bundle:
     deal: Deal
     contacts: tuple[Contact, ...] = ()
     activities: tuple[Activity, ...] = ()
+    """Always in chronological order (sorted on construction), which the engine relies on."""
     users: tuple[User, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.activities = tuple(sorted(self.activities, key=_when))
 
     def contact(self, contact_id: str) -> Contact | None:
         for c in self.contacts:
@@ -180,7 +206,8 @@ def _ids(d: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
         return ()
     if not isinstance(value, list):
         raise BundleError(f"{where}: field {key!r} must be a list of ids, got {value!r}")
-    return tuple(str(v) for v in value)
+    # A CRM may list a participant twice (sender and To); they are still one person.
+    return tuple(dict.fromkeys(str(v) for v in value))
 
 
 def _records(data: Mapping[str, Any], key: str) -> list[Any]:
@@ -236,7 +263,57 @@ def load_contact(d: Any, index: int) -> Contact:
     )
 
 
-def load_activity(d: Any, index: int, contact_ids: set[str] | frozenset[str]) -> Activity:
+class _Unusual(Exception):
+    """The fast path met something it does not check in detail; the careful path takes over."""
+
+
+def _participants(value: Any, contact_ids: frozenset[str]) -> tuple[str, ...]:
+    if not value:
+        return ()
+    if type(value) is not list or not contact_ids.issuperset(value):
+        raise _Unusual
+    return tuple(dict.fromkeys(value))
+
+
+def _fast_activity(d: Any, contact_ids: frozenset[str]) -> Activity:
+    """The common case, well-formed JSON, with the same checks as `_checked_activity` but cheap."""
+    try:
+        rid, kind, direction, status = d["id"], d["kind"], d["direction"], d["status"]
+        at = datetime.fromisoformat(d["at"])
+    except (KeyError, TypeError, ValueError):
+        raise _Unusual from None
+    if (
+        type(rid) is not str
+        or not rid
+        or kind not in ACTIVITY_KINDS
+        or direction not in DIRECTIONS
+        or status not in ACTIVITY_STATUSES
+        or at.tzinfo is None
+    ):
+        raise _Unusual
+    user = d.get("user")
+    deals = d.get("deals")
+    return Activity(
+        id=rid,
+        kind=kind,
+        at=at,
+        direction=direction,
+        status=status,
+        contacts=_participants(d.get("contacts"), contact_ids),
+        cc=_participants(d.get("cc"), contact_ids),
+        user=None if user is None else str(user),
+        deals=tuple(str(x) for x in deals) if type(deals) is list else (),
+    )
+
+
+def load_activity(d: Any, index: int, contact_ids: frozenset[str]) -> Activity:
+    try:
+        return _fast_activity(d, contact_ids)
+    except _Unusual:
+        return _checked_activity(d, index, contact_ids)
+
+
+def _checked_activity(d: Any, index: int, contact_ids: frozenset[str]) -> Activity:
     record = f"activities[{index}]"
     if not isinstance(d, Mapping):
         raise BundleError(f"{record}: must be an object")

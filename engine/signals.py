@@ -7,7 +7,7 @@ skew, or evaluating the past with `--now`) are left out: the engine sees the dea
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from math import exp
@@ -30,6 +30,7 @@ class Moment:
     now_ts: float = 0.0
     today: int = 0  # proleptic ordinal of today's local date
     _utc: bool = False
+    _offsets: dict[int, float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
@@ -42,7 +43,23 @@ class Moment:
         """The proleptic ordinal of the local calendar date of an epoch timestamp."""
         if self._utc:
             return int(ts // 86400) + _EPOCH_ORDINAL
-        return datetime.fromtimestamp(ts, self.zone).toordinal()
+        # A zone's offset is looked up once per hour of time and reused: evaluating a pipeline
+        # asks about the same few weeks again and again.
+        hour = int(ts // 3600)
+        offset = self._offsets.get(hour)
+        if offset is None:
+            offset = self._steady_offset(hour)
+            if offset is None:  # the offset changes within this hour: no shortcut
+                return datetime.fromtimestamp(ts, self.zone).toordinal()
+        return int((ts + offset) // 86400) + _EPOCH_ORDINAL
+
+    def _steady_offset(self, hour: int) -> float | None:
+        first = datetime.fromtimestamp(hour * 3600, self.zone).utcoffset()
+        last = datetime.fromtimestamp(hour * 3600 + 3599.999, self.zone).utcoffset()
+        if first is None or first != last:
+            return None
+        self._offsets[hour] = offset = first.total_seconds()
+        return offset
 
     def days_since(self, ts: float) -> int:
         """Calendar days from the local date of `ts` to today (0 when it is today)."""
@@ -75,80 +92,75 @@ class Signals:
     """Latest done activity per health kind."""
 
 
-def scan(activities: Iterable[Activity], now_ts: float, half_life_days: float) -> Signals:
-    """Walk the activities once; `half_life_days` sets how fast old activity fades for health."""
+def scan(activities: Sequence[Activity], now_ts: float, half_life_days: float) -> Signals:
+    """Walk a bundle's activities (chronological, as Bundle keeps them) once.
+
+    `half_life_days` sets how fast old activity fades for the health score.
+    """
     rate = 0.6931471805599453 / (half_life_days * 86400.0)  # ln 2 per half-life, in seconds
     s = Signals()
-    counts = dict.fromkeys(HEALTH_KINDS, 0)
-    decayed = dict.fromkeys(HEALTH_KINDS, 0.0)
-    last_by_kind: dict[str, float] = {}
+    done: dict[str, list[float]] = {kind: [] for kind in HEALTH_KINDS}
     last_by_contact = s.last_by_contact
     threads = s.threads
     last_interaction = next_meeting = next_step = None
     for a in activities:
         ts = a.ts
+        if ts > now_ts:
+            # The future holds only plans; the first of each kind is the next one.
+            if a.status == "scheduled":
+                kind = a.kind
+                if kind == "meeting":
+                    if next_meeting is None:
+                        next_meeting = ts
+                    if next_step is None:
+                        next_step = ts
+                elif kind == "task" and next_step is None:
+                    next_step = ts
+            continue
+        if a.status != "done":
+            continue
         kind = a.kind
-        if a.status == "done":
-            if ts > now_ts or kind == "note":
-                continue
-            counts[kind] += 1
-            decayed[kind] += exp((ts - now_ts) * rate)
-            prev = last_by_kind.get(kind)
-            if prev is None or ts > prev:
-                last_by_kind[kind] = ts
-            if kind == "task":
-                continue
-            if last_interaction is None or ts > last_interaction:
-                last_interaction = ts
-            contacts = a.contacts
-            if contacts:
-                threads.append((ts, contacts))
-                for c in contacts:
-                    prev = last_by_contact.get(c)
-                    if prev is None or ts > prev:
-                        last_by_contact[c] = ts
-        elif ts > now_ts:
-            if kind == "meeting":
-                if next_meeting is None or ts < next_meeting:
-                    next_meeting = ts
-            elif kind != "task":
-                continue
-            if next_step is None or ts < next_step:
-                next_step = ts
+        if kind == "note":
+            continue
+        done[kind].append(ts)
+        if kind == "task":
+            continue
+        last_interaction = ts
+        contacts = a.contacts
+        if contacts:
+            threads.append((ts, contacts))
+            for c in contacts:
+                last_by_contact[c] = ts
     s.last_interaction = last_interaction
     s.next_meeting = next_meeting
     s.next_step = next_step
-    s.counts = counts
-    s.decayed = decayed
-    s.last_by_kind = last_by_kind
+    s.counts = {kind: len(times) for kind, times in done.items()}
+    s.last_by_kind = {kind: times[-1] for kind, times in done.items() if times}
+    s.decayed = {kind: sum([exp((t - now_ts) * rate) for t in times]) for kind, times in done.items()}
     return s
 
 
 def single_thread(threads: list[tuple[float, tuple[str, ...]]]) -> tuple[str, float, int] | None:
     """The contact the latest interactions all involve alone, when the streak started, its length.
 
-    Walking back from the latest interaction, the streak runs while each interaction's direct
-    participants are that one contact, and stops at the latest interaction with anyone else.
-    Interactions that name no contact neither extend nor break it. Two different interactions at
-    the very same instant break it, whatever order they come in.
+    `threads` is chronological. Walking back from the latest interaction, the streak runs while
+    each interaction's direct participants are that one contact, and stops at the latest
+    interaction with anyone else. Interactions that name no contact are not in `threads`, so
+    they neither extend nor break it. Two different interactions at the very same instant break
+    it, whatever order they come in.
     """
     if not threads:
         return None
-    latest_ts, latest = max(threads, key=lambda t: t[0])
-    who = latest[0]
-    if any(c != who for c in latest):
-        return None
-    other = None
-    for ts, contacts in threads:
-        if (other is None or ts > other) and any(c != who for c in contacts):
-            other = ts
-    if other is not None and other >= latest_ts:
+    latest_ts, latest = threads[-1]
+    if len(latest) != 1:
         return None
     start = latest_ts
     length = 0
-    for ts, _ in threads:
-        if other is None or ts > other:
-            length += 1
-            if ts < start:
-                start = ts
-    return who, start, length
+    for ts, contacts in reversed(threads):
+        if contacts != latest:  # participant ids are unique per activity: a tuple compare
+            if ts == latest_ts:
+                return None
+            break
+        start = ts
+        length += 1
+    return latest[0], start, length
