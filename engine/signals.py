@@ -136,7 +136,9 @@ def scan(activities: Sequence[Activity], now_ts: float, half_life_days: float) -
     s.next_step = next_step
     s.counts = {kind: len(times) for kind, times in done.items()}
     s.last_by_kind = {kind: times[-1] for kind, times in done.items() if times}
-    s.decayed = {kind: sum([exp((t - now_ts) * rate) for t in times]) for kind, times in done.items()}
+    s.decayed = {
+        kind: sum([exp((t - now_ts) * rate) for t in times]) for kind, times in done.items()
+    }
     return s
 
 
@@ -154,13 +156,15 @@ def single_thread(threads: list[tuple[float, tuple[str, ...]]]) -> tuple[str, fl
     latest_ts, latest = threads[-1]
     if len(latest) != 1:
         return None
-    start = latest_ts
-    length = 0
-    for ts, contacts in reversed(threads):
-        if contacts != latest:  # participant ids are unique per activity: a tuple compare
-            if ts == latest_ts:
-                return None
-            break
-        start = ts
-        length += 1
-    return latest[0], start, length
+    i = len(threads) - 1
+    # Participant ids are unique per activity, so "anyone else" is a tuple compare.
+    while i >= 0 and threads[i][1] == latest:
+        i -= 1
+    first = i + 1
+    if i >= 0:
+        rival_ts = threads[i][0]
+        if rival_ts == latest_ts:
+            return None
+        while threads[first][0] == rival_ts:  # simultaneous with the rival: not in the streak
+            first += 1
+    return latest[0], threads[first][0], len(threads) - first
