@@ -187,19 +187,28 @@ def test_timeline_is_consistent(bundles: list[dict]) -> None:
 # --- distributions ----------------------------------------------------------------------------
 
 
+def _assert_mean_close(values: list[int], expected: float) -> None:
+    # Four standard errors: a real bias fails, sampling noise (deterministic anyway) does not.
+    mean = statistics.mean(values)
+    tolerance = 4 * statistics.pstdev(values) / len(values) ** 0.5
+    assert abs(mean - expected) <= max(tolerance, 0.01), (mean, expected, tolerance)
+    assert mean == pytest.approx(expected, rel=0.08)
+
+
 def test_means_close_to_requested(bundles: list[dict]) -> None:
-    assert statistics.mean(len(b["activities"]) for b in bundles) == pytest.approx(40, abs=1.5)
-    assert statistics.mean(len(b["contacts"]) for b in bundles) == pytest.approx(5, abs=0.25)
+    _assert_mean_close([len(b["activities"]) for b in bundles], 40)
+    _assert_mean_close([len(b["contacts"]) for b in bundles], 5)
     assert all(1 <= len(b["contacts"]) <= 10 for b in bundles)
+    # Drawn around the mean, not pinned to it.
+    assert len({len(b["activities"]) for b in bundles}) > 40
+    assert len({len(b["contacts"]) for b in bundles}) == 10
 
 
 @pytest.mark.parametrize(("activities", "contacts"), [(8, 2), (100, 12), (1, 1)])
 def test_other_means(activities: int, contacts: int) -> None:
     sample = list(generate(2_000, seed=2, now=NOW, activities=activities, contacts=contacts))
-    mean_acts = statistics.mean(len(b["activities"]) for b in sample)
-    mean_contacts = statistics.mean(len(b["contacts"]) for b in sample)
-    assert mean_acts == pytest.approx(activities, rel=0.05, abs=0.1)
-    assert mean_contacts == pytest.approx(contacts, rel=0.05)
+    _assert_mean_close([len(b["activities"]) for b in sample], activities)
+    _assert_mean_close([len(b["contacts"]) for b in sample], contacts)
     assert all(1 <= len(b["contacts"]) <= 2 * contacts for b in sample)
 
 
@@ -271,10 +280,10 @@ def test_notable_situations_in_realistic_proportions(bundles: list[dict]) -> Non
         close = bundle["deal"]["close_date"]
         passed += close is not None and date.fromisoformat(close) < NOW.date()
     n = len(open_deals)
-    assert 0.12 < rotting / n < 0.3
+    assert 0.2 < rotting / n < 0.4
     assert 0.12 < single / n < 0.3
-    assert 0.08 < stuck / n < 0.3
-    assert 0.08 < passed / n < 0.25
+    assert 0.05 < stuck / n < 0.25
+    assert 0.1 < passed / n < 0.25
     null_amounts = sum(b["deal"]["amount"] is None for b in bundles) / len(bundles)
     assert 0.07 < null_amounts < 0.13
     very_old = sum(
