@@ -19,11 +19,16 @@ import sys
 import time
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 
-from engine.evaluate import Evaluator
-from engine.model import load_bundle
-from engine.settings import load_settings
-from sandbox.bundles import generate
+# Python puts this script's folder first on the path, where this very file would shadow the
+# `engine` package; the project root goes there instead.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from engine.evaluate import Evaluator  # noqa: E402  (after the path fix above)
+from engine.model import load_bundle  # noqa: E402
+from engine.settings import load_settings  # noqa: E402
+from sandbox.bundles import generate  # noqa: E402
 
 NOW = datetime.fromisoformat("2026-11-25T09:00:00+01:00")
 
