@@ -1,0 +1,61 @@
+"""The application's configuration, read from the environment in one place.
+
+"Settings" always means a tenant's alert and health settings (engine.settings); this is the
+deployment's configuration: where the database and Redis are, the encryption keys, the CRM apps.
+`Config.from_env` is the only reader of the environment in the whole product.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///" + str(Path("instance") / "dealradar.db")
+"""Embedded default: a SQLite file under ./instance/ (PostgreSQL in production)."""
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or unusable; the message names it and says what to do."""
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str = DEFAULT_REDIS_URL
+    secret_keys: tuple[str, ...] = ()
+    """Fernet keys, newest first: the first encrypts, all decrypt (rotation)."""
+    public_url: str = "http://localhost:8000"
+    crm: Mapping[str, str] = field(default_factory=dict)
+    """CRM app credentials (HUBSPOT_CLIENT_ID, ...), by environment name."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        keys = tuple(
+            k.strip() for k in env.get("DEALRADAR_SECRET_KEYS", "").split(",") if k.strip()
+        )
+        if not keys:
+            raise ConfigError(
+                "DEALRADAR_SECRET_KEYS is not set: give one or more Fernet keys, comma-separated, "
+                'newest first. Make one with: python -c "from cryptography.fernet import Fernet; '
+                'print(Fernet.generate_key().decode())"'
+            )
+        crm_names = (
+            "HUBSPOT_APP_ID",
+            "HUBSPOT_CLIENT_ID",
+            "HUBSPOT_CLIENT_SECRET",
+            "SALESFORCE_CLIENT_ID",
+            "SALESFORCE_CLIENT_SECRET",
+            "SELL_CLIENT_ID",
+            "SELL_CLIENT_SECRET",
+        )
+        return cls(
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            secret_keys=keys,
+            public_url=(env.get("PUBLIC_URL") or "http://localhost:8000").rstrip("/"),
+            crm={name: env[name] for name in crm_names if env.get(name)},
+        )

@@ -1,0 +1,136 @@
+"""Database engines and sessions, with every query scoped to one tenant.
+
+A session is opened for one tenant (`Store.tenant(tenant_id)`): every ORM select, update and
+delete on a tenant-scoped table gets `tenant_id = :tenant` added by SQLAlchemy's
+`with_loader_criteria`, and every row it inserts must carry that tenant. A session for no tenant
+refuses to touch tenant-scoped tables at all, except the few cross-tenant jobs (the sweeper, the
+scheduler) that open `Store.all_tenants()` on purpose and say why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
+
+from connector.store.models import TenantScoped
+
+TENANT = "tenant_id"
+ALL_TENANTS = "all_tenants"
+
+
+class UnscopedQuery(RuntimeError):
+    """A query on tenant data from a session opened for no tenant: a bug, never data to return."""
+
+
+class CrossTenantWrite(RuntimeError):
+    """A row for one tenant written through another tenant's session."""
+
+
+def normalize_url(url: str) -> str:
+    """`postgres://` and `postgresql://` (as hosts hand them out) mean psycopg 3 here."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url`; SQLite files get WAL, foreign keys and a busy timeout."""
+    url = normalize_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets the web process write while a worker reads; foreign keys are off by default.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+def _touches_tenant_data(state: ORMExecuteState) -> bool:
+    return any(issubclass(m.class_, TenantScoped) for m in state.all_mappers)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_to_tenant(state: ORMExecuteState) -> None:
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    tenant = state.session.info.get(TENANT)
+    if tenant is None:
+        if state.session.info.get(ALL_TENANTS) or not _touches_tenant_data(state):
+            return
+        raise UnscopedQuery(
+            "a query on tenant data from a session with no tenant: open it with Store.tenant(id)"
+        )
+    state.statement = state.statement.options(
+        with_loader_criteria(
+            TenantScoped, lambda cls: cls.tenant_id == tenant, include_aliases=True
+        )
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _inserts_carry_the_tenant(session: Session, _context: Any, _instances: Any) -> None:
+    tenant = session.info.get(TENANT)
+    if tenant is None:
+        if session.info.get(ALL_TENANTS):
+            return
+        scoped = [o for o in (*session.new, *session.dirty) if isinstance(o, TenantScoped)]
+        if scoped:
+            raise UnscopedQuery("writing tenant data from a session with no tenant")
+        return
+    for obj in (*session.new, *session.dirty):
+        if isinstance(obj, TenantScoped) and obj.tenant_id != tenant:
+            raise CrossTenantWrite(
+                f"{type(obj).__name__} for tenant {obj.tenant_id!r} written in a session for {tenant!r}"
+            )
+
+
+class Store:
+    """The database: an engine and the sessions opened on it."""
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, **engine_kwargs)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def tenant(self, tenant_id: str) -> Iterator[Session]:
+        """A session that sees and writes one tenant's rows only; commits on success."""
+        with self._sessions(info={TENANT: tenant_id}) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def global_session(self) -> Iterator[Session]:
+        """A session for the tenants table itself (lookups by CRM account); no tenant data."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def all_tenants(self, why: str) -> Iterator[Session]:
+        """A session across tenants, for the sweeper and the scheduler only; `why` documents it."""
+        assert why, "say why a session crosses tenants"
+        with self._sessions(info={ALL_TENANTS: why}) as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()

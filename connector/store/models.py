@@ -1,0 +1,369 @@
+"""The store's tables. Every table but `tenants` carries the tenant, and queries are scoped to it.
+
+Snapshots keep Deal Radar's working copy of the CRM in the canonical shape, one row per CRM
+record, upserted by CRM id and deleted when the CRM deletes. Activities are kept as columns, not
+as JSON documents, because the daily sweep reads millions of them: `at_epoch` is the activity's
+instant as epoch seconds, cheap to read back into the engine.
+
+The database, not Redis, is the record of work: `inbox` holds every accepted CRM event until it
+is processed, `outbox` every effect on a CRM until it is done, each under a unique key.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Named constraints, so that migrations can refer to them on every database."""
+
+ID = String(36)
+CRM_ID = String(64)
+"""CRM record ids: HubSpot numbers, Salesforce 18-character ids, Sell numbers."""
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Tenant(Base):
+    """One CRM account (a HubSpot portal, a Salesforce org, a Sell account) using Deal Radar."""
+
+    __tablename__ = "tenants"
+    __table_args__ = (UniqueConstraint("crm", "account_id", name="uq_tenants_crm_account"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    crm: Mapped[str] = mapped_column(String(20))
+    account_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    locale: Mapped[str] = mapped_column(String(8), default="en")
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    """active | suspended (a permanent CRM error, see status_reason) | uninstalled"""
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TenantScoped:
+    """Mixin: the tenant's id, never optional; part of the primary key unless the table has a
+    surrogate id (SQLite autoincrements only a lone integer key), where it is indexed instead."""
+
+    tenant_in_primary_key = True
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[str]:  # noqa: N805 (SQLAlchemy's declared_attr idiom)
+        in_pk = cls.tenant_in_primary_key
+        return mapped_column(
+            ID,
+            ForeignKey("tenants.id", ondelete="CASCADE"),
+            primary_key=in_pk,
+            index=not in_pk,
+            nullable=False,
+            sort_order=-10,  # first in every key: the tenant leads every index
+        )
+
+
+class Credential(TenantScoped, Base):
+    """OAuth tokens, encrypted (connector.store.secrets); one row per tenant and purpose."""
+
+    __tablename__ = "credentials"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True, default="oauth")
+    ciphertext: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    """Bumped on every refresh: a refresher that lost the race sees it moved and re-reads."""
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SettingsVersion(TenantScoped, Base):
+    """Every version of a tenant's settings document, as written, with who and when."""
+
+    __tablename__ = "settings_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    changed_by: Mapped[str] = mapped_column(String(200), default="")
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class ApiKey(TenantScoped, Base):
+    """A tenant's API key, stored as a SHA-256 hash; `prefix` lets an admin tell keys apart."""
+
+    tenant_in_primary_key = False
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- snapshots ------------------------------------------------------------------------------
+
+
+class DealRow(TenantScoped, Base):
+    __tablename__ = "deals"
+    __table_args__ = (Index("ix_deals_tenant_status", "tenant_id", "status"),)
+
+    crm_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+    pipeline: Mapped[str] = mapped_column(String(100))
+    stage: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(10))
+    owner: Mapped[str | None] = mapped_column(CRM_ID)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The canonical deal (engine.model's JSON form of `deal`)."""
+    modified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the CRM last changed the deal, as the CRM says."""
+    synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ContactRow(TenantScoped, Base):
+    __tablename__ = "contacts"
+
+    crm_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")
+    title: Mapped[str] = mapped_column(String(300), default="")
+    synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DealContactRow(TenantScoped, Base):
+    """A contact's place on a deal: its roles there (from labels, contact roles, a custom field)."""
+
+    __tablename__ = "deal_contacts"
+
+    deal_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+    contact_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+    roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ActivityRow(TenantScoped, Base):
+    __tablename__ = "activities"
+
+    crm_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    at_epoch: Mapped[float] = mapped_column(Float)
+    offset_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    """The UTC offset the CRM gave the instant in, so a round trip shows the same time."""
+    direction: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10))
+    contacts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    cc: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    user_id: Mapped[str | None] = mapped_column(CRM_ID)
+    synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ActivityDealRow(TenantScoped, Base):
+    """Which deals an activity belongs to (an email may be logged on two deals)."""
+
+    __tablename__ = "activity_deals"
+    __table_args__ = (Index("ix_activity_deals_activity", "tenant_id", "activity_id"),)
+
+    deal_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+    activity_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+
+
+class UserRow(TenantScoped, Base):
+    __tablename__ = "users"
+
+    crm_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")
+
+
+class Mute(TenantScoped, Base):
+    """A rep's mute of one alert on one deal, until a date (the engine takes it as input)."""
+
+    __tablename__ = "mutes"
+
+    deal_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    until: Mapped[date] = mapped_column(Date)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- evaluation results -------------------------------------------------------------------------
+
+
+class Evaluation(TenantScoped, Base):
+    """The latest evaluation of a deal, for the API and for diffs."""
+
+    __tablename__ = "evaluations"
+
+    deal_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """engine.evaluate.Evaluation.to_dict()"""
+    score: Mapped[int] = mapped_column(Integer)
+    grade: Mapped[str] = mapped_column(String(10))
+    alert_codes: Mapped[str] = mapped_column(String(400), default="")
+    """Space-separated codes, for filtering in SQL."""
+    evaluated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AlertEpisode(TenantScoped, Base):
+    """One continuous stretch during which an alert holds for a deal."""
+
+    tenant_in_primary_key = False
+    __tablename__ = "alert_episodes"
+    __table_args__ = (
+        # At most one open episode per deal and alert key, on every database.
+        Index(
+            "uq_alert_episodes_open",
+            "tenant_id",
+            "deal_id",
+            "key",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    deal_id: Mapped[str] = mapped_column(CRM_ID)
+    key: Mapped[str] = mapped_column(String(200))
+    """The alert's code, plus the role for key_role_silent (engine.alerts.Alert.key)."""
+    code: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    message: Mapped[str] = mapped_column(Text, default="")
+    crm_refs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """What was created in the CRM for this episode (task id, note id), by effect."""
+
+
+class HealthPoint(TenantScoped, Base):
+    """A deal's health score once a day (the tenant's local day), for trends and charts."""
+
+    __tablename__ = "health_points"
+
+    deal_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    score: Mapped[int] = mapped_column(Integer)
+    grade: Mapped[str] = mapped_column(String(10))
+
+
+class WrittenValues(TenantScoped, Base):
+    """The values Deal Radar last wrote to a CRM record: write only what changed, spot echoes."""
+
+    __tablename__ = "written_values"
+
+    object_type: Mapped[str] = mapped_column(String(40), primary_key=True)
+    record_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- work ---------------------------------------------------------------------------------------
+
+
+class InboxEvent(TenantScoped, Base):
+    """A CRM event as received, committed before it is acknowledged."""
+
+    tenant_in_primary_key = False
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "dedupe_key", name="uq_inbox_tenant_dedupe"),
+        Index("ix_inbox_status_received", "status", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    dedupe_key: Mapped[str] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    deal_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    """pending | done | ignored | failed"""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxEffect(TenantScoped, Base):
+    """An effect on a CRM (a write-back, a task, a note), done once under its key."""
+
+    tenant_in_primary_key = False
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "key", name="uq_outbox_tenant_key"),
+        Index("ix_outbox_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    key: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    """pending | done | failed (permanent error, see last_error)"""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SyncCursor(TenantScoped, Base):
+    """Where an incremental pull got to (a watermark, a feed position), per stream."""
+
+    __tablename__ = "sync_cursors"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SweepRun(TenantScoped, Base):
+    """A tenant's daily sweep: one per local day, which is what keeps two crons from doubling it."""
+
+    __tablename__ = "sweep_runs"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(12), default="running")
+    """running | done | failed"""
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
