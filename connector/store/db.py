@@ -97,7 +97,8 @@ def _inserts_carry_the_tenant(session: Session, _context: Any, _instances: Any) 
     for obj in (*session.new, *session.dirty):
         if isinstance(obj, TenantScoped) and obj.tenant_id != tenant:
             raise CrossTenantWrite(
-                f"{type(obj).__name__} for tenant {obj.tenant_id!r} written in a session for {tenant!r}"
+                f"{type(obj).__name__} for tenant {obj.tenant_id!r} "
+                f"written in a session for {tenant!r}"
             )
 
 

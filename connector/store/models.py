@@ -12,7 +12,7 @@ is processed, `outbox` every effect on a CRM until it is done, each under a uniq
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -48,7 +48,7 @@ CRM_ID = String(64)
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class Tenant(Base):
@@ -77,7 +77,7 @@ class TenantScoped:
     tenant_in_primary_key = True
 
     @declared_attr
-    def tenant_id(cls) -> Mapped[str]:  # noqa: N805 (SQLAlchemy's declared_attr idiom)
+    def tenant_id(cls) -> Mapped[str]:
         in_pk = cls.tenant_in_primary_key
         return mapped_column(
             ID,

@@ -33,7 +33,9 @@ def test_every_table_but_tenants_carries_the_tenant() -> None:
         column = table.columns.get("tenant_id")
         assert column is not None and not column.nullable, table.name
         assert [fk.column.table.name for fk in column.foreign_keys] == ["tenants"]
-    mapped = {m.class_.__tablename__ for m in Base.registry.mappers if issubclass(m.class_, TenantScoped)}
+    mapped = {
+        m.class_.__tablename__ for m in Base.registry.mappers if issubclass(m.class_, TenantScoped)
+    }
     assert mapped == {t.name for t in Base.metadata.sorted_tables} - {"tenants"}
 
 
