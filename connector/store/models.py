@@ -59,7 +59,7 @@ class Tenant(Base):
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     crm: Mapped[str] = mapped_column(String(20))
-    account_id: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(200), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     locale: Mapped[str] = mapped_column(String(8), default="en")
