@@ -24,6 +24,8 @@ class Evaluation:
     deal_id: str
     alerts: list[Alert]
     health: Health
+    days_since_interaction: int | None = None
+    """Calendar days since the last interaction, in the tenant's timezone (None: never)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,8 +57,13 @@ class Evaluator:
         ctx = Context(bundle=bundle, moment=moment, signals=signals)
         alerts = raise_alerts(ctx, self._plan(bundle.deal.pipeline), self._locale, mutes)
         health = score_health(signals, moment.now_ts, self._health, previous_score)
-        return Evaluation(deal_id=bundle.deal.id, alerts=alerts, health=health)
-
+        last = signals.last_interaction
+        return Evaluation(
+            deal_id=bundle.deal.id,
+            alerts=alerts,
+            health=health,
+            days_since_interaction=None if last is None else moment.days_since(last),
+        )
 
     def _plan(self, pipeline: str) -> Plan:
         plan = self._plans.get(pipeline)

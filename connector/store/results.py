@@ -1,0 +1,197 @@
+"""Evaluation results: episodes, the latest evaluation per deal, daily health points, mutes,
+and the values last written to the CRM. Every function works on a batch of deals in a few
+queries, because the daily sweep records a whole pipeline through them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from connector.store.models import (
+    AlertEpisode,
+    Evaluation,
+    HealthPoint,
+    Mute,
+    WrittenValues,
+)
+from connector.store.sql import upsert
+from engine.alerts import Mute as EngineMute
+from engine.evaluate import Evaluation as EngineEvaluation
+
+TREND_LOOKBACK = timedelta(days=7)
+"""The trend compares with the score this long ago."""
+
+
+@dataclass
+class EpisodeChanges:
+    started: list[AlertEpisode] = field(default_factory=list)
+    ended: list[AlertEpisode] = field(default_factory=list)
+
+
+def mutes_for(session: Session, deal_ids: Sequence[str]) -> dict[str, list[EngineMute]]:
+    found: dict[str, list[EngineMute]] = defaultdict(list)
+    for deal_id, code, until in session.execute(
+        select(Mute.deal_id, Mute.code, Mute.until).where(Mute.deal_id.in_(list(deal_ids)))
+    ):
+        found[deal_id].append(EngineMute(code, until))
+    return found
+
+
+def previous_scores(session: Session, deal_ids: Sequence[str], today: date) -> dict[str, int]:
+    """Each deal's score a week before `today` (the latest point at or before that day)."""
+    day = today - TREND_LOOKBACK
+    scores: dict[str, tuple[date, int]] = {}
+    for deal_id, when, score in session.execute(
+        select(HealthPoint.deal_id, HealthPoint.day, HealthPoint.score).where(
+            HealthPoint.deal_id.in_(list(deal_ids)),
+            HealthPoint.day <= day,
+            HealthPoint.day > day - TREND_LOOKBACK,
+        )
+    ):
+        if deal_id not in scores or when > scores[deal_id][0]:
+            scores[deal_id] = (when, score)
+    return {deal_id: score for deal_id, (_, score) in scores.items()}
+
+
+def previous_grades(session: Session, deal_ids: Sequence[str]) -> dict[str, str]:
+    return dict(
+        session.execute(
+            select(Evaluation.deal_id, Evaluation.grade).where(
+                Evaluation.deal_id.in_(list(deal_ids))
+            )
+        ).all()
+    )
+
+
+def sync_episodes(
+    session: Session,
+    tenant_id: str,
+    evaluations: Sequence[EngineEvaluation],
+    now: datetime,
+) -> EpisodeChanges:
+    """Open an episode for each alert that starts holding, end those that stopped, refresh the
+    facts of those that go on. Returns what started and ended, for the actions."""
+    changes = EpisodeChanges()
+    deal_ids = [e.deal_id for e in evaluations]
+    open_by_deal: dict[str, dict[str, AlertEpisode]] = defaultdict(dict)
+    for episode in session.scalars(
+        select(AlertEpisode).where(
+            AlertEpisode.deal_id.in_(deal_ids), AlertEpisode.ended_at.is_(None)
+        )
+    ):
+        open_by_deal[episode.deal_id][episode.key] = episode
+    for evaluation in evaluations:
+        current = {a.key: a for a in evaluation.alerts}
+        still_open = open_by_deal.get(evaluation.deal_id, {})
+        for key, alert in current.items():
+            episode = still_open.get(key)
+            if episode is None:
+                episode = AlertEpisode(
+                    tenant_id=tenant_id,
+                    deal_id=evaluation.deal_id,
+                    key=key,
+                    code=alert.code,
+                    started_at=now,
+                    facts=alert.facts,
+                    message=alert.message,
+                    crm_refs={},
+                )
+                session.add(episode)
+                changes.started.append(episode)
+            elif episode.facts != alert.facts:
+                episode.facts = alert.facts
+                episode.message = alert.message
+        for key, episode in still_open.items():
+            if key not in current:
+                episode.ended_at = now
+                changes.ended.append(episode)
+    session.flush()  # episode ids, for the outbox keys of their actions
+    return changes
+
+
+def end_episodes_of(session: Session, deal_ids: Sequence[str], now: datetime) -> list[AlertEpisode]:
+    """Deleted deals: their open episodes end now."""
+    episodes = list(
+        session.scalars(
+            select(AlertEpisode).where(
+                AlertEpisode.deal_id.in_(list(deal_ids)), AlertEpisode.ended_at.is_(None)
+            )
+        )
+    )
+    for episode in episodes:
+        episode.ended_at = now
+    session.execute(delete(Evaluation).where(Evaluation.deal_id.in_(list(deal_ids))))
+    return episodes
+
+
+def save_evaluations(
+    session: Session,
+    tenant_id: str,
+    evaluations: Sequence[EngineEvaluation],
+    now: datetime,
+    today: date,
+) -> None:
+    """The latest evaluation per deal, and today's health point (the last one of the day wins)."""
+    rows, points = [], []
+    for e in evaluations:
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "deal_id": e.deal_id,
+                "result": e.to_dict(),
+                "score": e.health.score,
+                "grade": e.health.grade,
+                "alert_codes": " ".join(sorted({a.code for a in e.alerts})),
+                "evaluated_at": now,
+            }
+        )
+        points.append(
+            {
+                "tenant_id": tenant_id,
+                "deal_id": e.deal_id,
+                "day": today,
+                "score": e.health.score,
+                "grade": e.health.grade,
+            }
+        )
+    upsert(session, Evaluation, rows, ("tenant_id", "deal_id"))
+    upsert(session, HealthPoint, points, ("tenant_id", "deal_id", "day"))
+
+
+DEAL = "deal"
+
+
+def written_values(session: Session, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    return dict(
+        session.execute(
+            select(WrittenValues.record_id, WrittenValues.values).where(
+                WrittenValues.object_type == DEAL,
+                WrittenValues.record_id.in_(list(record_ids)),
+            )
+        ).all()
+    )
+
+
+def record_written(
+    session: Session, tenant_id: str, values: Mapping[str, Mapping[str, Any]], now: datetime
+) -> None:
+    """Remember what was written, merged over what was known, for the next diff."""
+    known = written_values(session, list(values))
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "object_type": DEAL,
+            "record_id": record_id,
+            "values": {**known.get(record_id, {}), **dict(written)},
+            "written_at": now,
+        }
+        for record_id, written in values.items()
+    ]
+    upsert(session, WrittenValues, rows, ("tenant_id", "object_type", "record_id"))

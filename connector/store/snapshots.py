@@ -1,0 +1,244 @@
+"""The working copy of each tenant's CRM: bundles in, bundles out, upserted by CRM id.
+
+`save_bundles` writes what a refresh pulled (deal, contacts and their roles on the deal,
+activities and their deal links, users), replacing the deal's links so that a contact removed
+from a deal or an activity unlinked in the CRM disappears here too. `delete_deals` honours
+deletions. `load_bundles` reads many deals back in a few wide queries: the daily sweep streams
+a tenant through it in batches and never loads a tenant whole.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from connector.store.models import (
+    ActivityDealRow,
+    ActivityRow,
+    ContactRow,
+    DealContactRow,
+    DealRow,
+    UserRow,
+)
+from connector.store.sql import upsert
+from engine.model import Activity, Bundle, Contact, User, load_deal
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ZONES: dict[int, timezone] = {}
+
+
+def _deal_row(tenant_id: str, bundle: Bundle, now: datetime) -> dict[str, Any]:
+    d = bundle.deal
+    return {
+        "tenant_id": tenant_id,
+        "crm_id": d.id,
+        "pipeline": d.pipeline,
+        "stage": d.stage,
+        "status": d.status,
+        "owner": d.owner,
+        "data": {
+            "id": d.id,
+            "name": d.name,
+            "pipeline": d.pipeline,
+            "stage": d.stage,
+            "stage_entered_at": d.stage_entered_at.isoformat(),
+            "amount": d.amount,
+            "currency": d.currency,
+            "close_date": d.close_date.isoformat() if d.close_date else None,
+            "created_at": d.created_at.isoformat(),
+            "owner": d.owner,
+            "status": d.status,
+            "url": d.url,
+        },
+        "modified_at": None,
+        "synced_at": now,
+    }
+
+
+def _offset_minutes(at: datetime) -> int:
+    offset = at.utcoffset()
+    return int(offset.total_seconds() // 60) if offset else 0
+
+
+def save_bundles(session: Session, tenant_id: str, bundles: Iterable[Bundle], now: datetime) -> int:
+    """Upsert the bundles' records and replace each deal's links; returns the deals saved."""
+    deals, contacts, links, activities, activity_links, users = [], {}, [], {}, [], {}
+    deal_ids = []
+    for b in bundles:
+        deal_ids.append(b.deal.id)
+        deals.append(_deal_row(tenant_id, b, now))
+        for c in b.contacts:
+            contacts[c.id] = {
+                "tenant_id": tenant_id, "crm_id": c.id, "name": c.name, "email": c.email,
+                "title": c.title, "synced_at": now,
+            }  # fmt: skip
+            links.append(
+                {
+                    "tenant_id": tenant_id,
+                    "deal_id": b.deal.id,
+                    "contact_id": c.id,
+                    "roles": list(c.roles),
+                    "is_primary": c.primary,
+                }
+            )
+        for a in b.activities:
+            activities[a.id] = {
+                "tenant_id": tenant_id, "crm_id": a.id, "kind": a.kind, "at_epoch": a.ts,
+                "offset_minutes": _offset_minutes(a.at), "direction": a.direction,
+                "status": a.status, "contacts": list(a.contacts), "cc": list(a.cc),
+                "user_id": a.user, "synced_at": now,
+            }  # fmt: skip
+            activity_links.append(
+                {"tenant_id": tenant_id, "deal_id": b.deal.id, "activity_id": a.id}
+            )
+        for u in b.users:
+            users[u.id] = {"tenant_id": tenant_id, "crm_id": u.id, "name": u.name, "email": u.email}
+    if not deal_ids:
+        return 0
+    upsert(session, DealRow, deals, ("tenant_id", "crm_id"))
+    upsert(session, ContactRow, list(contacts.values()), ("tenant_id", "crm_id"))
+    upsert(session, ActivityRow, list(activities.values()), ("tenant_id", "crm_id"))
+    upsert(session, UserRow, list(users.values()), ("tenant_id", "crm_id"))
+    # The bundle is the whole truth about a deal's links: drop the old ones, write the new.
+    for chunk in _chunks(deal_ids, 500):
+        session.execute(delete(DealContactRow).where(DealContactRow.deal_id.in_(chunk)))
+        session.execute(delete(ActivityDealRow).where(ActivityDealRow.deal_id.in_(chunk)))
+    if links:
+        session.execute(insert(DealContactRow), links)
+    if activity_links:
+        session.execute(insert(ActivityDealRow), activity_links)
+    return len(deal_ids)
+
+
+def delete_deals(session: Session, deal_ids: Sequence[str]) -> None:
+    """Forget deals the CRM deleted, with their links (contacts and activities may be shared)."""
+    for chunk in _chunks(list(deal_ids), 500):
+        session.execute(delete(DealContactRow).where(DealContactRow.deal_id.in_(chunk)))
+        session.execute(delete(ActivityDealRow).where(ActivityDealRow.deal_id.in_(chunk)))
+        session.execute(delete(DealRow).where(DealRow.crm_id.in_(chunk)))
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _zone(minutes: int) -> timezone:
+    zone = _ZONES.get(minutes)
+    if zone is None:
+        zone = _ZONES[minutes] = UTC if minutes == 0 else timezone(timedelta(minutes=minutes))
+    return zone
+
+
+def load_bundles(session: Session, deal_ids: Sequence[str]) -> list[Bundle]:
+    """The stored bundles of these deals (those that exist), in the order asked.
+
+    Rows were validated on their way in, so they are turned back into engine objects directly,
+    without the JSON form's checks.
+    """
+    if not deal_ids:
+        return []
+    ids = list(deal_ids)
+    deals = {
+        crm_id: load_deal(data)
+        for crm_id, data in session.execute(
+            select(DealRow.crm_id, DealRow.data).where(DealRow.crm_id.in_(ids))
+        )
+    }
+    contacts: dict[str, list[Contact]] = defaultdict(list)
+    rows = session.execute(
+        select(
+            DealContactRow.deal_id,
+            DealContactRow.roles,
+            DealContactRow.is_primary,
+            ContactRow.crm_id,
+            ContactRow.name,
+            ContactRow.email,
+            ContactRow.title,
+        )
+        .join(
+            ContactRow,
+            (ContactRow.tenant_id == DealContactRow.tenant_id)
+            & (ContactRow.crm_id == DealContactRow.contact_id),
+        )
+        .where(DealContactRow.deal_id.in_(ids))
+    )
+    for deal_id, roles, primary, cid, name, email, title in rows:
+        contacts[deal_id].append(Contact(cid, name, email, title, tuple(roles or ()), primary))
+    activities: dict[str, list[Activity]] = defaultdict(list)
+    users_needed: set[str] = set()
+    rows = session.execute(
+        select(
+            ActivityDealRow.deal_id,
+            ActivityRow.crm_id,
+            ActivityRow.kind,
+            ActivityRow.at_epoch,
+            ActivityRow.offset_minutes,
+            ActivityRow.direction,
+            ActivityRow.status,
+            ActivityRow.contacts,
+            ActivityRow.cc,
+            ActivityRow.user_id,
+        )
+        .join(
+            ActivityRow,
+            (ActivityRow.tenant_id == ActivityDealRow.tenant_id)
+            & (ActivityRow.crm_id == ActivityDealRow.activity_id),
+        )
+        .where(ActivityDealRow.deal_id.in_(ids))
+    )
+    for deal_id, aid, kind, at, offset, direction, status, people, cc, user in rows:
+        when = _EPOCH + timedelta(seconds=at)
+        if offset:
+            when = when.astimezone(_zone(offset))
+        activities[deal_id].append(
+            Activity(aid, kind, when, direction, status, tuple(people), tuple(cc), user)
+        )
+        if user:
+            users_needed.add(user)
+    for deal in deals.values():
+        if deal.owner:
+            users_needed.add(deal.owner)
+    users = {}
+    if users_needed:
+        users = {
+            uid: User(uid, name, email)
+            for uid, name, email in session.execute(
+                select(UserRow.crm_id, UserRow.name, UserRow.email).where(
+                    UserRow.crm_id.in_(list(users_needed))
+                )
+            )
+        }
+    bundles = []
+    for deal_id in ids:
+        deal = deals.get(deal_id)
+        if deal is None:
+            continue
+        acts = activities.get(deal_id, ())
+        wanted = {deal.owner} | {a.user for a in acts}
+        bundles.append(
+            Bundle(
+                deal=deal,
+                contacts=tuple(contacts.get(deal_id, ())),
+                activities=tuple(acts),
+                users=tuple(users[u] for u in sorted(wanted - {None}) if u in users),
+            )
+        )
+    return bundles
+
+
+def open_deal_ids(session: Session, after: str = "", limit: int = 1000) -> list[str]:
+    """A page of the tenant's open deal ids, in id order after `after` (keyset pagination)."""
+    return list(
+        session.scalars(
+            select(DealRow.crm_id)
+            .where(DealRow.status == "open", DealRow.crm_id > after)
+            .order_by(DealRow.crm_id)
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,43 @@
+"""Dialect-neutral upserts: INSERT ... ON CONFLICT, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+
+def _insert(session: Session, model: type) -> Any:
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return module.insert(model)
+
+
+def upsert(
+    session: Session, model: type, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> None:
+    """Insert the rows, or update every other column of those whose `keys` exist."""
+    if not rows:
+        return
+    stmt = _insert(session, model)
+    columns = [c for c in rows[0] if c not in keys]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}
+    )
+    session.execute(stmt, list(rows))
+
+
+def insert_new(session: Session, model: type, row: dict[str, Any], keys: Sequence[str]) -> Any:
+    """Insert the row unless its `keys` exist; the new row's primary key, or None if it existed.
+
+    The database decides, so two writers racing on one key cannot both win.
+    """
+    stmt = (
+        _insert(session, model)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=list(keys))
+        .returning(*model.__table__.primary_key.columns)
+    )
+    found = session.execute(stmt).first()
+    return None if found is None else (found[0] if len(found) == 1 else tuple(found))

@@ -1,0 +1,117 @@
+"""The durable record of work: the inbox of CRM events and the outbox of CRM effects.
+
+Both are written in the same transaction as what caused them, under a unique key, so that a
+duplicate is recognised by the database rather than by a read-then-write race, and the sweeper
+can always find what is still pending, whatever happened to Redis or to a worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from connector.store.models import InboxEvent, OutboxEffect
+from connector.store.sql import insert_new
+
+
+def receive(
+    session: Session,
+    tenant_id: str,
+    *,
+    dedupe_key: str,
+    source: str,
+    body: str,
+    deal_ids: Sequence[str],
+    now: datetime,
+) -> int | None:
+    """Record an event; its id, or None when the same key was already received (a duplicate)."""
+    return insert_new(
+        session,
+        InboxEvent,
+        {
+            "tenant_id": tenant_id,
+            "dedupe_key": dedupe_key,
+            "source": source,
+            "body": body,
+            "deal_ids": list(deal_ids),
+            "status": "pending",
+            "attempts": 0,
+            "received_at": now,
+        },
+        ("tenant_id", "dedupe_key"),
+    )
+
+
+def pending_events(session: Session, received_before: datetime) -> list[InboxEvent]:
+    return list(
+        session.scalars(
+            select(InboxEvent)
+            .where(InboxEvent.status == "pending", InboxEvent.received_at <= received_before)
+            .order_by(InboxEvent.id)
+        )
+    )
+
+
+def settle_events(session: Session, refreshed: set[str], started: datetime, now: datetime) -> int:
+    """Mark done the pending events received before `started` whose deals were all refreshed."""
+    settled = 0
+    for event in pending_events(session, started):
+        if set(event.deal_ids) <= refreshed:
+            event.status = "done"
+            event.processed_at = now
+            settled += 1
+    return settled
+
+
+def propose(
+    session: Session,
+    tenant_id: str,
+    *,
+    key: str,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """Add an effect to the outbox unless one with this key exists; True when it is new."""
+    new_id = insert_new(
+        session,
+        OutboxEffect,
+        {
+            "tenant_id": tenant_id,
+            "key": key,
+            "kind": kind,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "due_at": now,
+        },
+        ("tenant_id", "key"),
+    )
+    return new_id is not None
+
+
+def pending_effects(session: Session, kind: str, due_before: datetime) -> list[OutboxEffect]:
+    return list(
+        session.scalars(
+            select(OutboxEffect)
+            .where(
+                OutboxEffect.kind == kind,
+                OutboxEffect.status == "pending",
+                OutboxEffect.due_at <= due_before,
+            )
+            .order_by(OutboxEffect.id)
+        )
+    )
+
+
+def complete(session: Session, ids: Sequence[int], now: datetime, result: Any = None) -> None:
+    session.execute(
+        update(OutboxEffect)
+        .where(OutboxEffect.id.in_(list(ids)))
+        .values(status="done", done_at=now, result=result)
+    )

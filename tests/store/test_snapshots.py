@@ -1,0 +1,91 @@
+"""Snapshots: what a refresh saves is what the sweep reads back, scoped and kept current."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from connector.store.db import Store
+from connector.store.models import ActivityRow, DealContactRow, DealRow, Tenant
+from connector.store.snapshots import delete_deals, load_bundles, open_deal_ids, save_bundles
+from engine.model import dump_bundle, load_bundle
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "bundles").glob("*.json"))
+
+
+def _tenant(store: Store, tid: str = "T") -> str:
+    with store.global_session() as s:
+        s.add(Tenant(id=tid, crm="test", account_id=tid, created_at=NOW, updated_at=NOW))
+    return tid
+
+
+def _examples() -> list:
+    return [load_bundle(json.loads(p.read_text())) for p in EXAMPLES]
+
+
+def test_bundles_round_trip_through_the_store(store: Store) -> None:
+    tid = _tenant(store)
+    bundles = _examples()
+    with store.tenant(tid) as s:
+        assert save_bundles(s, tid, bundles, NOW) == len(bundles)
+    with store.tenant(tid) as s:
+        loaded = load_bundles(s, [b.deal.id for b in bundles])
+    assert [dump_bundle(b) for b in loaded] == [dump_bundle(b) for b in bundles]
+
+
+def test_saving_again_replaces_links_and_updates_records(store: Store) -> None:
+    tid = _tenant(store)
+    bundle = _examples()[0]
+    with store.tenant(tid) as s:
+        save_bundles(s, tid, [bundle], NOW)
+    doc = dump_bundle(bundle)
+    doc["deal"]["stage"] = "closedwon"
+    doc["deal"]["status"] = "won"
+    doc["contacts"] = doc["contacts"][:1]
+    doc["contacts"][0]["title"] = "Chief Procurement Officer"
+    kept = doc["contacts"][0]["id"]
+    doc["activities"] = [a for a in doc["activities"] if set(a["contacts"] + a["cc"]) <= {kept}]
+    changed = load_bundle(doc)
+    with store.tenant(tid) as s:
+        save_bundles(s, tid, [changed], NOW)
+    with store.tenant(tid) as s:
+        (again,) = load_bundles(s, [bundle.deal.id])
+        assert s.scalar(select(func.count()).select_from(DealContactRow)) == 1
+        assert open_deal_ids(s) == []
+    assert dump_bundle(again) == dump_bundle(changed)
+
+
+def test_deletions_are_honoured(store: Store) -> None:
+    tid = _tenant(store)
+    bundles = _examples()
+    with store.tenant(tid) as s:
+        save_bundles(s, tid, bundles, NOW)
+        delete_deals(s, [bundles[0].deal.id])
+    with store.tenant(tid) as s:
+        assert load_bundles(s, [bundles[0].deal.id]) == []
+        assert s.get(DealRow, (tid, bundles[0].deal.id)) is None
+        assert len(load_bundles(s, [b.deal.id for b in bundles])) == len(bundles) - 1
+
+
+def test_open_deal_ids_pages_in_order(store: Store) -> None:
+    tid = _tenant(store)
+    with store.tenant(tid) as s:
+        save_bundles(s, tid, _examples(), NOW)
+        first = open_deal_ids(s, limit=2)
+        rest = open_deal_ids(s, after=first[-1], limit=10)
+    assert first + rest == ["d-1001", "d-1002", "d-1003", "d-1004"]
+
+
+def test_another_tenant_reads_nothing(store: Store) -> None:
+    a, b = _tenant(store, "A"), _tenant(store, "B")
+    bundles = _examples()
+    with store.tenant(a) as s:
+        save_bundles(s, a, bundles, NOW)
+    with store.tenant(b) as s:
+        assert load_bundles(s, [x.deal.id for x in bundles]) == []
+        assert open_deal_ids(s) == []
+        assert s.scalar(select(func.count()).select_from(ActivityRow)) == 0
