@@ -30,6 +30,12 @@ class Config:
     public_url: str = "http://localhost:8000"
     crm: Mapping[str, str] = field(default_factory=dict)
     """CRM app credentials (HUBSPOT_CLIENT_ID, ...), by environment name."""
+    coalesce_seconds: float = 2.0
+    """DEALRADAR_COALESCE_SECONDS: events for a tenant within this window cause one pull."""
+    lock_seconds: float = 90.0
+    """DEALRADAR_LOCK_SECONDS: how long a dead worker's deal locks last."""
+    stale_seconds: float = 60.0
+    """DEALRADAR_STALE_SECONDS: pending work older than this is put back on the queues."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -58,4 +64,20 @@ class Config:
             secret_keys=keys,
             public_url=(env.get("PUBLIC_URL") or "http://localhost:8000").rstrip("/"),
             crm={name: env[name] for name in crm_names if env.get(name)},
+            coalesce_seconds=_seconds(env, "DEALRADAR_COALESCE_SECONDS", 2.0),
+            lock_seconds=_seconds(env, "DEALRADAR_LOCK_SECONDS", 90.0),
+            stale_seconds=_seconds(env, "DEALRADAR_STALE_SECONDS", 60.0),
         )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {raw!r}")
+    return value

@@ -135,17 +135,19 @@ def save_evaluations(
     session: Session,
     tenant_id: str,
     evaluations: Sequence[EngineEvaluation],
+    fields: Mapping[str, Mapping[str, Any]],
     now: datetime,
     today: date,
 ) -> None:
-    """The latest evaluation per deal, and today's health point (the last one of the day wins)."""
+    """The latest evaluation per deal with the CRM field values it implies, and today's health
+    point (the last one of the day wins)."""
     rows, points = [], []
     for e in evaluations:
         rows.append(
             {
                 "tenant_id": tenant_id,
                 "deal_id": e.deal_id,
-                "result": e.to_dict(),
+                "result": {**e.to_dict(), "fields": dict(fields[e.deal_id])},
                 "score": e.health.score,
                 "grade": e.health.grade,
                 "alert_codes": " ".join(sorted({a.code for a in e.alerts})),
@@ -166,6 +168,18 @@ def save_evaluations(
 
 
 DEAL = "deal"
+
+
+def latest_fields(session: Session, deal_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The CRM field values of each deal's latest evaluation."""
+    return {
+        deal_id: result.get("fields", {})
+        for deal_id, result in session.execute(
+            select(Evaluation.deal_id, Evaluation.result).where(
+                Evaluation.deal_id.in_(list(deal_ids))
+            )
+        )
+    }
 
 
 def written_values(session: Session, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,56 @@
+"""What every CRM adapter offers the jobs: pull bundles, list changes, write values back.
+
+An adapter is built per tenant by the registry (`adapters.adapter_for`) and talks to one CRM
+account. Its methods raise only `adapters.errors`; they never retry by themselves beyond what
+the CRM's client does for a single call, so that the retry policy lives in one table in jobs/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from engine.model import Bundle
+
+
+@dataclass(frozen=True)
+class Pulled:
+    """Bundles for the deals asked for, and the ids the CRM no longer has."""
+
+    bundles: Sequence[Bundle]
+    deleted: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Deals modified since a cursor, and the cursor to store once they are handled."""
+
+    deal_ids: Sequence[str]
+    cursor: str
+    more: bool = False
+
+
+@dataclass(frozen=True)
+class TenantRef:
+    """What an adapter may know of its tenant."""
+
+    id: str
+    crm: str
+    account_id: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Adapter(Protocol):
+    def pull(self, deal_ids: Sequence[str]) -> Pulled:
+        """The current bundles of these deals, read from the CRM (never from a cache)."""
+        ...
+
+    def changed_since(self, cursor: str | None) -> Changes:
+        """Deals modified since `cursor` (None: the first sync), one page at a time."""
+        ...
+
+    def write_back(self, values: Mapping[str, Mapping[str, Any]]) -> None:
+        """Write Deal Radar's fields on deals ({deal id: {field: value}}), batched to the CRM's
+        limits; the values are only those that changed."""
+        ...

@@ -1,0 +1,164 @@
+"""A CRM whose records are JSON files in a folder: the test adapter until the real ones land.
+
+The tenant's account id is the folder. `deals/<id>.json` holds each deal's bundle in Deal
+Radar's JSON form (a missing file is a deleted deal); the modification time of the file is the
+deal's modification time, which `changed_since` reads. Writes land in `written/<id>.json`.
+Every call is appended to `calls.jsonl`, so tests can count pulls and writes across processes.
+`faults.jsonl` injects failures: each line (`{"op": "pull", "error": "transient"}`,
+`{"op": "pull", "sleep": 20}`, ...) is consumed by the next call of that operation.
+
+Error policy: file-system errors propagate; injected errors are raised as the adapters.errors
+named in the fault, exactly as a real client would translate a CRM's answer.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from adapters import errors
+from adapters.base import Changes, Pulled, TenantRef
+from engine.model import BundleError, load_bundle
+
+PAGE_SIZE = 100
+"""Deals per page of `changed_since`, like a real CRM's search page."""
+
+_ERRORS: dict[str, type[errors.CrmError]] = {
+    "transient": errors.Transient,
+    "rate_limited": errors.RateLimited,
+    "auth_expired": errors.AuthExpired,
+    "not_found": errors.NotFound,
+    "permission_denied": errors.PermissionDenied,
+    "invalid_request": errors.InvalidRequest,
+}
+
+
+class FolderClient:
+    def __init__(self, tenant: TenantRef) -> None:
+        self.root = Path(tenant.account_id)
+
+    # -- the CRM's side, used by tests and demos to act as the CRM --
+
+    def put_deal(self, bundle_doc: Mapping[str, Any]) -> None:
+        deals = self.root / "deals"
+        deals.mkdir(parents=True, exist_ok=True)
+        target = deals / f"{bundle_doc['deal']['id']}.json"
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(json.dumps(bundle_doc))
+        os.replace(tmp, target)  # a reader never sees half a file
+
+    def remove_deal(self, deal_id: str) -> None:
+        (self.root / "deals" / f"{deal_id}.json").unlink(missing_ok=True)
+
+    def add_fault(self, op: str, **fault: Any) -> None:
+        with self._locked("faults.jsonl", "a") as f:
+            f.write(json.dumps({"op": op, **fault}) + "\n")
+
+    def calls(self, op: str | None = None) -> list[dict[str, Any]]:
+        path = self.root / "calls.jsonl"
+        if not path.exists():
+            return []
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line]
+        return [r for r in rows if op is None or r["op"] == op]
+
+    def written(self, deal_id: str) -> dict[str, Any]:
+        path = self.root / "written" / f"{deal_id}.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    # -- the adapter's side --
+
+    def pull(self, deal_ids: Sequence[str]) -> Pulled:
+        self._call("pull", ids=list(deal_ids))
+        bundles, deleted = [], []
+        for deal_id in deal_ids:
+            path = self.root / "deals" / f"{deal_id}.json"
+            if not path.exists():
+                deleted.append(deal_id)
+                continue
+            try:
+                bundles.append(load_bundle(json.loads(path.read_text())))
+            except (BundleError, json.JSONDecodeError) as exc:
+                raise errors.InvalidRequest(f"deal {deal_id}: {exc}") from exc
+        return Pulled(bundles=bundles, deleted=deleted)
+
+    def changed_since(self, cursor: str | None) -> Changes:
+        self._call("changed_since", cursor=cursor)
+        since = float(cursor) if cursor else 0.0
+        deals = self.root / "deals"
+        found = (
+            sorted(
+                (p.stat().st_mtime, p.stem)
+                for p in deals.glob("*.json")
+                if p.stat().st_mtime > since
+            )
+            if deals.exists()
+            else []
+        )
+        page = found[:PAGE_SIZE]
+        cursor_out = str(page[-1][0]) if page else (cursor or "0")
+        return Changes([deal_id for _, deal_id in page], cursor_out, more=len(found) > PAGE_SIZE)
+
+    def write_back(self, values: Mapping[str, Mapping[str, Any]]) -> None:
+        self._call("write", values={k: dict(v) for k, v in values.items()})
+        written = self.root / "written"
+        written.mkdir(parents=True, exist_ok=True)
+        for deal_id, fields in values.items():
+            path = written / f"{deal_id}.json"
+            known = json.loads(path.read_text()) if path.exists() else {}
+            path.write_text(json.dumps({**known, **fields}))
+
+    # -- plumbing --
+
+    def _call(self, op: str, **details: Any) -> None:
+        fault = self._next_fault(op)
+        if fault.get("sleep"):
+            time.sleep(float(fault["sleep"]))
+        with self._locked("calls.jsonl", "a") as f:
+            f.write(json.dumps({"op": op, "pid": os.getpid(), **details}) + "\n")
+        name = fault.get("error")
+        if name:
+            error = _ERRORS[name]
+            if error is errors.RateLimited:
+                raise errors.RateLimited(retry_after=fault.get("retry_after"))
+            raise error(f"injected {name} on {op}")
+
+    def _next_fault(self, op: str) -> dict[str, Any]:
+        path = self.root / "faults.jsonl"
+        if not path.exists():
+            return {}
+        with self._locked("faults.jsonl", "r+") as f:
+            lines = [line for line in f.read().splitlines() if line]
+            for i, line in enumerate(lines):
+                fault = json.loads(line)
+                if fault["op"] == op:
+                    f.seek(0)
+                    f.truncate()
+                    f.write("".join(x + "\n" for j, x in enumerate(lines) if j != i))
+                    return fault
+        return {}
+
+    def _locked(self, name: str, mode: str) -> Any:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return _Locked(self.root / name, mode)
+
+
+class _Locked:
+    """A file opened under an exclusive flock: workers in other processes share these files."""
+
+    def __init__(self, path: Path, mode: str) -> None:
+        if mode == "r+" and not path.exists():
+            path.touch()
+        self.file = open(path, mode)  # noqa: SIM115 (closed in __exit__)
+
+    def __enter__(self) -> Any:
+        fcntl.flock(self.file, fcntl.LOCK_EX)
+        return self.file
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()

@@ -1,0 +1,151 @@
+"""Queues, coalesced refresh requests and deal locks, all on Redis.
+
+Redis only carries work; the database is the record (the inbox and the outbox), and the sweeper
+puts back whatever Redis lost. Work is enqueued by the job's dotted name, so nothing imports
+`jobs`.
+
+Coalescing: a request to refresh deals adds their ids to the tenant's pending set and, unless a
+drain is already scheduled for the tenant, schedules one `window` seconds later. The drain takes
+the whole set at once, so twenty events for a deal within the window cause one pull. The drain
+clears the "scheduled" mark before it starts, so an event arriving during a refresh schedules
+exactly one more.
+
+Production Redis needs `appendonly yes` (scheduled drains and queued jobs survive a restart) and
+`maxmemory-policy noeviction` (a full Redis refuses writes, which the web tier turns into "the
+sweeper will enqueue it", instead of silently evicting queued jobs).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+
+from redis import Redis
+from rq import Queue
+
+EVENTS = "events"
+REFRESH = "refresh"
+WRITEBACK = "writeback"
+ACTIONS = "actions"
+SWEEP = "sweep"
+QUEUES = (EVENTS, REFRESH, WRITEBACK, ACTIONS, SWEEP)
+"""In the order a worker serves them: live changes before the nightly sweep."""
+
+COALESCE_SECONDS = 2.0
+"""Events for a tenant within this window cause one pull."""
+DEAL_LOCK_SECONDS = 90
+"""A deal lock outlives any refresh (jobs time out at 60 s), then expires if its worker died."""
+REFRESH_TIMEOUT = 60
+"""Seconds a refresh job may run before RQ stops it, below DEAL_LOCK_SECONDS on purpose."""
+
+_PREFIX = "dealradar"
+
+
+def pending_key(tenant_id: str) -> str:
+    return f"{_PREFIX}:pending:{tenant_id}"
+
+
+def scheduled_key(tenant_id: str, what: str = "drain") -> str:
+    return f"{_PREFIX}:scheduled:{what}:{tenant_id}"
+
+
+def backoff_key(tenant_id: str) -> str:
+    return f"{_PREFIX}:backoff:{tenant_id}"
+
+
+def deal_lock_key(tenant_id: str, deal_id: str) -> str:
+    return f"{_PREFIX}:lock:deal:{tenant_id}:{deal_id}"
+
+
+def queue(redis: Redis, name: str) -> Queue:
+    return Queue(name, connection=redis)
+
+
+def enqueue_once(
+    redis: Redis,
+    name: str,
+    func: str,
+    tenant_id: str,
+    *,
+    what: str,
+    delay: float = 0.0,
+    hold: float = 60.0,
+    timeout: int = REFRESH_TIMEOUT,
+) -> bool:
+    """Enqueue `func(tenant_id)` unless one is already waiting for this tenant (`what` names the
+    kind of work); True if this call enqueued it. The mark lapses after `delay + hold` seconds,
+    so a job lost with a Redis restart is scheduled again by the next request."""
+    mark = scheduled_key(tenant_id, what)
+    ttl_ms = int((delay + hold) * 1000)
+    if not redis.set(mark, "1", nx=True, px=ttl_ms):
+        return False
+    q = queue(redis, name)
+    job_id = f"{what}-{tenant_id}-{uuid.uuid4().hex[:8]}"
+    if delay > 0:
+        q.enqueue_in(timedelta(seconds=delay), func, tenant_id, job_id=job_id, job_timeout=timeout)
+    else:
+        q.enqueue(func, tenant_id, job_id=job_id, job_timeout=timeout)
+    return True
+
+
+def request_refresh(
+    redis: Redis, tenant_id: str, deal_ids: Iterable[str], *, window: float = COALESCE_SECONDS
+) -> bool:
+    """Ask for these deals to be pulled and evaluated soon, coalesced per tenant."""
+    ids = list(deal_ids)
+    if not ids:
+        return False
+    redis.sadd(pending_key(tenant_id), *ids)
+    # While the tenant is backing off from CRM errors, wait for the backoff instead.
+    backoff_ms = redis.pttl(backoff_key(tenant_id))
+    delay = max(window, backoff_ms / 1000 if backoff_ms and backoff_ms > 0 else 0.0)
+    return enqueue_once(redis, REFRESH, "jobs.refresh.drain", tenant_id, what="drain", delay=delay)
+
+
+def take_pending(redis: Redis, tenant_id: str, limit: int) -> list[str]:
+    """Pop up to `limit` pending deal ids of a tenant."""
+    popped = redis.spop(pending_key(tenant_id), limit) or []
+    return sorted(x.decode() if isinstance(x, bytes) else x for x in popped)
+
+
+_RELEASE = """
+local released = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('get', key) == ARGV[1] then
+    redis.call('del', key)
+    released = released + 1
+  end
+end
+return released
+"""
+
+
+class DealLocks:
+    """Locks on many deals at once (one round trip each way), so two workers never refresh the
+    same deal together. Each lock expires after DEAL_LOCK_SECONDS, so a dead worker's locks
+    free themselves; only the holder's token releases them."""
+
+    def __init__(self, redis: Redis, tenant_id: str, ttl: float = DEAL_LOCK_SECONDS) -> None:
+        self.redis = redis
+        self.tenant_id = tenant_id
+        self.ttl_ms = int(ttl * 1000)
+        self.token = uuid.uuid4().hex
+        self.held: list[str] = []
+
+    def acquire(self, deal_ids: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Take the free ones; returns (taken, busy)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for deal_id in deal_ids:
+            pipe.set(deal_lock_key(self.tenant_id, deal_id), self.token, nx=True, px=self.ttl_ms)
+        taken, busy = [], []
+        for deal_id, ok in zip(deal_ids, pipe.execute(), strict=True):
+            (taken if ok else busy).append(deal_id)
+        self.held.extend(taken)
+        return taken, busy
+
+    def release(self) -> None:
+        if self.held:
+            keys = [deal_lock_key(self.tenant_id, d) for d in self.held]
+            self.redis.eval(_RELEASE, len(keys), *keys, self.token)
+            self.held = []

@@ -1,0 +1,53 @@
+"""What to do about each CRM error, in one table, and how long to back off.
+
+retry: put the work back and try again after a jittered exponential backoff (honouring the
+CRM's Retry-After); suspend: record the reason on the tenant and stop until an admin acts;
+deleted: the record is gone, forget it; fail: a bug or bad data, recorded and not retried.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from adapters import errors
+
+BACKOFF_BASE = 2.0
+"""Seconds before the first retry."""
+BACKOFF_CAP = 600.0
+"""Never wait longer between two tries: a CRM outage is retried for as long as it lasts."""
+AUTH_RETRIES = 3
+"""An expired token that refreshing did not cure, this many times, means the install is broken."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # retry | suspend | deleted | fail
+    reason: str
+
+
+POLICY: dict[type[errors.CrmError], str] = {
+    errors.RateLimited: "retry",
+    errors.Transient: "retry",
+    errors.AuthExpired: "retry",
+    errors.NotFound: "deleted",
+    errors.PermissionDenied: "suspend",
+    errors.InvalidRequest: "fail",
+}
+
+
+def decide(error: errors.CrmError, attempt: int) -> Decision:
+    action = next((a for cls, a in POLICY.items() if isinstance(error, cls)), "fail")
+    if isinstance(error, errors.AuthExpired) and attempt >= AUTH_RETRIES:
+        return Decision("suspend", f"the CRM keeps refusing our token ({error}); reinstall the app")
+    return Decision(action, str(error) or type(error).__name__)
+
+
+def backoff(
+    attempt: int, retry_after: float | None = None, rng: random.Random | None = None
+) -> float:
+    """Seconds to wait before try number `attempt + 1` (attempt counts from 1)."""
+    rng = rng or random
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempt - 1))
+    delay = ceiling * rng.uniform(0.5, 1.0)  # jitter: tenants hit by one outage spread out
+    return max(delay, retry_after or 0.0)

@@ -1,0 +1,156 @@
+"""The refresh: pull deals from the CRM, store the snapshot, evaluate, record, enqueue effects.
+
+`drain(tenant)` is what the queue runs: it takes the tenant's pending deal ids (see
+connector.queues for the coalescing), locks them so no other worker refreshes them at the same
+time, and refreshes those it got; busy ones go back to pending for one more refresh later.
+
+Error policy (jobs.policy): transient CRM errors and rate limits put the deals back and retry
+after a jittered exponential backoff honouring Retry-After, for as long as the outage lasts;
+a revoked or forbidden token suspends the tenant with the reason (shown by
+`dealradar tenants status`); deleted deals are forgotten; invalid data fails the job (listed by
+`dealradar jobs failed`) and marks its events failed instead of retrying them forever. Events in
+the inbox stay pending until a refresh covering all their deals has been recorded, so the
+sweeper can always put back what a crash or Redis lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from adapters import adapter_for
+from adapters.base import TenantRef
+from adapters.errors import CrmError, RateLimited
+from connector import queues
+from connector.store import tenants, work
+from connector.store.models import InboxEvent, Tenant
+from connector.store.snapshots import save_bundles
+from jobs import pipeline, policy
+from jobs.runtime import Runtime, current
+
+log = logging.getLogger(__name__)
+
+DRAIN_BATCH = 200
+"""Deals refreshed by one job; more pending than this are left for the next drain."""
+ATTEMPTS_TTL = 24 * 3600
+
+
+class RefreshFailed(Exception):
+    """A refresh that cannot succeed by retrying; the reason is recorded where an admin sees it."""
+
+
+def _attempts_key(tenant_id: str) -> str:
+    return f"dealradar:attempts:{tenant_id}"
+
+
+def drain(tenant_id: str) -> None:
+    rt = current()
+    r = rt.redis
+    r.delete(queues.scheduled_key(tenant_id, "drain"))  # from now on, events schedule another
+    waiting = r.pttl(queues.backoff_key(tenant_id))
+    if waiting and waiting > 0:
+        queues.enqueue_once(
+            r, queues.REFRESH, "jobs.refresh.drain", tenant_id, what="drain", delay=waiting / 1000
+        )
+        return
+    ids = queues.take_pending(r, tenant_id, DRAIN_BATCH)
+    if not ids:
+        return
+    if r.scard(queues.pending_key(tenant_id)):
+        queues.enqueue_once(r, queues.REFRESH, "jobs.refresh.drain", tenant_id, what="drain")
+    locks = queues.DealLocks(r, tenant_id, rt.lock_seconds)
+    taken, busy = locks.acquire(ids)
+    try:
+        if busy:
+            queues.request_refresh(r, tenant_id, busy, window=rt.coalesce_seconds)
+        if taken:
+            refresh(tenant_id, taken, rt)
+    finally:
+        locks.release()
+
+
+def tenant_ref(tenant: Tenant) -> TenantRef:
+    return TenantRef(id=tenant.id, crm=tenant.crm, account_id=tenant.account_id)
+
+
+def refresh(tenant_id: str, deal_ids: Sequence[str], rt: Runtime | None = None) -> None:
+    """Pull, store, evaluate and record these deals (the caller holds their locks)."""
+    rt = rt or current()
+    started = rt.clock()
+    try:
+        tenant = tenants.get_tenant(rt.store, tenant_id)
+    except tenants.UnknownTenant:
+        log.warning("refresh for unknown tenant %s dropped", tenant_id)
+        return
+    if tenant.status != "active":
+        log.info(
+            "tenant %s is %s; refresh of %d deals waits", tenant_id, tenant.status, len(deal_ids)
+        )
+        return
+    try:
+        pulled = adapter_for(tenant_ref(tenant)).pull(deal_ids)
+    except CrmError as exc:
+        _failed(rt, tenant_id, deal_ids, exc)
+        return
+    settings = tenants.current_settings(rt.store, tenant_id)
+    now = rt.clock()
+    with rt.store.tenant(tenant_id) as s:
+        save_bundles(s, tenant_id, pulled.bundles, now)
+        recorded = pipeline.record(s, tenant_id, pulled.bundles, settings, now)
+        events = pipeline.forget(s, tenant_id, pulled.deleted, now) if pulled.deleted else 0
+        work.settle_events(s, set(deal_ids), started, now)
+    rt.redis.delete(_attempts_key(tenant_id))
+    log.info(
+        "tenant %s: refreshed %d deals (%d deleted), %d write-backs, %d events",
+        tenant_id, recorded.evaluated, len(pulled.deleted), recorded.writebacks,
+        recorded.events + events,
+    )  # fmt: skip
+    _follow_up(rt, tenant_id, recorded.writebacks, recorded.events + events)
+
+
+def _follow_up(rt: Runtime, tenant_id: str, writebacks: int, events: int) -> None:
+    if writebacks:
+        queues.enqueue_once(
+            rt.redis, queues.WRITEBACK, "jobs.writeback.flush", tenant_id, what="flush"
+        )
+    if events:
+        queues.enqueue_once(
+            rt.redis, queues.ACTIONS, "jobs.actions.dispatch", tenant_id, what="dispatch"
+        )
+
+
+def _failed(rt: Runtime, tenant_id: str, deal_ids: Sequence[str], error: CrmError) -> None:
+    r = rt.redis
+    attempt = int(r.incr(_attempts_key(tenant_id)))
+    r.expire(_attempts_key(tenant_id), ATTEMPTS_TTL)
+    decision = policy.decide(error, attempt)
+    if decision.action == "retry":
+        retry_after = error.retry_after if isinstance(error, RateLimited) else None
+        delay = policy.backoff(attempt, retry_after)
+        r.set(queues.backoff_key(tenant_id), "1", px=max(1, int(delay * 1000)))
+        log.warning(
+            "tenant %s: %s (attempt %d); retrying %d deals in %.1f s",
+            tenant_id, decision.reason, attempt, len(deal_ids), delay,
+        )  # fmt: skip
+        queues.request_refresh(r, tenant_id, deal_ids, window=delay)
+    elif decision.action == "suspend":
+        log.error("tenant %s suspended: %s", tenant_id, decision.reason)
+        tenants.set_status(rt.store, tenant_id, "suspended", decision.reason, rt.clock())
+    elif decision.action == "deleted":
+        with rt.store.tenant(tenant_id) as s:
+            events = pipeline.forget(s, tenant_id, deal_ids, rt.clock())
+        _follow_up(rt, tenant_id, 0, events)
+    else:
+        _fail_events(rt, tenant_id, set(deal_ids), decision.reason)
+        raise RefreshFailed(f"tenant {tenant_id}: {decision.reason}") from error
+
+
+def _fail_events(rt: Runtime, tenant_id: str, deal_ids: set[str], reason: str) -> None:
+    with rt.store.tenant(tenant_id) as s:
+        for event in s.scalars(select(InboxEvent).where(InboxEvent.status == "pending")):
+            if deal_ids & set(event.deal_ids):
+                event.status = "failed"
+                event.last_error = reason
+                event.attempts += 1

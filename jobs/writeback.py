@@ -1,0 +1,80 @@
+"""Write Deal Radar's fields back into the CRM: only what changed, batched, once.
+
+`flush(tenant)` takes the tenant's pending write-backs from the outbox, diffs each deal's latest
+evaluation against what was last written, sends the differences in one adapter call (the
+adapter batches to the CRM's limits), then records what was written and completes the rows.
+A crash between the CRM call and the commit means the same values are written again, which a
+CRM field takes without harm. Errors follow jobs.policy like the refresh.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from adapters import adapter_for
+from adapters.errors import CrmError, RateLimited
+from connector import queues
+from connector.store import results, tenants, work
+from engine.fields import changed
+from jobs import pipeline, policy
+from jobs.refresh import tenant_ref
+from jobs.runtime import current
+
+log = logging.getLogger(__name__)
+
+
+def flush(tenant_id: str) -> None:
+    rt = current()
+    r = rt.redis
+    r.delete(queues.scheduled_key(tenant_id, "flush"))
+    lock = r.lock(f"dealradar:lock:flush:{tenant_id}", timeout=rt.lock_seconds, blocking=False)
+    if not lock.acquire():
+        # Another flush is writing; try again once it is done rather than write twice.
+        queues.enqueue_once(
+            r, queues.WRITEBACK, "jobs.writeback.flush", tenant_id, what="flush", delay=5
+        )
+        return
+    try:
+        _flush(tenant_id)
+    finally:
+        lock.release()
+
+
+def _flush(tenant_id: str) -> None:
+    rt = current()
+    tenant = tenants.get_tenant(rt.store, tenant_id)
+    if tenant.status != "active":
+        return
+    now = rt.clock()
+    with rt.store.tenant(tenant_id) as s:
+        rows = work.pending_effects(s, pipeline.WRITEBACK, due_before=now)
+        deal_ids = sorted({row.payload["deal_id"] for row in rows})
+        latest = results.latest_fields(s, deal_ids)
+        known = results.written_values(s, deal_ids)
+    row_ids = [row.id for row in rows]
+    batch = {d: diff for d in deal_ids if d in latest if (diff := changed(latest[d], known.get(d)))}
+    if batch:
+        try:
+            adapter_for(tenant_ref(tenant)).write_back(batch)
+        except CrmError as exc:
+            _retry_or_stop(tenant_id, exc)
+            return
+    with rt.store.tenant(tenant_id) as s:
+        results.record_written(s, tenant_id, batch, rt.clock())
+        work.complete(s, row_ids, rt.clock(), {"written": sorted(batch)})
+    log.info("tenant %s: wrote %d deals (%d outbox rows)", tenant_id, len(batch), len(row_ids))
+
+
+def _retry_or_stop(tenant_id: str, error: CrmError) -> None:
+    rt = current()
+    attempt = int(rt.redis.incr(f"dealradar:attempts:flush:{tenant_id}"))
+    decision = policy.decide(error, attempt)
+    if decision.action == "suspend":
+        tenants.set_status(rt.store, tenant_id, "suspended", decision.reason, rt.clock())
+        return
+    retry_after = error.retry_after if isinstance(error, RateLimited) else None
+    delay = policy.backoff(attempt, retry_after)
+    log.warning("tenant %s: write-back failed (%s); retrying in %.1f s", tenant_id, error, delay)
+    queues.enqueue_once(
+        rt.redis, queues.WRITEBACK, "jobs.writeback.flush", tenant_id, what="flush", delay=delay
+    )

@@ -1,0 +1,93 @@
+"""Jobs run for real: a real Redis, RQ workers, a store on SQLite and PostgreSQL, and the folder
+CRM (adapters/folder) standing in for a CRM until the real adapters land."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.scheduler import RQScheduler
+
+from adapters.base import TenantRef
+from adapters.folder.client import FolderClient
+from connector import queues
+from connector.store.db import Store
+from connector.store.tenants import create_tenant
+from jobs import runtime
+from jobs.runtime import Runtime
+
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "bundles").glob("*.json"))
+
+
+class Clock:
+    """A settable clock for jobs: tests move time instead of sleeping."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 25, 8, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def rt(store: Store, redis: Redis, clock: Clock) -> Iterator[Runtime]:
+    installed = Runtime(store=store, redis=redis, clock=clock, coalesce_seconds=0.0)
+    runtime.install(installed)
+    yield installed
+    runtime.install(None)
+
+
+@pytest.fixture
+def crm_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "crm"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def tenant_id(rt: Runtime, crm_folder: Path, clock: Clock) -> str:
+    tenant, _key = create_tenant(
+        rt.store, crm="test", account_id=str(crm_folder), timezone="Europe/Paris", now=clock()
+    )
+    return tenant.id
+
+
+@pytest.fixture
+def crm(crm_folder: Path, tenant_id: str) -> FolderClient:
+    client = FolderClient(TenantRef(id=tenant_id, crm="test", account_id=str(crm_folder)))
+    for path in EXAMPLES:
+        client.put_deal(json.loads(path.read_text()))
+    return client
+
+
+def run_jobs(redis: Redis, *, rounds: int = 20) -> None:
+    """Run every queued job, moving due scheduled jobs onto their queues, until nothing is left."""
+    qs = [Queue(name, connection=redis) for name in queues.QUEUES]
+    for _ in range(rounds):
+        RQScheduler([q.name for q in qs], connection=redis).enqueue_scheduled_jobs()
+        if not any(q.count for q in qs):
+            return
+        SimpleWorker(qs, connection=redis).work(burst=True)
+    raise AssertionError("jobs kept coming back")
+
+
+def wait_scheduled(redis: Redis, timeout: float = 10.0) -> None:
+    """Wait until every scheduled job is due, then run everything."""
+    qs = [Queue(name, connection=redis) for name in queues.QUEUES]
+    deadline = time.monotonic() + timeout
+    while any(q.scheduled_job_registry.count for q in qs):
+        assert time.monotonic() < deadline, "scheduled jobs never came due"
+        time.sleep(0.1)
+        run_jobs(redis)
+    run_jobs(redis)
