@@ -42,6 +42,9 @@ class TenantRef:
 
 
 class Adapter(Protocol):
+    needs_polling: bool
+    """True for a CRM (or a kind of change) that sends no webhooks: the scheduler polls it."""
+
     def pull(self, deal_ids: Sequence[str]) -> Pulled:
         """The current bundles of these deals, read from the CRM (never from a cache)."""
         ...

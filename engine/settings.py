@@ -73,6 +73,7 @@ DEFAULTS: dict[str, Any] = {
         "good_from": 60,
         "fair_from": 40,
     },
+    "schedule": {"sweep_hour": 6, "poll_minutes": 5},
 }
 
 
@@ -176,6 +177,11 @@ class _Health(_Strict):
             )
 
 
+class _Schedule(_Strict):
+    sweep_hour = fields.Integer(strict=True, validate=validate.Range(min=0, max=23))
+    poll_minutes = fields.Integer(strict=True, validate=validate.Range(min=1, max=60))
+
+
 def _valid_timezone(name: str) -> None:
     try:
         ZoneInfo(name)
@@ -195,6 +201,7 @@ class SettingsSchema(_Strict):
         keys=fields.String(validate=validate.Length(min=1)), values=fields.Nested(_Pipeline)
     )
     health = fields.Nested(_Health)
+    schedule = fields.Nested(_Schedule)
 
 
 def _flatten(errors: Any, path: str = "") -> dict[str, list[str]]:
@@ -264,6 +271,10 @@ class Settings:
     @property
     def health(self) -> dict[str, Any]:
         return self.document["health"]
+
+    @property
+    def schedule(self) -> dict[str, Any]:
+        return self.document["schedule"]
 
     def alerts_for(self, pipeline: str) -> dict[str, dict[str, Any]]:
         """The alert blocks in force for a pipeline: its overrides laid over the organisation's."""

@@ -107,10 +107,10 @@ def refresh(tenant_id: str, deal_ids: Sequence[str], rt: Runtime | None = None) 
         tenant_id, recorded.evaluated, len(pulled.deleted), recorded.writebacks,
         recorded.events + events,
     )  # fmt: skip
-    _follow_up(rt, tenant_id, recorded.writebacks, recorded.events + events)
+    follow_up(rt, tenant_id, recorded.writebacks, recorded.events + events)
 
 
-def _follow_up(rt: Runtime, tenant_id: str, writebacks: int, events: int) -> None:
+def follow_up(rt: Runtime, tenant_id: str, writebacks: int, events: int) -> None:
     if writebacks:
         queues.enqueue_once(
             rt.redis, queues.WRITEBACK, "jobs.writeback.flush", tenant_id, what="flush"
@@ -141,7 +141,7 @@ def _failed(rt: Runtime, tenant_id: str, deal_ids: Sequence[str], error: CrmErro
     elif decision.action == "deleted":
         with rt.store.tenant(tenant_id) as s:
             events = pipeline.forget(s, tenant_id, deal_ids, rt.clock())
-        _follow_up(rt, tenant_id, 0, events)
+        follow_up(rt, tenant_id, 0, events)
     else:
         _fail_events(rt, tenant_id, set(deal_ids), decision.reason)
         raise RefreshFailed(f"tenant {tenant_id}: {decision.reason}") from error

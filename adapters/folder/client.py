@@ -39,6 +39,8 @@ _ERRORS: dict[str, type[errors.CrmError]] = {
 
 
 class FolderClient:
+    needs_polling = True  # a folder sends no webhooks
+
     def __init__(self, tenant: TenantRef) -> None:
         self.root = Path(tenant.account_id)
 
@@ -116,10 +118,11 @@ class FolderClient:
 
     def _call(self, op: str, **details: Any) -> None:
         fault = self._next_fault(op)
-        if fault.get("sleep"):
-            time.sleep(float(fault["sleep"]))
+        # Recorded before the injected delay, so a test sees the call while it is in flight.
         with self._locked("calls.jsonl", "a") as f:
             f.write(json.dumps({"op": op, "pid": os.getpid(), **details}) + "\n")
+        if fault.get("sleep"):
+            time.sleep(float(fault["sleep"]))
         name = fault.get("error")
         if name:
             error = _ERRORS[name]

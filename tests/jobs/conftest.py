@@ -75,7 +75,10 @@ def run_jobs(redis: Redis, *, rounds: int = 20) -> None:
     """Run every queued job, moving due scheduled jobs onto their queues, until nothing is left."""
     qs = [Queue(name, connection=redis) for name in queues.QUEUES]
     for _ in range(rounds):
-        RQScheduler([q.name for q in qs], connection=redis).enqueue_scheduled_jobs()
+        scheduler = RQScheduler([q.name for q in qs], connection=redis)
+        scheduler.acquire_locks()
+        scheduler.enqueue_scheduled_jobs()
+        scheduler.release_locks()
         if not any(q.count for q in qs):
             return
         SimpleWorker(qs, connection=redis).work(burst=True)

@@ -1,0 +1,119 @@
+"""What the cron process starts every minute: daily sweeps at each tenant's local hour, and
+incremental polling of the CRMs that send no webhooks.
+
+`tick()` is cheap and safe to run twice: a sweep is started at most once per tenant and local
+day (the sweep_runs row decides), and a poll at most once per interval (a Redis mark with that
+lifetime decides). That is what keeps a second cron process, or a tick run twice, from doubling
+any scheduled work.
+
+`poll(tenant)` pages through the deals changed since the tenant's cursor, requests their
+refresh, and checkpoints the cursor after every page; the cursor never moves past the moment the
+poll started, so a change made during the poll is seen by the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from adapters import ADAPTERS, adapter_for
+from adapters.errors import CrmError
+from connector import queues
+from connector.store import tenants
+from connector.store.models import SweepRun, SyncCursor, Tenant
+from jobs.refresh import tenant_ref
+from jobs.runtime import current
+
+log = logging.getLogger(__name__)
+
+DEALS_CURSOR = "deals"
+POLL_PAGES = 50
+"""Pages read by one poll job; a backlog larger than this continues at the next poll."""
+
+
+def _needs_polling(crm: str) -> bool:
+    factory = ADAPTERS.get(crm)
+    return bool(getattr(factory, "needs_polling", False))
+
+
+def tick() -> dict[str, int]:
+    rt = current()
+    now = rt.clock()
+    with rt.store.global_session() as s:
+        active = [(t.id, t.crm, t.timezone) for t in s.scalars(
+            select(Tenant).where(Tenant.status == "active")
+        )]  # fmt: skip
+    sweeps = polls = 0
+    for tenant_id, crm, zone in active:
+        settings = tenants.current_settings(rt.store, tenant_id)
+        local = now.astimezone(ZoneInfo(settings.timezone or zone))
+        if local.hour >= settings.schedule["sweep_hour"] and not _swept(tenant_id, local):
+            queues.queue(rt.redis, queues.SWEEP).enqueue(
+                "jobs.sweep.start", tenant_id, local.date().isoformat()
+            )
+            sweeps += 1
+        if _needs_polling(crm):
+            interval = settings.schedule["poll_minutes"] * 60
+            polls += queues.enqueue_once(
+                rt.redis, queues.EVENTS, "jobs.schedule.poll", tenant_id, what="poll", hold=interval
+            )
+    return {"tenants": len(active), "sweeps": sweeps, "polls": polls}
+
+
+def _swept(tenant_id: str, local: datetime) -> bool:
+    rt = current()
+    with rt.store.tenant(tenant_id) as s:
+        return s.get(SweepRun, (tenant_id, local.date())) is not None
+
+
+def poll(tenant_id: str) -> int:
+    """Request the refresh of every deal changed since the cursor; returns how many."""
+    rt = current()
+    tenant = tenants.get_tenant(rt.store, tenant_id)
+    if tenant.status != "active":
+        return 0
+    started = rt.clock().timestamp()
+    adapter = adapter_for(tenant_ref(tenant))
+    with rt.store.tenant(tenant_id) as s:
+        row = s.get(SyncCursor, (tenant_id, DEALS_CURSOR))
+        cursor = row.value if row else None
+    requested = 0
+    for _ in range(POLL_PAGES):
+        try:
+            changes = adapter.changed_since(cursor)
+        except CrmError as exc:
+            log.warning("poll of tenant %s stopped at cursor %s: %s", tenant_id, cursor, exc)
+            break
+        queues.request_refresh(rt.redis, tenant_id, changes.deal_ids, window=rt.coalesce_seconds)
+        requested += len(changes.deal_ids)
+        cursor = _not_after(changes.cursor, started)
+        _checkpoint(tenant_id, cursor)
+        if not changes.more:
+            break
+    return requested
+
+
+def _not_after(cursor: str, started: float) -> str:
+    """Numeric cursors (timestamps) are capped at the poll's start; others pass as they are."""
+    try:
+        return str(min(float(cursor), started))
+    except ValueError:
+        return cursor
+
+
+def _checkpoint(tenant_id: str, value: str) -> None:
+    rt = current()
+    with rt.store.tenant(tenant_id) as s:
+        row = s.get(SyncCursor, (tenant_id, DEALS_CURSOR))
+        if row is None:
+            s.add(
+                SyncCursor(
+                    tenant_id=tenant_id, name=DEALS_CURSOR, value=value, updated_at=rt.clock()
+                )
+            )
+        else:
+            row.value = value
+            row.updated_at = rt.clock()

@@ -1,0 +1,105 @@
+"""The daily sweep: re-evaluate every open deal of a tenant from the snapshot.
+
+Time-based alerts ("no activity for 10 days") change without any CRM event, so each tenant's
+open deals are evaluated again once a day at a local hour. The sweep runs as a chain of chunk
+jobs on the sweep queue, so a worker serves live changes between two chunks, and streams deals
+in batches (never a whole tenant in memory). A `sweep_runs` row per tenant and local day makes
+the sweep happen once a day whatever the scheduler does, and carries its progress
+(`dealradar tenants status`). Deals being refreshed at the same moment are skipped: the refresh
+evaluates them anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from sqlalchemy import func, select
+
+from connector import queues
+from connector.store import tenants
+from connector.store.models import DealRow, SweepRun
+from connector.store.snapshots import load_bundles, open_deal_ids
+from connector.store.sql import insert_new
+from jobs import pipeline
+from jobs.refresh import follow_up
+from jobs.runtime import current
+
+log = logging.getLogger(__name__)
+
+CHUNK = 2000
+"""Deals per sweep job: a worker turns to live work at least this often."""
+BATCH = 500
+"""Deals loaded, evaluated and committed together."""
+SWEEP_TIMEOUT = 600
+
+
+def start(tenant_id: str, day: str) -> bool:
+    """Begin the tenant's sweep for a local day, once; True if this call started it."""
+    rt = current()
+    now = rt.clock()
+    with rt.store.tenant(tenant_id) as s:
+        total = s.scalar(select(func.count()).select_from(DealRow).where(DealRow.status == "open"))
+        started = insert_new(
+            s,
+            SweepRun,
+            {
+                "tenant_id": tenant_id,
+                "day": date.fromisoformat(day),
+                "status": "running",
+                "done": 0,
+                "total": total or 0,
+                "started_at": now,
+            },
+            ("tenant_id", "day"),
+        )
+    if started is None:
+        log.info("sweep of tenant %s for %s already started; not again", tenant_id, day)
+        return False
+    log.info("sweep of tenant %s for %s: %d open deals", tenant_id, day, total)
+    queues.queue(rt.redis, queues.SWEEP).enqueue(
+        "jobs.sweep.chunk", tenant_id, day, "", job_timeout=SWEEP_TIMEOUT
+    )
+    return True
+
+
+def chunk(tenant_id: str, day: str, after: str) -> None:
+    """Sweep the next CHUNK open deals after `after`, then chain the next chunk."""
+    rt = current()
+    settings = tenants.current_settings(rt.store, tenant_id)
+    writebacks = events = done = 0
+    last = after
+    while done < CHUNK:
+        with rt.store.tenant(tenant_id) as s:
+            ids = open_deal_ids(s, after=last, limit=min(BATCH, CHUNK - done))
+        if not ids:
+            break
+        last = ids[-1]
+        locks = queues.DealLocks(rt.redis, tenant_id, rt.lock_seconds)
+        taken, _busy = locks.acquire(ids)
+        try:
+            with rt.store.tenant(tenant_id) as s:
+                recorded = pipeline.record(
+                    s, tenant_id, load_bundles(s, taken), settings, rt.clock()
+                )
+                run = s.get(SweepRun, (tenant_id, date.fromisoformat(day)))
+                run.done += len(ids)
+                progress = (run.done, run.total)
+        finally:
+            locks.release()
+        writebacks += recorded.writebacks
+        events += recorded.events
+        done += len(ids)
+        log.info("sweep of tenant %s for %s: %d/%d deals", tenant_id, day, *progress)
+    finished = done < CHUNK
+    if finished:
+        with rt.store.tenant(tenant_id) as s:
+            run = s.get(SweepRun, (tenant_id, date.fromisoformat(day)))
+            run.status = "done"
+            run.finished_at = rt.clock()
+        log.info("sweep of tenant %s for %s done", tenant_id, day)
+    else:
+        queues.queue(rt.redis, queues.SWEEP).enqueue(
+            "jobs.sweep.chunk", tenant_id, day, last, job_timeout=SWEEP_TIMEOUT
+        )
+    follow_up(rt, tenant_id, writebacks, events)
