@@ -63,12 +63,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+class JobName(str):
+    """A job by its dotted name, shaped like the function RQ's CronJob expects (it reads
+    `__module__` and `__name__`); Queue.enqueue takes the name itself. This keeps the rule that
+    nothing imports `jobs`."""
+
+    def __new__(cls, dotted: str) -> JobName:
+        name = super().__new__(cls, dotted)
+        name.__module__, _, name.__name__ = dotted.rpartition(".")
+        return name
+
+
 def scheduler(redis: Redis, interval: float) -> CronScheduler:
     cron = CronScheduler(
         connection=redis, name=f"dealradar-cron-{socket.gethostname()}-{os.getpid()}"
     )
-    cron.register("jobs.sweeper.run", queue_name=queues.EVENTS, interval=int(interval))
-    cron.register("jobs.schedule.tick", queue_name=queues.SWEEP, interval=int(interval))
+    every = max(1, int(interval))
+    cron.register(JobName("jobs.sweeper.run"), queue_name=queues.EVENTS, interval=every)
+    cron.register(JobName("jobs.schedule.tick"), queue_name=queues.SWEEP, interval=every)
     return cron
 
 

@@ -1,0 +1,130 @@
+"""The daily sweep, the scheduler's tick, polling, and a cron process that never doubles work."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from redis import Redis
+from sqlalchemy import select
+
+from adapters.folder.client import FolderClient
+from connector import queues
+from connector.commands import cron_cmd
+from connector.store import tenants
+from connector.store.models import Evaluation, SweepRun, SyncCursor
+from jobs import schedule, sweep
+from jobs.runtime import Runtime
+from tests.jobs.conftest import run_jobs
+
+OPEN = ["d-1001", "d-1002", "d-1003", "d-1004"]
+
+
+def _synced(redis: Redis, tenant_id: str) -> None:
+    queues.request_refresh(redis, tenant_id, [*OPEN, "d-1005"], window=0)
+    run_jobs(redis)
+
+
+def _no_activity_days(rt: Runtime, tenant_id: str, deal_id: str) -> int | None:
+    with rt.store.tenant(tenant_id) as s:
+        result = s.get(Evaluation, (tenant_id, deal_id)).result
+    found = [a for a in result["alerts"] if a["code"] == "no_activity"]
+    return found[0]["facts"]["days"] if found else None
+
+
+def test_the_sweep_moves_time_based_alerts_without_any_crm_event(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    _synced(redis, tenant_id)
+    assert _no_activity_days(rt, tenant_id, "d-1002") == 23
+    pulls = len(crm.calls("pull"))
+    clock.now += timedelta(days=3)
+    assert sweep.start(tenant_id, "2026-11-28")
+    run_jobs(redis)
+    assert _no_activity_days(rt, tenant_id, "d-1002") == 26
+    assert len(crm.calls("pull")) == pulls, "a sweep works from the snapshot"
+    assert crm.written("d-1002")["days_since_interaction"] == 26
+    with rt.store.tenant(tenant_id) as s:
+        run = s.get(SweepRun, (tenant_id, date(2026, 11, 28)))
+    assert (run.status, run.done, run.total) == ("done", 4, 4)
+
+
+def test_a_sweep_runs_once_a_day_in_chained_chunks(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _synced(redis, tenant_id)
+    monkeypatch.setattr(sweep, "CHUNK", 3)
+    monkeypatch.setattr(sweep, "BATCH", 2)
+    assert sweep.start(tenant_id, "2026-11-25")
+    assert not sweep.start(tenant_id, "2026-11-25"), "the same day twice"
+    chunks = []
+    original = sweep.chunk
+    monkeypatch.setattr(sweep, "chunk", lambda *a: (chunks.append(a), original(*a)))
+    run_jobs(redis)
+    assert [c[2] for c in chunks] == ["", "d-1003"]
+    with rt.store.tenant(tenant_id) as s:
+        (run,) = s.scalars(select(SweepRun))
+    assert (run.status, run.done, run.total) == ("done", 4, 4)
+
+
+def test_the_tick_starts_each_sweep_at_the_tenants_local_hour_once(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    _synced(redis, tenant_id)
+    redis.delete(queues.scheduled_key(tenant_id, "poll"))
+    clock.now = datetime(2026, 11, 26, 4, 59, tzinfo=UTC)  # 05:59 in Paris
+    assert schedule.tick()["sweeps"] == 0
+    clock.now = datetime(2026, 11, 26, 5, 0, tzinfo=UTC)  # 06:00 in Paris
+    assert schedule.tick()["sweeps"] == 1
+    run_jobs(redis)
+    assert schedule.tick()["sweeps"] == 0, "already swept today"
+    tenants.save_settings(rt.store, tenant_id, {"schedule": {"sweep_hour": 23}}, "admin", clock())
+    clock.now = datetime(2026, 11, 27, 21, 59, tzinfo=UTC)  # 22:59 in Paris
+    assert schedule.tick()["sweeps"] == 0
+    clock.now = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
+    assert schedule.tick()["sweeps"] == 1
+
+
+def test_polling_requests_changed_deals_once_per_interval_and_checkpoints(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    clock.now = datetime.now(UTC)  # the folder's modification times are real
+    assert schedule.tick()["polls"] == 1
+    assert schedule.tick()["polls"] == 0, "not again within the interval"
+    run_jobs(redis)
+    assert sorted(crm.calls("pull")[0]["ids"]) == sorted([*OPEN, "d-1005"])
+    with rt.store.tenant(tenant_id) as s:
+        assert s.get(SyncCursor, (tenant_id, "deals")) is not None
+    assert schedule.poll(tenant_id) == 0, "nothing changed since the cursor"
+    time.sleep(0.05)
+    clock.now = datetime.now(UTC)
+    crm.put_deal({**_doc(crm, "d-1001")})
+    assert schedule.poll(tenant_id) == 1
+
+
+def _doc(crm: FolderClient, deal_id: str) -> dict:
+    import json
+
+    return json.loads((crm.root / "deals" / f"{deal_id}.json").read_text())
+
+
+def test_a_second_cron_process_does_not_double_the_scheduled_jobs(redis: Redis) -> None:
+    stops = [threading.Event(), threading.Event()]
+    crons = [
+        threading.Thread(target=cron_cmd.run_cron, args=(redis,), kwargs={"interval": 1, "stop": s})
+        for s in stops
+    ]
+    for c in crons:
+        c.start()
+    time.sleep(3.5)
+    ticks = queues.queue(redis, queues.SWEEP).count
+    sweeps = queues.queue(redis, queues.EVENTS).count
+    assert 3 <= ticks <= 5 and 3 <= sweeps <= 5, (ticks, sweeps)
+    leader = redis.get(cron_cmd.LEADER_KEY)
+    for s in stops:
+        s.set()
+    for c in crons:
+        c.join()
+    assert leader is not None and redis.get(cron_cmd.LEADER_KEY) is None, "the leader resigned"
