@@ -25,10 +25,10 @@ class ConfigError(RuntimeError):
 class Config:
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str = DEFAULT_REDIS_URL
-    secret_keys: tuple[str, ...] = ()
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
     """Fernet keys, newest first: the first encrypts, all decrypt (rotation)."""
     public_url: str = "http://localhost:8000"
-    crm: Mapping[str, str] = field(default_factory=dict)
+    crm: Mapping[str, str] = field(default_factory=dict, repr=False)
     """CRM app credentials (HUBSPOT_CLIENT_ID, ...), by environment name."""
     coalesce_seconds: float = 2.0
     """DEALRADAR_COALESCE_SECONDS: events for a tenant within this window cause one pull."""
@@ -38,12 +38,16 @@ class Config:
     """DEALRADAR_STALE_SECONDS: pending work older than this is put back on the queues."""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, require_keys: bool = True
+    ) -> Config:
+        """The configuration in the environment; `require_keys=False` for commands that never
+        touch a secret (`dealradar db upgrade`)."""
         env = os.environ if environ is None else environ
         keys = tuple(
             k.strip() for k in env.get("DEALRADAR_SECRET_KEYS", "").split(",") if k.strip()
         )
-        if not keys:
+        if not keys and require_keys:
             raise ConfigError(
                 "DEALRADAR_SECRET_KEYS is not set: give one or more Fernet keys, comma-separated, "
                 'newest first. Make one with: python -c "from cryptography.fernet import Fernet; '

@@ -109,6 +109,14 @@ def take_pending(redis: Redis, tenant_id: str, limit: int) -> list[str]:
     return sorted(x.decode() if isinstance(x, bytes) else x for x in popped)
 
 
+def unlocked(redis: Redis, tenant_id: str, deal_ids: Sequence[str]) -> list[str]:
+    """The deals no worker holds a lock on."""
+    pipe = redis.pipeline(transaction=False)
+    for deal_id in deal_ids:
+        pipe.exists(deal_lock_key(tenant_id, deal_id))
+    return [d for d, held in zip(deal_ids, pipe.execute(), strict=True) if not held]
+
+
 _RELEASE = """
 local released = 0
 for i, key in ipairs(KEYS) do

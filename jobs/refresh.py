@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 DRAIN_BATCH = 200
 """Deals refreshed by one job; more pending than this are left for the next drain."""
 ATTEMPTS_TTL = 24 * 3600
+SCHEDULER_RESOLUTION_MS = 1000
 
 
 class RefreshFailed(Exception):
@@ -50,7 +51,8 @@ def drain(tenant_id: str) -> None:
     r = rt.redis
     r.delete(queues.scheduled_key(tenant_id, "drain"))  # from now on, events schedule another
     waiting = r.pttl(queues.backoff_key(tenant_id))
-    if waiting and waiting > 0:
+    # RQ schedules to the second: a drain due a fraction early proceeds rather than spin.
+    if waiting and waiting > SCHEDULER_RESOLUTION_MS:
         queues.enqueue_once(
             r, queues.REFRESH, "jobs.refresh.drain", tenant_id, what="drain", delay=waiting / 1000
         )

@@ -56,8 +56,12 @@ def run() -> dict[str, int]:
             .distinct()
         ):
             effects.add((tenant_id, kind))
-    for tenant_id, ids in deals.items():
-        queues.request_refresh(rt.redis, tenant_id, sorted(ids), window=rt.coalesce_seconds)
+    for tenant_id, ids in list(deals.items()):
+        # A locked deal is being refreshed right now (or its dead worker's lock is running
+        # out): asking again would only cause one more pull.
+        free = queues.unlocked(rt.redis, tenant_id, sorted(ids))
+        deals[tenant_id] = set(free)
+        queues.request_refresh(rt.redis, tenant_id, free, window=rt.coalesce_seconds)
     for tenant_id, kind in effects:
         if kind in _FOLLOW_UPS:
             name, func, what = _FOLLOW_UPS[kind]

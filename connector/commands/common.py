@@ -1,0 +1,68 @@
+"""What the store's sub-commands share: where the database is, and how errors end a command.
+
+Every error ends the command with EXIT_USAGE and one message on stderr that says what to do;
+database URLs are shown with their password masked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
+from connector.config import Config, ConfigError
+
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A command cannot go on; the message says what to do."""
+
+
+def add_database_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="the database (e.g. sqlite:///instance/dealradar.db or postgresql://...); "
+        "default: DATABASE_URL from the environment, read with the rest of the configuration",
+    )
+
+
+def database_url(args: argparse.Namespace) -> str:
+    """--database-url, else the configuration's; CommandError if neither can be had."""
+    if args.database_url:
+        url = args.database_url
+    else:
+        try:
+            url = Config.from_env(require_keys=False).database_url
+        except ConfigError as exc:
+            raise CommandError(f"{exc}\nOr give the database with --database-url URL.") from None
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise CommandError(
+            "the database URL is not a URL: give one like sqlite:///instance/dealradar.db "
+            "or postgresql://user@host/dbname"
+        ) from None
+    return url
+
+
+def masked(url: str) -> str:
+    """The URL as it may be printed: without its password."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def database_problem(url: str, exc: DBAPIError) -> CommandError:
+    """A database error as a message: the driver's first line, never the statement's values."""
+    detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+    return CommandError(
+        f"the database at {masked(url)} failed: {detail}\n"
+        "Check that it is running and that the URL (DATABASE_URL or --database-url) is right."
+    )
+
+
+def fail(command: str, message: str) -> int:
+    print(f"dealradar {command}: {message}", file=sys.stderr)
+    return EXIT_USAGE

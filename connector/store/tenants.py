@@ -1,0 +1,391 @@
+"""Tenants, their API keys and their settings documents.
+
+Every function takes the Store and explicit ids, and the current time as `now` (aware). A tenant
+is created with its first API key in one transaction; the key's plaintext is returned once and
+only its SHA-256 is kept. Settings are append-only versions: every save adds a row, the latest
+one is in force, and the history is what an admin sees.
+
+Error policy: bad input raises InvalidTenant (the message names the field and what is allowed),
+a missing tenant UnknownTenant, a duplicate TenantExists; settings errors are engine.settings'
+SettingsError, unchanged. Database errors other than the ones named here propagate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from connector.store.db import Store
+from connector.store.models import ApiKey, SettingsVersion, Tenant
+from connector.store.times import from_db, to_db
+from engine.settings import LOCALES, Settings, load_settings
+
+CRMS = ("hubspot", "salesforce", "sell", "test")
+STATUSES = ("active", "suspended", "uninstalled")
+API_KEY_PREFIX = "drk_"
+API_KEY_RANDOM_BYTES = 30
+"""30 random bytes are 40 url-safe base64 characters after the prefix."""
+API_KEY_LENGTH = len(API_KEY_PREFIX) + 40
+API_KEY_DISPLAY = 8
+"""Characters of a key kept in clear (`drk_` and four more) so an admin can tell keys apart."""
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+"""`last_used_at` is rewritten at most this often, so that API reads do not each cost a write."""
+SETTINGS_SAVE_ATTEMPTS = 2
+"""A save that loses the race for a version number is retried once with the next number."""
+SALESFORCE_PREFIX = 15
+"""Salesforce ids come in a case-sensitive 15-character form and an 18-character form."""
+_SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+_MAX_ACCOUNT_ID: int = Tenant.__table__.c.account_id.type.length  # type: ignore[attr-defined]
+
+
+class TenantError(Exception):
+    """A tenant operation that cannot be done; the message says why and what to do."""
+
+
+class InvalidTenant(TenantError, ValueError):
+    """A tenant field (or a key label, a settings author) with a value that is not allowed."""
+
+
+class TenantExists(TenantError):
+    """A tenant for this CRM account exists already."""
+
+
+class UnknownTenant(TenantError):
+    """No tenant has this id."""
+
+
+class UnknownApiKey(TenantError):
+    """The tenant has no API key with this id."""
+
+
+class SettingsConflict(TenantError):
+    """Concurrent saves kept taking the next settings version; the save can be retried."""
+
+
+# --- tenants ------------------------------------------------------------------------------------
+
+
+def create_tenant(
+    store: Store,
+    *,
+    crm: str,
+    account_id: str,
+    name: str = "",
+    timezone: str = "UTC",
+    locale: str = "en",
+    now: datetime,
+) -> tuple[Tenant, str]:
+    """Create a tenant and its first API key; returns the tenant and the key's plaintext, once.
+
+    Raises InvalidTenant for a bad field and TenantExists when the CRM account has a tenant.
+    """
+    crm, account_id = _valid_account(crm, account_id)
+    name = _fits("name", name.strip(), Tenant.name)
+    _valid_timezone(timezone)
+    _valid_locale(locale)
+    at = to_db(now)
+    tenant = Tenant(
+        id=uuid.uuid4().hex,
+        crm=crm,
+        account_id=account_id,
+        name=name,
+        timezone=timezone,
+        locale=locale,
+        status="active",
+        status_reason=None,
+        created_at=at,
+        updated_at=at,
+    )
+    try:
+        # The tenant's own session: the tenant row and its first key commit together or not at all.
+        with store.tenant(tenant.id) as s:
+            if _find(s, crm, account_id) is not None:
+                raise _exists(crm, account_id)
+            s.add(tenant)
+            s.flush()
+            key = _add_api_key(s, tenant.id, "initial", at)
+    except IntegrityError:
+        # Lost a race with a concurrent install of the same account.
+        if find_tenant(store, crm, account_id) is not None:
+            raise _exists(crm, account_id) from None
+        raise
+    return tenant, key
+
+
+def find_tenant(store: Store, crm: str, account_id: str) -> Tenant | None:
+    """The tenant of a CRM account, or None (webhooks from unknown accounts are acknowledged).
+
+    Salesforce org ids match in their 15- or 18-character forms alike (first 15 characters,
+    case-sensitive).
+    """
+    with store.global_session() as s:
+        return _find(s, crm, account_id.strip())
+
+
+def get_tenant(store: Store, tenant_id: str) -> Tenant:
+    """The tenant with this id; raises UnknownTenant."""
+    with store.global_session() as s:
+        return _require(s, tenant_id)
+
+
+def list_tenants(store: Store, *, status: str | None = None) -> list[Tenant]:
+    """Every tenant (optionally of one status), oldest first."""
+    query = select(Tenant).order_by(Tenant.created_at, Tenant.id)
+    if status is not None:
+        _valid_status(status)
+        query = query.where(Tenant.status == status)
+    with store.global_session() as s:
+        return list(s.scalars(query))
+
+
+def set_status(store: Store, tenant_id: str, status: str, reason: str, now: datetime) -> Tenant:
+    """Mark a tenant active, suspended (a permanent CRM error: say which) or uninstalled."""
+    _valid_status(status)
+    with store.global_session() as s:
+        tenant = _require(s, tenant_id)
+        tenant.status = status
+        tenant.status_reason = reason or None
+        tenant.updated_at = to_db(now)
+    return tenant
+
+
+# --- API keys -----------------------------------------------------------------------------------
+
+
+def issue_api_key(store: Store, tenant_id: str, label: str, now: datetime) -> str:
+    """A new API key for the tenant; returns its plaintext, which is not kept anywhere."""
+    _fits("label", label, ApiKey.label)
+    with store.tenant(tenant_id) as s:
+        _require(s, tenant_id)
+        return _add_api_key(s, tenant_id, label, to_db(now))
+
+
+def list_api_keys(store: Store, tenant_id: str) -> list[ApiKey]:
+    """The tenant's keys, revoked ones included, oldest first (hashes and prefixes only)."""
+    with store.tenant(tenant_id) as s:
+        return list(s.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))
+
+
+def revoke_api_key(store: Store, tenant_id: str, key_id: str, now: datetime) -> bool:
+    """Revoke one of the tenant's keys; False if it was revoked already. Raises UnknownApiKey."""
+    with store.tenant(tenant_id) as s:
+        row = s.get(ApiKey, key_id)
+        if row is None:
+            raise UnknownApiKey(f"tenant {tenant_id!r} has no API key {key_id!r}")
+        if row.revoked_at is not None:
+            return False
+        row.revoked_at = to_db(now)
+        return True
+
+
+def tenant_for_api_key(store: Store, key: str, now: datetime) -> str | None:
+    """The id of the tenant a presented API key belongs to, or None.
+
+    None for anything that is not a live key: malformed, unknown, revoked, or of an uninstalled
+    tenant. Never raises on bad input, never logs the key.
+    """
+    at = to_db(now)
+    if not isinstance(key, str) or len(key) != API_KEY_LENGTH or not key.startswith(API_KEY_PREFIX):
+        return None
+    digest = _hash(key)
+    with store.all_tenants("API key authentication: the key is what names the tenant") as s:
+        row = s.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+        # The index lookup finds the row; the constant-time compare is what decides.
+        if row is None or not hmac.compare_digest(row.key_hash, digest):
+            return None
+        if row.revoked_at is not None:
+            return None
+        tenant = s.get(Tenant, row.tenant_id)
+        if tenant is None or tenant.status == "uninstalled":
+            return None
+        last = from_db(row.last_used_at)
+        if last is None or at - last >= LAST_USED_RESOLUTION:
+            row.last_used_at = at
+        return row.tenant_id
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+def save_settings(
+    store: Store,
+    tenant_id: str,
+    document: Mapping[str, Any],
+    changed_by: str,
+    now: datetime,
+    comment: str = "",
+) -> int:
+    """Validate and save a new version of the tenant's settings; returns its version number.
+
+    Raises engine.settings.SettingsError (unchanged) for an invalid document, UnknownTenant,
+    and SettingsConflict if concurrent saves took the next version twice in a row.
+    """
+    load_settings(document)
+    _fits("changed_by", changed_by, SettingsVersion.changed_by)
+    # A plain JSON copy: what is stored is exactly what will be read back.
+    stored = json.loads(json.dumps(dict(document)))
+    at = to_db(now)
+    for attempt in range(1, SETTINGS_SAVE_ATTEMPTS + 1):
+        try:
+            with store.tenant(tenant_id) as s:
+                _require(s, tenant_id)
+                version = _next_settings_version(s, tenant_id)
+                s.add(
+                    SettingsVersion(
+                        tenant_id=tenant_id,
+                        version=version,
+                        document=stored,
+                        changed_by=changed_by,
+                        changed_at=at,
+                        comment=comment,
+                    )
+                )
+            return version
+        except IntegrityError as exc:
+            # The primary key (tenant, version) refused a concurrent writer's number.
+            if attempt == SETTINGS_SAVE_ATTEMPTS:
+                raise SettingsConflict(
+                    f"tenant {tenant_id!r}'s settings were saved concurrently "
+                    f"{SETTINGS_SAVE_ATTEMPTS} times; reload them and save again"
+                ) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def current_settings(store: Store, tenant_id: str) -> Settings:
+    """The settings in force: the latest saved document (or the defaults) resolved.
+
+    The tenant's timezone and locale (from its tenants row) apply unless the document sets them.
+    """
+    with store.tenant(tenant_id) as s:
+        tenant = _require(s, tenant_id)
+        document = s.scalar(
+            select(SettingsVersion.document)
+            .where(SettingsVersion.tenant_id == tenant_id)
+            .order_by(SettingsVersion.version.desc())
+            .limit(1)
+        )
+    document = dict(document or {})
+    document.setdefault("timezone", tenant.timezone)
+    document.setdefault("locale", tenant.locale)
+    return load_settings(document)
+
+
+def settings_history(store: Store, tenant_id: str) -> list[SettingsVersion]:
+    """Every saved version of the tenant's settings, newest first."""
+    with store.tenant(tenant_id) as s:
+        return list(
+            s.scalars(
+                select(SettingsVersion)
+                .where(SettingsVersion.tenant_id == tenant_id)
+                .order_by(SettingsVersion.version.desc())
+            )
+        )
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _find(s: Session, crm: str, account_id: str) -> Tenant | None:
+    query = select(Tenant).where(Tenant.crm == crm)
+    if crm == "salesforce":
+        # `=` is case-sensitive on both SQLite (BINARY) and PostgreSQL; LIKE would not be.
+        prefix = account_id[:SALESFORCE_PREFIX]
+        query = query.where(func.substr(Tenant.account_id, 1, SALESFORCE_PREFIX) == prefix)
+    else:
+        query = query.where(Tenant.account_id == account_id)
+    return s.scalars(query.order_by(Tenant.created_at)).first()
+
+
+def _require(s: Session, tenant_id: str) -> Tenant:
+    tenant = s.get(Tenant, tenant_id)
+    if tenant is None:
+        raise UnknownTenant(f"no tenant {tenant_id!r}: list them with `dealradar tenants list`")
+    return tenant
+
+
+def _exists(crm: str, account_id: str) -> TenantExists:
+    return TenantExists(
+        f"{crm} account {account_id!r} already has a tenant: see `dealradar tenants list`"
+    )
+
+
+def _add_api_key(s: Session, tenant_id: str, label: str, at: datetime) -> str:
+    key = API_KEY_PREFIX + secrets.token_urlsafe(API_KEY_RANDOM_BYTES)
+    s.add(
+        ApiKey(
+            id=uuid.uuid4().hex,
+            tenant_id=tenant_id,
+            prefix=key[:API_KEY_DISPLAY],
+            key_hash=_hash(key),
+            label=label,
+            created_at=at,
+        )
+    )
+    return key
+
+
+def _hash(key: str) -> str:
+    # A plain SHA-256 is enough: the key is 240 random bits, not a password to stretch.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _next_settings_version(s: Session, tenant_id: str) -> int:
+    latest = s.scalar(
+        select(func.max(SettingsVersion.version)).where(SettingsVersion.tenant_id == tenant_id)
+    )
+    return (latest or 0) + 1
+
+
+def _valid_account(crm: str, account_id: str) -> tuple[str, str]:
+    if crm not in CRMS:
+        raise InvalidTenant(f"unknown CRM {crm!r}; use one of {', '.join(CRMS)}")
+    account_id = (account_id or "").strip()
+    if not account_id:
+        raise InvalidTenant("the CRM account id is empty; give the portal, org or account id")
+    if len(account_id) > _MAX_ACCOUNT_ID:
+        raise InvalidTenant(f"the CRM account id is longer than {_MAX_ACCOUNT_ID} characters")
+    if crm == "salesforce" and not _SALESFORCE_ID.fullmatch(account_id):
+        raise InvalidTenant(
+            f"{account_id!r} is not a Salesforce org id: give its 15- or 18-character id "
+            "(letters and digits, starting 00D)"
+        )
+    return crm, account_id
+
+
+def _fits(what: str, value: str, column: Any) -> str:
+    # SQLite would store an over-long string; PostgreSQL would refuse it with a DataError.
+    limit = column.type.length
+    if len(value) > limit:
+        raise InvalidTenant(f"the {what} is longer than {limit} characters")
+    return value
+
+
+def _valid_timezone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise InvalidTenant(
+            f"unknown time zone {name!r}; use an IANA name such as Europe/Paris or America/New_York"
+        ) from None
+
+
+def _valid_locale(locale: str) -> None:
+    if locale not in LOCALES:
+        raise InvalidTenant(f"unsupported locale {locale!r}; use one of {', '.join(LOCALES)}")
+
+
+def _valid_status(status: str) -> None:
+    if status not in STATUSES:
+        raise InvalidTenant(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")

@@ -1,0 +1,167 @@
+"""`dealradar db` and `dealradar tenants` as an operator runs them, on a SQLite file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from connector.cli import main
+from connector.store.db import Store
+from connector.store.tenants import list_tenants, tenant_for_api_key
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'dealradar.db'}"
+
+
+def _run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_db_upgrade_then_nothing_to_do(url: str, capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = _run(capsys, "db", "current", "--database-url", url)
+    assert code == 0 and "no schema yet" in out
+    code, out, _ = _run(capsys, "db", "upgrade", "--database-url", url)
+    assert code == 0
+    assert out.splitlines() == [
+        f"{url}: upgraded from an empty database to 0001_initial",
+        "database at revision 0001_initial",
+    ]
+    code, out, _ = _run(capsys, "db", "upgrade", "--database-url", url)
+    assert code == 0 and "nothing done" in out and out.endswith("revision 0001_initial\n")
+    code, out, _ = _run(capsys, "db", "current", "--database-url", url)
+    assert out == "database at revision 0001_initial (the newest)\n"
+
+
+def test_db_upgrade_reads_the_configuration(
+    url: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.delenv("DEALRADAR_SECRET_KEYS", raising=False)  # migrations need no secret
+    code, out, _ = _run(capsys, "db", "upgrade")
+    assert code == 0 and out.endswith("database at revision 0001_initial\n")
+
+
+def test_db_errors_say_what_to_do_and_hide_the_password(capsys: pytest.CaptureFixture) -> None:
+    code, out, err = _run(
+        capsys, "db", "upgrade", "--database-url", "postgresql://me:hunter2@127.0.0.1:1/x"
+    )
+    assert code == 2 and out == ""
+    assert "hunter2" not in err and "me:***@127.0.0.1:1" in err and "Check that" in err
+    code, _, err = _run(capsys, "db", "upgrade", "--database-url", "not a url")
+    assert code == 2 and "is not a URL" in err
+
+
+def test_db_upgrade_to_an_unknown_revision(url: str, capsys: pytest.CaptureFixture) -> None:
+    code, _, err = _run(capsys, "db", "upgrade", "--revision", "9999", "--database-url", url)
+    assert code == 2 and "9999" in err and "dealradar db current" in err
+
+
+def test_tenants_add_and_list(url: str, capsys: pytest.CaptureFixture) -> None:
+    assert main(["db", "upgrade", "--database-url", url]) == 0
+    capsys.readouterr()
+    code, out, err = _run(
+        capsys, "tenants", "add", "--crm", "hubspot", "--account-id", "42", "--name", "Acme",
+        "--timezone", "Europe/Paris", "--locale", "fr", "--database-url", url,
+    )  # fmt: skip
+    assert code == 0 and err == ""
+    added, key_line, warning = out.splitlines()
+    key = key_line.removeprefix("API key: ")
+    assert key.startswith("drk_") and len(key) == 44
+    assert "will not be shown again" in warning
+    store = Store(url)
+    try:
+        [tenant] = list_tenants(store)
+        assert added == f"tenant {tenant.id} added for hubspot account 42"
+        assert tenant_for_api_key(store, key, datetime.now(UTC)) == tenant.id
+    finally:
+        store.dispose()
+
+    code, out, _ = _run(capsys, "tenants", "list", "--database-url", url)
+    assert code == 0 and key not in out
+    header, rule, row = out.splitlines()
+    assert header.split() == ["id", "crm", "account", "name", "timezone", "locale", "status"]
+    assert set(rule) <= {"-", " "}
+    assert row.split() == [tenant.id, "hubspot", "42", "Acme", "Europe/Paris", "fr", "active"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--crm", "hubspot", "--account-id", "42"], "already has a tenant"),
+        (["--crm", "hubspot", "--account-id", "43", "--timezone", "Mars/Base"], "IANA"),
+        (["--crm", "salesforce", "--account-id", "org-1"], "15- or 18-character"),
+    ],
+)
+def test_tenants_add_errors(
+    url: str, capsys: pytest.CaptureFixture, argv: list[str], words: str
+) -> None:
+    main(["db", "upgrade", "--database-url", url])
+    main(["tenants", "add", "--crm", "hubspot", "--account-id", "42", "--database-url", url])
+    capsys.readouterr()
+    code, out, err = _run(capsys, "tenants", "add", *argv, "--database-url", url)
+    assert (code, out) == (2, "")
+    assert err.startswith("dealradar tenants add: ") and words in err
+
+
+def test_tenants_need_the_schema(url: str, capsys: pytest.CaptureFixture) -> None:
+    code, out, err = _run(capsys, "tenants", "list", "--database-url", url)
+    assert (code, out) == (2, "")
+    assert "run `dealradar db upgrade` first" in err
+    main(["db", "upgrade", "--database-url", url])
+    capsys.readouterr()
+    code, out, _ = _run(capsys, "tenants", "list", "--database-url", url)
+    assert code == 0 and "no tenants yet" in out
+
+
+def test_a_bad_choice_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["tenants", "add", "--crm", "pipedrive", "--account-id", "1"])
+    assert caught.value.code == 2
+    assert "hubspot" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv", [["db"], ["db", "upgrade"], ["db", "current"], ["tenants"], ["tenants", "add"],
+             ["tenants", "list"]],
+)  # fmt: skip
+def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main([*argv, "--help"])
+    assert caught.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: dealradar {' '.join(argv)}")
+
+
+def test_the_installed_way(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}",
+        "DEALRADAR_SECRET_KEYS": Fernet.generate_key().decode(),
+        "PYTHONPATH": str(ROOT),
+    }
+
+    def dealradar(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "connector.cli", *argv],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    done = dealradar("db", "upgrade")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith("database at revision 0001_initial\n")
+    done = dealradar("tenants", "add", "--crm", "test", "--account-id", "acme")
+    assert done.returncode == 0, done.stderr
+    assert "API key: drk_" in done.stdout
+    done = dealradar("tenants", "list")
+    assert done.returncode == 0 and " acme " in done.stdout
