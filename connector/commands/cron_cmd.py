@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        config = Config.from_env()
+        config = Config.from_env(require_keys=False)
     except ConfigError as exc:
         print(f"dealradar cron: {exc}")
         return 2

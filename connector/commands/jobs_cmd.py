@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _redis() -> Redis:
-    return Redis.from_url(Config.from_env().redis_url)
+    return Redis.from_url(Config.from_env(require_keys=False).redis_url)
 
 
 def failed_jobs(redis: Redis) -> list[tuple[str, Job]]:

@@ -1,4 +1,4 @@
-"""`dealradar tenants add` and `dealradar tenants list`: the CRM accounts using Deal Radar.
+"""`dealradar tenants add|list|status`: the CRM accounts using Deal Radar, and their pipelines.
 
 `add` prints the new tenant's API key, the one time it is ever shown (only its hash is kept).
 Errors exit with status 2 and a message on stderr; nothing is printed to stdout then.
@@ -22,6 +22,7 @@ from connector.commands.common import (
 )
 from connector.store import migrate
 from connector.store.db import Store
+from connector.store.status import describe, tenant_status
 from connector.store.tenants import CRMS, TenantError, create_tenant, list_tenants
 from engine.settings import LOCALES
 
@@ -67,6 +68,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_database_option(ls)
     ls.set_defaults(run=run_list)
+    status = actions.add_parser(
+        "status",
+        help="show each tenant's pipeline: sweep progress, waiting work, why it stopped",
+        description="Show, per tenant, its status (and why it is suspended), the progress of "
+        "its last daily sweep, the events and effects still waiting, and its sync cursors.",
+    )
+    status.add_argument("tenant_ids", nargs="*", metavar="TENANT_ID", help="default: all")
+    add_database_option(status)
+    status.set_defaults(run=run_status)
 
 
 def run_add(args: argparse.Namespace) -> int:
@@ -112,6 +122,27 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     rows = [(t.id, t.crm, t.account_id, t.name, t.timezone, t.locale, t.status) for t in tenants]
     print(render_table(COLUMNS, rows), end="")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    try:
+        url = database_url(args)
+        store = _open(url)
+        try:
+            now = datetime.now(UTC)
+            ids = args.tenant_ids or [t.id for t in list_tenants(store)]
+            reports = [describe(tenant_status(store, tenant_id, now)) for tenant_id in ids]
+        except DBAPIError as exc:
+            raise database_problem(url, exc) from None
+        finally:
+            store.dispose()
+    except (CommandError, TenantError) as exc:
+        return fail("tenants status", str(exc))
+    if not reports:
+        print("no tenants yet: add one with `dealradar tenants add --crm CRM --account-id ID`")
+    for lines in reports:
+        print("\n".join(lines))
     return 0
 
 

@@ -1,0 +1,99 @@
+"""What an admin needs to know about a tenant's pipeline: is it running, how far is the sweep,
+what is waiting, and why it stopped if it did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from connector.store.db import Store
+from connector.store.models import InboxEvent, OutboxEffect, SweepRun, SyncCursor
+from connector.store.tenants import get_tenant
+from connector.store.times import from_db
+
+
+@dataclass
+class TenantStatus:
+    tenant_id: str
+    crm: str
+    status: str
+    reason: str | None
+    sweep: dict[str, object] | None
+    inbox: dict[str, int] = field(default_factory=dict)
+    oldest_pending_seconds: float | None = None
+    outbox: dict[str, int] = field(default_factory=dict)
+    cursors: dict[str, float] = field(default_factory=dict)
+    """Seconds since each sync cursor last moved."""
+
+
+def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
+    tenant = get_tenant(store, tenant_id)
+    with store.tenant(tenant_id) as s:
+        run = s.scalars(select(SweepRun).order_by(SweepRun.day.desc()).limit(1)).first()
+        inbox = dict(
+            s.execute(select(InboxEvent.status, func.count()).group_by(InboxEvent.status)).all()
+        )
+        oldest = s.scalar(
+            select(func.min(InboxEvent.received_at)).where(InboxEvent.status == "pending")
+        )
+        outbox = {
+            f"{kind} {status}": n
+            for kind, status, n in s.execute(
+                select(OutboxEffect.kind, OutboxEffect.status, func.count()).group_by(
+                    OutboxEffect.kind, OutboxEffect.status
+                )
+            )
+        }
+        cursors = {
+            c.name: (now - from_db(c.updated_at)).total_seconds()
+            for c in s.scalars(select(SyncCursor))
+        }
+    sweep = None
+    if run is not None:
+        sweep = {
+            "day": run.day.isoformat(),
+            "status": run.status,
+            "done": run.done,
+            "total": run.total,
+            "started_at": from_db(run.started_at).isoformat(),
+            "finished_at": from_db(run.finished_at).isoformat() if run.finished_at else None,
+        }
+    return TenantStatus(
+        tenant_id=tenant.id,
+        crm=tenant.crm,
+        status=tenant.status,
+        reason=tenant.status_reason,
+        sweep=sweep,
+        inbox=inbox,
+        oldest_pending_seconds=(now - from_db(oldest)).total_seconds() if oldest else None,
+        outbox=outbox,
+        cursors=cursors,
+    )
+
+
+def describe(st: TenantStatus) -> list[str]:
+    """The status as lines a person reads."""
+    lines = [f"tenant {st.tenant_id} ({st.crm}): {st.status}"]
+    if st.reason and st.status != "active":
+        lines.append(f"  why: {st.reason}")
+    if st.sweep:
+        sw = st.sweep
+        pct = f" ({100 * sw['done'] // sw['total']}%)" if sw["total"] else ""
+        lines.append(
+            f"  last sweep: {sw['day']} {sw['status']}, {sw['done']}/{sw['total']} deals{pct}"
+        )
+    else:
+        lines.append("  last sweep: none yet")
+    waiting = st.inbox.get("pending", 0)
+    age = f", oldest {st.oldest_pending_seconds:.0f} s old" if st.oldest_pending_seconds else ""
+    lines.append(f"  inbox: {waiting} pending{age}, {st.inbox.get('failed', 0)} failed")
+    pending = {k: v for k, v in st.outbox.items() if not k.endswith(" done")}
+    lines.append(
+        "  outbox: "
+        + (", ".join(f"{n} {k}" for k, n in sorted(pending.items())) or "nothing waiting")
+    )
+    for name, seconds in sorted(st.cursors.items()):
+        lines.append(f"  cursor {name}: moved {seconds:.0f} s ago")
+    return lines
