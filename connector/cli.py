@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from connector.commands import cron_cmd, db_cmd, evaluate_cmd, jobs_cmd, tenants_cmd, worker_cmd
+from connector.config import ConfigError
 
 COMMANDS = (evaluate_cmd, db_cmd, tenants_cmd, worker_cmd, cron_cmd, jobs_cmd)
 """Each module adds its sub-command with `register(subparsers)` and handles it in `run(args)`."""
@@ -28,6 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
+    except ConfigError as exc:
+        print(f"dealradar {args.command}: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # The reader went away (`| head`): not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -15,10 +15,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from connector.store import results, work
+from connector.store.models import AlertEpisode
 from connector.store.snapshots import delete_deals
 from engine.evaluate import Evaluator
 from engine.fields import VOLATILE, changed, field_values
@@ -100,43 +102,38 @@ def record(
             )
     for kind, episodes in (("alert.started", changes.started), ("alert.ended", changes.ended)):
         for ep in episodes:
-            out.events += work.propose(
-                session,
-                tenant_id,
-                key=f"{kind}:{ep.id}",
-                kind=EVENT,
-                payload={
-                    "type": kind,
-                    "episode_id": ep.id,
-                    "deal_id": ep.deal_id,
-                    "code": ep.code,
-                    "key": ep.key,
-                    "message": ep.message,
-                    "facts": ep.facts,
-                },
-                now=now,
+            out.events += _episode_event(
+                session, tenant_id, kind, ep, now, message=ep.message, facts=ep.facts
             )
     return out
 
 
+def _episode_event(
+    session: Session, tenant_id: str, kind: str, ep: AlertEpisode, now: datetime, **details: Any
+) -> bool:
+    """Put an episode's start or end in the outbox, once per episode and kind."""
+    return work.propose(
+        session,
+        tenant_id,
+        key=f"{kind}:{ep.id}",
+        kind=EVENT,
+        payload={
+            "type": kind,
+            "episode_id": ep.id,
+            "deal_id": ep.deal_id,
+            "code": ep.code,
+            "key": ep.key,
+            **details,
+        },
+        now=now,
+    )
+
+
 def forget(session: Session, tenant_id: str, deal_ids: Sequence[str], now: datetime) -> int:
     """Deals deleted in the CRM: end their episodes (an event each) and drop their snapshot."""
-    events = 0
-    for ep in results.end_episodes_of(session, deal_ids, now):
-        events += work.propose(
-            session,
-            tenant_id,
-            key=f"alert.ended:{ep.id}",
-            kind=EVENT,
-            payload={
-                "type": "alert.ended",
-                "episode_id": ep.id,
-                "deal_id": ep.deal_id,
-                "code": ep.code,
-                "key": ep.key,
-                "reason": "deal deleted",
-            },
-            now=now,
-        )
+    events = sum(
+        _episode_event(session, tenant_id, "alert.ended", ep, now, reason="deal deleted")
+        for ep in results.end_episodes_of(session, deal_ids, now)
+    )
     delete_deals(session, deal_ids)
     return events

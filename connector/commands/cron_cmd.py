@@ -19,7 +19,7 @@ from redis import Redis
 from rq.cron import CronScheduler
 
 from connector import queues
-from connector.config import Config, ConfigError
+from connector.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = Config.from_env(require_keys=False)
-    except ConfigError as exc:
-        print(f"dealradar cron: {exc}")
-        return 2
+    config = Config.from_env(require_keys=False)  # errors end the command (connector.cli)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     run_cron(Redis.from_url(config.redis_url), interval=args.interval)
     return 0

@@ -9,7 +9,7 @@ from rq import Queue
 from rq.job import Job
 
 from connector import queues
-from connector.config import Config, ConfigError
+from connector.config import Config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _redis() -> Redis:
+    # Only REDIS_URL is read here, and it has a default: no configuration error to report.
     return Redis.from_url(Config.from_env(require_keys=False).redis_url)
 
 
@@ -43,11 +44,7 @@ def reason(job: Job) -> str:
 
 
 def run_failed(args: argparse.Namespace) -> int:
-    try:
-        redis = _redis()
-    except ConfigError as exc:
-        print(f"dealradar jobs: {exc}")
-        return 2
+    redis = _redis()
     jobs = failed_jobs(redis)
     if not jobs:
         print("no failed jobs")
@@ -60,11 +57,7 @@ def run_failed(args: argparse.Namespace) -> int:
 
 
 def run_retry(args: argparse.Namespace) -> int:
-    try:
-        redis = _redis()
-    except ConfigError as exc:
-        print(f"dealradar jobs: {exc}")
-        return 2
+    redis = _redis()
     wanted = set(args.job_ids)
     failed = failed_jobs(redis)
     unknown = wanted - {job.id for _, job in failed}

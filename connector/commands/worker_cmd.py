@@ -15,7 +15,7 @@ from redis import Redis
 from rq import Queue, Worker
 
 from connector import queues
-from connector.config import Config, ConfigError
+from connector.config import Config
 
 WORKER_TTL = 35
 """Seconds without a heartbeat after which a worker counts as dead."""
@@ -36,11 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = Config.from_env()
-    except ConfigError as exc:
-        print(f"dealradar worker: {exc}")
-        return 2
+    config = Config.from_env()  # a ConfigError ends the command with its message (connector.cli)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     redis = Redis.from_url(config.redis_url)
     served = [Queue(name, connection=redis) for name in (args.queues or queues.QUEUES)]
