@@ -77,6 +77,10 @@ def _scope_to_tenant(state: ORMExecuteState) -> None:
         raise UnscopedQuery(
             "a query on tenant data from a session with no tenant: open it with Store.tenant(id)"
         )
+    if state.is_update and isinstance(state.parameters, list) and _touches_tenant_data(state):
+        # SQLAlchemy's bulk UPDATE by primary key ignores loader criteria: it would reach
+        # other tenants' rows. connector.store.sql.update_many adds the tenant itself.
+        raise UnscopedQuery("bulk UPDATE by primary key in a tenant session: use sql.update_many")
     state.statement = state.statement.options(
         with_loader_criteria(
             TenantScoped, lambda cls: cls.tenant_id == tenant, include_aliases=True

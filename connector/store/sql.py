@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,29 @@ def upsert(
         index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}
     )
     session.execute(stmt, list(rows))
+
+
+def update_many(
+    session: Session, model: type, rows: Sequence[dict[str, Any]], key: str = "id"
+) -> None:
+    """Update many rows of the session's tenant by `key`, one statement executed many times.
+
+    Each row gives `key` and the columns to set (all rows the same columns). The tenant is part
+    of the WHERE clause, so a row of another tenant is never touched whatever ids are given.
+    """
+    if not rows:
+        return
+    tenant = session.info.get("tenant_id")
+    if tenant is None:
+        raise RuntimeError("update_many needs a tenant session (Store.tenant)")
+    table = model.__table__
+    columns = [c for c in rows[0] if c != key]
+    stmt = (
+        table.update()
+        .where(table.c.tenant_id == tenant, table.c[key] == bindparam(f"_{key}"))
+        .values({c: bindparam(f"_{c}") for c in columns})
+    )
+    session.connection().execute(stmt, [{f"_{k}": v for k, v in row.items()} for row in rows])
 
 
 def insert_new(session: Session, model: type, row: dict[str, Any], keys: Sequence[str]) -> Any:

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select, update
 
 from connector.store.db import CrossTenantWrite, Store, UnscopedQuery
 from connector.store.models import Base, DealRow, Tenant, TenantScoped
+from connector.store.sql import update_many
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -74,3 +75,19 @@ def test_writing_another_tenants_row_is_refused(store: Store) -> None:
         s.add(_deal("B", "d1"))
     with store.tenant("B") as s:
         assert s.scalars(select(DealRow)).all() == []
+
+
+def test_bulk_updates_by_primary_key_cannot_reach_another_tenant(store: Store) -> None:
+    _tenants(store, "A", "B")
+    for t in ("A", "B"):
+        with store.tenant(t) as s:
+            s.add(_deal(t, "d1"))
+    # SQLAlchemy's bulk UPDATE by primary key would skip the tenant criterion: refused.
+    with pytest.raises(UnscopedQuery), store.tenant("A") as s:
+        s.execute(update(DealRow), [{"tenant_id": "B", "crm_id": "d1", "stage": "hacked"}])
+    with store.tenant("A") as s:
+        update_many(s, DealRow, [{"crm_id": "d1", "stage": "s2"}], key="crm_id")
+    with store.tenant("B") as s:
+        assert s.get(DealRow, ("B", "d1")).stage == "s1"
+    with store.tenant("A") as s:
+        assert s.get(DealRow, ("A", "d1")).stage == "s2"
