@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from connector.store import results, work
-from connector.store.models import AlertEpisode
+from connector.store.results import EpisodeRef
 from connector.store.snapshots import delete_deals
 from engine.evaluate import Evaluator
 from engine.fields import VOLATILE, changed, field_values
@@ -69,71 +69,58 @@ def record(
     changes = results.sync_episodes(session, tenant_id, evaluations, now)
     results.save_evaluations(session, tenant_id, evaluations, fields, now, today)
 
-    out = Recorded(evaluated=len(evaluations))
     known = results.written_values(session, ids)
+    writebacks: list[tuple[str, str, dict[str, Any]]] = []
+    events: list[tuple[str, str, dict[str, Any]]] = []
     for e in evaluations:
         wanted = fields[e.deal_id]
         if changed(wanted, known.get(e.deal_id)):
             # The flush writes the latest evaluation's fields, whatever this row proposed, so a
             # proposal overtaken by a newer evaluation never writes stale values.
-            out.writebacks += work.propose(
-                session,
-                tenant_id,
-                key=f"writeback:{e.deal_id}:{_digest(wanted)}",
-                kind=WRITEBACK,
-                payload={"deal_id": e.deal_id},
-                now=now,
-            )
+            key = f"writeback:{e.deal_id}:{_digest(wanted)}"
+            writebacks.append((key, WRITEBACK, {"deal_id": e.deal_id}))
         before = grades_before.get(e.deal_id)
         if before is not None and before != e.health.grade:
-            out.events += work.propose(
-                session,
-                tenant_id,
-                key=f"health.grade_changed:{e.deal_id}:{today}:{before}:{e.health.grade}",
-                kind=EVENT,
-                payload={
-                    "type": "health.grade_changed",
-                    "deal_id": e.deal_id,
-                    "from": before,
-                    "to": e.health.grade,
-                    "health": e.health.to_dict(),
-                },
-                now=now,
+            events.append(
+                (
+                    f"health.grade_changed:{e.deal_id}:{today}:{before}:{e.health.grade}",
+                    EVENT,
+                    {
+                        "type": "health.grade_changed",
+                        "deal_id": e.deal_id,
+                        "from": before,
+                        "to": e.health.grade,
+                        "health": e.health.to_dict(),
+                    },
+                )
             )
     for kind, episodes in (("alert.started", changes.started), ("alert.ended", changes.ended)):
-        for ep in episodes:
-            out.events += _episode_event(
-                session, tenant_id, kind, ep, now, message=ep.message, facts=ep.facts
-            )
-    return out
-
-
-def _episode_event(
-    session: Session, tenant_id: str, kind: str, ep: AlertEpisode, now: datetime, **details: Any
-) -> bool:
-    """Put an episode's start or end in the outbox, once per episode and kind."""
-    return work.propose(
-        session,
-        tenant_id,
-        key=f"{kind}:{ep.id}",
-        kind=EVENT,
-        payload={
-            "type": kind,
-            "episode_id": ep.id,
-            "deal_id": ep.deal_id,
-            "code": ep.code,
-            "key": ep.key,
-            **details,
-        },
-        now=now,
+        events.extend(
+            _episode_event(kind, ep, message=ep.message, facts=ep.facts) for ep in episodes
+        )
+    return Recorded(
+        evaluated=len(evaluations),
+        writebacks=work.propose_many(session, tenant_id, writebacks, now),
+        events=work.propose_many(session, tenant_id, events, now),
     )
+
+
+def _episode_event(kind: str, ep: EpisodeRef, **details: Any) -> tuple[str, str, dict[str, Any]]:
+    """An episode's start or end as an outbox effect, keyed once per episode and kind."""
+    payload = {
+        "type": kind,
+        "episode_id": ep.id,
+        "deal_id": ep.deal_id,
+        "code": ep.code,
+        "key": ep.key,
+        **details,
+    }
+    return f"{kind}:{ep.id}", EVENT, payload
 
 
 def forget(session: Session, tenant_id: str, deal_ids: Sequence[str], now: datetime) -> int:
     """Deals deleted in the CRM: end their episodes (an event each) and drop their snapshot."""
-    events = sum(
-        _episode_event(session, tenant_id, "alert.ended", ep, now, reason="deal deleted")
-        for ep in results.end_episodes_of(session, deal_ids, now)
-    )
+    ended = results.end_episodes_of(session, deal_ids, now)
+    events = [_episode_event("alert.ended", ep, reason="deal deleted") for ep in ended]
     delete_deals(session, deal_ids)
-    return events
+    return work.propose_many(session, tenant_id, events, now)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from connector.store.models import (
@@ -21,7 +21,7 @@ from connector.store.models import (
     Mute,
     WrittenValues,
 )
-from connector.store.sql import upsert
+from connector.store.sql import update_many, upsert
 from engine.alerts import Mute as EngineMute
 from engine.evaluate import Evaluation as EngineEvaluation
 
@@ -29,10 +29,22 @@ TREND_LOOKBACK = timedelta(days=7)
 """The trend compares with the score this long ago."""
 
 
+@dataclass(frozen=True)
+class EpisodeRef:
+    """An episode as the actions need it (plain values, no ORM state)."""
+
+    id: int
+    deal_id: str
+    key: str
+    code: str
+    message: str
+    facts: dict[str, Any]
+
+
 @dataclass
 class EpisodeChanges:
-    started: list[AlertEpisode] = field(default_factory=list)
-    ended: list[AlertEpisode] = field(default_factory=list)
+    started: list[EpisodeRef] = field(default_factory=list)
+    ended: list[EpisodeRef] = field(default_factory=list)
 
 
 def mutes_for(session: Session, deal_ids: Sequence[str]) -> dict[str, list[EngineMute]]:
@@ -77,56 +89,57 @@ def sync_episodes(
     now: datetime,
 ) -> EpisodeChanges:
     """Open an episode for each alert that starts holding, end those that stopped, refresh the
-    facts of those that go on. Returns what started and ended, for the actions."""
+    facts of those that go on, in a few statements for the whole batch. Returns what started
+    and ended, for the actions."""
     changes = EpisodeChanges()
     deal_ids = [e.deal_id for e in evaluations]
-    open_by_deal: dict[str, dict[str, AlertEpisode]] = defaultdict(dict)
-    for episode in session.scalars(
-        select(AlertEpisode).where(
-            AlertEpisode.deal_id.in_(deal_ids), AlertEpisode.ended_at.is_(None)
-        )
+    columns = (
+        AlertEpisode.id, AlertEpisode.deal_id, AlertEpisode.key, AlertEpisode.code,
+        AlertEpisode.message, AlertEpisode.facts,
+    )  # fmt: skip
+    open_by_deal: dict[str, dict[str, EpisodeRef]] = defaultdict(dict)
+    for row in session.execute(
+        select(*columns).where(AlertEpisode.deal_id.in_(deal_ids), AlertEpisode.ended_at.is_(None))
     ):
-        open_by_deal[episode.deal_id][episode.key] = episode
+        open_by_deal[row.deal_id][row.key] = EpisodeRef(*row)
+    new, moved, ended = [], [], []
     for evaluation in evaluations:
         current = {a.key: a for a in evaluation.alerts}
         still_open = open_by_deal.get(evaluation.deal_id, {})
         for key, alert in current.items():
             episode = still_open.get(key)
             if episode is None:
-                episode = AlertEpisode(
-                    tenant_id=tenant_id,
-                    deal_id=evaluation.deal_id,
-                    key=key,
-                    code=alert.code,
-                    started_at=now,
-                    facts=alert.facts,
-                    message=alert.message,
-                    crm_refs={},
-                )
-                session.add(episode)
-                changes.started.append(episode)
+                new.append(
+                    {
+                        "tenant_id": tenant_id, "deal_id": evaluation.deal_id, "key": key,
+                        "code": alert.code, "started_at": now, "facts": alert.facts,
+                        "message": alert.message, "crm_refs": {},
+                    }
+                )  # fmt: skip
             elif episode.facts != alert.facts:
-                episode.facts = alert.facts
-                episode.message = alert.message
-        for key, episode in still_open.items():
-            if key not in current:
-                episode.ended_at = now
-                changes.ended.append(episode)
-    session.flush()  # episode ids, for the outbox keys of their actions
+                moved.append({"id": episode.id, "facts": alert.facts, "message": alert.message})
+        ended.extend(episode for key, episode in still_open.items() if key not in current)
+    if new:
+        stmt = insert(AlertEpisode).returning(*columns, sort_by_parameter_order=True)
+        changes.started = [EpisodeRef(*row) for row in session.execute(stmt, new)]
+    update_many(session, AlertEpisode, moved)
+    update_many(session, AlertEpisode, [{"id": e.id, "ended_at": now} for e in ended])
+    changes.ended = ended
     return changes
 
 
-def end_episodes_of(session: Session, deal_ids: Sequence[str], now: datetime) -> list[AlertEpisode]:
+def end_episodes_of(session: Session, deal_ids: Sequence[str], now: datetime) -> list[EpisodeRef]:
     """Deleted deals: their open episodes end now."""
-    episodes = list(
-        session.scalars(
-            select(AlertEpisode).where(
-                AlertEpisode.deal_id.in_(list(deal_ids)), AlertEpisode.ended_at.is_(None)
-            )
+    episodes = [
+        EpisodeRef(*row)
+        for row in session.execute(
+            select(
+                AlertEpisode.id, AlertEpisode.deal_id, AlertEpisode.key, AlertEpisode.code,
+                AlertEpisode.message, AlertEpisode.facts,
+            ).where(AlertEpisode.deal_id.in_(list(deal_ids)), AlertEpisode.ended_at.is_(None))
         )
-    )
-    for episode in episodes:
-        episode.ended_at = now
+    ]  # fmt: skip
+    update_many(session, AlertEpisode, [{"id": e.id, "ended_at": now} for e in episodes])
     session.execute(delete(Evaluation).where(Evaluation.deal_id.in_(list(deal_ids))))
     return episodes
 

@@ -52,6 +52,20 @@ def update_many(
     session.connection().execute(stmt, [{f"_{k}": v for k, v in row.items()} for row in rows])
 
 
+def insert_new_many(
+    session: Session, model: type, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> int:
+    """Insert the rows whose `keys` do not exist yet, in one statement; how many were new."""
+    if not rows:
+        return 0
+    stmt = (
+        _insert(session, model)
+        .on_conflict_do_nothing(index_elements=list(keys))
+        .returning(*model.__table__.primary_key.columns)
+    )
+    return len(session.execute(stmt, list(rows)).all())
+
+
 def insert_new(session: Session, model: type, row: dict[str, Any], keys: Sequence[str]) -> Any:
     """Insert the row unless its `keys` exist; the new row's primary key, or None if it existed.
 

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connector.store.models import InboxEvent, OutboxEffect
-from connector.store.sql import insert_new
+from connector.store.sql import insert_new, insert_new_many
 
 
 def receive(
@@ -93,6 +93,29 @@ def propose(
         ("tenant_id", "key"),
     )
     return new_id is not None
+
+
+def propose_many(
+    session: Session,
+    tenant_id: str,
+    effects: Sequence[tuple[str, str, dict[str, Any]]],
+    now: datetime,
+) -> int:
+    """Add many (key, kind, payload) effects at once, each unless its key exists; how many new."""
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "key": key,
+            "kind": kind,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "due_at": now,
+        }
+        for key, kind, payload in effects
+    ]
+    return insert_new_many(session, OutboxEffect, rows, ("tenant_id", "key"))
 
 
 def pending_effects(session: Session, kind: str, due_before: datetime) -> list[OutboxEffect]:
