@@ -1,0 +1,1 @@
+"""HubSpot: webhook signatures (`signature`), raw shapes (`schemas`), deliveries (`events`)."""

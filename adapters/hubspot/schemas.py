@@ -1,0 +1,142 @@
+"""HubSpot's raw shapes, validated at the edge: the webhook event (one element of a delivery).
+
+Ids and times are integers; a numeric string is accepted too (ASCII digits only), a float or a
+boolean is not. Keys we do not know are dropped, so that a field HubSpot adds tomorrow does not
+turn its deliveries into 400s. The event type arrives as `subscriptionType` in real payloads and
+as `eventType` in older docs; both are accepted and `subscriptionType` wins.
+
+Which ids an event must carry depends on its action (the part of the type after the dot):
+REQUIRED_BY_ACTION. An association change names its two ends and, in some samples, no
+`objectId`; a merge names its primary record; an action we do not know needs only the envelope
+(portal, event id, time, type), so that a new kind of event is ignored rather than refused.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validates_schema
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+REQUIRED_BY_ACTION: dict[str, tuple[tuple[str, ...], ...]] = {
+    "creation": (("object_id",),),
+    "deletion": (("object_id",),),
+    "privacyDeletion": (("object_id",),),
+    "propertyChange": (("object_id",),),
+    "restore": (("object_id",),),
+    "merge": (("primary_object_id", "object_id"),),
+    "associationChange": (("from_object_id",), ("to_object_id",)),
+}
+"""Per action, the ids an event must carry: each inner tuple is a set of alternatives."""
+
+_DATA_KEYS = {
+    "object_id": "objectId",
+    "primary_object_id": "primaryObjectId",
+    "from_object_id": "fromObjectId",
+    "to_object_id": "toObjectId",
+}
+
+
+class Id(fields.Field):
+    """A non-negative integer sent as a JSON number or as a string of ASCII digits."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        if isinstance(value, str) and _DIGITS.fullmatch(value):
+            return int(value)
+        raise ValidationError("Not a valid integer.")
+
+
+class Text(fields.Field):
+    """A string; a JSON integer is taken as its decimal string (some ids are sent either way)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        raise ValidationError("Not a valid string.")
+
+
+def _optional(field: type[fields.Field], **kwargs: Any) -> fields.Field:
+    return field(load_default=None, allow_none=True, **kwargs)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One HubSpot webhook event, validated. Names follow the payload, in snake case."""
+
+    portal_id: int
+    event_id: int
+    occurred_at: int
+    type: str
+    object_id: int | None = None
+    property_name: str | None = None
+    property_value: Any = None
+    change_source: str | None = None
+    source_id: str | None = None
+    app_id: int | None = None
+    attempt_number: int | None = None
+    change_flag: str | None = None
+    object_type_id: str | None = None
+    association_type: str | None = None
+    from_object_id: int | None = None
+    to_object_id: int | None = None
+    from_object_type_id: str | None = None
+    to_object_type_id: str | None = None
+    association_removed: bool | None = None
+    primary_object_id: int | None = None
+    merged_object_ids: tuple[int, ...] = ()
+    new_object_id: int | None = None
+
+
+class EventSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    portal_id = Id(data_key="portalId", required=True)
+    event_id = Id(data_key="eventId", required=True)
+    occurred_at = Id(data_key="occurredAt", required=True)
+    subscription_type = _optional(fields.String, data_key="subscriptionType")
+    event_type = _optional(fields.String, data_key="eventType")
+    object_id = _optional(Id, data_key="objectId")
+    property_name = _optional(fields.String, data_key="propertyName")
+    property_value = fields.Raw(data_key="propertyValue", load_default=None, allow_none=True)
+    change_source = _optional(fields.String, data_key="changeSource")
+    source_id = _optional(Text, data_key="sourceId")
+    app_id = _optional(Id, data_key="appId")
+    attempt_number = _optional(Id, data_key="attemptNumber")
+    change_flag = _optional(fields.String, data_key="changeFlag")
+    object_type_id = _optional(Text, data_key="objectTypeId")
+    association_type = _optional(fields.String, data_key="associationType")
+    from_object_id = _optional(Id, data_key="fromObjectId")
+    to_object_id = _optional(Id, data_key="toObjectId")
+    from_object_type_id = _optional(Text, data_key="fromObjectTypeId")
+    to_object_type_id = _optional(Text, data_key="toObjectTypeId")
+    association_removed = _optional(fields.Boolean, data_key="associationRemoved")
+    primary_object_id = _optional(Id, data_key="primaryObjectId")
+    merged_object_ids = _optional(fields.List, cls_or_instance=Id(), data_key="mergedObjectIds")
+    new_object_id = _optional(Id, data_key="newObjectId")
+
+    @validates_schema
+    def _type_and_ids(self, data: dict[str, Any], **kwargs: Any) -> None:
+        event_type = data.get("subscription_type") or data.get("event_type")
+        if not event_type:
+            raise ValidationError("missing", "subscriptionType")
+        action = event_type.rpartition(".")[2]
+        for alternatives in REQUIRED_BY_ACTION.get(action, ()):
+            if all(data.get(key) is None for key in alternatives):
+                raise ValidationError(
+                    f"required for {action}", " or ".join(_DATA_KEYS[k] for k in alternatives)
+                )
+
+    @post_load
+    def _to_event(self, data: dict[str, Any], **kwargs: Any) -> Event:
+        subscription_type, event_type = data.pop("subscription_type"), data.pop("event_type")
+        data["type"] = subscription_type or event_type
+        data["merged_object_ids"] = tuple(data["merged_object_ids"] or ())
+        return Event(**data)

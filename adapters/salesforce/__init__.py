@@ -1,0 +1,1 @@
+"""Salesforce: Outbound Message shapes (`schemas`) and parsing (`events`)."""
