@@ -76,7 +76,8 @@ class Activity:
     """`at` as epoch seconds, kept because the engine compares thousands of them per second."""
 
     def __post_init__(self) -> None:
-        self.ts = self.at.timestamp()
+        if not self.ts:  # a store that kept the epoch passes it and saves the conversion
+            self.ts = self.at.timestamp()
 
     @property
     def is_interaction(self) -> bool:

@@ -45,8 +45,8 @@ def upgrade() -> None:
         sa.Column("offset_minutes", sa.Integer(), nullable=False),
         sa.Column("direction", sa.String(length=10), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
-        sa.Column("contacts", sa.JSON(), nullable=False),
-        sa.Column("cc", sa.JSON(), nullable=False),
+        sa.Column("contacts", sa.Text(), nullable=False),
+        sa.Column("cc", sa.Text(), nullable=False),
         sa.Column("user_id", sa.String(length=64), nullable=True),
         sa.Column("synced_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
