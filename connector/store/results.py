@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from connector.store.models import (
@@ -21,7 +21,7 @@ from connector.store.models import (
     Mute,
     WrittenValues,
 )
-from connector.store.sql import update_many, upsert
+from connector.store.sql import same_tenant, update_many, upsert
 from engine.alerts import Mute as EngineMute
 from engine.evaluate import Evaluation as EngineEvaluation
 
@@ -120,8 +120,17 @@ def sync_episodes(
                 moved.append({"id": episode.id, "facts": alert.facts, "message": alert.message})
         ended.extend(episode for key, episode in still_open.items() if key not in current)
     if new:
-        stmt = insert(AlertEpisode).returning(*columns, sort_by_parameter_order=True)
-        changes.started = [EpisodeRef(*row) for row in session.execute(stmt, new)]
+        same_tenant(session, new)
+        table = AlertEpisode.__table__
+        # No ordering asked of RETURNING: SQLite cannot promise it and would fall back to one
+        # statement per row; a new open episode is identified by its deal and key anyway.
+        stmt = table.insert().returning(table.c.id, table.c.deal_id, table.c.key)
+        ids = {(deal, key): i for i, deal, key in session.connection().execute(stmt, new)}
+        changes.started = [
+            EpisodeRef(ids[(r["deal_id"], r["key"])], r["deal_id"], r["key"], r["code"],
+                       r["message"], r["facts"])
+            for r in new
+        ]  # fmt: skip
     update_many(session, AlertEpisode, moved)
     update_many(session, AlertEpisode, [{"id": e.id, "ended_at": now} for e in ended])
     changes.ended = ended

@@ -154,14 +154,14 @@ def load_bundles(session: Session, deal_ids: Sequence[str]) -> list[Bundle]:
         crm_id: load_deal(data)
         for crm_id, data in run(
             select(d.crm_id, d.data).where(d.tenant_id == tenant, d.crm_id.in_(ids))
-        )
+        ).all()
     }
     contacts: dict[str, list[Contact]] = defaultdict(list)
     for deal_id, roles, primary, cid, name, email, title in run(
         select(dc.deal_id, dc.roles, dc.is_primary, c.crm_id, c.name, c.email, c.title)
         .join(ContactRow.__table__, (c.tenant_id == dc.tenant_id) & (c.crm_id == dc.contact_id))
         .where(dc.tenant_id == tenant, dc.deal_id.in_(ids))
-    ):
+    ).all():
         contacts[deal_id].append(Contact(cid, name, email, title, tuple(roles or ()), primary))
 
     activities: dict[str, list[Activity]] = defaultdict(list)
@@ -182,7 +182,7 @@ def load_bundles(session: Session, deal_ids: Sequence[str]) -> list[Bundle]:
         )
         .join(ActivityRow.__table__, (a.tenant_id == ad.tenant_id) & (a.crm_id == ad.activity_id))
         .where(ad.tenant_id == tenant, ad.deal_id.in_(ids))
-    ):
+    ).all():
         when = epoch + delta(seconds=at)
         if offset:
             when = when.astimezone(zone(offset))

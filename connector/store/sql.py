@@ -9,10 +9,20 @@ from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from connector.store.db import CrossTenantWrite
+
 
 def _insert(session: Session, model: type) -> Any:
+    # The table, not the mapped class: the ORM's bulk-insert bookkeeping costs more per row than
+    # the database does, and these helpers check the tenant of every row themselves.
     module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return module.insert(model)
+    return module.insert(model.__table__)
+
+
+def same_tenant(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    tenant = session.info.get("tenant_id")
+    if tenant is not None and any(row.get("tenant_id") != tenant for row in rows):
+        raise CrossTenantWrite(f"rows for another tenant written in a session for {tenant!r}")
 
 
 def upsert(
@@ -21,6 +31,7 @@ def upsert(
     """Insert the rows, or update every other column of those whose `keys` exist."""
     if not rows:
         return
+    same_tenant(session, rows)
     stmt = _insert(session, model)
     columns = [c for c in rows[0] if c not in keys]
     stmt = stmt.on_conflict_do_update(
@@ -58,6 +69,7 @@ def insert_new_many(
     """Insert the rows whose `keys` do not exist yet, in one statement; how many were new."""
     if not rows:
         return 0
+    same_tenant(session, rows)
     stmt = (
         _insert(session, model)
         .on_conflict_do_nothing(index_elements=list(keys))
@@ -71,6 +83,7 @@ def insert_new(session: Session, model: type, row: dict[str, Any], keys: Sequenc
 
     The database decides, so two writers racing on one key cannot both win.
     """
+    same_tenant(session, [row])
     stmt = (
         _insert(session, model)
         .values(**row)
