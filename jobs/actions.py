@@ -1,9 +1,11 @@
 """Act on what the evaluations found: one run per event in the outbox, never one per evaluation.
 
-Events (`alert.started`, `alert.ended`, `health.grade_changed`) are put in the outbox under a
-unique key by jobs.pipeline; `dispatch(tenant)` hands each pending one to the handlers for its
-type and completes it. HANDLERS is where CRM tasks and notes, notifications and outbound hooks
-plug in; until those are built it is empty, and events are completed with no handler recorded.
+Events (`alert.started`, `alert.ended`, `health.grade_changed`) are put in the outbox by
+jobs.pipeline, one row per evaluated batch, each event with its own key (an episode and a
+transition); `dispatch(tenant)` hands each event of each pending row to the handlers for its
+type and completes the row. Handlers key their own effects by the event's key. HANDLERS is
+where CRM tasks and notes, notifications and outbound hooks plug in; until those are built it is
+empty, and events are completed with no handler recorded.
 """
 
 from __future__ import annotations
@@ -28,14 +30,14 @@ def dispatch(tenant_id: str) -> None:
     rt = current()
     rt.redis.delete(queues.scheduled_key(tenant_id, "dispatch"))
     with rt.store.tenant(tenant_id) as s:
-        events = [
-            (e.id, dict(e.payload)) for e in work.pending_effects(s, pipeline.EVENT, rt.clock())
-        ]
-    for event_id, payload in events:
-        handled = {}
-        for name, handler in HANDLERS.get(payload["type"], []):
-            handled[name] = handler(tenant_id, payload)
+        pending = work.pending_effects(s, pipeline.EVENT, rt.clock())
+        rows = [(row.id, row.payload["events"]) for row in pending]
+    for row_id, events in rows:
+        handled: dict[str, dict[str, Any]] = {}
+        for event in events:
+            for name, handler in HANDLERS.get(event["type"], []):
+                handled.setdefault(event["key"], {})[name] = handler(tenant_id, event)
         with rt.store.tenant(tenant_id) as s:
-            work.complete(s, [event_id], rt.clock(), {"handled_by": handled})
-    if events:
-        log.info("tenant %s: dispatched %d events", tenant_id, len(events))
+            work.complete(s, [row_id], rt.clock(), {"handled_by": handled})
+    if rows:
+        log.info("tenant %s: dispatched %d events", tenant_id, sum(len(e) for _, e in rows))

@@ -70,29 +70,23 @@ def record(
     results.save_evaluations(session, tenant_id, evaluations, fields, now, today)
 
     known = results.written_values(session, ids)
-    writebacks: list[tuple[str, str, dict[str, Any]]] = []
-    events: list[tuple[str, str, dict[str, Any]]] = []
+    to_write: list[str] = []
+    events: list[dict[str, Any]] = []
     for e in evaluations:
         wanted = fields[e.deal_id]
         if changed(wanted, known.get(e.deal_id)):
-            # The flush writes the latest evaluation's fields, whatever this row proposed, so a
-            # proposal overtaken by a newer evaluation never writes stale values.
-            key = f"writeback:{e.deal_id}:{_digest(wanted)}"
-            writebacks.append((key, WRITEBACK, {"deal_id": e.deal_id}))
+            to_write.append(f"{e.deal_id}:{_digest(wanted)}")
         before = grades_before.get(e.deal_id)
         if before is not None and before != e.health.grade:
             events.append(
-                (
-                    f"health.grade_changed:{e.deal_id}:{today}:{before}:{e.health.grade}",
-                    EVENT,
-                    {
-                        "type": "health.grade_changed",
-                        "deal_id": e.deal_id,
-                        "from": before,
-                        "to": e.health.grade,
-                        "health": e.health.to_dict(),
-                    },
-                )
+                {
+                    "key": f"health.grade_changed:{e.deal_id}:{today}:{before}:{e.health.grade}",
+                    "type": "health.grade_changed",
+                    "deal_id": e.deal_id,
+                    "from": before,
+                    "to": e.health.grade,
+                    "health": e.health.to_dict(),
+                }
             )
     for kind, episodes in (("alert.started", changes.started), ("alert.ended", changes.ended)):
         events.extend(
@@ -100,22 +94,53 @@ def record(
         )
     return Recorded(
         evaluated=len(evaluations),
-        writebacks=work.propose_many(session, tenant_id, writebacks, now),
-        events=work.propose_many(session, tenant_id, events, now),
+        writebacks=_propose_writebacks(session, tenant_id, to_write, now),
+        events=_propose_events(session, tenant_id, events, now),
     )
 
 
-def _episode_event(kind: str, ep: EpisodeRef, **details: Any) -> tuple[str, str, dict[str, Any]]:
-    """An episode's start or end as an outbox effect, keyed once per episode and kind."""
-    payload = {
+def _batch_key(prefix: str, parts: Sequence[str]) -> str:
+    return f"{prefix}:{hashlib.sha256(chr(10).join(sorted(parts)).encode()).hexdigest()[:24]}"
+
+
+def _propose_writebacks(
+    session: Session, tenant_id: str, deal_digests: Sequence[str], now: datetime
+) -> int:
+    """One outbox row for the batch's deals whose fields changed. The flush writes each deal's
+    latest evaluation, whatever the row says, so an overtaken proposal never writes stale values;
+    the key (deals and their values) makes the same proposal a no-op."""
+    if not deal_digests:
+        return 0
+    deal_ids = sorted(d.split(":", 1)[0] for d in deal_digests)
+    key = _batch_key("writeback", deal_digests)
+    new = work.propose_many(session, tenant_id, [(key, WRITEBACK, {"deal_ids": deal_ids})], now)
+    return len(deal_ids) if new else 0
+
+
+def _propose_events(
+    session: Session, tenant_id: str, events: Sequence[dict[str, Any]], now: datetime
+) -> int:
+    """One outbox row for the batch's events. Each event is born in the same transaction as the
+    state change it reports (an episode opened or closed, a grade moved), so it is recorded
+    exactly once; each keeps its own key for the actions downstream."""
+    if not events:
+        return 0
+    key = _batch_key("events", [e["key"] for e in events])
+    new = work.propose_many(session, tenant_id, [(key, EVENT, {"events": list(events)})], now)
+    return len(events) if new else 0
+
+
+def _episode_event(kind: str, ep: EpisodeRef, **details: Any) -> dict[str, Any]:
+    """An episode's start or end, keyed once per episode and kind."""
+    return {
+        "key": f"{kind}:{ep.id}",
         "type": kind,
         "episode_id": ep.id,
         "deal_id": ep.deal_id,
         "code": ep.code,
-        "key": ep.key,
+        "alert_key": ep.key,
         **details,
     }
-    return f"{kind}:{ep.id}", EVENT, payload
 
 
 def forget(session: Session, tenant_id: str, deal_ids: Sequence[str], now: datetime) -> int:
@@ -123,4 +148,4 @@ def forget(session: Session, tenant_id: str, deal_ids: Sequence[str], now: datet
     ended = results.end_episodes_of(session, deal_ids, now)
     events = [_episode_event("alert.ended", ep, reason="deal deleted") for ep in ended]
     delete_deals(session, deal_ids)
-    return work.propose_many(session, tenant_id, events, now)
+    return _propose_events(session, tenant_id, events, now)

@@ -48,7 +48,7 @@ def _flush(tenant_id: str) -> None:
     now = rt.clock()
     with rt.store.tenant(tenant_id) as s:
         rows = work.pending_effects(s, pipeline.WRITEBACK, due_before=now)
-        deal_ids = sorted({row.payload["deal_id"] for row in rows})
+        deal_ids = sorted({deal for row in rows for deal in row.payload["deal_ids"]})
         latest = results.latest_fields(s, deal_ids)
         known = results.written_values(s, deal_ids)
     row_ids = [row.id for row in rows]
