@@ -117,6 +117,16 @@ def unlocked(redis: Redis, tenant_id: str, deal_ids: Sequence[str]) -> list[str]
     return [d for d, held in zip(deal_ids, pipe.execute(), strict=True) if not held]
 
 
+_ACQUIRE = """
+local taken = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('set', key, ARGV[1], 'NX', 'PX', ARGV[2]) then
+    taken[#taken + 1] = i
+  end
+end
+return taken
+"""
+
 _RELEASE = """
 local released = 0
 for i, key in ipairs(KEYS) do
@@ -142,13 +152,14 @@ class DealLocks:
         self.held: list[str] = []
 
     def acquire(self, deal_ids: Sequence[str]) -> tuple[list[str], list[str]]:
-        """Take the free ones; returns (taken, busy)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for deal_id in deal_ids:
-            pipe.set(deal_lock_key(self.tenant_id, deal_id), self.token, nx=True, px=self.ttl_ms)
-        taken, busy = [], []
-        for deal_id, ok in zip(deal_ids, pipe.execute(), strict=True):
-            (taken if ok else busy).append(deal_id)
+        """Take the free ones; returns (taken, busy). One script call for the whole batch: a
+        sweep locks hundreds of deals at a time."""
+        if not deal_ids:
+            return [], []
+        keys = [deal_lock_key(self.tenant_id, d) for d in deal_ids]
+        got = {int(i) for i in self.redis.eval(_ACQUIRE, len(keys), *keys, self.token, self.ttl_ms)}
+        taken = [d for i, d in enumerate(deal_ids, start=1) if i in got]
+        busy = [d for i, d in enumerate(deal_ids, start=1) if i not in got]
         self.held.extend(taken)
         return taken, busy
 

@@ -25,7 +25,7 @@ from connector.store.models import (
     DealRow,
     UserRow,
 )
-from connector.store.sql import upsert
+from connector.store.sql import raw_rows, upsert
 from engine.model import Activity, Bundle, Contact, User, load_deal
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -167,7 +167,8 @@ def load_bundles(session: Session, deal_ids: Sequence[str]) -> list[Bundle]:
     activities: dict[str, list[Activity]] = defaultdict(list)
     users_needed: set[str] = set()
     epoch, delta, zone = _EPOCH, timedelta, _zone
-    for deal_id, aid, kind, at, offset, direction, status, people, cc, user in run(
+    for deal_id, aid, kind, at, offset, direction, status, people, cc, user in raw_rows(
+        session,
         select(
             ad.deal_id,
             a.crm_id,
@@ -181,8 +182,8 @@ def load_bundles(session: Session, deal_ids: Sequence[str]) -> list[Bundle]:
             a.user_id,
         )
         .join(ActivityRow.__table__, (a.tenant_id == ad.tenant_id) & (a.crm_id == ad.activity_id))
-        .where(ad.tenant_id == tenant, ad.deal_id.in_(ids))
-    ).all():
+        .where(ad.tenant_id == tenant, ad.deal_id.in_(ids)),
+    ):
         when = epoch + delta(seconds=at)
         if offset:
             when = when.astimezone(zone(offset))

@@ -25,6 +25,26 @@ def same_tenant(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         raise CrossTenantWrite(f"rows for another tenant written in a session for {tenant!r}")
 
 
+def raw_rows(session: Session, stmt: Any) -> list[tuple[Any, ...]]:
+    """Run a select on the driver's cursor and return plain tuples.
+
+    For the few statements that read hundreds of thousands of rows of plain columns (no types to
+    convert), SQLAlchemy's per-row result objects cost more than the database. The statement is
+    still built and compiled by SQLAlchemy for the session's dialect; it must name its tenant.
+    """
+    connection = session.connection()
+    compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    params: Any = compiled.params
+    if compiled.positional:
+        params = [params[name] for name in compiled.positiontup]
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def upsert(
     session: Session, model: type, rows: Sequence[dict[str, Any]], keys: Sequence[str]
 ) -> None:
