@@ -115,7 +115,8 @@ def create_app(
     def _http_error(exc: HTTPException) -> tuple[Response, int]:
         return jsonify(error=exc.name, detail=exc.description), exc.code or 500
 
-    from connector.web import ops
+    from connector.web import ops, webhooks
 
     app.register_blueprint(ops.bp)
+    app.register_blueprint(webhooks.bp)
     return app

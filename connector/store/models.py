@@ -312,7 +312,8 @@ class InboxEvent(TenantScoped, Base):
     body: Mapped[str] = mapped_column(Text)
     deal_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(12), default="pending")
-    """pending | done | ignored | failed"""
+    """pending | done | failed | unresolved (names no deal known yet; kept for the adapter's
+    association lookup)"""
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -46,6 +46,12 @@ def receive(
     )
 
 
+def mark(session: Session, inbox_id: int, status: str, error: str | None = None) -> None:
+    session.execute(
+        update(InboxEvent).where(InboxEvent.id == inbox_id).values(status=status, last_error=error)
+    )
+
+
 def pending_events(session: Session, received_before: datetime) -> list[InboxEvent]:
     return list(
         session.scalars(

@@ -1,0 +1,160 @@
+"""CRM webhooks: verify the raw bytes, persist to the inbox, enqueue; never call a CRM here.
+
+Each handler is a ladder of early returns with fixed codes: 401 for a request we cannot prove
+came from the CRM, 400 for a body we do not understand, 503 when the database cannot take the
+events (the CRM retries), 200 for an authentic delivery with nothing for us (unknown account,
+ignored events; logged with the reason), 202 once events are in the inbox. Redis being down is
+no reason to refuse: the inbox has the events and the sweeper enqueues them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from adapters.hubspot import events as hubspot_events
+from adapters.hubspot import signature as hubspot_signature
+from adapters.webhooks import MalformedBody, ParsedEvent, SignatureError
+from connector.intake import accept_event
+from connector.store import work
+from connector.store.models import ActivityDealRow, DealContactRow
+from connector.store.tenants import find_tenant
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__)
+
+HUBSPOT = "hubspot"
+
+
+def _refuse(source: str, status: int, reason: str, detail: str) -> tuple[Response, int]:
+    current_app.extensions["dealradar"].metrics.refused.labels(source, reason).inc()
+    log.info("%s webhook refused (%d %s): %s", source, status, reason, detail)
+    return jsonify(error=reason, detail=detail), status
+
+
+@bp.post("/webhooks/hubspot")
+def hubspot() -> tuple[Response, int]:
+    services = current_app.extensions["dealradar"]
+    config = services.config
+    secret = config.crm.get("HUBSPOT_CLIENT_SECRET")
+    if not secret:
+        return _refuse(HUBSPOT, 503, "not_configured", "HUBSPOT_CLIENT_SECRET is not set")
+    body = request.get_data(cache=False)
+    uri = config.public_url + request.full_path.rstrip("?")
+    try:
+        hubspot_signature.verify(
+            headers=request.headers,
+            method=request.method,
+            uri=uri,
+            body=body,
+            client_secret=secret,
+            now_ms=int(time.time() * 1000),
+        )
+    except SignatureError as exc:
+        return _refuse(HUBSPOT, 401, f"signature_{exc.reason}", "the signature does not verify")
+    try:
+        parsed = hubspot_events.parse(body, app_id=config.crm.get("HUBSPOT_APP_ID"))
+    except MalformedBody as exc:
+        return _refuse(HUBSPOT, 400, "malformed", exc.reason)
+    by_portal: dict[str, list[ParsedEvent]] = defaultdict(list)
+    for event in parsed:
+        if event.ignored_reason:
+            log.info("hubspot event %s ignored: %s", event.dedupe_key, event.ignored_reason)
+        else:
+            by_portal[event.account_id].append(event)
+    try:
+        stored = sum(_store(HUBSPOT, portal, events, body) for portal, events in by_portal.items())
+    except SQLAlchemyError:
+        log.exception("hubspot webhook: the database refused the events; HubSpot will retry")
+        return _refuse(HUBSPOT, 503, "database_unavailable", "try again later")
+    services.metrics.accepted.labels(HUBSPOT).inc()
+    if not stored:
+        return jsonify(status="ok", queued=0), 200
+    return jsonify(status="accepted", queued=stored), 202
+
+
+def _store(source: str, account_id: str, events: list[ParsedEvent], body: bytes) -> int:
+    """Persist one account's events; how many were new."""
+    services = current_app.extensions["dealradar"]
+    tenant = find_tenant(services.store, source, account_id)
+    if tenant is None:
+        log.warning(
+            "%s webhook for unknown account %s: %d events dropped", source, account_id, len(events)
+        )
+        return 0
+    g.tenant = tenant.id
+    deals_of = _deals_for_hints(tenant.id, events)
+    new = 0
+    now = services.clock()
+    for event in events:
+        deal_ids = sorted(deals_of(event))
+        if deal_ids:
+            accepted = accept_event(
+                services.store, services.redis, tenant.id, dedupe_key=event.dedupe_key,
+                source=source, body=body.decode("utf-8", "replace"), deal_ids=deal_ids, now=now,
+                window=services.config.coalesce_seconds,
+            )  # fmt: skip
+            if accepted.inbox_id is not None:
+                new += 1
+                services.metrics.queued.labels(source, str(accepted.queued).lower()).inc()
+        else:
+            new += _keep_unresolved(tenant.id, source, event, body, now)
+    return new
+
+
+def _deals_for_hints(tenant_id: str, events: list[ParsedEvent]):  # type: ignore[no-untyped-def]
+    """A function giving the deals each event concerns: deal hints directly, contacts and
+    activities through the snapshot's links (one query each for the whole delivery)."""
+    services = current_app.extensions["dealradar"]
+    contact_ids = {h.id for e in events for h in e.hints if h.kind == "contact"}
+    activity_ids = {h.id for e in events for h in e.hints if h.kind == "activity"}
+    by_contact: dict[str, set[str]] = defaultdict(set)
+    by_activity: dict[str, set[str]] = defaultdict(set)
+    if contact_ids or activity_ids:
+        with services.store.tenant(tenant_id) as s:
+            if contact_ids:
+                for deal_id, contact_id in s.execute(
+                    select(DealContactRow.deal_id, DealContactRow.contact_id).where(
+                        DealContactRow.contact_id.in_(contact_ids)
+                    )
+                ):
+                    by_contact[contact_id].add(deal_id)
+            if activity_ids:
+                for deal_id, activity_id in s.execute(
+                    select(ActivityDealRow.deal_id, ActivityDealRow.activity_id).where(
+                        ActivityDealRow.activity_id.in_(activity_ids)
+                    )
+                ):
+                    by_activity[activity_id].add(deal_id)
+
+    def deals_of(event: ParsedEvent) -> set[str]:
+        found: set[str] = set()
+        for hint in event.hints:
+            if hint.kind == "deal":
+                found.add(hint.id)
+            elif hint.kind == "contact":
+                found |= by_contact.get(hint.id, set())
+            elif hint.kind == "activity":
+                found |= by_activity.get(hint.id, set())
+        return found
+
+    return deals_of
+
+
+def _keep_unresolved(tenant_id: str, source: str, event: ParsedEvent, body: bytes, now) -> int:  # type: ignore[no-untyped-def]
+    """An event about records no known deal links to yet (a new call, a new contact): kept in
+    the inbox as `unresolved`, for the adapter's association lookup to place, never dropped."""
+    services = current_app.extensions["dealradar"]
+    with services.store.tenant(tenant_id) as s:
+        inbox_id = work.receive(
+            s, tenant_id, dedupe_key=event.dedupe_key, source=source,
+            body=body.decode("utf-8", "replace"), deal_ids=[], now=now,
+        )  # fmt: skip
+        if inbox_id is not None:
+            work.mark(s, inbox_id, "unresolved")
+    return 0 if inbox_id is None else 1
