@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.hubspot import events as hubspot_events
 from adapters.hubspot import signature as hubspot_signature
+from adapters.salesforce import events as salesforce_events
 from adapters.webhooks import MalformedBody, ParsedEvent, SignatureError
 from connector.intake import accept_event
 from connector.store import work
@@ -76,6 +77,50 @@ def hubspot() -> tuple[Response, int]:
     if not stored:
         return jsonify(status="ok", queued=0), 200
     return jsonify(status="accepted", queued=stored), 202
+
+
+SALESFORCE = "salesforce"
+SOAP_TYPES = ("text/xml", "application/soap+xml")
+
+
+def _soap(body: bytes, status: int) -> tuple[Response, int]:
+    return Response(body, mimetype="text/xml"), status
+
+
+@bp.post("/webhooks/salesforce/outbound")
+def salesforce_outbound() -> tuple[Response, int]:
+    """Outbound Messages carry no signature: the organization id must be a tenant's, and the
+    Ack goes out only once the notifications are in the inbox (else Salesforce retries)."""
+    services = current_app.extensions["dealradar"]
+    if request.mimetype not in SOAP_TYPES:
+        services.metrics.refused.labels(SALESFORCE, "content_type").inc()
+        return _soap(salesforce_events.soap_fault("expected a SOAP (text/xml) body"), 415)
+    try:
+        message = salesforce_events.parse_outbound(request.get_data(cache=False))
+    except MalformedBody as exc:
+        services.metrics.refused.labels(SALESFORCE, "malformed").inc()
+        log.info("salesforce outbound message refused: %s", exc.reason)
+        return _soap(salesforce_events.soap_fault(f"malformed message: {exc.reason}"), 400)
+    if find_tenant(services.store, SALESFORCE, message.organization_id) is None:
+        services.metrics.refused.labels(SALESFORCE, "unknown_org").inc()
+        log.warning(
+            "salesforce outbound message from unknown org %s (%d notifications) refused",
+            message.organization_id, len(message.notifications),
+        )  # fmt: skip
+        return _soap(salesforce_events.soap_fault("unknown organization"), 403)
+    try:
+        _store(
+            SALESFORCE,
+            message.organization_id,
+            salesforce_events.events(message),
+            request.get_data(),
+        )
+    except SQLAlchemyError:
+        log.exception("salesforce outbound message: the database refused it; Salesforce retries")
+        services.metrics.refused.labels(SALESFORCE, "database_unavailable").inc()
+        return _soap(salesforce_events.soap_fault("temporarily unavailable, retry"), 503)
+    services.metrics.accepted.labels(SALESFORCE).inc()
+    return _soap(salesforce_events.ack_response(), 200)
 
 
 def _store(source: str, account_id: str, events: list[ParsedEvent], body: bytes) -> int:
