@@ -19,10 +19,11 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Mapping
 
-from adapters.webhooks import SignatureError
+from adapters.webhooks import MalformedBody, SignatureError
 
 TOLERANCE_S = 300
 """How far `webhook-timestamp` may be from now, either way (the reference libraries' 5 min)."""
@@ -115,3 +116,33 @@ def _v1_signatures(header: str) -> list[bytes] | None:
 
 def _readable(value: object, pattern: re.Pattern[str]) -> bool:
     return isinstance(value, str) and value.isascii() and pattern.fullmatch(value) is not None
+
+
+GENERIC_TYPES = ("deal.created", "deal.updated", "deal.deleted", "activity.logged")
+"""What a system without an adapter (Zapier, Make, a script) may tell us."""
+
+
+def parse_event(body: bytes) -> tuple[str, list[str]]:
+    """A generic event: `{"type": one of GENERIC_TYPES, "data": {"deal_id": ..} or
+    {"deal_ids": [..]}}`; returns (type, deal ids) or raises MalformedBody naming the problem."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedBody("body: not JSON") from None
+    if not isinstance(doc, dict):
+        raise MalformedBody("body: must be a JSON object")
+    kind = doc.get("type")
+    if kind not in GENERIC_TYPES:
+        raise MalformedBody(f"type: must be one of {', '.join(GENERIC_TYPES)}")
+    data = doc.get("data")
+    if not isinstance(data, dict):
+        raise MalformedBody("data: must be an object")
+    ids = data.get("deal_ids", [data["deal_id"]] if "deal_id" in data else None)
+    if (
+        not isinstance(ids, list)
+        or not ids
+        or len(ids) > 100
+        or not all(isinstance(i, str | int) and not isinstance(i, bool) and str(i) for i in ids)
+    ):
+        raise MalformedBody("data: give deal_id, or deal_ids (1 to 100 ids)")
+    return kind, [str(i) for i in ids]

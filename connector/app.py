@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 from connector.config import Config
 from connector.metrics import Metrics
 from connector.store.db import Store
+from connector.store.secrets import TokenBox
 
 MAX_BODY_BYTES = 1024 * 1024
 """Bodies over 1 MiB get 413: no CRM sends batches that large."""
@@ -40,6 +41,7 @@ class Services:
     store: Store
     redis: Redis
     metrics: Metrics
+    box: TokenBox
     clock: Callable[[], datetime] = _utc_now
 
 
@@ -94,6 +96,7 @@ def create_app(
         store=store or Store(config.database_url),
         redis=redis,
         metrics=Metrics(redis),
+        box=TokenBox(config.secret_keys),
         clock=clock or _utc_now,
     )
     context = RequestContext()

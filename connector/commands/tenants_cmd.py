@@ -7,6 +7,8 @@ Errors exit with status 2 and a message on stderr; nothing is printed to stdout 
 from __future__ import annotations
 
 import argparse
+import base64
+import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -20,10 +22,13 @@ from connector.commands.common import (
     fail,
     masked,
 )
+from connector.config import Config
 from connector.store import migrate
+from connector.store.credentials import WEBHOOK_SECRET, save_tokens
 from connector.store.db import Store
+from connector.store.secrets import TokenBox
 from connector.store.status import describe, tenant_status
-from connector.store.tenants import CRMS, TenantError, create_tenant, list_tenants
+from connector.store.tenants import CRMS, TenantError, create_tenant, get_tenant, list_tenants
 from engine.settings import LOCALES
 
 COLUMNS = ("id", "crm", "account", "name", "timezone", "locale", "status")
@@ -77,6 +82,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     status.add_argument("tenant_ids", nargs="*", metavar="TENANT_ID", help="default: all")
     add_database_option(status)
     status.set_defaults(run=run_status)
+    secret = actions.add_parser(
+        "webhook-secret",
+        help="issue (or rotate) a tenant's signing secret for generic events; shown once",
+        description="Issue a new signing secret for POST /webhooks/events/<tenant id> (Standard "
+        "Webhooks: webhook-id, webhook-timestamp, webhook-signature). The previous secret stops "
+        "working. Needs DEALRADAR_SECRET_KEYS: the secret is stored encrypted.",
+    )
+    secret.add_argument("tenant_id", metavar="TENANT_ID")
+    add_database_option(secret)
+    secret.set_defaults(run=run_webhook_secret)
 
 
 def run_add(args: argparse.Namespace) -> int:
@@ -143,6 +158,29 @@ def run_status(args: argparse.Namespace) -> int:
         print("no tenants yet: add one with `dealradar tenants add --crm CRM --account-id ID`")
     for lines in reports:
         print("\n".join(lines))
+    return 0
+
+
+def run_webhook_secret(args: argparse.Namespace) -> int:
+    box = TokenBox(Config.from_env().secret_keys)  # a ConfigError ends the command (cli)
+    value = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    try:
+        url = database_url(args)
+        store = _open(url)
+        try:
+            get_tenant(store, args.tenant_id)
+            save_tokens(
+                store, box, args.tenant_id, {"secret": value}, None, datetime.now(UTC),
+                name=WEBHOOK_SECRET,
+            )  # fmt: skip
+        except DBAPIError as exc:
+            raise database_problem(url, exc) from None
+        finally:
+            store.dispose()
+    except (CommandError, TenantError) as exc:
+        return fail("tenants webhook-secret", str(exc))
+    print(f"signing secret for POST /webhooks/events/{args.tenant_id}: {value}")
+    print("It will not be shown again: store it in the sending system now.")
     return 0
 
 

@@ -26,6 +26,8 @@ from connector.store.times import from_db, to_db
 log = logging.getLogger(__name__)
 
 OAUTH = "oauth"
+WEBHOOK_SECRET = "webhook"
+"""The signing secret of a tenant's generic events (POST /webhooks/events/<tenant id>)."""
 """The Credential row's name for a tenant's CRM OAuth tokens."""
 REFRESH_MARGIN = timedelta(minutes=5)
 """Tokens expiring sooner than this are refreshed first, so none expires mid-batch."""
@@ -75,15 +77,18 @@ def save_tokens(
     tokens: dict[str, Any],
     expires_at: datetime | None,
     now: datetime,
+    *,
+    name: str = OAUTH,
 ) -> Tokens:
-    """Encrypt and store the tenant's tokens (insert or replace), bumping the row's version."""
+    """Encrypt and store the tenant's tokens (insert or replace), bumping the row's version.
+    `name` keeps other secrets apart (the "webhook" signing secret of generic events)."""
     ciphertext = box.seal(tenant_id, tokens)
     expires = to_db(expires_at) if expires_at is not None else None
     at = to_db(now)
     with store.tenant(tenant_id) as s:
-        row = s.get(Credential, (tenant_id, OAUTH))
+        row = s.get(Credential, (tenant_id, name))
         if row is None:
-            row = Credential(tenant_id=tenant_id, name=OAUTH, version=1)
+            row = Credential(tenant_id=tenant_id, name=name, version=1)
             s.add(row)
         else:
             # Incremented in SQL, so two writers never store the same version.
@@ -96,14 +101,14 @@ def save_tokens(
     return Tokens(data=dict(tokens), expires_at=from_db(expires), version=version)
 
 
-def load_tokens(store: Store, box: TokenBox, tenant_id: str) -> Tokens | None:
+def load_tokens(store: Store, box: TokenBox, tenant_id: str, *, name: str = OAUTH) -> Tokens | None:
     """The tenant's tokens, or None if none are stored.
 
     Raises SecretError if no configured key decrypts them, TokenMismatch if they were sealed
     for another tenant.
     """
     with store.tenant(tenant_id) as s:
-        row = s.get(Credential, (tenant_id, OAUTH))
+        row = s.get(Credential, (tenant_id, name))
         if row is None:
             return None
         ciphertext, expires_at, version = row.ciphertext, row.expires_at, row.version

@@ -17,13 +17,16 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from adapters import standard_webhooks
 from adapters.hubspot import events as hubspot_events
 from adapters.hubspot import signature as hubspot_signature
 from adapters.salesforce import events as salesforce_events
 from adapters.webhooks import MalformedBody, ParsedEvent, SignatureError
 from connector.intake import accept_event
 from connector.store import work
+from connector.store.credentials import WEBHOOK_SECRET, load_tokens
 from connector.store.models import ActivityDealRow, DealContactRow
+from connector.store.secrets import SecretError
 from connector.store.tenants import find_tenant
 
 log = logging.getLogger(__name__)
@@ -121,6 +124,53 @@ def salesforce_outbound() -> tuple[Response, int]:
         return _soap(salesforce_events.soap_fault("temporarily unavailable, retry"), 503)
     services.metrics.accepted.labels(SALESFORCE).inc()
     return _soap(salesforce_events.ack_response(), 200)
+
+
+GENERIC = "events"
+
+
+@bp.post("/webhooks/events/<tenant_id>")
+def generic(tenant_id: str) -> tuple[Response, int]:
+    """Deal events from systems we have no adapter for (Zapier, Make, a script), signed per the
+    Standard Webhooks spec with the tenant's secret (`dealradar tenants webhook-secret`)."""
+    services = current_app.extensions["dealradar"]
+    if request.mimetype != "application/json":
+        return _refuse(GENERIC, 415, "content_type", "send application/json")
+    body = request.get_data(cache=False)
+    try:
+        secret = load_tokens(services.store, services.box, tenant_id, name=WEBHOOK_SECRET)
+    except (SecretError, SQLAlchemyError):
+        log.exception("generic webhook: the tenant's signing secret cannot be read")
+        return _refuse(GENERIC, 503, "secret_unavailable", "try again later")
+    if secret is None:
+        return _refuse(GENERIC, 401, "signature_no_secret", "no signing secret for this tenant")
+    try:
+        message_id = standard_webhooks.verify(
+            headers=request.headers, body=body, secret=secret.data["secret"],
+            now_s=int(time.time()),
+        )  # fmt: skip
+    except SignatureError as exc:
+        return _refuse(GENERIC, 401, f"signature_{exc.reason}", "the signature does not verify")
+    try:
+        kind, deal_ids = standard_webhooks.parse_event(body)
+    except MalformedBody as exc:
+        return _refuse(GENERIC, 400, "malformed", exc.reason)
+    g.tenant = tenant_id
+    try:
+        accepted = accept_event(
+            services.store, services.redis, tenant_id, dedupe_key=f"std:{message_id}",
+            source=GENERIC, body=body.decode("utf-8", "replace"), deal_ids=deal_ids,
+            now=services.clock(), window=services.config.coalesce_seconds,
+        )  # fmt: skip
+    except SQLAlchemyError:
+        log.exception("generic webhook: the database refused the event; the sender retries")
+        return _refuse(GENERIC, 503, "database_unavailable", "try again later")
+    services.metrics.accepted.labels(GENERIC).inc()
+    if accepted.inbox_id is None:
+        return jsonify(status="ok", queued=0), 200
+    services.metrics.queued.labels(GENERIC, str(accepted.queued).lower()).inc()
+    log.info("generic event %s (%s) for %d deals", message_id, kind, len(deal_ids))
+    return jsonify(status="accepted", queued=1), 202
 
 
 def _store(source: str, account_id: str, events: list[ParsedEvent], body: bytes) -> int:
