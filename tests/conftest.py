@@ -9,6 +9,7 @@ skipping it, so CI always tests the real services.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,32 @@ from connector.store.db import Store, normalize_url
 from connector.store.models import Base
 
 REQUIRE_SERVICES = os.environ.get("DEALRADAR_REQUIRE_SERVICES") == "1"
+
+
+class AllLogs(logging.Handler):
+    """Every log record of the whole run, at DEBUG, as text: tests/zz checks no secret is in."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(f"{record.name} {record.getMessage()} {record.exc_text or ''}")
+        except Exception:  # a record that cannot be formatted is not ours to fix here
+            self.lines.append(f"{record.name} {record.msg!r}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def all_logs() -> Iterator[AllLogs]:
+    handler = AllLogs()
+    root = logging.getLogger()
+    before = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(before)
 
 
 def missing(service: str, why: str) -> None:

@@ -14,6 +14,7 @@ The receiver answers `ack_response()` once the notifications are durably queued;
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -225,3 +226,59 @@ def _epoch_ms(value: str | None) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+_SFID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+
+FLOW_OBJECTS: dict[str, str] = {
+    "Opportunity": "deal",
+    "OpportunityContactRole": "contact",
+    "Contact": "contact",
+    "Task": "activity",
+    "Event": "activity",
+    "EmailMessage": "activity",
+}
+"""Records a Flow HTTP callout may report, and what kind of change each is."""
+MAX_FLOW_EVENTS = 100
+
+
+def parse_flow(body: bytes, organization_id: str) -> list[ParsedEvent]:
+    """Events posted by a Flow HTTP callout: `{"events": [{"id", "object", "record_id",
+    "opportunity_id"?}]}`. `id` is the Flow's own event id (a GUID the Flow makes), the dedupe
+    key; `opportunity_id` names the deal when the record is an activity or a contact role."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedBody("body: not JSON") from None
+    items = doc.get("events") if isinstance(doc, dict) else None
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_FLOW_EVENTS:
+        raise MalformedBody(f"events: must be a list of 1 to {MAX_FLOW_EVENTS} events")
+    parsed = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise MalformedBody(f"events.{i}: must be an object")
+        event_id, sobject, record = item.get("id"), item.get("object"), item.get("record_id")
+        if not isinstance(event_id, str) or not 0 < len(event_id) <= 100:
+            raise MalformedBody(f"events.{i}.id: a string of 1 to 100 characters")
+        if sobject not in FLOW_OBJECTS:
+            raise MalformedBody(f"events.{i}.object: one of {', '.join(FLOW_OBJECTS)}")
+        if not isinstance(record, str) or not _SFID.fullmatch(record):
+            raise MalformedBody(f"events.{i}.record_id: a 15 or 18 character Salesforce id")
+        hints = [Hint(FLOW_OBJECTS[sobject], record)]
+        opportunity = item.get("opportunity_id")
+        if opportunity is not None:
+            if not isinstance(opportunity, str) or not _SFID.fullmatch(opportunity):
+                raise MalformedBody(f"events.{i}.opportunity_id: a Salesforce id")
+            hints.append(Hint("deal", opportunity))
+        parsed.append(
+            ParsedEvent(
+                dedupe_key=f"{organization_id}:flow:{event_id}",
+                type=f"flow.{sobject}",
+                hints=tuple(dict.fromkeys(hints)),
+                occurred_at_ms=None,
+                own_write=False,
+                ignored_reason=None,
+                account_id=organization_id,
+            )
+        )
+    return parsed

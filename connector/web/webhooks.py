@@ -27,7 +27,7 @@ from connector.store import work
 from connector.store.credentials import WEBHOOK_SECRET, load_tokens
 from connector.store.models import ActivityDealRow, DealContactRow
 from connector.store.secrets import SecretError
-from connector.store.tenants import find_tenant
+from connector.store.tenants import find_tenant, get_tenant, tenant_for_api_key
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -48,6 +48,8 @@ def hubspot() -> tuple[Response, int]:
     secret = config.crm.get("HUBSPOT_CLIENT_SECRET")
     if not secret:
         return _refuse(HUBSPOT, 503, "not_configured", "HUBSPOT_CLIENT_SECRET is not set")
+    if request.mimetype != "application/json":
+        return _refuse(HUBSPOT, 415, "content_type", "HubSpot sends application/json")
     body = request.get_data(cache=False)
     uri = config.public_url + request.full_path.rstrip("?")
     try:
@@ -124,6 +126,39 @@ def salesforce_outbound() -> tuple[Response, int]:
         return _soap(salesforce_events.soap_fault("temporarily unavailable, retry"), 503)
     services.metrics.accepted.labels(SALESFORCE).inc()
     return _soap(salesforce_events.ack_response(), 200)
+
+
+@bp.post("/webhooks/salesforce/events")
+def salesforce_flow() -> tuple[Response, int]:
+    """Events from a Flow HTTP callout, authenticated by the tenant's API key as a bearer token
+    (a Named Credential sends it); the tenant must be a Salesforce one."""
+    services = current_app.extensions["dealradar"]
+    if request.mimetype != "application/json":
+        return _refuse(SALESFORCE, 415, "content_type", "send application/json")
+    given = request.headers.get("Authorization", "")
+    token = given[7:].strip() if given[:7].lower() == "bearer " else ""
+    try:
+        tenant_id = tenant_for_api_key(services.store, token, services.clock()) if token else None
+        tenant = get_tenant(services.store, tenant_id) if tenant_id else None
+    except SQLAlchemyError:
+        log.exception("salesforce flow events: the database is unavailable")
+        return _refuse(SALESFORCE, 503, "database_unavailable", "try again later")
+    if tenant is None or tenant.crm != SALESFORCE:
+        return _refuse(SALESFORCE, 401, "bad_token", "send the tenant's API key as a bearer token")
+    body = request.get_data(cache=False)
+    try:
+        parsed = salesforce_events.parse_flow(body, tenant.account_id)
+    except MalformedBody as exc:
+        return _refuse(SALESFORCE, 400, "malformed", exc.reason)
+    try:
+        stored = _store(SALESFORCE, tenant.account_id, parsed, body)
+    except SQLAlchemyError:
+        log.exception("salesforce flow events: the database refused them; the Flow retries")
+        return _refuse(SALESFORCE, 503, "database_unavailable", "try again later")
+    services.metrics.accepted.labels(SALESFORCE).inc()
+    if not stored:
+        return jsonify(status="ok", queued=0), 200
+    return jsonify(status="accepted", queued=stored), 202
 
 
 GENERIC = "events"

@@ -187,3 +187,22 @@ def test_bodies_over_one_mebibyte_are_413(client: FlaskClient) -> None:
         content_type="application/json",
     )
     assert response.status_code == 413
+
+
+def test_a_database_that_cannot_take_the_events_is_503_so_hubspot_retries(app: Flask) -> None:
+    from connector.store.db import Store
+
+    services = app.extensions["dealradar"]
+    down = Store("postgresql://postgres@127.0.0.1:1/nowhere", connect_args={"connect_timeout": 1})
+    client = create_app(services.config, store=down, redis=services.redis).test_client()
+    response = _post(client, json.dumps([_event(1, 1000)]).encode())
+    assert (response.status_code, response.json["error"]) == (503, "database_unavailable")
+
+
+def test_wrong_content_type_is_415(client: FlaskClient) -> None:
+    body = json.dumps([_event(1, 1000)]).encode()
+    headers = v3_headers(SECRET, "POST", URI, body, int(time.time() * 1000))
+    response = client.post(
+        "/webhooks/hubspot", data=body, headers=headers, content_type="text/plain"
+    )
+    assert response.status_code == 415
