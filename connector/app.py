@@ -118,8 +118,9 @@ def create_app(
     def _http_error(exc: HTTPException) -> tuple[Response, int]:
         return jsonify(error=exc.name, detail=exc.description), exc.code or 500
 
-    from connector.web import ops, webhooks
+    from connector.web import api, ops, webhooks
 
     app.register_blueprint(ops.bp)
     app.register_blueprint(webhooks.bp)
+    api.register(app)
     return app

@@ -185,7 +185,7 @@ class _Schedule(_Strict):
 def _valid_timezone(name: str) -> None:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a folder of zones
         raise ValidationError(
             f"unknown time zone {name!r}; use an IANA name such as Europe/Paris or America/New_York"
         ) from None

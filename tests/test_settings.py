@@ -114,6 +114,11 @@ def test_weight_outside_3_to_9(weight: float) -> None:
     assert list(errors) == ["health.weights.call"]
 
 
+@pytest.mark.parametrize("name", ["Europe", "America", "x" * 300, "../etc/passwd"])
+def test_timezone_names_that_are_not_zones(name: str) -> None:
+    assert list(_errors({"timezone": name})) == ["timezone"]
+
+
 def test_unknown_timezone() -> None:
     errors = _errors({"timezone": "Europe/Pariss"})
     assert errors["timezone"] == [

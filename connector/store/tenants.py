@@ -375,7 +375,7 @@ def _fits(what: str, value: str, column: Any) -> str:
 def _valid_timezone(name: str) -> None:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # "Europe" is a folder
         raise InvalidTenant(
             f"unknown time zone {name!r}; use an IANA name such as Europe/Paris or America/New_York"
         ) from None
