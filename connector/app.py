@@ -23,16 +23,13 @@ from connector.config import Config
 from connector.metrics import Metrics
 from connector.store.db import Store
 from connector.store.secrets import TokenBox
+from connector.store.times import utc_now
 
 MAX_BODY_BYTES = 1024 * 1024
 """Bodies over 1 MiB get 413: no CRM sends batches that large."""
 REDIS_TIMEOUT_SECONDS = 2.0
 """A webhook must be answered in milliseconds; a hung Redis must not hold it (the inbox has the
 event, and the sweeper enqueues it later)."""
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -42,7 +39,7 @@ class Services:
     redis: Redis
     metrics: Metrics
     box: TokenBox
-    clock: Callable[[], datetime] = _utc_now
+    clock: Callable[[], datetime] = utc_now
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -97,7 +94,7 @@ def create_app(
         redis=redis,
         metrics=Metrics(redis),
         box=TokenBox(config.secret_keys),
-        clock=clock or _utc_now,
+        clock=clock or utc_now,
     )
     context = RequestContext()
     for handler in app.logger.handlers:

@@ -9,23 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from redis import Redis
 
 from connector.config import Config
 from connector.store.db import Store
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
+from connector.store.times import utc_now
 
 
 @dataclass
 class Runtime:
     store: Store
     redis: Redis
-    clock: Callable[[], datetime] = _utc_now
+    clock: Callable[[], datetime] = utc_now
     coalesce_seconds: float = 2.0
     lock_seconds: float = 90.0
     stale_seconds: float = 60.0

@@ -23,3 +23,8 @@ def from_db(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    """The real clock, for the processes' edges (web, workers); the engine is given `now`."""
+    return datetime.now(UTC)

@@ -73,34 +73,6 @@ def settle_events(session: Session, refreshed: set[str], started: datetime, now:
     return settled
 
 
-def propose(
-    session: Session,
-    tenant_id: str,
-    *,
-    key: str,
-    kind: str,
-    payload: dict[str, Any],
-    now: datetime,
-) -> bool:
-    """Add an effect to the outbox unless one with this key exists; True when it is new."""
-    new_id = insert_new(
-        session,
-        OutboxEffect,
-        {
-            "tenant_id": tenant_id,
-            "key": key,
-            "kind": kind,
-            "payload": payload,
-            "status": "pending",
-            "attempts": 0,
-            "created_at": now,
-            "due_at": now,
-        },
-        ("tenant_id", "key"),
-    )
-    return new_id is not None
-
-
 def propose_many(
     session: Session,
     tenant_id: str,
