@@ -76,20 +76,32 @@ def main() -> int:
 
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     count = args.count
-    print(f"bundles                   {count:,} (mean {activities / count:.1f} activities, "
-          f"{contacts / count:.1f} contacts, {json_bytes / count / 1024:.1f} KiB of JSON)")
-    print(f"json.loads                {count / t_parse:>10,.0f} deals/s  "
-          f"({t_parse / count * 1e6:.1f} us/deal)")
-    print(f"model from parsed JSON    {count / t_model:>10,.0f} deals/s  "
-          f"({t_model / count * 1e6:.1f} us/deal)")
-    print(f"alerts + health           {count / t_eval:>10,.0f} deals/s  "
-          f"({t_eval / count * 1e6:.1f} us/deal)  target >= 20,000")
+    print(
+        f"bundles                   {count:,} (mean {activities / count:.1f} activities, "
+        f"{contacts / count:.1f} contacts, {json_bytes / count / 1024:.1f} KiB of JSON)"
+    )
+    print(
+        f"json.loads                {count / t_parse:>10,.0f} deals/s  "
+        f"({t_parse / count * 1e6:.1f} us/deal)"
+    )
+    print(
+        f"model from parsed JSON    {count / t_model:>10,.0f} deals/s  "
+        f"({t_model / count * 1e6:.1f} us/deal)"
+    )
+    print(
+        f"alerts + health           {count / t_eval:>10,.0f} deals/s  "
+        f"({t_eval / count * 1e6:.1f} us/deal)  target >= 20,000"
+    )
     print(f"evaluate / json.loads     {t_eval / t_parse:>10.2f}x  target <= 1.00")
     print(f"peak memory (max RSS)     {peak_mb:>10.0f} MB")
-    print("alerts per 100 deals      " + ", ".join(
-        f"{code} {n * 100 / count:.0f}" for code, n in alerts.most_common()))
-    print("grades                    " + ", ".join(
-        f"{g} {n * 100 / count:.0f}%" for g, n in grades.most_common()))
+    print(
+        "alerts per 100 deals      "
+        + ", ".join(f"{code} {n * 100 / count:.0f}" for code, n in alerts.most_common())
+    )
+    print(
+        "grades                    "
+        + ", ".join(f"{g} {n * 100 / count:.0f}%" for g, n in grades.most_common())
+    )
     return 0
 
 

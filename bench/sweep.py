@@ -21,17 +21,18 @@ What is measured, and how:
    worker has drained the queue, when the SweepRun row must read "done" with every deal counted.
    Each chunk job's time and the RSS after it are kept too: a sweep whose chunks get slower as
    it goes (a query whose cost grows with the rows written so far) or whose RSS keeps climbing
-   shows it there, before it shows at a larger N.
-   The child reports its own peak RSS, and its RSS just before the sweep, so the growth during
-   the sweep is visible apart from the cost of the imports. The peak is the kernel's high-water
-   mark of the child's address space (VmHWM in /proc/self/status), not ru_maxrss: Linux carries
-   ru_maxrss over fork and exec, so a child's ru_maxrss starts at its parent's peak, which here
-   is the seeding's. (Elsewhere than Linux, ru_maxrss is reported, with that caveat.)
+   shows it there, before it shows at a larger N. The child reports its own peak RSS, and its
+   RSS just before the sweep, so the growth during the sweep is visible apart from the cost of
+   the imports. The peak is the kernel's high-water mark of the child's address space (VmHWM
+   in /proc/self/status), not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a
+   child's ru_maxrss starts at its parent's peak, which here is the seeding's. (Elsewhere than
+   Linux, ru_maxrss is reported, with that caveat.)
 3. The report: deals, activities, dialect, seed time, sweep time, deals/s, the sweeping process's
-   peak RSS, and the outbox rows the sweep proposed (write-backs and events, counted by kind in
-   a tenant session), against the targets: 100,000 deals in under 60 s on one worker, peak
-   memory under 500 MB. The follow-up jobs the sweep queues (write-back flush, event dispatch)
-   are not run: they talk to the CRM and are not part of the sweep.
+   peak RSS, and what the sweep proposed in the outbox (write-backs and events, counted by kind
+   in a tenant session, as effects and as rows: a row may carry a batch of them), against the
+   targets: 100,000 deals in under 60 s on one worker, peak memory under 500 MB. The follow-up
+   jobs the sweep queues (write-back flush, event dispatch) are not run: they talk to the CRM
+   and are not part of the sweep.
 
 The first sweep of a tenant is the heaviest (every alert opens an episode, every deal gets a
 write-back); `--days N` sweeps N consecutive days, each in its own child process and reported on
@@ -40,6 +41,9 @@ is on: where it is off (as on some test servers) no table is ever analyzed and t
 an empty table's statistics for tables the sweep fills. `--analyze` runs ANALYZE on the
 benchmark's tables while seeding (every tenth of it) and between sweeps, outside the measured
 time, as autovacuum would have done on a server where it runs.
+
+`--days 0 --keep` seeds only and prints the `--sweep-only` command that sweeps the kept
+database, for a profiler or a statement timer of your own.
 
 With `--profile FILE` the child runs the sweep (the last one, with --days) under cProfile,
 saves the statistics to FILE and the parent prints the top functions by own time and by
@@ -64,6 +68,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -80,7 +85,7 @@ sys.path[0] = str(ROOT)
 from redis import Redis  # noqa: E402  (after the path fix above)
 from rq import Queue, SimpleWorker  # noqa: E402
 from rq.job import Job  # noqa: E402
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy import create_engine, select, text  # noqa: E402
 
 from connector import queues  # noqa: E402
 from connector.embedded import RedisProcess, start_redis  # noqa: E402
@@ -348,10 +353,29 @@ def seed(
     return activities, time.perf_counter() - t0
 
 
-def outbox_counts(store: Store, tenant_id: str) -> dict[str, int]:
+def _effects_in(payload: Any) -> int:
+    """How many effects an outbox row carries: one, or a batch's list of deals or events."""
+    if isinstance(payload, dict):
+        for field in ("deal_ids", "events"):
+            if isinstance(payload.get(field), list):
+                return len(payload[field])
+    return 1
+
+
+def outbox_counts(store: Store, tenant_id: str) -> dict[str, tuple[int, int]]:
+    """The tenant's outbox by kind: (rows, effects), read in a tenant session.
+
+    A row is one effect, or a batch of them (a list of deal ids to write back, of events):
+    both are counted, so that the figures compare whichever way the pipeline groups them.
+    """
+    rows: Counter[str] = Counter()
+    effects: Counter[str] = Counter()
+    query = select(OutboxEffect.kind, OutboxEffect.payload).execution_options(yield_per=2000)
     with store.tenant(tenant_id) as s:
-        rows = s.execute(select(OutboxEffect.kind, func.count()).group_by(OutboxEffect.kind)).all()
-    return {kind: count for kind, count in rows}
+        for kind, payload in s.execute(query):
+            rows[kind] += 1
+            effects[kind] += _effects_in(payload)
+    return {kind: (rows[kind], effects[kind]) for kind in rows}
 
 
 def analyze(store: Store) -> float:
@@ -417,6 +441,13 @@ def bench(args: argparse.Namespace) -> int:
             print(f"seeding {args.deals:,} open deals on {store.dialect} (seed {args.seed})")
             activities, seed_seconds = seed(store, tenant.id, args.deals, args.seed, args.analyze)
             stats = statistics_note(store, args.analyze)
+            if not args.days:
+                print(
+                    "seeded only; sweep it (with a Redis of your own) with:\n"
+                    f"  {sys.executable} {Path(__file__).resolve()} --sweep-only "
+                    f"--database-url '{url}' --redis-url redis://... --tenant-id {tenant.id} "
+                    f"--now {SWEEP_AT.isoformat()}"
+                )
             for k in range(args.days):
                 now = SWEEP_AT + timedelta(days=k)
                 before = outbox_counts(store, tenant.id)
@@ -424,7 +455,10 @@ def bench(args: argparse.Namespace) -> int:
                 profile = args.profile if k + 1 == args.days else None  # the last sweep
                 result = run_sweep_child(url, redis_url, tenant.id, now, profile)
                 after = outbox_counts(store, tenant.id)
-                result["proposed"] = {kind: n - before.get(kind, 0) for kind, n in after.items()}
+                result["proposed"] = {
+                    kind: (rows - before.get(kind, (0, 0))[0], n - before.get(kind, (0, 0))[1])
+                    for kind, (rows, n) in after.items()
+                }
                 sweeps.append(result)
                 if args.analyze and k + 1 < args.days:
                     print(f"  ANALYZE: {analyze(store):.1f} s")
@@ -476,7 +510,9 @@ def report(args: argparse.Namespace, k: int, result: dict[str, Any], problems: l
     if problems:  # a sweep that did not run as it should meets no target
         speed_ok = memory_ok = "INVALID RUN"
     proposed = result["proposed"]
-    others = ", ".join(f"{kind} {n:,}" for kind, n in sorted(proposed.items()) if kind not in (
+    writebacks, writeback_rows = proposed.get("writeback", (0, 0))[::-1]
+    events, event_rows = proposed.get("event", (0, 0))[::-1]
+    others = ", ".join(f"{kind} {n:,}" for kind, (_, n) in sorted(proposed.items()) if kind not in (
         "writeback", "event")) or "none"  # fmt: skip
     queued = ", ".join(f"{q} {n}" for q, n in result["queued"].items() if n) or "none"
     # The first job is start()'s chunk chain head; every job is one chunk of the sweep.
@@ -512,8 +548,11 @@ def report(args: argparse.Namespace, k: int, result: dict[str, Any], problems: l
         f"  sweep run               {result['status']} {result['done']:,}/{result['total']:,}, "
         f"failed jobs {result['failed_jobs']}"
     )
-    print(f"  write-backs proposed    {proposed.get('writeback', 0):10,}  (new outbox rows)")
-    print(f"  events proposed         {proposed.get('event', 0):10,}  (other kinds: {others})")
+    print(f"  write-backs proposed    {writebacks:10,}  (in {writeback_rows:,} new outbox rows)")
+    print(
+        f"  events proposed         {events:10,}  (in {event_rows:,} new outbox rows; "
+        f"other kinds: {others})"
+    )
     print(f"  follow-up jobs queued   {queued}  (not run: they talk to the CRM)")
     for problem in problems:
         print(f"  INVALID RUN: {problem}")
@@ -537,7 +576,11 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=7, help="generator seed")
     parser.add_argument(
-        "--days", type=int, default=1, help="daily sweeps to run, each a day after the last"
+        "--days",
+        type=int,
+        default=1,
+        help="daily sweeps to run, each a day after the last (0 with --keep: seed only, and "
+        "print the command that sweeps the kept database)",
     )
     parser.add_argument(
         "--analyze",
@@ -560,8 +603,10 @@ def main() -> int:
         if not (args.database_url and args.redis_url and args.tenant_id and args.now):
             parser.error("--sweep-only needs --database-url, --redis-url, --tenant-id and --now")
         return sweep_only(args)
-    if args.deals < 1 or args.days < 1:
-        parser.error("--deals and --days must be at least 1")
+    if args.deals < 1 or args.days < 0:
+        parser.error("--deals must be at least 1 and --days at least 0")
+    if args.days == 0 and not args.keep:
+        parser.error("--days 0 seeds and sweeps nothing: use it with --keep")
     return bench(args)
 
 
