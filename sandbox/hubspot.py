@@ -1,21 +1,191 @@
-"""HubSpot emulator: in-memory portal state (``HubSpotState``); the HTTP app follows.
+"""HubSpot emulator for tests, benchmarks and ``make run``: an in-memory portal served over HTTP
+with HubSpot's documented paths, JSON shapes, limits and errors, and signed webhooks out.
+
+Emulated (each shape loads through hubspot-api-client 12's models):
+
+- OAuth v1: ``GET /oauth/authorize`` (consent answered at once: 302 to ``redirect_uri`` with
+  ``code`` and ``state``), ``POST /oauth/v1/token`` (authorization_code, refresh_token; 30-minute
+  access tokens), ``GET /oauth/v1/access-tokens/{token}``, ``GET|DELETE
+  /oauth/v1/refresh-tokens/{token}``; 401 ``EXPIRED_AUTHENTICATION`` / ``INVALID_AUTHENTICATION``.
+- CRM objects v3 for deals, contacts, companies, calls, emails, meetings, notes and tasks
+  (``/crm/v3/objects/{objectType}``, type names, singulars or ids like ``0-3``): list (``limit``
+  <= 100, 50 with ``propertiesWithHistory``; ``after``, ``properties``, ``associations``,
+  ``archived``), get, create (with ``associations``), PATCH, DELETE (archive), ``/search``
+  (see ``sandbox.hubspot_search``), ``/batch/read`` (<= 100 inputs, <= 50 with history,
+  ``idProperty``), ``/batch/update`` (<= 100, all-or-nothing validation, duplicate ids refused),
+  ``/batch/create``, ``/batch/archive``. Property values are strings; datetimes come back as
+  ISO-8601 UTC with milliseconds; unknown or read-only properties and invalid options get the
+  400 ``Property values were not valid: [...]`` body (``PROPERTY_DOESNT_EXIST``,
+  ``READ_ONLY_VALUE``, ``INVALID_OPTION``...). Deals carry calculated ``hs_is_closed``,
+  ``hs_is_closed_won``, ``hs_deal_stage_probability``, ``hs_date_entered_<stage>``,
+  ``hs_date_exited_<stage>`` (and ``hs_v2_`` twins) and property history with sourceType,
+  sourceId and updatedByUserId.
+- Properties v3 and groups (list, create with 409 on duplicates, get, PATCH); pipelines v3
+  (``/crm/v3/pipelines/{objectType}[/{pipelineId}[/stages]]``, stage metadata ``probability``
+  and ``isClosed``); owners v3 (``/crm/v3/owners/`` with ``limit``/``after``/``email``).
+- Associations v4: ``POST /crm/v4/associations/{from}/{to}/batch/read`` (<= 1,000 inputs,
+  500 per record with ``paging``), ``GET|POST /crm/v4/associations/{from}/{to}/labels``,
+  ``GET|PUT|DELETE /crm/v4/objects/{from}/{id}/associations/{to}[/{toId}]`` (PUT replaces the
+  labels), ``PUT .../associations/default/{to}/{toId}``. Default type ids from HubSpot's table
+  (deal→contact 3, task→deal 216, note→deal 214...); labels are USER_DEFINED per portal.
+- Rate limits: 110 requests per rolling 10 s per portal (429 ``RATE_LIMIT`` with
+  ``policyName: TEN_SECONDLY_ROLLING`` and the ``X-HubSpot-RateLimit-*`` headers), search apart
+  at 5 per second (``policyName: SECONDLY``); both configurable, None switches them off.
+- Webhooks out (``sandbox.hubspot_webhooks``): legacy deal/contact/company and generic
+  ``object.*`` events, batched, signed v1 and v3, retried; ``changeSource`` INTEGRATION with the
+  app id as ``sourceId`` for the app's writes, CRM_UI with ``userId:<id>`` for UI changes.
+- Request counts by route (``state.counts()``, ``GET /_sandbox/counts``).
+
+Not emulated: daily limits, scopes (every token may call everything), merges and restores,
+upserts, ``query`` beyond substrings, list/association v3 read paging of associations, line
+items, tickets, custom objects, the v3 OAuth API and date-versioned paths, webhook settings API
+(``/webhooks/v3/{appId}``: use ``state.webhooks.configure`` or ``POST /_sandbox/webhooks``).
+
+Sources (shapes and limits): https://developers.hubspot.com/docs/api-reference/search/guide.md ;
+https://developers.hubspot.com/docs/guides/crm/using-object-apis ;
+https://developers.hubspot.com/docs/api-reference/legacy/crm/associations/associate-records/guide ;
+https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines ;
+https://developers.hubspot.com/docs/api-reference/latest/error-handling ;
+https://developers.hubspot.com/changelog/upcoming-expiration-of-oauth-access-tokens-is-changing ;
+https://developers.hubspot.com/docs/api/webhooks ; and the models of
+github.com/HubSpot/hubspot-api-python 12.0.0 (``hubspot/crm/*/models``, ``hubspot/oauth``).
 
 World-building API (stable, used by ``sandbox/seed.py``)::
 
-    from sandbox.hubspot import HubSpotState
+    from sandbox.hubspot import HubSpotState, serve
 
     state = HubSpotState(portal_id=62515, clock=lambda: now)
     owner = state.add_owner("sarah@example.com", "Sarah", "Mitchell")
     state.add_pipeline("sales", "Sales", [("s1", "Discovery", 0.2, False),
                                           ("won", "Won", 1.0, True), ("lost", "Lost", 0.0, True)])
-    champion = state.define_association_label("deals", "contacts", "Champion")
+    state.define_association_label("deals", "contacts", "Champion")
     deal = state.create_object("deals", {"dealname": "Acme", "pipeline": "sales",
                                          "dealstage": "s1", "hubspot_owner_id": owner},
                                created_at=t0, history={"dealstage": [("s1", t0)]})
     contact = state.create_object("contacts", {"firstname": "Ann", "jobtitle": "CFO"})
     state.associate("deals", deal, "contacts", contact, labels=["Champion"])
+    with serve(state) as server:
+        token = state.issue_token().access_token
+        HubSpot(access_token=token, host=server.url)
+
+Run an empty portal with ``python -m sandbox.hubspot --port 8099``.
 """
 
+import argparse
+import sys
+import threading
+from collections.abc import Sequence
+from types import TracebackType
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from sandbox.hubspot_app import create_app
 from sandbox.hubspot_state import Change, HubSpotError, HubSpotState, Source
 
-__all__ = ["Change", "HubSpotError", "HubSpotState", "Source"]
+__all__ = [
+    "Change",
+    "HubSpotError",
+    "HubSpotState",
+    "ServerHandle",
+    "Source",
+    "create_app",
+    "serve",
+]
+
+
+class ServerHandle:
+    """A running emulator: ``url``, ``port``, ``stop()``; a context manager."""
+
+    def __init__(self, server: BaseWSGIServer, state: HubSpotState) -> None:
+        self.state = state
+        self._server = server
+        self.port: int = server.server_port
+        self.url = f"http://{server.server_address[0]}:{self.port}"
+        self._thread = threading.Thread(
+            target=server.serve_forever, name=f"hubspot-emulator-{self.port}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving (the state and its webhook dispatcher stay usable)."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> "ServerHandle":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per request: benchmarks make tens of thousands."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+def serve(
+    state: HubSpotState, host: str = "127.0.0.1", port: int = 0, *, quiet: bool = True
+) -> ServerHandle:
+    """Serve ``state`` on a threaded werkzeug server in a background thread (port 0: any free
+    port); ``quiet`` drops the per-request access log."""
+    handler = _QuietHandler if quiet else WSGIRequestHandler
+    server = make_server(host, port, create_app(state), threaded=True, request_handler=handler)
+    return ServerHandle(server, state)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sandbox.hubspot``: serve an empty portal until interrupted."""
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox.hubspot",
+        description="Serve an emulated HubSpot portal (empty, with the default deal pipeline).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8099, help="port to listen on (8099)")
+    parser.add_argument("--portal-id", type=int, default=62515, help="hub id (62515)")
+    parser.add_argument("--app-id", type=int, default=54321, help="the app's id (54321)")
+    parser.add_argument("--client-id", default="sandbox-client-id", help="OAuth client id")
+    parser.add_argument("--client-secret", default="sandbox-client-secret",
+                        help="OAuth client secret, also the webhook signing key")  # fmt: skip
+    parser.add_argument("--webhook-url", help="send webhooks to this target URL")
+    parser.add_argument("--no-rate-limit", action="store_true", help="switch off the 429s")
+    parser.add_argument("--search-lag", type=float, default=0.0,
+                        help="seconds before a change is visible to search (0)")  # fmt: skip
+    args = parser.parse_args(argv)
+    state = HubSpotState(
+        args.portal_id,
+        app_id=args.app_id,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        rate_limit=None if args.no_rate_limit else 110,
+        search_rate_limit=None if args.no_rate_limit else 5,
+        search_lag_seconds=args.search_lag,
+    )
+    if args.webhook_url:
+        state.webhooks.configure(args.webhook_url)
+    server = make_server(args.host, args.port, create_app(state), threaded=True)
+    token = state.issue_token()
+    print(
+        f"HubSpot emulator for portal {args.portal_id} on http://{args.host}:{server.server_port}"
+    )
+    print(f"access token (30 min): {token.access_token}")
+    print(f"refresh token: {token.refresh_token}")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        state.webhooks.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

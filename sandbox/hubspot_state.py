@@ -634,6 +634,11 @@ class HubSpotState:
             kind = self._type(object_type)
             return [_deep(p) for p in self._properties[kind].values() if p["archived"] == archived]
 
+    def property_type(self, kind: str, name: str) -> str:
+        """The ``type`` of a property (``string`` when undefined), for comparisons."""
+        prop = self._properties[kind].get(name)
+        return prop["type"] if prop else "string"
+
     def get_property(self, object_type: str, name: str) -> dict:
         """One property definition, or HubSpot's 404."""
         with self.lock:
@@ -1185,6 +1190,10 @@ class HubSpotState:
                 to_id: [defs.get(t) or LabelDef(cat, t, None) for t, cat in sorted(types.items())]
                 for to_id, types in links.items()
             }
+
+    def linked_ids(self, kind: str, object_id: str, other: str) -> set[str]:
+        """Ids of ``other`` records associated with one record (callers hold ``lock``)."""
+        return set(self._assoc.get((kind, object_id, other), {}))
 
     def _label_type_id(self, src: str, dst: str, label: str) -> int:
         for definition in self._label_defs(src, dst).values():
