@@ -59,6 +59,8 @@ class ParsedEvent:
     own_write: bool
     ignored_reason: str | None
     account_id: str
+    body: str | None = None
+    """The event's own JSON, when the delivery carries several events (kept in the inbox)."""
 
 
 def first_problem(messages: Any) -> str:

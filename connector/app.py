@@ -23,6 +23,7 @@ from connector.config import Config
 from connector.metrics import Metrics
 from connector.store.db import Store
 from connector.store.secrets import TokenBox
+from connector.store.tenants import AccountTenants
 from connector.store.times import utc_now
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -39,6 +40,7 @@ class Services:
     redis: Redis
     metrics: Metrics
     box: TokenBox
+    accounts: AccountTenants
     clock: Callable[[], datetime] = utc_now
 
 
@@ -88,12 +90,14 @@ def create_app(
         socket_timeout=REDIS_TIMEOUT_SECONDS,
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
     )
+    store = store or Store(config.database_url)
     app.extensions["dealradar"] = Services(
         config=config,
-        store=store or Store(config.database_url),
+        store=store,
         redis=redis,
         metrics=Metrics(redis),
         box=TokenBox(config.secret_keys),
+        accounts=AccountTenants(store),
         clock=clock or utc_now,
     )
     context = RequestContext()

@@ -1,10 +1,11 @@
 """Persist, then enqueue: how every accepted CRM event enters Deal Radar.
 
-The event is committed to the inbox first (its dedupe key makes a duplicate a no-op decided by
-the database); only then is its refresh requested on Redis. If Redis is down or slow, the event
-is still accepted (the CRM gets its 2xx and does not retry) and the sweeper requests it once
-Redis is back. If the database is down, nothing is accepted and the caller answers 503, so the
-CRM retries later.
+A delivery's events are committed to the inbox first, in one statement whose unique dedupe key
+makes a duplicate a no-op decided by the database; only then is a refresh of their deals
+requested on Redis, once for the whole delivery. If Redis is down or slow, the events are still
+accepted (the CRM gets its 2xx and does not retry) and the sweeper requests them once Redis is
+back. If the database is down, nothing is accepted and the caller answers 503, so the CRM
+retries later.
 """
 
 from __future__ import annotations
@@ -25,11 +26,58 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Incoming:
+    """One event of a delivery: its dedupe key and the deals it concerns (none known yet: it
+    is kept `unresolved`, for the adapter to place)."""
+
+    dedupe_key: str
+    deal_ids: Sequence[str]
+    body: str | None = None
+    """The event's own JSON when the delivery carries several; else the delivery's body."""
+
+
+@dataclass(frozen=True)
 class Accepted:
-    inbox_id: int | None
-    """None when the event was a duplicate of one already received."""
+    new: int
+    """How many of the events were not received before (duplicates are dropped)."""
     queued: bool
-    """False when Redis could not take the request (the sweeper will)."""
+    """False when nothing needed queueing or Redis could not take it (the sweeper will)."""
+    inbox_id: int | None = None
+    """For a single event: its inbox row, None when it was a duplicate."""
+
+
+def accept_events(
+    store: Store,
+    redis: Redis,
+    tenant_id: str,
+    events: Sequence[Incoming],
+    *,
+    source: str,
+    body: str,
+    now: datetime,
+    window: float = queues.COALESCE_SECONDS,
+) -> Accepted:
+    """Commit the new events of one delivery to the inbox, then request their deals' refresh.
+
+    `body` is the delivery's raw body, kept for the events that do not carry their own."""
+    with store.tenant(tenant_id) as s:
+        new = work.receive_many(
+            s, tenant_id, [(e.dedupe_key, e.deal_ids, e.body or body) for e in events],
+            source=source, now=now,
+        )  # fmt: skip
+    deal_ids = sorted({d for e in events if e.dedupe_key in new for d in e.deal_ids})
+    inbox_id = next(iter(new.values())) if len(events) == 1 and new else None
+    if not deal_ids:
+        return Accepted(new=len(new), queued=False, inbox_id=inbox_id)
+    try:
+        queues.request_refresh(redis, tenant_id, deal_ids, window=window)
+    except RedisError as exc:
+        log.warning(
+            "tenant %s: %d events kept in the inbox, Redis unavailable (%s); the sweeper will "
+            "queue them", tenant_id, len(new), type(exc).__name__,
+        )  # fmt: skip
+        return Accepted(new=len(new), queued=False, inbox_id=inbox_id)
+    return Accepted(new=len(new), queued=True, inbox_id=inbox_id)
 
 
 def accept_event(
@@ -44,19 +92,8 @@ def accept_event(
     now: datetime,
     window: float = queues.COALESCE_SECONDS,
 ) -> Accepted:
-    with store.tenant(tenant_id) as s:
-        inbox_id = work.receive(
-            s, tenant_id, dedupe_key=dedupe_key, source=source, body=body, deal_ids=deal_ids,
-            now=now,
-        )  # fmt: skip
-    if inbox_id is None:
-        return Accepted(inbox_id=None, queued=False)
-    try:
-        queues.request_refresh(redis, tenant_id, deal_ids, window=window)
-    except RedisError as exc:
-        log.warning(
-            "tenant %s: event %s kept in the inbox, Redis unavailable (%s); the sweeper will "
-            "queue it", tenant_id, inbox_id, type(exc).__name__,
-        )  # fmt: skip
-        return Accepted(inbox_id=inbox_id, queued=False)
-    return Accepted(inbox_id=inbox_id, queued=True)
+    """`accept_events` for a delivery of one event."""
+    return accept_events(
+        store, redis, tenant_id, [Incoming(dedupe_key, deal_ids)], source=source, body=body,
+        now=now, window=window,
+    )  # fmt: skip

@@ -96,9 +96,11 @@ def request_refresh(
     ids = list(deal_ids)
     if not ids:
         return False
-    redis.sadd(pending_key(tenant_id), *ids)
+    pipe = redis.pipeline(transaction=False)
+    pipe.sadd(pending_key(tenant_id), *ids)
     # While the tenant is backing off from CRM errors, wait for the backoff instead.
-    backoff_ms = redis.pttl(backoff_key(tenant_id))
+    pipe.pttl(backoff_key(tenant_id))
+    backoff_ms = pipe.execute()[1]
     delay = max(window, backoff_ms / 1000 if backoff_ms and backoff_ms > 0 else 0.0)
     return enqueue_once(redis, REFRESH, "jobs.refresh.drain", tenant_id, what="drain", delay=delay)
 

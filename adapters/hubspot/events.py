@@ -18,7 +18,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from adapters.hubspot.schemas import Event, EventSchema
+from adapters.hubspot.schemas import Event, EventSchema, fast_event
 from adapters.webhooks import Hint, MalformedBody, ParsedEvent, first_problem
 
 MAX_EVENTS = 1_000
@@ -70,7 +70,10 @@ def parse(body: bytes, *, app_id: str | None) -> list[ParsedEvent]:
         if not isinstance(raw, dict):
             raise MalformedBody(f"event {index} is not an object")
         event = _load(index, raw)
-        parsed.setdefault(dedupe_key(event), to_parsed(event, app_id=app_id))
+        key = dedupe_key(event)
+        if key not in parsed:
+            own = json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
+            parsed[key] = to_parsed(event, app_id=app_id, body=own)
     return list(parsed.values())
 
 
@@ -79,7 +82,8 @@ def dedupe_key(event: Event) -> str:
     return f"{event.portal_id}:{event.event_id}:{event.type}:{event.occurred_at}"
 
 
-def to_parsed(event: Event, *, app_id: str | None) -> ParsedEvent:
+def to_parsed(event: Event, *, app_id: str | None, body: str | None = None) -> ParsedEvent:
+    """The hints of one validated event; `body` is its own JSON, for the inbox."""
     own_write = is_own_write(event, app_id)
     hints: tuple[Hint, ...] = ()
     handler = HANDLERS.get(event.type)
@@ -100,6 +104,7 @@ def to_parsed(event: Event, *, app_id: str | None) -> ParsedEvent:
         own_write=own_write,
         ignored_reason=reason,
         account_id=str(event.portal_id),
+        body=body,
     )
 
 
@@ -122,6 +127,9 @@ def is_own_write(event: Event, app_id: str | None) -> bool:
 
 
 def _load(index: int, raw: dict[str, Any]) -> Event:
+    event = fast_event(raw)
+    if event is not None:
+        return event
     try:
         return _SCHEMA.load(raw)
     except ValidationError as error:

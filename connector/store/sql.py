@@ -84,18 +84,25 @@ def update_many(
 
 
 def insert_new_many(
-    session: Session, model: type, rows: Sequence[dict[str, Any]], keys: Sequence[str]
-) -> int:
-    """Insert the rows whose `keys` do not exist yet, in one statement; how many were new."""
+    session: Session,
+    model: type,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    returning: Sequence[str] = (),
+) -> Any:
+    """Insert the rows whose `keys` do not exist yet, in one statement; how many were new, or
+    with `returning` (column names), the new rows' values of those columns as tuples."""
     if not rows:
-        return 0
+        return [] if returning else 0
     same_tenant(session, rows)
+    table = model.__table__
     stmt = (
         _insert(session, model)
         .on_conflict_do_nothing(index_elements=list(keys))
-        .returning(*model.__table__.primary_key.columns)
+        .returning(*([table.c[name] for name in returning] or table.primary_key.columns))
     )
-    return len(session.execute(stmt, list(rows)).all())
+    found = session.execute(stmt, list(rows)).all()
+    return [tuple(row) for row in found] if returning else len(found)
 
 
 def insert_new(session: Session, model: type, row: dict[str, Any], keys: Sequence[str]) -> Any:

@@ -17,8 +17,9 @@ import hmac
 import json
 import re
 import secrets
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -132,6 +133,36 @@ def find_tenant(store: Store, crm: str, account_id: str) -> Tenant | None:
     """
     with store.global_session() as s:
         return _find(s, crm, account_id.strip())
+
+
+class AccountTenants:
+    """The tenant id of a CRM account, remembered for `ttl` seconds, for the webhook receiver.
+
+    Every delivery names its account; looking it up costs the receiver more than storing the
+    events does. Only found tenants are remembered: a portal installing right now must not
+    have its first webhooks dropped as "unknown" for a minute. A tenant deleted meanwhile is
+    seen within `ttl` (its events fail to store, get a 503, and HubSpot retries).
+    """
+
+    def __init__(
+        self, store: Store, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.store = store
+        self.ttl = ttl
+        self.clock = clock
+        self._known: dict[tuple[str, str], tuple[str, float]] = {}
+
+    def find(self, crm: str, account_id: str) -> str | None:
+        key = (crm, account_id)
+        known = self._known.get(key)
+        if known is not None and self.clock() < known[1]:
+            return known[0]
+        tenant = find_tenant(self.store, crm, account_id)
+        if tenant is None:
+            self._known.pop(key, None)
+            return None
+        self._known[key] = (tenant.id, self.clock() + self.ttl)
+        return tenant.id
 
 
 def get_tenant(store: Store, tenant_id: str) -> Tenant:

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connector.store.models import InboxEvent, OutboxEffect
-from connector.store.sql import insert_new, insert_new_many
+from connector.store.sql import insert_new_many
 
 
 def receive(
@@ -29,21 +29,41 @@ def receive(
     now: datetime,
 ) -> int | None:
     """Record an event; its id, or None when the same key was already received (a duplicate)."""
-    return insert_new(
-        session,
-        InboxEvent,
-        {
-            "tenant_id": tenant_id,
-            "dedupe_key": dedupe_key,
-            "source": source,
-            "body": body,
-            "deal_ids": list(deal_ids),
-            "status": "pending",
-            "attempts": 0,
-            "received_at": now,
-        },
-        ("tenant_id", "dedupe_key"),
-    )
+    new = receive_many(session, tenant_id, [(dedupe_key, deal_ids, body)], source=source, now=now)
+    return new.get(dedupe_key)
+
+
+def receive_many(
+    session: Session,
+    tenant_id: str,
+    events: Sequence[tuple[str, Sequence[str], str]],
+    *,
+    source: str,
+    now: datetime,
+) -> dict[str, int]:
+    """Record a delivery's (dedupe key, deal ids, body) events in one statement; the new ones'
+    ids by key. An event naming no deal is kept `unresolved` (the adapter places it later); a key
+    already received, or repeated within the delivery, is a duplicate and is not recorded."""
+    rows: dict[str, dict[str, Any]] = {}
+    for key, deal_ids, body in events:
+        rows.setdefault(
+            key,
+            {
+                "tenant_id": tenant_id,
+                "dedupe_key": key,
+                "source": source,
+                "body": body,
+                "deal_ids": list(deal_ids),
+                "status": "pending" if deal_ids else "unresolved",
+                "attempts": 0,
+                "received_at": now,
+            },
+        )
+    returned = insert_new_many(
+        session, InboxEvent, list(rows.values()), ("tenant_id", "dedupe_key"),
+        returning=("dedupe_key", "id"),
+    )  # fmt: skip
+    return dict(returned)
 
 
 def mark(session: Session, inbox_id: int, status: str, error: str | None = None) -> None:

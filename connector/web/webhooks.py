@@ -22,12 +22,11 @@ from adapters.hubspot import events as hubspot_events
 from adapters.hubspot import signature as hubspot_signature
 from adapters.salesforce import events as salesforce_events
 from adapters.webhooks import MalformedBody, ParsedEvent, SignatureError
-from connector.intake import accept_event
-from connector.store import work
+from connector.intake import Incoming, accept_event, accept_events
 from connector.store.credentials import WEBHOOK_SECRET, load_tokens
 from connector.store.models import ActivityDealRow, DealContactRow
 from connector.store.secrets import SecretError
-from connector.store.tenants import find_tenant, get_tenant, tenant_for_api_key
+from connector.store.tenants import get_tenant, tenant_for_api_key
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -106,7 +105,7 @@ def salesforce_outbound() -> tuple[Response, int]:
         services.metrics.refused.labels(SALESFORCE, "malformed").inc()
         log.info("salesforce outbound message refused: %s", exc.reason)
         return _soap(salesforce_events.soap_fault(f"malformed message: {exc.reason}"), 400)
-    if find_tenant(services.store, SALESFORCE, message.organization_id) is None:
+    if services.accounts.find(SALESFORCE, message.organization_id) is None:
         services.metrics.refused.labels(SALESFORCE, "unknown_org").inc()
         log.warning(
             "salesforce outbound message from unknown org %s (%d notifications) refused",
@@ -209,32 +208,26 @@ def generic(tenant_id: str) -> tuple[Response, int]:
 
 
 def _store(source: str, account_id: str, events: list[ParsedEvent], body: bytes) -> int:
-    """Persist one account's events; how many were new."""
+    """Persist one account's events in one transaction, then request one refresh of their
+    deals; how many events were new."""
     services = current_app.extensions["dealradar"]
-    tenant = find_tenant(services.store, source, account_id)
-    if tenant is None:
+    tenant_id = services.accounts.find(source, account_id)
+    if tenant_id is None:
         log.warning(
             "%s webhook for unknown account %s: %d events dropped", source, account_id, len(events)
         )
         return 0
-    g.tenant = tenant.id
-    deals_of = _deals_for_hints(tenant.id, events)
-    new = 0
-    now = services.clock()
-    for event in events:
-        deal_ids = sorted(deals_of(event))
-        if deal_ids:
-            accepted = accept_event(
-                services.store, services.redis, tenant.id, dedupe_key=event.dedupe_key,
-                source=source, body=body.decode("utf-8", "replace"), deal_ids=deal_ids, now=now,
-                window=services.config.coalesce_seconds,
-            )  # fmt: skip
-            if accepted.inbox_id is not None:
-                new += 1
-                services.metrics.queued.labels(source, str(accepted.queued).lower()).inc()
-        else:
-            new += _keep_unresolved(tenant.id, source, event, body, now)
-    return new
+    g.tenant = tenant_id
+    deals_of = _deals_for_hints(tenant_id, events)
+    accepted = accept_events(
+        services.store, services.redis, tenant_id,
+        [Incoming(e.dedupe_key, sorted(deals_of(e)), e.body) for e in events],
+        source=source, body=body.decode("utf-8", "replace"), now=services.clock(),
+        window=services.config.coalesce_seconds,
+    )  # fmt: skip
+    if accepted.new:
+        services.metrics.queued.labels(source, str(accepted.queued).lower()).inc(accepted.new)
+    return accepted.new
 
 
 def _deals_for_hints(tenant_id: str, events: list[ParsedEvent]):  # type: ignore[no-untyped-def]
@@ -274,17 +267,3 @@ def _deals_for_hints(tenant_id: str, events: list[ParsedEvent]):  # type: ignore
         return found
 
     return deals_of
-
-
-def _keep_unresolved(tenant_id: str, source: str, event: ParsedEvent, body: bytes, now) -> int:  # type: ignore[no-untyped-def]
-    """An event about records no known deal links to yet (a new call, a new contact): kept in
-    the inbox as `unresolved`, for the adapter's association lookup to place, never dropped."""
-    services = current_app.extensions["dealradar"]
-    with services.store.tenant(tenant_id) as s:
-        inbox_id = work.receive(
-            s, tenant_id, dedupe_key=event.dedupe_key, source=source,
-            body=body.decode("utf-8", "replace"), deal_ids=[], now=now,
-        )  # fmt: skip
-        if inbox_id is not None:
-            work.mark(s, inbox_id, "unresolved")
-    return 0 if inbox_id is None else 1

@@ -6,12 +6,13 @@ import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from connector.store import tenants as tenants_mod
 from connector.store.db import Store
 from connector.store.models import ApiKey
 from connector.store.tenants import (
+    AccountTenants,
     InvalidTenant,
     SettingsConflict,
     TenantExists,
@@ -278,3 +279,20 @@ def test_concurrent_saves_get_distinct_versions(store: Store) -> None:
     for t in threads:
         t.join()
     assert sorted(got) == [1, 2]
+
+
+def test_account_tenants_remembers_found_tenants_for_its_ttl_only(store: Store) -> None:
+    clock = [0.0]
+    accounts = AccountTenants(store, ttl=60, clock=lambda: clock[0])
+    assert accounts.find("hubspot", "777") is None
+    tenant_id, _ = _hubspot(store, account="777")
+    assert accounts.find("hubspot", "777") == tenant_id  # a miss is not remembered
+
+    queries: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
+    clock[0] = 59.0
+    assert accounts.find("hubspot", "777") == tenant_id
+    assert queries == []
+    clock[0] = 61.0
+    assert accounts.find("hubspot", "777") == tenant_id
+    assert len(queries) == 1
