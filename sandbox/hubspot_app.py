@@ -261,7 +261,7 @@ def object_json(
     for always in (spec.created_property, spec.modified_property, "hs_object_id"):
         if always not in names:
             names.append(always)
-    known = {p["name"] for p in state.properties(record.object_type)}
+    known = state.property_names(record.object_type)
     out: dict = {
         "id": record.id,
         "properties": {n: record.properties.get(n) for n in names if n in known},

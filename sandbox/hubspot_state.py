@@ -634,6 +634,11 @@ class HubSpotState:
             kind = self._type(object_type)
             return [_deep(p) for p in self._properties[kind].values() if p["archived"] == archived]
 
+    def property_names(self, kind: str) -> set[str]:
+        """Names of the live (not archived) properties of a type."""
+        with self.lock:
+            return {n for n, p in self._properties[kind].items() if not p["archived"]}
+
     def property_type(self, kind: str, name: str) -> str:
         """The ``type`` of a property (``string`` when undefined), for comparisons."""
         prop = self._properties[kind].get(name)
