@@ -149,6 +149,7 @@ class WebhookDispatcher:
         self._retries: list[_Batch] = []
         self._first_queued_at: float | None = None
         self._busy = False
+        self._flushing = 0  # callers inside flush(): the batching delay is skipped
         self._next_event_id = 1
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -230,24 +231,21 @@ class WebhookDispatcher:
             self._thread = None
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Send what is queued now (skipping the batching delay) and wait until every batch is
-        delivered or dropped, retries included; False on timeout."""
+        """Send what is queued without the batching delay and wait until every batch is
+        delivered or dropped, retries (with their backoff) included; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            self._first_queued_at = 0.0 if self._queue else self._first_queued_at
-            for batch in self._retries:
-                batch.due = min(batch.due, time.monotonic())
+            self._flushing += 1
             self._cond.notify_all()
-            while self._queue or self._retries or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 0.05))
-                if self._queue:
-                    self._first_queued_at = 0.0
-                for batch in self._retries:
-                    batch.due = min(batch.due, time.monotonic())
-            return True
+            try:
+                while self._queue or self._retries or self._busy:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._cond.wait(left)
+                return True
+            finally:
+                self._flushing -= 1
 
     def delivered_events(self) -> list[dict]:
         """Every event of every successful delivery, in delivery order."""
@@ -341,7 +339,7 @@ class WebhookDispatcher:
         config = self._config
         if not self._queue or config is None or self._first_queued_at is None:
             return None
-        if now - self._first_queued_at < config.batch_delay:
+        if not self._flushing and now - self._first_queued_at < config.batch_delay:
             return None
         events = [self._queue.popleft() for _ in range(min(config.max_batch, len(self._queue)))]
         self._first_queued_at = time.monotonic() if self._queue else None
@@ -352,7 +350,8 @@ class WebhookDispatcher:
         due = [b.due - now for b in self._retries]
         config = self._config
         if self._queue and self._first_queued_at is not None and config is not None:
-            due.append(self._first_queued_at + config.batch_delay - now)
+            delay = 0.0 if self._flushing else config.batch_delay
+            due.append(self._first_queued_at + delay - now)
         return max(0.001, min(due)) if due else 1.0
 
     def _deliver(self, batch: _Batch, config: _Config) -> None:
