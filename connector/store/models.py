@@ -144,6 +144,11 @@ class DealRow(TenantScoped, Base):
     owner: Mapped[str | None] = mapped_column(CRM_ID)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     """The canonical deal (engine.model's JSON form of `deal`)."""
+    activities: Mapped[str | None] = mapped_column(Text)
+    """The deal's activities as one compact JSON array (snapshots.pack_activities), written
+    with the bundle: the sweep reads a deal in one row instead of joining forty. The
+    `activities` and `activity_deals` tables stay the record for lookups by activity; NULL on
+    rows saved before this column existed (then the join is used)."""
     modified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """When the CRM last changed the deal, as the CRM says."""
     synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -9,6 +9,7 @@ a tenant through it in batches and never loads a tenant whole.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -26,10 +27,34 @@ from connector.store.models import (
     UserRow,
 )
 from connector.store.sql import raw_rows, upsert
-from engine.model import Activity, Bundle, Contact, User, load_deal
+from engine.model import Activity, Bundle, Contact, Deal, User, load_deal
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ZONES: dict[int, timezone] = {}
+
+
+def pack_activities(activities: Iterable[Activity]) -> str:
+    """A deal's activities as one compact JSON array of rows (`_activity` reads a row back)."""
+    rows = [
+        [a.id, a.kind, a.ts, _offset_minutes(a.at), a.direction, a.status, list(a.contacts),
+         list(a.cc), a.user]
+        for a in activities
+    ]  # fmt: skip
+    return json.dumps(rows, separators=(",", ":"))
+
+
+def _activity(
+    aid: str,
+    kind: str,
+    at: float,
+    offset: int,
+    direction: str,
+    status: str,
+    people: Sequence[str],
+    cc: Sequence[str],
+    user: str | None,
+) -> Activity:
+    when = datetime.fromtimestamp(at, _zone(offset))
+    return Activity(aid, kind, when, direction, status, tuple(people), tuple(cc), user, ts=at)
 
 
 def _deal_row(tenant_id: str, bundle: Bundle, now: datetime) -> dict[str, Any]:
@@ -55,6 +80,7 @@ def _deal_row(tenant_id: str, bundle: Bundle, now: datetime) -> dict[str, Any]:
             "status": d.status,
             "url": d.url,
         },
+        "activities": pack_activities(bundle.activities),
         "modified_at": None,
         "synced_at": now,
     }
@@ -148,14 +174,19 @@ def load_bundles(session: Session, deal_ids: Sequence[str]) -> list[Bundle]:
     ids = list(deal_ids)
     run = session.connection().execute
     d, dc, c = DealRow.__table__.c, DealContactRow.__table__.c, ContactRow.__table__.c
-    a, ad, u = ActivityRow.__table__.c, ActivityDealRow.__table__.c, UserRow.__table__.c
+    u = UserRow.__table__.c
 
-    deals = {
-        crm_id: load_deal(data)
-        for crm_id, data in run(
-            select(d.crm_id, d.data).where(d.tenant_id == tenant, d.crm_id.in_(ids))
-        ).all()
-    }
+    deals: dict[str, Deal] = {}
+    activities: dict[str, list[Activity]] = {}
+    unpacked: list[str] = []
+    for crm_id, data, packed in run(
+        select(d.crm_id, d.data, d.activities).where(d.tenant_id == tenant, d.crm_id.in_(ids))
+    ).all():
+        deals[crm_id] = load_deal(data)
+        if packed is None:
+            unpacked.append(crm_id)
+        else:
+            activities[crm_id] = [_activity(*row) for row in json.loads(packed)]
     contacts: dict[str, list[Contact]] = defaultdict(list)
     for deal_id, roles, primary, cid, name, email, title in run(
         select(dc.deal_id, dc.roles, dc.is_primary, c.crm_id, c.name, c.email, c.title)
@@ -163,45 +194,9 @@ def load_bundles(session: Session, deal_ids: Sequence[str]) -> list[Bundle]:
         .where(dc.tenant_id == tenant, dc.deal_id.in_(ids))
     ).all():
         contacts[deal_id].append(Contact(cid, name, email, title, tuple(roles or ()), primary))
-
-    activities: dict[str, list[Activity]] = defaultdict(list)
-    users_needed: set[str] = set()
-    epoch, delta, zone = _EPOCH, timedelta, _zone
-    for deal_id, aid, kind, at, offset, direction, status, people, cc, user in raw_rows(
-        session,
-        select(
-            ad.deal_id,
-            a.crm_id,
-            a.kind,
-            a.at_epoch,
-            a.offset_minutes,
-            a.direction,
-            a.status,
-            a.contacts,
-            a.cc,
-            a.user_id,
-        )
-        .join(ActivityRow.__table__, (a.tenant_id == ad.tenant_id) & (a.crm_id == ad.activity_id))
-        .where(ad.tenant_id == tenant, ad.deal_id.in_(ids)),
-    ):
-        when = epoch + delta(seconds=at)
-        if offset:
-            when = when.astimezone(zone(offset))
-        activities[deal_id].append(
-            Activity(
-                aid,
-                kind,
-                when,
-                direction,
-                status,
-                tuple(people.split()) if people else (),
-                tuple(cc.split()) if cc else (),
-                user,
-                ts=at,
-            )
-        )
-        if user:
-            users_needed.add(user)
+    if unpacked:
+        activities.update(_joined_activities(session, tenant, unpacked))
+    users_needed = {x.user for acts in activities.values() for x in acts if x.user}
     users_needed.update(deal.owner for deal in deals.values() if deal.owner)
     users = {}
     if users_needed:
@@ -229,6 +224,31 @@ def load_bundles(session: Session, deal_ids: Sequence[str]) -> list[Bundle]:
             )
         )
     return bundles
+
+
+def _joined_activities(
+    session: Session, tenant: str, deal_ids: Sequence[str]
+) -> dict[str, list[Activity]]:
+    """Activities of deals saved before they carried a pack, through the link table."""
+    a, ad = ActivityRow.__table__.c, ActivityDealRow.__table__.c
+    found: dict[str, list[Activity]] = defaultdict(list)
+    for deal_id, *row in raw_rows(
+        session,
+        select(
+            ad.deal_id, a.crm_id, a.kind, a.at_epoch, a.offset_minutes, a.direction, a.status,
+            a.contacts, a.cc, a.user_id,
+        )
+        .join(ActivityRow.__table__, (a.tenant_id == ad.tenant_id) & (a.crm_id == ad.activity_id))
+        .where(ad.tenant_id == tenant, ad.deal_id.in_(list(deal_ids))),
+    ):  # fmt: skip
+        aid, kind, at, offset, direction, status, people, cc, user = row
+        found[deal_id].append(
+            _activity(aid, kind, at, offset, direction, status, (people or "").split(),
+                      (cc or "").split(), user)
+        )  # fmt: skip
+    for acts in found.values():
+        acts.sort(key=lambda x: x.ts)
+    return found
 
 
 def open_deal_ids(session: Session, after: str = "", limit: int = 1000) -> list[str]:

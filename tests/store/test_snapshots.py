@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from connector.store.db import Store
 from connector.store.models import ActivityRow, DealContactRow, DealRow, Tenant
@@ -34,6 +34,21 @@ def test_bundles_round_trip_through_the_store(store: Store) -> None:
         assert save_bundles(s, tid, bundles, NOW) == len(bundles)
     with store.tenant(tid) as s:
         loaded = load_bundles(s, [b.deal.id for b in bundles])
+    assert [dump_bundle(b) for b in loaded] == [dump_bundle(b) for b in bundles]
+
+
+def test_deals_saved_before_activity_packs_read_the_same_through_the_links(store: Store) -> None:
+    """A database upgraded to the pack column holds deals without one until their next refresh:
+    the sweep must read their activities all the same."""
+    tid = _tenant(store)
+    bundles = _examples()
+    with store.tenant(tid) as s:
+        save_bundles(s, tid, bundles, NOW)
+    with store.tenant(tid) as s:
+        s.execute(update(DealRow).values(activities=None))
+    with store.tenant(tid) as s:
+        loaded = load_bundles(s, [b.deal.id for b in bundles])
+    assert sum(len(b.activities) for b in bundles) > 0
     assert [dump_bundle(b) for b in loaded] == [dump_bundle(b) for b in bundles]
 
 
