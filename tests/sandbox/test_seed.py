@@ -2,7 +2,8 @@
 
 The facts behind each alert are checked on the raw world (days in UTC, as the default settings
 count them), then the whole world goes through Deal Radar's engine in three time zones and must
-raise exactly the alerts and the grade each deal was drawn for.
+raise exactly the alerts and the grade each deal was drawn for. Last, a small world is loaded into
+the HubSpot emulator and read back record by record.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from engine.evaluate import Evaluator
 from engine.model import load_bundle
 from engine.settings import DEFAULTS, load_settings
 from engine.titles import seniority
+from sandbox.hubspot_seed import OBJECT_TYPE, load_into_hubspot
+from sandbox.hubspot_state import HubSpotState
 from sandbox.seed import ALERT_CODES, ROLE_LABELS, TITLES, generate, main
 from sandbox.world import Deal, World
 
@@ -383,3 +387,116 @@ def test_cli_help_and_bad_input() -> None:
     )
     assert printed.returncode == 0
     assert World.from_json(printed.stdout) == generate(3, seed=7, now=NOW)
+
+
+# --- loading into the HubSpot emulator -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def portal() -> Iterator[tuple[World, HubSpotState, dict[str, str]]]:
+    small = generate(150, seed=5, now=NOW)
+    state = HubSpotState(clock=lambda: NOW, rate_limit=None, search_rate_limit=None)
+    ids = load_into_hubspot(state, small)
+    yield small, state, ids
+    state.webhooks.stop()
+
+
+def test_hubspot_holds_every_record_once(portal) -> None:
+    world, state, ids = portal
+    with state.lock:
+        counts = {kind: len(state.records(kind)) for kind in ("deals", "contacts", "companies")}
+        by_kind = {kind: len(state.records(kind)) for kind in OBJECT_TYPE.values()}
+    assert counts == {
+        "deals": len(world.deals),
+        "contacts": len(world.people),
+        "companies": len(world.companies),
+    }
+    assert by_kind == {
+        OBJECT_TYPE[k]: n for k, n in Counter(a.kind for a in world.activities).items()
+    }
+    assert sorted(o["email"] for o in state.owners()) == sorted(r.email for r in world.reps)
+    assert len(set(ids.values())) == len(ids)
+    assert {p["id"] for p in state.pipelines()} >= {p.id for p in world.pipelines}
+
+
+def test_hubspot_deals_carry_amount_stage_history_and_owner(portal) -> None:
+    world, state, ids = portal
+    owners = {o["id"]: o["email"] for o in state.owners()}
+    reps = {r.id: r.email for r in world.reps}
+    for deal in world.deals:
+        props = state.get_object("deals", ids[deal.id])
+        assert props.get("amount") == (None if deal.amount is None else str(deal.amount))
+        assert (props["pipeline"], props["dealstage"]) == (deal.pipeline_id, deal.stage_id)
+        assert owners[props["hubspot_owner_id"]] == reps[deal.owner_id]
+        entered = datetime.fromisoformat(props[f"hs_date_entered_{deal.stage_id}"])
+        assert entered == deal.stage_entered_at
+        assert datetime.fromisoformat(props["createdate"]) == deal.created_at
+        closedate = props.get("closedate")
+        assert (closedate and datetime.fromisoformat(closedate).date()) == deal.close_date
+        assert props["hs_is_closed"] == ("false" if deal.status == "open" else "true")
+        assert props["hs_is_closed_won"] == ("true" if deal.status == "won" else "false")
+    assert any(d.amount is None for d in world.deals)
+
+
+def test_hubspot_roles_are_user_defined_deal_contact_labels(portal) -> None:
+    world, state, ids = portal
+    defined = {d.label: d for d in state.association_labels("deals", "contacts") if d.label}
+    assert set(defined) == set(ROLE_LABELS)
+    assert {d.category for d in defined.values()} == {"USER_DEFINED"}
+    people = world.people_by_id()
+    labelled = 0
+    for deal in world.deals:
+        links = state.associations("deals", ids[deal.id], "contacts")
+        expected = {ids[c.person_id]: set(c.roles) for c in deal.contacts}
+        got = {
+            cid: {t.label for t in types if t.category == "USER_DEFINED"}
+            for cid, types in links.items()
+        }
+        assert got == expected, deal.id
+        labelled += sum(map(len, got.values()))
+        for c in deal.contacts:
+            props = state.get_object("contacts", ids[c.person_id])
+            assert props.get("jobtitle", "") == people[c.person_id].job_title
+            assert props["email"] == people[c.person_id].email
+    assert labelled == sum(len(c.roles) for d in world.deals for c in d.contacts) > 0
+
+
+def test_hubspot_activities_keep_to_vs_cc_outcomes_and_links(portal) -> None:
+    world, state, ids = portal
+    people = world.people_by_id()
+    emails_with_cc = 0
+    for a in world.activities:
+        kind = OBJECT_TYPE[a.kind]
+        props = state.get_object(kind, ids[a.id])
+        assert datetime.fromisoformat(props["hs_timestamp"]) == a.at
+        assert set(state.associations(kind, ids[a.id], "deals")) == {ids[d] for d in a.deal_ids}
+        linked = set(state.associations(kind, ids[a.id], "contacts"))
+        assert linked == {ids[p] for p in (*a.participants, *a.cc)}
+        if a.kind == "email":
+            to = props["hs_email_to_email"].split(";")
+            cc = props.get("hs_email_cc_email", "").split(";") if a.cc else []
+            contacts_to = [people[p].email for p in a.participants]
+            if a.direction == "inbound":
+                assert props["hs_email_direction"] == "INCOMING_EMAIL"
+                assert [props["hs_email_from_email"], *to[1:]] == contacts_to
+            elif a.participants:
+                assert props["hs_email_direction"] == "EMAIL" and to == contacts_to
+            assert cc == [people[p].email for p in a.cc]
+            headers = json.loads(props["hs_email_headers"])
+            assert [x["email"] for x in headers["cc"]] == cc
+            assert [x["email"] for x in headers["to"]] == to
+            emails_with_cc += bool(cc)
+        elif a.kind == "meeting":
+            outcome = "COMPLETED" if a.status == "done" else "SCHEDULED"
+            assert props["hs_meeting_outcome"] == outcome
+            assert datetime.fromisoformat(props["hs_meeting_start_time"]) == a.at
+            assert datetime.fromisoformat(props["hs_meeting_end_time"]) == a.end
+        elif a.kind == "task":
+            status = "COMPLETED" if a.status == "done" else "NOT_STARTED"
+            assert props["hs_task_status"] == status
+        elif a.kind == "call":
+            direction = "INBOUND" if a.direction == "inbound" else "OUTBOUND"
+            assert (props["hs_call_direction"], props["hs_call_status"]) == (direction, "COMPLETED")
+        else:
+            assert props["hs_note_body"] == a.body
+    assert emails_with_cc > 0
