@@ -80,7 +80,7 @@ from types import TracebackType
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sandbox.hubspot_app import create_app
-from sandbox.hubspot_state import Change, HubSpotError, HubSpotState, Source
+from sandbox.hubspot_state import Change, HubSpotError, HubSpotState, Source, Token
 
 __all__ = [
     "Change",
@@ -88,6 +88,7 @@ __all__ = [
     "HubSpotState",
     "ServerHandle",
     "Source",
+    "Token",
     "create_app",
     "serve",
 ]

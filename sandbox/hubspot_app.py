@@ -19,7 +19,12 @@ from urllib.parse import urlencode
 from flask import Flask, Response, g, jsonify, redirect, request
 from werkzeug.exceptions import HTTPException
 
-from sandbox.hubspot_objects import OBJECT_TYPES, PRIMARY_ASSOCIATION_TYPES, resolve_object_type
+from sandbox.hubspot_objects import (
+    DEFAULT_ASSOCIATION_TYPES,
+    OBJECT_TYPES,
+    PRIMARY_ASSOCIATION_TYPES,
+    resolve_object_type,
+)
 from sandbox.hubspot_search import search
 from sandbox.hubspot_state import (
     HubSpotError,
@@ -462,17 +467,15 @@ def _register_objects(app: Flask, state: HubSpotState) -> None:
         with state.lock:
             record = _find(state, kind, object_id, request.args.get("idProperty"))
             properties = _properties_of(body)
-            state._update(kind, record.id, properties, at=None, source=_app_source(state),
-                          trusted=False)  # fmt: skip
+            state.update_object(kind, record.id, properties, source=_app_source(state), strict=True)
             return jsonify(object_json(state, record, list(properties)))
 
     @app.delete(f"{base}/<object_id>")
     def archive_object(object_type: str, object_id: str) -> Response:
         kind = state.object_type(object_type)
         with state.lock:
-            record = state._records[kind].get(object_id)
-            if record is not None and not record.archived:
-                state._archive(kind, object_id, state.now(), _app_source(state))
+            if state.exists(kind, object_id):
+                state.archive_object(kind, object_id, source=_app_source(state))
         return Response(status=204)  # HubSpot answers 204 even for an unknown id
 
     @app.post(f"{base}/search")
@@ -534,11 +537,11 @@ def _register_objects(app: Flask, state: HubSpotState) -> None:
         with state.lock:
             targets = _batch_update_targets(state, kind, inputs)
             for record, properties in targets:  # validate everything before changing anything
-                state._normalise(kind, properties, trusted=False, current=record)
+                state.validate_properties(kind, properties, record.id)
             results = []
             for record, properties in targets:
-                state._update(kind, record.id, properties, at=None, source=_app_source(state),
-                              trusted=False)  # fmt: skip
+                state.update_object(kind, record.id, properties, source=_app_source(state),
+                                    strict=True)  # fmt: skip
                 results.append(object_json(state, record, list(properties)))
         return _batch(state, results, [], 200)
 
@@ -564,9 +567,8 @@ def _register_objects(app: Flask, state: HubSpotState) -> None:
         inputs = _inputs(_body(), MAX_BATCH_INPUTS)
         with state.lock:
             for item in inputs:
-                record = state._records[kind].get(str(item.get("id")))
-                if record is not None and not record.archived:
-                    state._archive(kind, record.id, state.now(), _app_source(state))
+                if state.exists(kind, str(item.get("id"))):
+                    state.archive_object(kind, str(item["id"]), source=_app_source(state))
         return Response(status=204)
 
 
@@ -667,7 +669,7 @@ def _destination(state: HubSpotState, kind: str, spec: Mapping) -> str:
 
 def _validate_create(state: HubSpotState, kind: str, item: Mapping) -> None:
     properties = _properties_of(item)
-    state._normalise(kind, properties, trusted=False, current=None)
+    state.validate_properties(kind, properties)
     _association_targets(state, kind, item.get("associations"))
 
 
@@ -675,11 +677,9 @@ def _create_with_associations(state: HubSpotState, kind: str, body: Mapping) -> 
     properties = _properties_of(body)
     links = _association_targets(state, kind, body.get("associations"))
     source = _app_source(state)
-    new_id = state._create(kind, properties, created_at=None, history=None, modified_at=None,
-                           source=source, trusted=False)  # fmt: skip
-    now = state.now()
+    new_id = state.create_object(kind, properties, source=source, strict=True)
     for dst, to_id, type_ids in links:
-        state._link(kind, new_id, dst, to_id, type_ids, now, source)
+        state.associate(kind, new_id, dst, to_id, type_ids, source=source)
     return state.record(kind, new_id)
 
 
@@ -863,8 +863,8 @@ def _register_associations(app: Flask, state: HubSpotState) -> None:
             label = _known_spec(state, src, dst, spec)
             type_ids.append(label.type_id)
         with state.lock:
-            state._link(src, from_id, dst, to_id, type_ids, state.now(), _app_source(state),
-                        replace=True)  # fmt: skip
+            state.associate(src, from_id, dst, to_id, type_ids, replace=True,
+                            source=_app_source(state))  # fmt: skip
             labels = state.associations(src, from_id, dst).get(to_id, [])
         response = jsonify(
             {
@@ -881,17 +881,18 @@ def _register_associations(app: Flask, state: HubSpotState) -> None:
     @app.put(f"{objects}/default/<to_type>/<to_id>", endpoint="put_default_association")
     def put_default(from_type: str, from_id: str, to_type: str, to_id: str) -> Response:
         src, dst = state.object_type(from_type), state.object_type(to_type)
-        with state.lock:
-            types = state._link(src, from_id, dst, to_id, [], state.now(), _app_source(state))
-        spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": types[0]}
+        default = DEFAULT_ASSOCIATION_TYPES.get((src, dst))
+        if default is None:
+            raise validation(f"No default association between {src} and {dst}")
+        state.associate(src, from_id, dst, to_id, source=_app_source(state))
+        spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": default}
         result = {"from": {"id": from_id}, "to": {"id": to_id}, "associationSpec": spec}
         return _batch(state, [result], [], 200)
 
     @app.delete(f"{objects}/<to_type>/<to_id>")
     def delete_association(from_type: str, from_id: str, to_type: str, to_id: str) -> Response:
         src, dst = state.object_type(from_type), state.object_type(to_type)
-        with state.lock:
-            state._unlink(src, from_id, dst, to_id, state.now(), _app_source(state))
+        state.dissociate(src, from_id, dst, to_id, source=_app_source(state))
         return Response(status=204)
 
     @app.get(f"{v4}/labels")

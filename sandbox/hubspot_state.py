@@ -29,6 +29,7 @@ from sandbox.hubspot_objects import (
     default_properties,
     resolve_object_type,
 )
+from sandbox.hubspot_webhooks import WebhookDispatcher
 
 __all__ = [
     "ACCESS_TOKEN_TTL",
@@ -334,9 +335,6 @@ class HubSpotState:
         self._search = _Rate()
         self._listeners: list[Callable[[Change], None]] = []
         self._install_defaults(default_pipeline)
-        # Imported here: the dispatcher module needs Change/Source from this one.
-        from sandbox.hubspot_webhooks import WebhookDispatcher
-
         self.webhooks = WebhookDispatcher(self)
 
     # ---- clock and ids ---------------------------------------------------------------------
@@ -687,6 +685,7 @@ class HubSpotState:
         *,
         modified_at: datetime | None = None,
         source: Source | None = None,
+        strict: bool = False,
     ) -> str:
         """Create a record and return its id (a numeric string).
 
@@ -695,8 +694,9 @@ class HubSpotState:
         entry is the current value unless ``properties`` names one. Deals get their calculated
         properties (``hs_is_closed``, ``hs_date_entered_<stage>``...) from the stage history.
         ``modified_at`` sets ``hs_lastmodifieddate`` (default: the latest change). Read-only
-        properties may be set here (seeding), unlike through the HTTP API. Emits a creation event
-        (plus generic webhooks for activities) credited to ``source`` (default: a CRM user)."""
+        properties may be set here (seeding) unless ``strict``, which applies the HTTP API's rules
+        (read-only values refused, ``hs_timestamp`` required on activities). Emits a creation
+        event credited to ``source`` (default: a CRM user)."""
         with self.lock:
             kind = self._type(object_type)
             return self._create(
@@ -706,7 +706,7 @@ class HubSpotState:
                 history=history,
                 modified_at=modified_at,
                 source=source or Source.ui(self.ui_user_id),
-                trusted=True,
+                trusted=not strict,
             )
 
     def _create(
@@ -737,7 +737,10 @@ class HubSpotState:
                 text = self._normalise(kind, {name: value}, trusted=True, current=None).get(name)
                 self._set(record, name, text, parse_datetime(when), source)
         for name, value in values.items():
-            self._set(record, name, value, created, source)
+            versions = record.history.get(name)
+            # A value beside a history is the newest one: never back-date it before the history.
+            when = max(created, versions[-1].timestamp) if versions else created
+            self._set(record, name, value, when, source)
         spec = OBJECT_TYPES[kind]
         record.properties["hs_object_id"] = record.id
         if spec.created_property not in values:
@@ -760,10 +763,12 @@ class HubSpotState:
         *,
         at: datetime | None = None,
         source: Source | None = None,
+        strict: bool = False,
     ) -> list[str]:
         """Set properties on a record as a CRM user would (default source) at ``at`` (default
         now); returns the names whose value changed. Each change records history, bumps the
-        last-modified date and emits a propertyChange event; unchanged values do nothing."""
+        last-modified date and emits a propertyChange event; unchanged values do nothing.
+        ``strict`` refuses read-only properties, as the HTTP API does."""
         with self.lock:
             kind = self._type(object_type)
             return self._update(
@@ -772,8 +777,23 @@ class HubSpotState:
                 properties,
                 at=at,
                 source=source or Source.ui(self.ui_user_id),
-                trusted=True,
+                trusted=not strict,
             )
+
+    def validate_properties(
+        self,
+        object_type: str,
+        properties: Mapping[str, object],
+        object_id: str | None = None,
+        *,
+        strict: bool = True,
+    ) -> None:
+        """Raise the HubSpotError a create (no ``object_id``) or update would, changing nothing:
+        batch endpoints check every input before writing any."""
+        with self.lock:
+            kind = self._type(object_type)
+            current = self._live(kind, str(object_id)) if object_id is not None else None
+            self._normalise(kind, properties, trusted=not strict, current=current)
 
     def _update(
         self,
@@ -879,6 +899,12 @@ class HubSpotState:
         with self.lock:
             record = self.record(object_type, str(object_id), archived=archived)
             return {k: v for k, v in record.properties.items() if v is not None}
+
+    def exists(self, object_type: str, object_id: str) -> bool:
+        """True when a live (not archived) record has this id."""
+        with self.lock:
+            record = self._records[self._type(object_type)].get(str(object_id))
+            return record is not None and not record.archived
 
     def record(self, object_type: str, object_id: str, archived: bool = False) -> Record:
         """The live Record (callers must hold ``lock`` while they read it)."""

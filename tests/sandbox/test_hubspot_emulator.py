@@ -54,6 +54,7 @@ from hubspot.crm.properties import (
     PropertyCreate,
     PropertyGroup,
     PropertyGroupCreate,
+    PropertyUpdate,
 )
 
 from sandbox.hubspot import HubSpotError, HubSpotState, ServerHandle
@@ -746,3 +747,57 @@ def test_world_building_validates_like_the_api(state: HubSpotState) -> None:
     ), "defining a label twice returns the same typeId"
     with pytest.raises(HubSpotError):
         state.associate("deals", "1", "contacts", "2")  # neither exists
+
+
+def test_a_current_value_beside_its_history_is_not_back_dated(
+    state: HubSpotState, clock: Clock
+) -> None:
+    t0, t1 = clock() - timedelta(days=30), clock() - timedelta(days=3)
+    same = state.create_object(
+        "deals",
+        {"dealname": "Same", "dealstage": "qualifiedtobuy"},
+        created_at=t0,
+        history={"dealstage": [("appointmentscheduled", t0), ("qualifiedtobuy", t1)]},
+    )
+    with state.lock:
+        versions = state.record("deals", same).history["dealstage"]
+        assert [(v.value, v.timestamp) for v in versions] == [
+            ("appointmentscheduled", t0),
+            ("qualifiedtobuy", t1),
+        ]
+    values = state.get_object("deals", same)
+    assert values["hs_v2_date_entered_current_stage"] == t1.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert values["hs_lastmodifieddate"] == values["hs_v2_date_entered_current_stage"]
+    moved_on = state.create_object(
+        "deals",
+        {"dealname": "Moved on", "dealstage": "contractsent"},
+        created_at=t0,
+        history={"dealstage": [("appointmentscheduled", t0), ("qualifiedtobuy", t1)]},
+    )
+    with state.lock:
+        latest = state.record("deals", moved_on).history["dealstage"][-1]
+    assert (latest.value, latest.timestamp) == ("contractsent", t1)
+
+
+def test_property_options_can_be_added_by_patch(state: HubSpotState, client: HubSpot) -> None:
+    state.define_property(
+        "deals", "dealradar_grade", "Grade", "enumeration", "select",
+        options=[{"label": "Good", "value": "good"}],
+    )  # fmt: skip
+    deal = _deal(state)
+    with pytest.raises(API_ERRORS):
+        _update(client, {deal: {"dealradar_grade": "poor"}})
+    patched = client.crm.properties.core_api.update(
+        "deals",
+        "dealradar_grade",
+        PropertyUpdate(
+            options=[
+                OptionInput(label="Good", value="good", hidden=False, display_order=0),
+                OptionInput(label="Poor", value="poor", hidden=False, display_order=1),
+            ]
+        ),
+    )
+    assert isinstance(patched, ModelProperty)
+    assert [o.value for o in patched.options] == ["good", "poor"]
+    _update(client, {deal: {"dealradar_grade": "poor"}})
+    assert state.get_object("deals", deal)["dealradar_grade"] == "poor"
