@@ -1,4 +1,4 @@
-"""Seeded generator of a realistic sales org (`World`), and its loader into the HubSpot emulator.
+"""Seeded generator of a realistic sales org (`World`) for the CRM emulators to load.
 
 `generate(deals, seed, now)` draws reps, two or three pipelines, companies, their people (English
 and French names and job titles at every seniority, some on several deals), deals at every stage
@@ -6,7 +6,8 @@ with their stage history and buying roles, and each deal's calls, emails (To vs 
 (past and scheduled), tasks and notes. Each open deal is drawn for a *scenario*: the exact set of
 Deal Radar alerts it raises with the default settings as of `now`, and its health grade. Both are
 recorded in `world.scenarios` and `world.grades`, so a test can compare them with what the
-product says after reading the world back through a CRM.
+product says after reading the world back through a CRM (`sandbox.hubspot_seed` loads it into
+the HubSpot emulator).
 
 How a deal is drawn. About a third of open deals are healthy (no alert). The others get an
 engagement *pattern* that decides the activity-based alerts, plus independent flags for the
@@ -903,7 +904,10 @@ class _Gen:
                 else:
                     quiet[i] = 0.0 if i < 2 or rng.random() < 0.8 else None
         elif pattern == SINGLE:
-            streak_age = 13.0 + (min(45.0, created_age - 0.6) - 13.0) * rng.random()
+            # the streak began (its first interaction) 12+ days ago; the others were last heard
+            # from before it, 13+ days ago: past key_role_silent's threshold too
+            least = max(SINGLE_THREADED_DAYS + FIRE_MARGIN + 1.0, KEY_ROLE_SILENT_DAYS + 1.0)
+            streak_age = least + (min(45.0, created_age - 0.6) - least) * rng.random()
             quiet[0] = 0.0
             for i in range(1, n):
                 quiet[i] = streak_age if rng.random() < 0.6 else None
@@ -1037,7 +1041,9 @@ class _Gen:
             days = 2 + int(rng.random() * max(1.0, min(90.0, created_age - 2.0)))
             close_date: date | None = self.today - timedelta(days=days)
         elif close == "window":
-            close_date = self.today + timedelta(days=1 + int(rng.random() * 9))
+            # within the window in any time zone: 1 .. days_to_close - 1 days ahead in UTC
+            ahead = 1 + int(rng.random() * (POWERMAP_DAYS_TO_CLOSE - 1))
+            close_date = self.today + timedelta(days=ahead)
         elif close == "beyond":
             close_date = self._future_close()
         else:
@@ -1269,9 +1275,9 @@ class _Gen:
         )
 
     def _future_close(self) -> date:
-        """A close date 12+ days ahead, often a month's end, as reps like them."""
+        """A close date past powermap_gap's window in any time zone, often a month's end."""
         rng = self.rng
-        ahead = 12 + int(rng.random() * 140)
+        ahead = POWERMAP_DAYS_TO_CLOSE + 2 + int(rng.random() * 140)
         day = self.today + timedelta(days=ahead)
         if rng.random() < 0.35:
             month_end = (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
