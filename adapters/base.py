@@ -41,6 +41,20 @@ class TenantRef:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+class TokenSource(Protocol):
+    """A tenant's OAuth access token, kept fresh by the application (adapters never store it)."""
+
+    def current(self) -> str:
+        """A token valid for a while yet, refreshed ahead of its expiry if need be."""
+        ...
+
+    def renew(self, rejected: str) -> str:
+        """The CRM refused `rejected` before its expiry: refresh now (once, whoever else asks
+        at the same moment) and return the new token. Raises PermissionDenied when the grant
+        itself was revoked (an admin must install again)."""
+        ...
+
+
 class Adapter(Protocol):
     needs_polling: bool
     """True for a CRM (or a kind of change) that sends no webhooks: the scheduler polls it."""

@@ -1,0 +1,306 @@
+"""One HubSpot client per portal: every call to HubSpot goes through `HubSpotClient.call`.
+
+It owns what each call needs and nothing else: a current access token (from the tenant's
+`TokenSource`, renewed once when HubSpot says it expired), a place in the portal's rate budget
+(shared by every worker through Redis, so that ten workers together stay under HubSpot's 110
+requests per 10 s per installed portal), and the translation of the SDK's errors into
+`adapters.errors`.
+
+Error policy: a 401 renews the token once and repeats the call, a second 401 is `AuthExpired`;
+a 429 or a 5xx, a timeout or a dropped connection is retried within the call up to ATTEMPTS
+times with jittered exponential backoff (honouring Retry-After, else HubSpot's 10 s window for
+a 429), then raised as `RateLimited` or `Transient` for the job's retry policy; 403 is
+`PermissionDenied` (a scope lost, the app uninstalled), 404 `NotFound`, any other 4xx
+`InvalidRequest` with HubSpot's message. Nothing else is retried, nothing is logged with a token.
+
+The official SDK builds a new API client (and a new connection pool) on every attribute access;
+an `api_factory` here keeps one per API class, so calls reuse their connections and a renewed
+token reaches every API at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from hubspot import HubSpot
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from adapters.base import TokenSource
+from adapters.errors import (
+    AuthExpired,
+    CrmError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    Transient,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+API_HOST = "https://api.hubapi.com"
+"""HubSpot's API; the sandbox emulator's URL in tests and `make run`."""
+ATTEMPTS = 4
+"""Tries of one call before a 429, a 5xx or a network error is raised to the job."""
+BACKOFF_BASE = 0.5
+"""Seconds before the first retry of a call; doubled each time, with full jitter."""
+BACKOFF_CAP = 10.0
+"""The longest wait between two tries of one call."""
+TIMEOUT = (5.0, 30.0)
+"""Connect and read timeouts of one request, seconds."""
+BURST = (100, 10.0)
+"""Requests per rolling window (seconds) we allow ourselves per portal: under HubSpot's 110
+per 10 s for public apps, leaving room for a clock that drifts between workers."""
+SEARCH_BURST = (4, 1.0)
+"""The search endpoints' own limit (5 per second per portal), with the same margin."""
+BUDGET_WAIT = 30.0
+"""The longest a call waits for room in the budget before giving up as RateLimited."""
+
+_TAKE = """
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+redis.call('zremrangebyscore', KEYS[1], '-inf', now - window)
+if redis.call('zcard', KEYS[1]) < limit then
+  redis.call('zadd', KEYS[1], now, ARGV[4])
+  redis.call('pexpire', KEYS[1], math.ceil(window * 1000))
+  return '0'
+end
+local oldest = redis.call('zrange', KEYS[1], 0, 0, 'WITHSCORES')[2]
+return tostring(tonumber(oldest) + window - now)
+"""
+
+
+class RateBudget:
+    """A rolling-window request budget per portal, shared by every process through Redis.
+
+    `take()` returns once the call may go, sleeping while the window is full (a sliding log:
+    HubSpot's own limit is a rolling window, so a fixed one would let twice the limit through
+    around its edges)."""
+
+    def __init__(
+        self,
+        redis: Any,
+        key: str,
+        limit: int,
+        window: float,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        max_wait: float = BUDGET_WAIT,
+    ) -> None:
+        self.redis, self.key, self.limit, self.window = redis, key, limit, window
+        self.clock, self.sleep, self.max_wait = clock, sleep, max_wait
+        self._script = redis.register_script(_TAKE)
+
+    def take(self) -> None:
+        waited = 0.0
+        while True:
+            wait = float(
+                self._script(
+                    keys=[self.key],
+                    args=[self.clock(), self.window, self.limit, uuid.uuid4().hex],
+                )
+            )
+            if wait <= 0:
+                return
+            if waited + wait > self.max_wait:
+                raise RateLimited(
+                    f"the request budget {self.key} stays full; try again later",
+                    retry_after=wait,
+                )
+            self.sleep(wait)
+            waited += wait
+
+
+class _Apis:
+    """The SDK's `api_factory`: one API object per class, sharing the current token."""
+
+    def __init__(self) -> None:
+        self.apis: dict[tuple[str, str], Any] = {}
+        self.configurations: list[Any] = []
+        self.token = ""
+
+    def __call__(self, package: Any, api_name: str, config: dict[str, Any]) -> Any:
+        key = (package.__name__, api_name)
+        api = self.apis.get(key)
+        if api is None:
+            configuration = package.Configuration()
+            configuration.host = config["host"]
+            configuration.access_token = self.token
+            self.configurations.append(configuration)
+            api = self.apis[key] = getattr(package, api_name)(
+                api_client=package.ApiClient(configuration=configuration)
+            )
+        return api
+
+    def use(self, token: str) -> None:
+        if token != self.token:
+            self.token = token
+            for configuration in self.configurations:
+                configuration.access_token = token
+
+
+def refresh_grant(
+    refresh_token: str,
+    *,
+    client_id: str,
+    client_secret: str,
+    host: str = API_HOST,
+    now: Callable[[], datetime],
+) -> tuple[dict[str, Any], datetime]:
+    """New tokens for a refresh token (OAuth v1), and when the access token expires.
+
+    A refused refresh token (400 BAD_REFRESH_TOKEN: the app was uninstalled or the grant
+    revoked) is PermissionDenied: refreshing again cannot help, an admin must install again."""
+    sdk = HubSpot(host=host.rstrip("/"))
+    try:
+        answer = sdk.oauth.tokens_api.create(
+            grant_type="refresh_token", client_id=client_id, client_secret=client_secret,
+            refresh_token=refresh_token, _request_timeout=TIMEOUT,
+        )  # fmt: skip
+    except Exception as exc:  # the oauth package's own ApiException, or the network's
+        error = translate(exc, "oauth.refresh")
+        if isinstance(error, InvalidRequest):
+            raise PermissionDenied(
+                f"{error}; the HubSpot grant was revoked: install Deal Radar again"
+            ) from exc
+        raise error from exc
+    tokens = {
+        "access_token": answer.access_token,
+        "refresh_token": answer.refresh_token or refresh_token,
+    }
+    return tokens, now() + timedelta(seconds=int(answer.expires_in))
+
+
+class HubSpotClient:
+    """Calls HubSpot for one portal: `client.call(what, lambda sdk: sdk.crm...(...))`."""
+
+    def __init__(
+        self,
+        portal_id: str,
+        tokens: TokenSource,
+        redis: Any,
+        *,
+        host: str = API_HOST,
+        burst: tuple[int, float] | None = BURST,
+        search_burst: tuple[int, float] | None = SEARCH_BURST,
+        sleep: Callable[[float], None] = time.sleep,
+        attempts: int = ATTEMPTS,
+    ) -> None:
+        self.portal_id = portal_id
+        self.tokens = tokens
+        self.sleep = sleep
+        self.attempts = attempts
+        self._apis = _Apis()
+        self.sdk = HubSpot(host=host.rstrip("/"), base_url=host.rstrip("/"), api_factory=self._apis)
+        prefix = f"dealradar:hubspot:budget:{portal_id}"
+        self.budget = burst and RateBudget(redis, prefix, *burst, sleep=sleep)
+        self.search_budget = search_burst and RateBudget(
+            redis, prefix + ":search", *search_burst, sleep=sleep
+        )
+        self.calls: dict[str, int] = {}
+        """Calls made, by `what`: for logs and the sync benchmark."""
+
+    def call(self, what: str, fn: Callable[[HubSpot], T], *, search: bool = False) -> T:
+        """Run one SDK call (`fn` gets the SDK and returns its result), per the module's policy.
+
+        `what` names the call in errors and counts ("deals.batch_read"); `search` puts it in
+        the search endpoints' budget as well."""
+        renewed = False
+        for attempt in range(1, self.attempts + 1):
+            token = self.tokens.current()
+            self._apis.use(token)
+            if self.budget:
+                self.budget.take()
+            if search and self.search_budget:
+                self.search_budget.take()
+            self.calls[what] = self.calls.get(what, 0) + 1
+            try:
+                return fn(self.sdk)
+            except Exception as exc:  # every generated SDK package has its own ApiException
+                error = translate(exc, what)
+            if isinstance(error, AuthExpired) and not renewed:
+                self.tokens.renew(token)
+                renewed = True
+                continue
+            if not isinstance(error, (RateLimited, Transient)) or attempt == self.attempts:
+                raise error
+            self.sleep(_backoff(attempt, error))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _backoff(attempt: int, error: CrmError) -> float:
+    hinted = getattr(error, "retry_after", None)
+    if hinted:
+        return min(float(hinted), BACKOFF_CAP) + random.uniform(0, BACKOFF_BASE)
+    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
+
+
+def translate(exc: Exception, what: str) -> CrmError:
+    """The adapters.errors equivalent of an SDK or network error from the call `what`."""
+    if isinstance(exc, CrmError):
+        return exc
+    status = getattr(exc, "status", None)
+    if not isinstance(status, int) or status == 0:
+        if isinstance(exc, (Urllib3Error, OSError)):
+            return _caused(Transient(f"HubSpot {what}: {type(exc).__name__}"), exc)
+        raise exc  # a bug of ours, not HubSpot's answer: let it surface as it is
+    body = _body(exc)
+    message = f"HubSpot {what}: {status} {body.get('message') or body.get('category') or ''}"
+    if status == 401:
+        error: CrmError = AuthExpired(message)
+    elif status == 403:
+        error = PermissionDenied(message)
+    elif status == 404:
+        error = NotFound(message)
+    elif status == 429:
+        error = RateLimited(
+            f"{message} (policy {body.get('policyName', 'unknown')})",
+            retry_after=_retry_after(exc),
+        )
+    elif status >= 500:
+        error = Transient(message)
+    else:
+        error = InvalidRequest(message)
+    return _caused(error, exc)
+
+
+def _caused(error: CrmError, cause: Exception) -> CrmError:
+    error.__cause__ = cause
+    return error
+
+
+def _body(exc: Exception) -> dict[str, Any]:
+    raw = getattr(exc, "body", None)
+    try:
+        body = json.loads(raw) if raw else {}
+    except (TypeError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _retry_after(exc: Exception) -> float:
+    """Retry-After when HubSpot sends one (undocumented: crm-apis.md 1.7), else the window."""
+    headers = getattr(exc, "headers", None) or {}
+    for name in ("Retry-After", "retry-after"):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                break
+    interval = headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
+    try:
+        return float(interval) / 1000 if interval else BURST[1]
+    except ValueError:
+        return BURST[1]
