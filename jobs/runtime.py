@@ -7,7 +7,7 @@ everything else from here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -15,6 +15,7 @@ from redis import Redis
 
 from connector.config import Config
 from connector.store.db import Store
+from connector.store.secrets import TokenBox
 from connector.store.times import utc_now
 
 
@@ -28,6 +29,10 @@ class Runtime:
     stale_seconds: float = 60.0
     """Inbox events and outbox effects pending this long are put back on the queues."""
     extras: dict[str, object] = field(default_factory=dict)
+    box: TokenBox | None = None
+    """Opens the tenants' stored CRM tokens (None: no CRM that needs them is served)."""
+    crm: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The CRM apps' settings (client ids and secrets, hosts) from Config.crm."""
 
 
 _current: Runtime | None = None
@@ -48,5 +53,7 @@ def current() -> Runtime:
             coalesce_seconds=config.coalesce_seconds,
             lock_seconds=config.lock_seconds,
             stale_seconds=config.stale_seconds,
+            box=TokenBox(config.secret_keys) if config.secret_keys else None,
+            crm=config.crm,
         )
     return _current

@@ -117,6 +117,12 @@ def load_tokens(store: Store, box: TokenBox, tenant_id: str, *, name: str = OAUT
     )
 
 
+def _usable(tokens: Tokens, now: datetime, margin: timedelta, rejected: str | None) -> bool:
+    if rejected is not None and tokens.data.get("access_token") == rejected:
+        return False
+    return tokens.valid_at(now, margin)
+
+
 def fresh_tokens(
     store: Store,
     box: TokenBox,
@@ -125,13 +131,17 @@ def fresh_tokens(
     refresh: Callable[[dict[str, Any]], tuple[dict[str, Any], datetime]],
     now: Callable[[], datetime],
     margin: timedelta = REFRESH_MARGIN,
+    *,
+    rejected: str | None = None,
 ) -> Tokens:
     """Tokens valid for at least `margin`, refreshed if need be, once per tenant at a time.
 
     Valid stored tokens are returned without touching Redis. Otherwise the tenant's refresh lock
     is taken (waiting up to LOCK_WAIT), the row is read again (another worker may have refreshed
     while this one waited: its tokens are returned and `refresh` is not called), and else
-    `refresh(old_tokens)` is called exactly once and its result saved.
+    `refresh(old_tokens)` is called exactly once and its result saved. With `rejected` (an
+    access token the CRM refused before its expiry), tokens carrying that access token are
+    refreshed whatever their expiry says, unless another worker already replaced them.
 
     Error policy: errors from `refresh` (an adapters.errors.AuthExpired for a revoked grant, a
     Transient, ...) propagate unchanged and nothing is saved; Redis and database errors
@@ -140,7 +150,7 @@ def fresh_tokens(
     slower than LOCK_TIMEOUT), that is logged, and the refresh's own outcome stands.
     """
     current = _require(load_tokens(store, box, tenant_id), tenant_id)
-    if current.valid_at(now(), margin):
+    if _usable(current, now(), margin, rejected):
         return current
     lock = redis.lock(
         LOCK_KEY.format(tenant=tenant_id), timeout=LOCK_TIMEOUT, blocking_timeout=LOCK_WAIT
@@ -152,7 +162,7 @@ def fresh_tokens(
         )
     try:
         latest = _require(load_tokens(store, box, tenant_id), tenant_id)
-        if latest.version != current.version or latest.valid_at(now(), margin):
+        if latest.version != current.version or _usable(latest, now(), margin, rejected):
             return latest
         data, expires_at = refresh(dict(latest.data))
         saved = save_tokens(store, box, tenant_id, data, expires_at, now())

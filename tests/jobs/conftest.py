@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.scheduler import RQScheduler
@@ -18,6 +19,7 @@ from adapters.base import TenantRef
 from adapters.folder.client import FolderClient
 from connector import queues
 from connector.store.db import Store
+from connector.store.secrets import TokenBox
 from connector.store.tenants import create_tenant
 from jobs import runtime
 from jobs.runtime import Runtime
@@ -42,7 +44,13 @@ def clock() -> Clock:
 
 @pytest.fixture
 def rt(store: Store, redis: Redis, clock: Clock) -> Iterator[Runtime]:
-    installed = Runtime(store=store, redis=redis, clock=clock, coalesce_seconds=0.0)
+    installed = Runtime(
+        store=store,
+        redis=redis,
+        clock=clock,
+        coalesce_seconds=0.0,
+        box=TokenBox([Fernet.generate_key().decode()]),
+    )
     runtime.install(installed)
     yield installed
     runtime.install(None)

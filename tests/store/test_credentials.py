@@ -217,3 +217,25 @@ def test_a_refresh_that_outlives_its_lock_still_counts(
     got = fresh_tokens(store, box, redis, tid, slow, lambda: NOW)
     assert got.data == NEW
     assert "outlived" in caplog.text and "SECRET" not in caplog.text
+
+
+def test_a_rejected_token_is_refreshed_once_before_its_expiry(
+    store: Store, box: TokenBox, redis: redis_lib.Redis
+) -> None:
+    """The CRM refused a token it had not yet let expire (revoked by a reinstall, a clock
+    ahead of ours): workers that saw it refused make one refresh between them."""
+    tid = _tenant(store)
+    save_tokens(store, box, tid, OLD, NOW + timedelta(hours=1), NOW)
+    calls: list[dict] = []
+
+    def refresh(old: dict) -> tuple[dict, datetime]:
+        calls.append(old)
+        return dict(NEW), NOW + timedelta(hours=1)
+
+    assert fresh_tokens(store, box, redis, tid, refresh, lambda: NOW).data == OLD
+    first = fresh_tokens(store, box, redis, tid, refresh, lambda: NOW, rejected=OLD["access_token"])
+    second = fresh_tokens(
+        store, box, redis, tid, refresh, lambda: NOW, rejected=OLD["access_token"]
+    )
+    assert first.data == second.data == NEW
+    assert calls == [OLD], "the second worker gets the first one's new token"
