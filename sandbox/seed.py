@@ -587,7 +587,7 @@ _LEVEL = _Choice(_LEVEL_WEIGHTS)
 _JUNIOR = _Choice(_JUNIOR_WEIGHTS)
 _SENIOR_LEVEL = _Choice(_SENIOR_WEIGHTS)
 _COUNTRY = {lang: _Choice(rows) for lang, rows in _COUNTRIES.items()}
-_INTERACTION_KIND = _Choice((("email", 55), ("call", 25), ("meeting", 20)))
+_INTERACTION_KIND = _Choice((("email", 60), ("call", 26), ("meeting", 14)))
 
 
 def _ascii(text: str) -> str:
@@ -967,7 +967,10 @@ class _Gen:
         window_hi = min(NO_ACTIVITY_DAYS - CLEAR_MARGIN, created_age - 0.05)
 
         def add(lo_age: float, hi_age: float, who: Sequence[int], removable: bool = False) -> None:
-            kind = _INTERACTION_KIND.pick(rng) if len(who) < 2 else rng.choice(("meeting", "email"))
+            if len(who) < 2:
+                kind = _INTERACTION_KIND.pick(rng)
+            else:  # several people: an email to them all, or a meeting
+                kind = "email" if rng.random() < 0.6 else "meeting"
             direction = "outbound" if kind == "meeting" or rng.random() < 0.6 else "inbound"
             cc: tuple[str, ...] = ()
             if kind == "email" and rng.random() < 0.3 and len(who) < n:
@@ -1183,7 +1186,10 @@ class _Gen:
             age = closed_age + span * rng.random() ** 1.4
             k = 1 if rng.random() < 0.7 else 2
             who = tuple(rng.sample(pids, min(k, n)))
-            kind = _INTERACTION_KIND.pick(rng) if k == 1 else "meeting"
+            if k == 1:
+                kind = _INTERACTION_KIND.pick(rng)
+            else:
+                kind = "email" if rng.random() < 0.6 else "meeting"
             direction = "outbound" if kind == "meeting" or rng.random() < 0.6 else "inbound"
             rows.append((self._ts(age, age), kind, direction, "done", who, (), False))
         for _ in range(_poisson(rng, span / 14.0)):
