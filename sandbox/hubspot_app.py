@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from flask import Flask, Response, g, jsonify, redirect, request
 from werkzeug.exceptions import HTTPException
 
+from sandbox.hubspot_auth import not_authenticated
 from sandbox.hubspot_objects import (
     DEFAULT_ASSOCIATION_TYPES,
     OBJECT_TYPES,
@@ -132,7 +133,7 @@ def _register_gate(app: Flask, state: HubSpotState) -> None:
         state.count(route_key(request.method, rule, request.view_args or {}))
         if not request.path.startswith("/crm/"):
             return
-        g.token = state.authenticate(_bearer())
+        g.token = state.oauth.authenticate(_bearer())
         if request.path.endswith("/search") and request.method == "POST":
             state.hit_search()
             g.rate = None
@@ -154,13 +155,7 @@ def _bearer() -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise HubSpotError(
-            401,
-            "Authentication credentials not found. This API supports OAuth 2.0 authentication "
-            "and you can find more details at "
-            "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
-            "INVALID_AUTHENTICATION",
-        )
+        raise not_authenticated()
     return token.strip()
 
 
@@ -345,7 +340,7 @@ def _register_oauth(app: Flask, state: HubSpotState) -> None:
         if not redirect_uri:
             raise validation("redirect_uri is required")
         scopes = (request.args.get("scope") or "").replace("+", " ").split()
-        code = state.issue_code(redirect_uri, scopes)
+        code = state.oauth.issue_code(redirect_uri, tuple(scopes))
         query = {"code": code}
         if "state" in request.args:
             query["state"] = request.args["state"]
@@ -357,14 +352,14 @@ def _register_oauth(app: Flask, state: HubSpotState) -> None:
         form = request.form
         grant = form.get("grant_type")
         if grant == "authorization_code":
-            issued = state.exchange_code(
+            issued = state.oauth.exchange_code(
                 form.get("code", ""),
                 form.get("redirect_uri", ""),
                 form.get("client_id", ""),
                 form.get("client_secret", ""),
             )
         elif grant == "refresh_token":
-            issued = state.refresh(
+            issued = state.oauth.refresh(
                 form.get("refresh_token", ""),
                 form.get("client_id", ""),
                 form.get("client_secret", ""),
@@ -393,14 +388,11 @@ def _register_oauth(app: Flask, state: HubSpotState) -> None:
 
     @app.get("/oauth/v1/access-tokens/<token>")
     def access_token_info(token: str) -> Response:
-        try:
-            return jsonify(state.token_info(token))
-        except HubSpotError:
-            raise not_found("Access token not found or expired") from None
+        return jsonify(state.oauth.access_token_info(token))
 
     @app.get("/oauth/v1/refresh-tokens/<token>")
     def refresh_token_info(token: str) -> Response:
-        return jsonify(state.refresh_token_info(token))
+        return jsonify(state.oauth.refresh_token_info(token))
 
     @app.delete("/oauth/v1/refresh-tokens/<token>")
     def revoke(token: str) -> Response:
@@ -591,14 +583,7 @@ def _find(
     state: HubSpotState, kind: str, wanted: str, id_property: str | None, archived: bool = False
 ) -> Record:
     if id_property and id_property != "hs_object_id":
-        found = next(
-            (
-                r
-                for r in state.records(kind, archived=archived)
-                if r.properties.get(id_property) == wanted
-            ),
-            None,
-        )
+        found = state.find_by(kind, id_property, wanted, archived=archived)
         if found is None:
             raise not_found()
         return found

@@ -13,14 +13,29 @@ Python API and the HTTP API, so seeding code fails exactly where a real portal w
 
 import json
 import re
-import secrets
 import threading
-import uuid
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from sandbox.hubspot_auth import (
+    ACCESS_TOKEN_TTL,
+    BURST_LIMIT,
+    BURST_WINDOW,
+    SEARCH_LIMIT_PER_SECOND,
+    OAuthTokens,
+    RateWindow,
+    Token,
+)
+from sandbox.hubspot_errors import (
+    HubSpotError,
+    not_found,
+    prop_error,
+    property_errors,
+    rate_limited,
+    validation,
+)
 from sandbox.hubspot_objects import (
     ACTIVITY_TYPES,
     DEFAULT_ASSOCIATION_TYPES,
@@ -31,101 +46,25 @@ from sandbox.hubspot_objects import (
 )
 from sandbox.hubspot_webhooks import WebhookDispatcher
 
-__all__ = [
+__all__ = [  # HubSpotError, Token and ACCESS_TOKEN_TTL re-exported for callers of this module
     "ACCESS_TOKEN_TTL",
     "Change",
     "HubSpotError",
     "HubSpotState",
     "Source",
+    "Token",
     "format_datetime",
+    "not_found",
     "parse_datetime",
+    "validation",
 ]
-
-ACCESS_TOKEN_TTL = timedelta(minutes=30)
-"""Lifetime of an OAuth access token (HubSpot shortened it from 6 h to 30 min)."""
-
-BURST_LIMIT = 110
-"""Requests per rolling window per portal for a public OAuth app (usage guidelines)."""
-
-BURST_WINDOW = timedelta(seconds=10)
-"""The rolling window of ``BURST_LIMIT`` (policy ``TEN_SECONDLY_ROLLING``)."""
-
-SEARCH_LIMIT_PER_SECOND = 5
-"""Search requests per second per account (search guide; older docs said 4 per token)."""
-
-DEFAULT_SCOPES = (
-    "oauth",
-    "crm.objects.deals.read",
-    "crm.objects.deals.write",
-    "crm.objects.contacts.read",
-    "crm.objects.contacts.write",
-    "crm.objects.companies.read",
-    "crm.objects.owners.read",
-    "crm.schemas.deals.read",
-    "crm.schemas.deals.write",
-)
-"""Scopes granted when an authorize request names none."""
 
 _FIRST_ID = 10_001
 
 
 # --------------------------------------------------------------------------------------------
-# Errors, sources, change events
+# Sources and change events
 # --------------------------------------------------------------------------------------------
-
-
-class HubSpotError(Exception):
-    """A refusal with HubSpot's status code and error body (``Error`` in the v3 specs)."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        category: str = "VALIDATION_ERROR",
-        *,
-        sub_category: str | None = None,
-        errors: list[dict] | None = None,
-        context: dict | None = None,
-        headers: dict[str, str] | None = None,
-        body: dict | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.category = category
-        self.sub_category = sub_category
-        self.errors = errors
-        self.context = context
-        self.headers = headers or {}
-        self._body = body
-
-    def body(self) -> dict:
-        """The JSON body HubSpot answers with (a fresh correlationId each time)."""
-        if self._body is not None:
-            return dict(self._body)
-        out: dict = {
-            "status": "error",
-            "message": self.message,
-            "correlationId": str(uuid.uuid4()),
-            "category": self.category,
-        }
-        if self.sub_category:
-            out["subCategory"] = self.sub_category
-        if self.errors is not None:
-            out["errors"] = self.errors
-        if self.context is not None:
-            out["context"] = self.context
-        return out
-
-
-def not_found(message: str = "resource not found") -> HubSpotError:
-    """HubSpot's 404 for a missing record or definition."""
-    return HubSpotError(404, message, "OBJECT_NOT_FOUND")
-
-
-def validation(message: str, **kw) -> HubSpotError:
-    """HubSpot's generic 400."""
-    return HubSpotError(400, message, "VALIDATION_ERROR", **kw)
 
 
 @dataclass(frozen=True)
@@ -249,27 +188,6 @@ class LabelDef:
     inverse_type_id: int | None = None
 
 
-@dataclass
-class Token:
-    """An OAuth token pair issued to the app for this portal."""
-
-    access_token: str
-    refresh_token: str
-    scopes: tuple[str, ...]
-    user: str
-    user_id: int
-    issued_at: datetime
-    expires_at: datetime
-    revoked: bool = False
-
-
-@dataclass
-class _Rate:
-    """Timestamps of recent requests for one rolling limit."""
-
-    hits: deque = field(default_factory=deque)
-
-
 # --------------------------------------------------------------------------------------------
 # The portal
 # --------------------------------------------------------------------------------------------
@@ -319,6 +237,7 @@ class HubSpotState:
         self.lock = threading.RLock()
         self._clock = clock or _system_clock
         self._next_id = _FIRST_ID
+        self._next_user_id = 2_000_001
         self._records: dict[str, dict[str, Record]] = {name: {} for name in OBJECT_TYPES}
         self._properties: dict[str, dict[str, dict]] = {}
         self._groups: dict[str, dict[str, dict]] = {}
@@ -327,12 +246,10 @@ class HubSpotState:
         self._assoc: dict[tuple[str, str, str], dict[str, dict[int, str]]] = {}
         self._labels: dict[tuple[str, str], dict[int, LabelDef]] = {}
         self._next_label_type_id = 1000
-        self._tokens: dict[str, Token] = {}
-        self._refresh: dict[str, Token] = {}
-        self._codes: dict[str, tuple[str, tuple[str, ...], datetime]] = {}
+        self.oauth = OAuthTokens(self)
         self._counts: Counter[str] = Counter()
-        self._burst = _Rate()
-        self._search = _Rate()
+        self._burst = RateWindow(BURST_WINDOW)
+        self._search = RateWindow(timedelta(seconds=1))
         self._listeners: list[Callable[[Change], None]] = []
         self._install_defaults(default_pipeline)
         self.webhooks = WebhookDispatcher(self)
@@ -432,26 +349,23 @@ class HubSpotState:
         ``teams`` items are ``{"id": str, "name": str, "primary": bool}``."""
         with self.lock:
             oid = owner_id or self._new_id()
+            if user_id is None:  # every owner is a HubSpot user with its own numeric id
+                user_id = self._next_user_id
+                self._next_user_id += 1
             now = format_datetime(self.now())
             self._owners[oid] = {
                 "id": oid,
                 "email": email,
                 "firstName": first_name,
                 "lastName": last_name,
-                "userId": user_id if user_id is not None else int(oid) + 1_000_000,
-                "userIdIncludingInactive": user_id
-                if user_id is not None
-                else int(oid) + 1_000_000
-                if oid.isdigit()
-                else None,
+                "userId": user_id,
+                "userIdIncludingInactive": user_id,
                 "type": "PERSON",
                 "createdAt": now,
                 "updatedAt": now,
                 "archived": archived,
                 "teams": [dict(t) for t in teams],
             }
-            if not oid.isdigit() and user_id is None:
-                self._owners[oid]["userId"] = None
             return oid
 
     def owners(self, archived: bool = False) -> list[dict]:
@@ -919,9 +833,12 @@ class HubSpotState:
         kind = self._type(object_type)
         return [r for r in self._records[kind].values() if r.archived == archived]
 
-    def find_by(self, object_type: str, prop: str, value: str) -> Record | None:
-        """The live record whose property equals ``value`` (for ``idProperty`` reads)."""
-        for record in self.records(object_type):
+    def find_by(
+        self, object_type: str, prop: str, value: str, archived: bool = False
+    ) -> Record | None:
+        """The record whose property equals ``value`` (``idProperty`` reads; callers hold
+        ``lock``)."""
+        for record in self.records(object_type, archived=archived):
             if record.properties.get(prop) == value:
                 return record
         return None
@@ -938,7 +855,7 @@ class HubSpotState:
         prop = self._properties[kind].get(name)
         if prop is None or prop["archived"]:
             raise property_errors(
-                [_prop_error(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')]
+                [prop_error(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')]
             )
         return prop
 
@@ -957,14 +874,14 @@ class HubSpotState:
             prop = self._properties[kind].get(name)
             if prop is None or prop["archived"]:
                 problems.append(
-                    _prop_error(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
+                    prop_error(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
                 )
                 continue
             if not trusted and (
                 prop["modificationMetadata"]["readOnlyValue"] or name == "hs_object_id"
             ):
                 problems.append(
-                    _prop_error(
+                    prop_error(
                         name,
                         "READ_ONLY_VALUE",
                         f'"{name}" is a read only property; its value cannot be set.',
@@ -975,7 +892,7 @@ class HubSpotState:
                 out[name] = self._value(kind, prop, raw, current)
             except ValueError as exc:
                 code, _, message = str(exc).partition(":")
-                problems.append(_prop_error(name, code, message.strip()))
+                problems.append(prop_error(name, code, message.strip()))
         if problems:
             raise property_errors(problems)
         return out
@@ -1028,16 +945,12 @@ class HubSpotState:
     def _check_stage(self, pipeline_id: str | None, stage_id: str | None) -> None:
         if pipeline_id not in self._pipelines["deals"]:
             raise property_errors(
-                [
-                    _prop_error(
-                        "pipeline", "INVALID_OPTION", f"{pipeline_id} is not a valid pipeline"
-                    )
-                ]
+                [prop_error("pipeline", "INVALID_OPTION", f"{pipeline_id} is not a valid pipeline")]
             )
         if stage_id is not None and self._stage(pipeline_id, stage_id) is None:
             raise property_errors(
                 [
-                    _prop_error(
+                    prop_error(
                         "dealstage",
                         "INVALID_OPTION",
                         f"{stage_id} is not a valid deal stage of pipeline {pipeline_id}",
@@ -1059,7 +972,7 @@ class HubSpotState:
             values["hs_timestamp"] = format_datetime(created)
         else:
             raise property_errors(
-                [_prop_error("hs_timestamp", "REQUIRED", "hs_timestamp is required")]
+                [prop_error("hs_timestamp", "REQUIRED", "hs_timestamp is required")]
             )
 
     def _set(
@@ -1333,142 +1246,6 @@ class HubSpotState:
                     count = len(self._assoc.get(("deals", rid, "contacts"), {}))
                     self._set(record, "num_associated_contacts", str(count), when, CALCULATED)
 
-    # ---- OAuth -----------------------------------------------------------------------------
-
-    def issue_code(self, redirect_uri: str, scopes: Sequence[str] = ()) -> str:
-        """An authorization code, as the consent screen would redirect with (valid 10 min)."""
-        with self.lock:
-            code = secrets.token_urlsafe(24)
-            self._codes[code] = (redirect_uri, tuple(scopes) or DEFAULT_SCOPES, self.now())
-            return code
-
-    def exchange_code(
-        self, code: str, redirect_uri: str, client_id: str, client_secret: str
-    ) -> Token:
-        """``grant_type=authorization_code``; HubSpot's 400 BAD_AUTH_CODE / BAD_CLIENT_ID ..."""
-        with self.lock:
-            self._check_client(client_id, client_secret)
-            found = self._codes.pop(code, None)
-            if found is None or self.now() - found[2] > timedelta(minutes=10):
-                raise _oauth_error("BAD_AUTH_CODE", "missing or unknown auth code")
-            if found[0] != redirect_uri:
-                raise _oauth_error("BAD_REDIRECT_URI", "redirect_uri does not match")
-            return self._issue(found[1])
-
-    def refresh(self, refresh_token: str, client_id: str, client_secret: str) -> Token:
-        """``grant_type=refresh_token``: a new access token; the refresh token stays the same."""
-        with self.lock:
-            self._check_client(client_id, client_secret)
-            old = self._refresh.get(refresh_token)
-            if old is None or old.revoked:
-                raise _oauth_error("BAD_REFRESH_TOKEN", "missing or unknown refresh token")
-            token = self._issue(old.scopes, refresh_token=refresh_token)
-            return token
-
-    def issue_token(self, scopes: Sequence[str] = ()) -> Token:
-        """A fresh token pair without the browser dance (tests, ``make run``)."""
-        with self.lock:
-            return self._issue(tuple(scopes) or DEFAULT_SCOPES)
-
-    def _issue(self, scopes: tuple[str, ...], refresh_token: str | None = None) -> Token:
-        now = self.now()
-        owner = next(iter(self._owners.values()), None)
-        token = Token(
-            access_token="CO" + secrets.token_urlsafe(96),
-            refresh_token=refresh_token or f"na1-{uuid.uuid4()}",
-            scopes=scopes,
-            user=owner["email"] if owner else "admin@sandbox.example",
-            user_id=self.ui_user_id,
-            issued_at=now,
-            expires_at=now + ACCESS_TOKEN_TTL,
-        )
-        self._tokens[token.access_token] = token
-        self._refresh[token.refresh_token] = token
-        return token
-
-    def _check_client(self, client_id: str, client_secret: str) -> None:
-        if client_id != self.client_id:
-            raise _oauth_error("BAD_CLIENT_ID", "missing or invalid client_id")
-        if not secrets.compare_digest(client_secret or "", self.client_secret):
-            raise _oauth_error("BAD_CLIENT_SECRET", "missing or invalid client_secret")
-
-    def authenticate(self, access_token: str) -> Token:
-        """The token behind a Bearer header, or HubSpot's 401 (expired / invalid)."""
-        with self.lock:
-            token = self._tokens.get(access_token)
-            if token is None or token.revoked:
-                raise HubSpotError(
-                    401,
-                    "Authentication credentials not found. This API supports OAuth 2.0 "
-                    "authentication and you can find more details at "
-                    "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
-                    "INVALID_AUTHENTICATION",
-                )
-            if self.now() >= token.expires_at:
-                raise HubSpotError(
-                    401,
-                    "The OAuth token used to make this call expired "
-                    f"{int((self.now() - token.expires_at).total_seconds() * 1000)} "
-                    "millisecond(s) ago.",
-                    "EXPIRED_AUTHENTICATION",
-                )
-            return token
-
-    def token_info(self, access_token: str) -> dict:
-        """``GET /oauth/v1/access-tokens/{token}`` (``AccessTokenInfoResponse``)."""
-        with self.lock:
-            token = self.authenticate(access_token)
-            return {
-                "token": token.access_token,
-                "user": token.user,
-                "hub_domain": f"portal-{self.portal_id}.sandbox.example",
-                "scopes": list(token.scopes),
-                "signed_access_token": None,
-                "hub_id": self.portal_id,
-                "app_id": self.app_id,
-                "expires_in": max(0, int((token.expires_at - self.now()).total_seconds())),
-                "user_id": token.user_id,
-                "token_type": "access",
-            }
-
-    def refresh_token_info(self, refresh_token: str) -> dict:
-        """``GET /oauth/v1/refresh-tokens/{token}`` (``RefreshTokenInfoResponse``)."""
-        with self.lock:
-            token = self._refresh.get(refresh_token)
-            if token is None or token.revoked:
-                raise not_found("refresh token not found")
-            return {
-                "token": refresh_token,
-                "user": token.user,
-                "hub_domain": f"portal-{self.portal_id}.sandbox.example",
-                "scopes": list(token.scopes),
-                "hub_id": self.portal_id,
-                "client_id": self.client_id,
-                "user_id": token.user_id,
-                "token_type": "refresh",
-            }
-
-    def revoke_refresh_token(self, refresh_token: str) -> bool:
-        """Revoke a refresh token and every access token issued from it (as an uninstall or
-        ``DELETE /oauth/v1/refresh-tokens/{token}`` does); False if unknown."""
-        with self.lock:
-            if refresh_token not in self._refresh:
-                return False
-            for token in self._tokens.values():
-                if token.refresh_token == refresh_token:
-                    token.revoked = True
-            self._refresh[refresh_token].revoked = True
-            return True
-
-    def expire_access_tokens(self) -> int:
-        """Make every access token expired now (tests); returns how many were live."""
-        with self.lock:
-            now = self.now()
-            live = [t for t in self._tokens.values() if t.expires_at > now]
-            for token in live:
-                token.expires_at = now
-            return len(live)
-
     # ---- counting and rate limits ----------------------------------------------------------
 
     def count(self, key: str) -> None:
@@ -1491,9 +1268,9 @@ class HubSpotState:
         with self.lock:
             if self.rate_limit is None:
                 return (0, 0)
-            remaining = _hit(self._burst, self.now(), BURST_WINDOW, self.rate_limit)
+            remaining = self._burst.hit(self.now(), self.rate_limit)
             if remaining < 0:
-                raise _rate_limited(
+                raise rate_limited(
                     "TEN_SECONDLY_ROLLING",
                     "You have reached your ten_secondly_rolling limit.",
                     self.rate_limit,
@@ -1506,14 +1283,28 @@ class HubSpotState:
         with self.lock:
             if self.search_rate_limit is None:
                 return
-            window = timedelta(seconds=1)
-            if _hit(self._search, self.now(), window, self.search_rate_limit) < 0:
-                raise _rate_limited(
+            if self._search.hit(self.now(), self.search_rate_limit) < 0:
+                raise rate_limited(
                     "SECONDLY",
                     "You have reached your secondly limit.",
                     self.search_rate_limit,
-                    window,
+                    self._search.window,
                 )
+
+    # ---- OAuth shortcuts (the rest is ``self.oauth``) ----------------------------------------
+
+    def issue_token(self, scopes: Sequence[str] = ()) -> Token:
+        """A fresh token pair without the browser dance (tests, ``make run``)."""
+        return self.oauth.issue(tuple(scopes))
+
+    def expire_access_tokens(self) -> int:
+        """Make every access token expired now (tests); returns how many were live."""
+        return self.oauth.expire_all()
+
+    def revoke_refresh_token(self, refresh_token: str) -> bool:
+        """Revoke a refresh token and the access tokens issued from it (as an uninstall or
+        ``DELETE /oauth/v1/refresh-tokens/{token}`` does); False if unknown."""
+        return self.oauth.revoke(refresh_token)
 
     # ---- misc ------------------------------------------------------------------------------
 
@@ -1628,56 +1419,3 @@ def _parse_or_fail(raw: object, code: str) -> datetime:
         return parse_datetime(raw)  # type: ignore[arg-type]
     except (ValueError, OverflowError, OSError):
         raise ValueError(f"{code}: {raw} is not a valid date") from None
-
-
-def _prop_error(name: str, code: str, message: str) -> dict:
-    return {
-        "isValid": False,
-        "message": message,
-        "error": code,
-        "name": name,
-        "localizedErrorMessage": message,
-    }
-
-
-def property_errors(problems: list[dict]) -> HubSpotError:
-    """HubSpot's 400 for invalid property values: the list is JSON inside ``message``."""
-    message = "Property values were not valid: " + json.dumps(problems, separators=(",", ":"))
-    return HubSpotError(400, message, "VALIDATION_ERROR")
-
-
-def _oauth_error(status: str, message: str) -> HubSpotError:
-    """The OAuth v1 token endpoint's 400 body (``status`` carries the reason code)."""
-    return HubSpotError(
-        400,
-        message,
-        "VALIDATION_ERROR",
-        body={"status": status, "message": message, "correlationId": str(uuid.uuid4())},
-    )
-
-
-def _hit(rate: _Rate, now: datetime, window: timedelta, limit: int) -> int:
-    """Add one request to a rolling window; the remaining allowance (negative: refused)."""
-    while rate.hits and now - rate.hits[0] >= window:
-        rate.hits.popleft()
-    if len(rate.hits) >= limit:
-        return -1
-    rate.hits.append(now)
-    return limit - len(rate.hits)
-
-
-def _rate_limited(policy: str, message: str, limit: int, window: timedelta) -> HubSpotError:
-    body = {
-        "status": "error",
-        "message": message,
-        "errorType": "RATE_LIMIT",
-        "correlationId": str(uuid.uuid4()),
-        "policyName": policy,
-        "requestId": str(uuid.uuid4()),
-    }
-    headers = {
-        "X-HubSpot-RateLimit-Max": str(limit),
-        "X-HubSpot-RateLimit-Remaining": "0",
-        "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(window.total_seconds() * 1000)),
-    }
-    return HubSpotError(429, message, "RATE_LIMITS", headers=headers, body=body)

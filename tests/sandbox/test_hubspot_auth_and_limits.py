@@ -81,7 +81,7 @@ def test_install_flow_issues_30_minute_tokens_that_work_with_the_sdk(
 def test_a_code_is_single_use_and_bound_to_its_redirect_uri(
     state: HubSpotState, server: ServerHandle
 ) -> None:
-    code = state.issue_code(REDIRECT)
+    code = state.oauth.issue_code(REDIRECT)
     form = {
         "grant_type": "authorization_code",
         "code": code,
@@ -97,7 +97,7 @@ def test_a_code_is_single_use_and_bound_to_its_redirect_uri(
     assert again.json()["status"] == "BAD_AUTH_CODE", "the code was spent by the first attempt"
     bad_secret = requests.post(
         f"{server.url}/oauth/v1/token",
-        data={**form, "code": state.issue_code(REDIRECT), "redirect_uri": REDIRECT,
+        data={**form, "code": state.oauth.issue_code(REDIRECT), "redirect_uri": REDIRECT,
               "client_secret": "nope"},
         timeout=5,
     )  # fmt: skip
