@@ -32,14 +32,35 @@ Emulated (each shape loads through hubspot-api-client 12's models):
   ``policyName: TEN_SECONDLY_ROLLING`` and the ``X-HubSpot-RateLimit-*`` headers), search apart
   at 5 per second (``policyName: SECONDLY``); both configurable, None switches them off.
 - Webhooks out (``sandbox.hubspot_webhooks``): legacy deal/contact/company and generic
-  ``object.*`` events, batched, signed v1 and v3, retried; ``changeSource`` INTEGRATION with the
-  app id as ``sourceId`` for the app's writes, CRM_UI with ``userId:<id>`` for UI changes.
+  ``object.*`` events, batched (<= 100), signed v1 and v3, retried; ``changeSource`` INTEGRATION
+  for the app's writes (``sourceId``: the app id, UNCONFIRMED), CRM_UI with ``userId:<id>`` for
+  changes made in the UI (the ``/_sandbox/ui/...`` routes and the Python methods' default).
 - Request counts by route (``state.counts()``, ``GET /_sandbox/counts``).
 
-Not emulated: daily limits, scopes (every token may call everything), merges and restores,
-upserts, ``query`` beyond substrings, list/association v3 read paging of associations, line
-items, tickets, custom objects, the v3 OAuth API and date-versioned paths, webhook settings API
-(``/webhooks/v3/{appId}``: use ``state.webhooks.configure`` or ``POST /_sandbox/webhooks``).
+Modules: ``hubspot_state`` (the portal and its world-building API), ``hubspot_app`` (routes),
+``hubspot_search``, ``hubspot_webhooks``, ``hubspot_auth`` (OAuth, rate windows),
+``hubspot_errors`` (error bodies), ``hubspot_objects`` (object types, default properties and
+association types).
+
+Not emulated: daily limits; scopes (every token may call every route); merges, restores and
+upserts; full-text ``query`` beyond substrings of a few properties; paging of the
+``associations`` embedded in v3 reads; tickets, line items, products and custom objects; the
+OAuth v3 API and date-versioned paths; the webhook settings API (``/webhooks/v3/{appId}``: use
+``state.webhooks.configure`` or ``POST /_sandbox/webhooks``); concurrent webhook deliveries and
+HubSpot's 24-hour retry schedule (a few quick retries instead).
+
+Where the docs give a limit but no exact error text (paging past 10,000 search results, more
+than 100 batch inputs, an unknown id in a batch update: 404 for the whole batch), the status and
+category follow the docs and the message is the emulator's own.
+
+Sandbox-only routes (no auth, not counted): ``GET /_sandbox/counts``, ``POST
+/_sandbox/counts/reset``; ``POST|DELETE /_sandbox/webhooks`` (``{targetUrl, clientSecret?,
+appId?, subscriptions?}``), ``POST /_sandbox/webhooks/flush``; ``POST /_sandbox/tokens``,
+``POST /_sandbox/tokens/expire``; and a user's clicks, each with the webhooks HubSpot would send:
+``POST /_sandbox/ui/{objectType}``, ``PATCH|DELETE /_sandbox/ui/{objectType}/{id}``,
+``POST /_sandbox/ui/deals/{dealId}/{calls|emails|meetings|notes|tasks}`` (``{properties,
+contactIds?}``), ``PUT|DELETE /_sandbox/ui/associations/{from}/{fromId}/{to}/{toId}``
+(``{labels?, replace?}``).
 
 Sources (shapes and limits): https://developers.hubspot.com/docs/api-reference/search/guide.md ;
 https://developers.hubspot.com/docs/guides/crm/using-object-apis ;

@@ -84,8 +84,9 @@ class Source:
 
     @classmethod
     def integration(cls, app_id: int, app_name: str | None = None) -> "Source":
-        """A write made with an OAuth token of app ``app_id``; the app id is the sourceId, which
-        is how an app recognises the echo of its own writes."""
+        """A write made with an OAuth token of app ``app_id``. Its sourceId is the app id (the
+        docs do not say what HubSpot puts there: UNCONFIRMED); with changeSource INTEGRATION it
+        lets an app recognise the echo of its own writes."""
         return cls("INTEGRATION", str(app_id), None, app_name)
 
 
@@ -169,7 +170,7 @@ class Record:
 
     object_type: str
     id: str
-    properties: dict[str, str]
+    properties: dict[str, str | None]  # None: set once, then cleared with ""
     history: dict[str, list[Version]]
     created_at: datetime
     updated_at: datetime

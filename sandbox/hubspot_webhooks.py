@@ -13,8 +13,10 @@ What HubSpot documents and this module does:
   subscriptionId, portalId, appId, occurredAt (ms), subscriptionType, attemptNumber (from 0),
   changeFlag on creation/deletion; associationChange events carry associationType (legacy) or
   associationTypeId/associationCategory and from/to object type ids (generic);
-- a change made with the app's OAuth token has ``changeSource: "INTEGRATION"`` and the app id as
-  ``sourceId``; a change in the HubSpot UI has ``"CRM_UI"`` and ``"userId:<id>"``;
+- a change made with the app's OAuth token has ``changeSource: "INTEGRATION"``; a change in the
+  HubSpot UI has ``"CRM_UI"`` and ``sourceId`` ``"userId:<id>"`` (as in published samples). The
+  docs do not give ``sourceId`` for an app's writes: the emulator sends the app id, as a string
+  (UNCONFIRMED; one place to change: ``Source.integration``);
 - retries on connection failure, timeout or any non-2xx, ``attemptNumber`` counting up.
 
 What differs, on purpose: retries are a few and seconds apart (HubSpot: 10 over 24 h), delivery
