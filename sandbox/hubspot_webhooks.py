@@ -19,6 +19,9 @@ What HubSpot documents and this module does:
   (UNCONFIRMED; one place to change: ``Source.integration``);
 - retries on connection failure, timeout or any non-2xx, ``attemptNumber`` counting up.
 
+``occurredAt`` and ``X-HubSpot-Request-Timestamp`` come from the portal's injected clock, so a
+receiver sharing that clock checks v3 freshness against the same time.
+
 What differs, on purpose: retries are a few and seconds apart (HubSpot: 10 over 24 h), delivery
 is one request at a time (HubSpot: up to 10 concurrent), and ``propertyChange`` is sent for every
 changed property a wildcard subscription covers (HubSpot needs one subscription per property).
