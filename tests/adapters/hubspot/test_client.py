@@ -14,7 +14,6 @@ from redis import Redis
 
 from adapters.errors import InvalidRequest, NotFound, PermissionDenied, RateLimited, Transient
 from adapters.hubspot.client import HubSpotClient, RateBudget, refresh_grant
-from sandbox import hubspot_state
 from sandbox.hubspot import HubSpotState, ServerHandle, serve
 
 PORTAL = 62515
@@ -115,10 +114,10 @@ def test_a_429_storm_is_waited_out_within_the_call(state, server, redis, sleeps)
     assert _read(client, deal) == "Acme"
 
 
-def test_workers_sharing_the_budget_never_meet_a_429(state, server, redis, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_workers_sharing_the_budget_never_meet_a_429(state, server, redis) -> None:  # type: ignore[no-untyped-def]
     """Three workers, one portal: the Redis budget (10 a second) keeps them together under the
-    limit the emulator enforces (12 in a rolling second here, to keep the test short)."""
-    monkeypatch.setattr(hubspot_state, "BURST_WINDOW", timedelta(seconds=1))
+    limit the emulator enforces (12 in a rolling second here, not 110 in ten: a short test)."""
+    state.rate_window = timedelta(seconds=1)
     deal = _deal(state)
     state.rate_limit = 12
     errors: list[Exception] = []
