@@ -146,7 +146,8 @@ def _register_gate(app: Flask, state: HubSpotState) -> None:
         if rate and state.rate_limit is not None:
             response.headers["X-HubSpot-RateLimit-Max"] = str(rate[0])
             response.headers["X-HubSpot-RateLimit-Remaining"] = str(rate[1])
-            response.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = "10000"
+            interval = int(rate[2].total_seconds() * 1000)
+            response.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(interval)
         response.headers["X-HubSpot-Correlation-Id"] = str(uuid.uuid4())
         return response
 

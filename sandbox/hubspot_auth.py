@@ -235,13 +235,12 @@ class OAuthTokens:
 class RateWindow:
     """Timestamps of the requests inside one rolling window."""
 
-    def __init__(self, window: timedelta) -> None:
-        self.window = window
+    def __init__(self) -> None:
         self._hits: deque[datetime] = deque()
 
-    def hit(self, now: datetime, limit: int) -> int:
+    def hit(self, now: datetime, window: timedelta, limit: int) -> int:
         """Count one request; the allowance left after it, or -1 when it is refused."""
-        while self._hits and now - self._hits[0] >= self.window:
+        while self._hits and now - self._hits[0] >= window:
             self._hits.popleft()
         if len(self._hits) >= limit:
             return -1

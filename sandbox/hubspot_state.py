@@ -218,12 +218,14 @@ class HubSpotState:
         client_id: str = "sandbox-client-id",
         client_secret: str = "sandbox-client-secret",
         rate_limit: int | None = BURST_LIMIT,
+        rate_window: timedelta | None = None,
         search_rate_limit: int | None = SEARCH_LIMIT_PER_SECOND,
         search_lag_seconds: float = 0.0,
         default_pipeline: bool = True,
         ui_user_id: int = 9_000_001,
     ) -> None:
-        """``rate_limit``/``search_rate_limit`` None switches that limit off;
+        """``rate_limit``/``search_rate_limit`` None switches that limit off; ``rate_window``
+        shortens the 10-second window (tests; None reads ``BURST_WINDOW`` at each request);
         ``search_lag_seconds`` hides records modified that recently from search, like HubSpot's
         indexing delay; ``ui_user_id`` is the user credited with Python-API changes."""
         self.portal_id = portal_id
@@ -232,6 +234,7 @@ class HubSpotState:
         self.client_id = client_id
         self.client_secret = client_secret
         self.rate_limit = rate_limit
+        self.rate_window = rate_window
         self.search_rate_limit = search_rate_limit
         self.search_lag_seconds = search_lag_seconds
         self.ui_user_id = ui_user_id
@@ -249,8 +252,8 @@ class HubSpotState:
         self._next_label_type_id = 1000
         self.oauth = OAuthTokens(self)
         self._counts: Counter[str] = Counter()
-        self._burst = RateWindow(BURST_WINDOW)
-        self._search = RateWindow(timedelta(seconds=1))
+        self._burst = RateWindow()
+        self._search = RateWindow()
         self._listeners: list[Callable[[Change], None]] = []
         self._install_defaults(default_pipeline)
         self.webhooks = WebhookDispatcher(self)
@@ -1264,32 +1267,34 @@ class HubSpotState:
         with self.lock:
             self._counts.clear()
 
-    def hit_burst(self) -> tuple[int, int]:
-        """Record a request against the 10-second limit: (max, remaining) or a 429."""
+    def hit_burst(self) -> tuple[int, int, timedelta]:
+        """Record a request against the burst limit: (max, remaining, window) or a 429."""
         with self.lock:
+            window = self.rate_window or BURST_WINDOW
             if self.rate_limit is None:
-                return (0, 0)
-            remaining = self._burst.hit(self.now(), self.rate_limit)
+                return (0, 0, window)
+            remaining = self._burst.hit(self.now(), window, self.rate_limit)
             if remaining < 0:
                 raise rate_limited(
                     "TEN_SECONDLY_ROLLING",
                     "You have reached your ten_secondly_rolling limit.",
                     self.rate_limit,
-                    BURST_WINDOW,
+                    window,
                 )
-            return (self.rate_limit, remaining)
+            return (self.rate_limit, remaining, window)
 
     def hit_search(self) -> None:
         """Record a search request against the per-second search limit, or a 429."""
         with self.lock:
             if self.search_rate_limit is None:
                 return
-            if self._search.hit(self.now(), self.search_rate_limit) < 0:
+            window = timedelta(seconds=1)
+            if self._search.hit(self.now(), window, self.search_rate_limit) < 0:
                 raise rate_limited(
                     "SECONDLY",
                     "You have reached your secondly limit.",
                     self.search_rate_limit,
-                    self._search.window,
+                    window,
                 )
 
     # ---- OAuth shortcuts (the rest is ``self.oauth``) ----------------------------------------

@@ -268,3 +268,16 @@ def test_token_info_for_an_expired_token_is_not_found(
     answer = requests.get(f"{server.url}/oauth/v1/access-tokens/{token.access_token}", timeout=5)
     assert answer.status_code == 404
     assert timedelta(minutes=30) == token.expires_at - token.issued_at
+
+
+def test_a_shorter_window_can_be_configured(
+    state: HubSpotState, server: ServerHandle, token: Token, clock: Clock
+) -> None:
+    state.rate_limit, state.rate_window = 3, timedelta(seconds=1)
+    url = f"{server.url}/crm/v3/objects/deals"
+    headers = {"Authorization": f"Bearer {token.access_token}"}
+    answers = [requests.get(url, headers=headers, timeout=5) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[0].headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "1000"
+    clock.advance(seconds=1)
+    assert requests.get(url, headers=headers, timeout=5).status_code == 200
