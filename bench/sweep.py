@@ -85,11 +85,12 @@ sys.path[0] = str(ROOT)
 from redis import Redis  # noqa: E402  (after the path fix above)
 from rq import Queue, SimpleWorker  # noqa: E402
 from rq.job import Job  # noqa: E402
-from sqlalchemy import create_engine, select, text  # noqa: E402
+from sqlalchemy import select, text  # noqa: E402
 
+from bench.common import fresh_schema, git_revision  # noqa: E402
 from connector import queues  # noqa: E402
 from connector.embedded import RedisProcess, start_redis  # noqa: E402
-from connector.store.db import Store, normalize_url  # noqa: E402
+from connector.store.db import Store  # noqa: E402
 from connector.store.migrate import upgrade  # noqa: E402
 from connector.store.models import Base, OutboxEffect, SweepRun  # noqa: E402
 from connector.store.snapshots import save_bundles  # noqa: E402
@@ -156,22 +157,6 @@ def code_fingerprint() -> str:
             digest.update(str(path.relative_to(ROOT)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
-
-
-def git_revision() -> str:
-    """The checked-out commit, with "+dirty" for uncommitted product changes; "" without git."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", *PRODUCT_PACKAGES],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-    return head + ("+dirty" if dirty else "")
 
 
 # --- the sweeping process -----------------------------------------------------------------------
@@ -288,20 +273,8 @@ def fresh_database(url: str | None, keep: bool) -> Iterator[str]:
     if not url.startswith(("postgres://", "postgresql")):
         yield url  # any other database, as given: the caller owns it
         return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        if keep:
-            print(f"kept the schema {schema}")
-        else:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema(url, keep) as schema_url:
+        yield schema_url
 
 
 @contextmanager
@@ -418,7 +391,7 @@ def print_profile(path: str) -> None:
 
 
 def bench(args: argparse.Namespace) -> int:
-    code, revision = code_fingerprint(), git_revision()
+    code, revision = code_fingerprint(), git_revision(PRODUCT_PACKAGES)
     sweeps: list[dict[str, Any]] = []
     with (
         redis_server(args.redis_url) as redis_url,

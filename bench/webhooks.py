@@ -72,7 +72,6 @@ import sysconfig
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -84,12 +83,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
 from cryptography.fernet import Fernet  # noqa: E402  (after the path fix above)
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy import func, select, text  # noqa: E402
 
 from adapters.hubspot.events import dedupe_key  # noqa: E402
 from adapters.hubspot.schemas import Event  # noqa: E402
+from bench.common import fresh_schema, git_revision  # noqa: E402
 from connector.embedded import free_port, start_redis  # noqa: E402
-from connector.store.db import Store, normalize_url  # noqa: E402
+from connector.store.db import Store  # noqa: E402
 from connector.store.migrate import upgrade  # noqa: E402
 from connector.store.models import InboxEvent  # noqa: E402
 from connector.store.tenants import create_tenant  # noqa: E402
@@ -586,25 +586,6 @@ def wait_ready(port: int, process: subprocess.Popen[bytes], log_path: Path) -> N
 
 
 @contextlib.contextmanager
-def fresh_schema(url: str, keep: bool) -> Iterator[str]:
-    """A new PostgreSQL schema, reached through the URL's search_path; dropped at the end."""
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        if keep:
-            print(f"kept the schema {schema}")
-        else:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@contextlib.contextmanager
 def redis_server(url: str | None) -> Iterator[tuple[str, int | None]]:
     """The given Redis, or a private one for the run: its URL, and its pid when it is ours."""
     if url:
@@ -752,7 +733,8 @@ def bench(args: argparse.Namespace) -> int:
         else ServerSetting("sync", args.workers)
     ]
     outcomes: list[Outcome] = []
-    revision = git_revision()  # the code the servers load, as it is when they start
+    # The code the servers load, as it is when they start.
+    revision = git_revision(("connector", "adapters"), missing="no git")
     with (
         redis_server(args.redis_url) as (redis_url, redis_pid),
         fresh_schema(args.database_url, args.keep) as url,
@@ -842,22 +824,6 @@ def profile_handler(count: int, env: dict[str, str], store: Store, batches: Batc
             listing = report_text[start:] if start >= 0 else report_text
             print(f"\n--- cProfile by {clock}, sorted by {order} ({count} batches) ---")
             print(listing.replace(site, "").replace(str(ROOT) + "/", "").rstrip())
-
-
-def git_revision() -> str:
-    """The checked-out commit, "+dirty" when the product's sources have uncommitted changes."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "connector", "adapters"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return "no git"
-    return head + ("+dirty" if dirty else "")
 
 
 def _verdict(ok: bool) -> str:
