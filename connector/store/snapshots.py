@@ -246,9 +246,7 @@ def _joined_activities(
             _activity(aid, kind, at, offset, direction, status, (people or "").split(),
                       (cc or "").split(), user)
         )  # fmt: skip
-    for acts in found.values():
-        acts.sort(key=lambda x: x.ts)
-    return found
+    return found  # in any order: a Bundle sorts its activities
 
 
 def open_deal_ids(session: Session, after: str = "", limit: int = 1000) -> list[str]:

@@ -18,21 +18,6 @@ from connector.store.models import InboxEvent, OutboxEffect
 from connector.store.sql import insert_new_many
 
 
-def receive(
-    session: Session,
-    tenant_id: str,
-    *,
-    dedupe_key: str,
-    source: str,
-    body: str,
-    deal_ids: Sequence[str],
-    now: datetime,
-) -> int | None:
-    """Record an event; its id, or None when the same key was already received (a duplicate)."""
-    new = receive_many(session, tenant_id, [(dedupe_key, deal_ids, body)], source=source, now=now)
-    return new.get(dedupe_key)
-
-
 def receive_many(
     session: Session,
     tenant_id: str,

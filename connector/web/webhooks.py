@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
@@ -72,15 +73,7 @@ def hubspot() -> tuple[Response, int]:
             log.info("hubspot event %s ignored: %s", event.dedupe_key, event.ignored_reason)
         else:
             by_portal[event.account_id].append(event)
-    try:
-        stored = sum(_store(HUBSPOT, portal, events, body) for portal, events in by_portal.items())
-    except SQLAlchemyError:
-        log.exception("hubspot webhook: the database refused the events; HubSpot will retry")
-        return _refuse(HUBSPOT, 503, "database_unavailable", "try again later")
-    services.metrics.accepted.labels(HUBSPOT).inc()
-    if not stored:
-        return jsonify(status="ok", queued=0), 200
-    return jsonify(status="accepted", queued=stored), 202
+    return _store_and_answer(HUBSPOT, by_portal.items(), body)
 
 
 SALESFORCE = "salesforce"
@@ -149,15 +142,7 @@ def salesforce_flow() -> tuple[Response, int]:
         parsed = salesforce_events.parse_flow(body, tenant.account_id)
     except MalformedBody as exc:
         return _refuse(SALESFORCE, 400, "malformed", exc.reason)
-    try:
-        stored = _store(SALESFORCE, tenant.account_id, parsed, body)
-    except SQLAlchemyError:
-        log.exception("salesforce flow events: the database refused them; the Flow retries")
-        return _refuse(SALESFORCE, 503, "database_unavailable", "try again later")
-    services.metrics.accepted.labels(SALESFORCE).inc()
-    if not stored:
-        return jsonify(status="ok", queued=0), 200
-    return jsonify(status="accepted", queued=stored), 202
+    return _store_and_answer(SALESFORCE, [(tenant.account_id, parsed)], body)
 
 
 GENERIC = "events"
@@ -205,6 +190,22 @@ def generic(tenant_id: str) -> tuple[Response, int]:
     services.metrics.queued.labels(GENERIC, str(accepted.queued).lower()).inc()
     log.info("generic event %s (%s) for %d deals", message_id, kind, len(deal_ids))
     return jsonify(status="accepted", queued=1), 202
+
+
+def _store_and_answer(
+    source: str, deliveries: Iterable[tuple[str, list[ParsedEvent]]], body: bytes
+) -> tuple[Response, int]:
+    """Store each account's events; 202 when any was new, 200 when none was, 503 when the
+    database refused them (the sender retries)."""
+    try:
+        stored = sum(_store(source, account, events, body) for account, events in deliveries)
+    except SQLAlchemyError:
+        log.exception("%s webhook: the database refused the events; the sender retries", source)
+        return _refuse(source, 503, "database_unavailable", "try again later")
+    current_app.extensions["dealradar"].metrics.accepted.labels(source).inc()
+    if not stored:
+        return jsonify(status="ok", queued=0), 200
+    return jsonify(status="accepted", queued=stored), 202
 
 
 def _store(source: str, account_id: str, events: list[ParsedEvent], body: bytes) -> int:

@@ -21,10 +21,7 @@ from tests.jobs.conftest import run_jobs, wait_scheduled
 
 def _event(rt: Runtime, tenant_id: str, key: str, deal_ids: list[str]) -> None:
     with rt.store.tenant(tenant_id) as s:
-        work.receive(
-            s, tenant_id, dedupe_key=key, source="test", body="{}", deal_ids=deal_ids,
-            now=rt.clock(),
-        )  # fmt: skip
+        work.receive_many(s, tenant_id, [(key, deal_ids, "{}")], source="test", now=rt.clock())
 
 
 def test_the_same_change_twenty_times_in_a_second_is_one_pull_and_one_write(

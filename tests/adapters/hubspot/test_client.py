@@ -42,6 +42,8 @@ class Tokens:
 
 @pytest.fixture
 def state() -> Iterator[HubSpotState]:
+    """Unlike tests/sandbox's portal, on the system clock: the shared-budget test needs the
+    emulator's rolling window to move in real time."""
     portal = HubSpotState(portal_id=PORTAL, rate_limit=None, search_rate_limit=None)
     yield portal
     portal.webhooks.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 
 from adapters.hubspot.events import HANDLERS, MAX_EVENTS, parse
 from adapters.webhooks import Hint, MalformedBody
+from tests.adapters.parsed import as_expected
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAYLOADS = sorted(p for p in FIXTURES.glob("*.json") if not p.name.endswith(".expected.json"))
@@ -28,15 +28,7 @@ def test_fixture(payload: Path) -> None:
         assert failure.value.reason == expected["error"]
     else:
         events = parse(body, app_id=expected["app_id"])
-        assert [_plain(e) for e in events] == expected["events"]
-
-
-def _plain(event: object) -> dict:
-    """The event as the fixtures' expectations give it: without its own JSON (kept for the
-    inbox, tested apart)."""
-    plain = json.loads(json.dumps(dataclasses.asdict(event)))
-    plain.pop("body")
-    return plain
+        assert [as_expected(e) for e in events] == expected["events"]
 
 
 def _event(**fields: object) -> dict:

@@ -24,6 +24,7 @@ from adapters.salesforce.events import (
 )
 from adapters.salesforce.schemas import MAX_NOTIFICATIONS
 from adapters.webhooks import MalformedBody
+from tests.adapters.parsed import as_expected
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PAYLOADS = sorted(FIXTURES.glob("*.xml"))
@@ -44,15 +45,7 @@ def test_fixture(payload: Path) -> None:
     assert message.action_id == expected["action_id"]
     assert [n._asdict() for n in message.notifications] == expected["notifications"]
     assert [dataclasses.asdict(h) for h in hints(message)] == expected["hints"]
-    assert [_plain(e) for e in events(message)] == expected["events"]
-
-
-def _plain(event: object) -> dict:
-    """The event as the fixtures' expectations give it: without its own JSON (kept for the
-    inbox, tested apart)."""
-    plain = json.loads(json.dumps(dataclasses.asdict(event)))
-    plain.pop("body")
-    return plain
+    assert [as_expected(e) for e in events(message)] == expected["events"]
 
 
 def test_notifications_unpack_as_tuples() -> None:
