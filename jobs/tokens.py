@@ -26,7 +26,7 @@ class StoreTokens:
                 "no DEALRADAR_SECRET_KEYS: the tenants' CRM tokens cannot be read; set it to the "
                 "keys the web app uses"
             )
-        self.rt, self.tenant_id, self.refresh = rt, tenant_id, refresh
+        self.rt, self.box, self.tenant_id, self.refresh = rt, rt.box, tenant_id, refresh
         self._tokens: Tokens | None = None
 
     def current(self) -> str:
@@ -40,7 +40,6 @@ class StoreTokens:
 
     def _fresh(self, rejected: str | None) -> Tokens:
         rt = self.rt
-        assert rt.box is not None
         return fresh_tokens(
-            rt.store, rt.box, rt.redis, self.tenant_id, self.refresh, rt.clock, rejected=rejected
+            rt.store, self.box, rt.redis, self.tenant_id, self.refresh, rt.clock, rejected=rejected
         )

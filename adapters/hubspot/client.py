@@ -161,7 +161,8 @@ def refresh_grant(
     """New tokens for a refresh token (OAuth v1), and when the access token expires.
 
     A refused refresh token (400 BAD_REFRESH_TOKEN: the app was uninstalled or the grant
-    revoked) is PermissionDenied: refreshing again cannot help, an admin must install again."""
+    revoked) is PermissionDenied: refreshing again cannot help, an admin must install again.
+    A refused client id or secret is InvalidRequest: our configuration, not the tenant's."""
     sdk = HubSpot(host=host.rstrip("/"))
     try:
         answer = sdk.oauth.tokens_api.create(
@@ -169,12 +170,12 @@ def refresh_grant(
             refresh_token=refresh_token, _request_timeout=TIMEOUT,
         )  # fmt: skip
     except Exception as exc:  # the oauth package's own ApiException, or the network's
-        error = translate(exc, "oauth.refresh")
-        if isinstance(error, InvalidRequest):
+        if _body(exc).get("status") == "BAD_REFRESH_TOKEN":
             raise PermissionDenied(
-                f"{error}; the HubSpot grant was revoked: install Deal Radar again"
+                "HubSpot refused the refresh token: the grant was revoked or the app "
+                "uninstalled; install Deal Radar again"
             ) from exc
-        raise error from exc
+        raise translate(exc, "oauth.refresh") from exc
     tokens = {
         "access_token": answer.access_token,
         "refresh_token": answer.refresh_token or refresh_token,

@@ -189,3 +189,12 @@ def test_an_outage_is_retried_then_raised_as_transient(state, redis, sleeps) -> 
     with pytest.raises(Transient):
         _read(client, "1")
     assert len(sleeps) == 3
+
+
+def test_a_wrong_client_secret_is_our_configuration_not_a_revoked_grant(state, server) -> None:  # type: ignore[no-untyped-def]
+    issued = state.issue_token()
+    with pytest.raises(InvalidRequest, match="400"):
+        refresh_grant(
+            issued.refresh_token, client_id=state.client_id, client_secret="wrong",
+            host=server.url, now=lambda: datetime.now(UTC),
+        )  # fmt: skip
