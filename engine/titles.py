@@ -11,7 +11,8 @@ whole words only.
   président(e) and chairman / chairwoman / chairperson unless preceded by "vice";
   PDG, DG, directeur général / directrice générale (with adjoint, délégué, ...).
 * vp: vice-président(e) in any spelling, VP / SVP / EVP / AVP / RVP / GVP, V.P., vice-chair.
-* director: director, directeur, directrice, "head of" ("Head Chef" is not).
+* director: director, directeur, directrice, "head of" ("Head Chef" is not), and the French
+  initialisms DSI, DAF, DRH and DCG (heads of IT, finance, HR, management control).
 * Demotions. A support or trainee word (assistant, secrétaire, intern, stagiaire, ...) or a
   former-marker opening the title (former, ex, retired, ancien) makes the whole title None.
   Before matching, "reference phrases" are removed: a preposition, an optional article and a
@@ -98,7 +99,9 @@ _VP_TOKENS = "|".join(
         r"v p",  # "V.P." after normalization
     )
 )
-_DIRECTOR_TOKENS = r"director|directeur|directrice|head of"
+# French initialisms for the heads of a function: DSI (systèmes d'information), DAF
+# (administratif et financier), DRH (ressources humaines), DCG (contrôle de gestion).
+_DIRECTOR_TOKENS = r"director|directeur|directrice|head of|dsi|daf|drh|dcg"
 
 
 def _words(alternation: str) -> re.Pattern[str]:
