@@ -149,11 +149,9 @@ _TITLES: dict[str, dict[str, tuple[str, ...]]] = {
             "Directeur Général",
             "Directeur Général Délégué",
             "Directeur Administratif et Financier",
-            "DAF",
             "Président",
             "Fondateur",
             "Cofondatrice",
-            "DSI",
         ),
     },
     "vp": {
@@ -195,6 +193,8 @@ _TITLES: dict[str, dict[str, tuple[str, ...]]] = {
             "Directrice Financière",
             "Directeur Technique",
             "Responsable du pôle Data",
+            "DAF",
+            "DSI",
         ),
     },
     "staff": {

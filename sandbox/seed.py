@@ -224,8 +224,7 @@ _AMOUNT_MEDIAN = {"sales": 18_000, "renewals": 24_000, "enterprise": 140_000}
 
 # Job titles by seniority and language, as (masculine, feminine) when French agrees with the
 # person. Levels follow Deal Radar's documented title rules (README, "Title seniority"), which
-# is what its default settings read. Acronyms such as DSI, DAF and DRH are senior in real life,
-# but those rules do not read them (an admin adds them per tenant), so they sit with the staff.
+# is what its default settings read (the initialisms DSI, DAF and DRH are directors there).
 _EN = {
     "c_level": (
         "Chief Executive Officer",
@@ -314,6 +313,9 @@ _FR: dict[str, tuple[tuple[str, str], ...]] = {
         ("Directeur technique", "Directrice technique"),
         ("Directeur des ressources humaines", "Directrice des ressources humaines"),
         ("Directeur juridique", "Directrice juridique"),
+        ("DSI", "DSI"),
+        ("DAF", "DAF"),
+        ("DRH", "DRH"),
     ),
     "staff": (
         ("Responsable des achats", "Responsable des achats"),
@@ -330,9 +332,6 @@ _FR: dict[str, tuple[tuple[str, str], ...]] = {
         ("Administrateur systèmes", "Administratrice systèmes"),
         ("Responsable logistique", "Responsable logistique"),
         ("Chef de produit", "Cheffe de produit"),
-        ("DSI", "DSI"),
-        ("DAF", "DAF"),
-        ("DRH", "DRH"),
     ),
 }
 P_ENGLISH_TITLE_IN_FRANCE = 0.2
