@@ -188,7 +188,11 @@ def _run(
         _wait(lambda: _workers(env["REDIS_URL"]) > 0, stack.children, "the worker", "worker.log")
         print(f"web app: {app_url}; worker and cron running")
 
-        installed = install(app_url)
+        pids = ([f"redis {redis.process.pid}"] if redis else []) + [
+            f"{c.name} {c.process.pid}" for c in stack.children.started
+        ]
+        print(f"processes: {', '.join(pids)}; logs in {stack.children.log_dir}/")
+        installed = install(app_url, stack.children.log_dir)
         key = installed["api_key"]
         print(f"installed portal {installed['portal_id']} as tenant {installed['tenant_id']}")
         deals = follow_sync(app_url, key, total, stack.children, args.sync_timeout)
@@ -224,7 +228,7 @@ def load_or_make_secrets(path: Path) -> dict[str, str]:
     return made
 
 
-def install(app_url: str) -> dict[str, Any]:
+def install(app_url: str, logs: Path) -> dict[str, Any]:
     """Install the portal as an admin would: GET /install/hubspot, following the redirects to
     the emulator's consent and back to our callback, answered in JSON."""
     try:
@@ -235,7 +239,7 @@ def install(app_url: str) -> dict[str, Any]:
             timeout=INSTALL_TIMEOUT,
         )
     except requests.RequestException as exc:
-        raise Unready(f"the install did not complete: {exc}; see logs/web.log") from None
+        raise Unready(f"the install did not complete: {exc}; see {logs / 'web.log'}") from None
     try:
         body = answer.json()
     except ValueError:
@@ -243,7 +247,8 @@ def install(app_url: str) -> dict[str, Any]:
     if answer.status_code != 200 or not body.get("tenant_id"):
         detail = body.get("detail") or body.get("error") or answer.text[:200]
         raise Unready(
-            f"the install answered {answer.status_code} at {answer.url}: {detail}; see logs/web.log"
+            f"the install answered {answer.status_code} at {answer.url}: {detail}; "
+            f"see {logs / 'web.log'}"
         )
     if not body.get("api_key"):
         raise Unready(
@@ -275,7 +280,7 @@ def follow_sync(
         if time.monotonic() > deadline:
             print(
                 f"\nthe initial sync has not finished after {timeout:.0f} s: showing what is "
-                "there; `dealradar tenants status` and logs/worker.log say more"
+                f"there; `dealradar tenants status` and {children.log_dir / 'worker.log'} say more"
             )
             return deals
         time.sleep(POLL_SECONDS)
@@ -303,7 +308,9 @@ def _wait(ready: Callable[[], bool], children: Children, what: str, log: str) ->
     while not ready():
         children.check()
         if time.monotonic() > deadline:
-            raise Unready(f"{what} was not ready after {START_TIMEOUT:.0f} s; see logs/{log}")
+            raise Unready(
+                f"{what} was not ready after {START_TIMEOUT:.0f} s; see {children.log_dir / log}"
+            )
         time.sleep(0.2)
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from adapters.hubspot.properties import PROPERTIES
 
+from adapters.hubspot.properties import PROPERTIES
 from connector.commands.tenants_cmd import render_table
 from engine.alerts import ALERT_CODES
 
