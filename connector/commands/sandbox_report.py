@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from adapters.hubspot.properties import PROPERTIES
+from adapters.hubspot.properties import NAMES
 from connector.commands.tenants_cmd import render_table
 from engine.alerts import ALERT_CODES
 
@@ -94,7 +94,7 @@ def next_steps(
     )
     deal = example["id"]
     auth = f'-H "Authorization: Bearer {key}"'
-    fields = ",".join(("dealname", *_property_names()))
+    fields = ",".join(("dealname", *NAMES))
     lines = [
         "Try:",
         f"  the API        curl {auth} '{app_url}/api/v1/deals?alert={EXAMPLE_ALERT}'",
@@ -133,10 +133,6 @@ def _health(health: dict[str, Any] | None) -> str:
 
 def _short(name: str) -> str:
     return name if len(name) <= NAME_WIDTH else name[: NAME_WIDTH - 1] + "…"
-
-
-def _property_names() -> tuple[str, ...]:
-    return tuple(p.name for p in PROPERTIES)
 
 
 def _next_week() -> str:
