@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
 
+from connector.commands.sandbox_cmd import load_or_make_secrets
+from connector.commands.sandbox_report import deal_table, sync_line
 from tests.e2e.launcher import ROOT, Launcher, groups_alive, port_free, processes_in
 
 DEALS = 25
@@ -121,3 +124,47 @@ def test_a_port_in_use_is_refused_before_anything_starts(workdir: Path) -> None:
     assert f"port {port} is in use" in done.stderr
     assert "--port" in done.stderr
     assert not (workdir / "instance" / "sandbox" / "logs").exists()
+
+
+# --- the launcher's parts, without processes ---------------------------------------------------
+
+
+def _deal(deal_id: str, alerts: list[str], score: int, status: str = "open") -> dict:
+    return {
+        "id": deal_id, "name": f"Deal {deal_id}", "stage": "s1", "status": status,
+        "alerts": alerts, "health": {"score": score, "grade": "fair", "trend": None},
+        "evaluated_at": "2026-12-01T10:00:00+00:00",
+    }  # fmt: skip
+
+
+def test_the_table_counts_open_deals_per_alert_and_lists_the_most_alerted_first() -> None:
+    deals = [
+        _deal("1", ["no_activity", "no_meeting_scheduled"], 30),
+        _deal("2", ["no_meeting_scheduled"], 80),
+        _deal("3", [], 90),
+        _deal("4", ["no_activity", "no_meeting_scheduled", "amount_missing"], 50),
+        _deal("5", ["no_activity"], 10, status="won"),
+    ]
+    table = deal_table(deals)
+    counts = dict(re.findall(r"^([a-z_()]+) +(\d+)$", table, re.M))
+    assert counts["no_meeting_scheduled"] == "3"
+    assert counts["no_activity"] == "2", "the won deal is not counted"
+    assert counts["amount_missing"] == "1"
+    assert counts["stuck_in_stage"] == "0"
+    assert counts["(none)"] == "1"
+    top = re.findall(r"^(\d) +Deal \d", table, re.M)
+    assert top == ["4", "1", "2", "3"], "most alerts first, then the poorest health"
+
+
+def test_sync_progress_counts_evaluated_deals() -> None:
+    deals = [_deal("1", [], 50), {**_deal("2", [], 50), "evaluated_at": None}]
+    assert sync_line(deals, 4, 3.2).startswith("initial sync: 1/4 deals synced and evaluated (25%)")
+
+
+def test_secrets_are_made_once_private_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.json"
+    first = load_or_make_secrets(path)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert load_or_make_secrets(path) == first
+    assert Fernet(first["DEALRADAR_SECRET_KEYS"].encode())  # a usable encryption key
+    assert len(first["HUBSPOT_CLIENT_SECRET"]) >= 32
