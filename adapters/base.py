@@ -7,8 +7,9 @@ the CRM's client does for a single call, so that the retry policy lives in one t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from engine.model import Bundle
@@ -53,6 +54,21 @@ class TokenSource(Protocol):
         at the same moment) and return the new token. Raises PermissionDenied when the grant
         itself was revoked (an admin must install again)."""
         ...
+
+
+@dataclass(frozen=True)
+class AdapterContext:
+    """What the application lends an adapter: built by the jobs in one place
+    (jobs/adapters.py), so an adapter never reads the environment or the store itself."""
+
+    tokens: TokenSource | None
+    """The tenant's OAuth tokens (None for a CRM without OAuth)."""
+    redis: Any | None
+    """Shared state across workers (a CRM client's rate budget); None where none is needed."""
+    crm: Mapping[str, str]
+    """The CRM apps' settings (Config.crm): client ids, API hosts."""
+    clock: Callable[[], datetime]
+    """Now, for mappings that judge what is past and what is to come."""
 
 
 class Adapter(Protocol):

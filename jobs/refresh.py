@@ -20,14 +20,13 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from adapters import adapter_for
-from adapters.base import TenantRef
 from adapters.errors import CrmError, RateLimited
 from connector import queues
 from connector.store import tenants, work
-from connector.store.models import InboxEvent, Tenant
+from connector.store.models import InboxEvent
 from connector.store.snapshots import save_bundles
 from jobs import pipeline, policy
+from jobs.adapters import adapter_for_tenant
 from jobs.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
@@ -73,10 +72,6 @@ def drain(tenant_id: str) -> None:
         locks.release()
 
 
-def tenant_ref(tenant: Tenant) -> TenantRef:
-    return TenantRef(id=tenant.id, crm=tenant.crm, account_id=tenant.account_id)
-
-
 def refresh(tenant_id: str, deal_ids: Sequence[str], rt: Runtime | None = None) -> None:
     """Pull, store, evaluate and record these deals (the caller holds their locks)."""
     rt = rt or current()
@@ -92,7 +87,7 @@ def refresh(tenant_id: str, deal_ids: Sequence[str], rt: Runtime | None = None) 
         )
         return
     try:
-        pulled = adapter_for(tenant_ref(tenant)).pull(deal_ids)
+        pulled = adapter_for_tenant(rt, tenant).pull(deal_ids)
     except CrmError as exc:
         _failed(rt, tenant_id, deal_ids, exc)
         return

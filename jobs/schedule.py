@@ -19,12 +19,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from adapters import ADAPTERS, adapter_for
+from adapters import ADAPTERS
 from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
 from connector.store.models import SweepRun, SyncCursor, Tenant
-from jobs.refresh import tenant_ref
+from jobs.adapters import adapter_for_tenant
 from jobs.runtime import current
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def poll(tenant_id: str) -> int:
     if tenant.status != "active":
         return 0
     started = rt.clock().timestamp()
-    adapter = adapter_for(tenant_ref(tenant))
+    adapter = adapter_for_tenant(rt, tenant)
     with rt.store.tenant(tenant_id) as s:
         row = s.get(SyncCursor, (tenant_id, DEALS_CURSOR))
         cursor = row.value if row else None
@@ -96,12 +96,21 @@ def poll(tenant_id: str) -> int:
     return requested
 
 
+MS_CURSOR_FROM = 1e11
+"""Numeric cursors above this are epoch milliseconds (HubSpot's), below it epoch seconds: 1e11
+seconds is the year 5138, 1e11 milliseconds March 1973."""
+
+
 def _not_after(cursor: str, started: float) -> str:
-    """Numeric cursors (timestamps) are capped at the poll's start; others pass as they are."""
+    """Numeric cursors (timestamps) are capped at the poll's start, in their own unit; others
+    pass as they are."""
     try:
-        return str(min(float(cursor), started))
+        value = float(cursor)
     except ValueError:
         return cursor
+    if value >= MS_CURSOR_FROM:
+        return str(min(int(value), int(started * 1000)))
+    return str(min(value, started))
 
 
 def _checkpoint(tenant_id: str, value: str) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.settings import ALERT_CODES
 
 GROUP = {"name": "dealradar", "label": "Deal Radar", "displayOrder": -1}
 PREFIX = "dealradar_"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def _string(prop: Property, value: Any) -> str:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else value
         if moment.tzinfo is None:  # the jobs stamp aware UTC times; a naive one is UTC too
             moment = moment.replace(tzinfo=UTC)
-        return str(int(moment.timestamp() * 1000))
+        return str((moment - EPOCH) // timedelta(milliseconds=1))
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
