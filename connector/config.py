@@ -56,8 +56,6 @@ class Config:
                 'print(Fernet.generate_key().decode())"'
             )
         crm_names = (
-            "HUBSPOT_API_URL",  # default adapters.hubspot.client.API_HOST; the emulator's in tests
-            "HUBSPOT_AUTHORIZE_URL",  # default adapters.hubspot.oauth.AUTHORIZE_URL
             "HUBSPOT_APP_ID",
             "HUBSPOT_CLIENT_ID",
             "HUBSPOT_CLIENT_SECRET",
