@@ -272,7 +272,9 @@ class HubSpotAdapter:
             ids.append(deal_id)
         following = _next_after(page)
         out = last if last is not None else "0"
-        self._search = (out, since, int(following), seen) if following is not None else None
+        # Done: a next call from this cursor searches again from it, still without the deals
+        # already returned at its timestamp.
+        self._search = (out, since, int(following), seen) if following else (out, out, 0, seen)
         return Changes(ids, out, more=following is not None)
 
     # -- write-back ----------------------------------------------------------------------------

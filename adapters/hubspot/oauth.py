@@ -77,6 +77,8 @@ class TokenInfo:
     scopes: tuple[str, ...]
     expires_in: int
     user: str = ""
+    """The email of the user who granted it (the installing admin)."""
+    hub_domain: str = ""
 
     def missing(self, required: Iterable[str] = SCOPES) -> list[str]:
         """The required scopes this token was not granted, in the order they are listed."""
@@ -153,6 +155,7 @@ def token_info(access_token: str, *, host: str = API_HOST) -> TokenInfo:
         scopes=tuple(answer.scopes or ()),
         expires_in=int(answer.expires_in or 0),
         user=answer.user or "",
+        hub_domain=answer.hub_domain or "",
     )
 
 
