@@ -31,9 +31,17 @@ from typing import Any
 
 import requests
 from cryptography.fernet import Fernet
+from redis import Redis
+from rq import Worker
 
 from connector.commands.common import fail
-from connector.commands.sandbox_report import deal_table, fetch_deals, next_steps, sync_line
+from connector.commands.sandbox_report import (
+    deal_table,
+    fetch_deals,
+    job_failures,
+    next_steps,
+    sync_line,
+)
 from connector.embedded import NoRedis, RedisProcess, free_port, start_redis
 from connector.processes import ChildDied, Children, run_once
 
@@ -195,7 +203,9 @@ def _run(
         installed = install(app_url, stack.children.log_dir)
         key = installed["api_key"]
         print(f"installed portal {installed['portal_id']} as tenant {installed['tenant_id']}")
-        deals = follow_sync(app_url, key, total, stack.children, args.sync_timeout)
+        deals = follow_sync(
+            app_url, key, total, stack.children, env["REDIS_URL"], args.sync_timeout
+        )
         print()
         print(deal_table(deals))
         print(next_steps(app_url, emu_url, key, deals, directory))
@@ -259,25 +269,28 @@ def install(app_url: str, logs: Path) -> dict[str, Any]:
 
 
 def follow_sync(
-    app_url: str, key: str, total: int, children: Children, timeout: float
+    app_url: str, key: str, total: int, children: Children, redis_url: str, timeout: float
 ) -> list[dict[str, Any]]:
-    """Show the initial sync's progress until every deal is evaluated (or `timeout`); return
-    the deals as the API lists them."""
-    deadline = time.monotonic() + timeout
+    """Show the initial sync's progress until every deal is evaluated (or `timeout`), and any
+    job that fails meanwhile; return the deals as the API lists them."""
     started = time.monotonic()
     shown = None
+    failures: set[str] = set()
     tty = sys.stdout.isatty()
     while True:
         children.check()
         deals = fetch_deals(app_url, key)
-        line = sync_line(deals, total, time.monotonic() - started)
+        line = sync_line(deals, total)
         done = sum(1 for d in deals if d.get("evaluated_at")) >= total
         if line != shown:
             print(("\r" if tty else "") + line, end="" if tty and not done else "\n", flush=True)
             shown = line
+        for failure in job_failures(redis_url, failures):
+            print(f"\n{failure} (`dealradar jobs failed`; {children.log_dir / 'worker.log'})")
         if done:
+            print(f"initial sync done in {time.monotonic() - started:.0f} s")
             return deals
-        if time.monotonic() > deadline:
+        if time.monotonic() - started > timeout:
             print(
                 f"\nthe initial sync has not finished after {timeout:.0f} s: showing what is "
                 f"there; `dealradar tenants status` and {children.log_dir / 'worker.log'} say more"
@@ -322,9 +335,6 @@ def _answers(url: str) -> bool:
 
 
 def _workers(redis_url: str) -> int:
-    from redis import Redis
-    from rq import Worker
-
     with Redis.from_url(redis_url) as r:
         return Worker.count(connection=r)
 

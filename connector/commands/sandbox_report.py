@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from redis import Redis
 
 from adapters.hubspot.properties import NAMES
+from connector.commands.jobs_cmd import failed_jobs, reason
 from connector.commands.tenants_cmd import render_table
 from engine.alerts import ALERT_CODES
 
@@ -46,10 +48,22 @@ def fetch_deals(app_url: str, key: str) -> list[dict[str, Any]]:
             return deals
 
 
-def sync_line(deals: Sequence[dict[str, Any]], total: int, seconds: float) -> str:
+def sync_line(deals: Sequence[dict[str, Any]], total: int) -> str:
     evaluated = sum(1 for d in deals if d.get("evaluated_at"))
     pct = 100 * evaluated // total if total else 100
-    return f"initial sync: {evaluated}/{total} deals synced and evaluated ({pct}%), {seconds:.0f} s"
+    return f"initial sync: {evaluated}/{total} deals synced and evaluated ({pct}%)"
+
+
+def job_failures(redis_url: str, seen: set[str]) -> list[str]:
+    """Jobs that failed and are not in `seen` (added to it), as lines saying why."""
+    with Redis.from_url(redis_url) as redis:
+        failed = failed_jobs(redis)
+        out = []
+        for queue, job in failed:
+            if job.id not in seen:
+                seen.add(job.id)
+                out.append(f"a {queue} job failed: {job.func_name}: {reason(job)}")
+    return out
 
 
 def deal_table(deals: Sequence[dict[str, Any]]) -> str:

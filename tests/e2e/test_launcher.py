@@ -158,7 +158,7 @@ def test_the_table_counts_open_deals_per_alert_and_lists_the_most_alerted_first(
 
 def test_sync_progress_counts_evaluated_deals() -> None:
     deals = [_deal("1", [], 50), {**_deal("2", [], 50), "evaluated_at": None}]
-    assert sync_line(deals, 4, 3.2).startswith("initial sync: 1/4 deals synced and evaluated (25%)")
+    assert sync_line(deals, 4).startswith("initial sync: 1/4 deals synced and evaluated (25%)")
 
 
 def test_secrets_are_made_once_private_and_kept(tmp_path: Path) -> None:
