@@ -1,15 +1,17 @@
 """Provisioning a portal at install: the Deal Radar property group and deal properties, and the
 portal's deal→contact association labels (the roles its contacts can hold on a deal).
 
-Idempotent, and cheap to run again: it reads the deal property groups and properties first
-(two calls), creates only what is missing, updates only a property whose definition drifted
-(an admin edited its options, or an older Deal Radar defined it differently), and reads the
-labels (one call). A second run on a provisioned portal makes three calls and writes nothing.
+Idempotent, and cheap to run again: it checks the grant's scopes (one call), reads the deal
+property groups and properties (two calls), creates only what is missing, updates only a
+property whose definition drifted (an admin edited its options, or an older Deal Radar defined
+it differently), and reads the labels (one call). A second run on a provisioned portal makes
+four calls and writes nothing.
 
-Error policy: every call goes through `HubSpotClient.call` (its retries and translation); a
-409 on a create (another setup run got there first) counts as done; a 403 is re-raised as
-`PermissionDenied` saying which scope to grant, so the setup job suspends the tenant with a
-reason an admin can act on; anything else propagates unchanged.
+Error policy: every call goes through `HubSpotClient.call` (its retries and translation). A
+grant without the scopes Deal Radar needs is `PermissionDenied` naming them, and so is a 403 on
+a write (naming the scope HubSpot says is missing), so that the setup job suspends the tenant
+with a reason an admin can act on; a 409 on a create (another setup run got there first) counts
+as done; anything else propagates unchanged.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from typing import Any
 from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate, PropertyUpdate
 
 from adapters.errors import InvalidRequest, PermissionDenied
-from adapters.hubspot.client import HubSpotClient, _body
+from adapters.hubspot.client import TIMEOUT, HubSpotClient, _body
+from adapters.hubspot.oauth import SCOPES, hide_token_paths
 from adapters.hubspot.properties import GROUP, definitions
 from engine.model import role_key
 
@@ -60,7 +63,9 @@ class Provisioned:
 
 
 def provision(client: HubSpotClient) -> Provisioned:
-    """Create or fix the Deal Radar group and properties; read the association labels."""
+    """Check the grant's scopes; create or fix the Deal Radar group and properties; read the
+    association labels."""
+    check_scopes(client)
     done = Provisioned()
     groups = client.call(
         "properties.groups.get_all", lambda sdk: sdk.crm.properties.groups_api.get_all(OBJECT_TYPE)
@@ -93,6 +98,24 @@ def provision(client: HubSpotClient) -> Provisioned:
         sum(1 for lab in done.labels if lab.label),
     )  # fmt: skip
     return done
+
+
+def check_scopes(client: HubSpotClient, required: Sequence[str] = SCOPES) -> None:
+    """PermissionDenied naming the scopes the tenant's grant lacks (an app whose scopes grew
+    since the portal installed it, an install made with fewer), before anything fails halfway."""
+    hide_token_paths()
+    token = client.tokens.current()
+    info = client.call(
+        "oauth.token_info",
+        lambda sdk: sdk.oauth.access_tokens_api.get(token, _request_timeout=TIMEOUT),
+    )
+    missing = [s for s in required if s not in (info.scopes or ())]
+    if missing:
+        raise PermissionDenied(
+            f"HubSpot portal {client.portal_id} did not grant Deal Radar the "
+            f"{', '.join(missing)} scope{'s' if len(missing) > 1 else ''}; a super admin must "
+            "install Deal Radar again from /install/hubspot and accept every permission it asks for"
+        )
 
 
 def association_labels(client: HubSpotClient) -> list[AssociationLabel]:

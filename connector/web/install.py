@@ -47,8 +47,6 @@ START = "/install/hubspot"
 CALLBACK = "/install/hubspot/callback"
 STATE_MAX_AGE = 600
 """Seconds an install may take between our redirect and HubSpot's callback."""
-SETUP_TIMEOUT = 1800
-"""Seconds the setup job (provisioning and the initial sync's paging) may run."""
 _STATE_SALT = "dealradar.install.hubspot"
 _NONCE_KEY = "dealradar:install:nonce:{nonce}"
 
@@ -235,10 +233,7 @@ def _exchange(services: Any, code: str) -> tuple[dict[str, Any], datetime, oauth
 
 def _enqueue_setup(services: Any, tenant_id: str) -> None:
     try:
-        queues.enqueue_once(
-            services.redis, queues.EVENTS, "jobs.install.setup", tenant_id,
-            what="setup", hold=SETUP_TIMEOUT, timeout=SETUP_TIMEOUT,
-        )  # fmt: skip
+        queues.request_setup(services.redis, tenant_id)
     except RedisError as exc:
         log.error("tenant %s: the setup job could not be enqueued: %s", tenant_id, exc)
         raise InstallError(

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Request, Response
 
 from adapters.errors import PermissionDenied
 from adapters.hubspot.client import HubSpotClient
+from adapters.hubspot.oauth import SCOPES
 from adapters.hubspot.properties import GROUP, NAMES, PROPERTIES, encode
 from adapters.hubspot.provision import AssociationLabel, provision, suggest_roles
 from engine.settings import ALERT_CODES
@@ -48,8 +49,8 @@ def server(state: HubSpotState) -> Iterator[ServerHandle]:
         yield handle
 
 
-def client_for(state: HubSpotState, url: str) -> HubSpotClient:
-    token = state.issue_token().access_token
+def client_for(state: HubSpotState, url: str, scopes: tuple[str, ...] = ()) -> HubSpotClient:
+    token = state.issue_token(scopes).access_token
     return HubSpotClient(
         str(PORTAL), StaticTokens(token), None, host=url, burst=None, search_burst=None
     )
@@ -81,7 +82,7 @@ def test_provisioning_defines_the_group_and_every_property(state, server) -> Non
     assert all("_" not in label for label in labels.values())  # plain words, not codes
 
 
-def test_a_second_run_changes_nothing_and_reads_three_times(state, server) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_run_changes_nothing_and_only_reads(state, server) -> None:  # type: ignore[no-untyped-def]
     client = client_for(state, server.url)
     provision(client)
     before = [state.get_property("deals", name) for name in NAMES]
@@ -90,7 +91,7 @@ def test_a_second_run_changes_nothing_and_reads_three_times(state, server) -> No
     assert not again.changed
     assert again.unchanged == list(NAMES)
     assert writes(state) == {}
-    assert sum(state.counts().values()) == 3
+    assert sum(state.counts().values()) == 4  # scopes, groups, properties, labels
     assert [state.get_property("deals", name) for name in NAMES] == before
 
 
@@ -162,6 +163,19 @@ def test_the_portals_association_labels_are_read_and_matched_to_roles(state, ser
 def test_hubspots_primary_flag_is_not_a_role() -> None:
     labels = [AssociationLabel(5, "Primary", "HUBSPOT_DEFINED"), AssociationLabel(3, None, "X")]
     assert suggest_roles(labels, ["Champion"]) == {}
+
+
+def test_a_grant_without_the_schema_scope_is_refused_before_any_write(state, server) -> None:  # type: ignore[no-untyped-def]
+    fewer = tuple(
+        s for s in SCOPES if s not in ("crm.schemas.deals.write", "crm.objects.owners.read")
+    )
+    with pytest.raises(PermissionDenied) as caught:
+        provision(client_for(state, server.url, fewer))
+    message = str(caught.value)
+    assert "crm.objects.owners.read, crm.schemas.deals.write scopes" in message
+    assert "install Deal Radar again from /install/hubspot" in message
+    assert writes(state) == {}
+    assert not any(g["name"] == "dealradar" for g in state.property_groups("deals"))
 
 
 MISSING_SCOPES = {
