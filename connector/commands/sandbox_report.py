@@ -22,6 +22,8 @@ PAGE = 200
 """The API's largest page."""
 TOP_DEALS = 10
 NAME_WIDTH = 34
+SHOWN_ALERTS = 3
+"""Alert codes shown per deal in the table (the count of the others follows)."""
 EXAMPLE_ALERT = "no_meeting_scheduled"
 """The alert the suggested next step (log a meeting in the emulator) makes disappear."""
 
@@ -89,7 +91,7 @@ def deal_table(deals: Sequence[dict[str, Any]]) -> str:
                     _short(d.get("name") or ""),
                     d.get("stage") or "",
                     _health(d.get("health")),
-                    ", ".join(d.get("alerts") or ()) or "-",
+                    _alerts(d.get("alerts") or ()),
                 )
                 for d in top
             ],
@@ -139,6 +141,12 @@ def next_steps(
 def _urgency(deal: dict[str, Any]) -> tuple[int, int, str]:
     health = deal.get("health") or {}
     return (-len(deal.get("alerts") or ()), health.get("score", 101), deal["id"])
+
+
+def _alerts(codes: Sequence[str]) -> str:
+    shown = ", ".join(codes[:SHOWN_ALERTS])
+    more = len(codes) - SHOWN_ALERTS
+    return (shown + (f" +{more} more" if more > 0 else "")) or "-"
 
 
 def _health(health: dict[str, Any] | None) -> str:

@@ -129,7 +129,9 @@ def processes_in(directory: Path) -> list[str]:
 
 
 def port_free(port: int) -> bool:
+    """Nothing listens on the port (connections of the past, in TIME_WAIT, do not count)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
