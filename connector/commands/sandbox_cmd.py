@@ -357,12 +357,15 @@ def _port(port: int, option: str, any_free: bool = True) -> int:
 
 @contextmanager
 def _signals_stop() -> Iterator[None]:
-    """SIGTERM and SIGHUP stop the launcher as Ctrl-C does (children stopped in `finally`)."""
+    """SIGTERM and SIGHUP stop the launcher as Ctrl-C does (children stopped in `finally`);
+    Ctrl-C itself is handled even when the shell started us with SIGINT ignored (`make run &`
+    in a script)."""
 
     def stop(signum: int, frame: object) -> None:
         raise Stop(signal.Signals(signum).name)
 
     before = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    before[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:

@@ -75,9 +75,11 @@ def deal_table(deals: Sequence[dict[str, Any]]) -> str:
     quiet = sum(1 for d in open_deals if not d.get("alerts"))
     rows = [(code, str(counts[code])) for code in ALERT_CODES]
     rows.append(("(none)", str(quiet)))
-    closed = len(deals) - len(open_deals)
+    closed = sum(1 for d in deals if d.get("status") != "open")
+    waiting = len(deals) - len(open_deals) - closed
     out = [
-        f"Open deals by alert ({len(open_deals)} open, {closed} closed or not evaluated):",
+        f"Open deals by alert ({len(open_deals)} open, {closed} closed"
+        + (f", {waiting} not evaluated yet):" if waiting else "):"),
         render_table(("alert", "deals"), rows),
         f"Deals with the most alerts (of {len(open_deals)} open):",
     ]

@@ -3,6 +3,7 @@ process it started is gone afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -19,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 class Launcher:
     """`dealradar sandbox` in its own session; its output gathered line by line."""
 
-    def __init__(self, workdir: Path, *args: str) -> None:
+    def __init__(self, workdir: Path, *args: str, sigint_ignored: bool = False) -> None:
+        """`sigint_ignored`: start it as a non-interactive shell starts a background job."""
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
         env["PYTHONUNBUFFERED"] = "1"
         self.process = subprocess.Popen(
@@ -27,6 +29,8 @@ class Launcher:
              "--emulator-port", "0", *args],
             cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True,
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+            if sigint_ignored else None,
         )  # fmt: skip
         self.lines: list[str] = []
         self._changed = threading.Condition()
@@ -83,11 +87,25 @@ class Launcher:
             os.killpg(self.process.pid, signal.SIGKILL)
             raise
 
-    def kill(self) -> None:
-        """Last resort for a failed test: kill whatever is left of its processes."""
+    def kill(self, workdir: Path) -> None:
+        """Cleanup after a failed test: ask the launcher to stop its processes (SIGTERM), and
+        if it cannot, kill it and every process left in `workdir` or in its children's
+        groups, so that no test leaves processes behind."""
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        found = re.search(r"^processes: (.*?);", self.output, re.M)
+        leaders = [int(p.rsplit(" ", 1)[1]) for p in found.group(1).split(", ")] if found else []
+        for pid in leaders:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        for line in processes_in(workdir):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(line.split(" ", 1)[0]), signal.SIGKILL)
 
 
 def groups_alive(leaders: dict[str, int]) -> dict[str, list[int]]:

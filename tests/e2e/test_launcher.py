@@ -30,11 +30,11 @@ def workdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def launchers() -> Iterator[list[Launcher]]:
+def launchers(workdir: Path) -> Iterator[list[Launcher]]:
     started: list[Launcher] = []
     yield started
     for launcher in started:
-        launcher.kill()
+        launcher.kill(workdir)
 
 
 def _ports(launcher: Launcher) -> list[int]:
@@ -102,7 +102,7 @@ def test_a_process_that_dies_is_named_and_everything_stops(
 def test_ctrl_c_during_start_stops_what_was_started(
     workdir: Path, launchers: list[Launcher]
 ) -> None:
-    launcher = Launcher(workdir, "--deals", "5")
+    launcher = Launcher(workdir, "--deals", "5", sigint_ignored=True)
     launchers.append(launcher)
     launcher.wait_for(r"^HubSpot emulator: http", timeout=120)
     time.sleep(0.5)
