@@ -13,11 +13,11 @@ What is measured, and how:
    on one deal with one of its contacts, its kind following the generated mix, so that the
    sync reads every contact and activity of the portal.
 2. The sync, as the product does it: the initial sync's search pages (`changed_since` until
-   it says no more), then `pull` of the deal ids in batches of --pull-batch (the refresh job's
-   DRAIN_BATCH by default), one adapter per batch as one job each; then the engine evaluates
-   every bundle, and `write_back` sends every deal's Deal Radar fields (the first write of a
-   fresh install: every value is new), into the properties created first over the properties
-   API. The adapter talks to the emulator over HTTP through the
+   it says no more), then `pull` of the deal ids in batches of --pull-batch (by default what a
+   refresh job takes, HubSpotAdapter.pull_batch), one adapter per batch as one job each; then
+   the engine evaluates every bundle, and `write_back` sends every deal's Deal Radar fields
+   (the first write of a fresh install: every value is new), into the properties created
+   first over the properties API. The adapter talks to the emulator over HTTP through the
    official SDK, with the client's rate budget off.
 3. Figures: the emulator's request counts by route (`state.counts()`), the minimum the
    documented batch limits allow for the same data (search 200 per page; deals batch read 50
@@ -55,7 +55,6 @@ from bench.common import git_revision  # noqa: E402
 from engine.evaluate import Evaluator  # noqa: E402
 from engine.fields import field_values  # noqa: E402
 from engine.settings import load_settings  # noqa: E402
-from jobs.refresh import DRAIN_BATCH  # noqa: E402
 from sandbox.hubspot import HubSpotState, serve  # noqa: E402
 from sandbox.hubspot_seed import OBJECT_TYPE, load_into_hubspot  # noqa: E402
 from sandbox.seed import generate  # noqa: E402
@@ -176,8 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--pull-batch",
         type=int,
-        default=DRAIN_BATCH,
-        help=f"deals per pull, as one refresh job ({DRAIN_BATCH})",
+        default=HubSpotAdapter.pull_batch,
+        help=f"deals per pull, as one refresh job ({HubSpotAdapter.pull_batch})",
     )
     parser.add_argument("--seed", type=int, default=7, help="world seed (7)")  # fmt: skip
     args = parser.parse_args(argv)

@@ -24,6 +24,7 @@ from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
 from connector.store.models import SweepRun, SyncCursor, Tenant
+from jobs import policy
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import current
 
@@ -86,6 +87,9 @@ def poll(tenant_id: str) -> int:
             changes = adapter.changed_since(cursor)
         except CrmError as exc:
             log.warning("poll of tenant %s stopped at cursor %s: %s", tenant_id, cursor, exc)
+            decision = policy.decide(exc, 1)
+            if decision.action == "suspend":  # a revoked grant: polling again cannot help
+                tenants.set_status(rt.store, tenant_id, "suspended", decision.reason, rt.clock())
             break
         queues.request_refresh(rt.redis, tenant_id, changes.deal_ids, window=rt.coalesce_seconds)
         requested += len(changes.deal_ids)

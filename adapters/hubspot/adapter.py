@@ -64,6 +64,11 @@ SEARCH_PAGE = 200
 SEARCH_CAP = 10_000
 """Results one search can page through; past it HubSpot answers 400."""
 OWNERS_PAGE = 500
+PULL_BATCH = 500
+"""Deals per refresh job (jobs.refresh reads it): each pull reads its deals' six association
+types, the activities' contacts, owners and pipelines once whatever its size, so 200-deal pulls
+spend a quarter more calls than HubSpot's limits require (bench/hubspot_sync.py); at 500 a pull
+is about 150 calls, 15 s of the portal's rate budget, well inside a refresh job's timeout."""
 
 ACTIVITY_TYPES = ("calls", "emails", "meetings", "tasks", "notes")
 DEAL_PROPERTIES = [
@@ -105,6 +110,7 @@ Links = dict[str, list[dict[str, Any]]]
 
 class HubSpotAdapter:
     needs_polling = False  # HubSpot sends webhooks; changed_since serves the initial sync
+    pull_batch = PULL_BATCH
 
     def __init__(
         self, tenant: TenantRef, context: AdapterContext, *, client: HubSpotClient | None = None
