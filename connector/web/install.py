@@ -202,8 +202,11 @@ def _check_state(services: Any, state: str) -> None:
     if not isinstance(nonce, str):
         raise InstallError(400, f"this callback's state is malformed; {again}")
     if not hmac.compare_digest(request.cookies.get(COOKIE, ""), nonce):
+        # Also what an install started at another address than PUBLIC_URL looks like.
         raise InstallError(
-            400, f"this install was started in another browser; {again} in this browser"
+            400,
+            "this install was started in another browser or at another address; open "
+            f"{services.config.public_url}{START} in this browser",
         )
     try:
         first = services.redis.set(_NONCE_KEY.format(nonce=nonce), "1", nx=True, ex=STATE_MAX_AGE)

@@ -212,6 +212,7 @@ def test_a_callback_opened_in_another_browser_is_refused(web: Served, store: Sto
     elsewhere = requests.get(callback, headers=JSON, timeout=5)  # no cookie of ours
     assert elsewhere.status_code == 400
     assert "started in another browser" in elsewhere.json()["detail"]
+    assert f"open {web.url}/install/hubspot in this browser" in elsewhere.json()["detail"]
     assert find_tenant(store, "hubspot", str(PORTAL)) is None
     # The admin's own browser still completes it.
     assert web.browser.get(callback, headers=JSON, timeout=5).status_code == 200
