@@ -15,7 +15,8 @@ from typing import Any
 from adapters import adapter_for
 from adapters.base import Adapter, AdapterContext, TenantRef, TokenSource
 from adapters.errors import InvalidRequest, PermissionDenied, Transient
-from adapters.hubspot.client import API_HOST, refresh_grant
+from adapters.hubspot.client import API_HOST
+from adapters.hubspot.oauth import refresh_grant
 from connector.store.credentials import NoTokens, RefreshBusy
 from connector.store.models import Tenant
 from jobs.runtime import Runtime
