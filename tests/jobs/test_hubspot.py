@@ -22,7 +22,7 @@ from connector.app import create_app
 from connector.config import Config
 from connector.store import results, tenants
 from connector.store.credentials import save_tokens
-from connector.store.models import InboxEvent, SyncCursor
+from connector.store.models import InboxEvent, SetupRun, SyncCursor
 from connector.store.snapshots import load_bundles
 from jobs import schedule, sweeper
 from jobs.runtime import Runtime
@@ -257,3 +257,18 @@ def test_a_poll_requests_every_deal_and_keeps_a_millisecond_cursor(
     newest = max(portal.state.record("deals", d).updated_at for d in deal_ids)
     started_ms = int(rt.clock().timestamp() * 1000)
     assert int(cursor) == min(int(newest.timestamp() * 1000), started_ms)
+
+
+def test_contact_roles_follow_the_labels_mapped_at_install(rt: Runtime, portal: Portal) -> None:
+    """An admin mapped HubSpot's "Champion" label to the tenant's "Economic Buyer" role."""
+    deal = next(d for d in portal.world.deals if any("Champion" in c.roles for c in d.contacts))
+    champion = next(c.person_id for c in deal.contacts if "Champion" in c.roles)
+    with rt.store.tenant(portal.tenant_id) as s:
+        s.add(SetupRun(tenant_id=portal.tenant_id, status="done",
+                       labels={"Champion": "Economic Buyer"}, started_at=rt.clock(),
+                       updated_at=rt.clock()))  # fmt: skip
+    _refresh(rt, portal, [portal.deal(deal.id)])
+    with rt.store.tenant(portal.tenant_id) as s:
+        (bundle,) = load_bundles(s, [portal.deal(deal.id)])
+    roles = bundle.contact(portal.deal(champion)).roles
+    assert "Economic Buyer" in roles and "Champion" not in roles
