@@ -87,3 +87,13 @@ class Adapter(Protocol):
         """Write Deal Radar's fields on deals ({deal id: {field: value}}), batched to the CRM's
         limits; the values are only those that changed."""
         ...
+
+
+class EventResolver(Protocol):
+    """An adapter that can place webhook events naming no known deal (a contact, an activity)
+    on their deals by asking the CRM; the sweeper's `resolve` job uses it when it is there."""
+
+    def deals_for_events(self, bodies: Sequence[str]) -> list[set[str]]:
+        """The deals each stored event (its JSON as the inbox keeps it) concerns, in order; an
+        empty set for an event whose records have no deal."""
+        ...

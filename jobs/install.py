@@ -43,7 +43,7 @@ class SetupFailed(Exception):
     """A setup that retrying cannot fix; the reason is on the tenant's setup row."""
 
 
-def _hubspot(adapter: Any, roles: list[str]) -> tuple[dict[str, str | None], str]:
+def _hubspot(adapter: Any, roles: list[str]) -> tuple[dict[str, str], str]:
     done = provision(adapter.client)
     labels = suggest_roles(done.labels, roles)
     detail = (
@@ -53,7 +53,7 @@ def _hubspot(adapter: Any, roles: list[str]) -> tuple[dict[str, str | None], str
     return labels, detail
 
 
-PROVISIONERS: Mapping[str, Callable[[Adapter, list[str]], tuple[dict[str, str | None], str]]] = {
+PROVISIONERS: Mapping[str, Callable[[Adapter, list[str]], tuple[dict[str, str], str]]] = {
     "hubspot": _hubspot,
 }
 """What each CRM needs before the first sync: (labels mapped to roles, what was done)."""

@@ -12,10 +12,10 @@ number of calls is what a portal's rate limit spends:
 - `changed_since(cursor)`: one search page (200) on `hs_lastmodifieddate`, ascending. Pages of
   one search follow `after`; before `after` would pass the 10,000-result cap, the search starts
   again from the last timestamp seen, leaving out the deals of that timestamp already returned.
-- `write_back(values)`: batch update (100 per call) of the properties in
-  adapters/hubspot/properties.py, values as strings.
-- `deals_of(object_type, ids)`: the deals of contacts or activities (associations v4), for
-  webhook events that name no deal.
+- `write_back(values)`: adapters/hubspot/writeback.py, batch update (100 per call) of the
+  properties in adapters/hubspot/properties.py, values as strings.
+- `deals_for_events(bodies)`: the deals of stored webhook events that named no deal known to
+  the snapshot (a new call, a contact not yet pulled), through associations v4.
 
 Reads ask the SDK for the raw answer (`_preload_content=False`) and decode HubSpot's JSON once:
 mapping.py reads that shape, and building SDK models for 200,000 activities would be the slowest
@@ -33,8 +33,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from adapters.base import AdapterContext, Changes, Pulled, TenantRef
-from adapters.errors import NotFound
-from adapters.hubspot import properties as dealradar_properties
+from adapters.hubspot import events as hubspot_events
+from adapters.hubspot import writeback
 from adapters.hubspot.client import API_HOST, HubSpotClient
 from adapters.hubspot.mapping import (
     MappingError,
@@ -45,6 +45,7 @@ from adapters.hubspot.mapping import (
     to_deal,
     to_user,
 )
+from adapters.webhooks import MalformedBody
 from engine.model import Activity, Bundle, Contact, User
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 READ_BATCH = 100
-"""Records per batch read or batch update (crm-apis.md 1.2, 1.5)."""
+"""Records per batch read (crm-apis.md 1.2)."""
 HISTORY_BATCH = 50
 """Records per batch read with `propertiesWithHistory` (crm-apis.md 1.2)."""
 ASSOCIATION_BATCH = 1000
@@ -62,6 +63,11 @@ SEARCH_PAGE = 200
 SEARCH_CAP = 10_000
 """Results one search can page through; past it HubSpot answers 400."""
 OWNERS_PAGE = 500
+PULL_BATCH = 500
+"""Deals per refresh job (jobs.refresh reads it): each pull reads its deals' six association
+types, the activities' contacts, owners and pipelines once whatever its size, so 200-deal pulls
+spend a quarter more calls than HubSpot's limits require (bench/hubspot_sync.py); at 500 a pull
+is about 150 calls, 15 s of the portal's rate budget, well inside a refresh job's timeout."""
 
 ACTIVITY_TYPES = ("calls", "emails", "meetings", "tasks", "notes")
 DEAL_PROPERTIES = [
@@ -103,6 +109,7 @@ Links = dict[str, list[dict[str, Any]]]
 
 class HubSpotAdapter:
     needs_polling = False  # HubSpot sends webhooks; changed_since serves the initial sync
+    pull_batch = PULL_BATCH
 
     def __init__(
         self, tenant: TenantRef, context: AdapterContext, *, client: HubSpotClient | None = None
@@ -280,39 +287,38 @@ class HubSpotAdapter:
     # -- write-back ----------------------------------------------------------------------------
 
     def write_back(self, values: Mapping[str, Mapping[str, Any]]) -> None:
-        inputs = [
-            {"id": str(deal_id), "properties": dealradar_properties.encode(fields)}
-            for deal_id, fields in values.items()
-            if fields
-        ]
-        for chunk in _chunks(inputs, READ_BATCH):
-            try:
-                self._update(chunk)
-            except NotFound:
-                # One deleted deal refuses the whole batch: write the others; the refresh that
-                # follows the deletion's webhook forgets the deleted ones.
-                alive = self._read("deals", [i["id"] for i in chunk], [])
-                rest = [i for i in chunk if i["id"] in alive]
-                log.info(
-                    "tenant %s: %d deals deleted before their write-back",
-                    self.tenant.id, len(chunk) - len(rest),
-                )  # fmt: skip
-                if rest:
-                    self._update(rest)
-
-    def _update(self, inputs: list[dict[str, Any]]) -> None:
-        self.client.call(
-            "deals.batch_update",
-            lambda sdk: sdk.crm.deals.batch_api.update({"inputs": inputs}, **_RAW).data,
-        )
+        writeback.write_back(self.client, values)
 
     # -- unresolved events ---------------------------------------------------------------------
 
     def deals_of(self, object_type: str, ids: Sequence[str]) -> dict[str, list[str]]:
-        """The deals associated with each of these contacts or activities ({id: [deal id]});
-        records without deals (or deleted) are left out."""
+        """The deals associated with each of these contacts, companies or activities
+        ({id: [deal id]}); records without deals (or deleted) are left out."""
         links = self._associations(object_type, list(dict.fromkeys(ids)), "deals")
         return {i: [str(t["toObjectId"]) for t in to] for i, to in links.items() if to}
+
+    def deals_for_events(self, bodies: Sequence[str]) -> list[set[str]]:
+        """The deals each stored webhook event concerns (adapters.base.EventResolver): deals it
+        names, and the deals of the contacts, companies and activities it names, read through
+        associations v4 in one batch per object type for all the events together."""
+        wanted = [_records_of(body) for body in bodies]
+        ids_by_type: dict[str, list[str]] = {}
+        for records in wanted:
+            for object_type, object_id in records:
+                if object_type != "deals":
+                    ids_by_type.setdefault(object_type, []).append(object_id)
+        deals_by_type = {t: self.deals_of(t, ids) for t, ids in ids_by_type.items()}
+        return [
+            {
+                deal
+                for object_type, object_id in records
+                for deal in (
+                    [object_id] if object_type == "deals"
+                    else deals_by_type[object_type].get(object_id, ())
+                )
+            }
+            for records in wanted
+        ]  # fmt: skip
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -368,6 +374,40 @@ class HubSpotAdapter:
 
 _RAW = {"_preload_content": False}
 """The SDK returns the HTTP response; the adapter decodes HubSpot's JSON itself."""
+
+
+OBJECT_TYPES_BY_ID = {
+    "0-3": "deals", "0-1": "contacts", "0-2": "companies", "0-48": "calls", "0-49": "emails",
+    "0-47": "meetings", "0-46": "notes", "0-27": "tasks",
+}  # fmt: skip
+"""HubSpot's object type ids (crm-apis.md 1.2) and the names the v3/v4 paths take."""
+HINT_TYPES = {"deal": "deals", "contact": "contacts", "company": "companies"}
+
+
+def _records_of(body: str) -> list[tuple[str, str]]:
+    """(object type, id) of each record a stored event names. Activity hints carry no type:
+    it comes from the event's own objectTypeId (the end of an association with that id)."""
+    try:
+        (event,) = hubspot_events.parse(f"[{body}]".encode(), app_id=None)
+        raw = json.loads(body)
+    except (MalformedBody, ValueError):
+        log.warning("an inbox event HubSpot sent cannot be read again; left unplaced")
+        return []
+    records = []
+    for hint in event.hints:
+        object_type = HINT_TYPES.get(hint.kind)
+        if object_type is None:
+            type_id = next(
+                (raw.get(t) for i, t in (("objectId", "objectTypeId"),
+                                         ("fromObjectId", "fromObjectTypeId"),
+                                         ("toObjectId", "toObjectTypeId"))
+                 if str(raw.get(i)) == hint.id),
+                None,
+            )  # fmt: skip
+            object_type = OBJECT_TYPES_BY_ID.get(str(type_id))
+        if object_type is not None:
+            records.append((object_type, hint.id))
+    return records
 
 
 def _batch_api(sdk: Any, kind: str) -> Any:

@@ -132,15 +132,14 @@ def association_labels(client: HubSpotClient) -> list[AssociationLabel]:
     ]
 
 
-def suggest_roles(
-    labels: Sequence[AssociationLabel], roles: Sequence[str]
-) -> dict[str, str | None]:
+def suggest_roles(labels: Sequence[AssociationLabel], roles: Sequence[str]) -> dict[str, str]:
     """{label: role} for each labelled association type: the configured role it spells (case,
-    accents and spaces aside), else None for an admin to map. "Primary" is HubSpot's own flag
-    for the main contact, not a role."""
+    accents and spaces aside, "Decision maker" -> "Decision Maker"), else the label itself, as
+    mapping.roles_from_associations reads a label nobody mapped; usable as its `label_roles`,
+    and what an admin edits. "Primary" is HubSpot's flag for the main contact, not a role."""
     by_key = {role_key(role): role for role in roles}
     return {
-        lab.label: by_key.get(role_key(lab.label))
+        lab.label: by_key.get(role_key(lab.label), lab.label)
         for lab in labels
         if lab.label and not (lab.category == "HUBSPOT_DEFINED" and lab.label == "Primary")
     }

@@ -390,7 +390,7 @@ class SetupRun(TenantScoped, Base):
     """Deals whose refresh the initial sync has requested so far."""
     pages: Mapped[int] = mapped_column(Integer, default=0)
     labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    """The CRM's deal-contact labels and the role each maps to ({label: role or null})."""
+    """The CRM's deal-contact labels and the role each maps to ({label: role})."""
     detail: Mapped[str | None] = mapped_column(Text)
     """What provisioning did, or why the setup failed."""
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -128,8 +128,6 @@ def _describe_setup(setup: dict[str, object]) -> list[str]:
     ]
     labels = setup["labels"]
     if isinstance(labels, dict) and labels:
-        mapped = ", ".join(
-            f"{label} -> {role or '(not a role yet)'}" for label, role in sorted(labels.items())
-        )
+        mapped = ", ".join(f"{label} -> {role}" for label, role in sorted(labels.items()))
         lines.append(f"  contact labels: {mapped}")
     return lines

@@ -1,19 +1,21 @@
 """Installing Deal Radar into a HubSpot portal: OAuth's two legs, then the setup job.
 
 `GET /install/hubspot` sends the admin's browser to HubSpot's consent screen with a signed,
-expiring, single-use `state`. `GET /install/hubspot/callback` checks that state, swaps the code
-for tokens, asks HubSpot which portal they belong to, creates the portal's tenant (or finds it
-again: a reinstall keeps the tenant, its data and its API keys, and reactivates it), stores the
-tokens encrypted, and enqueues `jobs.install.setup` (provisioning, then the initial sync).
+expiring, single-use `state`, bound to that browser by a cookie. `GET /install/hubspot/callback`
+checks that state, swaps the code for tokens, asks HubSpot which portal they belong to, creates
+the portal's tenant (or finds it again: a reinstall keeps the tenant, its data and its API keys,
+and reactivates it), stores the tokens encrypted, and enqueues `jobs.install.setup`
+(provisioning, then the initial sync).
 
 The answer is JSON (`{"tenant_id", "portal_id", "status": "installed"|"reinstalled",
 "api_key"}`) when the request asks for it, else a small HTML page with the same facts. The API
 key is issued on the first install only and shown once.
 
-Error policy: a missing, forged, expired or reused state, a consent HubSpot reports as refused,
-and a code HubSpot refuses are 400 with what to do (start again at /install/hubspot); HubSpot
-unreachable or failing is 502; our own missing or refused app credentials are 500 naming the
-setting; a database or Redis that cannot take the install is 503. Nothing here logs a token.
+Error policy: a missing, forged, expired or reused state (or one from another browser), a
+consent HubSpot reports as refused, and a code HubSpot refuses are 400 with what to do (start
+again at /install/hubspot); HubSpot unreachable or failing is 502; our own missing or refused
+app credentials are 500 naming the setting; a database or Redis that cannot take the install is
+503. Nothing here logs a token.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ START = "/install/hubspot"
 CALLBACK = "/install/hubspot/callback"
 STATE_MAX_AGE = 600
 """Seconds an install may take between our redirect and HubSpot's callback."""
+COOKIE = "dealradar_install"
+"""The browser's half of the state: the nonce, for the callback path only."""
 _STATE_SALT = "dealradar.install.hubspot"
 _NONCE_KEY = "dealradar:install:nonce:{nonce}"
 
@@ -75,13 +79,22 @@ def start() -> Response:
         client_id, _secret = _app_credentials(services.config)
     except InstallError as exc:
         return _error(exc)
+    nonce = secrets.token_urlsafe(16)
     url = oauth.authorize_url(
         client_id=client_id,
         redirect_uri=services.config.public_url + CALLBACK,
-        state=_signer(services).dumps({"nonce": secrets.token_urlsafe(16)}),
+        state=_signer(services).dumps({"nonce": nonce}),
         base=services.config.crm.get("HUBSPOT_AUTHORIZE_URL", oauth.AUTHORIZE_URL),
     )
-    return redirect(url, code=302)
+    response = redirect(url, code=302)
+    # The state also rides in a cookie of this browser (RFC 6749 10.12): a callback link made
+    # by someone else's install, opened in the admin's browser, is refused. Lax: HubSpot's
+    # redirect back is a top-level navigation, which carries it.
+    response.set_cookie(
+        COOKIE, nonce, max_age=STATE_MAX_AGE, path=CALLBACK, httponly=True, samesite="Lax",
+        secure=services.config.public_url.startswith("https://"),
+    )  # fmt: skip
+    return response
 
 
 @bp.get(CALLBACK)
@@ -101,7 +114,9 @@ def callback() -> Response | tuple[Response, int]:
     except InstallError as exc:
         return _error(exc)
     log.info("HubSpot portal %s %s as tenant %s", done.portal_id, done.status, done.tenant_id)
-    return _answer(done)
+    response = _answer(done)
+    response.delete_cookie(COOKIE, path=CALLBACK)
+    return response
 
 
 def install_portal(
@@ -186,6 +201,13 @@ def _check_state(services: Any, state: str) -> None:
     nonce = payload.get("nonce") if isinstance(payload, dict) else None
     if not isinstance(nonce, str):
         raise InstallError(400, f"this callback's state is malformed; {again}")
+    if not hmac.compare_digest(request.cookies.get(COOKIE, ""), nonce):
+        # Also what an install started at another address than PUBLIC_URL looks like.
+        raise InstallError(
+            400,
+            "this install was started in another browser or at another address; open "
+            f"{services.config.public_url}{START} in this browser",
+        )
     try:
         first = services.redis.set(_NONCE_KEY.format(nonce=nonce), "1", nx=True, ex=STATE_MAX_AGE)
     except RedisError as exc:

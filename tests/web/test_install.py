@@ -47,6 +47,8 @@ class Served:
 
     def __init__(self, store: Store, redis: Redis, hubspot_url: str, **crm: str) -> None:
         self.clock = Clock()
+        self.browser = requests.Session()
+        """The admin's browser: keeps our cookie from the start page to the callback."""
         self.server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         settings = {
@@ -64,17 +66,18 @@ class Served:
         return self.app(environ, start_response)
 
     def install(self, headers: dict[str, str] | None = None) -> requests.Response:
-        return requests.get(self.url + "/install/hubspot", headers=headers or JSON, timeout=10)
+        return self.browser.get(self.url + "/install/hubspot", headers=headers or JSON, timeout=10)
 
     def consent(self) -> str:
         """Our start page and HubSpot's consent, stopping before our callback: its URL."""
-        start = requests.get(self.url + "/install/hubspot", allow_redirects=False, timeout=5)
+        start = self.browser.get(self.url + "/install/hubspot", allow_redirects=False, timeout=5)
         assert start.status_code == 302
-        consent = requests.get(start.headers["Location"], allow_redirects=False, timeout=5)
+        consent = self.browser.get(start.headers["Location"], allow_redirects=False, timeout=5)
         assert consent.status_code == 302
         return consent.headers["Location"]
 
     def stop(self) -> None:
+        self.browser.close()
         self.server.shutdown()
         self.server.server_close()
 
@@ -184,13 +187,13 @@ def test_the_html_answer_shows_the_same_facts(web: Served) -> None:
 def test_a_forged_state_is_refused(web: Served, store: Store) -> None:
     callback = urlsplit(web.consent())
     query = {k: v[0] for k, v in parse_qs(callback.query).items()}
-    forged = requests.get(
+    forged = web.browser.get(
         web.url + callback.path, params={"code": query["code"], "state": query["state"] + "x"},
         headers=JSON, timeout=5,
     )  # fmt: skip
     assert forged.status_code == 400
     assert "/install/hubspot" in forged.json()["detail"]
-    missing = requests.get(web.url + callback.path, params={"code": query["code"]}, headers=JSON)
+    missing = web.browser.get(web.url + callback.path, params={"code": query["code"]}, headers=JSON)
     assert missing.status_code == 400
     assert find_tenant(store, "hubspot", str(PORTAL)) is None
 
@@ -198,16 +201,30 @@ def test_a_forged_state_is_refused(web: Served, store: Store) -> None:
 def test_an_expired_state_is_refused(web: Served, store: Store) -> None:
     callback = web.consent()
     web.clock.now += timedelta(minutes=11)
-    late = requests.get(callback, headers=JSON, timeout=5)
+    late = web.browser.get(callback, headers=JSON, timeout=5)
     assert late.status_code == 400
     assert "longer than 10 minutes" in late.json()["detail"]
     assert find_tenant(store, "hubspot", str(PORTAL)) is None
 
 
+def test_a_callback_opened_in_another_browser_is_refused(web: Served, store: Store) -> None:
+    callback = web.consent()
+    elsewhere = requests.get(callback, headers=JSON, timeout=5)  # no cookie of ours
+    assert elsewhere.status_code == 400
+    assert "started in another browser" in elsewhere.json()["detail"]
+    assert f"open {web.url}/install/hubspot in this browser" in elsewhere.json()["detail"]
+    assert find_tenant(store, "hubspot", str(PORTAL)) is None
+    # The admin's own browser still completes it.
+    assert web.browser.get(callback, headers=JSON, timeout=5).status_code == 200
+
+
 def test_a_state_used_twice_is_refused(web: Served) -> None:
     callback = web.consent()
-    assert requests.get(callback, headers=JSON, timeout=5).status_code == 200
-    replay = requests.get(callback, headers=JSON, timeout=5)
+    cookie = web.browser.cookies.get("dealradar_install")
+    assert web.browser.get(callback, headers=JSON, timeout=5).status_code == 200
+    assert web.browser.cookies.get("dealradar_install") is None  # spent
+    # Even with the cookie put back (a copy of the whole request), the state works once.
+    replay = requests.get(callback, headers=JSON, cookies={"dealradar_install": cookie}, timeout=5)
     assert replay.status_code == 400
     assert "used already" in replay.json()["detail"]
 
@@ -215,7 +232,7 @@ def test_a_state_used_twice_is_refused(web: Served) -> None:
 def test_a_code_hubspot_refuses_is_a_400_saying_what_to_do(web: Served, store: Store) -> None:
     callback = urlsplit(web.consent())
     state = parse_qs(callback.query)["state"][0]
-    refused = requests.get(
+    refused = web.browser.get(
         web.url + callback.path, params={"code": "not-a-code", "state": state}, headers=JSON
     )
     assert refused.status_code == 400
@@ -228,7 +245,7 @@ def test_a_code_hubspot_refuses_is_a_400_saying_what_to_do(web: Served, store: S
 def test_a_consent_the_admin_declined_is_a_400(web: Served) -> None:
     callback = urlsplit(web.consent())
     state = parse_qs(callback.query)["state"][0]
-    declined = requests.get(
+    declined = web.browser.get(
         web.url + callback.path, headers=JSON,
         params={"error": "access_denied", "error_description": "the user declined", "state": state},
     )  # fmt: skip

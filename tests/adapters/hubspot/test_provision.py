@@ -157,7 +157,7 @@ def test_the_portals_association_labels_are_read_and_matched_to_roles(state, ser
     roles = suggest_roles(done.labels, ["Champion", "Decision Maker", "Economic Buyer"])
     assert roles["Champion"] == "Champion"
     assert roles["Decision maker"] == "Decision Maker"
-    assert roles["Technical buyer"] is None  # for the admin to map
+    assert roles["Technical buyer"] == "Technical buyer"  # kept as it is, for the admin to map
 
 
 def test_hubspots_primary_flag_is_not_a_role() -> None:
