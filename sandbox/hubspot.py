@@ -178,6 +178,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.seed_deals < 0:
         _parser().error("--seed-deals must be 0 or more")
+    # Before anything else: a launcher's terminate() must end it like Ctrl-C at any moment.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _serve(args)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
     state = HubSpotState(
         args.portal_id,
         app_id=args.app_id,
@@ -214,7 +223,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"access token (30 min): {token.access_token}")
     print(f"refresh token: {token.refresh_token}")
     sys.stdout.flush()
-    signal.signal(signal.SIGTERM, _interrupt)  # a launcher's terminate() ends it like Ctrl-C
     try:
         server.serve_forever(poll_interval=0.1)
     except KeyboardInterrupt:
