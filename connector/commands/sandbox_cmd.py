@@ -18,6 +18,7 @@ sandbox's settings laid over it (and REDIS_URL decides whether a Redis is starte
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -60,6 +61,10 @@ START_TIMEOUT = 90.0
 """Seconds for a process to be ready (the emulator seeds first; gunicorn imports the app)."""
 INSTALL_TIMEOUT = 60.0
 POLL_SECONDS = 1.0
+
+
+class Refused(Exception):
+    """The launcher will not start (port taken, directory in use); the message says why."""
 
 
 class Stop(Exception):
@@ -113,11 +118,25 @@ def run(args: argparse.Namespace) -> int:
     try:
         port = _port(args.port, "--port")
         emulator_port = _port(args.emulator_port, "--emulator-port", any_free=False)
-    except ValueError as exc:
+    except Refused as exc:
         return fail("sandbox", str(exc))
     directory: Path = args.dir
     directory.mkdir(parents=True, exist_ok=True)
-    keys = load_or_make_secrets(directory / "secrets.json")
+    try:
+        with _only_one(directory):
+            keys = load_or_make_secrets(directory / "secrets.json")
+            return _launch(args, directory, keys, port, emulator_port)
+    except Refused as exc:
+        return fail("sandbox", str(exc))
+
+
+def _launch(
+    args: argparse.Namespace,
+    directory: Path,
+    keys: Mapping[str, str],
+    port: int,
+    emulator_port: int,
+) -> int:
     database = directory / "dealradar.db"
     for stale in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))):
         stale.unlink(missing_ok=True)
@@ -229,9 +248,7 @@ def load_or_make_secrets(path: Path) -> dict[str, str]:
         try:
             kept = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise SystemExit(
-                f"dealradar sandbox: {path} is unreadable ({exc}); delete it"
-            ) from None
+            raise Refused(f"{path} is unreadable ({exc}); delete it to make new ones") from None
         if {"DEALRADAR_SECRET_KEYS", "HUBSPOT_CLIENT_SECRET"} <= kept.keys():
             return kept
     made = {
@@ -383,11 +400,29 @@ def _port(port: int, option: str, any_free: bool = True) -> int:
         try:
             s.bind((HOST, port))
         except OSError:
-            raise ValueError(
+            raise Refused(
                 f"port {port} is in use (another `make run`?): give another with {option} PORT, "
                 "or 0 for any free port"
             ) from None
     return port
+
+
+@contextmanager
+def _only_one(directory: Path) -> Iterator[None]:
+    """Hold <dir>/launcher.lock: a second launcher on the same directory would delete the
+    database under the first. The lock goes with the process, however it ends."""
+    fd = os.open(directory / "launcher.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Refused(
+                f"another `dealradar sandbox` is running on {directory}: stop it (Ctrl-C), or "
+                "give this one another --dir"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 @contextmanager

@@ -3,6 +3,7 @@ directory, and stops every process it started on Ctrl-C or when one of them dies
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import signal
@@ -168,3 +169,19 @@ def test_secrets_are_made_once_private_and_kept(tmp_path: Path) -> None:
     assert load_or_make_secrets(path) == first
     assert Fernet(first["DEALRADAR_SECRET_KEYS"].encode())  # a usable encryption key
     assert len(first["HUBSPOT_CLIENT_SECRET"]) >= 32
+
+
+def test_a_second_launcher_on_the_same_directory_is_refused(workdir: Path) -> None:
+    directory = workdir / "instance" / "sandbox"
+    directory.mkdir(parents=True)
+    (directory / "dealradar.db").write_bytes(b"the first launcher's database")
+    with (directory / "launcher.lock").open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a running launcher holds it
+        done = subprocess.run(
+            [sys.executable, "-m", "connector.cli", "sandbox", "--port", "0",
+             "--emulator-port", "0"],
+            cwd=workdir, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert done.returncode == 2
+    assert "another `dealradar sandbox` is running" in done.stderr
+    assert (directory / "dealradar.db").read_bytes() == b"the first launcher's database"
