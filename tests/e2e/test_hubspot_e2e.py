@@ -5,6 +5,7 @@ that deal's fields, while an unrelated deal is not written at all."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -21,6 +22,11 @@ CHANGE_SECONDS = 15
 
 def _alerts(product: Product, deal_id: str) -> set[str]:
     return set(filter(None, (product.deal(deal_id).get(ALERTS) or "").split(";")))
+
+
+def _deal_updates(product: Product) -> int:
+    """Batch updates of deals the emulator received (each request counted by its route)."""
+    return sum(n for route, n in product.state.counts().items() if "deals/batch/update" in route)
 
 
 def _open_deals(product: Product) -> list[str]:
@@ -66,6 +72,8 @@ def test_install_sync_then_a_meeting_clears_no_meeting_scheduled(product: Produc
     bystander_before = product.deal(bystander)
     bystander_history = product.history_lengths(bystander)
     others_before = {d: product.history_lengths(d) for d in open_ids if d != target}
+    updates_before = _deal_updates(product)
+    assert updates_before > 0, "the initial sync wrote through batch updates"
 
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
     logged = requests.post(
@@ -99,6 +107,8 @@ def test_install_sync_then_a_meeting_clears_no_meeting_scheduled(product: Produc
     }
 
     product.state.webhooks.flush()
+    time.sleep(2)  # the echo of our write, and any second refresh, have had their chance
+    assert _deal_updates(product) == updates_before + 1, "one batch update, for the one deal"
     assert product.deal(bystander) == bystander_before
     assert product.history_lengths(bystander) == bystander_history, "not rewritten"
     rewritten = [
