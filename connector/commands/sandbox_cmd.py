@@ -39,7 +39,7 @@ from cryptography.fernet import Fernet
 from redis import Redis
 from rq import Worker
 
-from connector.commands.common import fail
+from connector.commands.common import fail, masked
 from connector.commands.sandbox_report import (
     deal_table,
     fetch_deals,
@@ -172,7 +172,9 @@ class Stack:
 
     def stop(self) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
-        print("\nstopping: cron, worker, web, emulator" + (", redis" if self.redis else ""))
+        names = [c.name for c in reversed(self.children.started)]
+        names += ["redis"] if self.redis else []
+        print(f"\nstopping: {', '.join(names) or 'nothing started yet'}")
         killed = self.children.stop()
         if self.redis is not None:
             self.redis.stop()
@@ -182,13 +184,14 @@ class Stack:
 def _run(
     args: argparse.Namespace, env: dict[str, str], directory: Path, app_url: str, emu_port: int
 ) -> int:
-    redis = None
-    if not env.get("REDIS_URL"):
-        redis = start_redis()
-        env["REDIS_URL"] = redis.url
-    stack = Stack(redis, Children(directory / "logs", env))
+    stack = Stack(None, Children(directory / "logs", env))
     try:
-        print(f"Redis: {env['REDIS_URL']}" + (" (started here)" if redis else " (REDIS_URL)"))
+        if env.get("REDIS_URL"):
+            print(f"Redis: {masked(env['REDIS_URL'])} (REDIS_URL)")
+        else:
+            stack.redis = redis = start_redis()
+            stack.children.env["REDIS_URL"] = env["REDIS_URL"] = redis.url
+            print(f"Redis: {redis.url} (started here)")
         py = sys.executable
         run_once([py, "-m", "connector.cli", "db", "upgrade"], env, directory / "logs" / "db.log")
         print(f"database: {directory / 'dealradar.db'} (new)")
@@ -221,7 +224,7 @@ def _run(
         _wait(lambda: _workers(env["REDIS_URL"]) > 0, stack.children, "the worker", "worker.log")
         print(f"web app: {app_url}; worker and cron running")
 
-        pids = ([f"redis {redis.process.pid}"] if redis else []) + [
+        pids = ([f"redis {stack.redis.process.pid}"] if stack.redis else []) + [
             f"{c.name} {c.process.pid}" for c in stack.children.started
         ]
         print(f"processes: {', '.join(pids)}; logs in {stack.children.log_dir}/")
