@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import gunicorn
 import requests
 from cryptography.fernet import Fernet
 from redis import Redis
@@ -215,7 +216,7 @@ def _run(
             "web",
             [
                 py, "-m", "gunicorn", "--workers", "2", "--bind", app_url.removeprefix("http://"),
-                "--graceful-timeout", "5", "connector:create_app()",
+                "--graceful-timeout", "5", *_no_control_socket(), "connector:create_app()",
             ],
         )  # fmt: skip
         stack.children.start("worker", [py, "-m", "connector.cli", "worker"])
@@ -387,6 +388,12 @@ def _answers(url: str) -> bool:
         return requests.get(url, timeout=2).status_code == 200
     except requests.RequestException:
         return False
+
+
+def _no_control_socket() -> list[str]:
+    """gunicorn 25.1+ opens a control socket at one path per user: two sandboxes (or any other
+    gunicorn) would take it from each other, and the sandbox has no use for it."""
+    return ["--no-control-socket"] if gunicorn.version_info >= (25, 1) else []
 
 
 def _workers(redis_url: str) -> int:
