@@ -18,20 +18,26 @@ from adapters.errors import InvalidRequest, PermissionDenied, Transient
 from adapters.hubspot.client import API_HOST
 from adapters.hubspot.oauth import refresh_grant
 from connector.store.credentials import NoTokens, RefreshBusy
-from connector.store.models import Tenant
+from connector.store.models import SetupRun, Tenant
 from jobs.runtime import Runtime
 from jobs.tokens import Refresh, StoreTokens
 
 
-def tenant_ref(tenant: Tenant) -> TenantRef:
-    return TenantRef(id=tenant.id, crm=tenant.crm, account_id=tenant.account_id)
+def tenant_ref(rt: Runtime, tenant: Tenant) -> TenantRef:
+    """The tenant as its adapter sees it; `label_roles` is the CRM's contact labels mapped to
+    the tenant's roles at install (jobs/install.py keeps it on the setup run)."""
+    with rt.store.tenant(tenant.id) as s:
+        run = s.get(SetupRun, tenant.id)
+        labels = dict(run.labels) if run is not None and run.labels else {}
+    extra = {"label_roles": labels} if labels else {}
+    return TenantRef(id=tenant.id, crm=tenant.crm, account_id=tenant.account_id, extra=extra)
 
 
 def adapter_for_tenant(rt: Runtime, tenant: Tenant) -> Adapter:
     grant = REFRESH_GRANTS.get(tenant.crm)
     tokens = None if grant is None else _Tokens(StoreTokens(rt, tenant.id, grant(rt)), tenant.id)
     context = AdapterContext(tokens=tokens, redis=rt.redis, crm=rt.crm, clock=rt.clock)
-    return adapter_for(tenant_ref(tenant), context)
+    return adapter_for(tenant_ref(rt, tenant), context)
 
 
 def _hubspot_grant(rt: Runtime) -> Refresh:

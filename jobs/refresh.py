@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
+from adapters import ADAPTERS
 from adapters.errors import CrmError, RateLimited
 from connector import queues
 from connector.store import tenants, work
@@ -32,7 +33,8 @@ from jobs.runtime import Runtime, current
 log = logging.getLogger(__name__)
 
 DRAIN_BATCH = 200
-"""Deals refreshed by one job; more pending than this are left for the next drain."""
+"""Deals refreshed by one job, unless the CRM's adapter says otherwise (`pull_batch`: what its
+batch limits make cheapest); more pending than this are left for the next drain."""
 ATTEMPTS_TTL = 24 * 3600
 SCHEDULER_RESOLUTION_MS = 1000
 
@@ -56,7 +58,7 @@ def drain(tenant_id: str) -> None:
             r, queues.REFRESH, "jobs.refresh.drain", tenant_id, what="drain", delay=waiting / 1000
         )
         return
-    ids = queues.take_pending(r, tenant_id, DRAIN_BATCH)
+    ids = queues.take_pending(r, tenant_id, _batch(rt, tenant_id))
     if not ids:
         return
     if r.scard(queues.pending_key(tenant_id)):
@@ -70,6 +72,14 @@ def drain(tenant_id: str) -> None:
             refresh(tenant_id, taken, rt)
     finally:
         locks.release()
+
+
+def _batch(rt: Runtime, tenant_id: str) -> int:
+    try:
+        crm = tenants.get_tenant(rt.store, tenant_id).crm
+    except tenants.UnknownTenant:
+        return DRAIN_BATCH  # refresh() drops them with a warning
+    return int(getattr(ADAPTERS.get(crm), "pull_batch", DRAIN_BATCH))
 
 
 def refresh(tenant_id: str, deal_ids: Sequence[str], rt: Runtime | None = None) -> None:

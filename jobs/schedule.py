@@ -27,6 +27,7 @@ from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
 from connector.store.models import SweepRun, SyncCursor, Tenant
+from jobs import policy
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import current
 
@@ -84,6 +85,9 @@ def poll(tenant_id: str) -> int:
         follow_changes(tenant_id, adapter, progress, pages=POLL_PAGES)
     except CrmError as exc:
         log.warning("poll of tenant %s stopped at cursor %s: %s", tenant_id, progress.cursor, exc)
+        decision = policy.decide(exc, 1)
+        if decision.action == "suspend":  # a revoked grant: polling again cannot help
+            tenants.set_status(rt.store, tenant_id, "suspended", decision.reason, rt.clock())
     return progress.requested
 
 

@@ -12,8 +12,8 @@ number of calls is what a portal's rate limit spends:
 - `changed_since(cursor)`: one search page (200) on `hs_lastmodifieddate`, ascending. Pages of
   one search follow `after`; before `after` would pass the 10,000-result cap, the search starts
   again from the last timestamp seen, leaving out the deals of that timestamp already returned.
-- `write_back(values)`: batch update (100 per call) of the properties in
-  adapters/hubspot/properties.py, values as strings.
+- `write_back(values)`: adapters/hubspot/writeback.py, batch update (100 per call) of the
+  properties in adapters/hubspot/properties.py, values as strings.
 - `deals_for_events(bodies)`: the deals of stored webhook events that named no deal known to
   the snapshot (a new call, a contact not yet pulled), through associations v4.
 
@@ -33,9 +33,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from adapters.base import AdapterContext, Changes, Pulled, TenantRef
-from adapters.errors import NotFound
 from adapters.hubspot import events as hubspot_events
-from adapters.hubspot import properties as dealradar_properties
+from adapters.hubspot import writeback
 from adapters.hubspot.client import API_HOST, HubSpotClient
 from adapters.hubspot.mapping import (
     MappingError,
@@ -54,7 +53,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 READ_BATCH = 100
-"""Records per batch read or batch update (crm-apis.md 1.2, 1.5)."""
+"""Records per batch read (crm-apis.md 1.2)."""
 HISTORY_BATCH = 50
 """Records per batch read with `propertiesWithHistory` (crm-apis.md 1.2)."""
 ASSOCIATION_BATCH = 1000
@@ -64,6 +63,11 @@ SEARCH_PAGE = 200
 SEARCH_CAP = 10_000
 """Results one search can page through; past it HubSpot answers 400."""
 OWNERS_PAGE = 500
+PULL_BATCH = 500
+"""Deals per refresh job (jobs.refresh reads it): each pull reads its deals' six association
+types, the activities' contacts, owners and pipelines once whatever its size, so 200-deal pulls
+spend a quarter more calls than HubSpot's limits require (bench/hubspot_sync.py); at 500 a pull
+is about 150 calls, 15 s of the portal's rate budget, well inside a refresh job's timeout."""
 
 ACTIVITY_TYPES = ("calls", "emails", "meetings", "tasks", "notes")
 DEAL_PROPERTIES = [
@@ -105,6 +109,7 @@ Links = dict[str, list[dict[str, Any]]]
 
 class HubSpotAdapter:
     needs_polling = False  # HubSpot sends webhooks; changed_since serves the initial sync
+    pull_batch = PULL_BATCH
 
     def __init__(
         self, tenant: TenantRef, context: AdapterContext, *, client: HubSpotClient | None = None
@@ -282,31 +287,7 @@ class HubSpotAdapter:
     # -- write-back ----------------------------------------------------------------------------
 
     def write_back(self, values: Mapping[str, Mapping[str, Any]]) -> None:
-        inputs = [
-            {"id": str(deal_id), "properties": dealradar_properties.encode(fields)}
-            for deal_id, fields in values.items()
-            if fields
-        ]
-        for chunk in _chunks(inputs, READ_BATCH):
-            try:
-                self._update(chunk)
-            except NotFound:
-                # One deleted deal refuses the whole batch: write the others; the refresh that
-                # follows the deletion's webhook forgets the deleted ones.
-                alive = self._read("deals", [i["id"] for i in chunk], [])
-                rest = [i for i in chunk if i["id"] in alive]
-                log.info(
-                    "tenant %s: %d deals deleted before their write-back",
-                    self.tenant.id, len(chunk) - len(rest),
-                )  # fmt: skip
-                if rest:
-                    self._update(rest)
-
-    def _update(self, inputs: list[dict[str, Any]]) -> None:
-        self.client.call(
-            "deals.batch_update",
-            lambda sdk: sdk.crm.deals.batch_api.update({"inputs": inputs}, **_RAW).data,
-        )
+        writeback.write_back(self.client, values)
 
     # -- unresolved events ---------------------------------------------------------------------
 

@@ -22,9 +22,9 @@ from connector.app import create_app
 from connector.config import Config
 from connector.store import results, tenants
 from connector.store.credentials import save_tokens
-from connector.store.models import InboxEvent
+from connector.store.models import InboxEvent, SetupRun, SyncCursor
 from connector.store.snapshots import load_bundles
-from jobs import sweeper
+from jobs import schedule, sweeper
 from jobs.runtime import Runtime
 from sandbox.hubspot import HubSpotState, ServerHandle, serve
 from sandbox.hubspot_seed import load_into_hubspot
@@ -240,3 +240,35 @@ def test_without_the_app_credentials_the_worker_says_what_to_set(
     (job_id,) = failed.get_job_ids()
     result = Job.fetch(job_id, connection=rt.redis).latest_result()
     assert result is not None and "HUBSPOT_CLIENT_ID" in (result.exc_string or "")
+
+
+def test_a_poll_requests_every_deal_and_keeps_a_millisecond_cursor(
+    rt: Runtime, portal: Portal
+) -> None:
+    """What the install's initial sync reuses: every deal requested, the cursor HubSpot's
+    epoch milliseconds of the last change seen, never later than the poll's start."""
+    requested = schedule.poll(portal.tenant_id)
+    deal_ids = {portal.deal(d.id) for d in portal.world.deals}
+    assert requested == len(deal_ids)
+    pending = {m.decode() for m in rt.redis.smembers(queues.pending_key(portal.tenant_id))}
+    assert pending == deal_ids
+    with rt.store.tenant(portal.tenant_id) as s:
+        cursor = s.get(SyncCursor, (portal.tenant_id, schedule.DEALS_CURSOR)).value
+    newest = max(portal.state.record("deals", d).updated_at for d in deal_ids)
+    started_ms = int(rt.clock().timestamp() * 1000)
+    assert int(cursor) == min(int(newest.timestamp() * 1000), started_ms)
+
+
+def test_contact_roles_follow_the_labels_mapped_at_install(rt: Runtime, portal: Portal) -> None:
+    """An admin mapped HubSpot's "Champion" label to the tenant's "Economic Buyer" role."""
+    deal = next(d for d in portal.world.deals if any("Champion" in c.roles for c in d.contacts))
+    champion = next(c.person_id for c in deal.contacts if "Champion" in c.roles)
+    with rt.store.tenant(portal.tenant_id) as s:
+        s.add(SetupRun(tenant_id=portal.tenant_id, status="done",
+                       labels={"Champion": "Economic Buyer"}, started_at=rt.clock(),
+                       updated_at=rt.clock()))  # fmt: skip
+    _refresh(rt, portal, [portal.deal(deal.id)])
+    with rt.store.tenant(portal.tenant_id) as s:
+        (bundle,) = load_bundles(s, [portal.deal(deal.id)])
+    roles = bundle.contact(portal.deal(champion)).roles
+    assert "Economic Buyer" in roles and "Champion" not in roles
