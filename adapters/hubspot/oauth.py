@@ -80,6 +80,17 @@ class TokenInfo:
     """The email of the user who granted it (the installing admin)."""
     hub_domain: str = ""
 
+    @classmethod
+    def from_answer(cls, answer: Any) -> TokenInfo:
+        """From the SDK's AccessTokenInfoResponse."""
+        return cls(
+            portal_id=str(answer.hub_id),
+            scopes=tuple(answer.scopes or ()),
+            expires_in=int(answer.expires_in or 0),
+            user=answer.user or "",
+            hub_domain=answer.hub_domain or "",
+        )
+
     def missing(self, required: Iterable[str] = SCOPES) -> list[str]:
         """The required scopes this token was not granted, in the order they are listed."""
         return [s for s in required if s not in self.scopes]
@@ -150,13 +161,7 @@ def token_info(access_token: str, *, host: str = API_HOST) -> TokenInfo:
         answer = sdk.oauth.access_tokens_api.get(access_token, _request_timeout=TIMEOUT)
     except Exception as exc:  # the oauth package's own ApiException, or the network's
         raise translate(exc, "oauth.token_info") from exc
-    return TokenInfo(
-        portal_id=str(answer.hub_id),
-        scopes=tuple(answer.scopes or ()),
-        expires_in=int(answer.expires_in or 0),
-        user=answer.user or "",
-        hub_domain=answer.hub_domain or "",
-    )
+    return TokenInfo.from_answer(answer)
 
 
 def _grant(

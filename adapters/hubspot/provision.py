@@ -25,7 +25,7 @@ from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCre
 
 from adapters.errors import InvalidRequest, PermissionDenied
 from adapters.hubspot.client import TIMEOUT, HubSpotClient, _body
-from adapters.hubspot.oauth import SCOPES, hide_token_paths
+from adapters.hubspot.oauth import SCOPES, TokenInfo, hide_token_paths
 from adapters.hubspot.properties import GROUP, definitions
 from engine.model import role_key
 
@@ -104,12 +104,13 @@ def check_scopes(client: HubSpotClient, required: Sequence[str] = SCOPES) -> Non
     """PermissionDenied naming the scopes the tenant's grant lacks (an app whose scopes grew
     since the portal installed it, an install made with fewer), before anything fails halfway."""
     hide_token_paths()
-    token = client.tokens.current()
     info = client.call(
         "oauth.token_info",
-        lambda sdk: sdk.oauth.access_tokens_api.get(token, _request_timeout=TIMEOUT),
+        lambda sdk: sdk.oauth.access_tokens_api.get(
+            client.tokens.current(), _request_timeout=TIMEOUT
+        ),
     )
-    missing = [s for s in required if s not in (info.scopes or ())]
+    missing = TokenInfo.from_answer(info).missing(required)
     if missing:
         raise PermissionDenied(
             f"HubSpot portal {client.portal_id} did not grant Deal Radar the "
