@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,13 +73,6 @@ class Emulator:
         finally:
             self.process.stdout.close()
             self.process.stderr.close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    target = Receiver()
-    yield target
-    target.stop()
 
 
 def test_help_names_the_seeding_options() -> None:
