@@ -20,6 +20,7 @@ from cryptography.fernet import Fernet
 
 from connector.commands.sandbox_cmd import load_or_make_secrets
 from connector.commands.sandbox_report import deal_table, sync_line
+from connector.processes import Children
 from tests.e2e.launcher import ROOT, Launcher, groups_alive, port_free, processes_in
 
 DEALS = 25
@@ -185,3 +186,26 @@ def test_a_second_launcher_on_the_same_directory_is_refused(workdir: Path) -> No
     assert done.returncode == 2
     assert "another `dealradar sandbox` is running" in done.stderr
     assert (directory / "dealradar.db").read_bytes() == b"the first launcher's database"
+
+
+def test_a_child_that_ignores_sigterm_is_killed_with_its_whole_group(tmp_path: Path) -> None:
+    stubborn = (
+        "import signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    children = Children(tmp_path / "logs", os.environ)
+    child = children.start("stubborn", [sys.executable, "-c", stubborn])
+    polite = children.start("polite", [sys.executable, "-c", "import time; time.sleep(120)"])
+    deadline = time.monotonic() + 30
+    while "ready" not in child.log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(groups_alive({"stubborn": child.process.pid})["stubborn"]) == 2
+
+    started = time.monotonic()
+    assert children.stop(grace=1.0) == ["stubborn"]
+    assert time.monotonic() - started < 10
+    assert groups_alive({"stubborn": child.process.pid, "polite": polite.process.pid}) == {}
+    assert polite.process.returncode == -signal.SIGTERM
