@@ -311,14 +311,17 @@ def follow_sync(
     started = time.monotonic()
     shown: set[str] = set()
     failures: set[str] = set()
-    tty = sys.stdout.isatty()
+    progress = _Progress()
     store = Store(env["DATABASE_URL"])
     try:
         while True:
             children.check()
             deals = fetch_deals(app_url, key)
-            done = sum(1 for d in deals if d.get("evaluated_at")) >= total
             status = tenant_status(store, tenant, datetime.now(UTC))
+            # Done once every deal is evaluated and its fields are written back to HubSpot
+            # (nothing waiting in the outbox), so that what the table shows is in the CRM too.
+            waiting = sum(n for k, n in status.outbox.items() if not k.endswith(" done"))
+            done = sum(1 for d in deals if d.get("evaluated_at")) >= total and not waiting
             notes = [
                 line.strip() for line in describe(status)
                 if line.strip().startswith(("setup:", "why:"))
@@ -330,22 +333,20 @@ def follow_sync(
             for note in notes:
                 if note not in shown:
                     shown.add(note)
-                    print(("\n" if tty else "") + note, flush=True)
-            line = sync_line(deals, total)
-            if line not in shown:
-                shown.add(line)
-                print(
-                    ("\r" if tty else "") + line, end="" if tty and not done else "\n", flush=True
-                )
+                    progress.say(note)
+            progress.update(sync_line(deals, total))
             if done:
-                print(f"initial sync done in {time.monotonic() - started:.0f} s")
+                progress.say(
+                    f"initial sync done in {time.monotonic() - started:.0f} s: every deal "
+                    "evaluated, Deal Radar's fields written to HubSpot"
+                )
                 return deals
             if status.status != "active":
-                print(f"\ntenant {tenant} is {status.status}: the sync cannot go on")
+                progress.say(f"tenant {tenant} is {status.status}: the sync cannot go on")
                 return deals
             if time.monotonic() - started > timeout:
-                print(
-                    f"\nthe initial sync has not finished after {timeout:.0f} s: showing what is "
+                progress.say(
+                    f"the initial sync has not finished after {timeout:.0f} s: showing what is "
                     f"there; `dealradar tenants status` and {children.log_dir / 'worker.log'} "
                     "say more"
                 )
@@ -353,6 +354,32 @@ def follow_sync(
             time.sleep(POLL_SECONDS)
     finally:
         store.dispose()
+
+
+class _Progress:
+    """A progress line rewritten in place on a terminal (one line per change elsewhere), and
+    messages on lines of their own."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stdout.isatty()
+        self.last: str | None = None
+        self.open = False  # the cursor is at the end of a progress line
+
+    def update(self, line: str) -> None:
+        if line == self.last:
+            return
+        self.last = line
+        if self.tty:
+            print("\r" + line, end="", flush=True)
+            self.open = True
+        else:
+            print(line, flush=True)
+
+    def say(self, text: str) -> None:
+        if self.open:
+            print()
+            self.open = False
+        print(text, flush=True)
 
 
 def _emulator_ready(log_path: Path, children: Children) -> tuple[str, int]:
