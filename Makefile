@@ -13,10 +13,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-## run: evaluate the example deals and print a table (the sandbox CRMs replace this later)
+## run: the whole product on an emulated HubSpot portal of 300 deals, installed and synced, then a
+## table of deals by alert and the URLs to try; Ctrl-C stops it (RUN_ARGS="--deals 50 --port 8001")
 run: $(STAMP)
-	$(VENV)/bin/dealradar evaluate examples/bundles/*.json --settings examples/settings.json \
-		--now 2026-11-25T09:00:00+01:00 --format table
+	$(VENV)/bin/dealradar sandbox $(RUN_ARGS)
 
 ## test: the whole test suite, then the linter
 test: $(STAMP)

@@ -1,17 +1,20 @@
 """The registry of CRM adapters: one line per CRM kind.
 
-`adapter_for(tenant)` builds the adapter that talks to that tenant's CRM account.
+`adapter_for(tenant, context)` builds the adapter that talks to that tenant's CRM account; the
+jobs build the context (tokens, Redis, CRM settings, clock) in jobs/adapters.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from adapters.base import Adapter, TenantRef
+from adapters.base import Adapter, AdapterContext, TenantRef
 from adapters.folder.client import FolderClient
+from adapters.hubspot.adapter import HubSpotAdapter
 
-ADAPTERS: dict[str, Callable[[TenantRef], Adapter]] = {
+ADAPTERS: dict[str, Callable[[TenantRef, AdapterContext], Adapter]] = {
     "test": FolderClient,
+    "hubspot": HubSpotAdapter,
 }
 
 
@@ -19,11 +22,11 @@ class UnknownCrm(LookupError):
     """A tenant whose CRM kind has no adapter (yet)."""
 
 
-def adapter_for(tenant: TenantRef) -> Adapter:
+def adapter_for(tenant: TenantRef, context: AdapterContext) -> Adapter:
     try:
         factory = ADAPTERS[tenant.crm]
     except KeyError:
         raise UnknownCrm(
             f"no adapter for CRM {tenant.crm!r}; known: {', '.join(sorted(ADAPTERS))}"
         ) from None
-    return factory(tenant)
+    return factory(tenant, context)

@@ -7,8 +7,9 @@ the CRM's client does for a single call, so that the retry policy lives in one t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from engine.model import Bundle
@@ -55,6 +56,21 @@ class TokenSource(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class AdapterContext:
+    """What the application lends an adapter: built by the jobs in one place
+    (jobs/adapters.py), so an adapter never reads the environment or the store itself."""
+
+    tokens: TokenSource | None
+    """The tenant's OAuth tokens (None for a CRM without OAuth)."""
+    redis: Any | None
+    """Shared state across workers (a CRM client's rate budget); None where none is needed."""
+    crm: Mapping[str, str]
+    """The CRM apps' settings (Config.crm): client ids, API hosts."""
+    clock: Callable[[], datetime]
+    """Now, for mappings that judge what is past and what is to come."""
+
+
 class Adapter(Protocol):
     needs_polling: bool
     """True for a CRM (or a kind of change) that sends no webhooks: the scheduler polls it."""
@@ -70,4 +86,14 @@ class Adapter(Protocol):
     def write_back(self, values: Mapping[str, Mapping[str, Any]]) -> None:
         """Write Deal Radar's fields on deals ({deal id: {field: value}}), batched to the CRM's
         limits; the values are only those that changed."""
+        ...
+
+
+class EventResolver(Protocol):
+    """An adapter that can place webhook events naming no known deal (a contact, an activity)
+    on their deals by asking the CRM; the sweeper's `resolve` job uses it when it is there."""
+
+    def deals_for_events(self, bodies: Sequence[str]) -> list[set[str]]:
+        """The deals each stored event (its JSON as the inbox keeps it) concerns, in order; an
+        empty set for an event whose records have no deal."""
         ...

@@ -7,10 +7,18 @@ import os
 import sys
 from collections.abc import Sequence
 
-from connector.commands import cron_cmd, db_cmd, evaluate_cmd, jobs_cmd, tenants_cmd, worker_cmd
+from connector.commands import (
+    cron_cmd,
+    db_cmd,
+    evaluate_cmd,
+    jobs_cmd,
+    sandbox_cmd,
+    tenants_cmd,
+    worker_cmd,
+)
 from connector.config import ConfigError
 
-COMMANDS = (evaluate_cmd, db_cmd, tenants_cmd, worker_cmd, cron_cmd, jobs_cmd)
+COMMANDS = (evaluate_cmd, db_cmd, tenants_cmd, worker_cmd, cron_cmd, jobs_cmd, sandbox_cmd)
 """Each module adds its sub-command with `register(subparsers)` and handles it in `run(args)`."""
 
 

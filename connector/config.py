@@ -29,7 +29,9 @@ class Config:
     """Fernet keys, newest first: the first encrypts, all decrypt (rotation)."""
     public_url: str = "http://localhost:8000"
     crm: Mapping[str, str] = field(default_factory=dict, repr=False)
-    """CRM app credentials (HUBSPOT_CLIENT_ID, ...), by environment name."""
+    """CRM app credentials (HUBSPOT_CLIENT_ID, ...) and hosts (HUBSPOT_API_URL, default
+    https://api.hubapi.com; HUBSPOT_AUTHORIZE_URL, default HubSpot's consent page), by
+    environment name; an unset name is absent."""
     coalesce_seconds: float = 2.0
     """DEALRADAR_COALESCE_SECONDS: events for a tenant within this window cause one pull."""
     lock_seconds: float = 90.0
@@ -57,6 +59,8 @@ class Config:
             "HUBSPOT_APP_ID",
             "HUBSPOT_CLIENT_ID",
             "HUBSPOT_CLIENT_SECRET",
+            "HUBSPOT_API_URL",
+            "HUBSPOT_AUTHORIZE_URL",
             "SALESFORCE_CLIENT_ID",
             "SALESFORCE_CLIENT_SECRET",
             "SELL_CLIENT_ID",

@@ -92,6 +92,7 @@ def start_redis(binary: str | None = None, port: int | None = None) -> RedisProc
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C in the terminal is for its owner, who stops it last
     )
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + START_TIMEOUT

@@ -38,6 +38,8 @@ DEAL_LOCK_SECONDS = 90
 """A deal lock outlives any refresh (jobs time out at 60 s), then expires if its worker died."""
 REFRESH_TIMEOUT = 60
 """Seconds a refresh job may run before RQ stops it, below DEAL_LOCK_SECONDS on purpose."""
+SETUP_TIMEOUT = 1800
+"""Seconds an install's setup job (provisioning, the initial sync's paging) may run."""
 
 _PREFIX = "dealradar"
 
@@ -103,6 +105,14 @@ def request_refresh(
     backoff_ms = pipe.execute()[1]
     delay = max(window, backoff_ms / 1000 if backoff_ms and backoff_ms > 0 else 0.0)
     return enqueue_once(redis, REFRESH, "jobs.refresh.drain", tenant_id, what="drain", delay=delay)
+
+
+def request_setup(redis: Redis, tenant_id: str, *, delay: float = 0.0) -> bool:
+    """Enqueue the tenant's install setup (jobs.install.setup) unless one is waiting already."""
+    return enqueue_once(
+        redis, EVENTS, "jobs.install.setup", tenant_id, what="setup",
+        delay=delay, hold=SETUP_TIMEOUT, timeout=SETUP_TIMEOUT,
+    )  # fmt: skip
 
 
 def take_pending(redis: Redis, tenant_id: str, limit: int) -> list[str]:

@@ -20,20 +20,21 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from adapters import adapter_for
-from adapters.base import TenantRef
+from adapters import ADAPTERS
 from adapters.errors import CrmError, RateLimited
 from connector import queues
 from connector.store import tenants, work
-from connector.store.models import InboxEvent, Tenant
+from connector.store.models import InboxEvent
 from connector.store.snapshots import save_bundles
 from jobs import pipeline, policy
+from jobs.adapters import adapter_for_tenant
 from jobs.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
 
 DRAIN_BATCH = 200
-"""Deals refreshed by one job; more pending than this are left for the next drain."""
+"""Deals refreshed by one job, unless the CRM's adapter says otherwise (`pull_batch`: what its
+batch limits make cheapest); more pending than this are left for the next drain."""
 ATTEMPTS_TTL = 24 * 3600
 SCHEDULER_RESOLUTION_MS = 1000
 
@@ -57,7 +58,7 @@ def drain(tenant_id: str) -> None:
             r, queues.REFRESH, "jobs.refresh.drain", tenant_id, what="drain", delay=waiting / 1000
         )
         return
-    ids = queues.take_pending(r, tenant_id, DRAIN_BATCH)
+    ids = queues.take_pending(r, tenant_id, _batch(rt, tenant_id))
     if not ids:
         return
     if r.scard(queues.pending_key(tenant_id)):
@@ -73,8 +74,12 @@ def drain(tenant_id: str) -> None:
         locks.release()
 
 
-def tenant_ref(tenant: Tenant) -> TenantRef:
-    return TenantRef(id=tenant.id, crm=tenant.crm, account_id=tenant.account_id)
+def _batch(rt: Runtime, tenant_id: str) -> int:
+    try:
+        crm = tenants.get_tenant(rt.store, tenant_id).crm
+    except tenants.UnknownTenant:
+        return DRAIN_BATCH  # refresh() drops them with a warning
+    return int(getattr(ADAPTERS.get(crm), "pull_batch", DRAIN_BATCH))
 
 
 def refresh(tenant_id: str, deal_ids: Sequence[str], rt: Runtime | None = None) -> None:
@@ -92,7 +97,7 @@ def refresh(tenant_id: str, deal_ids: Sequence[str], rt: Runtime | None = None) 
         )
         return
     try:
-        pulled = adapter_for(tenant_ref(tenant)).pull(deal_ids)
+        pulled = adapter_for_tenant(rt, tenant).pull(deal_ids)
     except CrmError as exc:
         _failed(rt, tenant_id, deal_ids, exc)
         return

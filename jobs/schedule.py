@@ -14,17 +14,21 @@ poll started, so a change made during the poll is seen by the next one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from adapters import ADAPTERS, adapter_for
+from adapters import ADAPTERS
+from adapters.base import Adapter
 from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
 from connector.store.models import SweepRun, SyncCursor, Tenant
-from jobs.refresh import tenant_ref
+from jobs import policy
+from jobs.adapters import adapter_for_tenant
 from jobs.runtime import current
 
 log = logging.getLogger(__name__)
@@ -75,33 +79,74 @@ def poll(tenant_id: str) -> int:
     tenant = tenants.get_tenant(rt.store, tenant_id)
     if tenant.status != "active":
         return 0
+    adapter = adapter_for_tenant(rt, tenant)
+    progress = Progress()
+    try:
+        follow_changes(tenant_id, adapter, progress, pages=POLL_PAGES)
+    except CrmError as exc:
+        log.warning("poll of tenant %s stopped at cursor %s: %s", tenant_id, progress.cursor, exc)
+        decision = policy.decide(exc, 1)
+        if decision.action == "suspend":  # a revoked grant: polling again cannot help
+            tenants.set_status(rt.store, tenant_id, "suspended", decision.reason, rt.clock())
+    return progress.requested
+
+
+@dataclass
+class Progress:
+    """How far `follow_changes` got: kept up to date page by page, also when it raises."""
+
+    requested: int = 0
+    pages: int = 0
+    cursor: str | None = None
+    more: bool = True
+
+
+def follow_changes(
+    tenant_id: str,
+    adapter: Adapter,
+    progress: Progress,
+    *,
+    pages: int,
+    on_page: Callable[[Progress], None] | None = None,
+) -> Progress:
+    """Up to `pages` pages of the deals changed since the tenant's cursor: request their
+    refresh and checkpoint the cursor after each page (never past this call's start).
+    CRM errors propagate; what was done until then stays done and is in `progress`."""
+    rt = current()
     started = rt.clock().timestamp()
-    adapter = adapter_for(tenant_ref(tenant))
     with rt.store.tenant(tenant_id) as s:
         row = s.get(SyncCursor, (tenant_id, DEALS_CURSOR))
-        cursor = row.value if row else None
-    requested = 0
-    for _ in range(POLL_PAGES):
-        try:
-            changes = adapter.changed_since(cursor)
-        except CrmError as exc:
-            log.warning("poll of tenant %s stopped at cursor %s: %s", tenant_id, cursor, exc)
-            break
+        progress.cursor = row.value if row else None
+    for _ in range(pages):
+        changes = adapter.changed_since(progress.cursor)
         queues.request_refresh(rt.redis, tenant_id, changes.deal_ids, window=rt.coalesce_seconds)
-        requested += len(changes.deal_ids)
-        cursor = _not_after(changes.cursor, started)
-        _checkpoint(tenant_id, cursor)
+        progress.requested += len(changes.deal_ids)
+        progress.pages += 1
+        progress.cursor = _not_after(changes.cursor, started)
+        progress.more = changes.more
+        _checkpoint(tenant_id, progress.cursor)
+        if on_page is not None:
+            on_page(progress)
         if not changes.more:
             break
-    return requested
+    return progress
+
+
+MS_CURSOR_FROM = 1e11
+"""Numeric cursors above this are epoch milliseconds (HubSpot's), below it epoch seconds: 1e11
+seconds is the year 5138, 1e11 milliseconds March 1973."""
 
 
 def _not_after(cursor: str, started: float) -> str:
-    """Numeric cursors (timestamps) are capped at the poll's start; others pass as they are."""
+    """Numeric cursors (timestamps) are capped at the poll's start, in their own unit; others
+    pass as they are."""
     try:
-        return str(min(float(cursor), started))
+        value = float(cursor)
     except ValueError:
         return cursor
+    if value >= MS_CURSOR_FROM:
+        return str(min(int(value), int(started * 1000)))
+    return str(min(value, started))
 
 
 def _checkpoint(tenant_id: str, value: str) -> None:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 
-from adapters import adapter_for
 from adapters.errors import CrmError, RateLimited
 from connector import queues
 from connector.store import results, tenants, work
 from engine.fields import changed
 from jobs import pipeline, policy
-from jobs.refresh import tenant_ref
+from jobs.adapters import adapter_for_tenant
 from jobs.runtime import current
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ def _flush(tenant_id: str) -> None:
     batch = {d: diff for d in deal_ids if d in latest if (diff := changed(latest[d], known.get(d)))}
     if batch:
         try:
-            adapter_for(tenant_ref(tenant)).write_back(batch)
+            adapter_for_tenant(rt, tenant).write_back(batch)
         except CrmError as exc:
             _retry_or_stop(tenant_id, exc)
             return

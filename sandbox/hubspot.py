@@ -89,19 +89,26 @@ World-building API (stable, used by ``sandbox/seed.py``)::
         token = state.issue_token().access_token
         HubSpot(access_token=token, host=server.url)
 
-Run an empty portal with ``python -m sandbox.hubspot --port 8099``.
+Run an empty portal with ``python -m sandbox.hubspot --port 8099``, or a generated sales org
+of 300 deals with ``python -m sandbox.hubspot --seed-deals 300`` (``--help`` for the rest).
 """
 
 import argparse
+import os
+import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from sandbox.hubspot_app import create_app
+from sandbox.hubspot_seed import load_into_hubspot
 from sandbox.hubspot_state import Change, HubSpotError, HubSpotState, Source, Token
+from sandbox.seed import generate
 
 __all__ = [
     "Change",
@@ -167,23 +174,19 @@ def serve(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sandbox.hubspot``: serve an empty portal until interrupted."""
-    parser = argparse.ArgumentParser(
-        prog="python -m sandbox.hubspot",
-        description="Serve an emulated HubSpot portal (empty, with the default deal pipeline).",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8099, help="port to listen on (8099)")
-    parser.add_argument("--portal-id", type=int, default=62515, help="hub id (62515)")
-    parser.add_argument("--app-id", type=int, default=54321, help="the app's id (54321)")
-    parser.add_argument("--client-id", default="sandbox-client-id", help="OAuth client id")
-    parser.add_argument("--client-secret", default="sandbox-client-secret",
-                        help="OAuth client secret, also the webhook signing key")  # fmt: skip
-    parser.add_argument("--webhook-url", help="send webhooks to this target URL")
-    parser.add_argument("--no-rate-limit", action="store_true", help="switch off the 429s")
-    parser.add_argument("--search-lag", type=float, default=0.0,
-                        help="seconds before a change is visible to search (0)")  # fmt: skip
-    args = parser.parse_args(argv)
+    """``python -m sandbox.hubspot``: serve a portal (empty, or seeded) until interrupted."""
+    args = _parser().parse_args(argv)
+    if args.seed_deals < 0:
+        _parser().error("--seed-deals must be 0 or more")
+    # Before anything else: a launcher's terminate() must end it like Ctrl-C at any moment.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _serve(args)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
     state = HubSpotState(
         args.portal_id,
         app_id=args.app_id,
@@ -193,23 +196,112 @@ def main(argv: Sequence[str] | None = None) -> int:
         search_rate_limit=None if args.no_rate_limit else 5,
         search_lag_seconds=args.search_lag,
     )
+    seeded = _seed(state, args.seed_deals, args.seed) if args.seed_deals else None
+    # Webhooks only from now on: loading the world is the portal's past, not news to send.
     if args.webhook_url:
         state.webhooks.configure(args.webhook_url)
-    server = make_server(args.host, args.port, create_app(state), threaded=True)
+    try:
+        server = make_server(
+            args.host, args.port, create_app(state), threaded=True, request_handler=_QuietHandler
+        )
+    except OSError as exc:
+        print(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
+            "give another --port (0: any free port)",
+            file=sys.stderr,
+        )
+        return 2
     token = state.issue_token()
+    # The first line names the URL (a launcher using --port 0 reads it); the rest are for people.
     print(
         f"HubSpot emulator for portal {args.portal_id} on http://{args.host}:{server.server_port}"
     )
+    if seeded:
+        print(seeded)
+    if args.webhook_url:
+        print(f"webhooks to {args.webhook_url}, signed with the client secret")
     print(f"access token (30 min): {token.access_token}")
     print(f"refresh token: {token.refresh_token}")
     sys.stdout.flush()
     try:
-        server.serve_forever()
+        server.serve_forever(poll_interval=0.1)
     except KeyboardInterrupt:
         pass
     finally:
+        server.server_close()
         state.webhooks.stop()
     return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox.hubspot",
+        description="Serve an emulated HubSpot portal: empty (the default deal pipeline only), "
+        "or seeded with a generated sales org (--seed-deals). The OAuth client id and secret "
+        "default to HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET from the environment, as the "
+        "product reads them, so a secret need not be given on the command line.",
+    )
+    env = os.environ
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=8099, help="port to listen on (8099; 0: any free port, printed)"
+    )
+    parser.add_argument("--portal-id", type=int, default=62515, help="hub id (62515)")
+    parser.add_argument(
+        "--app-id",
+        type=int,
+        default=env.get("HUBSPOT_APP_ID") or "54321",  # argparse applies type= to it
+        help="the app's id (HUBSPOT_APP_ID, else 54321)",
+    )
+    parser.add_argument(
+        "--client-id",
+        default=env.get("HUBSPOT_CLIENT_ID") or "sandbox-client-id",
+        help="OAuth client id (HUBSPOT_CLIENT_ID, else sandbox-client-id)",
+    )
+    parser.add_argument(
+        "--client-secret",
+        default=env.get("HUBSPOT_CLIENT_SECRET") or "sandbox-client-secret",
+        help="OAuth client secret, also the webhook signing key (HUBSPOT_CLIENT_SECRET, else "
+        "sandbox-client-secret)",
+    )
+    parser.add_argument("--webhook-url", help="send webhooks to this target URL")
+    parser.add_argument(
+        "--seed-deals",
+        type=int,
+        default=0,
+        metavar="N",
+        help="load a generated sales org of N deals, with their contacts and "
+        "activities, before serving (0: an empty portal)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="random seed of the generated org (1): same seed, same org",
+    )
+    parser.add_argument("--no-rate-limit", action="store_true", help="switch off the 429s")
+    parser.add_argument(
+        "--search-lag",
+        type=float,
+        default=0.0,
+        help="seconds before a change is visible to search (0)",
+    )
+    return parser
+
+
+def _seed(state: HubSpotState, deals: int, seed: int) -> str:
+    """Generate a world of `deals` deals as of now, load it; a line saying what was loaded."""
+    started = time.monotonic()
+    world = generate(deals, seed, datetime.now(UTC))
+    load_into_hubspot(state, world)
+    return (
+        f"seeded {len(world.deals)} deals, {len(world.people)} contacts, "
+        f"{len(world.activities)} activities (seed {seed}) in {time.monotonic() - started:.1f} s"
+    )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters import errors
-from adapters.base import Changes, Pulled, TenantRef
+from adapters.base import AdapterContext, Changes, Pulled, TenantRef
 from engine.model import BundleError, load_bundle
 
 PAGE_SIZE = 100
@@ -41,7 +41,8 @@ _ERRORS: dict[str, type[errors.CrmError]] = {
 class FolderClient:
     needs_polling = True  # a folder sends no webhooks
 
-    def __init__(self, tenant: TenantRef) -> None:
+    def __init__(self, tenant: TenantRef, context: AdapterContext | None = None) -> None:
+        # A folder needs no tokens, Redis or settings: the context is accepted and ignored.
         self.root = Path(tenant.account_id)
 
     # -- the CRM's side, used by tests and demos to act as the CRM --

@@ -26,7 +26,6 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from hubspot import HubSpot
@@ -148,39 +147,6 @@ class _Apis:
             self.token = token
             for configuration in self.configurations:
                 configuration.access_token = token
-
-
-def refresh_grant(
-    refresh_token: str,
-    *,
-    client_id: str,
-    client_secret: str,
-    host: str = API_HOST,
-    now: Callable[[], datetime],
-) -> tuple[dict[str, Any], datetime]:
-    """New tokens for a refresh token (OAuth v1), and when the access token expires.
-
-    A refused refresh token (400 BAD_REFRESH_TOKEN: the app was uninstalled or the grant
-    revoked) is PermissionDenied: refreshing again cannot help, an admin must install again.
-    A refused client id or secret is InvalidRequest: our configuration, not the tenant's."""
-    sdk = HubSpot(host=host.rstrip("/"))
-    try:
-        answer = sdk.oauth.tokens_api.create(
-            grant_type="refresh_token", client_id=client_id, client_secret=client_secret,
-            refresh_token=refresh_token, _request_timeout=TIMEOUT,
-        )  # fmt: skip
-    except Exception as exc:  # the oauth package's own ApiException, or the network's
-        if _body(exc).get("status") == "BAD_REFRESH_TOKEN":
-            raise PermissionDenied(
-                "HubSpot refused the refresh token: the grant was revoked or the app "
-                "uninstalled; install Deal Radar again"
-            ) from exc
-        raise translate(exc, "oauth.refresh") from exc
-    tokens = {
-        "access_token": answer.access_token,
-        "refresh_token": answer.refresh_token or refresh_token,
-    }
-    return tokens, now() + timedelta(seconds=int(answer.expires_in))
 
 
 class HubSpotClient:

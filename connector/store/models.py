@@ -375,3 +375,24 @@ class SweepRun(TenantScoped, Base):
     total: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SetupRun(TenantScoped, Base):
+    """A tenant's latest install setup (jobs.install): provisioning, then the initial sync.
+
+    One row per tenant, rewritten by each setup; what `dealradar tenants status` shows of it."""
+
+    __tablename__ = "setup_runs"
+
+    status: Mapped[str] = mapped_column(String(12), default="provisioning")
+    """provisioning | syncing | done | failed"""
+    requested: Mapped[int] = mapped_column(Integer, default=0)
+    """Deals whose refresh the initial sync has requested so far."""
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """The CRM's deal-contact labels and the role each maps to ({label: role})."""
+    detail: Mapped[str | None] = mapped_column(Text)
+    """What provisioning did, or why the setup failed."""
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

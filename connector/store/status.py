@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from connector.store.db import Store
-from connector.store.models import InboxEvent, OutboxEffect, SweepRun, SyncCursor
+from connector.store.models import InboxEvent, OutboxEffect, SetupRun, SweepRun, SyncCursor
 from connector.store.tenants import get_tenant
 from connector.store.times import from_db
 
@@ -26,11 +26,14 @@ class TenantStatus:
     outbox: dict[str, int] = field(default_factory=dict)
     cursors: dict[str, float] = field(default_factory=dict)
     """Seconds since each sync cursor last moved."""
+    setup: dict[str, object] | None = None
+    """The latest install setup (provisioning, initial sync), if any."""
 
 
 def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
     tenant = get_tenant(store, tenant_id)
     with store.tenant(tenant_id) as s:
+        setup = _setup(s.get(SetupRun, tenant_id))
         run = s.scalars(select(SweepRun).order_by(SweepRun.day.desc()).limit(1)).first()
         inbox = dict(
             s.execute(select(InboxEvent.status, func.count()).group_by(InboxEvent.status)).all()
@@ -70,7 +73,22 @@ def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
         oldest_pending_seconds=(now - from_db(oldest)).total_seconds() if oldest else None,
         outbox=outbox,
         cursors=cursors,
+        setup=setup,
     )
+
+
+def _setup(row: SetupRun | None) -> dict[str, object] | None:
+    if row is None:
+        return None
+    return {
+        "status": row.status,
+        "requested": row.requested,
+        "pages": row.pages,
+        "labels": dict(row.labels or {}),
+        "detail": row.detail,
+        "started_at": from_db(row.started_at).isoformat(),
+        "finished_at": from_db(row.finished_at).isoformat() if row.finished_at else None,
+    }
 
 
 def describe(st: TenantStatus) -> list[str]:
@@ -78,6 +96,8 @@ def describe(st: TenantStatus) -> list[str]:
     lines = [f"tenant {st.tenant_id} ({st.crm}): {st.status}"]
     if st.reason and st.status != "active":
         lines.append(f"  why: {st.reason}")
+    if st.setup:
+        lines += _describe_setup(st.setup)
     if st.sweep:
         sw = st.sweep
         pct = f" ({100 * sw['done'] // sw['total']}%)" if sw["total"] else ""
@@ -96,4 +116,18 @@ def describe(st: TenantStatus) -> list[str]:
     )
     for name, seconds in sorted(st.cursors.items()):
         lines.append(f"  cursor {name}: moved {seconds:.0f} s ago")
+    return lines
+
+
+def _describe_setup(setup: dict[str, object]) -> list[str]:
+    when = setup["finished_at"] or setup["started_at"]
+    detail = f"; {setup['detail']}" if setup["detail"] else ""
+    lines = [
+        f"  setup: {setup['status']} ({when}), {setup['requested']} deals requested in "
+        f"{setup['pages']} pages{detail}"
+    ]
+    labels = setup["labels"]
+    if isinstance(labels, dict) and labels:
+        mapped = ", ".join(f"{label} -> {role}" for label, role in sorted(labels.items()))
+        lines.append(f"  contact labels: {mapped}")
     return lines

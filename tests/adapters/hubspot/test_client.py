@@ -13,7 +13,8 @@ from hubspot.crm.deals import SimplePublicObjectInput
 from redis import Redis
 
 from adapters.errors import InvalidRequest, NotFound, PermissionDenied, RateLimited, Transient
-from adapters.hubspot.client import HubSpotClient, RateBudget, refresh_grant
+from adapters.hubspot.client import HubSpotClient, RateBudget
+from adapters.hubspot.oauth import refresh_grant
 from sandbox.hubspot import HubSpotState, ServerHandle, serve
 
 PORTAL = 62515

@@ -1,0 +1,265 @@
+"""Provisioning a portal at install: the Deal Radar property group and deal properties, and the
+portal's deal→contact association labels (the roles its contacts can hold on a deal).
+
+Idempotent, and cheap to run again: it checks the grant's scopes (one call), reads the deal
+property groups and properties (two calls), creates only what is missing, updates only a
+property whose definition drifted (an admin edited its options, or an older Deal Radar defined
+it differently), and reads the labels (one call). A second run on a provisioned portal makes
+four calls and writes nothing.
+
+Error policy: every call goes through `HubSpotClient.call` (its retries and translation). A
+grant without the scopes Deal Radar needs is `PermissionDenied` naming them, and so is a 403 on
+a write (naming the scope HubSpot says is missing), so that the setup job suspends the tenant
+with a reason an admin can act on; a 409 on a create (another setup run got there first) counts
+as done; anything else propagates unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate, PropertyUpdate
+
+from adapters.errors import InvalidRequest, PermissionDenied
+from adapters.hubspot.client import TIMEOUT, HubSpotClient, _body
+from adapters.hubspot.oauth import SCOPES, TokenInfo, hide_token_paths
+from adapters.hubspot.properties import GROUP, definitions
+from engine.model import role_key
+
+log = logging.getLogger(__name__)
+
+OBJECT_TYPE = "deals"
+COMPARED = ("label", "type", "fieldType", "groupName", "description")
+"""The definition fields a provisioned property must match (options are compared apart)."""
+SCHEMA_SCOPE = "crm.schemas.deals.write"
+"""The scope that creating deal properties and groups needs."""
+
+
+@dataclass(frozen=True)
+class AssociationLabel:
+    """One association type from deals to contacts: HubSpot's unlabelled default, or a label."""
+
+    type_id: int
+    label: str | None
+    category: str
+
+
+@dataclass
+class Provisioned:
+    """What a provisioning run found and did."""
+
+    group_created: bool = False
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    labels: list[AssociationLabel] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.group_created or bool(self.created or self.updated)
+
+
+def provision(client: HubSpotClient) -> Provisioned:
+    """Check the grant's scopes; create or fix the Deal Radar group and properties; read the
+    association labels."""
+    check_scopes(client)
+    done = Provisioned()
+    groups = client.call(
+        "properties.groups.get_all", lambda sdk: sdk.crm.properties.groups_api.get_all(OBJECT_TYPE)
+    )
+    if not any(g.name == GROUP["name"] for g in groups.results or ()):
+        done.group_created = _create_group(client)
+    existing = client.call(
+        "properties.get_all", lambda sdk: sdk.crm.properties.core_api.get_all(OBJECT_TYPE)
+    )
+    current = {p.name: p for p in existing.results or ()}
+    for wanted in definitions():
+        name = wanted["name"]
+        have = current.get(name)
+        if have is None:
+            if _create_property(client, wanted):
+                done.created.append(name)
+            else:
+                done.unchanged.append(name)
+        elif drift(wanted, have.to_dict()):
+            _update_property(client, wanted)
+            done.updated.append(name)
+        else:
+            done.unchanged.append(name)
+    done.labels = association_labels(client)
+    log.info(
+        "provisioned HubSpot portal %s: group %s, properties created %s, updated %s, "
+        "unchanged %d; %d deal-contact labels",
+        client.portal_id, "created" if done.group_created else "present",
+        done.created or "none", done.updated or "none", len(done.unchanged),
+        sum(1 for lab in done.labels if lab.label),
+    )  # fmt: skip
+    return done
+
+
+def check_scopes(client: HubSpotClient, required: Sequence[str] = SCOPES) -> None:
+    """PermissionDenied naming the scopes the tenant's grant lacks (an app whose scopes grew
+    since the portal installed it, an install made with fewer), before anything fails halfway."""
+    hide_token_paths()
+    info = client.call(
+        "oauth.token_info",
+        lambda sdk: sdk.oauth.access_tokens_api.get(
+            client.tokens.current(), _request_timeout=TIMEOUT
+        ),
+    )
+    missing = TokenInfo.from_answer(info).missing(required)
+    if missing:
+        raise PermissionDenied(
+            f"HubSpot portal {client.portal_id} did not grant Deal Radar the "
+            f"{', '.join(missing)} scope{'s' if len(missing) > 1 else ''}; a super admin must "
+            "install Deal Radar again from /install/hubspot and accept every permission it asks for"
+        )
+
+
+def association_labels(client: HubSpotClient) -> list[AssociationLabel]:
+    """The portal's deal→contact association types, labelled ones (its roles) included."""
+    answer = client.call(
+        "associations.labels",
+        lambda sdk: sdk.crm.associations.v4.schema.definitions_api.get_all("deals", "contacts"),
+    )
+    return [
+        AssociationLabel(
+            type_id=int(spec.type_id), label=spec.label or None, category=spec.category
+        )
+        for spec in answer.results or ()
+    ]
+
+
+def suggest_roles(labels: Sequence[AssociationLabel], roles: Sequence[str]) -> dict[str, str]:
+    """{label: role} for each labelled association type: the configured role it spells (case,
+    accents and spaces aside, "Decision maker" -> "Decision Maker"), else the label itself, as
+    mapping.roles_from_associations reads a label nobody mapped; usable as its `label_roles`,
+    and what an admin edits. "Primary" is HubSpot's flag for the main contact, not a role."""
+    by_key = {role_key(role): role for role in roles}
+    return {
+        lab.label: by_key.get(role_key(lab.label), lab.label)
+        for lab in labels
+        if lab.label and not (lab.category == "HUBSPOT_DEFINED" and lab.label == "Primary")
+    }
+
+
+def drift(wanted: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:
+    """The fields of a property definition that differ from what provisioning wants."""
+    have = _camel(have)
+    diffs = [k for k in COMPARED if k in wanted and (have.get(k) or "") != wanted[k]]
+    if _options(wanted.get("options")) != _options(have.get("options")):
+        diffs.append("options")
+    return diffs
+
+
+def _options(options: Sequence[Mapping[str, Any]] | None) -> list[tuple[str, str, bool]]:
+    out = []
+    for opt in options or ():
+        opt = _camel(opt)
+        out.append((str(opt.get("value")), str(opt.get("label")), bool(opt.get("hidden"))))
+    return out
+
+
+def _camel(d: Mapping[str, Any]) -> dict[str, Any]:
+    """The SDK's models speak snake_case, HubSpot's JSON camelCase: compare in camelCase."""
+    out = {}
+    for key, value in d.items():
+        head, *rest = key.split("_")
+        out[head + "".join(p.title() for p in rest)] = value
+    return out
+
+
+def _create_group(client: HubSpotClient) -> bool:
+    body = PropertyGroupCreate(
+        name=GROUP["name"], label=GROUP["label"], display_order=GROUP["displayOrder"]
+    )
+    return _created(
+        client,
+        "properties.groups.create",
+        lambda sdk: sdk.crm.properties.groups_api.create(OBJECT_TYPE, body),
+    )
+
+
+def _create_property(client: HubSpotClient, wanted: Mapping[str, Any]) -> bool:
+    body = PropertyCreate(
+        name=wanted["name"],
+        label=wanted["label"],
+        type=wanted["type"],
+        field_type=wanted["fieldType"],
+        group_name=wanted["groupName"],
+        description=wanted.get("description"),
+        form_field=wanted.get("formField", False),
+        options=_option_inputs(wanted),
+    )
+    return _created(
+        client,
+        "properties.create",
+        lambda sdk: sdk.crm.properties.core_api.create(OBJECT_TYPE, body),
+    )
+
+
+def _update_property(client: HubSpotClient, wanted: Mapping[str, Any]) -> None:
+    body = PropertyUpdate(
+        label=wanted["label"],
+        type=wanted["type"],
+        field_type=wanted["fieldType"],
+        group_name=wanted["groupName"],
+        description=wanted.get("description"),
+        options=_option_inputs(wanted),
+    )
+    _guarded(
+        "properties.update",
+        lambda: client.call(
+            "properties.update",
+            lambda sdk: sdk.crm.properties.core_api.update(OBJECT_TYPE, wanted["name"], body),
+        ),
+    )
+
+
+def _option_inputs(wanted: Mapping[str, Any]) -> list[OptionInput] | None:
+    options = wanted.get("options")
+    if not options:
+        return None
+    return [
+        OptionInput(
+            label=o["label"], value=o["value"], display_order=o.get("displayOrder", i),
+            hidden=o.get("hidden", False),
+        )
+        for i, o in enumerate(options)
+    ]  # fmt: skip
+
+
+def _created(client: HubSpotClient, what: str, fn: Any) -> bool:
+    """True if this call created it; False when HubSpot says it exists already (409)."""
+    try:
+        _guarded(what, lambda: client.call(what, fn))
+    except InvalidRequest as exc:
+        if getattr(exc.__cause__, "status", None) != 409:
+            raise
+        return False
+    return True
+
+
+def _guarded(what: str, call: Any) -> Any:
+    try:
+        return call()
+    except PermissionDenied as exc:
+        scopes = ", ".join(_required_scopes(exc.__cause__)) or SCHEMA_SCOPE
+        raise PermissionDenied(
+            f"HubSpot refused {what} ({exc}): the install lacks the {scopes} scope; install "
+            "Deal Radar again from /install/hubspot and accept every permission it asks for"
+        ) from exc
+
+
+def _required_scopes(cause: BaseException | None) -> list[str]:
+    """The scopes a 403 MISSING_SCOPES names (`errors[].context.requiredScopes`)."""
+    body = _body(cause) if isinstance(cause, Exception) else {}
+    scopes: list[str] = []
+    for error in body.get("errors") or ():
+        context = error.get("context") if isinstance(error, dict) else None
+        if isinstance(context, dict):
+            scopes += [str(s) for s in context.get("requiredScopes") or ()]
+    return scopes

@@ -1,0 +1,83 @@
+"""The one place the jobs build a tenant's adapter: its tokens, Redis, CRM settings and clock.
+
+Refresh, poll, write-back and setup all call `adapter_for_tenant(rt, tenant)`. OAuth CRMs get a
+`StoreTokens` with their refresh grant (the tenant's encrypted tokens, refreshed once for all
+workers); the store's own token errors are translated into `adapters.errors`, so that the jobs'
+one policy table decides about them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from adapters import adapter_for
+from adapters.base import Adapter, AdapterContext, TenantRef, TokenSource
+from adapters.errors import InvalidRequest, PermissionDenied, Transient
+from adapters.hubspot.client import API_HOST
+from adapters.hubspot.oauth import refresh_grant
+from connector.store.credentials import NoTokens, RefreshBusy
+from connector.store.models import SetupRun, Tenant
+from jobs.runtime import Runtime
+from jobs.tokens import Refresh, StoreTokens
+
+
+def tenant_ref(rt: Runtime, tenant: Tenant) -> TenantRef:
+    """The tenant as its adapter sees it; `label_roles` is the CRM's contact labels mapped to
+    the tenant's roles at install (jobs/install.py keeps it on the setup run)."""
+    with rt.store.tenant(tenant.id) as s:
+        run = s.get(SetupRun, tenant.id)
+        labels = dict(run.labels) if run is not None and run.labels else {}
+    extra = {"label_roles": labels} if labels else {}
+    return TenantRef(id=tenant.id, crm=tenant.crm, account_id=tenant.account_id, extra=extra)
+
+
+def adapter_for_tenant(rt: Runtime, tenant: Tenant) -> Adapter:
+    grant = REFRESH_GRANTS.get(tenant.crm)
+    tokens = None if grant is None else _Tokens(StoreTokens(rt, tenant.id, grant(rt)), tenant.id)
+    context = AdapterContext(tokens=tokens, redis=rt.redis, crm=rt.crm, clock=rt.clock)
+    return adapter_for(tenant_ref(rt, tenant), context)
+
+
+def _hubspot_grant(rt: Runtime) -> Refresh:
+    def refresh(stored: dict[str, Any]) -> tuple[dict[str, Any], datetime]:
+        client_id, secret = rt.crm.get("HUBSPOT_CLIENT_ID"), rt.crm.get("HUBSPOT_CLIENT_SECRET")
+        if not client_id or not secret:
+            raise InvalidRequest(
+                "HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET are not both set: the worker cannot "
+                "refresh HubSpot tokens; set them to the app's credentials and restart it"
+            )
+        return refresh_grant(
+            stored["refresh_token"], client_id=client_id, client_secret=secret,
+            host=rt.crm.get("HUBSPOT_API_URL", API_HOST), now=rt.clock,
+        )  # fmt: skip
+
+    return refresh
+
+
+REFRESH_GRANTS: dict[str, Callable[[Runtime], Refresh]] = {"hubspot": _hubspot_grant}
+"""The token refresh of each OAuth CRM, by CRM kind."""
+
+
+class _Tokens:
+    """StoreTokens whose store errors speak adapters.errors."""
+
+    def __init__(self, inner: TokenSource, tenant_id: str) -> None:
+        self.inner, self.tenant_id = inner, tenant_id
+
+    def current(self) -> str:
+        return self._translated(self.inner.current)
+
+    def renew(self, rejected: str) -> str:
+        return self._translated(lambda: self.inner.renew(rejected))
+
+    def _translated(self, fn: Callable[[], str]) -> str:
+        try:
+            return fn()
+        except NoTokens as exc:
+            raise PermissionDenied(
+                f"tenant {self.tenant_id} has no CRM tokens stored; install the app again"
+            ) from exc
+        except RefreshBusy as exc:
+            raise Transient(str(exc)) from exc

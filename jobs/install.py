@@ -1,0 +1,156 @@
+"""The setup job an install enqueues: provision the CRM, then the initial sync.
+
+`setup(tenant)` first provisions what the tenant's CRM needs (HubSpot: the Deal Radar property
+group and properties, the scopes checked, the portal's deal-contact labels matched to the
+tenant's roles), then pages through every deal changed since the tenant's cursor (all of them
+on a first install) with `jobs.schedule.follow_changes`, the poll's own loop: each page's deals
+are requested for refresh and the cursor checkpointed, so a setup cut short resumes where it
+stopped. Progress goes to the log and to the tenant's `setup_runs` row, which
+`dealradar tenants status` shows.
+
+Safe to run twice: provisioning is idempotent, refresh requests coalesce, and the cursor only
+moves forward. Error policy (jobs.policy): a grant without the scopes Deal Radar needs, or any
+PermissionDenied, suspends the tenant with a reason saying what the admin must do; a transient
+error or rate limit schedules the setup again after the policy's backoff; anything else marks
+the setup failed with its reason and fails the job (listed by `dealradar jobs failed`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from adapters.base import Adapter
+from adapters.errors import CrmError, RateLimited
+from adapters.hubspot.provision import provision, suggest_roles
+from connector import queues
+from connector.store import tenants
+from connector.store.models import SetupRun
+from jobs import policy
+from jobs.adapters import adapter_for_tenant
+from jobs.runtime import Runtime, current
+from jobs.schedule import Progress, follow_changes
+
+log = logging.getLogger(__name__)
+
+SETUP_PAGES = 10_000
+"""Pages the initial sync reads at most (two million HubSpot deals); the poll takes over after."""
+ATTEMPTS_TTL = 24 * 3600
+
+
+class SetupFailed(Exception):
+    """A setup that retrying cannot fix; the reason is on the tenant's setup row."""
+
+
+def _hubspot(adapter: Any, roles: list[str]) -> tuple[dict[str, str], str]:
+    done = provision(adapter.client)
+    labels = suggest_roles(done.labels, roles)
+    detail = (
+        f"properties: {len(done.created)} created, {len(done.updated)} updated, "
+        f"{len(done.unchanged)} unchanged"
+    )
+    return labels, detail
+
+
+PROVISIONERS: Mapping[str, Callable[[Adapter, list[str]], tuple[dict[str, str], str]]] = {
+    "hubspot": _hubspot,
+}
+"""What each CRM needs before the first sync: (labels mapped to roles, what was done)."""
+
+
+def setup(tenant_id: str) -> dict[str, Any]:
+    """Provision the tenant's CRM and request the refresh of its deals; returns the outcome."""
+    rt = current()
+    # From now on a reinstall schedules another setup (this one may be failing on old scopes).
+    rt.redis.delete(queues.scheduled_key(tenant_id, "setup"))
+    try:
+        tenant = tenants.get_tenant(rt.store, tenant_id)
+    except tenants.UnknownTenant:
+        log.warning("setup for unknown tenant %s dropped", tenant_id)
+        return {"status": "unknown"}
+    if tenant.status != "active":
+        log.info("tenant %s is %s; its setup waits for a reinstall", tenant_id, tenant.status)
+        return {"status": tenant.status}
+    adapter = adapter_for_tenant(rt, tenant)
+    _record(rt, tenant_id, status="provisioning", requested=0, pages=0, detail=None, start=True)
+    progress = Progress()
+    try:
+        provisioner = PROVISIONERS.get(tenant.crm)
+        if provisioner is not None:
+            settings = tenants.current_settings(rt.store, tenant_id)
+            roles = list(settings.document["alerts"]["key_role_silent"]["roles"])
+            labels, detail = provisioner(adapter, roles)
+            log.info("tenant %s: provisioned %s (%s)", tenant_id, tenant.crm, detail)
+            _record(rt, tenant_id, status="syncing", labels=labels, detail=detail)
+        else:
+            _record(rt, tenant_id, status="syncing")
+        follow_changes(
+            tenant_id, adapter, progress, pages=SETUP_PAGES,
+            on_page=lambda p: _progress(rt, tenant_id, p),
+        )  # fmt: skip
+    except CrmError as exc:
+        return _failed(rt, tenant_id, progress, exc)
+    rt.redis.delete(_attempts_key(tenant_id))
+    _record(rt, tenant_id, status="done", finish=True)
+    log.info(
+        "tenant %s: setup done, %d deals requested for refresh in %d pages%s",
+        tenant_id, progress.requested, progress.pages,
+        " (more left for the next poll)" if progress.more else "",
+    )  # fmt: skip
+    return {"status": "done", "requested": progress.requested, "pages": progress.pages}
+
+
+def _progress(rt: Runtime, tenant_id: str, progress: Progress) -> None:
+    log.info(
+        "tenant %s: initial sync page %d, %d deals requested so far",
+        tenant_id, progress.pages, progress.requested,
+    )  # fmt: skip
+    _record(rt, tenant_id, requested=progress.requested, pages=progress.pages)
+
+
+def _failed(rt: Runtime, tenant_id: str, progress: Progress, error: CrmError) -> dict[str, Any]:
+    r = rt.redis
+    attempt = int(r.incr(_attempts_key(tenant_id)))
+    r.expire(_attempts_key(tenant_id), ATTEMPTS_TTL)
+    decision = policy.decide(error, attempt)
+    if decision.action == "retry":
+        retry_after = error.retry_after if isinstance(error, RateLimited) else None
+        delay = policy.backoff(attempt, retry_after)
+        log.warning(
+            "tenant %s: setup stopped after %d deals: %s (attempt %d); again in %.0f s",
+            tenant_id, progress.requested, decision.reason, attempt, delay,
+        )  # fmt: skip
+        _record(rt, tenant_id, detail=f"waiting to retry: {decision.reason}")
+        queues.request_setup(r, tenant_id, delay=delay)
+        return {"status": "retry", "requested": progress.requested, "delay": delay}
+    _record(rt, tenant_id, status="failed", detail=decision.reason, finish=True)
+    if decision.action == "suspend":
+        log.error("tenant %s suspended during setup: %s", tenant_id, decision.reason)
+        tenants.set_status(rt.store, tenant_id, "suspended", decision.reason, rt.clock())
+        return {"status": "suspended", "reason": decision.reason}
+    log.error("tenant %s: setup failed: %s", tenant_id, decision.reason)
+    raise SetupFailed(f"tenant {tenant_id}: {decision.reason}") from error
+
+
+def _attempts_key(tenant_id: str) -> str:
+    return f"dealradar:attempts:setup:{tenant_id}"
+
+
+def _record(
+    rt: Runtime, tenant_id: str, *, start: bool = False, finish: bool = False, **values: Any
+) -> None:
+    """Update the tenant's setup row (`start`: a new run replaces the last one)."""
+    now = rt.clock()
+    with rt.store.tenant(tenant_id) as s:
+        row = s.get(SetupRun, tenant_id)
+        if row is None:
+            row = SetupRun(tenant_id=tenant_id, labels={}, started_at=now)
+            s.add(row)
+        if start:
+            row.started_at, row.finished_at, row.labels = now, None, {}
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.updated_at = now
+        if finish:
+            row.finished_at = now

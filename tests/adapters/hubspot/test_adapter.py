@@ -1,0 +1,280 @@
+"""The HubSpot adapter against the emulator over real HTTP, through the official SDK: a seeded
+portal pulled into the bundles the world was drawn for, deletions, the search cap, batched
+write-back, 429 storms and the resolution of events that name no deal."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from redis import Redis
+
+from adapters.base import AdapterContext, TenantRef
+from adapters.errors import RateLimited
+from adapters.hubspot import adapter as hubspot_adapter
+from adapters.hubspot import properties
+from adapters.hubspot.adapter import HubSpotAdapter
+from engine.evaluate import Evaluator
+from engine.settings import load_settings
+from sandbox import hubspot_search
+from sandbox.hubspot import HubSpotState, ServerHandle, serve
+from sandbox.hubspot_seed import load_into_hubspot
+from sandbox.seed import generate
+from sandbox.world import World
+from tests.adapters.hubspot.test_client import Tokens
+
+NOW = datetime(2026, 11, 25, 8, 30, tzinfo=UTC)
+PORTAL = 62515
+
+
+def provision(state: HubSpotState) -> None:
+    """The Deal Radar properties, as the install's provisioning creates them."""
+    state.define_property_group("deals", properties.GROUP["name"], properties.GROUP["label"])
+    for d in properties.definitions():
+        state.define_property(
+            "deals", d["name"], d["label"], d["type"], d["fieldType"],
+            group_name=d["groupName"], options=d.get("options", ()), description=d["description"],
+        )  # fmt: skip
+
+
+def make_adapter(
+    state: HubSpotState, server: ServerHandle, redis: Redis, **client
+) -> HubSpotAdapter:  # type: ignore[no-untyped-def]
+    context = AdapterContext(
+        tokens=Tokens(state, server.url), redis=redis,
+        crm={"HUBSPOT_API_URL": server.url}, clock=lambda: NOW,
+    )  # fmt: skip
+    adapter = HubSpotAdapter(TenantRef(id="t1", crm="hubspot", account_id=str(PORTAL)), context)
+    for name, value in client.items():
+        setattr(adapter.client, name, value)
+    return adapter
+
+
+class Seeded:
+    def __init__(self, world: World, state: HubSpotState, server: ServerHandle, ids: dict) -> None:
+        self.world, self.state, self.server, self.ids = world, state, server, ids
+        self.deal_ids = {ids[d.id]: d.id for d in world.deals}  # HubSpot id -> world id
+
+
+@pytest.fixture(scope="module")
+def seeded() -> Iterator[Seeded]:
+    world = generate(60, seed=11, now=NOW)
+    state = HubSpotState(PORTAL, clock=lambda: NOW, rate_limit=None, search_rate_limit=None)
+    ids = load_into_hubspot(state, world)
+    provision(state)
+    try:
+        with serve(state) as server:
+            yield Seeded(world, state, server, ids)
+    finally:
+        state.webhooks.stop()
+
+
+def test_pull_gives_each_seeded_deal_the_alerts_and_grade_it_was_drawn_for(
+    seeded: Seeded, redis: Redis
+) -> None:
+    adapter = make_adapter(seeded.state, seeded.server, redis)
+    seeded.state.reset_counts()
+    pulled = adapter.pull(list(seeded.deal_ids))
+
+    assert pulled.deleted == [] and len(pulled.bundles) == len(seeded.world.deals)
+    evaluate = Evaluator(load_settings({"timezone": "UTC"}), NOW)
+    wrong = []
+    for bundle in pulled.bundles:
+        world_id = seeded.deal_ids[bundle.deal.id]
+        result = evaluate(bundle)
+        codes = tuple(dict.fromkeys(a.code for a in result.alerts))
+        if codes != seeded.world.scenarios[world_id] or (
+            result.health.grade != seeded.world.grades[world_id]
+        ):
+            wrong.append((world_id, seeded.world.scenarios[world_id], codes, result.health.grade))
+    assert wrong == []
+
+    counts = seeded.state.counts()
+    deals = len(seeded.world.deals)
+    assert counts["POST /crm/v3/objects/deals/batch/read"] == math.ceil(deals / 50)
+    assert counts["POST /crm/v4/associations/deals/contacts/batch/read"] == 1
+    contacts = {c.person_id for d in seeded.world.deals for c in d.contacts}
+    assert counts["POST /crm/v3/objects/contacts/batch/read"] == math.ceil(len(contacts) / 100)
+    calls = [a for a in seeded.world.activities if a.kind == "call"]
+    assert counts["POST /crm/v3/objects/calls/batch/read"] == math.ceil(len(calls) / 100)
+
+
+def test_a_seeded_deal_maps_field_by_field(seeded: Seeded, redis: Redis) -> None:
+    world = seeded.world
+    deal = next(d for d in world.deals if d.status == "open" and len(d.contacts) >= 2)
+    (bundle,) = make_adapter(seeded.state, seeded.server, redis).pull([seeded.ids[deal.id]]).bundles
+
+    assert (bundle.deal.name, bundle.deal.pipeline, bundle.deal.stage) == (
+        deal.name, deal.pipeline_id, deal.stage_id,
+    )  # fmt: skip
+    assert bundle.deal.stage_entered_at == deal.stage_entered_at
+    assert bundle.deal.owner == seeded.ids[deal.owner_id]
+    assert seeded.ids[deal.owner_id] in {u.id for u in bundle.users}
+    people = world.people_by_id()
+    by_id = {c.id: c for c in bundle.contacts}
+    for link in deal.contacts:
+        contact = by_id[seeded.ids[link.person_id]]
+        assert contact.title == people[link.person_id].job_title
+        assert {r.lower() for r in contact.roles} == {r.lower() for r in link.roles}
+    expected = {seeded.ids[a.id] for a in world.activities_by_deal()[deal.id]}
+    assert {a.id for a in bundle.activities} <= expected
+    assert {a.id for a in bundle.activities}, "the deal's activities came along"
+
+
+def test_a_deleted_deal_comes_back_as_deleted(redis: Redis) -> None:
+    state = HubSpotState(PORTAL, clock=lambda: NOW, rate_limit=None, search_rate_limit=None)
+    kept = state.create_object("deals", {"dealname": "Kept"})
+    gone = state.create_object("deals", {"dealname": "Gone"})
+    state.archive_object("deals", gone)
+    with serve(state) as server:
+        pulled = make_adapter(state, server, redis).pull([kept, gone, "99999999"])
+    state.webhooks.stop()
+    assert [b.deal.id for b in pulled.bundles] == [kept]
+    assert list(pulled.deleted) == [gone, "99999999"]
+
+
+class TickingClock:
+    """Moves one millisecond every `every` readings: many deals share a timestamp, as in a
+    bulk import, and the search's restart point falls among them."""
+
+    def __init__(self, every: int) -> None:
+        self.start = NOW - timedelta(days=1)
+        self.readings = itertools.count()
+        self.every = every
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(milliseconds=next(self.readings) // self.every)
+
+
+@pytest.mark.parametrize("cap", [1_000, hubspot_search.MAX_RESULTS])
+def test_changed_since_crosses_the_search_cap_without_missing_or_repeating_a_deal(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch, cap: int
+) -> None:
+    """At the real 10,000 cap with 10,350 deals, and at a lowered cap (emulator and adapter
+    alike) with several restarts."""
+    monkeypatch.setattr(hubspot_search, "MAX_RESULTS", cap)
+    monkeypatch.setattr(hubspot_adapter, "SEARCH_CAP", cap)
+    total = cap + 350 if cap == hubspot_search.MAX_RESULTS else 2_750
+    state = HubSpotState(PORTAL, clock=TickingClock(every=7), rate_limit=None,
+                         search_rate_limit=None)  # fmt: skip
+    created = [state.create_object("deals", {"dealname": f"D{i}"}) for i in range(total)]
+    with serve(state) as server:
+        adapter = make_adapter(state, server, redis)
+        seen: list[str] = []
+        cursor, more, pages = None, True, 0
+        while more:
+            changes = adapter.changed_since(cursor)
+            seen += changes.deal_ids
+            cursor, more, pages = changes.cursor, changes.more, pages + 1
+            assert pages < 100
+        searches = state.counts()["POST /crm/v3/objects/deals/search"]
+        again = adapter.changed_since(cursor)
+    state.webhooks.stop()
+    assert Counter(seen) == Counter(created)
+    assert searches == pages <= math.ceil(total / 200) + total // cap
+    # Nothing changed since: the last cursor finds nothing it has not returned already.
+    assert (again.deal_ids, again.more) == ([], False)
+
+
+def test_write_back_writes_only_the_given_values_in_batches_of_100(
+    seeded: Seeded, redis: Redis
+) -> None:
+    adapter = make_adapter(seeded.state, seeded.server, redis)
+    deal_ids = list(seeded.deal_ids)[:55]
+    extra = [seeded.state.create_object("deals", {"dealname": f"More {i}"}) for i in range(70)]
+    at = NOW.isoformat()
+    values = {
+        d: {"alerts": ["no_activity"], "alert_count": 1, "evaluated_at": at} for d in deal_ids
+    }
+    values |= {d: {"health_grade": "poor"} for d in extra}
+    seeded.state.reset_counts()
+    adapter.write_back(values)
+
+    assert seeded.state.counts()["POST /crm/v3/objects/deals/batch/update"] == 2
+    for d in deal_ids:
+        props = seeded.state.get_object("deals", d)
+        assert props["dealradar_alerts"] == "no_activity"
+        assert props["dealradar_alert_count"] == "1"
+        assert props["dealradar_evaluated_at"].startswith("2026-11-25T08:30:00")
+        assert props.get("dealradar_health_grade") in (None, "")
+    for d in extra:
+        props = seeded.state.get_object("deals", d)
+        assert props["dealradar_health_grade"] == "poor"
+        assert props.get("dealradar_alerts") in (None, "")
+
+
+def test_write_back_skips_a_deal_deleted_meanwhile_and_writes_the_others(
+    seeded: Seeded, redis: Redis
+) -> None:
+    adapter = make_adapter(seeded.state, seeded.server, redis)
+    kept, gone = (seeded.state.create_object("deals", {"dealname": n}) for n in ("Kept", "Gone"))
+    seeded.state.archive_object("deals", gone)
+    adapter.write_back({kept: {"alert_count": 3}, gone: {"alert_count": 2}})
+    assert seeded.state.get_object("deals", kept)["dealradar_alert_count"] == "3"
+
+
+class FlowingClock:
+    """Real time, from NOW: the emulator's rate window moves while the test waits."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self) -> datetime:
+        return NOW + timedelta(seconds=time.monotonic() - self.started)
+
+
+def test_a_429_storm_is_waited_out_and_nothing_is_lost(redis: Redis) -> None:
+    """The emulator allows 3 requests per 0.3 s: the pull's calls meet 429s, the client waits
+    them out, and the pull is whole and equal to a quiet one."""
+    world = generate(12, seed=3, now=NOW)
+    state = HubSpotState(PORTAL, clock=FlowingClock(), rate_limit=None, search_rate_limit=None)
+    ids = load_into_hubspot(state, world)
+    deal_ids = [ids[d.id] for d in world.deals]
+    try:
+        with serve(state) as server:
+            quiet = make_adapter(state, server, redis).pull(deal_ids)
+            calm = sum(state.counts().values())
+            state.reset_counts()
+            state.rate_limit, state.rate_window = 3, timedelta(seconds=0.3)
+            stormy = make_adapter(state, server, redis, budget=None, attempts=12).pull(deal_ids)
+            received = sum(state.counts().values())
+    finally:
+        state.webhooks.stop()
+    assert received > calm, "the storm refused some requests"
+    assert stormy == quiet and len(stormy.bundles) == len(world.deals)
+
+
+def test_a_storm_that_outlasts_the_client_is_rate_limited_for_the_job(
+    seeded: Seeded, redis: Redis
+) -> None:
+    sleeps: list[float] = []
+    adapter = make_adapter(seeded.state, seeded.server, redis, budget=None, sleep=sleeps.append)
+    seeded.state.rate_limit = 0
+    try:
+        with pytest.raises(RateLimited):
+            adapter.pull(list(seeded.deal_ids)[:3])
+    finally:
+        seeded.state.rate_limit = None
+    assert len(sleeps) == adapter.client.attempts - 1
+
+
+def test_deals_of_contacts_and_activities(seeded: Seeded, redis: Redis) -> None:
+    world = seeded.world
+    deal = next(d for d in world.deals if d.contacts)
+    person = deal.contacts[0].person_id
+    activity = world.activities_by_deal()[deal.id][0]
+    kind = {"call": "calls", "email": "emails", "meeting": "meetings", "task": "tasks",
+            "note": "notes"}[activity.kind]  # fmt: skip
+    adapter = make_adapter(seeded.state, seeded.server, redis)
+    of_contact = adapter.deals_of("contacts", [seeded.ids[person]])
+    expected = {
+        seeded.ids[d.id] for d in world.deals if person in {c.person_id for c in d.contacts}
+    }
+    assert set(of_contact[seeded.ids[person]]) == expected
+    of_activity = adapter.deals_of(kind, [seeded.ids[activity.id]])
+    assert set(of_activity[seeded.ids[activity.id]]) == {seeded.ids[d] for d in activity.deal_ids}

@@ -1,0 +1,274 @@
+"""The jobs on a HubSpot tenant, end to end: a real tenant in the store with encrypted tokens,
+the emulator over HTTP, the web app on a real port receiving the emulator's signed webhooks, and
+RQ workers running refresh, write-back, the sweeper's resolution of unresolved events."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from rq.job import Job
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from adapters.hubspot import properties
+from connector import queues
+from connector.app import create_app
+from connector.config import Config
+from connector.store import results, tenants
+from connector.store.credentials import save_tokens
+from connector.store.models import InboxEvent, SetupRun, SyncCursor
+from connector.store.snapshots import load_bundles
+from jobs import schedule, sweeper
+from jobs.runtime import Runtime
+from sandbox.hubspot import HubSpotState, ServerHandle, serve
+from sandbox.hubspot_seed import load_into_hubspot
+from sandbox.hubspot_state import Token
+from sandbox.seed import generate
+from sandbox.world import World
+from tests.adapters.hubspot.test_adapter import provision
+from tests.jobs.conftest import run_jobs
+
+PORTAL = 62515
+
+
+@dataclass
+class Portal:
+    state: HubSpotState
+    server: ServerHandle
+    world: World
+    ids: dict[str, str]
+    tenant_id: str
+    token: Token
+
+    def deal(self, world_id: str) -> str:
+        return self.ids[world_id]
+
+
+@pytest.fixture
+def portal(rt: Runtime, clock: Any) -> Iterator[Portal]:
+    """A seeded, provisioned portal on the real clock (webhook signatures are checked against
+    it), installed as a tenant whose jobs run on the test clock, at the world's `now`."""
+    world = generate(8, seed=21, now=clock())
+    state = HubSpotState(PORTAL, rate_limit=None, search_rate_limit=None)
+    ids = load_into_hubspot(state, world)
+    provision(state)
+    tenant, _ = tenants.create_tenant(
+        rt.store, crm="hubspot", account_id=str(PORTAL), timezone="UTC", now=clock()
+    )
+    token = state.issue_token()
+    save_tokens(
+        rt.store, rt.box, tenant.id,  # type: ignore[arg-type]
+        {"access_token": token.access_token, "refresh_token": token.refresh_token},
+        clock() + timedelta(minutes=30), clock(),
+    )  # fmt: skip
+    with serve(state) as server:
+        rt.crm = {
+            "HUBSPOT_API_URL": server.url,
+            "HUBSPOT_CLIENT_ID": state.client_id,
+            "HUBSPOT_CLIENT_SECRET": state.client_secret,
+            "HUBSPOT_APP_ID": str(state.app_id),
+        }
+        try:
+            yield Portal(state, server, world, ids, tenant.id, token)
+        finally:
+            state.webhooks.stop()
+
+
+@pytest.fixture
+def web(rt: Runtime, portal: Portal) -> Iterator[str]:
+    """Our web app on a real port, receiving the emulator's webhooks."""
+    holder: dict[str, Any] = {}
+    server = make_server("127.0.0.1", 0, lambda env, start: holder["app"](env, start),
+                         threaded=True)  # fmt: skip
+    url = f"http://127.0.0.1:{server.server_port}"
+    config = Config(
+        database_url=rt.store.url,
+        secret_keys=(Fernet.generate_key().decode(),),
+        public_url=url,
+        crm=dict(rt.crm),
+        coalesce_seconds=0.0,
+    )
+    holder["app"] = create_app(config, store=rt.store, redis=rt.redis, clock=rt.clock)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    portal.state.webhooks.configure(url + "/webhooks/hubspot", batch_delay=0.05)
+    try:
+        yield url
+    finally:
+        portal.state.webhooks.disable()
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def _inbox(rt: Runtime, tenant_id: str) -> list[InboxEvent]:
+    with rt.store.tenant(tenant_id) as s:
+        rows = list(s.scalars(select(InboxEvent).order_by(InboxEvent.id)))
+        s.expunge_all()
+    return rows
+
+
+def _refresh(rt: Runtime, portal: Portal, deal_ids: list[str]) -> None:
+    queues.request_refresh(rt.redis, portal.tenant_id, deal_ids, window=0)
+    run_jobs(rt.redis)
+
+
+def test_a_refresh_writes_each_deals_alerts_into_hubspot_and_ignores_the_echo(
+    rt: Runtime, portal: Portal, web: str
+) -> None:
+    deal_ids = [portal.deal(d.id) for d in portal.world.deals]
+    portal.state.reset_counts()
+    _refresh(rt, portal, deal_ids)
+
+    counts = portal.state.counts()
+    assert counts["POST /crm/v3/objects/deals/batch/update"] == 1
+    for d in portal.world.deals:
+        stored = portal.state.get_object("deals", portal.deal(d.id))
+        wanted = ";".join(sorted(portal.world.scenarios[d.id]))
+        assert stored.get("dealradar_alerts", "") == wanted, d.id
+        assert stored["dealradar_health_grade"] == portal.world.grades[d.id]
+    with rt.store.tenant(portal.tenant_id) as s:
+        written = results.written_values(s, deal_ids)
+    assert set(written) == set(deal_ids)
+
+    # HubSpot tells us about our own writes; the webhook half drops them as ours.
+    assert portal.state.webhooks.flush()
+    echoes = [
+        e for e in portal.state.webhooks.delivered_events()
+        if str(e.get("propertyName", "")).startswith(properties.PREFIX)
+    ]  # fmt: skip
+    assert echoes and {e["changeSource"] for e in echoes} == {"INTEGRATION"}
+    assert _inbox(rt, portal.tenant_id) == []
+
+
+def test_a_call_logged_on_a_known_deal_is_placed_and_refreshes_it(
+    rt: Runtime, portal: Portal, web: str
+) -> None:
+    deal = next(d for d in portal.world.deals if d.contacts and d.status == "open")
+    deal_id = portal.deal(deal.id)
+    _refresh(rt, portal, [deal_id])
+    person = portal.deal(deal.contacts[0].person_id)
+    call = portal.state.log_activity(
+        "calls",
+        {"hs_timestamp": rt.clock() - timedelta(hours=1), "hs_call_direction": "OUTBOUND",
+         "hs_call_status": "COMPLETED", "hubspot_owner_id": portal.deal(deal.owner_id)},
+        deal_ids=[deal_id], contact_ids=[person],
+    )  # fmt: skip
+    assert portal.state.webhooks.flush()
+    unresolved = [e for e in _inbox(rt, portal.tenant_id) if e.status == "unresolved"]
+    assert unresolved, "the call's creation names no deal the snapshot knows"
+
+    sweeper.run()
+    run_jobs(rt.redis)
+
+    placed = {e.id: e for e in _inbox(rt, portal.tenant_id)}
+    for event in unresolved:
+        assert placed[event.id].status == "done" and placed[event.id].deal_ids == [deal_id]
+    with rt.store.tenant(portal.tenant_id) as s:
+        (bundle,) = load_bundles(s, [deal_id])
+    assert call in {a.id for a in bundle.activities}
+
+
+def test_a_contact_whose_title_changes_re_evaluates_its_deals(
+    rt: Runtime, portal: Portal, web: str
+) -> None:
+    """The contact's deal was never pulled (no snapshot row links them): the event is placed
+    through HubSpot's associations and the deal is refreshed with the new title."""
+    deal = next(d for d in portal.world.deals if d.contacts)
+    deal_id, person = portal.deal(deal.id), portal.deal(deal.contacts[0].person_id)
+    deals_of_person = {
+        portal.deal(d.id) for d in portal.world.deals
+        if deal.contacts[0].person_id in {c.person_id for c in d.contacts}
+    }  # fmt: skip
+    portal.state.update_object("contacts", person, {"jobtitle": "Chief Executive Officer"})
+    assert portal.state.webhooks.flush()
+    (event,) = _inbox(rt, portal.tenant_id)
+    assert event.status == "unresolved"
+
+    sweeper.run()
+    run_jobs(rt.redis)
+
+    (event,) = _inbox(rt, portal.tenant_id)
+    assert (event.status, set(event.deal_ids)) == ("done", deals_of_person)
+    with rt.store.tenant(portal.tenant_id) as s:
+        (bundle,) = load_bundles(s, [deal_id])
+    assert bundle.contact(person).title == "Chief Executive Officer"
+
+
+def test_an_event_about_a_contact_without_deals_is_done_without_a_refresh(
+    rt: Runtime, portal: Portal, web: str
+) -> None:
+    loner = portal.state.create_object("contacts", {"firstname": "Lone", "email": "l@x.example"})
+    assert portal.state.webhooks.flush()
+    assert [e.status for e in _inbox(rt, portal.tenant_id)] == ["unresolved"]
+    sweeper.run()
+    run_jobs(rt.redis)
+    (event,) = _inbox(rt, portal.tenant_id)
+    assert (event.status, event.deal_ids, event.last_error) == ("done", [], "concerns no deal")
+    assert rt.redis.scard(queues.pending_key(portal.tenant_id)) == 0
+    del loner
+
+
+def test_a_revoked_grant_suspends_the_tenant_and_keeps_its_work(
+    rt: Runtime, portal: Portal
+) -> None:
+    deal_ids = [portal.deal(d.id) for d in portal.world.deals]
+    portal.state.revoke_refresh_token(portal.token.refresh_token)
+    portal.state.expire_access_tokens()
+    _refresh(rt, portal, deal_ids)
+
+    tenant = tenants.get_tenant(rt.store, portal.tenant_id)
+    assert tenant.status == "suspended"
+    assert "install Deal Radar again" in (tenant.status_reason or "")
+    with rt.store.tenant(portal.tenant_id) as s:
+        assert load_bundles(s, deal_ids) == []
+
+
+def test_without_the_app_credentials_the_worker_says_what_to_set(
+    rt: Runtime, portal: Portal
+) -> None:
+    portal.state.expire_access_tokens()
+    rt.crm = {"HUBSPOT_API_URL": portal.server.url}
+    queues.request_refresh(rt.redis, portal.tenant_id, [portal.deal("d1")], window=0)
+    run_jobs(rt.redis)
+    failed = queues.queue(rt.redis, queues.REFRESH).failed_job_registry
+    (job_id,) = failed.get_job_ids()
+    result = Job.fetch(job_id, connection=rt.redis).latest_result()
+    assert result is not None and "HUBSPOT_CLIENT_ID" in (result.exc_string or "")
+
+
+def test_a_poll_requests_every_deal_and_keeps_a_millisecond_cursor(
+    rt: Runtime, portal: Portal
+) -> None:
+    """What the install's initial sync reuses: every deal requested, the cursor HubSpot's
+    epoch milliseconds of the last change seen, never later than the poll's start."""
+    requested = schedule.poll(portal.tenant_id)
+    deal_ids = {portal.deal(d.id) for d in portal.world.deals}
+    assert requested == len(deal_ids)
+    pending = {m.decode() for m in rt.redis.smembers(queues.pending_key(portal.tenant_id))}
+    assert pending == deal_ids
+    with rt.store.tenant(portal.tenant_id) as s:
+        cursor = s.get(SyncCursor, (portal.tenant_id, schedule.DEALS_CURSOR)).value
+    newest = max(portal.state.record("deals", d).updated_at for d in deal_ids)
+    started_ms = int(rt.clock().timestamp() * 1000)
+    assert int(cursor) == min(int(newest.timestamp() * 1000), started_ms)
+
+
+def test_contact_roles_follow_the_labels_mapped_at_install(rt: Runtime, portal: Portal) -> None:
+    """An admin mapped HubSpot's "Champion" label to the tenant's "Economic Buyer" role."""
+    deal = next(d for d in portal.world.deals if any("Champion" in c.roles for c in d.contacts))
+    champion = next(c.person_id for c in deal.contacts if "Champion" in c.roles)
+    with rt.store.tenant(portal.tenant_id) as s:
+        s.add(SetupRun(tenant_id=portal.tenant_id, status="done",
+                       labels={"Champion": "Economic Buyer"}, started_at=rt.clock(),
+                       updated_at=rt.clock()))  # fmt: skip
+    _refresh(rt, portal, [portal.deal(deal.id)])
+    with rt.store.tenant(portal.tenant_id) as s:
+        (bundle,) = load_bundles(s, [portal.deal(deal.id)])
+    roles = bundle.contact(portal.deal(champion)).roles
+    assert "Economic Buyer" in roles and "Champion" not in roles
