@@ -74,6 +74,10 @@ class AdapterContext:
 class Adapter(Protocol):
     needs_polling: bool
     """True for a CRM (or a kind of change) that sends no webhooks: the scheduler polls it."""
+    index_lag_seconds: float
+    """How late a change may become visible to `changed_since` (a search index's delay); the
+    cursor is kept this far behind each poll's start, so a change indexed late is still seen by
+    the next poll. Optional: an adapter without it has none."""
 
     def pull(self, deal_ids: Sequence[str]) -> Pulled:
         """The current bundles of these deals, read from the CRM (never from a cache)."""

@@ -8,7 +8,8 @@ any scheduled work.
 
 `poll(tenant)` pages through the deals changed since the tenant's cursor, requests their
 refresh, and checkpoints the cursor after every page; the cursor never moves past the moment the
-poll started, so a change made during the poll is seen by the next one.
+poll started, less the time the CRM's search may take to show a change (the adapter's
+`index_lag_seconds`), so a change made during the poll or indexed late is seen by the next one.
 """
 
 from __future__ import annotations
@@ -110,19 +111,23 @@ def follow_changes(
     on_page: Callable[[Progress], None] | None = None,
 ) -> Progress:
     """Up to `pages` pages of the deals changed since the tenant's cursor: request their
-    refresh and checkpoint the cursor after each page (never past this call's start).
-    CRM errors propagate; what was done until then stays done and is in `progress`."""
+    refresh and checkpoint the cursor after each page, never past this call's start less the
+    adapter's index lag, so that a change the CRM's search shows late is found by the next
+    call. Paging itself goes on from the adapter's own cursor. CRM errors propagate; what was
+    done until then stays done and is in `progress`."""
     rt = current()
-    started = rt.clock().timestamp()
+    horizon = rt.clock().timestamp() - float(getattr(adapter, "index_lag_seconds", 0.0))
     with rt.store.tenant(tenant_id) as s:
         row = s.get(SyncCursor, (tenant_id, DEALS_CURSOR))
         progress.cursor = row.value if row else None
+    cursor = progress.cursor
     for _ in range(pages):
-        changes = adapter.changed_since(progress.cursor)
+        changes = adapter.changed_since(cursor)
+        cursor = changes.cursor
         queues.request_refresh(rt.redis, tenant_id, changes.deal_ids, window=rt.coalesce_seconds)
         progress.requested += len(changes.deal_ids)
         progress.pages += 1
-        progress.cursor = _not_after(changes.cursor, started)
+        progress.cursor = _not_after(changes.cursor, horizon)
         progress.more = changes.more
         _checkpoint(tenant_id, progress.cursor)
         if on_page is not None:
@@ -137,16 +142,16 @@ MS_CURSOR_FROM = 1e11
 seconds is the year 5138, 1e11 milliseconds March 1973."""
 
 
-def _not_after(cursor: str, started: float) -> str:
-    """Numeric cursors (timestamps) are capped at the poll's start, in their own unit; others
-    pass as they are."""
+def _not_after(cursor: str, horizon: float) -> str:
+    """Numeric cursors (timestamps) are capped at the horizon (the poll's start less the index
+    lag), in their own unit; others pass as they are."""
     try:
         value = float(cursor)
     except ValueError:
         return cursor
     if value >= MS_CURSOR_FROM:
-        return str(min(int(value), int(started * 1000)))
-    return str(min(value, started))
+        return str(min(int(value), int(horizon * 1000)))
+    return str(min(value, horizon))
 
 
 def _checkpoint(tenant_id: str, value: str) -> None:

@@ -62,6 +62,9 @@ SEARCH_PAGE = 200
 """Results per search page, the most HubSpot gives (crm-apis.md 1.2)."""
 SEARCH_CAP = 10_000
 """Results one search can page through; past it HubSpot answers 400."""
+INDEX_LAG_SECONDS = 120.0
+"""HubSpot's search shows a change "after a few moments" (crm-apis.md, traps 2): a sync's cursor
+stays this far behind its start, so a deal indexed late is found by the next search."""
 OWNERS_PAGE = 500
 PULL_BATCH = 500
 """Deals per refresh job (jobs.refresh reads it): each pull reads its deals' six association
@@ -109,6 +112,7 @@ Links = dict[str, list[dict[str, Any]]]
 
 class HubSpotAdapter:
     needs_polling = False  # HubSpot sends webhooks; changed_since serves the initial sync
+    index_lag_seconds = INDEX_LAG_SECONDS
     pull_batch = PULL_BATCH
 
     def __init__(
