@@ -20,6 +20,7 @@ from redis import Redis
 from werkzeug.exceptions import HTTPException
 
 from connector.config import Config
+from connector.intake import Intake
 from connector.metrics import Metrics
 from connector.store.db import Store
 from connector.store.secrets import TokenBox
@@ -41,6 +42,7 @@ class Services:
     metrics: Metrics
     box: TokenBox
     accounts: AccountTenants
+    intake: Intake
     clock: Callable[[], datetime] = utc_now
 
 
@@ -98,6 +100,7 @@ def create_app(
         metrics=Metrics(redis),
         box=TokenBox(config.secret_keys),
         accounts=AccountTenants(store),
+        intake=Intake(store, redis, window=config.coalesce_seconds),
         clock=clock or utc_now,
     )
     context = RequestContext()

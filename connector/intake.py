@@ -2,15 +2,23 @@
 
 A delivery's events are committed to the inbox first, in one statement whose unique dedupe key
 makes a duplicate a no-op decided by the database; only then is a refresh of their deals
-requested on Redis, once for the whole delivery. If Redis is down or slow, the events are still
-accepted (the CRM gets its 2xx and does not retry) and the sweeper requests them once Redis is
-back. If the database is down, nothing is accepted and the caller answers 503, so the CRM
-retries later.
+requested on Redis. If Redis is down or slow, the events are still accepted (the CRM gets its
+2xx and does not retry) and the sweeper requests them once Redis is back. If the database is
+down, nothing is accepted and the caller answers 503, so the CRM retries later.
+
+Group commit: in a web process serving several requests at once (gunicorn's gthread workers),
+deliveries that arrive while another is being committed wait, and are then written together by
+one of them: one INSERT per tenant and source, one COMMIT (one fsync), one refresh request per
+tenant. Each delivery is still answered only after its own events are committed, and learns
+which of them were new; an event repeated by two deliveries of the same group is new for the
+first only. A delivery never waits for more than the group being written before its own.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +31,10 @@ from connector.store import work
 from connector.store.db import Store
 
 log = logging.getLogger(__name__)
+
+MAX_GROUP_EVENTS = 2_000
+"""Events written in one group commit; a larger backlog is written by the next leader."""
+GROUP_WHY = "a group commit of webhook deliveries for several tenants; every row names its tenant"
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,145 @@ class Accepted:
     """For a single event: its inbox row, None when it was a duplicate."""
 
 
+class InboxUnavailable(RuntimeError):
+    """The database did not take a group of deliveries: answer 503, the sender retries."""
+
+
+@dataclass
+class _Delivery:
+    tenant_id: str
+    source: str
+    events: Sequence[Incoming]
+    body: str
+    now: datetime
+    done: bool = False
+    result: Accepted | None = None
+    error: BaseException | None = None
+
+
+class Intake:
+    """The inbox's door for one process: concurrent deliveries share one transaction.
+
+    The first delivery in line is the leader: it writes every delivery queued behind it (up to
+    MAX_GROUP_EVENTS events) and wakes them; the next in line then leads the next group. With
+    one request at a time (gunicorn's sync workers) each group is one delivery."""
+
+    def __init__(self, store: Store, redis: Redis, *, window: float = queues.COALESCE_SECONDS):
+        self.store = store
+        self.redis = redis
+        self.window = window
+        self._line: deque[_Delivery] = deque()
+        self._turn = threading.Condition()
+
+    def accept(
+        self,
+        tenant_id: str,
+        events: Sequence[Incoming],
+        *,
+        source: str,
+        body: str,
+        now: datetime,
+    ) -> Accepted:
+        """Commit the new events of one delivery, then request their deals' refresh; raises
+        InboxUnavailable when the database refused them."""
+        mine = _Delivery(tenant_id, source, events, body, now)
+        with self._turn:
+            self._line.append(mine)
+            while not mine.done and self._line[0] is not mine:
+                self._turn.wait()
+            if not mine.done:
+                group, size = [], 0
+                for waiting in self._line:
+                    if group and size + len(waiting.events) > MAX_GROUP_EVENTS:
+                        break
+                    group.append(waiting)
+                    size += len(waiting.events)
+        if not mine.done:
+            try:
+                results: list[Accepted] | BaseException = _commit(
+                    self.store, self.redis, group, self.window
+                )
+            except BaseException as exc:  # every delivery of the group learns of it
+                results = exc
+            with self._turn:
+                for index, each in enumerate(group):
+                    if isinstance(results, BaseException):
+                        each.error = results
+                    else:
+                        each.result = results[index]
+                    each.done = True
+                    self._line.popleft()
+                self._turn.notify_all()
+        if mine.error is not None:
+            raise InboxUnavailable("the database did not take the events") from mine.error
+        assert mine.result is not None
+        return mine.result
+
+
+def _commit(
+    store: Store, redis: Redis, group: Sequence[_Delivery], window: float
+) -> list[Accepted]:
+    """Write a group of deliveries in one transaction, then request their refreshes."""
+    owner: dict[tuple[str, str], int] = {}
+    """(tenant, dedupe key) -> the delivery that brought it first"""
+    rows: dict[tuple[str, str], list[tuple[str, Sequence[str], str]]] = defaultdict(list)
+    latest: dict[tuple[str, str], datetime] = {}
+    for index, delivery in enumerate(group):
+        batch = (delivery.tenant_id, delivery.source)
+        latest[batch] = max(delivery.now, latest.get(batch, delivery.now))
+        for event in delivery.events:
+            key = (delivery.tenant_id, event.dedupe_key)
+            if key not in owner:
+                owner[key] = index
+                rows[batch].append((event.dedupe_key, event.deal_ids, event.body or delivery.body))
+    tenants = {delivery.tenant_id for delivery in group}
+    new: dict[tuple[str, str], int] = {}
+    session = (
+        store.tenant(next(iter(tenants))) if len(tenants) == 1 else store.all_tenants(GROUP_WHY)
+    )
+    with session as s:
+        for (tenant_id, source), batch_rows in rows.items():
+            received = work.receive_many(
+                s, tenant_id, batch_rows, source=source, now=latest[(tenant_id, source)]
+            )
+            new.update(((tenant_id, key), row_id) for key, row_id in received.items())
+
+    fresh: list[dict[str, int]] = [{} for _ in group]
+    """per delivery: its new events' inbox ids by dedupe key"""
+    deals: dict[str, set[str]] = defaultdict(set)
+    for index, delivery in enumerate(group):
+        for event in delivery.events:
+            key = (delivery.tenant_id, event.dedupe_key)
+            if key in new and owner[key] == index:
+                fresh[index][event.dedupe_key] = new[key]
+                deals[delivery.tenant_id].update(event.deal_ids)
+    queued = {tenant: _request(redis, tenant, ids, window) for tenant, ids in deals.items()}
+
+    results: list[Accepted] = []
+    for index, delivery in enumerate(group):
+        ids = fresh[index]
+        mine = {d for e in delivery.events if e.dedupe_key in ids for d in e.deal_ids}
+        single = next(iter(ids.values())) if len(delivery.events) == 1 and ids else None
+        results.append(
+            Accepted(
+                new=len(ids), queued=bool(mine) and queued[delivery.tenant_id], inbox_id=single
+            )
+        )
+    return results
+
+
+def _request(redis: Redis, tenant_id: str, deal_ids: set[str], window: float) -> bool:
+    try:
+        queues.request_refresh(redis, tenant_id, sorted(deal_ids), window=window)
+    except RedisError as exc:
+        log.warning(
+            "tenant %s: new events kept in the inbox, Redis unavailable (%s); the sweeper will "
+            "queue them", tenant_id, type(exc).__name__,
+        )  # fmt: skip
+        return False
+    return True
+
+
 def accept_events(
     store: Store,
     redis: Redis,
@@ -57,27 +208,12 @@ def accept_events(
     now: datetime,
     window: float = queues.COALESCE_SECONDS,
 ) -> Accepted:
-    """Commit the new events of one delivery to the inbox, then request their deals' refresh.
+    """Commit the new events of one delivery to the inbox, then request their deals' refresh
+    (no group: for jobs and scripts; the web app uses its Intake).
 
     `body` is the delivery's raw body, kept for the events that do not carry their own."""
-    with store.tenant(tenant_id) as s:
-        new = work.receive_many(
-            s, tenant_id, [(e.dedupe_key, e.deal_ids, e.body or body) for e in events],
-            source=source, now=now,
-        )  # fmt: skip
-    deal_ids = sorted({d for e in events if e.dedupe_key in new for d in e.deal_ids})
-    inbox_id = next(iter(new.values())) if len(events) == 1 and new else None
-    if not deal_ids:
-        return Accepted(new=len(new), queued=False, inbox_id=inbox_id)
-    try:
-        queues.request_refresh(redis, tenant_id, deal_ids, window=window)
-    except RedisError as exc:
-        log.warning(
-            "tenant %s: %d events kept in the inbox, Redis unavailable (%s); the sweeper will "
-            "queue them", tenant_id, len(new), type(exc).__name__,
-        )  # fmt: skip
-        return Accepted(new=len(new), queued=False, inbox_id=inbox_id)
-    return Accepted(new=len(new), queued=True, inbox_id=inbox_id)
+    (result,) = _commit(store, redis, [_Delivery(tenant_id, source, events, body, now)], window)
+    return result
 
 
 def accept_event(
