@@ -85,6 +85,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> Flask:
     config = config or Config.from_env()
+    config.require_public_url()  # a ConfigError naming it stops the web app's start-up
     app = Flask("dealradar")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     redis = redis or Redis.from_url(

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from connector.store.models import InboxEvent, OutboxEffect
@@ -86,6 +86,33 @@ def _receive_postgresql(
         return dict(cursor.fetchall())
     finally:
         cursor.close()
+
+
+DEDUPE_WINDOW = timedelta(days=7)
+"""How long a received event's key keeps refusing its duplicates: processed events older than
+this are purged (jobs.sweeper.purge), after which a redelivery would count as new."""
+
+
+def purge_processed(session: Session, received_before: datetime, limit: int) -> int:
+    """Delete up to `limit` of the session tenant's processed (`done`) events received before
+    `received_before`, oldest first; how many. Pending, failed and unresolved events are kept."""
+    tenant_id = session.info.get("tenant_id")
+    if tenant_id is None:
+        raise RuntimeError("purge_processed needs a tenant session (Store.tenant)")
+    oldest = (
+        select(InboxEvent.id)
+        .where(
+            InboxEvent.tenant_id == tenant_id,
+            InboxEvent.status == "done",
+            InboxEvent.received_at < received_before,
+        )
+        .order_by(InboxEvent.received_at)
+        .limit(limit)
+    )
+    ids = list(session.scalars(oldest))
+    if ids:
+        session.execute(delete(InboxEvent).where(InboxEvent.id.in_(ids)))
+    return len(ids)
 
 
 def mark(session: Session, inbox_id: int, status: str, error: str | None = None) -> None:
