@@ -19,7 +19,7 @@ KEYS = Fernet.generate_key().decode()
 
 def test_the_web_app_refuses_to_start_without_public_url() -> None:
     config = Config.from_env({"DEALRADAR_SECRET_KEYS": KEYS})
-    with pytest.raises(ConfigError, match="PUBLIC_URL is not set.*PUBLIC_URL=https://"):
+    with pytest.raises(ConfigError, match=r"PUBLIC_URL is not set.*PUBLIC_URL=https://"):
         create_app(config)
 
 
