@@ -16,19 +16,24 @@ first only. A delivery never waits for more than the group being written before 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from connector import queues
 from connector.store import work
 from connector.store.db import Store
+from connector.store.models import InboxEvent
+from connector.store.sql import insert_new_many
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +84,11 @@ class Intake:
 
     The first delivery in line is the leader: it writes every delivery queued behind it (up to
     MAX_GROUP_EVENTS events) and wakes them; the next in line then leads the next group. With
-    one request at a time (gunicorn's sync workers) each group is one delivery."""
+    one request at a time (gunicorn's sync workers) each group is one delivery.
+
+    On PostgreSQL a group is one INSERT on a connection of the Intake's own in autocommit mode:
+    the statement is its transaction, committed (and flushed to disk) before it returns, in one
+    round trip. A connection that failed is dropped and a new one opened for the next group."""
 
     def __init__(self, store: Store, redis: Redis, *, window: float = queues.COALESCE_SECONDS):
         self.store = store
@@ -87,6 +96,9 @@ class Intake:
         self.window = window
         self._line: deque[_Delivery] = deque()
         self._turn = threading.Condition()
+        self._connection: Any = None
+        """The leader's own psycopg connection (taken from the pool and detached), opened at the
+        first group and replaced after a failure."""
 
     def accept(
         self,
@@ -112,54 +124,113 @@ class Intake:
                     group.append(waiting)
                     size += len(waiting.events)
         if not mine.done:
-            try:
-                results: list[Accepted] | BaseException = _commit(
-                    self.store, self.redis, group, self.window
-                )
-            except BaseException as exc:  # every delivery of the group learns of it
-                results = exc
-            with self._turn:
-                for index, each in enumerate(group):
-                    if isinstance(results, BaseException):
-                        each.error = results
-                    else:
-                        each.result = results[index]
-                    each.done = True
-                    self._line.popleft()
-                self._turn.notify_all()
+            self._lead(group)
         if mine.error is not None:
-            raise InboxUnavailable("the database did not take the events") from mine.error
+            if isinstance(
+                mine.error, SQLAlchemyError | self.store.engine.dialect.loaded_dbapi.Error
+            ):
+                raise InboxUnavailable("the database did not take the events") from mine.error
+            raise mine.error  # a bug, not an outage: a 500 with its traceback
         assert mine.result is not None
         return mine.result
 
+    def _lead(self, group: list[_Delivery]) -> None:
+        """Write the group, then hand every delivery its answer and the line to the next."""
+        outcomes: list[Accepted | BaseException]
+        try:
+            try:
+                outcomes = list(_commit(self.store, self.redis, group, self.window, self._write))
+            except Exception as exc:
+                if len(group) > 1 and _refused_for_its_data(exc):
+                    # One delivery's rows (a tenant deleted meanwhile) must not fail the others.
+                    outcomes = [self._alone(delivery) for delivery in group]
+                else:
+                    outcomes = [exc] * len(group)
+        except BaseException as exc:  # the worker is stopping: nobody may wait for this group
+            outcomes = [exc] * len(group)
+            raise
+        finally:
+            with self._turn:
+                for each, outcome in zip(group, outcomes, strict=True):
+                    if isinstance(outcome, BaseException):
+                        each.error = outcome
+                    else:
+                        each.result = outcome
+                    each.done = True
+                    self._line.popleft()
+                self._turn.notify_all()
 
-def _commit(
-    store: Store, redis: Redis, group: Sequence[_Delivery], window: float
-) -> list[Accepted]:
-    """Write a group of deliveries in one transaction, then request their refreshes."""
-    owner: dict[tuple[str, str], int] = {}
-    """(tenant, dedupe key) -> the delivery that brought it first"""
-    rows: dict[tuple[str, str], list[tuple[str, Sequence[str], str]]] = defaultdict(list)
-    latest: dict[tuple[str, str], datetime] = {}
-    for index, delivery in enumerate(group):
-        batch = (delivery.tenant_id, delivery.source)
-        latest[batch] = max(delivery.now, latest.get(batch, delivery.now))
-        for event in delivery.events:
-            key = (delivery.tenant_id, event.dedupe_key)
-            if key not in owner:
-                owner[key] = index
-                rows[batch].append((event.dedupe_key, event.deal_ids, event.body or delivery.body))
-    tenants = {delivery.tenant_id for delivery in group}
-    new: dict[tuple[str, str], int] = {}
+    def _alone(self, delivery: _Delivery) -> Accepted | Exception:
+        try:
+            (result,) = _commit(self.store, self.redis, [delivery], self.window, self._write)
+        except Exception as exc:
+            return exc
+        return result
+
+    def _write(self, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+        if self.store.dialect != "postgresql":
+            return _write_in_session(self.store, rows)
+        try:
+            if self._connection is None:
+                raw = self.store.engine.raw_connection()  # the store's connect arguments
+                driver = raw.driver_connection
+                raw.detach()  # kept by this Intake, never returned to the pool
+                driver.autocommit = True
+                self._connection = driver
+            written = work.insert_postgresql(self._connection, rows)
+        except Exception:
+            if self._connection is not None:
+                with contextlib.suppress(Exception):
+                    self._connection.close()
+                self._connection = None
+            raise
+        return {(tenant_id, key): row_id for tenant_id, key, row_id in written}
+
+
+Write = Callable[[list[dict[str, Any]]], dict[tuple[str, str], int]]
+
+
+def _write_in_session(store: Store, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """Insert the rows in one transaction of a store session, one statement per tenant."""
+    tenants: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        tenants[row["tenant_id"]].append(row)
+    written: dict[tuple[str, str], int] = {}
     session = (
         store.tenant(next(iter(tenants))) if len(tenants) == 1 else store.all_tenants(GROUP_WHY)
     )
     with session as s:
-        for (tenant_id, source), batch_rows in rows.items():
-            received = work.receive_many(
-                s, tenant_id, batch_rows, source=source, now=latest[(tenant_id, source)]
-            )
-            new.update(((tenant_id, key), row_id) for key, row_id in received.items())
+        for tenant_id, tenant_rows in tenants.items():
+            for key, row_id in insert_new_many(
+                s, InboxEvent, tenant_rows, ("tenant_id", "dedupe_key"),
+                returning=("dedupe_key", "id"),
+            ):  # fmt: skip
+                written[(tenant_id, key)] = row_id
+    return written
+
+
+def _commit(
+    store: Store,
+    redis: Redis,
+    group: Sequence[_Delivery],
+    window: float,
+    write: Write | None = None,
+) -> list[Accepted]:
+    """Write a group of deliveries in one transaction, then request their refreshes."""
+    owner: dict[tuple[str, str], int] = {}
+    """(tenant, dedupe key) -> the delivery that brought it first"""
+    rows: list[dict[str, Any]] = []
+    for index, delivery in enumerate(group):
+        claimed = []
+        for event in delivery.events:
+            key = (delivery.tenant_id, event.dedupe_key)
+            if key not in owner:
+                owner[key] = index
+                claimed.append((event.dedupe_key, event.deal_ids, event.body or delivery.body))
+        rows += work.inbox_rows(
+            delivery.tenant_id, claimed, source=delivery.source, now=delivery.now
+        )
+    new = (write or (lambda rows: _write_in_session(store, rows)))(rows) if rows else {}
 
     fresh: list[dict[str, int]] = [{} for _ in group]
     """per delivery: its new events' inbox ids by dedupe key"""
@@ -183,6 +254,14 @@ def _commit(
             )
         )
     return results
+
+
+def _refused_for_its_data(exc: Exception) -> bool:
+    """A statement refused for what it carries (a constraint, a value), not for the database
+    being unreachable: SQLAlchemy's or the driver's integrity and data errors (SQLSTATE 22, 23)."""
+    if isinstance(exc, IntegrityError | DataError):
+        return True
+    return str(getattr(exc, "sqlstate", None) or "")[:2] in ("22", "23")
 
 
 def _request(redis: Redis, tenant_id: str, deal_ids: set[str], window: float) -> bool:

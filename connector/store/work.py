@@ -16,20 +16,19 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from connector.store.models import InboxEvent, OutboxEffect
-from connector.store.sql import insert_new_many
+from connector.store.sql import insert_new_many, same_tenant
 
 
-def receive_many(
-    session: Session,
+def inbox_rows(
     tenant_id: str,
     events: Sequence[tuple[str, Sequence[str], str]],
     *,
     source: str,
     now: datetime,
-) -> dict[str, int]:
-    """Record a delivery's (dedupe key, deal ids, body) events in one statement; the new ones'
-    ids by key. An event naming no deal is kept `unresolved` (the adapter places it later); a key
-    already received, or repeated within the delivery, is a duplicate and is not recorded."""
+) -> list[dict[str, Any]]:
+    """The inbox rows of a delivery's (dedupe key, deal ids, body) events, a key repeated within
+    the delivery once. An event naming no deal is kept `unresolved` (the adapter places it
+    later)."""
     rows: dict[str, dict[str, Any]] = {}
     for key, deal_ids, body in events:
         rows.setdefault(
@@ -45,47 +44,58 @@ def receive_many(
                 "received_at": now,
             },
         )
+    return list(rows.values())
+
+
+def receive_many(
+    session: Session,
+    tenant_id: str,
+    events: Sequence[tuple[str, Sequence[str], str]],
+    *,
+    source: str,
+    now: datetime,
+) -> dict[str, int]:
+    """Record a delivery's (dedupe key, deal ids, body) events in one statement; the new ones'
+    ids by key. A key already received, or repeated within the delivery, is a duplicate and is
+    not recorded."""
+    rows = inbox_rows(tenant_id, events, source=source, now=now)
     if not rows:
         return {}
     if session.get_bind().dialect.name == "postgresql":
-        return _receive_postgresql(session, tenant_id, source, now, list(rows.values()))
+        same_tenant(session, rows)
+        driver = session.connection().connection.driver_connection
+        return {key: row_id for _tenant, key, row_id in insert_postgresql(driver, rows)}
     returned = insert_new_many(
-        session, InboxEvent, list(rows.values()), ("tenant_id", "dedupe_key"),
-        returning=("dedupe_key", "id"),
-    )  # fmt: skip
+        session, InboxEvent, rows, ("tenant_id", "dedupe_key"), returning=("dedupe_key", "id")
+    )
     return dict(returned)
 
 
-_RECEIVE_POSTGRESQL = (
+_INSERT_POSTGRESQL = (
     "INSERT INTO inbox (tenant_id, dedupe_key, source, body, deal_ids, status, attempts, "
-    "received_at) SELECT %s, k, %s, b, d::json, s, 0, %s "
-    "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) AS e(k, b, d, s) "
-    "ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING dedupe_key, id"
+    "received_at) SELECT t, k, o, b, d::json, s, 0, r FROM unnest(%b::text[], %b::text[], "
+    "%b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[]) AS e(t, k, o, b, d, s, r) "
+    "ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING tenant_id, dedupe_key, id"
 )
 """The inbox insert of the webhook receiver's hot path on PostgreSQL: one short statement with
-one array per column, whatever the number of events, which the driver prepares once. Built by
-SQLAlchemy, the same insert costs a worker several times the CPU (a long VALUES list whose
-placeholders the driver rewrites at every call)."""
+one array per column whatever the number of rows, which the driver prepares once and sends in
+binary (bodies need no escaping). Built by SQLAlchemy, the same insert costs the web worker
+several times the CPU: a long VALUES list whose placeholders the driver rewrites at every call.
+Every row names its tenant, and the conflict key includes it."""
 
 
-def _receive_postgresql(
-    session: Session, tenant_id: str, source: str, now: datetime, rows: list[dict[str, Any]]
-) -> dict[str, int]:
-    cursor = session.connection().connection.driver_connection.cursor()
-    try:
-        cursor.execute(
-            _RECEIVE_POSTGRESQL,
-            (
-                tenant_id, source, now,
-                [r["dedupe_key"] for r in rows],
-                [r["body"] for r in rows],
-                [json.dumps(r["deal_ids"]) for r in rows],
-                [r["status"] for r in rows],
-            ),
-        )  # fmt: skip
-        return dict(cursor.fetchall())
-    finally:
-        cursor.close()
+def insert_postgresql(
+    connection: Any, rows: Sequence[dict[str, Any]]
+) -> list[tuple[str, str, int]]:
+    """Insert `inbox_rows` (of one tenant or several) on a psycopg connection, in its current
+    transaction or, on an autocommit connection, as a transaction of its own; the new rows'
+    (tenant id, dedupe key, id). Keys already in the inbox are left alone."""
+    columns = ("tenant_id", "dedupe_key", "source", "body", "deal_ids", "status", "received_at")
+    values = [[r[c] for r in rows] for c in columns]
+    values[4] = [json.dumps(d) for d in values[4]]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_POSTGRESQL, values)
+        return cursor.fetchall()
 
 
 DEDUPE_WINDOW = timedelta(days=7)
