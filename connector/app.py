@@ -98,7 +98,7 @@ def create_app(
         config=config,
         store=store,
         redis=redis,
-        metrics=Metrics(redis),
+        metrics=Metrics(redis, config.metrics_dir),
         box=TokenBox(config.secret_keys),
         accounts=AccountTenants(store),
         intake=Intake(store, redis, window=config.coalesce_seconds),

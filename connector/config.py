@@ -33,6 +33,9 @@ class Config:
     OAuth redirects point at it). No default: a wrong one fails every signature, so the web app
     refuses to start without it (`require_public_url`); other commands do not need it."""
     crm: Mapping[str, str] = field(default_factory=dict, repr=False)
+    metrics_dir: str = ""
+    """PROMETHEUS_MULTIPROC_DIR: where each gunicorn worker keeps its counters, so that /metrics
+    adds up every worker's (emptied when gunicorn starts); unset: one process's counters."""
     """CRM app credentials (HUBSPOT_CLIENT_ID, ...), by environment name."""
     coalesce_seconds: float = 2.0
     """DEALRADAR_COALESCE_SECONDS: events for a tenant within this window cause one pull."""
@@ -72,6 +75,7 @@ class Config:
             secret_keys=keys,
             public_url=_base_url(env, "PUBLIC_URL"),
             crm={name: env[name] for name in crm_names if env.get(name)},
+            metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
             coalesce_seconds=_seconds(env, "DEALRADAR_COALESCE_SECONDS", 2.0),
             lock_seconds=_seconds(env, "DEALRADAR_LOCK_SECONDS", 90.0),
             stale_seconds=_seconds(env, "DEALRADAR_STALE_SECONDS", 60.0),
