@@ -1,16 +1,10 @@
-"""Every minute, put back on the queues whatever the database says is still pending; every hour,
-purge the inbox of processed events older than the dedupe window.
+"""Every minute, put back on the queues whatever the database says is still pending.
 
 Events in the inbox and effects in the outbox that are still pending after `stale_seconds`
 were lost somewhere (Redis restarted, an enqueue failed after the commit, a worker died
 mid-job); the sweeper requests them again. Requests are coalesced and idempotent, so
 sweeping work that is merely slow costs nothing but a few Redis calls. Suspended tenants are
 skipped: their work waits for an admin, and `dealradar tenants status` shows it.
-
-The inbox keeps each event's key for work.DEDUPE_WINDOW (7 days) so that a redelivery within it
-is refused by the unique key; `purge` then deletes the events that are done, tenant by tenant in
-batches of PURGE_BATCH rows, one short transaction each, so the inbox does not grow forever.
-Pending, failed and unresolved events are never purged: they are work, or evidence of it.
 """
 
 from __future__ import annotations
@@ -22,15 +16,11 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from connector import queues
-from connector.store import work
 from connector.store.models import InboxEvent, OutboxEffect, Tenant
 from jobs import pipeline
 from jobs.runtime import current
 
 log = logging.getLogger(__name__)
-
-PURGE_BATCH = 1_000
-"""Inbox rows deleted per transaction by `purge`: short locks, steady progress."""
 
 _FOLLOW_UPS = {
     pipeline.WRITEBACK: (queues.WRITEBACK, "jobs.writeback.flush", "flush"),
@@ -82,25 +72,3 @@ def run() -> dict[str, int]:
             sum(len(v) for v in deals.values()), len(deals), len(effects),
         )  # fmt: skip
     return {"deals": sum(len(v) for v in deals.values()), "effects": len(effects)}
-
-
-def purge() -> dict[str, int]:
-    """Delete every tenant's processed inbox events received before the dedupe window."""
-    rt = current()
-    cutoff = rt.clock() - work.DEDUPE_WINDOW
-    with rt.store.global_session() as s:
-        tenant_ids = list(s.scalars(select(Tenant.id).order_by(Tenant.id)))
-    purged: dict[str, int] = {}
-    for tenant_id in tenant_ids:
-        total = 0
-        while True:
-            with rt.store.tenant(tenant_id) as s:
-                deleted = work.purge_processed(s, cutoff, PURGE_BATCH)
-            total += deleted
-            if deleted < PURGE_BATCH:
-                break
-        if total:
-            purged[tenant_id] = total
-            log.info("purge: tenant %s: %d processed inbox events before %s", tenant_id, total,
-                     cutoff.isoformat())  # fmt: skip
-    return {"tenants": len(purged), "events": sum(purged.values())}

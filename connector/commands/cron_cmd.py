@@ -29,7 +29,7 @@ LEASE_SECONDS = 30
 """A leader renews its lease every third of this; a standby takes over when it lapses."""
 TICK_SECONDS = 60
 PURGE_CRON = "23 * * * *"
-"""The inbox purge runs hourly (jobs.sweeper.purge); at a fixed minute, not at start-up."""
+"""The inbox purge runs hourly (jobs.purge.run); at a fixed minute, not at start-up."""
 
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -80,7 +80,7 @@ def scheduler(redis: Redis, interval: float) -> CronScheduler:
     every = max(1, int(interval))
     cron.register(JobName("jobs.sweeper.run"), queue_name=queues.EVENTS, interval=every)
     cron.register(JobName("jobs.schedule.tick"), queue_name=queues.SWEEP, interval=every)
-    cron.register(JobName("jobs.sweeper.purge"), queue_name=queues.SWEEP, cron=PURGE_CRON)
+    cron.register(JobName("jobs.purge.run"), queue_name=queues.SWEEP, cron=PURGE_CRON)
     return cron
 
 

@@ -108,7 +108,7 @@ def insert_postgresql(
 
 DEDUPE_WINDOW = timedelta(days=7)
 """How long a received event's key keeps refusing its duplicates: processed events older than
-this are purged (jobs.sweeper.purge), after which a redelivery would count as new."""
+this are purged (jobs.purge.run), after which a redelivery would count as new."""
 
 
 def purge_processed(session: Session, received_before: datetime, limit: int) -> int:

@@ -12,7 +12,7 @@ from connector.intake import accept_event
 from connector.store import work
 from connector.store.models import InboxEvent
 from connector.store.tenants import create_tenant
-from jobs import sweeper
+from jobs import purge
 from jobs.runtime import Runtime
 from tests.jobs.conftest import Clock
 
@@ -44,10 +44,10 @@ def test_processed_events_are_purged_after_the_dedupe_window_and_only_they(
 
     clock.now += timedelta(days=6, hours=23)
     assert _receive(rt, tenant_id, "done-1") is None, "a duplicate within 7 days is refused"
-    assert sweeper.purge() == {"tenants": 0, "events": 0}
+    assert purge.run() == {"tenants": 0, "events": 0}
 
     clock.now += timedelta(hours=2)
-    assert sweeper.purge() == {"tenants": 1, "events": 1}
+    assert purge.run() == {"tenants": 1, "events": 1}
     assert _keys(rt, tenant_id) == {"pending-1": "pending", "failed-1": "failed"}
     assert _receive(rt, tenant_id, "done-1") is not None, "past the window it is new again"
 
@@ -60,17 +60,17 @@ def test_the_purge_works_in_batches_and_tenant_by_tenant(
         _mark(rt, tenant_id, _receive(rt, tenant_id, f"a-{n}"), "done")
         _mark(rt, other.id, _receive(rt, other.id, f"b-{n}"), "done")
     _mark(rt, other.id, _receive(rt, other.id, "b-kept"), "pending")
-    monkeypatch.setattr(sweeper, "PURGE_BATCH", 3)  # 7 rows: batches of 3, 3 and 1
+    monkeypatch.setattr(purge, "PURGE_BATCH", 3)  # 7 rows: batches of 3, 3 and 1
     clock.now += work.DEDUPE_WINDOW + timedelta(minutes=1)
     fresh = _receive(rt, tenant_id, "a-new")
     _mark(rt, tenant_id, fresh, "done")
 
-    assert sweeper.purge() == {"tenants": 2, "events": 14}
+    assert purge.run() == {"tenants": 2, "events": 14}
     assert _keys(rt, tenant_id) == {"a-new": "done"}, "received within the window: kept"
     assert _keys(rt, other.id) == {"b-kept": "pending"}
 
 
 def test_the_cron_schedules_the_purge_hourly(redis: Redis) -> None:
     jobs = {job.func_name: job for job in cron_cmd.scheduler(redis, 60).get_jobs()}
-    assert jobs["jobs.sweeper.purge"].cron == cron_cmd.PURGE_CRON
-    assert jobs["jobs.sweeper.purge"].queue_name == "sweep"
+    assert jobs["jobs.purge.run"].cron == cron_cmd.PURGE_CRON
+    assert jobs["jobs.purge.run"].queue_name == "sweep"
