@@ -1,7 +1,7 @@
 """Webhook receiver throughput: signed HubSpot batches through gunicorn, against bare Flask.
 
     .venv/bin/python bench/webhooks.py [--duration 20] [--connections 16] [--workers 2]
-        [--worker-class sync|gthread] [--threads 4] [--servers sync:2,gthread:2x4,...]
+        [--worker-class gthread|sync] [--threads 8] [--servers sync:2,gthread:2x4,...]
         [--database-url URL] [--redis-url URL] [--batches 20000] [--profile N]
 
 What is measured, and how:
@@ -738,6 +738,7 @@ def bench(args: argparse.Namespace) -> int:
     with (
         redis_server(args.redis_url) as (redis_url, redis_pid),
         fresh_schema(args.database_url, args.keep) as url,
+        tempfile.TemporaryDirectory(prefix="dealradar-metrics-") as metrics_dir,
     ):
         upgrade(url)
         store = Store(url)
@@ -754,6 +755,8 @@ def bench(args: argparse.Namespace) -> int:
                 "DEALRADAR_SECRET_KEYS": Fernet.generate_key().decode(),
                 "HUBSPOT_CLIENT_SECRET": secrets.token_urlsafe(24),
                 "HUBSPOT_APP_ID": str(APP_ID),
+                # As deployed: counters shared by the workers (emptied by gunicorn.conf.py).
+                "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
             }
             database = postgres_settings(store)
             print(f"{database}; Redis {redis_url}; tenant {tenant.id} for portal {PORTAL}; "
@@ -948,10 +951,13 @@ def main() -> int:
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk's threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
-        "--worker-class", choices=("sync", "gthread"), default="sync", help="gunicorn worker class"
+        "--worker-class",
+        choices=("sync", "gthread"),
+        default="gthread",
+        help="gunicorn worker class (default gthread, as in the Procfile)",
     )
     parser.add_argument(
-        "--threads", type=int, default=4, help="threads per worker with --worker-class gthread"
+        "--threads", type=int, default=8, help="threads per worker with --worker-class gthread"
     )
     parser.add_argument(
         "--servers", type=lambda s: [ServerSetting.parse(x) for x in s.split(",")],
