@@ -21,7 +21,7 @@ import logging
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -77,6 +77,14 @@ class _Delivery:
     done: bool = False
     result: Accepted | None = None
     error: BaseException | None = None
+    wake: threading.Lock = field(default_factory=lambda: _held())
+    """Released once: when the delivery was written, or when it is first in line (to lead)."""
+
+
+def _held() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
 
 
 class Intake:
@@ -95,7 +103,7 @@ class Intake:
         self.redis = redis
         self.window = window
         self._line: deque[_Delivery] = deque()
-        self._turn = threading.Condition()
+        self._mutex = threading.Lock()
         self._connection: Any = None
         """The leader's own psycopg connection (taken from the pool and detached), opened at the
         first group and replaced after a failure."""
@@ -112,18 +120,19 @@ class Intake:
         """Commit the new events of one delivery, then request their deals' refresh; raises
         InboxUnavailable when the database refused them."""
         mine = _Delivery(tenant_id, source, events, body, now)
-        with self._turn:
+        with self._mutex:
             self._line.append(mine)
-            while not mine.done and self._line[0] is not mine:
-                self._turn.wait()
-            if not mine.done:
+            first = len(self._line) == 1
+        if not first:
+            mine.wake.acquire()  # each waiter its own lock: waking one wakes no other
+        if not mine.done:  # first in line: lead a group, this delivery and those behind it
+            with self._mutex:
                 group, size = [], 0
                 for waiting in self._line:
                     if group and size + len(waiting.events) > MAX_GROUP_EVENTS:
                         break
                     group.append(waiting)
                     size += len(waiting.events)
-        if not mine.done:
             self._lead(group)
         if mine.error is not None:
             if isinstance(
@@ -150,7 +159,7 @@ class Intake:
             outcomes = [exc] * len(group)
             raise
         finally:
-            with self._turn:
+            with self._mutex:
                 for each, outcome in zip(group, outcomes, strict=True):
                     if isinstance(outcome, BaseException):
                         each.error = outcome
@@ -158,7 +167,11 @@ class Intake:
                         each.result = outcome
                     each.done = True
                     self._line.popleft()
-                self._turn.notify_all()
+                following = self._line[0] if self._line else None
+            for each in group[1:]:
+                each.wake.release()
+            if following is not None:
+                following.wake.release()  # the next group's leader
 
     def _alone(self, delivery: _Delivery) -> Accepted | Exception:
         try:
