@@ -180,7 +180,7 @@ class Intake:
             return exc
         return result
 
-    def _write(self, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    def _write(self, rows: list[work.InboxRow]) -> dict[tuple[str, str], int]:
         if self.store.dialect != "postgresql":
             return _write_in_session(self.store, rows)
         try:
@@ -200,14 +200,14 @@ class Intake:
         return {(tenant_id, key): row_id for tenant_id, key, row_id in written}
 
 
-Write = Callable[[list[dict[str, Any]]], dict[tuple[str, str], int]]
+Write = Callable[[list[work.InboxRow]], dict[tuple[str, str], int]]
 
 
-def _write_in_session(store: Store, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+def _write_in_session(store: Store, rows: list[work.InboxRow]) -> dict[tuple[str, str], int]:
     """Insert the rows in one transaction of a store session, one statement per tenant."""
-    tenants: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    tenants: dict[str, list[work.InboxRow]] = defaultdict(list)
     for row in rows:
-        tenants[row["tenant_id"]].append(row)
+        tenants[row[0]].append(row)
     written: dict[tuple[str, str], int] = {}
     session = (
         store.tenant(next(iter(tenants))) if len(tenants) == 1 else store.all_tenants(GROUP_WHY)
@@ -215,7 +215,7 @@ def _write_in_session(store: Store, rows: list[dict[str, Any]]) -> dict[tuple[st
     with session as s:
         for tenant_id, tenant_rows in tenants.items():
             for key, row_id in insert_new_many(
-                s, InboxEvent, tenant_rows, ("tenant_id", "dedupe_key"),
+                s, InboxEvent, work.as_dicts(tenant_rows), ("tenant_id", "dedupe_key"),
                 returning=("dedupe_key", "id"),
             ):  # fmt: skip
                 written[(tenant_id, key)] = row_id
@@ -232,7 +232,7 @@ def _commit(
     """Write a group of deliveries in one transaction, then request their refreshes."""
     owner: dict[tuple[str, str], int] = {}
     """(tenant, dedupe key) -> the delivery that brought it first"""
-    rows: list[dict[str, Any]] = []
+    rows: list[work.InboxRow] = []
     for index, delivery in enumerate(group):
         claimed = []
         for event in delivery.events:

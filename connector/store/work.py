@@ -18,6 +18,10 @@ from sqlalchemy.orm import Session
 from connector.store.models import InboxEvent, OutboxEffect
 from connector.store.sql import insert_new_many, same_tenant
 
+InboxRow = tuple[str, str, str, str, list[str], str, datetime]
+"""A new inbox row: (tenant id, dedupe key, source, body, deal ids, status, received at)."""
+INBOX_COLUMNS = ("tenant_id", "dedupe_key", "source", "body", "deal_ids", "status", "received_at")
+
 
 def inbox_rows(
     tenant_id: str,
@@ -25,26 +29,18 @@ def inbox_rows(
     *,
     source: str,
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[InboxRow]:
     """The inbox rows of a delivery's (dedupe key, deal ids, body) events, a key repeated within
     the delivery once. An event naming no deal is kept `unresolved` (the adapter places it
     later)."""
-    rows: dict[str, dict[str, Any]] = {}
+    seen: set[str] = set()
+    rows = []
     for key, deal_ids, body in events:
-        rows.setdefault(
-            key,
-            {
-                "tenant_id": tenant_id,
-                "dedupe_key": key,
-                "source": source,
-                "body": body,
-                "deal_ids": list(deal_ids),
-                "status": "pending" if deal_ids else "unresolved",
-                "attempts": 0,
-                "received_at": now,
-            },
-        )
-    return list(rows.values())
+        if key not in seen:
+            seen.add(key)
+            status = "pending" if deal_ids else "unresolved"
+            rows.append((tenant_id, key, source, body, list(deal_ids), status, now))
+    return rows
 
 
 def receive_many(
@@ -62,45 +58,42 @@ def receive_many(
     if not rows:
         return {}
     if session.get_bind().dialect.name == "postgresql":
-        same_tenant(session, rows)
+        same_tenant(session, [{"tenant_id": tenant_id}])
         driver = session.connection().connection.driver_connection
         return {key: row_id for _tenant, key, row_id in insert_postgresql(driver, rows)}
     returned = insert_new_many(
-        session, InboxEvent, rows, ("tenant_id", "dedupe_key"), returning=("dedupe_key", "id")
-    )
+        session, InboxEvent, as_dicts(rows), ("tenant_id", "dedupe_key"),
+        returning=("dedupe_key", "id"),
+    )  # fmt: skip
     return dict(returned)
+
+
+def as_dicts(rows: Sequence[InboxRow]) -> list[dict[str, Any]]:
+    """Inbox rows as column values, for SQLAlchemy's insert."""
+    return [{**dict(zip(INBOX_COLUMNS, row, strict=True)), "attempts": 0} for row in rows]
 
 
 _INSERT_POSTGRESQL = (
     "INSERT INTO inbox (tenant_id, dedupe_key, source, body, deal_ids, status, attempts, "
-    "received_at) SELECT t, k, o, b, d, s, 0, r FROM json_to_recordset(%s::json) "
-    "AS e(t text, k text, o text, b text, d json, s text, r timestamptz) "
+    "received_at) SELECT e->>0, e->>1, e->>2, e->>3, e->4, e->>5, 0, (e->>6)::timestamptz "
+    "FROM json_array_elements(%s::json) AS e "
     "ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING tenant_id, dedupe_key, id"
 )
 """The inbox insert of the webhook receiver's hot path on PostgreSQL: one short statement whose
-one parameter is the rows as a JSON array, whatever their number, which the driver prepares
-once. Built by SQLAlchemy, the same insert costs the web worker several times the CPU (a long
-VALUES list whose placeholders the driver rewrites at every call), and so do one array per
-column (the driver adapts each element in Python); the JSON encoder and PostgreSQL's JSON
+one parameter is the rows as a JSON array of arrays, whatever their number, which the driver
+prepares once. Built by SQLAlchemy, the same insert costs the web worker several times the CPU
+(a long VALUES list whose placeholders the driver rewrites at every call), and so do one array
+per column (the driver adapts each element in Python); the JSON encoder and PostgreSQL's JSON
 reader are C. Every row names its tenant, and the conflict key includes it."""
 
 
-def insert_postgresql(
-    connection: Any, rows: Sequence[dict[str, Any]]
-) -> list[tuple[str, str, int]]:
+def insert_postgresql(connection: Any, rows: Sequence[InboxRow]) -> list[tuple[str, str, int]]:
     """Insert `inbox_rows` (of one tenant or several) on a psycopg connection, in its current
     transaction or, on an autocommit connection, as a transaction of its own; the new rows'
     (tenant id, dedupe key, id). Keys already in the inbox are left alone."""
     document = json.dumps(
-        [
-            {
-                "t": r["tenant_id"], "k": r["dedupe_key"], "o": r["source"], "b": r["body"],
-                "d": r["deal_ids"], "s": r["status"], "r": r["received_at"].isoformat(),
-            }
-            for r in rows
-        ],
-        ensure_ascii=False,
-    )  # fmt: skip
+        [(t, k, o, b, d, s, r.isoformat()) for t, k, o, b, d, s, r in rows], ensure_ascii=False
+    )
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_POSTGRESQL, (document,))
         return cursor.fetchall()

@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 
 from connector import queues
 from connector.intake import Accepted, InboxUnavailable, Incoming, Intake
+from connector.store import work
 from connector.store.db import Store
 from connector.store.models import InboxEvent, Tenant
 from connector.store.tenants import create_tenant
@@ -28,9 +29,9 @@ class HeldIntake(Intake):
         super().__init__(store, redis, window=60.0)
         self.release = threading.Event()
         self.writing = threading.Event()
-        self.writes: list[list[dict[str, Any]]] = []
+        self.writes: list[list[work.InboxRow]] = []
 
-    def _write(self, rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    def _write(self, rows: list[work.InboxRow]) -> dict[tuple[str, str], int]:
         self.writes.append(rows)
         if len(self.writes) == 1:
             self.writing.set()
@@ -97,7 +98,7 @@ def test_deliveries_queued_behind_a_write_share_one_statement_and_count_each_eve
     answers = _behind_a_held_write(intake, deliveries, tenants)
 
     assert len(intake.writes) == 2, "the three deliveries behind the first were one write"
-    assert {(r["tenant_id"], r["dedupe_key"]) for r in intake.writes[1]} == {
+    assert {(r[0], r[1]) for r in intake.writes[1]} == {
         (tenant_a, "e2"), (tenant_a, "e3"), (tenant_a, "e4"), (tenant_b, "e1"),
     }  # fmt: skip
     assert answers["first"] == Accepted(new=2, queued=True)
