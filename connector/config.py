@@ -33,10 +33,10 @@ class Config:
     OAuth redirects point at it). No default: a wrong one fails every signature, so the web app
     refuses to start without it (`require_public_url`); other commands do not need it."""
     crm: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """CRM app credentials (HUBSPOT_CLIENT_ID, ...), by environment name."""
     metrics_dir: str = ""
     """PROMETHEUS_MULTIPROC_DIR: where each gunicorn worker keeps its counters, so that /metrics
     adds up every worker's (emptied when gunicorn starts); unset: one process's counters."""
-    """CRM app credentials (HUBSPOT_CLIENT_ID, ...), by environment name."""
     coalesce_seconds: float = 2.0
     """DEALRADAR_COALESCE_SECONDS: events for a tenant within this window cause one pull."""
     lock_seconds: float = 90.0
