@@ -12,9 +12,11 @@ What is measured, and how:
    unless --redis-url is given; a hubspot tenant for portal 62515, made with create_tenant.
 2. Servers: the real app, `gunicorn "connector:create_app()"`, with the environment it reads
    (DATABASE_URL, REDIS_URL, DEALRADAR_SECRET_KEYS, PUBLIC_URL, HUBSPOT_CLIENT_SECRET,
-   HUBSPOT_APP_ID), and the bare endpoint of bench/bare_app.py, `gunicorn
-   "bench.bare_app:create_app()"`, each in a subprocess on 127.0.0.1:<free port> with the same
-   worker settings, started in turn (never both at once) and ready once /healthz answers 200.
+   HUBSPOT_APP_ID, and PROMETHEUS_MULTIPROC_DIR as deployed), and the bare endpoint of
+   bench/bare_app.py, `gunicorn "bench.bare_app:create_app()"`, each in a subprocess on
+   127.0.0.1:<free port> with the same worker settings (default gthread, 2 workers x 8 threads,
+   as in the Procfile; both read gunicorn.conf.py), started in turn (never both at once) and
+   ready once /healthz answers 200.
 3. Load: `wrk` in its own process, a fixed number of connections for a fixed time, after a
    short warm-up that is not counted. Its Lua script (written for each run) sends pre-signed
    requests read from files: each a batch of 10 `deal.propertyChange` events for deals drawn
