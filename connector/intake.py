@@ -91,8 +91,9 @@ class Intake:
     """The inbox's door for one process: concurrent deliveries share one transaction.
 
     The first delivery in line is the leader: it writes every delivery queued behind it (up to
-    MAX_GROUP_EVENTS events) and wakes them; the next in line then leads the next group. With
-    one request at a time (gunicorn's sync workers) each group is one delivery.
+    MAX_GROUP_EVENTS events), hands the line to the next in line, who writes the next group
+    meanwhile, requests the refreshes of its own group's deals and wakes its group. With one
+    request at a time (gunicorn's sync workers) each group is one delivery.
 
     On PostgreSQL a group is one INSERT on a connection of the Intake's own in autocommit mode:
     the statement is its transaction, committed (and flushed to disk) before it returns, in one
@@ -144,13 +145,22 @@ class Intake:
         return mine.result
 
     def _lead(self, group: list[_Delivery]) -> None:
-        """Write the group, then hand every delivery its answer and the line to the next."""
+        """Write the group and hand the line to the next leader, then request the refreshes
+        (while the next group is being written) and hand every delivery its answer."""
+        handed_off: list[bool] = []
+
+        def hand_off() -> None:
+            self._hand_off(group)
+            handed_off.append(True)
+
         outcomes: list[Accepted | BaseException]
         try:
             try:
-                outcomes = list(_commit(self.store, self.redis, group, self.window, self._write))
+                outcomes = list(
+                    _commit(self.store, self.redis, group, self.window, self._write, hand_off)
+                )
             except Exception as exc:
-                if len(group) > 1 and _refused_for_its_data(exc):
+                if not handed_off and len(group) > 1 and _refused_for_its_data(exc):
                     # One delivery's rows (a tenant deleted meanwhile) must not fail the others.
                     outcomes = [self._alone(delivery) for delivery in group]
                 else:
@@ -159,19 +169,25 @@ class Intake:
             outcomes = [exc] * len(group)
             raise
         finally:
-            with self._mutex:
-                for each, outcome in zip(group, outcomes, strict=True):
-                    if isinstance(outcome, BaseException):
-                        each.error = outcome
-                    else:
-                        each.result = outcome
-                    each.done = True
-                    self._line.popleft()
-                following = self._line[0] if self._line else None
+            if not handed_off:
+                self._hand_off(group)
+            for each, outcome in zip(group, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    each.error = outcome
+                else:
+                    each.result = outcome
+                each.done = True
             for each in group[1:]:
                 each.wake.release()
-            if following is not None:
-                following.wake.release()  # the next group's leader
+
+    def _hand_off(self, group: list[_Delivery]) -> None:
+        """The group leaves the line; the first delivery behind it leads the next group."""
+        with self._mutex:
+            for _ in group:
+                self._line.popleft()
+            following = self._line[0] if self._line else None
+        if following is not None:
+            following.wake.release()
 
     def _alone(self, delivery: _Delivery) -> Accepted | Exception:
         try:
@@ -228,8 +244,10 @@ def _commit(
     group: Sequence[_Delivery],
     window: float,
     write: Write | None = None,
+    written: Callable[[], None] | None = None,
 ) -> list[Accepted]:
-    """Write a group of deliveries in one transaction, then request their refreshes."""
+    """Write a group of deliveries in one transaction, then (after calling `written`) request
+    their refreshes."""
     owner: dict[tuple[str, str], int] = {}
     """(tenant, dedupe key) -> the delivery that brought it first"""
     rows: list[work.InboxRow] = []
@@ -244,6 +262,8 @@ def _commit(
             delivery.tenant_id, claimed, source=delivery.source, now=delivery.now
         )
     new = (write or (lambda rows: _write_in_session(store, rows)))(rows) if rows else {}
+    if written is not None:
+        written()
 
     fresh: list[dict[str, int]] = [{} for _ in group]
     """per delivery: its new events' inbox ids by dedupe key"""
