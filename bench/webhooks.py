@@ -1,7 +1,7 @@
 """Webhook receiver throughput: signed HubSpot batches through gunicorn, against bare Flask.
 
     .venv/bin/python bench/webhooks.py [--duration 20] [--connections 16] [--workers 2]
-        [--worker-class sync|gthread] [--threads 4] [--servers sync:2,gthread:2x4,...]
+        [--worker-class gthread|sync] [--threads 8] [--servers sync:2,gthread:2x4,...]
         [--database-url URL] [--redis-url URL] [--batches 20000] [--profile N]
 
 What is measured, and how:
@@ -12,9 +12,11 @@ What is measured, and how:
    unless --redis-url is given; a hubspot tenant for portal 62515, made with create_tenant.
 2. Servers: the real app, `gunicorn "connector:create_app()"`, with the environment it reads
    (DATABASE_URL, REDIS_URL, DEALRADAR_SECRET_KEYS, PUBLIC_URL, HUBSPOT_CLIENT_SECRET,
-   HUBSPOT_APP_ID), and the bare endpoint of bench/bare_app.py, `gunicorn
-   "bench.bare_app:create_app()"`, each in a subprocess on 127.0.0.1:<free port> with the same
-   worker settings, started in turn (never both at once) and ready once /healthz answers 200.
+   HUBSPOT_APP_ID, and PROMETHEUS_MULTIPROC_DIR as deployed), and the bare endpoint of
+   bench/bare_app.py, `gunicorn "bench.bare_app:create_app()"`, each in a subprocess on
+   127.0.0.1:<free port> with the same worker settings (default gthread, 2 workers x 8 threads,
+   as in the Procfile; both read gunicorn.conf.py), started in turn (never both at once) and
+   ready once /healthz answers 200.
 3. Load: `wrk` in its own process, a fixed number of connections for a fixed time, after a
    short warm-up that is not counted. Its Lua script (written for each run) sends pre-signed
    requests read from files: each a batch of 10 `deal.propertyChange` events for deals drawn
@@ -738,6 +740,7 @@ def bench(args: argparse.Namespace) -> int:
     with (
         redis_server(args.redis_url) as (redis_url, redis_pid),
         fresh_schema(args.database_url, args.keep) as url,
+        tempfile.TemporaryDirectory(prefix="dealradar-metrics-") as metrics_dir,
     ):
         upgrade(url)
         store = Store(url)
@@ -754,6 +757,8 @@ def bench(args: argparse.Namespace) -> int:
                 "DEALRADAR_SECRET_KEYS": Fernet.generate_key().decode(),
                 "HUBSPOT_CLIENT_SECRET": secrets.token_urlsafe(24),
                 "HUBSPOT_APP_ID": str(APP_ID),
+                # As deployed: counters shared by the workers (emptied by gunicorn.conf.py).
+                "PROMETHEUS_MULTIPROC_DIR": metrics_dir,
             }
             database = postgres_settings(store)
             print(f"{database}; Redis {redis_url}; tenant {tenant.id} for portal {PORTAL}; "
@@ -948,10 +953,13 @@ def main() -> int:
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk's threads")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
-        "--worker-class", choices=("sync", "gthread"), default="sync", help="gunicorn worker class"
+        "--worker-class",
+        choices=("sync", "gthread"),
+        default="gthread",
+        help="gunicorn worker class (default gthread, as in the Procfile)",
     )
     parser.add_argument(
-        "--threads", type=int, default=4, help="threads per worker with --worker-class gthread"
+        "--threads", type=int, default=8, help="threads per worker with --worker-class gthread"
     )
     parser.add_argument(
         "--servers", type=lambda s: [ServerSetting.parse(x) for x in s.split(",")],

@@ -20,6 +20,7 @@ from redis import Redis
 from werkzeug.exceptions import HTTPException
 
 from connector.config import Config
+from connector.intake import Intake
 from connector.metrics import Metrics
 from connector.store.db import Store
 from connector.store.secrets import TokenBox
@@ -41,6 +42,7 @@ class Services:
     metrics: Metrics
     box: TokenBox
     accounts: AccountTenants
+    intake: Intake
     clock: Callable[[], datetime] = utc_now
 
 
@@ -83,6 +85,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> Flask:
     config = config or Config.from_env()
+    config.require_public_url()  # a ConfigError naming it stops the web app's start-up
     app = Flask("dealradar")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     redis = redis or Redis.from_url(
@@ -95,9 +98,10 @@ def create_app(
         config=config,
         store=store,
         redis=redis,
-        metrics=Metrics(redis),
+        metrics=Metrics(redis, config.metrics_dir),
         box=TokenBox(config.secret_keys),
         accounts=AccountTenants(store),
+        intake=Intake(store, redis, window=config.coalesce_seconds),
         clock=clock or utc_now,
     )
     context = RequestContext()

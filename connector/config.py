@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///" + str(Path("instance") / "dealradar.db")
 """Embedded default: a SQLite file under ./instance/ (PostgreSQL in production)."""
@@ -27,11 +28,17 @@ class Config:
     redis_url: str = DEFAULT_REDIS_URL
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
     """Fernet keys, newest first: the first encrypts, all decrypt (rotation)."""
-    public_url: str = "http://localhost:8000"
+    public_url: str = ""
+    """PUBLIC_URL: the external base URL the CRMs call (signed webhook URIs are rebuilt from it,
+    OAuth redirects point at it). No default: a wrong one fails every signature, so the web app
+    refuses to start without it (`require_public_url`); other commands do not need it."""
     crm: Mapping[str, str] = field(default_factory=dict, repr=False)
     """CRM app credentials (HUBSPOT_CLIENT_ID, ...) and hosts (HUBSPOT_API_URL, default
     https://api.hubapi.com; HUBSPOT_AUTHORIZE_URL, default HubSpot's consent page), by
     environment name; an unset name is absent."""
+    metrics_dir: str = ""
+    """PROMETHEUS_MULTIPROC_DIR: where each gunicorn worker keeps its counters, so that /metrics
+    adds up every worker's (emptied when gunicorn starts); unset: one process's counters."""
     coalesce_seconds: float = 2.0
     """DEALRADAR_COALESCE_SECONDS: events for a tenant within this window cause one pull."""
     lock_seconds: float = 90.0
@@ -70,12 +77,38 @@ class Config:
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
             secret_keys=keys,
-            public_url=(env.get("PUBLIC_URL") or "http://localhost:8000").rstrip("/"),
+            public_url=_base_url(env, "PUBLIC_URL"),
             crm={name: env[name] for name in crm_names if env.get(name)},
+            metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
             coalesce_seconds=_seconds(env, "DEALRADAR_COALESCE_SECONDS", 2.0),
             lock_seconds=_seconds(env, "DEALRADAR_LOCK_SECONDS", 90.0),
             stale_seconds=_seconds(env, "DEALRADAR_STALE_SECONDS", 60.0),
         )
+
+    def require_public_url(self) -> str:
+        """PUBLIC_URL, for the web app; a ConfigError saying what to set when it is missing."""
+        if not self.public_url:
+            raise ConfigError(
+                "PUBLIC_URL is not set: give the external base URL the CRMs post to, e.g. "
+                "PUBLIC_URL=https://dealradar.example.com (PUBLIC_URL=http://localhost:8000 for "
+                "a local run); webhook signatures are checked against it and OAuth redirects "
+                "are built from it"
+            )
+        return self.public_url
+
+
+def _base_url(env: Mapping[str, str], name: str) -> str:
+    """An absolute http(s) URL without a trailing slash, or "" when unset."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return ""
+    parsed = urlsplit(raw)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query:
+        raise ConfigError(
+            f"{name} must be an absolute http(s) URL such as https://dealradar.example.com, "
+            f"got {raw!r}"
+        )
+    return raw.rstrip("/")
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

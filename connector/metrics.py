@@ -1,20 +1,39 @@
 """Prometheus metrics of one app: a registry per app (no module globals), counters for what the
 web tier accepts and refuses, and gauges read from Redis at scrape time for the queues and the
-workers (RQ keeps each worker's job counts and working time there)."""
+workers (RQ keeps each worker's job counts and working time there).
+
+Under gunicorn every worker is a process of its own, and a scrape reaches one of them: each
+would show only its own counts. With PROMETHEUS_MULTIPROC_DIR set (Config.metrics_dir),
+prometheus_client keeps every counter in a memory-mapped file per process in that directory,
+and a scrape adds up the files of every worker, those that have exited included, so the totals
+never go down when a worker restarts. The directory is emptied when gunicorn starts
+(gunicorn.conf.py). Counters stay in the process, not in Redis: an increment costs a memory
+write, not a round trip on every request, and refusals are still counted while Redis is down.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+import shutil
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest, multiprocess, values
 from prometheus_client.core import GaugeMetricFamily
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Worker
 
 from connector import queues
+from connector.config import ConfigError
 
 
 class Metrics:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, multiprocess_dir: str = "") -> None:
+        if multiprocess_dir and not multiprocess_active():
+            raise ConfigError(
+                "PROMETHEUS_MULTIPROC_DIR must be set in the environment of the process before "
+                "it starts (prometheus_client reads it when imported)"
+            )
+        self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry()
         self.accepted = Counter(
             "dealradar_webhooks_accepted_total",
@@ -34,10 +53,36 @@ class Metrics:
             ["source", "queued"],
             registry=self.registry,
         )
-        self.registry.register(_QueueCollector(redis))
+        self.queue_collector = _QueueCollector(redis)
+        self.registry.register(self.queue_collector)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        if not self.multiprocess_dir:
+            return generate_latest(self.registry)
+        every_worker = CollectorRegistry()
+        multiprocess.MultiProcessCollector(every_worker, path=self.multiprocess_dir)
+        every_worker.register(self.queue_collector)
+        return generate_latest(every_worker)
+
+
+def multiprocess_active() -> bool:
+    """Whether prometheus_client keeps this process's values in PROMETHEUS_MULTIPROC_DIR."""
+    return values.ValueClass is not values.MutexValue
+
+
+def empty_multiprocess_dir(path: str) -> None:
+    """Start a server's counters from zero: remove the files of a previous run, keep the
+    directory (gunicorn's on_starting hook, before any worker exists)."""
+    folder = Path(path)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+
+
+def worker_exited(path: str, pid: int) -> None:
+    """A worker is gone: its live gauges no longer count (its counters do, and stay)."""
+    if path:
+        multiprocess.mark_process_dead(pid, path)
 
 
 class _QueueCollector:

@@ -17,11 +17,13 @@ sweeper will enqueue it", instead of silently evicting queued jobs).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from redis import Redis
+from redis.exceptions import NoScriptError
 from rq import Queue
 
 EVENTS = "events"
@@ -91,20 +93,51 @@ def enqueue_once(
     return True
 
 
+_REQUEST = """
+for i = 3, #ARGV, 1000 do
+  redis.call('sadd', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+local delay = math.max(tonumber(ARGV[1]), redis.call('pttl', KEYS[2]))
+if redis.call('set', KEYS[3], '1', 'NX', 'PX', delay + tonumber(ARGV[2])) then
+  return delay
+end
+return -1
+"""
+"""Add the deal ids to the pending set and, unless a drain is already scheduled, mark one as
+scheduled after the window or the tenant's backoff, whichever is longer: one round trip for what
+a webhook does on every delivery. Returns the delay in ms, or -1 when a drain was scheduled."""
+
+_REQUEST_SHA = hashlib.sha1(_REQUEST.encode()).hexdigest()
+
+DRAIN_HOLD = 60.0
+"""Seconds the "drain scheduled" mark outlives the drain's start (enqueue_once's `hold`)."""
+
+
 def request_refresh(
     redis: Redis, tenant_id: str, deal_ids: Iterable[str], *, window: float = COALESCE_SECONDS
 ) -> bool:
-    """Ask for these deals to be pulled and evaluated soon, coalesced per tenant."""
+    """Ask for these deals to be pulled and evaluated soon, coalesced per tenant; True when this
+    call scheduled the drain. While the tenant is backing off from CRM errors, the drain waits
+    for the backoff instead of the window."""
     ids = list(deal_ids)
     if not ids:
         return False
-    pipe = redis.pipeline(transaction=False)
-    pipe.sadd(pending_key(tenant_id), *ids)
-    # While the tenant is backing off from CRM errors, wait for the backoff instead.
-    pipe.pttl(backoff_key(tenant_id))
-    backoff_ms = pipe.execute()[1]
-    delay = max(window, backoff_ms / 1000 if backoff_ms and backoff_ms > 0 else 0.0)
-    return enqueue_once(redis, REFRESH, "jobs.refresh.drain", tenant_id, what="drain", delay=delay)
+    keys = (pending_key(tenant_id), backoff_key(tenant_id), scheduled_key(tenant_id, "drain"))
+    args = (len(keys), *keys, int(window * 1000), int(DRAIN_HOLD * 1000), *ids)
+    try:
+        delay_ms = redis.evalsha(_REQUEST_SHA, *args)
+    except NoScriptError:  # the first call since Redis started
+        delay_ms = redis.eval(_REQUEST, *args)
+    if delay_ms < 0:
+        return False
+    q = queue(redis, REFRESH)
+    job_id = f"drain-{tenant_id}-{uuid.uuid4().hex[:8]}"
+    if delay_ms > 0:
+        q.enqueue_in(timedelta(milliseconds=delay_ms), "jobs.refresh.drain", tenant_id,
+                     job_id=job_id, job_timeout=REFRESH_TIMEOUT)  # fmt: skip
+    else:
+        q.enqueue("jobs.refresh.drain", tenant_id, job_id=job_id, job_timeout=REFRESH_TIMEOUT)
+    return True
 
 
 def request_setup(redis: Redis, tenant_id: str, *, delay: float = 0.0) -> bool:

@@ -1,4 +1,5 @@
-"""`dealradar cron`: start the scheduled work (the scheduler tick and the sweeper) every minute.
+"""`dealradar cron`: start the scheduled work: the scheduler tick and the sweeper every minute,
+the inbox purge every hour.
 
 RQ's CronScheduler has no lock, so one process at a time may run it: each `dealradar cron`
 tries to take a leadership lease in Redis and only the holder schedules; the others wait as
@@ -27,6 +28,8 @@ LEADER_KEY = "dealradar:cron:leader"
 LEASE_SECONDS = 30
 """A leader renews its lease every third of this; a standby takes over when it lapses."""
 TICK_SECONDS = 60
+PURGE_CRON = "23 * * * *"
+"""The inbox purge runs hourly (jobs.purge.run); at a fixed minute, not at start-up."""
 
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -77,6 +80,7 @@ def scheduler(redis: Redis, interval: float) -> CronScheduler:
     every = max(1, int(interval))
     cron.register(JobName("jobs.sweeper.run"), queue_name=queues.EVENTS, interval=every)
     cron.register(JobName("jobs.schedule.tick"), queue_name=queues.SWEEP, interval=every)
+    cron.register(JobName("jobs.purge.run"), queue_name=queues.SWEEP, cron=PURGE_CRON)
     return cron
 
 

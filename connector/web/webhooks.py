@@ -23,7 +23,7 @@ from adapters.hubspot import events as hubspot_events
 from adapters.hubspot import signature as hubspot_signature
 from adapters.salesforce import events as salesforce_events
 from adapters.webhooks import MalformedBody, ParsedEvent, SignatureError
-from connector.intake import Incoming, accept_event, accept_events
+from connector.intake import InboxUnavailable, Incoming
 from connector.store.credentials import WEBHOOK_SECRET, load_tokens
 from connector.store.models import ActivityDealRow, DealContactRow
 from connector.store.secrets import SecretError
@@ -112,7 +112,7 @@ def salesforce_outbound() -> tuple[Response, int]:
             salesforce_events.events(message),
             request.get_data(),
         )
-    except SQLAlchemyError:
+    except (InboxUnavailable, SQLAlchemyError):
         log.exception("salesforce outbound message: the database refused it; Salesforce retries")
         services.metrics.refused.labels(SALESFORCE, "database_unavailable").inc()
         return _soap(salesforce_events.soap_fault("temporarily unavailable, retry"), 503)
@@ -176,12 +176,11 @@ def generic(tenant_id: str) -> tuple[Response, int]:
         return _refuse(GENERIC, 400, "malformed", exc.reason)
     g.tenant = tenant_id
     try:
-        accepted = accept_event(
-            services.store, services.redis, tenant_id, dedupe_key=f"std:{message_id}",
-            source=GENERIC, body=body.decode("utf-8", "replace"), deal_ids=deal_ids,
-            now=services.clock(), window=services.config.coalesce_seconds,
+        accepted = services.intake.accept(
+            tenant_id, [Incoming(f"std:{message_id}", deal_ids)], source=GENERIC,
+            body=body.decode("utf-8", "replace"), now=services.clock(),
         )  # fmt: skip
-    except SQLAlchemyError:
+    except InboxUnavailable:
         log.exception("generic webhook: the database refused the event; the sender retries")
         return _refuse(GENERIC, 503, "database_unavailable", "try again later")
     services.metrics.accepted.labels(GENERIC).inc()
@@ -199,7 +198,7 @@ def _store_and_answer(
     database refused them (the sender retries)."""
     try:
         stored = sum(_store(source, account, events, body) for account, events in deliveries)
-    except SQLAlchemyError:
+    except (InboxUnavailable, SQLAlchemyError):
         log.exception("%s webhook: the database refused the events; the sender retries", source)
         return _refuse(source, 503, "database_unavailable", "try again later")
     current_app.extensions["dealradar"].metrics.accepted.labels(source).inc()
@@ -220,11 +219,9 @@ def _store(source: str, account_id: str, events: list[ParsedEvent], body: bytes)
         return 0
     g.tenant = tenant_id
     deals_of = _deals_for_hints(tenant_id, events)
-    accepted = accept_events(
-        services.store, services.redis, tenant_id,
-        [Incoming(e.dedupe_key, sorted(deals_of(e)), e.body) for e in events],
+    accepted = services.intake.accept(
+        tenant_id, [Incoming(e.dedupe_key, sorted(deals_of(e)), e.body) for e in events],
         source=source, body=body.decode("utf-8", "replace"), now=services.clock(),
-        window=services.config.coalesce_seconds,
     )  # fmt: skip
     if accepted.new:
         services.metrics.queued.labels(source, str(accepted.queued).lower()).inc(accepted.new)

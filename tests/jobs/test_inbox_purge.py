@@ -1,0 +1,76 @@
+"""The inbox keeps a key for the dedupe window, then the hourly purge drops processed events."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from redis import Redis
+from sqlalchemy import select
+
+from connector.commands import cron_cmd
+from connector.intake import accept_event
+from connector.store import work
+from connector.store.models import InboxEvent
+from connector.store.tenants import create_tenant
+from jobs import purge
+from jobs.runtime import Runtime
+from tests.jobs.conftest import Clock
+
+
+def _receive(rt: Runtime, tenant_id: str, key: str) -> int | None:
+    """The event's inbox id, None when the inbox refused it as a duplicate."""
+    return accept_event(
+        rt.store, rt.redis, tenant_id, dedupe_key=key, source="test", body="{}", deal_ids=[],
+        now=rt.clock(),
+    ).inbox_id  # fmt: skip
+
+
+def _mark(rt: Runtime, tenant_id: str, inbox_id: int | None, status: str) -> None:
+    assert inbox_id is not None
+    with rt.store.tenant(tenant_id) as s:
+        work.mark(s, inbox_id, status)
+
+
+def _keys(rt: Runtime, tenant_id: str) -> dict[str, str]:
+    with rt.store.tenant(tenant_id) as s:
+        return {e.dedupe_key: e.status for e in s.scalars(select(InboxEvent))}
+
+
+def test_processed_events_are_purged_after_the_dedupe_window_and_only_they(
+    rt: Runtime, tenant_id: str, clock: Clock
+) -> None:
+    for key, status in (("done-1", "done"), ("pending-1", "pending"), ("failed-1", "failed")):
+        _mark(rt, tenant_id, _receive(rt, tenant_id, key), status)
+
+    clock.now += timedelta(days=6, hours=23)
+    assert _receive(rt, tenant_id, "done-1") is None, "a duplicate within 7 days is refused"
+    assert purge.run() == {"tenants": 0, "events": 0}
+
+    clock.now += timedelta(hours=2)
+    assert purge.run() == {"tenants": 1, "events": 1}
+    assert _keys(rt, tenant_id) == {"pending-1": "pending", "failed-1": "failed"}
+    assert _receive(rt, tenant_id, "done-1") is not None, "past the window it is new again"
+
+
+def test_the_purge_works_in_batches_and_tenant_by_tenant(
+    rt: Runtime, tenant_id: str, clock: Clock, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    other, _key = create_tenant(rt.store, crm="test", account_id="other", now=clock())
+    for n in range(7):
+        _mark(rt, tenant_id, _receive(rt, tenant_id, f"a-{n}"), "done")
+        _mark(rt, other.id, _receive(rt, other.id, f"b-{n}"), "done")
+    _mark(rt, other.id, _receive(rt, other.id, "b-kept"), "pending")
+    monkeypatch.setattr(purge, "PURGE_BATCH", 3)  # 7 rows: batches of 3, 3 and 1
+    clock.now += work.DEDUPE_WINDOW + timedelta(minutes=1)
+    fresh = _receive(rt, tenant_id, "a-new")
+    _mark(rt, tenant_id, fresh, "done")
+
+    assert purge.run() == {"tenants": 2, "events": 14}
+    assert _keys(rt, tenant_id) == {"a-new": "done"}, "received within the window: kept"
+    assert _keys(rt, other.id) == {"b-kept": "pending"}
+
+
+def test_the_cron_schedules_the_purge_hourly(redis: Redis) -> None:
+    jobs = {job.func_name: job for job in cron_cmd.scheduler(redis, 60).get_jobs()}
+    assert jobs["jobs.purge.run"].cron == cron_cmd.PURGE_CRON
+    assert jobs["jobs.purge.run"].queue_name == "sweep"

@@ -1,0 +1,58 @@
+"""PUBLIC_URL: the web app does not start without it; commands that do not need it still run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from connector.app import create_app
+from connector.config import Config, ConfigError
+from connector.embedded import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = Fernet.generate_key().decode()
+
+
+def test_the_web_app_refuses_to_start_without_public_url() -> None:
+    config = Config.from_env({"DEALRADAR_SECRET_KEYS": KEYS})
+    with pytest.raises(ConfigError, match=r"PUBLIC_URL is not set.*PUBLIC_URL=https://"):
+        create_app(config)
+
+
+def test_commands_that_do_not_serve_the_web_read_the_configuration_without_it() -> None:
+    config = Config.from_env({"DEALRADAR_SECRET_KEYS": KEYS})
+    assert config.public_url == ""
+    assert config.secret_keys == (KEYS,)
+
+
+@pytest.mark.parametrize(
+    "given", ["dealradar.example.com", "ftp://dealradar.example.com", "https://x?y=1"]
+)
+def test_a_public_url_that_is_not_an_http_base_url_is_refused(given: str) -> None:
+    with pytest.raises(ConfigError, match="PUBLIC_URL must be an absolute http"):
+        Config.from_env({"PUBLIC_URL": given}, require_keys=False)
+
+
+def test_a_trailing_slash_is_dropped_so_signed_uris_are_rebuilt_right() -> None:
+    config = Config.from_env({"PUBLIC_URL": "https://dealradar.example.com/"}, require_keys=False)
+    assert config.require_public_url() == "https://dealradar.example.com"
+
+
+def test_gunicorn_stops_at_start_up_naming_public_url(tmp_path: Path) -> None:
+    """The Procfile's web line, without PUBLIC_URL: gunicorn exits, and says what to set."""
+    env = {
+        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'web.db'}",
+        "DEALRADAR_SECRET_KEYS": KEYS,
+    }
+    command = [
+        sys.executable, "-m", "gunicorn", "--workers", "1",
+        "--bind", f"127.0.0.1:{free_port()}", "connector:create_app()",
+    ]  # fmt: skip
+    ran = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert ran.returncode != 0
+    assert "ConfigError: PUBLIC_URL is not set" in ran.stderr
