@@ -1,5 +1,6 @@
-"""Fixtures for the HubSpot emulator tests: a settable clock, a portal, the emulator served over
-real HTTP, the real hubspot-api-client pointed at it, and a tiny webhook receiver."""
+"""Fixtures for the emulator tests: a settable clock; a HubSpot portal served over real HTTP with
+the real hubspot-api-client pointed at it, and a tiny webhook receiver; a Salesforce org served
+over real HTTPS with simple-salesforce pointed at it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 from hubspot import HubSpot
 from hubspot.crm.associations.v4 import ApiException as AssociationsError
 from hubspot.crm.deals import ApiException as DealsError
@@ -18,10 +20,14 @@ from hubspot.crm.objects.notes import ApiException as NotesError
 from hubspot.crm.objects.tasks import ApiException as TasksError
 from hubspot.crm.properties import ApiException as PropertiesError
 from hubspot.oauth import ApiException as OAuthError
+from simple_salesforce import Salesforce
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from sandbox.hubspot import HubSpotState, ServerHandle, serve
 from sandbox.hubspot_state import Token
+from sandbox.salesforce import SalesforceState
+from sandbox.salesforce import ServerHandle as SalesforceServer
+from sandbox.salesforce import serve as serve_salesforce
 
 CLIENT_SECRET = "sandbox-test-client-secret"
 
@@ -141,3 +147,36 @@ def receiver() -> Iterator[Receiver]:
     target = Receiver()
     yield target
     target.stop()
+
+
+# --- Salesforce emulator -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sf_state(clock: Clock) -> SalesforceState:
+    return SalesforceState(clock=clock, client_secret=CLIENT_SECRET)
+
+
+@pytest.fixture
+def sf_server(sf_state: SalesforceState) -> Iterator[SalesforceServer]:
+    with serve_salesforce(sf_state) as handle:
+        yield handle
+
+
+def https_session(server: SalesforceServer) -> requests.Session:
+    """A requests session trusting only the emulator's own certificate. trust_env off: these
+    machines set REQUESTS_CA_BUNDLE, which requests would prefer to the session's verify."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = server.cert_path
+    return session
+
+
+@pytest.fixture
+def sf(sf_server: SalesforceServer, sf_state: SalesforceState) -> Salesforce:
+    """simple-salesforce on the emulator over real HTTPS, as the API user."""
+    return Salesforce(
+        instance_url=sf_server.url,
+        session_id=sf_state.issue_session().access_token,
+        session=https_session(sf_server),
+    )
