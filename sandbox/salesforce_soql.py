@@ -458,10 +458,24 @@ class Context:
 def execute(query: Query, ctx: Context) -> tuple[int, list[dict[str, Any]]]:
     """(totalSize, records as Salesforce serialises them, ``attributes`` first)."""
     sobject = ctx.type_name(query.sobject)
+    _check_fields(query, sobject, ctx)  # refused even when no record matches
     rows = _select(query, sobject, ctx, list(ctx.records(sobject)))
     if query.count:
         return len(rows), []
     return len(rows), [_render(query, sobject, row, ctx) for row in rows]
+
+
+def _check_fields(query: Query, sobject: str, ctx: Context) -> None:
+    for item in query.fields:
+        if isinstance(item, Query):
+            child_type, _, _ = _relationship(item, sobject, ctx)
+            _check_fields(item, child_type, ctx)
+            if item.where is not None:
+                _compile(item.where, child_type, ctx)
+            for order in item.order:
+                _resolve(order.path, child_type, ctx)
+        else:
+            _resolve(item, sobject, ctx)
 
 
 def _select(
@@ -794,9 +808,8 @@ def _type_of(record: dict[str, Any], ctx: Context) -> str:
     return KEY_PREFIXES[record["Id"][:3]]
 
 
-def _children(
-    sub: Query, sobject: str, record: dict[str, Any], ctx: Context
-) -> tuple[str, dict[str, Any] | None]:
+def _relationship(sub: Query, sobject: str, ctx: Context) -> tuple[str, str, str]:
+    """(child type, its reference field, the relationship's canonical name)."""
     relations = ctx.children(sobject)
     name = next((n for n in relations if n.lower() == sub.sobject.lower()), None)
     if name is None:
@@ -808,6 +821,13 @@ def _children(
             "custom relationship name.",
         )
     child_type, ref_field = relations[name]
+    return child_type, ref_field, name
+
+
+def _children(
+    sub: Query, sobject: str, record: dict[str, Any], ctx: Context
+) -> tuple[str, dict[str, Any] | None]:
+    child_type, ref_field, name = _relationship(sub, sobject, ctx)
     cache = _child_index(ctx, child_type, ref_field)
     rows = _select(sub, child_type, ctx, cache.get(record["Id"], []))
     if not rows:

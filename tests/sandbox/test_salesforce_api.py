@@ -1,0 +1,326 @@
+"""The Salesforce emulator's REST API through simple-salesforce over real HTTPS: records,
+sObject Collections with partial failures, the daily allowance and its header, expired
+sessions, and the OAuth web-server flow with PKCE."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceExpiredSession,
+    SalesforceMalformedRequest,
+    SalesforceRefusedRequest,
+    SalesforceResourceNotFound,
+)
+
+from sandbox.salesforce import SalesforceState, ServerHandle
+
+from .conftest import CLIENT_SECRET, Clock, https_session
+
+REDIRECT = "https://dealradar.example/oauth/salesforce/callback"
+
+
+@pytest.fixture
+def account(sf_state: SalesforceState) -> str:
+    return sf_state.insert("Account", {"Name": "Acme"})
+
+
+def _opportunity(sf: Salesforce, account: str, **extra: object) -> str:
+    values = {"Name": "Deal", "StageName": "Prospecting", "CloseDate": "2027-01-31"}
+    return sf.Opportunity.create({**values, "AccountId": account, **extra})["id"]
+
+
+def test_create_get_update_delete(sf: Salesforce, account: str, clock: Clock) -> None:
+    created = sf.Opportunity.create(
+        {
+            "Name": "Acme",
+            "StageName": "Prospecting",
+            "CloseDate": "2027-01-31",
+            "AccountId": account,
+        }
+    )
+    assert created["success"] is True and created["errors"] == []
+    opp_id = created["id"]
+    assert len(opp_id) == 18 and opp_id.startswith("006")
+    record = sf.Opportunity.get(opp_id)
+    assert record["Probability"] == 10 and record["IsClosed"] is False
+    assert record["CreatedDate"] == record["SystemModstamp"]
+    clock.advance(minutes=5)
+    assert sf.Opportunity.update(opp_id[:15], {"StageName": "Closed Won", "Amount": 1200.5}) == 204
+    record = sf.Opportunity.get(opp_id)
+    assert (record["IsClosed"], record["IsWon"], record["Probability"]) == (True, True, 100)
+    assert record["SystemModstamp"] > record["CreatedDate"]
+    history = sf.query(
+        f"SELECT StageName, Amount FROM OpportunityHistory WHERE OpportunityId = '{opp_id}' ORDER BY CreatedDate"
+    )
+    assert [(h["StageName"], h["Amount"]) for h in history["records"]] == [
+        ("Prospecting", None),
+        ("Closed Won", 1200.5),
+    ]
+    assert sf.Opportunity.delete(opp_id) == 204
+    with pytest.raises(SalesforceResourceNotFound):
+        sf.Opportunity.get(opp_id)
+
+
+@pytest.mark.parametrize(
+    ("values", "code", "field"),
+    [
+        ({"Name": "x", "CloseDate": "2027-01-31"}, "REQUIRED_FIELD_MISSING", "StageName"),
+        (
+            {"Name": "x", "CloseDate": "2027-01-31", "StageName": "Dreaming"},
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            "StageName",
+        ),
+        (
+            {"Name": "x", "CloseDate": "2027-01-31", "StageName": "Prospecting", "Score__c": 1},
+            "INVALID_FIELD",
+            "Score__c",
+        ),
+        (
+            {"Name": "x", "CloseDate": "2027-01-31", "StageName": "Prospecting", "IsWon": True},
+            "INVALID_FIELD_FOR_INSERT_UPDATE",
+            "IsWon",
+        ),
+        (
+            {
+                "Name": "x",
+                "CloseDate": "2027-01-31",
+                "StageName": "Prospecting",
+                "AccountId": "003000000000001",
+            },
+            "INVALID_CROSS_REFERENCE_KEY",
+            "AccountId",
+        ),
+    ],
+)
+def test_bad_records_are_refused_with_salesforce_codes(
+    sf: Salesforce, values: dict, code: str, field: str
+) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.Opportunity.create(values)
+    error = refused.value.content[0]
+    assert error["errorCode"] == code
+    assert field in error["message"] or field in error.get("fields", [])
+
+
+def test_collections_report_each_record(
+    sf: Salesforce, account: str, sf_state: SalesforceState
+) -> None:
+    good = [_opportunity(sf, account, Name=f"Deal {i}") for i in range(3)]
+    gone = _opportunity(sf, account, Name="Gone")
+    sf.Opportunity.delete(gone)
+    records = [
+        {"attributes": {"type": "Opportunity"}, "id": good[0], "NextStep": "Call the CFO"},
+        {"attributes": {"type": "Opportunity"}, "id": good[1], "StageName": "Dreaming"},
+        {"attributes": {"type": "Opportunity"}, "id": gone, "NextStep": "x"},
+        {"attributes": {"type": "Opportunity"}, "id": good[2], "Amount": 10},
+    ]
+    results = sf.restful(
+        "composite/sobjects", method="PATCH", json={"allOrNone": False, "records": records}
+    )
+    assert [r["success"] for r in results] == [True, False, False, True]
+    assert results[1]["errors"][0]["statusCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    assert results[1]["errors"][0]["fields"] == ["StageName"]
+    assert results[2]["errors"][0]["statusCode"] == "NOT_FOUND"
+    assert sf.Opportunity.get(good[0])["NextStep"] == "Call the CFO"
+    assert sf.Opportunity.get(good[2])["Amount"] == 10
+    # All or none: one bad record and nothing is saved.
+    records[1]["StageName"] = "Dreaming"
+    records[0]["NextStep"] = "Changed"
+    results = sf.restful(
+        "composite/sobjects",
+        method="PATCH",
+        json={"allOrNone": True, "records": [records[0], records[1]]},
+    )
+    assert [r["success"] for r in results] == [False, False]
+    assert results[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    assert sf.Opportunity.get(good[0])["NextStep"] == "Call the CFO"
+
+
+def test_collections_create_and_the_200_record_cap(sf: Salesforce, account: str) -> None:
+    records = [
+        {
+            "attributes": {"type": "Task"},
+            "Subject": f"T{i}",
+            "Status": "Not Started",
+            "Priority": "Normal",
+        }
+        for i in range(200)
+    ]
+    records[7] = {"attributes": {"type": "Task"}, "Subject": "no status"}
+    results = sf.restful("composite/sobjects", method="POST", json={"records": records})
+    assert sum(r["success"] for r in results) == 199
+    assert results[7]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+    assert all(r["id"].startswith("00T") for i, r in enumerate(results) if i != 7)
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.restful("composite/sobjects", method="POST", json={"records": records + records[:1]})
+    assert refused.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+
+
+def test_daily_allowance_and_the_limit_header(
+    sf: Salesforce, sf_state: SalesforceState, sf_server: ServerHandle, clock: Clock
+) -> None:
+    sf_state.set_daily_limit(5)
+    for n in range(1, 6):
+        sf.query("SELECT Id FROM Account")
+        assert sf.api_usage["api-usage"].used == n
+        assert sf.api_usage["api-usage"].total == 5
+    with pytest.raises(SalesforceRefusedRequest) as refused:
+        sf.query("SELECT Id FROM Account")
+    assert refused.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+    raw = https_session(sf_server).get(
+        f"{sf_server.url}/services/data/v59.0/limits",
+        headers={"Authorization": f"Bearer {sf.session_id}"},
+    )
+    assert raw.status_code == 403
+    assert raw.headers["Sforce-Limit-Info"] == "api-usage=5/5"
+    # A rolling 24 hours: the calls age out and work resumes (with a new session: the old
+    # one timed out meanwhile).
+    clock.advance(hours=24, seconds=1)
+    sf = Salesforce(
+        instance_url=sf_server.url,
+        session_id=sf_state.issue_session().access_token,
+        session=https_session(sf_server),
+    )
+    sf.query("SELECT Id FROM Account")
+    assert sf.api_usage["api-usage"].used == 1
+    assert sf_state.counts()["GET query"] == 6
+
+
+def test_expired_session_then_refresh(
+    sf_state: SalesforceState, sf_server: ServerHandle, clock: Clock
+) -> None:
+    issued = sf_state.issue_session()
+    http = https_session(sf_server)
+    sf = Salesforce(instance_url=sf_server.url, session_id=issued.access_token, session=http)
+    sf.query("SELECT Id FROM Account")
+    clock.advance(seconds=sf_state.session_seconds)
+    with pytest.raises(SalesforceExpiredSession) as refused:
+        sf.query("SELECT Id FROM Account")
+    assert refused.value.content[0]["errorCode"] == "INVALID_SESSION_ID"
+    answer = http.post(
+        f"{sf_server.url}/services/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": issued.refresh_token,
+            "client_id": sf_state.client_id,
+            "client_secret": CLIENT_SECRET,
+        },
+    ).json()
+    assert answer["instance_url"] == sf_server.url
+    assert "refresh_token" not in answer
+    fresh = Salesforce(instance_url=sf_server.url, session_id=answer["access_token"], session=http)
+    assert fresh.query("SELECT COUNT() FROM Account")["totalSize"] == 0
+    bad = http.post(
+        f"{sf_server.url}/services/oauth2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": "nope",
+            "client_id": sf_state.client_id,
+        },
+    )
+    assert (bad.status_code, bad.json()["error"]) == (400, "invalid_grant")
+
+
+def _challenge(verifier: str) -> str:
+    return (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
+
+
+def _authorize(
+    http: requests.Session, server: ServerHandle, state: SalesforceState, verifier: str
+) -> str:
+    answer = http.get(
+        f"{server.url}/services/oauth2/authorize",
+        params={
+            "response_type": "code",
+            "client_id": state.client_id,
+            "redirect_uri": REDIRECT,
+            "state": "csrf-123",
+            "code_challenge": _challenge(verifier),
+            "code_challenge_method": "S256",
+        },
+        allow_redirects=False,
+    )
+    assert answer.status_code == 302
+    location = urlsplit(answer.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT
+    query = parse_qs(location.query)
+    assert query["state"] == ["csrf-123"]
+    return query["code"][0]
+
+
+def test_oauth_web_server_flow_with_pkce(
+    sf_state: SalesforceState, sf_server: ServerHandle
+) -> None:
+    http = https_session(sf_server)
+    verifier = "v" * 43 + "-pkce-verifier"
+    code = _authorize(http, sf_server, sf_state, verifier)
+    token_url = f"{sf_server.url}/services/oauth2/token"
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": sf_state.client_id,
+        "redirect_uri": REDIRECT,
+    }
+    wrong = http.post(token_url, data={**form, "code_verifier": "not-the-verifier"})
+    assert wrong.status_code == 400
+    assert wrong.json() == {"error": "invalid_grant", "error_description": "invalid code verifier"}
+    # The refused exchange used the code up, as Salesforce's one-time codes are.
+    code = _authorize(http, sf_server, sf_state, verifier)
+    answer = http.post(token_url, data={**form, "code": code, "code_verifier": verifier})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert {"access_token", "refresh_token", "instance_url", "id", "issued_at", "signature"} <= set(
+        body
+    )
+    assert "expires_in" not in body
+    assert body["instance_url"] == sf_server.url
+    assert body["id"].endswith(f"/{sf_state.org_id}/{sf_state.api_user_id}")
+    sf = Salesforce(
+        instance_url=body["instance_url"], session_id=body["access_token"], session=http
+    )
+    assert sf.query("SELECT Id FROM User")["totalSize"] == 1
+    again = http.post(token_url, data={**form, "code": code, "code_verifier": verifier})
+    assert again.json()["error"] == "invalid_grant"
+
+
+def test_unknown_client_is_refused_at_authorize(sf_server: ServerHandle) -> None:
+    answer = https_session(sf_server).get(
+        f"{sf_server.url}/services/oauth2/authorize",
+        params={"response_type": "code", "client_id": "nobody", "redirect_uri": REDIRECT},
+        allow_redirects=False,
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_client_id"
+
+
+def test_describe_has_the_live_role_picklist(sf: Salesforce, sf_state: SalesforceState) -> None:
+    sf_state.add_picklist_value("OpportunityContactRole", "Role", "Champion")
+    described = sf.OpportunityContactRole.describe()
+    role = next(f for f in described["fields"] if f["name"] == "Role")
+    values = [v["value"] for v in role["picklistValues"]]
+    assert values[0] == "Business User" and values[-1] == "Champion"
+    assert role["restrictedPicklist"] is False
+    assert described["keyPrefix"] == "00K"
+    opportunity = sf.Opportunity.describe()
+    assert {c["relationshipName"] for c in opportunity["childRelationships"]} >= {
+        "OpportunityContactRoles",
+        "OpportunityHistories",
+        "Tasks",
+        "Events",
+    }
+
+
+def test_https_is_verified_against_the_emulators_certificate(sf_server: ServerHandle) -> None:
+    stranger = requests.Session()
+    stranger.trust_env = False  # the system's CAs only: the self-signed certificate is refused
+    with pytest.raises(requests.exceptions.SSLError):
+        stranger.get(f"{sf_server.url}/services/data")
+    assert https_session(sf_server).get(f"{sf_server.url}/services/data").status_code == 200
