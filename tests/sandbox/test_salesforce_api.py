@@ -56,7 +56,8 @@ def test_create_get_update_delete(sf: Salesforce, account: str, clock: Clock) ->
     assert (record["IsClosed"], record["IsWon"], record["Probability"]) == (True, True, 100)
     assert record["SystemModstamp"] > record["CreatedDate"]
     history = sf.query(
-        f"SELECT StageName, Amount FROM OpportunityHistory WHERE OpportunityId = '{opp_id}' ORDER BY CreatedDate"
+        "SELECT StageName, Amount FROM OpportunityHistory "
+        f"WHERE OpportunityId = '{opp_id}' ORDER BY CreatedDate"
     )
     assert [(h["StageName"], h["Amount"]) for h in history["records"]] == [
         ("Prospecting", None),
