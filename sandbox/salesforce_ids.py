@@ -4,6 +4,7 @@ that appends a checksum of the capital letters, five characters at a time."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 
@@ -26,6 +27,7 @@ def to18(id15: str) -> str:
     return id15 + suffix
 
 
+@functools.lru_cache(maxsize=1 << 18)  # the same ids come back in every query and write
 def normalize(record_id: str) -> str | None:
     """The 18-character form of a 15- or 18-character id; None when it is not an id at all."""
     if not isinstance(record_id, str) or not record_id.isalnum():

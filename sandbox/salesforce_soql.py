@@ -453,6 +453,7 @@ class Context:
         self.now = now
         self.url = url
         self.child_index: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+        self.resolved: dict[tuple[str, str], list[_Step]] = {}
 
 
 def execute(query: Query, ctx: Context) -> tuple[int, list[dict[str, Any]]]:
@@ -494,7 +495,15 @@ def _select(
 
 def _resolve(path: str, sobject: str, ctx: Context) -> list[_Step]:
     """The hops of ``Contact.Account.Name`` from ``sobject``; INVALID_FIELD when any part is
-    unknown or hidden from the user."""
+    unknown or hidden from the user. Resolved once per query (records are rendered in bulk)."""
+    key = (sobject, path.lower())
+    steps = ctx.resolved.get(key)
+    if steps is None:
+        steps = ctx.resolved[key] = _resolve_path(path, sobject, ctx)
+    return steps
+
+
+def _resolve_path(path: str, sobject: str, ctx: Context) -> list[_Step]:
     parts = path.split(".")
     steps: list[_Step] = []
     types = [sobject]
