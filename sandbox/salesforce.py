@@ -20,7 +20,12 @@ Emulated (each shape loads through simple-salesforce 1.12):
   /sobjects/{type}/{id}`` (15- or 18-character ids, ``?fields=``), ``/composite/sobjects``
   (POST create, PATCH update, DELETE ``?ids=``; at most 200 records; ``allOrNone`` false:
   per-record SaveResults, HTTP 200 even when some fail; true: nothing saved if one fails),
-  ``/limits`` (``DailyApiRequests``).
+  ``/limits`` (``DailyApiRequests``); ``POST /composite`` (up to 25 subrequests run in order,
+  ``@{ref.id}`` and ``@{ref.records[0].Id}`` references, one API call for the whole; not
+  ``allOrNone`` true), the way to send a query too long for a URI.
+- Request size: a URI over 16,384 bytes is answered 414, URI plus headers over it 431 (Help
+  article 000386264); a SOQL statement over 100,000 characters, or a WHERE string over 4,000,
+  is a MALFORMED_QUERY (limits cheat sheet).
 - Tooling API: ``POST /tooling/sobjects/CustomField`` (``{FullName: "Opportunity.X__c",
   Metadata: {label, type, ...}}``), ``GET /tooling/sobjects/CustomField/{id}``,
   ``/tooling/query`` over CustomField. Field-level security: a new custom field is invisible
@@ -49,7 +54,7 @@ Errors: ``[{"message", "errorCode", "fields"?}]`` (``MALFORMED_QUERY``, ``INVALI
 where Salesforce's exact words were not at hand, the code follows the docs and the message is
 the emulator's own.
 
-Not emulated: the Metadata (SOAP) API, Bulk API 2.0, Composite (``/composite``), Change Data
+Not emulated: the Metadata (SOAP) API, Bulk API 2.0, Composite graphs and batches, Change Data
 Capture and the Pub/Sub API, Flow callouts, sharing (every user sees every record), record
 types, currencies, Leads, TaskRelation, the per-app usage in ``Sforce-Limit-Info``, concurrency
 limits, paging of child subqueries, session timeouts extended by activity (a token lives

@@ -5,6 +5,9 @@ Tooling API, and sandbox-only routes. Shapes follow Salesforce's REST API Develo
 
 from __future__ import annotations
 
+import json
+import re
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -26,6 +29,10 @@ BATCH = 2000
 """Records per query batch (the most Salesforce returns)."""
 MAX_CURSORS = 50
 COLLECTION_MAX = 200
+COMPOSITE_MAX = 25
+URI_MAX = 16_384
+"""Bytes of URI (and of URI plus headers) a REST call may carry: 414, then 431 past it."""
+_REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)\}")
 
 
 class _Cursors:
@@ -59,6 +66,8 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
     app.url_map.strict_slashes = False
     app.json.sort_keys = False  # type: ignore[attr-defined]  # attributes first, as Salesforce
     cursors = _Cursors(lambda: state.ids.new("01g")[:15])
+    # Marks a Composite subrequest replayed inside the app: one call for the whole composite.
+    inner_key = secrets.token_hex(16)
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -84,6 +93,25 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
             )
         )
 
+    @app.before_request
+    def size_limits() -> Response | None:
+        if not request.path.startswith("/services/") or _inner(inner_key):
+            return None
+        environ = request.environ
+        uri = len((environ.get("RAW_URI") or environ.get("REQUEST_URI") or "").encode())
+        headers = sum(len(k) + len(v) + 4 for k, v in request.headers.items())
+        if uri > URI_MAX:
+            return refused(SalesforceError(414, "URI_TOO_LONG", f"URI Too Long ({uri} bytes)"))
+        if uri + headers > URI_MAX:
+            return refused(
+                SalesforceError(
+                    431,
+                    "REQUEST_HEADER_FIELDS_TOO_LARGE",
+                    f"Request Header Fields Too Large (URI and headers: {uri + headers} bytes)",
+                )
+            )
+        return None
+
     @app.after_request
     def limit_header(response: Response) -> Response:
         if request.path.startswith("/services/data/v"):
@@ -98,7 +126,8 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
             def guarded(version: str, **kwargs: Any) -> Any:
                 _version(version)
                 g.session = state.authenticate(_bearer())
-                state.count_call(f"{request.method} {route}")
+                if not _inner(inner_key):
+                    state.count_call(f"{request.method} {route}")
                 return view(**kwargs)
 
             guarded.__name__ = f"api_{view.__name__}"
@@ -445,6 +474,60 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
                 raise SalesforceError(400, "INVALID_ID_FIELD", f"invalid record id {record_id}")
         return sobject, values, record_id
 
+    @api("/composite", "composite", methods=("POST",))
+    def composite() -> Response:
+        """Subrequests run in order, each answered apart; the whole counts as one call."""
+        payload = body()
+        subrequests = payload.get("compositeRequest") if isinstance(payload, dict) else None
+        if not isinstance(subrequests, list) or not 1 <= len(subrequests) <= COMPOSITE_MAX:
+            raise SalesforceError(
+                400,
+                "INVALID_BATCH_REQUEST",
+                f"compositeRequest must hold 1 to {COMPOSITE_MAX} subrequests",
+            )
+        if payload.get("allOrNone"):
+            raise SalesforceError(
+                400, "INVALID_BATCH_REQUEST", "allOrNone true is not supported by this emulator"
+            )
+        client = app.test_client()
+        done: dict[str, Any] = {}
+        answers = []
+        for sub in subrequests:
+            reference = str(sub.get("referenceId") or "")
+            try:
+                url = _substitute(str(sub.get("url") or ""), done)
+                data = json.loads(_substitute(json.dumps(sub.get("body")), done, quoted=True))
+            except KeyError as exc:
+                answers.append(_halted(reference, f"Invalid reference specified: {exc.args[0]}"))
+                continue
+            if not url.startswith("/services/data/v"):
+                answers.append(_halted(reference, f"Invalid subrequest url: {url}"))
+                continue
+            answer = client.open(
+                url,
+                method=str(sub.get("method") or "GET"),
+                json=data,
+                headers={
+                    "Authorization": request.headers.get("Authorization", ""),
+                    "X-Sandbox-Inner": inner_key,
+                },
+            )
+            result = answer.get_json(silent=True)
+            if answer.status_code < 300:
+                done[reference] = result
+            headers = (
+                {"Location": answer.headers["Location"]} if "Location" in answer.headers else {}
+            )
+            answers.append(
+                {
+                    "body": result,
+                    "httpHeaders": headers,
+                    "httpStatusCode": answer.status_code,
+                    "referenceId": reference,
+                }
+            )
+        return jsonify({"compositeResponse": answers})
+
     # --- REST: query --------------------------------------------------------------------------
 
     @api("/query", "query")
@@ -557,6 +640,40 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
         return users[0]["Id"] if users else state.api_user_id
 
     return app
+
+
+def _inner(key: str) -> bool:
+    return request.headers.get("X-Sandbox-Inner") == key
+
+
+def _halted(reference: str, message: str) -> dict:
+    return {
+        "body": [{"errorCode": "PROCESSING_HALTED", "message": message}],
+        "httpHeaders": {},
+        "httpStatusCode": 400,
+        "referenceId": reference,
+    }
+
+
+def _substitute(text: str, done: dict[str, Any], *, quoted: bool = False) -> str:
+    """Replace ``@{ref.field}`` / ``@{ref.records[0].Id}`` by earlier results (KeyError when
+    a reference names nothing)."""
+
+    def value(match: re.Match[str]) -> str:
+        current: Any = done[match[1]] if match[1] in done else _missing(match[0])
+        for part in re.findall(r"\.([A-Za-z0-9_]+)|\[(\d+)\]", match[2]):
+            try:
+                current = current[part[0]] if part[0] else current[int(part[1])]
+            except (KeyError, IndexError, TypeError):
+                _missing(match[0])
+        text = str(current)
+        return json.dumps(text)[1:-1] if quoted else text
+
+    return _REFERENCE.sub(value, text)
+
+
+def _missing(reference: str) -> Any:
+    raise KeyError(reference)
 
 
 def _version(version: str) -> None:

@@ -79,6 +79,8 @@ _DATE_OTHER = re.compile(
     r"^N_(WEEKS|MONTHS|QUARTERS|YEARS|FISCAL_QUARTERS|FISCAL_YEARS)_AGO$",
     re.IGNORECASE,
 )
+MAX_SOQL = 100_000
+MAX_WHERE_STRING = 4_000
 _TEXT_TYPES = ("id", "reference", "string", "picklist", "email", "textarea", "multipicklist")
 _NUMBER_TYPES = ("double", "currency", "percent", "int")
 
@@ -160,6 +162,10 @@ class Query:
 
 def parse(soql: str) -> Query:
     """The syntax tree of one SOQL statement; MALFORMED_QUERY on anything outside the subset."""
+    if len(soql) > MAX_SOQL:
+        raise malformed_query(
+            f"SOQL statements cannot be longer than {MAX_SOQL:,} characters ({len(soql):,} given)"
+        )
     parser = _Parser(soql)
     query = parser.query(top=True)
     if parser.peek() is not None:
@@ -369,7 +375,11 @@ class _Parser:
     def literal(self) -> Literal:
         token = self.take()
         if token.kind == "string":
-            return Literal("string", _unescape(token.text[1:-1]), token.text)
+            text = _unescape(token.text[1:-1])
+            if len(text) > MAX_WHERE_STRING:
+                self.at -= 1
+                self.fail(f"a string in WHERE is limited to {MAX_WHERE_STRING:,} characters")
+            return Literal("string", text, token.text)
         if token.kind == "number":
             return Literal(
                 "number", float(token.text) if "." in token.text else int(token.text), token.text

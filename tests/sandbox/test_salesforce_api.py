@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
+    SalesforceGeneralError,
     SalesforceMalformedRequest,
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
@@ -325,3 +326,82 @@ def test_https_is_verified_against_the_emulators_certificate(sf_server: ServerHa
     with pytest.raises(requests.exceptions.SSLError):
         stranger.get(f"{sf_server.url}/services/data")
     assert https_session(sf_server).get(f"{sf_server.url}/services/data").status_code == 200
+
+
+def test_uri_limit_and_composite_queries_past_it(
+    sf: Salesforce, sf_state: SalesforceState, account: str
+) -> None:
+    contacts = [
+        sf_state.insert("Contact", {"LastName": f"C{i}", "AccountId": account}) for i in range(800)
+    ]
+    soql = "SELECT Id FROM Contact WHERE Id IN ({})".format(",".join(f"'{c}'" for c in contacts))
+    with pytest.raises(SalesforceGeneralError) as refused:
+        sf.query(soql)  # some 20 KB of URI: past the 16,384 bytes a REST call may carry
+    assert refused.value.status == 414
+    used = sf_state.api_usage()[0]
+    answer = sf.restful(
+        "composite",
+        method="POST",
+        json={
+            "compositeRequest": [
+                {
+                    "method": "GET",
+                    "url": "/services/data/v59.0/query/?" + urlencode({"q": soql}),
+                    "referenceId": "contacts",
+                },
+                {
+                    "method": "POST",
+                    "url": "/services/data/v59.0/sobjects/Opportunity",
+                    "referenceId": "opp",
+                    "body": {
+                        "Name": "Via composite",
+                        "StageName": "Prospecting",
+                        "CloseDate": "2027-03-01",
+                        "AccountId": account,
+                    },
+                },
+                {
+                    "method": "POST",
+                    "url": "/services/data/v59.0/sobjects/OpportunityContactRole",
+                    "referenceId": "role",
+                    "body": {
+                        "OpportunityId": "@{opp.id}",
+                        "ContactId": "@{contacts.records[0].Id}",
+                    },
+                },
+                {
+                    "method": "GET",
+                    "url": "/services/data/v59.0/sobjects/Opportunity/@{nothing.id}",
+                    "referenceId": "broken",
+                },
+            ]
+        },
+    )["compositeResponse"]
+    assert [a["httpStatusCode"] for a in answer] == [200, 201, 201, 400]
+    assert answer[0]["body"]["totalSize"] == 800
+    assert answer[3]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    role = sf.OpportunityContactRole.get(answer[2]["body"]["id"])
+    assert role["OpportunityId"] == answer[1]["body"]["id"]
+    assert role["ContactId"] == answer[0]["body"]["records"][0]["Id"]
+    assert sf_state.api_usage()[0] == used + 2  # the composite is one call, then the get
+    assert sf_state.counts()["POST composite"] == 1
+
+
+def test_soql_length_limit(sf: Salesforce) -> None:
+    soql = "SELECT Id FROM Contact WHERE " + " OR ".join(["LastName = 'x'"] * 7000)
+    answer = sf.restful(
+        "composite",
+        method="POST",
+        json={
+            "compositeRequest": [
+                {
+                    "method": "GET",
+                    "url": "/services/data/v59.0/query/?" + urlencode({"q": soql}),
+                    "referenceId": "q",
+                }
+            ]
+        },
+    )["compositeResponse"][0]
+    assert answer["httpStatusCode"] == 400
+    assert answer["body"][0]["errorCode"] == "MALFORMED_QUERY"
+    assert "100,000 characters" in answer["body"][0]["message"]
