@@ -26,6 +26,9 @@ Emulated (each shape loads through simple-salesforce 1.12):
 - Request size: a URI over 16,384 bytes is answered 414, URI plus headers over it 431 (Help
   article 000386264); a SOQL statement over 100,000 characters, or a WHERE string over 4,000,
   is a MALFORMED_QUERY (limits cheat sheet).
+- ``GET /sobjects/{type}/updated`` and ``/deleted`` (``start``, ``end``: the getUpdated and
+  getDeleted windows); ``GET /composite/sobjects/{type}?ids=&fields=`` (null for an id not
+  found); the identity URL ``GET /id/{orgId}/{userId}`` named in the token response.
 - Tooling API: ``POST /tooling/sobjects/CustomField`` (``{FullName: "Opportunity.X__c",
   Metadata: {label, type, ...}}``), ``GET /tooling/sobjects/CustomField/{id}``,
   ``/tooling/query`` over CustomField. Field-level security: a new custom field is invisible

@@ -11,6 +11,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -272,6 +273,32 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
             answer["refresh_token"] = issued.refresh_token
         return jsonify(answer)
 
+    @app.get("/id/<org_id>/<user_id>")
+    def identity(org_id: str, user_id: str) -> Response:
+        """The identity URL of the token response: who the token's user is, in which org."""
+        current = state.authenticate(_bearer())
+        if org_id != state.org_id or user_id != current.user_id:
+            raise SalesforceError(403, "Bad_Id", "Bad_Id")
+        with state.lock:
+            user = dict(state.get("User", user_id))
+        return jsonify(
+            {
+                "id": state.id_url(current),
+                "organization_id": state.org_id,
+                "user_id": user_id,
+                "username": user["Username"],
+                "display_name": user["Name"],
+                "email": user["Email"],
+                "active": user["IsActive"],
+                "urls": {
+                    "rest": f"{state.instance_url}/services/data/v{{version}}/",
+                    "query": f"{state.instance_url}/services/data/v{{version}}/query/",
+                    "sobjects": f"{state.instance_url}/services/data/v{{version}}/sobjects/",
+                    "custom_domain": state.instance_url,
+                },
+            }
+        )
+
     @app.post("/services/oauth2/revoke")
     def revoke() -> Response:
         state.revoke(request.form.get("token", ""))
@@ -339,6 +366,84 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
         response.status_code = 201
         response.headers["Location"] = url(state.object_def(sobject).name, record_id)
         return response
+
+    @api("/sobjects/<sobject>/updated", "sobject/updated")
+    def updated(sobject: str) -> Response:
+        """Ids of records changed (SystemModstamp) in [start, end] (the getUpdated call)."""
+        odef = state.object_def(sobject)
+        start, end = _window()
+        with state.lock:
+            ids = [r["Id"] for r in state.live(odef.name) if start <= r["SystemModstamp"] <= end]
+        return jsonify({"ids": ids, "latestDateCovered": json_value(end)})
+
+    @api("/sobjects/<sobject>/deleted", "sobject/deleted")
+    def deleted(sobject: str) -> Response:
+        """Records deleted in [start, end] (the getDeleted call)."""
+        odef = state.object_def(sobject)
+        start, end = _window()
+        with state.lock:
+            gone = [
+                {"id": r["Id"], "deletedDate": json_value(r["SystemModstamp"])}
+                for r in state.records[odef.name].values()
+                if r["IsDeleted"] and start <= r["SystemModstamp"] <= end
+            ]
+        return jsonify(
+            {
+                "deletedRecords": gone,
+                "earliestDateAvailable": json_value(state.created_at),
+                "latestDateCovered": json_value(end),
+            }
+        )
+
+    def _window() -> tuple[datetime, datetime]:
+        try:
+            start = datetime.fromisoformat(request.args["start"].replace("Z", "+00:00"))
+            end = datetime.fromisoformat(request.args["end"].replace("Z", "+00:00"))
+        except (KeyError, ValueError):
+            raise SalesforceError(
+                400,
+                "INVALID_REPLICATION_DATE",
+                "start and end must be ISO 8601 date-times, e.g. 2026-11-01T00:00:00+00:00",
+            ) from None
+        if start.tzinfo is None or end.tzinfo is None or end < start:
+            raise SalesforceError(
+                400, "INVALID_REPLICATION_DATE", "start and end need offsets, start before end"
+            )
+        return start.astimezone(UTC), min(end.astimezone(UTC), state.clock())
+
+    @api("/composite/sobjects/<sobject>", "composite/sobjects/{type}")
+    def retrieve_many(sobject: str) -> Response:
+        """Records of one type by id (``ids``, ``fields``); null for an id not found."""
+        odef = state.object_def(sobject)
+        ids = [i for i in request.args.get("ids", "").split(",") if i]
+        names = [n.strip() for n in request.args.get("fields", "").split(",") if n.strip()]
+        if not ids or not names:
+            raise SalesforceError(400, "MALFORMED_QUERY", "ids and fields are required")
+        _collection_size(len(ids))
+        with state.lock:
+            visible = {n.lower(): n for n in state.fields_for(odef.name, session().user_id)}
+            unknown = [n for n in names if n.lower() not in visible]
+            if unknown:
+                raise SalesforceError(
+                    400,
+                    "INVALID_FIELD",
+                    f"No such column '{unknown[0]}' on sobject of type {odef.name}",
+                )
+            out: list[dict | None] = []
+            for record_id in ids:
+                rid = normalize(record_id)
+                data = state.records[odef.name].get(rid or "")
+                if data is None or data["IsDeleted"]:
+                    out.append(None)
+                    continue
+                row: dict[str, Any] = {
+                    "attributes": {"type": odef.name, "url": url(odef.name, data["Id"])}
+                }
+                row.update(
+                    {visible[n.lower()]: json_value(data[visible[n.lower()]]) for n in names}
+                )
+                out.append(row)
+        return jsonify(out)
 
     @api("/sobjects/<sobject>/<record_id>", "sobject/{id}", methods=("GET", "PATCH", "DELETE"))
     def record(sobject: str, record_id: str) -> Response:

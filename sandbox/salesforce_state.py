@@ -160,6 +160,7 @@ class SalesforceState:
         }
         self.org_id = self.ids.new("00D")
         now = self.clock()
+        self.created_at = now
         self.api_user_id = self._insert_raw(
             "User",
             {

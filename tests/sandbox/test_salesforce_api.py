@@ -405,3 +405,37 @@ def test_soql_length_limit(sf: Salesforce) -> None:
     assert answer["httpStatusCode"] == 400
     assert answer["body"][0]["errorCode"] == "MALFORMED_QUERY"
     assert "100,000 characters" in answer["body"][0]["message"]
+
+
+def test_updated_and_deleted_windows(sf: Salesforce, account: str, clock: Clock) -> None:
+    start = clock()
+    clock.advance(minutes=1)
+    kept = _opportunity(sf, account, Name="Kept")
+    gone = _opportunity(sf, account, Name="Gone")
+    clock.advance(minutes=1)
+    sf.Opportunity.delete(gone)
+    clock.advance(minutes=1)
+    end = clock()
+    changed = sf.Opportunity.updated(start, end)
+    assert changed["ids"] == [kept]
+    removed = sf.Opportunity.deleted(start, end)
+    assert [r["id"] for r in removed["deletedRecords"]] == [gone]
+
+
+def test_collections_retrieve_and_identity(
+    sf: Salesforce, sf_state: SalesforceState, sf_server: ServerHandle, account: str
+) -> None:
+    opp = _opportunity(sf, account, Name="One")
+    rows = sf.restful(
+        "composite/sobjects/Opportunity",
+        params={"ids": f"{opp},006000000000000AAA", "fields": "Name,stagename"},
+    )
+    assert rows[0]["Name"] == "One" and rows[0]["StageName"] == "Prospecting"
+    assert rows[1] is None
+    session = sf_state.issue_session()
+    me = https_session(sf_server).get(
+        sf_state.id_url(session), headers={"Authorization": f"Bearer {session.access_token}"}
+    )
+    assert me.status_code == 200
+    assert me.json()["organization_id"] == sf_state.org_id
+    assert me.json()["username"] == "integration@dealradar.sandbox"
