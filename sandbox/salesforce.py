@@ -83,6 +83,15 @@ Use from Python::
         sf = Salesforce(instance_url=server.url, session_id=token, session=session)
         sf.query("SELECT Id, Name FROM Account")
 
+The state's world-building API (used by ``sandbox/salesforce_seed.py``, stable):
+``insert(type, values, by=, at=)`` and ``update(...)`` (``at`` back-dates a change, history
+included), ``delete``, ``add_stage(label, probability, closed=, won=)``,
+``add_picklist_value(type, field, value)``, ``create_custom_field("Opportunity.X__c",
+{"type": "Number", ...})``, ``issue_session()``, ``expire_sessions()``,
+``set_daily_limit(n)``, ``counts()``; ``state.api_user_id`` and
+``state.profile_permission_set_id`` (the API user's profile, for FieldPermissions); a served
+org's ``server.outbound.configure(endpoint, fields)``.
+
 Run it alone with ``python -m sandbox.salesforce --seed-deals 300`` (``--help`` for the rest).
 """
 

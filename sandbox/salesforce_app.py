@@ -553,7 +553,7 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
                 odef = state.object_def(sobject)
                 if not creating:
                     state.get(odef.name, record_id)
-                state._coerce(odef, values, user, creating=creating)
+                state.validate(odef, values, user, creating=creating)
                 failures.append(None)
             except SalesforceError as exc:
                 failures.append(exc.save_error())

@@ -100,9 +100,11 @@ class OutboundMessages:
             self._start()
 
     def _on_change(self, change: Change) -> None:
-        if change.sobject != "Opportunity" or change.kind == "deleted" or self.endpoint is None:
+        if change.sobject != "Opportunity" or change.kind == "deleted":
             return
         with self._wake:
+            if self.endpoint is None:
+                return
             self._pending.append(
                 _Pending(self.state.ids.new("04l"), change.record_id, self.state.clock())
             )
@@ -173,6 +175,8 @@ class OutboundMessages:
         self, endpoint: str, verify: str | bool, batch: list[_Pending]
     ) -> tuple[bool, int | None]:
         body = self.envelope(batch)
+        if "<Notification>" not in body:  # every record deleted meanwhile: nothing to say
+            return True, None
         try:
             answer = self._http.post(
                 endpoint,

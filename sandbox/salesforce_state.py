@@ -357,7 +357,7 @@ class SalesforceState:
                     "INVALID_TYPE_FOR_OPERATION",
                     f"entity type {odef.name} does not support insert",
                 )
-            clean = self._coerce(odef, values, user_id, creating=True)
+            clean = self.validate(odef, values, user_id, creating=True)
             missing = [f for f in odef.required if clean.get(f) in (None, "")]
             if missing:
                 raise SalesforceError(
@@ -387,7 +387,7 @@ class SalesforceState:
         with self.lock:
             odef = self.object_def(sobject)
             record = self.get(odef.name, record_id)
-            clean = self._coerce(odef, values, user_id, creating=False)
+            clean = self.validate(odef, values, user_id, creating=False)
             changed = {k: v for k, v in clean.items() if record.get(k) != v}
             at = at or self.clock()
             by = by or self.api_user_id
@@ -529,9 +529,11 @@ class SalesforceState:
                 opp["LastActivityDate"] = day
                 opp["SystemModstamp"] = max(opp["SystemModstamp"], at)
 
-    def _coerce(
+    def validate(
         self, odef: ObjectDef, values: dict[str, Any], user_id: str | None, *, creating: bool
     ) -> dict[str, Any]:
+        """``values`` as stored (canonical names, Python types), or Salesforce's refusal: an
+        unknown or hidden field, a read-only one, a wrong type, a bad picklist value..."""
         fields = (
             self.fields_for(odef.name, user_id, edit=True)
             if user_id
