@@ -20,8 +20,7 @@ from simple_salesforce.exceptions import (
 )
 
 from sandbox.salesforce import SalesforceState, ServerHandle
-
-from .conftest import CLIENT_SECRET, Clock, https_session
+from tests.sandbox.conftest import CLIENT_SECRET, Clock, https_session
 
 REDIRECT = "https://dealradar.example/oauth/salesforce/callback"
 
@@ -310,6 +309,14 @@ def test_describe_has_the_live_role_picklist(sf: Salesforce, sf_state: Salesforc
     values = [v["value"] for v in role["picklistValues"]]
     assert values[0] == "Business User" and values[-1] == "Champion"
     assert role["restrictedPicklist"] is False
+    # The role picklist is not restricted: the org's custom value is accepted on a new role.
+    account = sf_state.insert("Account", {"Name": "Acme"})
+    contact = sf_state.insert("Contact", {"LastName": "Doe", "AccountId": account})
+    opp = _opportunity(sf, account)
+    created = sf.OpportunityContactRole.create(
+        {"OpportunityId": opp, "ContactId": contact, "Role": "Champion"}
+    )
+    assert sf.OpportunityContactRole.get(created["id"])["Role"] == "Champion"
     assert described["keyPrefix"] == "00K"
     opportunity = sf.Opportunity.describe()
     assert {c["relationshipName"] for c in opportunity["childRelationships"]} >= {

@@ -14,8 +14,7 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 from werkzeug.serving import make_server
 
 from sandbox.salesforce import SalesforceState, ServerHandle
-
-from .conftest import Clock, _Quiet
+from tests.sandbox.conftest import Clock, _Quiet
 
 NS = {
     "o": "http://soap.sforce.com/2005/09/outbound",

@@ -14,8 +14,7 @@ from sandbox.salesforce import SalesforceState, ServerHandle, serve
 from sandbox.salesforce_seed import load_into_salesforce
 from sandbox.seed import generate
 from sandbox.world import World
-
-from .conftest import https_session
+from tests.sandbox.conftest import https_session
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from sandbox.salesforce import SalesforceState
-
-from .conftest import Clock
+from tests.sandbox.conftest import Clock
 
 
 @pytest.fixture
