@@ -49,7 +49,8 @@ Emulated (each shape loads through simple-salesforce 1.12):
 - Outbound Messages (``sandbox.salesforce_outbound``): when an opportunity is created or
   edited (by anyone, the API user too), the SOAP ``notifications`` message goes to the
   configured endpoint, up to 100 notifications a message, retried with back-off until the
-  answer is a ``notificationsResponse`` with ``Ack`` true.
+  answer is a ``notificationsResponse`` with ``Ack`` true. The default fields include
+  LastModifiedById, so a listener can tell the echo of its own writes.
 
 Errors: ``[{"message", "errorCode", "fields"?}]`` (``MALFORMED_QUERY``, ``INVALID_FIELD``,
 ``INVALID_TYPE``, ``INVALID_QUERY_FILTER_OPERATOR``, ``REQUIRED_FIELD_MISSING``,

@@ -20,7 +20,7 @@ from flask import Flask, Response, g, jsonify, redirect, request
 from sandbox.salesforce_errors import SalesforceError, not_found
 from sandbox.salesforce_ids import normalize
 from sandbox.salesforce_objects import OBJECTS, TOOLING_OBJECTS
-from sandbox.salesforce_outbound import OutboundMessages
+from sandbox.salesforce_outbound import DEFAULT_FIELDS, OutboundMessages
 from sandbox.salesforce_soql import Context, execute, json_value, parse
 from sandbox.salesforce_state import SalesforceState, Session
 
@@ -722,7 +722,7 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
         data = request.get_json(silent=True) or {}
         outbound.configure(
             data.get("endpoint"),
-            tuple(data.get("fields") or ("Id", "Name", "StageName", "Amount", "CloseDate")),
+            tuple(data.get("fields") or DEFAULT_FIELDS),
             send_session_id=bool(data.get("sendSessionId", False)),
         )
         return Response(status=204)

@@ -33,10 +33,20 @@ from sandbox.salesforce_soql import json_value
 if TYPE_CHECKING:
     from sandbox.salesforce_state import Change, SalesforceState
 
-__all__ = ["NAMESPACE", "OutboundMessages"]
+__all__ = ["DEFAULT_FIELDS", "NAMESPACE", "OutboundMessages"]
 
 NAMESPACE = "http://soap.sforce.com/2005/09/outbound"
 MAX_NOTIFICATIONS = 100
+DEFAULT_FIELDS = (
+    "Id",
+    "Name",
+    "StageName",
+    "Amount",
+    "CloseDate",
+    "LastModifiedById",
+    "SystemModstamp",
+)
+"""The fields an admin would tick; LastModifiedById tells a listener its own writes' echoes."""
 log = logging.getLogger(__name__)
 
 
@@ -74,14 +84,7 @@ class OutboundMessages:
     def configure(
         self,
         endpoint: str | None,
-        fields: Sequence[str] = (
-            "Id",
-            "Name",
-            "StageName",
-            "Amount",
-            "CloseDate",
-            "SystemModstamp",
-        ),
+        fields: Sequence[str] = DEFAULT_FIELDS,
         *,
         send_session_id: bool = False,
         verify: str | bool = True,

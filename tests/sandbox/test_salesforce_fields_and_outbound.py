@@ -14,7 +14,7 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 from werkzeug.serving import make_server
 
 from sandbox.salesforce import SalesforceState, ServerHandle
-from tests.sandbox.conftest import Clock, _Quiet
+from tests.sandbox.conftest import Clock, _Quiet, https_session
 
 NS = {
     "o": "http://soap.sforce.com/2005/09/outbound",
@@ -203,3 +203,25 @@ def test_outbound_messages_carry_the_latest_values_in_batches(
         for n in ElementTree.fromstring(b).findall(".//o:Notification", NS)
     }
     assert stages[opps[0]] == "Closed Lost"  # the last message about it: its latest value
+
+
+def test_outbound_messages_tell_whose_change_it_was(
+    sf: Salesforce,
+    sf_state: SalesforceState,
+    sf_server: ServerHandle,
+    soap: SoapReceiver,
+    opportunity: str,
+) -> None:
+    rep = sf_state.insert("User", {"LastName": "Rep", "Username": "rep@x.io", "Email": "rep@x.io"})
+    sf_server.outbound.configure(soap.url)  # the default fields, LastModifiedById among them
+    sf.Opportunity.update(opportunity, {"NextStep": "written by the integration"})
+    assert sf_server.outbound.flush(timeout=10)
+    answer = https_session(sf_server).patch(
+        f"{sf_server.url}/_sandbox/ui/Opportunity/{opportunity}", json={"StageName": "Closed Lost"}
+    )
+    assert answer.status_code == 204
+    assert sf_server.outbound.flush(timeout=10)
+    editors = [
+        ElementTree.fromstring(b).find(".//sf:LastModifiedById", NS).text for b in soap.bodies
+    ]
+    assert editors == [sf_state.api_user_id, rep]
