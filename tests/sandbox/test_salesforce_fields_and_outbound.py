@@ -225,3 +225,19 @@ def test_outbound_messages_tell_whose_change_it_was(
         ElementTree.fromstring(b).find(".//sf:LastModifiedById", NS).text for b in soap.bodies
     ]
     assert editors == [sf_state.api_user_id, rep]
+
+
+def test_undelivered_notifications_are_dropped_after_24_hours(
+    sf: Salesforce, sf_server: ServerHandle, soap: SoapReceiver, opportunity: str, clock: Clock
+) -> None:
+    sf_server.outbound.retry_base = 0.01
+    sf_server.outbound.retry_cap = 0.05
+    soap.planned.extend([(503, "true")] * 1000)  # the listener is down
+    sf_server.outbound.configure(soap.url)
+    sf.Opportunity.update(opportunity, {"NextStep": "x"})
+    assert not sf_server.outbound.flush(timeout=0.3)  # retried, still queued
+    attempts = len(soap.bodies)
+    assert attempts >= 2
+    clock.advance(hours=24)
+    assert sf_server.outbound.flush(timeout=5)  # dropped, never acknowledged
+    assert not any(a["acked"] for a in sf_server.outbound.sent)

@@ -318,3 +318,17 @@ def test_query_all_includes_deleted_rows(sf: Salesforce, org: dict[str, str]) ->
 def test_close_date_is_a_date(sf: Salesforce, org: dict[str, str], clock: Clock) -> None:
     record = sf.query(f"SELECT CloseDate FROM Opportunity WHERE Id = '{org['big']}'")["records"][0]
     assert date.fromisoformat(record["CloseDate"]) == clock().date() + timedelta(days=20)
+
+
+def test_contact_roles_still_name_a_deleted_contact(
+    sf: Salesforce, org: dict[str, str], sf_state: SalesforceState
+) -> None:
+    sf_state.delete("Contact", org["bob"])
+    roles = sf.query(
+        "SELECT ContactId, Contact.Title, Contact.LastName FROM OpportunityContactRole "
+        f"WHERE OpportunityId = '{org['big']}' ORDER BY Contact.FirstName NULLS FIRST"
+    )["records"]
+    # The role ignores the contact's deletion (crm-apis trap 13): re-query Contact to confirm.
+    assert (roles[0]["ContactId"], roles[0]["Contact"]) == (org["bob"], None)
+    assert roles[1]["Contact"]["LastName"] == "Doe"
+    assert sf.query(f"SELECT COUNT() FROM Contact WHERE Id = '{org['bob']}'")["totalSize"] == 0
