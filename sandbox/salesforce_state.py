@@ -366,6 +366,8 @@ class SalesforceState:
                     f"Required fields are missing: [{', '.join(missing)}]",
                     missing,
                 )
+            if odef.name == "FieldPermissions":
+                self._check_field_permission(clean)
             record_id = self._insert_raw(
                 odef.name, clean, at or self.clock(), by or self.api_user_id
             )
@@ -406,6 +408,30 @@ class SalesforceState:
     def live(self, sobject: str) -> Iterable[dict[str, Any]]:
         """The type's records not deleted (under the lock, for queries)."""
         return (r for r in self.records[sobject].values() if not r["IsDeleted"])
+
+    def _check_field_permission(self, values: dict[str, Any]) -> None:
+        """One row per permission set and field, naming a field of its SobjectType that
+        field-level security applies to (a custom field here)."""
+        sobject, _, name = str(values["Field"]).partition(".")
+        known = {n.lower() for n in self.custom_fields.get(sobject, {})}
+        if sobject != values["SobjectType"] or name.lower() not in known:
+            raise SalesforceError(
+                400,
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"Field Name: bad value for restricted picklist field: {values['Field']}",
+                ["Field"],
+            )
+        for row in self.live("FieldPermissions"):
+            if (
+                row["ParentId"] == values["ParentId"]
+                and row["Field"].lower() == values["Field"].lower()
+            ):
+                raise SalesforceError(
+                    400,
+                    "DUPLICATE_VALUE",
+                    f"duplicate value found: <unknown> duplicates value on record with id: "
+                    f"{row['Id']}",
+                )
 
     def _insert_raw(
         self,

@@ -241,3 +241,23 @@ def test_undelivered_notifications_are_dropped_after_24_hours(
     clock.advance(hours=24)
     assert sf_server.outbound.flush(timeout=5)  # dropped, never acknowledged
     assert not any(a["acked"] for a in sf_server.outbound.sent)
+
+
+def test_field_permissions_name_a_real_field_once(
+    sf: Salesforce, sf_state: SalesforceState
+) -> None:
+    sf_state.create_custom_field("Opportunity.Alerts__c", {"label": "Alerts", "type": "Text"})
+    grant = {
+        "ParentId": sf_state.profile_permission_set_id,
+        "SobjectType": "Opportunity",
+        "Field": "Opportunity.Alerts__c",
+        "PermissionsRead": True,
+    }
+    first = sf.FieldPermissions.create(grant)["id"]
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.FieldPermissions.create(grant)  # provisioning run twice must look before it writes
+    assert refused.value.content[0]["errorCode"] == "DUPLICATE_VALUE"
+    assert first in refused.value.content[0]["message"]
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.FieldPermissions.create({**grant, "Field": "Opportunity.Nope__c"})
+    assert refused.value.content[0]["fields"] == ["Field"]
