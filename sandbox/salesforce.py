@@ -35,9 +35,9 @@ Emulated (each shape loads through simple-salesforce 1.12):
   to every user (``INVALID_FIELD`` in SOQL, on read and on write) until a ``FieldPermissions``
   row (``POST /sobjects/FieldPermissions``: ParentId, SobjectType, Field, PermissionsRead,
   PermissionsEdit) on a permission set assigned to the user grants it; one row per permission
-  set and field (``DUPLICATE_VALUE`` for a second), naming an existing custom field. The API user's profile
-  is the permission set ``state.profile_permission_set_id``; ``PermissionSet`` and
-  ``PermissionSetAssignment`` can be created too.
+  set and field (``DUPLICATE_VALUE`` for a second), naming an existing custom field. The API
+  user's profile is the permission set ``state.profile_permission_set_id``; ``PermissionSet``
+  and ``PermissionSetAssignment`` can be created too.
 - Derived values: Name of contacts and users; IsClosed, IsWon, Probability, ForecastCategoryName
   and LastStageChangeDate from the stage; an OpportunityHistory row on create and whenever
   StageName, Amount, CloseDate or Probability changes (PrevAmount, PrevCloseDate); a task's
