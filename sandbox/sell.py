@@ -224,9 +224,7 @@ def _parser() -> argparse.ArgumentParser:
         help="load a generated sales org of N deals, with their contacts and activities, "
         "before serving (0: an empty account)",
     )
-    parser.add_argument(
-        "--seed", type=int, default=1, help="random seed of the generated org (1)"
-    )
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the generated org (1)")
     parser.add_argument(
         "--hourly-limit",
         type=int,

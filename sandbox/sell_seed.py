@@ -18,11 +18,12 @@ How the world maps onto Sell (../shared/crm-apis.md section 3):
   roles live in the contact custom field **"Buying role"** (a `list`, its choices every role of
   the world): a contact holds one value for all their deals, the first role they hold on their
   most recent deal with a role. Other roles, and roles that differ between deals, are lost.
-- deals: `name`, `value` (absent when the world has none), `currency`, `owner_id`,
-  `estimated_close_date` (ISO date), `contact_id` the primary person (the organisation when the
-  deal has none), created in the first stage of their history and moved through each later
-  stage at the time the world says (so `last_stage_change_at` is when the current stage was
-  entered, and the Firehose holds `updated` events with `previous.stage_id` for the last 72 h).
+- deals: `name`, `value` (not written when the world has none: Sell's default 0), `currency`,
+  `owner_id`, `estimated_close_date` (ISO date), `contact_id` the primary person (the
+  organisation when the deal has none), created in the first stage of their history and moved
+  through each later stage at the time the world says (so `last_stage_change_at` is when the
+  current stage was entered, and the Firehose holds `updated` events with `previous.stage_id`
+  for the last 72 h).
   Every person on the deal is an associated contact (role `involved`).
 - calls: `incoming` (world direction inbound) or outgoing, `summary` the subject and body,
   `duration` in seconds, `made_at`, `user_id` the rep; `resource_type` `contact` and the other
