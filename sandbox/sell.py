@@ -20,22 +20,27 @@ Emulated (shapes from the Core API v2 and Firehose references and basecrm-python
   .../{id}``; ``GET|POST /v2/deals/{id}/associated_contacts``, ``DELETE
   .../associated_contacts/{contact_id}`` (role ``involved`` only); ``GET
   /v2/{deal,contact,lead}/custom_fields`` and ``GET /v2/custom_fields?resource_type=`` (the
-  second form is UNCONFIRMED). Writes are wrapped as ``{"data": {...}}`` (400
-  ``invalid_envelope`` otherwise); answers are ``{"data", "meta": {"type"}}``; lists are
-  ``{"items": [{"data", "meta"}], "meta": {"type": "collection", "count", "links": {self,
-  first_page, prev_page?, next_page?}}}`` with ``page`` (from 1), ``per_page`` (25, at most 100:
-  400 past it), ``sort_by=<field>:<asc|desc>`` (not ``last_activity_at``), ``ids=1,2`` and the
-  exact-match filters of ``sandbox.sell_resources.FILTERS`` (``stage_id``, ``contact_id``,
-  ``owner_id``, ``is_organization``, ``resource_type``/``resource_id``, ``completed``...). No
-  ``updated_since`` filter: the docs give none (UNCONFIRMED). Custom field values go in
-  ``custom_fields`` keyed by name; an unknown field or a wrong value is a 422
+  second form is UNCONFIRMED); the Search API's custom fields mapping ``GET
+  /v3/{deals,contacts,leads}/custom_fields`` (string ids, ``search_api_id``). Writes are wrapped
+  as ``{"data": {...}}`` (400 ``invalid_envelope`` otherwise); answers are ``{"data", "meta":
+  {"type"}}``; lists are ``{"items": [{"data", "meta"}], "meta": {"type": "collection", "count",
+  "links": {self, first_page, prev_page?, next_page?}}}`` with ``page`` (from 1), ``per_page``
+  (25, at most 100: 400 past it), ``sort_by=<field>:<asc|desc>`` (not ``last_activity_at``),
+  ``ids=1,2`` and the exact-match filters of ``sandbox.sell_resources.FILTERS`` (``stage_id``,
+  ``contact_id``, ``owner_id``, ``is_organization``, ``resource_type``/``resource_id``,
+  ``completed``...). No ``updated_since`` filter: the docs give none (UNCONFIRMED). Custom field
+  values go in ``custom_fields`` keyed by name; an unknown field or a wrong value is a 422
   (``sandbox.sell_custom_fields``). Deals carry ``last_stage_change_at`` (set when the stage
   changes, or as written), ``organization_id`` (derived from ``contact_id``) and
-  ``last_activity_at`` (from the calls, visits, notes and tasks logged on them).
+  ``last_activity_at`` (from the calls, visits, notes and tasks logged on them). A call's
+  ``resource_type`` is lead, contact or prospect_and_customer (never deal: its deals are
+  ``associated_deal_ids``); notes and tasks take lead, contact or deal.
 - Firehose (``sandbox.sell_firehose``): ``GET /v3/<resource>/stream?position=tail|top|<pos>&
-  limit=1..100`` for users, pipelines, stages, contacts, deals, calls, visits, notes and tasks;
-  ``meta.event_type`` created/updated/deleted, ``meta.previous`` on updates, ``meta.position``,
-  ``meta.top``, ``meta.links.next``; 72-hour retention and 410 for an older position.
+  limit=1..100`` for deals, contacts, calls, notes, tasks, users, custom_fields (and visits,
+  stages, pipelines: UNCONFIRMED); ``meta.event_type`` created/updated/deleted,
+  ``meta.previous`` on updates, ``meta.position``, ``meta.top``, ``meta.links.next``; the
+  Firehose's own record shape (deal ``value`` a decimal string, ``custom_field_values`` array,
+  no ``updated_at``); 72-hour retention and 410 for an older position.
 - Errors: Sell's envelope ``{"errors": [{"error": {code, message, details?, resource?,
   field?}}], "meta": {logref, http_status}}`` (``sandbox.sell_errors``).
 - Request counts by route (``state.counts()``, ``GET /_sandbox/counts``).

@@ -372,6 +372,29 @@ def _register_custom_fields(app: Flask, state: SellState) -> None:
     def custom_fields_by_query() -> Response:
         return listing(request.args.get("resource_type", ""))
 
+    @app.get("/v3/<resource>/custom_fields")
+    def custom_fields_mapping(resource: str) -> Response:
+        """The Search API's custom fields mapping: ids as strings, with ``search_api_id``."""
+        resource_type = {"deals": "deal", "contacts": "contact", "leads": "lead"}.get(resource)
+        if resource_type is None:
+            raise SellError(404, "not_found", f"Unknown resource /v3/{resource}/custom_fields")
+        with state.lock:
+            fields = state.custom_fields.list(resource_type)
+        items = [
+            {
+                "data": {
+                    "id": str(f["id"]),
+                    "name": f["name"],
+                    "type": f["type"],
+                    "resource_type": resource_type,
+                    "search_api_id": f"custom_fields.{f['id']}",
+                },
+                "meta": {"type": "custom_field"},
+            }
+            for f in fields
+        ]
+        return jsonify({"items": items, "meta": {"type": "collection", "count": len(items)}})
+
 
 def _bind(view: Callable[[str], Response], value: str) -> Callable[[], Response]:
     return lambda: view(value)
@@ -380,7 +403,8 @@ def _bind(view: Callable[[str], Response], value: str) -> Callable[[], Response]
 def _register_firehose(app: Flask, state: SellState) -> None:
     @app.get("/v3/<resource>/stream")
     def stream(resource: str) -> Response:
-        _known(resource)
+        if resource != "custom_fields":
+            _known(resource)
         limit = _int("limit", request.args.get("limit", str(DEFAULT_LIMIT)))
         if not 1 <= limit <= MAX_LIMIT:
             raise bad_request("invalid_param", f"limit must be between 1 and {MAX_LIMIT}")

@@ -71,6 +71,9 @@ class CustomFields:
         self._fields[resource_type][name] = field
         return dict(field)
 
+    def by_name(self, resource_type: str) -> dict[str, dict]:
+        return self._fields[resource_type]
+
     def list(self, resource_type: str) -> list[dict]:
         return [dict(f) for f in self._fields.get(resource_type, {}).values()]
 

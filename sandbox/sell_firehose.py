@@ -19,12 +19,22 @@ until it is (the docs: never infer it from the number of items). Events are kept
 position whose next events were dropped, or that was issued more than 72 hours ago, answers
 410 Gone (a Zendesk product manager's answer, crm-apis.md 3.6).
 
-UNCONFIRMED: ``sequence`` is the record's revision (1 at creation) here; events
-are ordered by the time they happened (a write backdated with the Python API's ``at`` is sorted
-in); ``previous`` includes
-``updated_at``; a ``deleted`` event carries the last snapshot; the position's encoding (here
-base64 of ``resource,sequence,issued-at``). The Sync API's ``meta.sync`` (``event_type``,
-``ack_key``) belongs to the Sync API, which the emulator does not serve.
+``data`` is the Firehose's own shape, not the Core API's: for deals, calls, notes and tasks
+exactly the attributes the Firehose reference lists (``FIREHOSE_FIELDS``: no ``updated_at``; a
+deal's ``value`` is a decimal string such as ``"10.25"``; a deal's custom fields come as the
+``custom_field_values`` array; a task's ``reminder_offset``); ``previous`` holds the old values,
+in that same shape, of the keys that changed. Custom field definitions have their stream too
+(``/v3/custom_fields/stream``: ``id, name, resource_type, type``).
+
+UNCONFIRMED: the element shape of ``custom_field_values`` (here ``{"id", "name", "value"}``:
+the reference links a "Custom Field Value" page we could not read); the attributes of the
+contacts, users, visits, stages and pipelines streams (here the Core API record without
+``updated_at``, custom fields as ``custom_field_values``; visits, stages and pipelines streams
+may not exist); ``sequence`` is the record's revision (1 at creation) here; events are ordered by
+the time they happened (a write backdated with the Python API's ``at`` is sorted in); a
+``deleted`` event carries the last snapshot; the position's encoding (here base64 of
+``resource,sequence,issued-at``). The Sync API's ``meta.sync`` (``event_type``, ``ack_key``)
+belongs to the Sync API, which the emulator does not serve.
 
 Error policy: a malformed or foreign position is a 400, an expired one a 410 ``SellError``.
 """
@@ -33,13 +43,22 @@ import base64
 import binascii
 import bisect
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sandbox.sell_errors import bad_request, gone
 from sandbox.sell_resources import format_datetime
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "RETENTION", "Event", "Firehose"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "FIREHOSE_FIELDS",
+    "MAX_LIMIT",
+    "RETENTION",
+    "Event",
+    "Firehose",
+    "snapshot",
+]
 
 RETENTION = timedelta(hours=72)
 """How long the Firehose keeps events."""
@@ -57,7 +76,88 @@ _TYPE = {
     "visits": "visit",
     "notes": "note",
     "tasks": "task",
+    "custom_fields": "custom_field",
 }
+
+FIREHOSE_FIELDS: dict[str, tuple[str, ...]] = {
+    "deals": (
+        "id",
+        "creator_id",
+        "owner_id",
+        "name",
+        "value",
+        "currency",
+        "hot",
+        "stage_id",
+        "source_id",
+        "loss_reason_id",
+        "last_stage_change_at",
+        "last_stage_change_by_id",
+        "dropbox_email",
+        "contact_id",
+        "organization_id",
+        "estimated_close_date",
+        "customized_win_likelihood",
+        "tags",
+        "custom_field_values",
+        "created_at",
+    ),
+    "calls": (
+        "id",
+        "user_id",
+        "summary",
+        "recording_url",
+        "outcome_id",
+        "duration",
+        "phone_number",
+        "incoming",
+        "missed",
+        "resource_type",
+        "resource_id",
+        "associated_deal_ids",
+        "made_at",
+        "created_at",
+    ),
+    "notes": ("id", "creator_id", "content", "resource_id", "resource_type", "type", "created_at"),
+    "tasks": (
+        "id",
+        "creator_id",
+        "owner_id",
+        "completed",
+        "completed_at",
+        "content",
+        "resource_type",
+        "resource_id",
+        "reminder_offset",
+        "due_date",
+        "created_at",
+    ),
+    "custom_fields": ("id", "name", "resource_type", "type"),
+}
+"""The attributes of each documented Firehose resource, in the reference's order."""
+
+
+def snapshot(resource: str, record: dict, definitions: Mapping[str, dict]) -> dict:
+    """``record`` (Core API shape) as the Firehose shows it; ``definitions`` are the custom
+    fields of the record's resource type by name."""
+    out = {k: v for k, v in record.items() if k not in ("updated_at", "custom_fields")}
+    if "custom_fields" in record:
+        out["custom_field_values"] = [
+            {
+                "id": definitions[name]["id"] if name in definitions else None,
+                "name": name,
+                "value": value,
+            }
+            for name, value in record["custom_fields"].items()
+        ]
+    if resource == "deals" and out.get("value") is not None:
+        out["value"] = f"{out['value']:.2f}"
+    if resource == "tasks":
+        out["reminder_offset"] = None  # remind_at is not kept as an offset here
+    fields = FIREHOSE_FIELDS.get(resource)
+    if fields is not None:
+        out = {k: out.get(k) for k in fields}
+    return _copy(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +183,11 @@ class Firehose:
         return tuple(_TYPE)
 
     def append(
-        self, resource: str, event_type: str, record: dict, at: datetime, previous: dict | None
+        self, resource: str, event_type: str, data: dict, at: datetime, before: dict | None
     ) -> None:
-        key = (resource, record["id"])
+        """Log one event; ``data`` and ``before`` (the old snapshot, for updates) are in the
+        Firehose's shape (``snapshot``)."""
+        key = (resource, data["id"])
         self._revisions[key] = self._revisions.get(key, 0) + 1
         meta: dict = {
             "type": _TYPE[resource],
@@ -95,13 +197,13 @@ class Firehose:
             "event_cause": "interaction",
             "sequence": self._revisions[key],
         }
-        if previous is not None:
-            meta["previous"] = dict(previous)
+        if before is not None:
+            meta["previous"] = {k: before.get(k) for k in data if data[k] != before.get(k)}
         events = self._events[resource]
         if events and at < events[-1].at:
             self._unordered.add(resource)
         self._last_seq[resource] += 1
-        events.append(Event(self._last_seq[resource], at, {"data": _copy(record), "meta": meta}))
+        events.append(Event(self._last_seq[resource], at, {"data": data, "meta": meta}))
 
     def read(self, resource: str, position: str | None, limit: int, now: datetime) -> dict:
         if not position:

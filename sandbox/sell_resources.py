@@ -9,8 +9,7 @@ schemas for deals. Datetimes are ISO-8601 UTC with a ``Z`` and no fraction
 UNCONFIRMED: a deal's ``value`` comes back as a JSON number (basecrm coerces either a number or
 a string to Decimal; a string is accepted on write); unknown keys on a write are ignored rather
 than refused (basecrm strips them before sending, so the server's answer is unknown); a stage's
-``category`` values (``incoming``, ``in_progress``, ``won``, ``lost`` here); a call's
-``associated_deal_ids``.
+``category`` values (``incoming``, ``in_progress``, ``won``, ``lost`` here).
 """
 
 from collections.abc import Callable
@@ -274,9 +273,18 @@ WRITABLE: dict[str, frozenset[str]] = {
 """Keys a POST or PUT may set (basecrm ``OPTS_KEYS_TO_PERSIST``; deals also
 ``last_stage_change_at``, writable since client 1.2.6); others are ignored."""
 
-RESOURCE_TYPES: dict[str, str | None] = {"deal": "deals", "contact": "contacts", "lead": None}
-"""``resource_type`` values of activities, and where their ``resource_id`` points (leads are
-not emulated: any id is accepted)."""
+_ON_RECORDS: dict[str, str | None] = {"lead": None, "contact": "contacts", "deal": "deals"}
+
+RESOURCE_TYPES: dict[str, dict[str, str | None]] = {
+    # The Firehose calls reference: lead, contact or prospect_and_customer; deals go in
+    # associated_deal_ids.
+    "calls": {"lead": None, "contact": "contacts", "prospect_and_customer": "contacts"},
+    "notes": _ON_RECORDS,
+    "tasks": _ON_RECORDS,
+    "visits": _ON_RECORDS,  # UNCONFIRMED
+}
+"""The ``resource_type`` values each activity accepts, and where its ``resource_id`` points
+(leads are not emulated: any id is accepted)."""
 
 ACTIVITY_RESOURCES = frozenset({"calls", "visits", "notes", "tasks"})
 

@@ -27,7 +27,7 @@ How the world maps onto Sell (../shared/crm-apis.md section 3):
   Every person on the deal is an associated contact (role `involved`).
 - calls: `incoming` (world direction inbound) or outgoing, `summary` the subject and body,
   `duration` in seconds, `made_at`, `user_id` the rep; `resource_type` `contact` and the other
-  party when the call has one, else the deal; `associated_deal_ids` the deals.
+  party when the call has one (a call is never on a deal); `associated_deal_ids` the deals.
 - meetings: visits (Sell's logged meetings) on the deal: `visited_at` the start, `summary`.
 - tasks: `content` the subject (and body), `due_date` the due time, `completed`, `owner_id`.
 - notes: `content`, on the deal.
@@ -190,12 +190,12 @@ def _activity(state: SellState, world: World, a: Activity, ids: dict[str, int]) 
     rep = ids[a.rep_id]
     at = min(a.at, world.now)
     text = "\n\n".join(part for part in (a.subject, a.body) if part)
-    if deals:
-        target = {"resource_type": "deal", "resource_id": deals[0]}
-    elif people:
-        target = {"resource_type": "contact", "resource_id": people[0]}
-    else:
+    if not deals and not people:
         return
+    if deals:
+        target: dict[str, object] = {"resource_type": "deal", "resource_id": deals[0]}
+    else:
+        target = {"resource_type": "contact", "resource_id": people[0]}
     if a.kind == "call":
         data: dict[str, object] = {
             "user_id": rep,
@@ -206,9 +206,8 @@ def _activity(state: SellState, world: World, a: Activity, ids: dict[str, int]) 
             "made_at": format_datetime(a.at),
             "associated_deal_ids": deals,
         }
-        if people:
-            target = {"resource_type": "contact", "resource_id": people[0]}
-        data |= target
+        if people:  # a call is on a contact (or lead), never on a deal
+            data |= {"resource_type": "contact", "resource_id": people[0]}
     elif a.kind == "meeting":
         data = {"visited_at": format_datetime(a.at), "summary": text, **target}
     elif a.kind == "task":

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from sandbox.sell_auth import DEFAULT_SCOPE, HOURLY_LIMIT, HourlyAllowance, OAuthTokens, Token
 from sandbox.sell_custom_fields import CUSTOM_FIELD_TYPES, CustomFields
 from sandbox.sell_errors import SellError, bad_request, invalid, not_found
-from sandbox.sell_firehose import RETENTION, Firehose
+from sandbox.sell_firehose import RETENTION, Firehose, snapshot
 from sandbox.sell_resources import (
     ACTIVITY_RESOURCES,
     DEFAULTS,
@@ -120,10 +120,14 @@ class SellState:
                 )
             if field_type not in CUSTOM_FIELD_TYPES:
                 raise ValueError(f"unknown custom field type {field_type!r}")
-            when = format_datetime(at or self.clock())
-            return self.custom_fields.define(
-                resource_type, name, field_type, list(choices), when, self._new_id
+            when = at or self.clock()
+            field = self.custom_fields.define(
+                resource_type, name, field_type, list(choices), format_datetime(when), self._new_id
             )
+            self.firehose.append(
+                "custom_fields", "created", snapshot("custom_fields", field, {}), when, None
+            )
+            return field
 
     # ----------------------------------------------------------------------------------------
     # Records
@@ -187,13 +191,11 @@ class SellState:
             if resource == "tasks" and new.get("completed") and not record.get("completed"):
                 new["completed_at"] = format_datetime(when)
             self._derive(resource, new)
-            previous = {k: record.get(k) for k in new if new[k] != record.get(k)}
-            if not previous:
+            if all(new[k] == record.get(k) for k in new):
                 return dict(record)
             new["updated_at"] = format_datetime(when)
-            previous["updated_at"] = record["updated_at"]
             self._records[resource][record_id] = new
-            self.firehose.append(resource, "updated", new, when, previous)
+            self._emit(resource, "updated", new, when, record)
             return dict(new)
 
     def delete(self, resource: str, record_id: int, *, at: datetime | None = None) -> None:
@@ -206,7 +208,7 @@ class SellState:
             if resource == "contacts":
                 for links in self._associations.values():
                     links.pop(record_id, None)
-            self.firehose.append(resource, "deleted", record, at or self.clock(), None)
+            self._emit(resource, "deleted", record, at or self.clock())
 
     def get(self, resource: str, record_id: int) -> dict:
         with self.lock:
@@ -324,8 +326,18 @@ class SellState:
         record["updated_at"] = stamp
         self._derive(resource, record)
         self._records[resource][record["id"]] = record
-        self.firehose.append(resource, "created", record, when, None)
+        self._emit(resource, "created", record, when)
         return record
+
+    def _emit(
+        self, resource: str, event_type: str, record: dict, at: datetime, old: dict | None = None
+    ) -> None:
+        rtype = {"deals": "deal", "contacts": "contact"}.get(resource)
+        definitions = self.custom_fields.by_name(rtype) if rtype else {}
+        before = snapshot(resource, old, definitions) if old is not None else None
+        self.firehose.append(
+            resource, event_type, snapshot(resource, record, definitions), at, before
+        )
 
     def _writable(self, resource: str, data: Mapping) -> dict:
         if resource not in WRITABLE:
@@ -351,7 +363,7 @@ class SellState:
             raise invalid("/data/name", "name is required", "missing", "deal")
         if resource == "deals" and data.get("value") is not None:
             data["value"] = _amount(data["value"])
-        if resource in ("notes", "tasks", "visits", "calls") or data.get("resource_type"):
+        if resource in RESOURCE_TYPES:
             self._check_target(resource, merged)
         for key, target in (
             ("stage_id", "stages"),
@@ -383,14 +395,15 @@ class SellState:
     def _check_target(self, resource: str, record: dict) -> None:
         rtype, rid = record.get("resource_type"), record.get("resource_id")
         if rtype is None and rid is None and resource == "calls":
-            return  # a call may be logged against nothing but a phone number
-        if rtype not in RESOURCE_TYPES:
+            return  # a call may be logged against nothing but a phone number and deals
+        allowed = RESOURCE_TYPES.get(resource, {})
+        if rtype not in allowed:
             raise invalid(
                 "/data/resource_type",
-                f"resource_type must be one of: {', '.join(RESOURCE_TYPES)}",
+                f"resource_type must be one of: {', '.join(allowed)}",
                 resource=resource[:-1],
             )
-        target = RESOURCE_TYPES[rtype]
+        target = allowed[rtype]
         if target is not None and rid not in self._records[target]:
             raise invalid(
                 "/data/resource_id", f"{rtype} {rid} does not exist", resource=resource[:-1]

@@ -30,6 +30,7 @@ def test_a_logged_call_appears_at_the_next_position(
     sell: Sell, state: SellState, pipeline: dict[str, int]
 ) -> None:
     deal = state.create("deals", {"name": "Acme"})
+    ann = state.create("contacts", {"first_name": "Ann", "last_name": "Lee"})
     top = _page(sell, "calls", "top")
     assert top["items"] == []
     assert top["meta"]["top"] is True
@@ -39,8 +40,8 @@ def test_a_logged_call_appears_at_the_next_position(
             "summary": "Discovery call",
             "incoming": True,
             "duration": 300,
-            "resource_type": "deal",
-            "resource_id": deal["id"],
+            "resource_type": "contact",
+            "resource_id": ann["id"],
             "associated_deal_ids": [deal["id"]],
             "made_at": "2026-12-01T08:55:00Z",
         },
@@ -49,7 +50,9 @@ def test_a_logged_call_appears_at_the_next_position(
     assert [
         (i["data"]["id"], i["meta"]["event_type"], i["meta"]["type"]) for i in page["items"]
     ] == [(call["id"], "created", "call")]
-    assert page["items"][0]["data"]["incoming"] is True
+    data = page["items"][0]["data"]
+    assert (data["incoming"], data["associated_deal_ids"]) == (True, [deal["id"]])
+    assert "updated_at" not in data  # the Firehose's call attributes have none
     assert page["items"][0]["meta"]["event_time"] == "2026-12-01T09:00:00Z"
     assert page["meta"]["top"] is True
     assert page["meta"]["links"]["next"].endswith(page["meta"]["position"])
@@ -70,9 +73,10 @@ def test_updates_carry_the_previous_values_and_deletes_are_streamed(
     updated = items[0]
     assert updated["data"]["stage_id"] == pipeline["Proposal"]
     assert updated["data"]["last_stage_change_at"] == "2026-12-01T09:05:00Z"
+    assert updated["data"]["value"] == "250.00"  # a decimal string in the Firehose
     previous = updated["meta"]["previous"]
     assert previous["stage_id"] == pipeline["Qualified"]
-    assert previous["value"] == 100
+    assert previous["value"] == "100.00"
     assert previous["last_stage_change_at"] == "2026-12-01T09:00:00Z"
     assert "name" not in previous  # only the keys that changed
     assert "previous" not in items[1]["meta"]
@@ -135,3 +139,26 @@ def test_stream_parameters_are_checked(sell: Sell, server) -> None:
     contacts = _page(sell, "contacts", "top")["meta"]["position"]
     assert sell.get("/v3/deals/stream", position=contacts).status_code == 400
     assert requests.get(server.url + "/v3/deals/stream?position=top", timeout=10).status_code == 401
+
+
+def test_custom_fields_travel_as_custom_field_values_and_definitions_have_a_stream(
+    sell: Sell, state: SellState
+) -> None:
+    field = state.define_custom_field("contact", "Buying role", "list", ["Champion", "Other"])
+    definitions = _page(sell, "custom_fields", "tail")["items"]
+    assert [(i["data"], i["meta"]["type"]) for i in definitions] == [
+        ({"id": field["id"], "name": "Buying role", "resource_type": "contact", "type": "list"},
+         "custom_field")
+    ]  # fmt: skip
+    ann = state.create("contacts", {"last_name": "Lee"})
+    position = _page(sell, "contacts", "top")["meta"]["position"]
+    sell.put(f"/v2/contacts/{ann['id']}", {"custom_fields": {"Buying role": "Champion"}})
+    event = _page(sell, "contacts", position)["items"][0]
+    champion = field["choices"][0]
+    assert event["data"]["custom_field_values"] == [
+        {"id": field["id"], "name": "Buying role", "value": champion}
+    ]
+    assert event["meta"]["previous"] == {"custom_field_values": []}
+    mapping = sell.get("/v3/contacts/custom_fields").json()["items"][0]["data"]
+    assert mapping["id"] == str(field["id"])
+    assert mapping["search_api_id"] == f"custom_fields.{field['id']}"
