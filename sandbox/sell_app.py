@@ -225,8 +225,9 @@ def _register_records(app: Flask, state: SellState) -> None:
 
     @app.get("/v2/<resource>")
     def list_records(resource: str) -> Response:
-        records = state.records(_known(resource))
-        return jsonify(_paged(resource, _filtered(resource, records)))
+        ids, where = _filters(_known(resource))
+        records = _sorted(resource, state.select(resource, ids, where))
+        return jsonify(_paged(_TYPE[resource], records))
 
     @app.get("/v2/<resource>/<int:record_id>")
     def get_record(resource: str, record_id: int) -> Response:
@@ -248,33 +249,37 @@ def _register_records(app: Flask, state: SellState) -> None:
         return Response(status=204)
 
 
-def _filtered(resource: str, records: list[dict]) -> list[dict]:
+def _filters(resource: str) -> tuple[list[int] | None, dict[str, object]]:
+    """``ids`` and the exact-match filters of the query string."""
     args = request.args
+    ids = None
     if "ids" in args:
-        wanted = {_int("ids", part) for part in args["ids"].split(",") if part.strip()}
-        records = [r for r in records if r["id"] in wanted]
-    for name, kind in FILTERS.get(resource, {}).items():
-        if name in args:
-            value = _typed(name, args[name], kind)
-            records = [r for r in records if r.get(name) == value]
-    if "sort_by" in args:
-        field, _, order = args["sort_by"].partition(":")
-        if (
-            not records
-            and field not in DEFAULTS[resource]()
-            and field not in ("id", "created_at", "updated_at")
-        ):
-            raise bad_request("invalid_param", f"cannot sort {resource} by {field!r}")
-        if field in SORTABLE_EXCLUDED or (records and field not in records[0]):
-            raise bad_request("invalid_param", f"cannot sort {resource} by {field!r}")
-        if order not in ("", "asc", "desc"):
-            raise bad_request("invalid_param", "sort_by order must be asc or desc")
-        records.sort(
-            key=lambda r: (r[field] is None, r[field] if r[field] is not None else 0, r["id"])
-        )
-        if order == "desc":
-            records.reverse()
-    return records
+        ids = [_int("ids", part) for part in args["ids"].split(",") if part.strip()]
+    where = {
+        name: _typed(name, args[name], kind)
+        for name, kind in FILTERS.get(resource, {}).items()
+        if name in args
+    }
+    return ids, where
+
+
+def _sorted(resource: str, records: list[dict]) -> list[dict]:
+    """``sort_by=<field>:<asc|desc>``; by id when not given."""
+    if "sort_by" not in request.args:
+        return records
+    field, _, order = request.args["sort_by"].partition(":")
+    sortable = (set(DEFAULTS[resource]()) | {"id", "created_at", "updated_at"}) - SORTABLE_EXCLUDED
+    if field not in sortable:
+        raise bad_request("invalid_param", f"cannot sort {resource} by {field!r}")
+    if order not in ("", "asc", "desc"):
+        raise bad_request("invalid_param", "sort_by order must be asc or desc")
+    # None last whatever the order; ties by id so pages never overlap.
+    present = sorted(
+        (r for r in records if r[field] is not None), key=lambda r: (r[field], r["id"])
+    )
+    if order == "desc":
+        present.reverse()
+    return present + [r for r in records if r[field] is None]
 
 
 def _typed(name: str, raw: str, kind: str) -> object:
@@ -294,7 +299,9 @@ def _int(name: str, raw: str) -> int:
         raise bad_request("invalid_param", f"{name} must be an integer, got {raw!r}") from None
 
 
-def _paged(resource: str, records: list[dict]) -> dict:
+def _paged(item_type: str, records: list[dict]) -> dict:
+    """One page of ``records`` in Sell's collection envelope (page items copied: the state may
+    change them once its lock is released)."""
     page = _int("page", request.args.get("page", "1"))
     per_page = _int("per_page", request.args.get("per_page", str(DEFAULT_PER_PAGE)))
     if page < 1:
@@ -308,7 +315,7 @@ def _paged(resource: str, records: list[dict]) -> dict:
     if page * per_page < len(records):
         links["next_page"] = _page_url(page + 1)
     return {
-        "items": [_one(resource, r) for r in chunk],
+        "items": [{"data": dict(r), "meta": {"type": item_type}} for r in chunk],
         "meta": {"type": "collection", "count": len(chunk), "links": links},
     }
 
@@ -332,10 +339,7 @@ def _register_associations(app: Flask, state: SellState) -> None:
 
     @app.get(base)
     def list_associated(deal_id: int) -> Response:
-        links = state.associated_contacts(deal_id)
-        body = _paged("contacts", links)
-        body["items"] = [item(x["data"]) for x in body["items"]]
-        return jsonify(body)
+        return jsonify(_paged("associated_contact", state.associated_contacts(deal_id)))
 
     @app.post(base)
     def add_associated(deal_id: int) -> Response:

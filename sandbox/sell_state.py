@@ -58,6 +58,8 @@ class SellState:
         self.custom_fields = CustomFields()
         self._records: dict[str, dict[int, dict]] = {name: {} for name in DEFAULTS}
         self._associations: dict[int, dict[int, dict]] = {}  # deal id -> contact id -> link
+        # activity resource -> resource_id -> ids: lists by deal or contact stay cheap at 100k
+        self._by_target: dict[str, dict[int, set[int]]] = {r: {} for r in RESOURCE_TYPES}
         self._next_id = 1_000_001
         self._counts: Counter[str] = Counter()
         # The account's owner: Firehose and personal tokens act as the root user.
@@ -195,6 +197,7 @@ class SellState:
                 return dict(record)
             new["updated_at"] = format_datetime(when)
             self._records[resource][record_id] = new
+            self._index(resource, record, new)
             self._emit(resource, "updated", new, when, record)
             return dict(new)
 
@@ -203,6 +206,7 @@ class SellState:
         with self.lock:
             record = self.get(resource, record_id)
             del self._records[resource][record_id]
+            self._index(resource, record, None)
             if resource == "deals":
                 self._associations.pop(record_id, None)
             if resource == "contacts":
@@ -220,7 +224,26 @@ class SellState:
     def records(self, resource: str) -> list[dict]:
         """Every record of ``resource``, by id (copies: the state's own stay untouched)."""
         with self.lock:
-            return [dict(r) for _, r in sorted(self._records[resource].items())]
+            return [dict(r) for r in self._records[resource].values()]
+
+    def select(
+        self, resource: str, ids: Iterable[int] | None = None, where: Mapping | None = None
+    ) -> list[dict]:
+        """The records of ``resource`` whose fields equal ``where``'s values (and whose id is in
+        ``ids`` if given), by id. These are the stored dicts: copy before changing them."""
+        with self.lock:
+            table = self._records[resource]
+            where = dict(where or {})
+            if ids is not None:
+                candidates = [table[i] for i in sorted(set(ids)) if i in table]
+            elif "resource_id" in where and resource in self._by_target:
+                found = self._by_target[resource].get(where["resource_id"], ())
+                candidates = [table[i] for i in sorted(found)]
+            else:
+                candidates = list(table.values())  # ids only grow: insertion order is id order
+            if not where:
+                return candidates
+            return [r for r in candidates if all(r.get(k) == v for k, v in where.items())]
 
     # ----------------------------------------------------------------------------------------
     # Associated contacts (role is always "involved")
@@ -326,8 +349,18 @@ class SellState:
         record["updated_at"] = stamp
         self._derive(resource, record)
         self._records[resource][record["id"]] = record
+        self._index(resource, None, record)
         self._emit(resource, "created", record, when)
         return record
+
+    def _index(self, resource: str, old: dict | None, new: dict | None) -> None:
+        index = self._by_target.get(resource)
+        if index is None:
+            return
+        if old is not None:
+            index.get(old.get("resource_id"), set()).discard(old["id"])
+        if new is not None:
+            index.setdefault(new.get("resource_id"), set()).add(new["id"])
 
     def _emit(
         self, resource: str, event_type: str, record: dict, at: datetime, old: dict | None = None
