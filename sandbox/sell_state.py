@@ -150,12 +150,13 @@ class SellState:
             clean = self._writable(resource, data)
             self._validate(resource, clean, None)
             if resource == "deals":
-                clean.setdefault("last_stage_change_at", None)
                 if clean.get("stage_id") is None:
                     clean["stage_id"] = self._first_stage()
-                if clean["last_stage_change_at"] is None:
-                    clean["last_stage_change_at"] = format_datetime(at or self.clock())
-                    clean["last_stage_change_by_id"] = user
+                when = format_datetime(at or self.clock())
+                # Written by clients that import history (client 1.2.6+), else "now".
+                clean["last_stage_change_at"] = clean.get("last_stage_change_at") or when
+                clean["last_stage_change_by_id"] = user
+                clean["added_at"] = when
             if resource in ("deals", "contacts", "tasks"):
                 clean.setdefault("owner_id", user)
             if resource == "calls":

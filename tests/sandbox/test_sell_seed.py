@@ -4,12 +4,16 @@ users, stages, organisations and people, deals with their stage times, associate
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+import requests
 
 from sandbox.seed import generate
 from sandbox.sell import SellState, serve
@@ -153,6 +157,35 @@ def test_the_firehose_holds_the_last_72_hours_of_the_world(
     times = [i["meta"]["event_time"] for i in page["items"]]
     assert times and times == sorted(times)
     assert all(t >= "2026-11-28T09:00:00Z" for t in times)
+
+
+def test_the_command_line_serves_a_seeded_account_until_sigterm() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.sell", "--port", "0", "--seed-deals", "5"],
+        env={**os.environ, "SELL_CLIENT_SECRET": "cli-secret"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline().rstrip("\n") for _ in range(4)]
+        url = re.search(r" on (http://\S+)$", lines[0])
+        assert url, lines
+        assert lines[1].startswith("seeded 5 deals")
+        token = lines[2].rsplit(" ", 1)[1]
+        sell = Sell(url.group(1), token)
+        assert len(_all(sell, "/v2/deals")) == 5
+        refreshed = requests.post(
+            url.group(1) + "/oauth2/token",
+            data={"grant_type": "refresh_token", "refresh_token": lines[3].rsplit(" ", 1)[1]},
+            auth=("sandbox-client-id", "cli-secret"),  # from SELL_CLIENT_SECRET
+            timeout=10,
+        )
+        assert refreshed.status_code == 200, refreshed.text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
 
 
 def test_the_command_line_says_how_to_run_it() -> None:
