@@ -9,7 +9,8 @@ Values travel in a record's ``custom_fields`` object keyed by the field's **name
 the docs do not settle name or id). ``number`` values are strings (a JSON number is accepted and
 stored as its string), ``list`` values come back as ``{"id", "name"}`` of the chosen option (a
 write may give the name, or ``{"id"}``/``{"name"}``), ``multi_select_list`` a list of those,
-``date`` values as written, ``"4/27/2016"`` or ISO ``2016-04-27``; ``null`` clears a value. An
+``date`` values as written, ``"4/27/2016"`` or ISO ``2016-04-27``; ``null`` clears a value; an
+update merges (fields it does not name keep their values: UNCONFIRMED). An
 unknown field name, or a value of the wrong type, is a 422 (code ``invalid_custom_field``: the
 emulator's own).
 """

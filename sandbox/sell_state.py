@@ -216,11 +216,12 @@ class SellState:
             self._emit(resource, "deleted", record, at or self.clock())
 
     def get(self, resource: str, record_id: int) -> dict:
+        """One record (a copy), or Sell's 404."""
         with self.lock:
             record = self._records[resource].get(record_id)
             if record is None:
                 raise not_found(resource, record_id)
-            return record
+            return dict(record)
 
     def records(self, resource: str) -> list[dict]:
         """Every record of ``resource``, by id (copies: the state's own stay untouched)."""
