@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from sandbox.sell_auth import DEFAULT_SCOPE
 from sandbox.sell_errors import SellError, bad_request, oauth_error
 from sandbox.sell_firehose import DEFAULT_LIMIT, MAX_LIMIT
-from sandbox.sell_resources import DEFAULTS, FILTERS, SORTABLE_EXCLUDED, WRITABLE
+from sandbox.sell_resources import DEFAULTS, FILTERS, ITEM_TYPE, SORTABLE_EXCLUDED, WRITABLE
 from sandbox.sell_state import SellState
 
 __all__ = ["DEFAULT_PER_PAGE", "MAX_PER_PAGE", "create_app", "route_key"]
@@ -33,17 +33,6 @@ DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 100
 """Largest ``per_page`` of a list."""
 
-_TYPE = {
-    "users": "user",
-    "pipelines": "pipeline",
-    "stages": "stage",
-    "contacts": "contact",
-    "deals": "deal",
-    "calls": "call",
-    "visits": "visit",
-    "notes": "note",
-    "tasks": "task",
-}
 _PARAM = re.compile(r"<(?:[^:>]+:)?([^>]+)>")
 
 
@@ -194,7 +183,7 @@ def _register_oauth(app: Flask, state: SellState) -> None:
 
 
 def _one(resource: str, record: dict) -> dict:
-    return {"data": record, "meta": {"type": _TYPE[resource]}}
+    return {"data": record, "meta": {"type": ITEM_TYPE[resource]}}
 
 
 def _body() -> dict:
@@ -221,17 +210,17 @@ def _writable(resource: str) -> str:
 def _register_records(app: Flask, state: SellState) -> None:
     @app.get("/v2/users/self")
     def users_self() -> Response:
-        return jsonify(_one("users", dict(state.get("users", g.token.user_id))))
+        return jsonify(_one("users", state.get("users", g.token.user_id)))
 
     @app.get("/v2/<resource>")
     def list_records(resource: str) -> Response:
         ids, where = _filters(_known(resource))
         records = _sorted(resource, state.select(resource, ids, where))
-        return jsonify(_paged(_TYPE[resource], records))
+        return jsonify(_paged(ITEM_TYPE[resource], records))
 
     @app.get("/v2/<resource>/<int:record_id>")
     def get_record(resource: str, record_id: int) -> Response:
-        return jsonify(_one(resource, dict(state.get(_known(resource), record_id))))
+        return jsonify(_one(resource, state.get(_known(resource), record_id)))
 
     @app.post("/v2/<resource>")
     def create_record(resource: str) -> Response:

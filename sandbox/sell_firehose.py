@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sandbox.sell_errors import bad_request, gone
-from sandbox.sell_resources import format_datetime
+from sandbox.sell_resources import ITEM_TYPE, format_datetime
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -65,19 +65,6 @@ RETENTION = timedelta(hours=72)
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
-
-_TYPE = {
-    "users": "user",
-    "pipelines": "pipeline",
-    "stages": "stage",
-    "contacts": "contact",
-    "deals": "deal",
-    "calls": "call",
-    "visits": "visit",
-    "notes": "note",
-    "tasks": "task",
-    "custom_fields": "custom_field",
-}
 
 FIREHOSE_FIELDS: dict[str, tuple[str, ...]] = {
     "deals": (
@@ -172,15 +159,15 @@ class Firehose:
 
     def __init__(self, retention: timedelta = RETENTION) -> None:
         self.retention = retention
-        self._events: dict[str, list[Event]] = {r: [] for r in _TYPE}
-        self._last_seq: dict[str, int] = dict.fromkeys(_TYPE, 0)
-        self._dropped_upto: dict[str, int] = dict.fromkeys(_TYPE, 0)  # highest seq purged
+        self._events: dict[str, list[Event]] = {r: [] for r in ITEM_TYPE}
+        self._last_seq: dict[str, int] = dict.fromkeys(ITEM_TYPE, 0)
+        self._dropped_upto: dict[str, int] = dict.fromkeys(ITEM_TYPE, 0)  # highest seq purged
         self._unordered: set[str] = set()  # resources with a backdated event to sort in
         self._revisions: dict[tuple[str, int], int] = {}
 
     @staticmethod
     def resources() -> tuple[str, ...]:
-        return tuple(_TYPE)
+        return tuple(ITEM_TYPE)
 
     def append(
         self, resource: str, event_type: str, data: dict, at: datetime, before: dict | None
@@ -190,7 +177,7 @@ class Firehose:
         key = (resource, data["id"])
         self._revisions[key] = self._revisions.get(key, 0) + 1
         meta: dict = {
-            "type": _TYPE[resource],
+            "type": ITEM_TYPE[resource],
             "event_type": event_type,
             "event_id": secrets.token_urlsafe(16),
             "event_time": format_datetime(at),

@@ -19,6 +19,7 @@ __all__ = [
     "ACTIVITY_RESOURCES",
     "DEFAULTS",
     "FILTERS",
+    "ITEM_TYPE",
     "RESOURCE_TYPES",
     "SORTABLE_EXCLUDED",
     "STREAMED",
@@ -192,6 +193,20 @@ DEFAULTS: dict[str, Callable[[], dict]] = {
     "tasks": _task,
 }
 """Every stored resource with its fields' defaults (not ``id``, ``created_at``, ``updated_at``)."""
+
+ITEM_TYPE: dict[str, str] = {
+    "users": "user",
+    "pipelines": "pipeline",
+    "stages": "stage",
+    "contacts": "contact",
+    "deals": "deal",
+    "calls": "call",
+    "visits": "visit",
+    "notes": "note",
+    "tasks": "task",
+    "custom_fields": "custom_field",
+}
+"""``meta.type`` of each resource's items, in lists, single answers and Firehose events."""
 
 WRITABLE: dict[str, frozenset[str]] = {
     "deals": frozenset(
