@@ -1,20 +1,11 @@
-"""Fixtures for the Sell emulator tests (imported by the other ``test_sell_*`` modules; no tests
-of its own): a settable clock, an account, the emulator served over real HTTP and a small
-``requests`` client that sends what Sell requires (User-Agent, Bearer token, JSON)."""
+"""What the Sell emulator tests share: a settable clock and a small ``requests`` client that
+sends what Sell requires (User-Agent, Bearer token, JSON); the fixtures are in conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import requests
-
-from sandbox.sell import SellState, ServerHandle, serve
-from sandbox.sell_state import Token
-
-__all__ = ["clock", "pipeline", "sell", "server", "state", "token"]
-"""The fixtures, for ``from tests.sandbox.test_sell_support import *`` in each test module."""
 
 CLIENT_ID = "sell-test-client"
 CLIENT_SECRET = "sell-test-client-secret"
@@ -63,46 +54,3 @@ def error_code(response: requests.Response) -> str:
     assert body["meta"]["logref"]
     assert body["meta"]["http_status"].startswith(str(response.status_code))
     return body["errors"][0]["error"]["code"]
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def state(clock: Clock) -> SellState:
-    # No hourly limit: tests make many calls at a standing clock; the limit tests set one.
-    return SellState(
-        clock=clock, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, hourly_limit=None
-    )
-
-
-@pytest.fixture
-def server(state: SellState) -> Iterator[ServerHandle]:
-    with serve(state) as handle:
-        yield handle
-
-
-@pytest.fixture
-def token(state: SellState) -> Token:
-    return state.issue_token()
-
-
-@pytest.fixture
-def sell(server: ServerHandle, token: Token) -> Sell:
-    return Sell(server.url, token.access_token)
-
-
-@pytest.fixture
-def pipeline(state: SellState) -> dict[str, int]:
-    """A pipeline with three stages: ids by name."""
-    sales = state.add_pipeline("Sales")
-    stages = {"pipeline": sales}
-    for position, (name, category, likelihood) in enumerate(
-        [("Qualified", "incoming", 10), ("Proposal", "in_progress", 50), ("Won", "won", 100)], 1
-    ):
-        stages[name] = state.add_stage(
-            sales, name, category=category, likelihood=likelihood, position=position
-        )
-    return stages

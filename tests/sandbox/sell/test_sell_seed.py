@@ -19,7 +19,7 @@ from sandbox.seed import generate
 from sandbox.sell import SellState, serve
 from sandbox.sell_seed import ROLE_FIELD, load_into_sell
 from sandbox.world import World
-from tests.sandbox.test_sell_support import Sell
+from tests.sandbox.sell.support import Sell
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 

@@ -7,8 +7,7 @@ import pytest
 import requests
 
 from sandbox.sell import SellState, ServerHandle
-from tests.sandbox.test_sell_support import *  # noqa: F403 (fixtures)
-from tests.sandbox.test_sell_support import Clock, Sell, error_code
+from tests.sandbox.sell.support import Clock, Sell, error_code
 
 
 @pytest.fixture

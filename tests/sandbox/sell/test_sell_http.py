@@ -9,8 +9,7 @@ import requests
 from urllib3.util import SKIP_HEADER
 
 from sandbox.sell import SellState, ServerHandle
-from tests.sandbox.test_sell_support import *  # noqa: F403 (fixtures)
-from tests.sandbox.test_sell_support import (
+from tests.sandbox.sell.support import (
     CLIENT_ID,
     CLIENT_SECRET,
     Clock,

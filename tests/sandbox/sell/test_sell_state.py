@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox.sell import SellError, SellState
-from tests.sandbox.test_sell_support import *  # noqa: F403 (fixtures)
-from tests.sandbox.test_sell_support import Clock
+from tests.sandbox.sell.support import Clock
 
 
 def test_a_person_needs_a_last_name_and_an_organisation_a_name(state: SellState) -> None:
