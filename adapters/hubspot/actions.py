@@ -13,8 +13,9 @@ for a record of the deal bearing that marker. The look-up reads, it does not sea
 associations (v4, 500 per page) then a batch read of those tasks' or notes' bodies (100 per
 call). HubSpot's search shows a new record only "after a few moments" (crm-apis.md 1.2, traps 2),
 exactly when a retry after a timeout comes, so a search would miss the task it must find; reads
-by id have no index lag. The association is made by the create call itself, so it is there as
-soon as the record is.
+by id have no index lag (traps 2 advises them after a change; that the v4 association list of a
+record is as current as a read by id is our reading, not a documented promise). The association
+is made by the create call itself, so it is there as soon as the record is.
 
 Retries. The create is sent once per try (`HubSpotClient.call(attempts=1)`): a 429 means HubSpot
 refused it, so it is sent again after the backoff; a 5xx, a timeout or a dropped connection may
@@ -27,7 +28,8 @@ What the marker does not cover: a rep who deletes the marker from the body, or r
 task from the deal, between a lost answer and the retry (minutes) would get a second task. A
 deal with thousands of tasks costs its look-up one call per 500 associations and per 100 tasks.
 
-Errors: adapters.errors only, from the client; bad arguments raise ValueError before any call.
+Errors: adapters.errors only, from the client (a deleted deal is NotFound, and gets nothing);
+bad arguments raise ValueError before any call.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import pytest
 from redis import Redis
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from adapters.errors import Transient
+from adapters.errors import NotFound, Transient
 from adapters.hubspot.adapter import HubSpotAdapter
 from sandbox.hubspot import HubSpotState, ServerHandle, serve
 from sandbox.hubspot_state import parse_datetime
@@ -137,6 +137,16 @@ def test_bad_arguments_are_refused_before_any_call(
         adapter.create_task(deal, owner_id=owner, subject="s", body="b", due=DUE, key="k",
                             priority="URGENT")  # fmt: skip
     assert sum(state.counts().values()) == 0
+
+
+def test_a_deleted_deal_is_not_found_and_gets_no_task(
+    state: HubSpotState, adapter: HubSpotAdapter
+) -> None:
+    deal, owner = _deal_and_owner(state)
+    state.archive_object("deals", deal)
+    with pytest.raises(NotFound):
+        _task(adapter, deal, owner)
+    assert state.records("tasks") == []
 
 
 def test_complete_sets_completed_once(state: HubSpotState, adapter: HubSpotAdapter) -> None:
