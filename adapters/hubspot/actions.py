@@ -43,6 +43,7 @@ from typing import Any
 
 from adapters.errors import NotFound, RateLimited, Transient
 from adapters.hubspot.client import HubSpotClient, backoff
+from adapters.hubspot.mapping import OWN_MARKER
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ READ_BATCH = 100
 PRIORITIES = ("LOW", "MEDIUM", "HIGH")
 OPEN = "NOT_STARTED"
 COMPLETED = "COMPLETED"
-MARKER = "Deal Radar ref: "
+MARKER = OWN_MARKER
+"""What the pull recognises our tasks and notes by, and leaves out of a deal's activities."""
 
 _RAW = {"_preload_content": False}
 

@@ -348,3 +348,24 @@ def test_an_expired_token_on_create_is_renewed_and_the_task_made_once(
     made = _task(behind, deal, owner)
     assert [r.id for r in state.records("tasks")] == [made]
     assert behind.client.tokens.renewals == 1 and sleeps == []  # type: ignore[attr-defined]
+
+
+def test_our_own_tasks_and_notes_are_not_the_deals_activities(
+    state: HubSpotState, adapter: HubSpotAdapter
+) -> None:
+    """An open task of ours must not count as the deal's next step (it would silence the alert
+    it was made for), nor our note as an interaction; the rep's own task still counts."""
+    deal, owner = _deal_and_owner(state)
+    ours = _task(adapter, deal, owner)
+    note = adapter.create_note(deal, body="Health went from good to poor", at=DUE, key="n:1")
+    theirs = state.create_object(
+        "tasks",
+        {"hs_task_subject": "Call back", "hs_task_body": "Ask about the budget",
+         "hs_task_status": "NOT_STARTED", "hs_timestamp": DUE, "hubspot_owner_id": owner},
+    )  # fmt: skip
+    state.associate("tasks", theirs, "deals", deal, [216])
+
+    (bundle,) = adapter.pull([deal]).bundles
+    ids = {a.id for a in bundle.activities}
+    assert theirs in ids
+    assert ours not in ids and note not in ids
