@@ -101,3 +101,33 @@ class EventResolver(Protocol):
         """The deals each stored event (its JSON as the inbox keeps it) concerns, in order; an
         empty set for an event whose records have no deal."""
         ...
+
+
+class CrmActions(Protocol):
+    """An adapter that can leave work for reps in the CRM: tasks and notes on a deal, for the
+    actions (one per alert episode). Each create is idempotent by `key`, the outbox key of the
+    episode: called again with the same key (a retry after a timeout, a worker killed before
+    the outbox recorded the id) it returns the record made the first time and creates nothing."""
+
+    def create_task(
+        self,
+        deal_id: str,
+        *,
+        owner_id: str | None,
+        subject: str,
+        body: str,
+        due: datetime,
+        key: str,
+    ) -> str:
+        """A task for `owner_id` (None: unassigned), linked to the deal, due at `due` (aware);
+        returns its id."""
+        ...
+
+    def complete_task(self, task_id: str) -> None:
+        """Mark the task completed if it is still open; a task already completed or deleted in
+        the CRM is left alone (not an error)."""
+        ...
+
+    def create_note(self, deal_id: str, *, body: str, at: datetime, key: str) -> str:
+        """A note on the deal's timeline at `at` (aware); returns its id."""
+        ...

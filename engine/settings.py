@@ -74,6 +74,7 @@ DEFAULTS: dict[str, Any] = {
         "fair_from": 40,
     },
     "schedule": {"sweep_hour": 6, "poll_minutes": 5},
+    "role_labels": {},
 }
 
 
@@ -202,6 +203,14 @@ class SettingsSchema(_Strict):
     )
     health = fields.Nested(_Health)
     schedule = fields.Nested(_Schedule)
+    role_labels = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=200)),
+        values=fields.String(validate=validate.Length(max=200)),
+        metadata={
+            "description": "The CRM's contact labels (HubSpot association labels) mapped to "
+            "roles, over those matched at install; an empty role ignores the label"
+        },
+    )
 
 
 def _flatten(errors: Any, path: str = "") -> dict[str, list[str]]:
@@ -275,6 +284,11 @@ class Settings:
     @property
     def schedule(self) -> dict[str, Any]:
         return self.document["schedule"]
+
+    @property
+    def role_labels(self) -> dict[str, str]:
+        """The admin's CRM label -> role mapping ("" ignores a label)."""
+        return self.document["role_labels"]
 
     def alerts_for(self, pipeline: str) -> dict[str, dict[str, Any]]:
         """The alert blocks in force for a pipeline: its overrides laid over the organisation's."""

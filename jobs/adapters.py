@@ -17,6 +17,7 @@ from adapters.base import Adapter, AdapterContext, TenantRef, TokenSource
 from adapters.errors import InvalidRequest, PermissionDenied, Transient
 from adapters.hubspot.client import API_HOST
 from adapters.hubspot.oauth import refresh_grant
+from connector.store import tenants
 from connector.store.credentials import NoTokens, RefreshBusy
 from connector.store.models import SetupRun, Tenant
 from jobs.runtime import Runtime
@@ -25,10 +26,12 @@ from jobs.tokens import Refresh, StoreTokens
 
 def tenant_ref(rt: Runtime, tenant: Tenant) -> TenantRef:
     """The tenant as its adapter sees it; `label_roles` is the CRM's contact labels mapped to
-    the tenant's roles at install (jobs/install.py keeps it on the setup run)."""
+    the tenant's roles: matched at install (jobs/install.py keeps them on the setup run), then
+    the admin's own mapping from the settings (`role_labels`) over them."""
     with rt.store.tenant(tenant.id) as s:
         run = s.get(SetupRun, tenant.id)
         labels = dict(run.labels) if run is not None and run.labels else {}
+    labels.update(tenants.current_settings(rt.store, tenant.id).role_labels)
     extra = {"label_roles": labels} if labels else {}
     return TenantRef(id=tenant.id, crm=tenant.crm, account_id=tenant.account_id, extra=extra)
 

@@ -153,3 +153,23 @@ def test_settings_error_message_names_every_field() -> None:
 
 def test_not_an_object() -> None:
     assert _errors([1, 2]) == {"settings": ["must be a JSON object"]}  # type: ignore[arg-type]
+
+
+def test_role_labels_map_crm_labels_to_roles_and_default_to_none() -> None:
+    assert load_settings({}).role_labels == {}
+    settings = load_settings({"role_labels": {"Sponsor": "Champion", "Billing": ""}})
+    assert settings.role_labels == {"Sponsor": "Champion", "Billing": ""}
+
+
+@pytest.mark.parametrize(
+    ("labels", "path"),
+    [
+        ({"Sponsor": 3}, "role_labels.Sponsor"),
+        ({"": "Champion"}, "role_labels"),
+        ([], "role_labels"),
+    ],
+)
+def test_role_labels_refuse_what_is_not_label_to_role_text(labels: object, path: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"role_labels": labels})
+    assert any(key.startswith(path) for key in caught.value.errors), caught.value.errors

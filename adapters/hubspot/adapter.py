@@ -16,6 +16,8 @@ number of calls is what a portal's rate limit spends:
   properties in adapters/hubspot/properties.py, values as strings.
 - `deals_for_events(bodies)`: the deals of stored webhook events that named no deal known to
   the snapshot (a new call, a contact not yet pulled), through associations v4.
+- `create_task`, `complete_task`, `create_note` (`CrmActions`): adapters/hubspot/actions.py,
+  one task or note per outbox key, found again by reads rather than by search.
 
 Reads ask the SDK for the raw answer (`_preload_content=False`) and decode HubSpot's JSON once:
 mapping.py reads that shape, and building SDK models for 200,000 activities would be the slowest
@@ -35,6 +37,7 @@ from typing import Any, TypeVar
 from adapters.base import AdapterContext, Changes, Pulled, TenantRef
 from adapters.hubspot import events as hubspot_events
 from adapters.hubspot import writeback
+from adapters.hubspot.actions import HubSpotActions
 from adapters.hubspot.client import API_HOST, HubSpotClient
 from adapters.hubspot.mapping import (
     MappingError,
@@ -98,8 +101,8 @@ ACTIVITY_PROPERTIES: dict[str, list[str]] = {
         "hs_email_headers",
         "meetings": "hs_timestamp hubspot_owner_id hs_meeting_start_time hs_meeting_end_time "
         "hs_meeting_outcome hs_activity_type hs_meeting_source",
-        "tasks": "hs_timestamp hubspot_owner_id hs_task_status hs_task_type",
-        "notes": "hs_timestamp hubspot_owner_id",
+        "tasks": "hs_timestamp hubspot_owner_id hs_task_status hs_task_type hs_task_body",
+        "notes": "hs_timestamp hubspot_owner_id hs_note_body",
     }.items()
 }
 """What mapping.py reads of each activity type."""
@@ -132,6 +135,7 @@ class HubSpotAdapter:
                 host=context.crm.get("HUBSPOT_API_URL", API_HOST), **budget,
             )  # fmt: skip
         self.client = client
+        self.actions = HubSpotActions(client)
         self.label_roles: Mapping[str, str | None] = tenant.extra.get("label_roles", {})
         self._pipelines: Pipelines | None = None
         self._owners: dict[str, User] | None = None
@@ -292,6 +296,30 @@ class HubSpotAdapter:
 
     def write_back(self, values: Mapping[str, Mapping[str, Any]]) -> None:
         writeback.write_back(self.client, values)
+
+    # -- actions (CrmActions) ------------------------------------------------------------------
+
+    def create_task(
+        self,
+        deal_id: str,
+        *,
+        owner_id: str | None,
+        subject: str,
+        body: str,
+        due: datetime,
+        key: str,
+        priority: str = "MEDIUM",
+    ) -> str:
+        return self.actions.create_task(
+            deal_id, owner_id=owner_id, subject=subject, body=body, due=due, key=key,
+            priority=priority,
+        )  # fmt: skip
+
+    def complete_task(self, task_id: str) -> None:
+        self.actions.complete_task(task_id)
+
+    def create_note(self, deal_id: str, *, body: str, at: datetime, key: str) -> str:
+        return self.actions.create_note(deal_id, body=body, at=at, key=key)
 
     # -- unresolved events ---------------------------------------------------------------------
 

@@ -178,13 +178,23 @@ class HubSpotClient:
         self.calls: dict[str, int] = {}
         """Calls made, by `what`: for logs and the sync benchmark."""
 
-    def call(self, what: str, fn: Callable[[HubSpot], T], *, search: bool = False) -> T:
+    def call(
+        self,
+        what: str,
+        fn: Callable[[HubSpot], T],
+        *,
+        search: bool = False,
+        attempts: int | None = None,
+    ) -> T:
         """Run one SDK call (`fn` gets the SDK and returns its result), per the module's policy.
 
         `what` names the call in errors and counts ("deals.batch_read"); `search` puts it in
-        the search endpoints' budget as well."""
+        the search endpoints' budget as well; `attempts` overrides the client's tries (1 for a
+        create that must not be sent twice blindly: adapters/hubspot/actions.py)."""
         renewed = False
-        for attempt in range(1, self.attempts + 1):
+        tries = self.attempts if attempts is None else attempts
+        failures = 0  # the repeat after a renewed token is not one of the tries
+        while True:
             token = self.tokens.current()
             self._apis.use(token)
             if self.budget:
@@ -200,13 +210,13 @@ class HubSpotClient:
                 self.tokens.renew(token)
                 renewed = True
                 continue
-            if not isinstance(error, (RateLimited, Transient)) or attempt == self.attempts:
+            failures += 1
+            if not isinstance(error, (RateLimited, Transient)) or failures >= tries:
                 raise error
-            self.sleep(_backoff(attempt, error))
-        raise AssertionError("unreachable")  # pragma: no cover
+            self.sleep(backoff(failures, error))
 
 
-def _backoff(attempt: int, error: CrmError) -> float:
+def backoff(attempt: int, error: CrmError) -> float:
     hinted = getattr(error, "retry_after", None)
     if hinted:
         return min(float(hinted), BACKOFF_CAP) + random.uniform(0, BACKOFF_BASE)

@@ -119,6 +119,12 @@ MEETING_SOURCES_BOOKED_BY_CONTACT = frozenset({"MEETINGS_PUBLIC", "MEETINGS_EMBE
 # any other source (CRM_UI, calendar sync, integrations) is a meeting the rep set up: outbound.
 
 TASKS_DONE = frozenset({"COMPLETED"})
+OWN_MARKER = "Deal Radar ref: "
+"""Ends the body of every task and note Deal Radar creates (adapters/hubspot/actions.py). They
+are Deal Radar's output, not the rep's work, so they are no activity: an open task of ours would
+otherwise count as a next step and silence the alert it was made for, and completing it would
+count as done work in the health score."""
+BODIES = {"task": "hs_task_body", "note": "hs_note_body"}
 """`hs_task_status` of a finished task; any other (NOT_STARTED, IN_PROGRESS, ...) is to do."""
 
 WON_PROBABILITY = 1.0
@@ -407,7 +413,8 @@ def to_activity(
 ) -> Activity | None:
     """A HubSpot call, email, meeting, task or note as an Activity; None for one that is not an
     activity at all: archived, a call that did not connect (or has not yet, at a past time), an
-    email that bounced or failed, a canceled or no-show meeting (see the vocabularies above).
+    email that bounced or failed, a canceled or no-show meeting (see the vocabularies above), a
+    task or note Deal Radar created (OWN_MARKER).
 
     `kind` is ours or HubSpot's object type ("call", "calls", "0-48"). `contacts_by_email` maps
     the deal's contacts' addresses (any case) to their ids, to tell an email's To from its Cc;
@@ -420,6 +427,8 @@ def to_activity(
     activity_id = _record_id(obj, kind)
     where = f"HubSpot {kind} {activity_id}"
     props = _properties(obj)
+    if kind in BODIES and OWN_MARKER in _text(props.get(BODIES[kind])):
+        return None
     at = _activity_at(kind, props, where)
     status = STATUS_RULES[kind](props, at, _aware(now))
     if status is None:

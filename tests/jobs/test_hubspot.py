@@ -261,6 +261,42 @@ def test_a_poll_requests_every_deal_and_keeps_a_millisecond_cursor(
     assert int(cursor) == min(int(newest.timestamp() * 1000), horizon_ms)
 
 
+def test_an_admin_remaps_a_label_in_the_settings_over_the_install(
+    rt: Runtime, portal: Portal
+) -> None:
+    """Install matched "Champion" to Champion; the admin says that in this portal the label
+    means the Economic Buyer, and ignores another label: the next refresh reads it so."""
+    deal = next(d for d in portal.world.deals if any("Champion" in c.roles for c in d.contacts))
+    champion = next(c.person_id for c in deal.contacts if "Champion" in c.roles)
+    with rt.store.tenant(portal.tenant_id) as s:
+        s.add(SetupRun(tenant_id=portal.tenant_id, status="done",
+                       labels={"Champion": "Champion"}, started_at=rt.clock(),
+                       updated_at=rt.clock()))  # fmt: skip
+    _refresh(rt, portal, [portal.deal(deal.id)])
+    with rt.store.tenant(portal.tenant_id) as s:
+        (bundle,) = load_bundles(s, [portal.deal(deal.id)])
+    assert "Champion" in bundle.contact(portal.deal(champion)).roles
+
+    tenants.save_settings(
+        rt.store, portal.tenant_id, {"role_labels": {"Champion": "Economic Buyer"}}, "admin",
+        rt.clock(),
+    )  # fmt: skip
+    _refresh(rt, portal, [portal.deal(deal.id)])
+    with rt.store.tenant(portal.tenant_id) as s:
+        (bundle,) = load_bundles(s, [portal.deal(deal.id)])
+    roles = bundle.contact(portal.deal(champion)).roles
+    assert "Economic Buyer" in roles and "Champion" not in roles
+
+    tenants.save_settings(
+        rt.store, portal.tenant_id, {"role_labels": {"Champion": ""}}, "admin", rt.clock()
+    )
+    _refresh(rt, portal, [portal.deal(deal.id)])
+    with rt.store.tenant(portal.tenant_id) as s:
+        (bundle,) = load_bundles(s, [portal.deal(deal.id)])
+    roles = bundle.contact(portal.deal(champion)).roles
+    assert "Champion" not in roles and "Economic Buyer" not in roles
+
+
 def test_contact_roles_follow_the_labels_mapped_at_install(rt: Runtime, portal: Portal) -> None:
     """An admin mapped HubSpot's "Champion" label to the tenant's "Economic Buyer" role."""
     deal = next(d for d in portal.world.deals if any("Champion" in c.roles for c in d.contacts))

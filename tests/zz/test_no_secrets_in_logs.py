@@ -17,7 +17,8 @@ from tests.web.conftest import SECRET_KEY
 PATTERNS = {
     "API key": re.compile(r"drk_[A-Za-z0-9_-]{20,}"),
     "webhook secret": re.compile(r"whsec_[A-Za-z0-9+/=]{16,}"),
-    "Fernet key": re.compile(r"\b[A-Za-z0-9_-]{43}=(?![A-Za-z0-9])"),
+    # Not \b: a key may begin with "-" or "_", where \b does not match after a space.
+    "Fernet key": re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}=(?![A-Za-z0-9])"),
 }
 FIXED = ["hs-test-secret", SECRET_KEY, "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"]
 
@@ -37,3 +38,5 @@ def test_the_check_recognises_secrets() -> None:
     assert PATTERNS["API key"].search("key drk_" + "a" * 40)
     assert PATTERNS["webhook secret"].search("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
     assert PATTERNS["Fernet key"].search(f"key {SECRET_KEY} used")
+    for first in "-_aZ9":
+        assert PATTERNS["Fernet key"].search(f"key {first}{'k' * 42}= used"), first
