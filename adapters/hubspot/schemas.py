@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validates_schema
@@ -150,45 +151,75 @@ class EventSchema(Schema):
 # marshmallow then decides, and words the error. A property test holds fast_event to
 # EventSchema's answer on arbitrary input.
 
-_GIVE_UP = object()
+Check = Callable[[Any], bool]
 
 
-def _plain(field: fields.Field, value: Any) -> Any:
-    """`value` as the field would load it, when that needs no conversion; else _GIVE_UP."""
-    if value is None:
-        return None if field.allow_none else _GIVE_UP
+def _is_id(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _is_str(value: Any) -> bool:
+    return type(value) is str
+
+
+def _is_bool(value: Any) -> bool:
+    return type(value) is bool
+
+
+def _is_ids(value: Any) -> bool:
+    return type(value) is list and all(type(v) is int and v >= 0 for v in value)
+
+
+def _is_anything(value: Any) -> bool:
+    return True
+
+
+def _never(value: Any) -> bool:
+    return False
+
+
+def _plain_check(field: fields.Field) -> Check:
+    """Whether a value needs no conversion by `field` (None aside): the common case."""
     if isinstance(field, Id):
-        return value if type(value) is int and value >= 0 else _GIVE_UP
+        return _is_id
     if isinstance(field, (Text, fields.String)):
-        return value if type(value) is str else _GIVE_UP
+        return _is_str
     if isinstance(field, fields.Boolean):
-        return value if type(value) is bool else _GIVE_UP
+        return _is_bool
     if isinstance(field, fields.List) and isinstance(field.inner, Id):
-        ok = type(value) is list and all(type(v) is int and v >= 0 for v in value)
-        return value if ok else _GIVE_UP
+        return _is_ids
     if type(field) is fields.Raw:
-        return value
-    return _GIVE_UP
+        return _is_anything
+    return _never  # a field kind the fast path does not know: marshmallow decides
 
 
-_FIELDS = tuple(
-    (field.data_key or name, name, field) for name, field in EventSchema().fields.items()
-)
+_SCHEMA_FIELDS = EventSchema().fields
+_CHECKS: dict[str, tuple[str, Check]] = {
+    field.data_key or name: (name, _plain_check(field)) for name, field in _SCHEMA_FIELDS.items()
+}
+"""Payload key -> (field name, check), decided once per process from EventSchema's fields."""
+_REQUIRED = tuple(name for name, field in _SCHEMA_FIELDS.items() if field.required)
+"""Fields that must be present and not null (their fields do not allow None)."""
+assert all(not _SCHEMA_FIELDS[name].allow_none for name in _REQUIRED)
+_ABSENT = dict.fromkeys(_SCHEMA_FIELDS, None)
+"""Every field's value when its key is missing (each optional field loads None)."""
+assert all(f.load_default is None for n, f in _SCHEMA_FIELDS.items() if n not in _REQUIRED)
 
 
 def fast_event(raw: dict[str, Any]) -> Event | None:
     """The Event EventSchema would load from `raw`, or None when it is not the common case."""
-    data: dict[str, Any] = {}
-    for data_key, name, field in _FIELDS:
-        if data_key in raw:
-            value = _plain(field, raw[data_key])
-            if value is _GIVE_UP:
-                return None
-        elif field.required:
+    data = _ABSENT.copy()
+    for key, value in raw.items():
+        known = _CHECKS.get(key)
+        if known is None:
+            continue  # unknown keys are dropped (EXCLUDE)
+        name, check = known
+        if value is not None and not check(value):
             return None
-        else:
-            value = None
         data[name] = value
+    for name in _REQUIRED:
+        if data[name] is None:
+            return None
     subscription_type, event_type = data.pop("subscription_type"), data.pop("event_type")
     data["type"] = subscription_type or event_type
     if not data["type"]:
