@@ -14,8 +14,8 @@ REQUIRED_BY_ACTION. An association change names its two ends and, in some sample
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validates_schema
