@@ -783,7 +783,10 @@ def profile_handler(count: int, env: dict[str, str], store: Store, batches: Batc
     from connector.app import create_app
     from connector.config import Config
 
-    config = Config.from_env({**env, "PUBLIC_URL": "http://profile.invalid"})
+    # This process's counters stay in memory: prometheus_client read the environment at import.
+    config = Config.from_env(
+        {**env, "PUBLIC_URL": "http://profile.invalid", "PROMETHEUS_MULTIPROC_DIR": ""}
+    )
     client = create_app(config, store=store).test_client()
 
     def signed(n: int) -> list[tuple[bytes, dict[str, str]]]:

@@ -55,6 +55,15 @@ class Metrics:
         )
         self.queue_collector = _QueueCollector(redis)
         self.registry.register(self.queue_collector)
+        self._children: dict[tuple[Counter, tuple[str, ...]], Counter] = {}
+
+    def count(self, counter: Counter, *labels: str, amount: float = 1) -> None:
+        """Add to `counter`'s series for these labels, found once per process: `labels()`
+        costs a lock and a lookup on every call, and webhooks count on every request."""
+        child = self._children.get((counter, labels))
+        if child is None:
+            child = self._children.setdefault((counter, labels), counter.labels(*labels))
+        child.inc(amount)
 
     def exposition(self) -> bytes:
         if not self.multiprocess_dir:

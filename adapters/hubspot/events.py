@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import orjson
 from marshmallow import ValidationError
 
 from adapters.hubspot.schemas import Event, EventSchema, fast_event
@@ -57,10 +58,7 @@ def parse(body: bytes, *, app_id: str | None) -> list[ParsedEvent]:
 
     `app_id` is our HubSpot app's id, to recognise changes we made ourselves (None: none are).
     """
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        raise MalformedBody("invalid json") from None
+    document, encode = _decode(body)
     if not isinstance(document, list):
         raise MalformedBody("not an array")
     if len(document) > MAX_EVENTS:
@@ -72,9 +70,49 @@ def parse(body: bytes, *, app_id: str | None) -> list[ParsedEvent]:
         event = _load(index, raw)
         key = dedupe_key(event)
         if key not in parsed:
-            own = json.dumps(raw, separators=(",", ":"), ensure_ascii=False)
-            parsed[key] = to_parsed(event, app_id=app_id, body=own)
+            parsed[key] = to_parsed(event, app_id=app_id, body=encode(raw))
     return list(parsed.values())
+
+
+def _decode(body: bytes) -> tuple[Any, Callable[[Any], str]]:
+    """The JSON document, and how to write one of its parts back as compact JSON text.
+
+    orjson (C, several times faster than the standard library) reads a delivery when it reads
+    it exactly as the standard library would, that is when the document holds no float (orjson
+    turns integers beyond 64 bits into floats; HubSpot's ids and times are integers). Anything
+    else, the standard library reads and writes back, as before orjson: it is more lenient
+    (NaN, lone surrogates, huge integers) and alters nothing it read on the way to the inbox."""
+    try:
+        document = orjson.loads(body)
+        if _without_floats((document,)):
+            return document, _orjson_text
+    except (orjson.JSONDecodeError, RecursionError):
+        pass
+    try:
+        return json.loads(body), _json_text
+    except (ValueError, RecursionError):
+        raise MalformedBody("invalid json") from None
+
+
+def _without_floats(values: Iterable[Any]) -> bool:
+    for value in values:
+        kind = type(value)
+        if kind is float:
+            return False
+        if kind is dict:
+            if not _without_floats(value.values()):
+                return False
+        elif kind is list and not _without_floats(value):
+            return False
+    return True
+
+
+def _orjson_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def dedupe_key(event: Event) -> str:

@@ -34,6 +34,14 @@ from adapters.webhooks import SignatureError
 MAX_AGE_MS = 300_000
 """How far a v3 timestamp may be from now, either way (HubSpot says reject after 5 minutes)."""
 
+HEADERS = (
+    "X-HubSpot-Signature-v3",
+    "X-HubSpot-Request-Timestamp",
+    "X-HubSpot-Signature",
+    "X-HubSpot-Signature-Version",
+)
+"""Every header `verify` reads: a caller may hand it these alone rather than all of them."""
+
 _TIMESTAMP = re.compile(r"[0-9]{1,15}")
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -94,7 +102,7 @@ def _verify_v3(
     if not signature or not _TIMESTAMP.fullmatch(_ascii(timestamp)):
         raise SignatureError("malformed")
     message = b"".join((method.upper().encode(), unquote(uri).encode(), body, timestamp.encode()))
-    mac = hmac.new(client_secret.encode(), message, hashlib.sha256).digest()
+    mac = hmac.digest(client_secret.encode(), message, "sha256")
     if not hmac.compare_digest(base64.b64encode(mac).decode(), signature):
         raise SignatureError("mismatch")
     age_ms = now_ms - int(timestamp)

@@ -36,7 +36,8 @@ HUBSPOT = "hubspot"
 
 
 def _refuse(source: str, status: int, reason: str, detail: str) -> tuple[Response, int]:
-    current_app.extensions["dealradar"].metrics.refused.labels(source, reason).inc()
+    metrics = current_app.extensions["dealradar"].metrics
+    metrics.count(metrics.refused, source, reason)
     log.info("%s webhook refused (%d %s): %s", source, status, reason, detail)
     return jsonify(error=reason, detail=detail), status
 
@@ -54,7 +55,7 @@ def hubspot() -> tuple[Response, int]:
     uri = config.public_url + request.full_path.rstrip("?")
     try:
         hubspot_signature.verify(
-            headers=request.headers,
+            headers=_headers(hubspot_signature.HEADERS),
             method=request.method,
             uri=uri,
             body=body,
@@ -74,6 +75,13 @@ def hubspot() -> tuple[Response, int]:
         else:
             by_portal[event.account_id].append(event)
     return _store_and_answer(HUBSPOT, by_portal.items(), body)
+
+
+def _headers(names: Iterable[str]) -> dict[str, str]:
+    """These request headers alone: werkzeug reads each from the WSGI environ on demand, and
+    walking all of them costs more than the few a signature check reads."""
+    found = request.headers
+    return {name: value for name in names if (value := found.get(name)) is not None}
 
 
 SALESFORCE = "salesforce"
@@ -201,7 +209,8 @@ def _store_and_answer(
     except (InboxUnavailable, SQLAlchemyError):
         log.exception("%s webhook: the database refused the events; the sender retries", source)
         return _refuse(source, 503, "database_unavailable", "try again later")
-    current_app.extensions["dealradar"].metrics.accepted.labels(source).inc()
+    metrics = current_app.extensions["dealradar"].metrics
+    metrics.count(metrics.accepted, source)
     if not stored:
         return jsonify(status="ok", queued=0), 200
     return jsonify(status="accepted", queued=stored), 202
@@ -224,7 +233,8 @@ def _store(source: str, account_id: str, events: list[ParsedEvent], body: bytes)
         source=source, body=body.decode("utf-8", "replace"), now=services.clock(),
     )  # fmt: skip
     if accepted.new:
-        services.metrics.queued.labels(source, str(accepted.queued).lower()).inc(accepted.new)
+        metrics = services.metrics
+        metrics.count(metrics.queued, source, str(accepted.queued).lower(), amount=accepted.new)
     return accepted.new
 
 

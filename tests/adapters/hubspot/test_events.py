@@ -242,3 +242,36 @@ def test_each_event_keeps_its_own_json_for_the_inbox() -> None:
            _event(subscriptionType="deal.deletion", objectId=2, eventId=2, note="é")]  # fmt: skip
     events = parse(json.dumps(raw).encode(), app_id=None)
     assert [json.loads(e.body) for e in events] == raw
+
+
+@pytest.mark.parametrize(
+    "value",
+    [2**64 + 1, -(2**63) - 1, 0.1, 1e16, 123456789012345678901234567890, "\u00e9\u2028"],
+    ids=["beyond 64 bits", "below int64", "float", "big float", "30 digits", "unicode"],
+)
+def test_an_event_is_kept_exactly_as_json_reads_it(value: object) -> None:
+    """orjson reads most deliveries faster, but what it would read otherwise than the standard
+    library (integers beyond 64 bits become floats there) is read by the standard library."""
+    raw = [_event(subscriptionType="deal.propertyChange", objectId=1, propertyValue=value)]
+    body = json.dumps(raw).encode()
+    (event,) = parse(body, app_id=None)
+    assert event.body == json.dumps(raw[0], separators=(",", ":"), ensure_ascii=False)
+
+
+def test_a_huge_id_is_read_as_the_integer_it_is() -> None:
+    body = json.dumps([_event(subscriptionType="deal.creation", objectId=2**70)]).encode()
+    (event,) = parse(body, app_id=None)
+    assert event.hints == (Hint("deal", str(2**70)),)
+
+
+@given(st.lists(_eventish, max_size=4))
+def test_events_are_kept_as_json_reads_them(document: list) -> None:
+    body = json.dumps(document).encode()
+    try:
+        events = parse(body, app_id="54321")
+    except MalformedBody:
+        return
+    raws = json.loads(body)
+    as_json_writes_them = {json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in raws}
+    for event in events:  # the same text, or (orjson's escapes may differ) the same values
+        assert event.body in as_json_writes_them or json.loads(event.body) in raws

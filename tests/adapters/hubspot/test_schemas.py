@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from adapters.hubspot.schemas import EventSchema, fast_event
+from adapters.hubspot.schemas import Event, EventSchema, fast_event
 
 SCHEMA = EventSchema()
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -106,3 +107,15 @@ def test_it_gives_up_rather_than_convert() -> None:
            "objectId": 5}  # fmt: skip
     assert fast_event(raw) is None
     assert SCHEMA.load(raw).portal_id == 62515
+
+
+def test_a_fast_event_is_an_event_like_any_other() -> None:
+    """fast_event fills the instance at once: still an Event, frozen, hashable, equal."""
+    raw = {"portalId": 62515, "eventId": 1, "occurredAt": 2, "subscriptionType": "deal.merge",
+           "primaryObjectId": 5, "mergedObjectIds": [6, 7], "propertyValue": "x"}  # fmt: skip
+    fast, slow = fast_event(raw), SCHEMA.load(raw)
+    assert type(fast) is Event
+    assert fast == slow and repr(fast) == repr(slow)
+    assert hash(fast) == hash(slow)
+    with pytest.raises(FrozenInstanceError):
+        fast.portal_id = 1  # type: ignore[misc]
