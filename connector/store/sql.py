@@ -14,7 +14,18 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Select, String, bindparam, cast, func, literal_column, select, true
+from sqlalchemy import (
+    JSON,
+    Float,
+    Select,
+    String,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+    true,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -47,6 +58,8 @@ def _unnested(model: type, rows: Sequence[dict[str, Any]]) -> Select:
         values = [row[name] for row in rows]
         if isinstance(column_type, JSON):
             column_type, values = String(), [json.dumps(v) for v in values]
+        elif isinstance(column_type, Float):  # psycopg refuses a list mixing int and float
+            values = [None if v is None else float(v) for v in values]
         arrays.append(bindparam(f"rows_{name}", values, type_=postgresql.ARRAY(column_type)))
     source = func.unnest(*arrays).table_valued(*names).render_derived(name="batch")
     return select(
