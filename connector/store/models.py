@@ -135,7 +135,9 @@ class ApiKey(TenantScoped, Base):
 
 class DealRow(TenantScoped, Base):
     __tablename__ = "deals"
-    __table_args__ = (Index("ix_deals_tenant_status", "tenant_id", "status"),)
+    # Ordered by crm_id within the status: the sweep pages through open deals by keyset on it
+    # (migration 0003 says why).
+    __table_args__ = (Index("ix_deals_tenant_status_crm_id", "tenant_id", "status", "crm_id"),)
 
     crm_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
     pipeline: Mapped[str] = mapped_column(String(100))
