@@ -26,8 +26,19 @@ def upgrade() -> None:
         "ix_deals_tenant_status_crm_id", "deals", ["tenant_id", "status", "crm_id"], unique=False
     )
     op.drop_index("ix_deals_tenant_status", table_name="deals")
+    # Episodes: (tenant, deal) instead of the tenant alone. With an index on the tenant alone,
+    # a planner that took alert_episodes for empty (analyzed before a first sweep filled it)
+    # probed each deal of a batch through that index, filtering all the tenant's episodes for
+    # each: the sweep turned quadratic. Every index on the table now names the deal after the
+    # tenant, so a probe by deal is a probe by deal whatever the statistics.
+    op.create_index(
+        "ix_alert_episodes_tenant_deal", "alert_episodes", ["tenant_id", "deal_id"], unique=False
+    )
+    op.drop_index("ix_alert_episodes_tenant_id", table_name="alert_episodes")
 
 
 def downgrade() -> None:
+    op.create_index("ix_alert_episodes_tenant_id", "alert_episodes", ["tenant_id"], unique=False)
+    op.drop_index("ix_alert_episodes_tenant_deal", table_name="alert_episodes")
     op.create_index("ix_deals_tenant_status", "deals", ["tenant_id", "status"], unique=False)
     op.drop_index("ix_deals_tenant_status_crm_id", table_name="deals")
