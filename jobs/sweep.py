@@ -11,7 +11,10 @@ evaluates them anyway.
 
 from __future__ import annotations
 
+import gc
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 from sqlalchemy import func, select
@@ -63,8 +66,35 @@ def start(tenant_id: str, day: str) -> bool:
     return True
 
 
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for one chunk, and collect once at its end.
+
+    A batch makes a few hundred thousand small objects (each deal's activities decoded from its
+    pack, the engine's results), nearly all freed by reference counting when the batch ends.
+    While they live, their allocations keep triggering the collector, whose passes traverse
+    them again and again: a fifth of the sweep's CPU time, for no garbage found. The chunk
+    bounds what a pause can hold back: everything it allocated is still in the youngest
+    generation at its end (no collection ran to promote it), so collecting that generation
+    alone finds any cycle it made, without a full pass over the worker's long-lived objects.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+            gc.collect(0)
+
+
 def chunk(tenant_id: str, day: str, after: str) -> None:
     """Sweep the next CHUNK open deals after `after`, then chain the next chunk."""
+    with _no_cycle_collection():
+        _chunk(tenant_id, day, after)
+
+
+def _chunk(tenant_id: str, day: str, after: str) -> None:
     rt = current()
     settings = tenants.current_settings(rt.store, tenant_id)
     writebacks = events = done = 0

@@ -44,6 +44,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite files get WAL, foreign keys and a busy timeout."""
     url = normalize_url(url)
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+        event.listen(engine, "connect", _binary_arrays)
+        return engine
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)
     if parsed.database and parsed.database != ":memory:":
@@ -60,6 +64,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         cursor.close()
 
     return engine
+
+
+def _binary_arrays(dbapi_connection: Any, _record: Any) -> None:
+    """Send Python lists (connector.store.sql's batch arrays) to PostgreSQL in binary.
+
+    psycopg sends a list of strings in text format by default, escaping every element with a
+    regular expression: 50 ms for a batch of 500 evaluations (their JSON is full of quotes),
+    against 1 ms in binary. Only those arrays are bound as plain lists: JSON values reach the
+    driver wrapped by SQLAlchemy's JSON type.
+    """
+    from psycopg.types.array import ListBinaryDumper
+
+    dbapi_connection.adapters.register_dumper(list, ListBinaryDumper)
 
 
 def _touches_tenant_data(state: ORMExecuteState) -> bool:

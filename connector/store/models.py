@@ -75,6 +75,8 @@ class TenantScoped:
     surrogate id (SQLite autoincrements only a lone integer key), where it is indexed instead."""
 
     tenant_in_primary_key = True
+    tenant_index = True
+    """False where the table declares its own index led by the tenant instead."""
 
     @declared_attr
     def tenant_id(cls) -> Mapped[str]:
@@ -83,7 +85,7 @@ class TenantScoped:
             ID,
             ForeignKey("tenants.id", ondelete="CASCADE"),
             primary_key=in_pk,
-            index=not in_pk,
+            index=not in_pk and cls.tenant_index,
             nullable=False,
             sort_order=-10,  # first in every key: the tenant leads every index
         )
@@ -135,7 +137,9 @@ class ApiKey(TenantScoped, Base):
 
 class DealRow(TenantScoped, Base):
     __tablename__ = "deals"
-    __table_args__ = (Index("ix_deals_tenant_status", "tenant_id", "status"),)
+    # Ordered by crm_id within the status: the sweep pages through open deals by keyset on it
+    # (migration 0003 says why).
+    __table_args__ = (Index("ix_deals_tenant_status_crm_id", "tenant_id", "status", "crm_id"),)
 
     crm_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
     pipeline: Mapped[str] = mapped_column(String(100))
@@ -245,8 +249,13 @@ class AlertEpisode(TenantScoped, Base):
     """One continuous stretch during which an alert holds for a deal."""
 
     tenant_in_primary_key = False
+    # (tenant, deal) rather than the tenant alone: given an index on the tenant alone, a planner
+    # that takes the table for empty (analyzed before a first sweep filled it) probes each deal
+    # through it and filters the tenant's every episode (migration 0003 says more).
+    tenant_index = False
     __tablename__ = "alert_episodes"
     __table_args__ = (
+        Index("ix_alert_episodes_tenant_deal", "tenant_id", "deal_id"),
         # At most one open episode per deal and alert key, on every database.
         Index(
             "uq_alert_episodes_open",

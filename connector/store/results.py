@@ -21,7 +21,7 @@ from connector.store.models import (
     Mute,
     WrittenValues,
 )
-from connector.store.sql import same_tenant, update_many, upsert
+from connector.store.sql import insert_returning, of_deals, tenant_of, update_many, upsert
 from engine.alerts import Mute as EngineMute
 from engine.evaluate import Evaluation as EngineEvaluation
 
@@ -47,11 +47,21 @@ class EpisodeChanges:
     ended: list[EpisodeRef] = field(default_factory=list)
 
 
+def _of_deals(
+    session: Session, model: type, columns: Sequence[str], deal_ids: Sequence[str], *criteria: Any
+) -> Any:
+    """The rows (`columns` of `model`) of these deals in the session's tenant, in the shape each
+    database looks them up fastest (sql.of_deals); the tenant is named here, in Core."""
+    table = model.__table__
+    stmt = select(*[table.c[name] for name in columns]).where(
+        table.c.tenant_id == tenant_of(session), *criteria
+    )
+    return session.execute(of_deals(session, stmt, table.c.deal_id, deal_ids))
+
+
 def mutes_for(session: Session, deal_ids: Sequence[str]) -> dict[str, list[EngineMute]]:
     found: dict[str, list[EngineMute]] = defaultdict(list)
-    for deal_id, code, until in session.execute(
-        select(Mute.deal_id, Mute.code, Mute.until).where(Mute.deal_id.in_(list(deal_ids)))
-    ):
+    for deal_id, code, until in _of_deals(session, Mute, ("deal_id", "code", "until"), deal_ids):
         found[deal_id].append(EngineMute(code, until))
     return found
 
@@ -60,26 +70,18 @@ def previous_scores(session: Session, deal_ids: Sequence[str], today: date) -> d
     """Each deal's score a week before `today` (the latest point at or before that day)."""
     day = today - TREND_LOOKBACK
     scores: dict[str, tuple[date, int]] = {}
-    for deal_id, when, score in session.execute(
-        select(HealthPoint.deal_id, HealthPoint.day, HealthPoint.score).where(
-            HealthPoint.deal_id.in_(list(deal_ids)),
-            HealthPoint.day <= day,
-            HealthPoint.day > day - TREND_LOOKBACK,
-        )
-    ):
+    days = HealthPoint.__table__.c.day
+    for deal_id, when, score in _of_deals(
+        session, HealthPoint, ("deal_id", "day", "score"), deal_ids,
+        days <= day, days > day - TREND_LOOKBACK,
+    ):  # fmt: skip
         if deal_id not in scores or when > scores[deal_id][0]:
             scores[deal_id] = (when, score)
     return {deal_id: score for deal_id, (_, score) in scores.items()}
 
 
 def previous_grades(session: Session, deal_ids: Sequence[str]) -> dict[str, str]:
-    return dict(
-        session.execute(
-            select(Evaluation.deal_id, Evaluation.grade).where(
-                Evaluation.deal_id.in_(list(deal_ids))
-            )
-        ).all()
-    )
+    return dict(_of_deals(session, Evaluation, ("deal_id", "grade"), deal_ids).all())
 
 
 def sync_episodes(
@@ -92,16 +94,9 @@ def sync_episodes(
     facts of those that go on, in a few statements for the whole batch. Returns what started
     and ended, for the actions."""
     changes = EpisodeChanges()
-    deal_ids = [e.deal_id for e in evaluations]
-    columns = (
-        AlertEpisode.id, AlertEpisode.deal_id, AlertEpisode.key, AlertEpisode.code,
-        AlertEpisode.message, AlertEpisode.facts,
-    )  # fmt: skip
     open_by_deal: dict[str, dict[str, EpisodeRef]] = defaultdict(dict)
-    for row in session.execute(
-        select(*columns).where(AlertEpisode.deal_id.in_(deal_ids), AlertEpisode.ended_at.is_(None))
-    ):
-        open_by_deal[row.deal_id][row.key] = EpisodeRef(*row)
+    for episode in _open_episodes(session, [e.deal_id for e in evaluations]):
+        open_by_deal[episode.deal_id][episode.key] = episode
     new, moved, ended = [], [], []
     for evaluation in evaluations:
         current = {a.key: a for a in evaluation.alerts}
@@ -120,12 +115,9 @@ def sync_episodes(
                 moved.append({"id": episode.id, "facts": alert.facts, "message": alert.message})
         ended.extend(episode for key, episode in still_open.items() if key not in current)
     if new:
-        same_tenant(session, new)
-        table = AlertEpisode.__table__
-        # No ordering asked of RETURNING: SQLite cannot promise it and would fall back to one
-        # statement per row; a new open episode is identified by its deal and key anyway.
-        stmt = table.insert().returning(table.c.id, table.c.deal_id, table.c.key)
-        ids = {(deal, key): i for i, deal, key in session.connection().execute(stmt, new)}
+        # A new open episode is identified by its deal and key: no order is asked of RETURNING.
+        returned = insert_returning(session, AlertEpisode, new, ("id", "deal_id", "key"))
+        ids = {(deal, key): i for i, deal, key in returned}
         changes.started = [
             EpisodeRef(ids[(r["deal_id"], r["key"])], r["deal_id"], r["key"], r["code"],
                        r["message"], r["facts"])
@@ -137,17 +129,18 @@ def sync_episodes(
     return changes
 
 
+def _open_episodes(session: Session, deal_ids: Sequence[str]) -> list[EpisodeRef]:
+    columns = ("id", "deal_id", "key", "code", "message", "facts")
+    ended_at = AlertEpisode.__table__.c.ended_at
+    return [
+        EpisodeRef(*row)
+        for row in _of_deals(session, AlertEpisode, columns, deal_ids, ended_at.is_(None))
+    ]
+
+
 def end_episodes_of(session: Session, deal_ids: Sequence[str], now: datetime) -> list[EpisodeRef]:
     """Deleted deals: their open episodes end now."""
-    episodes = [
-        EpisodeRef(*row)
-        for row in session.execute(
-            select(
-                AlertEpisode.id, AlertEpisode.deal_id, AlertEpisode.key, AlertEpisode.code,
-                AlertEpisode.message, AlertEpisode.facts,
-            ).where(AlertEpisode.deal_id.in_(list(deal_ids)), AlertEpisode.ended_at.is_(None))
-        )
-    ]  # fmt: skip
+    episodes = _open_episodes(session, deal_ids)
     update_many(session, AlertEpisode, [{"id": e.id, "ended_at": now} for e in episodes])
     session.execute(delete(Evaluation).where(Evaluation.deal_id.in_(list(deal_ids))))
     return episodes
@@ -196,23 +189,16 @@ def latest_fields(session: Session, deal_ids: Sequence[str]) -> dict[str, dict[s
     """The CRM field values of each deal's latest evaluation."""
     return {
         deal_id: result.get("fields", {})
-        for deal_id, result in session.execute(
-            select(Evaluation.deal_id, Evaluation.result).where(
-                Evaluation.deal_id.in_(list(deal_ids))
-            )
-        )
+        for deal_id, result in _of_deals(session, Evaluation, ("deal_id", "result"), deal_ids)
     }
 
 
 def written_values(session: Session, record_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    return dict(
-        session.execute(
-            select(WrittenValues.record_id, WrittenValues.values).where(
-                WrittenValues.object_type == DEAL,
-                WrittenValues.record_id.in_(list(record_ids)),
-            )
-        ).all()
+    table = WrittenValues.__table__
+    stmt = select(table.c.record_id, table.c["values"]).where(
+        table.c.tenant_id == tenant_of(session), table.c.object_type == DEAL
     )
+    return dict(session.execute(of_deals(session, stmt, table.c.record_id, record_ids)).all())
 
 
 def record_written(

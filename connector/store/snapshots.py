@@ -26,7 +26,7 @@ from connector.store.models import (
     DealRow,
     UserRow,
 )
-from connector.store.sql import raw_rows, upsert
+from connector.store.sql import of_deals, raw_rows, tenant_of, upsert
 from engine.model import Activity, Bundle, Contact, Deal, User, load_deal
 
 _ZONES: dict[int, timezone] = {}
@@ -55,6 +55,18 @@ def _activity(
 ) -> Activity:
     when = datetime.fromtimestamp(at, _zone(offset))
     return Activity(aid, kind, when, direction, status, tuple(people), tuple(cc), user, ts=at)
+
+
+def _unpack(
+    packed: str, loads: Any = json.loads, at: Any = datetime.fromtimestamp, zones: Any = _ZONES
+) -> list[Activity]:
+    """A deal's packed activities (`pack_activities`) as engine objects: `_activity` inlined,
+    with its helpers bound as locals, since the sweep runs it some forty times per deal."""
+    return [
+        Activity(aid, kind, at(ts, zones.get(offset) or _zone(offset)), direction, status,
+                 tuple(people), tuple(cc), user, ts=ts)
+        for aid, kind, ts, offset, direction, status, people, cc, user in loads(packed)
+    ]  # fmt: skip
 
 
 def _deal_row(tenant_id: str, bundle: Bundle, now: datetime) -> dict[str, Any]:
@@ -170,7 +182,7 @@ def load_bundles(session: Session, deal_ids: Sequence[str]) -> list[Bundle]:
     """
     if not deal_ids:
         return []
-    tenant = session.info["tenant_id"]
+    tenant = tenant_of(session)
     ids = list(deal_ids)
     run = session.connection().execute
     d, dc, c = DealRow.__table__.c, DealContactRow.__table__.c, ContactRow.__table__.c
@@ -180,18 +192,24 @@ def load_bundles(session: Session, deal_ids: Sequence[str]) -> list[Bundle]:
     activities: dict[str, list[Activity]] = {}
     unpacked: list[str] = []
     for crm_id, data, packed in run(
-        select(d.crm_id, d.data, d.activities).where(d.tenant_id == tenant, d.crm_id.in_(ids))
-    ).all():
+        of_deals(
+            session, select(d.crm_id, d.data, d.activities).where(d.tenant_id == tenant), d.crm_id,
+            ids,
+        )
+    ).all():  # fmt: skip
         deals[crm_id] = load_deal(data)
         if packed is None:
             unpacked.append(crm_id)
         else:
-            activities[crm_id] = [_activity(*row) for row in json.loads(packed)]
+            activities[crm_id] = _unpack(packed)
     contacts: dict[str, list[Contact]] = defaultdict(list)
-    for deal_id, roles, primary, cid, name, email, title in run(
+    roles_of_contacts = (
         select(dc.deal_id, dc.roles, dc.is_primary, c.crm_id, c.name, c.email, c.title)
         .join(ContactRow.__table__, (c.tenant_id == dc.tenant_id) & (c.crm_id == dc.contact_id))
-        .where(dc.tenant_id == tenant, dc.deal_id.in_(ids))
+        .where(dc.tenant_id == tenant)
+    )
+    for deal_id, roles, primary, cid, name, email, title in run(
+        of_deals(session, roles_of_contacts, dc.deal_id, ids)
     ).all():
         contacts[deal_id].append(Contact(cid, name, email, title, tuple(roles or ()), primary))
     if unpacked:

@@ -1,22 +1,118 @@
-"""Dialect-neutral upserts: INSERT ... ON CONFLICT, on SQLite and PostgreSQL alike."""
+"""Dialect-neutral batch statements: INSERT ... ON CONFLICT and lookups by many deals, on SQLite
+and PostgreSQL alike, each in the shape its database runs fastest.
+
+On PostgreSQL a batch travels as one array per column (`unnest`), not as one bind parameter per
+value: a statement of a few parameters is parsed once by the driver (psycopg parses a long
+statement's placeholders with a regular expression at every execution, which cost more than
+the database did) and by the server, and a prepared statement's generic plan reads an array
+parameter once instead of rebuilding a list of hundreds of parameters for every row it filters.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import (
+    JSON,
+    Float,
+    Select,
+    String,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+    true,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from connector.store.db import CrossTenantWrite
+from connector.store.db import TENANT, CrossTenantWrite, UnscopedQuery
+
+
+def _postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def _insert(session: Session, model: type) -> Any:
     # The table, not the mapped class: the ORM's bulk-insert bookkeeping costs more per row than
     # the database does, and these helpers check the tenant of every row themselves.
-    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    module = postgresql if _postgresql(session) else sqlite
     return module.insert(model.__table__)
+
+
+def _unnested(model: type, rows: Sequence[dict[str, Any]]) -> Select:
+    """PostgreSQL: the rows as a SELECT over one array parameter per column (`unnest`).
+
+    JSON values travel as text and are cast back: an array of JSON documents is encoded here
+    in one pass, as SQLAlchemy's JSON type would encode each (None is JSON null, as there).
+    """
+    table = model.__table__
+    names = list(rows[0])
+    arrays = []
+    for name in names:
+        column_type = table.c[name].type
+        values = [row[name] for row in rows]
+        if isinstance(column_type, JSON):
+            column_type, values = String(), [json.dumps(v) for v in values]
+        elif isinstance(column_type, Float):  # psycopg refuses a list mixing int and float
+            values = [None if v is None else float(v) for v in values]
+        arrays.append(bindparam(f"rows_{name}", values, type_=postgresql.ARRAY(column_type)))
+    source = func.unnest(*arrays).table_valued(*names).render_derived(name="batch")
+    return select(
+        *[
+            cast(source.c[n], table.c[n].type) if isinstance(table.c[n].type, JSON) else source.c[n]
+            for n in names
+        ]
+    )
+
+
+def _insert_rows(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> Any:
+    """INSERT of the rows, to be executed as is: PostgreSQL gets them as arrays (`_unnested`),
+    SQLite as the rows to an executemany (returns the statement and its parameters)."""
+    stmt = _insert(session, model)
+    if _postgresql(session):
+        return stmt.from_select(list(rows[0]), _unnested(model, rows)), None
+    return stmt, list(rows)
+
+
+def of_deals(
+    session: Session, stmt: Select, deal_column: ColumnElement, deal_ids: Sequence[str]
+) -> Select:
+    """`stmt` (a select that names the session's tenant) limited to rows of these deals.
+
+    SQLite: `deal_column IN (...)`. PostgreSQL: one index probe per deal, whatever the planner
+    believes about the table. A plain `deal_id = ANY(...)` leaves the choice to the statistics,
+    and a table filled since it was last analyzed (the first sweep of a new tenant fills
+    alert_episodes, evaluations and health_points; a new tenant is missing from a big shared
+    table's statistics even where autovacuum runs) looks empty: the planner then scans the
+    whole tenant through the leading `tenant_id` of the index and filters the deals, at a cost
+    that grows with every batch. Each wanted deal id is therefore joined LATERALly to the
+    statement, so that its `deal_column = id` can only be an index condition; `OFFSET 0` keeps
+    PostgreSQL from flattening the subquery into a join it could plan as a hash join over the
+    tenant's rows, for the same wrong reason.
+    """
+    ids = list(deal_ids)
+    if not _postgresql(session):
+        return stmt.where(deal_column.in_(ids))
+    wanted = (
+        func.unnest(bindparam("deal_ids", ids, type_=postgresql.ARRAY(String())))
+        .table_valued("id")
+        .render_derived(name="wanted")
+    )
+    found = stmt.where(deal_column == wanted.c.id).offset(literal_column("0")).lateral("found")
+    return select(*found.c).select_from(wanted).join(found, true())
+
+
+def tenant_of(session: Session) -> str:
+    """The session's tenant, for Core statements that name it themselves."""
+    tenant = session.info.get(TENANT)
+    if tenant is None:
+        raise UnscopedQuery("a query on tenant data from a session with no tenant")
+    return tenant
 
 
 def same_tenant(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -52,12 +148,28 @@ def upsert(
     if not rows:
         return
     same_tenant(session, rows)
-    stmt = _insert(session, model)
+    stmt, params = _insert_rows(session, model, rows)
     columns = [c for c in rows[0] if c not in keys]
     stmt = stmt.on_conflict_do_update(
         index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}
     )
-    session.execute(stmt, list(rows))
+    session.execute(stmt, params)
+
+
+def insert_returning(
+    session: Session, model: type, rows: Sequence[dict[str, Any]], returning: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """Insert the rows; the values of the `returning` columns of each new row, in no order
+    (SQLite cannot promise one, and would fall back to one statement per row if asked)."""
+    if not rows:
+        return []
+    same_tenant(session, rows)
+    table = model.__table__
+    stmt, params = _insert_rows(session, model, rows)
+    stmt = stmt.returning(*[table.c[name] for name in returning])
+    if params is None:
+        return [tuple(row) for row in session.connection().execute(stmt)]
+    return [tuple(row) for row in session.connection().execute(stmt, params)]
 
 
 def update_many(
