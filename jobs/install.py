@@ -8,6 +8,12 @@ are requested for refresh and the cursor checkpointed, so a setup cut short resu
 stopped. Progress goes to the log and to the tenant's `setup_runs` row, which
 `dealradar tenants status` shows.
 
+Time zone: a HubSpot tenant takes its portal's (the account settings' `timeZone`) when nobody
+chose one, i.e. while its row is still on the default UTC and its saved settings set no
+`timezone` (tenants.adopt_timezone): a first install is, a reinstall after an admin set the
+zone in the settings (or a tenant created with `tenants add --timezone`) keeps the admin's. A
+zone name Python's tz database does not know is logged and left out; the setup goes on.
+
 Safe to run twice: provisioning is idempotent, refresh requests coalesce, and the cursor only
 moves forward. Error policy (jobs.policy): a grant without the scopes Deal Radar needs, or any
 PermissionDenied, suspends the tenant with a reason saying what the admin must do; a transient
@@ -19,11 +25,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from adapters.base import Adapter
 from adapters.errors import CrmError, RateLimited
-from adapters.hubspot.provision import provision, suggest_roles
+from adapters.hubspot.provision import account_settings, provision, suggest_roles
 from connector import queues
 from connector.store import tenants
 from connector.store.models import SetupRun
@@ -43,20 +50,33 @@ class SetupFailed(Exception):
     """A setup that retrying cannot fix; the reason is on the tenant's setup row."""
 
 
-def _hubspot(adapter: Any, roles: list[str]) -> tuple[dict[str, str], str]:
+@dataclass(frozen=True)
+class Provisioned:
+    """What a CRM's provisioning did, for the setup row and the tenant."""
+
+    labels: dict[str, str]
+    """The CRM's contact labels mapped to roles."""
+    detail: str
+    time_zone: str | None = None
+    """The CRM account's time zone (a name zoneinfo loads), if it has one."""
+
+
+def _hubspot(adapter: Any, roles: list[str]) -> Provisioned:
     done = provision(adapter.client)
-    labels = suggest_roles(done.labels, roles)
+    account = account_settings(adapter.client)
     detail = (
         f"properties: {len(done.created)} created, {len(done.updated)} updated, "
         f"{len(done.unchanged)} unchanged"
     )
-    return labels, detail
+    if account.unknown_zone:
+        detail += f"; portal time zone {account.unknown_zone!r} unknown, not taken"
+    return Provisioned(suggest_roles(done.labels, roles), detail, account.time_zone)
 
 
-PROVISIONERS: Mapping[str, Callable[[Adapter, list[str]], tuple[dict[str, str], str]]] = {
+PROVISIONERS: Mapping[str, Callable[[Adapter, list[str]], Provisioned]] = {
     "hubspot": _hubspot,
 }
-"""What each CRM needs before the first sync: (labels mapped to roles, what was done)."""
+"""What each CRM needs before the first sync."""
 
 
 def setup(tenant_id: str) -> dict[str, Any]:
@@ -80,9 +100,10 @@ def setup(tenant_id: str) -> dict[str, Any]:
         if provisioner is not None:
             settings = tenants.current_settings(rt.store, tenant_id)
             roles = list(settings.document["alerts"]["key_role_silent"]["roles"])
-            labels, detail = provisioner(adapter, roles)
+            done = provisioner(adapter, roles)
+            detail = done.detail + _time_zone(rt, tenant_id, done.time_zone)
             log.info("tenant %s: provisioned %s (%s)", tenant_id, tenant.crm, detail)
-            _record(rt, tenant_id, status="syncing", labels=labels, detail=detail)
+            _record(rt, tenant_id, status="syncing", labels=done.labels, detail=detail)
         else:
             _record(rt, tenant_id, status="syncing")
         follow_changes(
@@ -99,6 +120,18 @@ def setup(tenant_id: str) -> dict[str, Any]:
         " (more left for the next poll)" if progress.more else "",
     )  # fmt: skip
     return {"status": "done", "requested": progress.requested, "pages": progress.pages}
+
+
+def _time_zone(rt: Runtime, tenant_id: str, zone: str | None) -> str:
+    """Put the tenant on its CRM account's zone unless someone chose one; says what it did."""
+    if zone is None:
+        return ""
+    if tenants.adopt_timezone(rt.store, tenant_id, zone, rt.clock()):
+        log.info("tenant %s: time zone %s, taken from its CRM account", tenant_id, zone)
+        return f"; time zone {zone} (the portal's)"
+    kept = tenants.current_settings(rt.store, tenant_id).timezone
+    log.info("tenant %s keeps its time zone %s (the CRM account's is %s)", tenant_id, kept, zone)
+    return f"; time zone {kept} kept (the portal's is {zone})"
 
 
 def _progress(rt: Runtime, tenant_id: str, progress: Progress) -> None:

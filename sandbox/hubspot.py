@@ -35,6 +35,9 @@ Emulated (each shape loads through hubspot-api-client 12's models):
   ``object.*`` events, batched (<= 100), signed v1 and v3, retried; ``changeSource`` INTEGRATION
   for the app's writes (``sourceId``: the app id, UNCONFIRMED), CRM_UI with ``userId:<id>`` for
   changes made in the UI (the ``/_sandbox/ui/...`` routes and the Python methods' default).
+- Account information: ``GET /account-info/v3/details`` (portalId, accountType, timeZone,
+  companyCurrency, additionalCurrencies, utcOffset, utcOffsetMilliseconds, uiDomain,
+  dataHostingLocation) from the state's ``time_zone`` and ``currency`` (``--time-zone``).
 - Request counts by route (``state.counts()``, ``GET /_sandbox/counts``).
 
 Modules: ``hubspot_state`` (the portal and its world-building API), ``hubspot_app`` (routes),
@@ -68,7 +71,9 @@ https://developers.hubspot.com/docs/api-reference/legacy/crm/associations/associ
 https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines ;
 https://developers.hubspot.com/docs/api-reference/latest/error-handling ;
 https://developers.hubspot.com/changelog/upcoming-expiration-of-oauth-access-tokens-is-changing ;
-https://developers.hubspot.com/docs/api/webhooks ; and the models of
+https://developers.hubspot.com/docs/api/webhooks ;
+https://developers.hubspot.com/docs/api-reference/legacy/account/account-information/guide.md ;
+and the models of
 github.com/HubSpot/hubspot-api-python 12.0.0 (``hubspot/crm/*/models``, ``hubspot/oauth``).
 
 World-building API (stable, used by ``sandbox/seed.py``)::
@@ -195,6 +200,8 @@ def _serve(args: argparse.Namespace) -> int:
         rate_limit=None if args.no_rate_limit else 110,
         search_rate_limit=None if args.no_rate_limit else 5,
         search_lag_seconds=args.search_lag,
+        time_zone=args.time_zone,
+        currency=args.currency,
     )
     seeded = _seed(state, args.seed_deals, args.seed) if args.seed_deals else None
     # Webhooks only from now on: loading the world is the portal's past, not news to send.
@@ -286,6 +293,12 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="seconds before a change is visible to search (0)",
     )
+    parser.add_argument(
+        "--time-zone",
+        default="US/Eastern",
+        help="the portal's time zone, as GET /account-info/v3/details gives it (US/Eastern)",
+    )
+    parser.add_argument("--currency", default="USD", help="the portal's company currency (USD)")
     return parser
 
 

@@ -71,6 +71,7 @@ def create_app(state: HubSpotState) -> Flask:
     _register_objects(app, state)
     _register_properties(app, state)
     _register_pipelines_and_owners(app, state)
+    _register_account(app, state)
     _register_associations(app, state)
     _register_sandbox(app, state)
     return app
@@ -131,7 +132,7 @@ def _register_gate(app: Flask, state: HubSpotState) -> None:
             return
         rule = request.url_rule.rule if request.url_rule else request.path
         state.count(route_key(request.method, rule, request.view_args or {}))
-        if not request.path.startswith("/crm/"):
+        if not request.path.startswith(("/crm/", "/account-info/")):
             return
         g.token = state.oauth.authenticate(_bearer())
         if request.path.endswith("/search") and request.method == "POST":
@@ -737,6 +738,17 @@ def _register_properties(app: Flask, state: HubSpotState) -> None:
             if group["name"] == name:
                 return jsonify(group)
         raise not_found(f"Unable to find property group {name}")
+
+
+# --------------------------------------------------------------------------------------------
+# Account information
+# --------------------------------------------------------------------------------------------
+
+
+def _register_account(app: Flask, state: HubSpotState) -> None:
+    @app.get("/account-info/v3/details")
+    def account_details() -> Response:
+        return jsonify(state.account_details())
 
 
 # --------------------------------------------------------------------------------------------

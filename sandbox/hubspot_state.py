@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sandbox.hubspot_auth import (
     ACCESS_TOKEN_TTL,
@@ -223,12 +224,18 @@ class HubSpotState:
         search_lag_seconds: float = 0.0,
         default_pipeline: bool = True,
         ui_user_id: int = 9_000_001,
+        time_zone: str = "US/Eastern",
+        currency: str = "USD",
     ) -> None:
         """``rate_limit``/``search_rate_limit`` None switches that limit off; ``rate_window``
         shortens the 10-second window (tests; None reads ``BURST_WINDOW`` at each request);
         ``search_lag_seconds`` hides records modified that recently from search, like HubSpot's
-        indexing delay; ``ui_user_id`` is the user credited with Python-API changes."""
+        indexing delay; ``ui_user_id`` is the user credited with Python-API changes;
+        ``time_zone`` and ``currency`` are the portal's account settings (any string: HubSpot
+        has legacy zone names of its own)."""
         self.portal_id = portal_id
+        self.time_zone = time_zone
+        self.currency = currency
         self.app_id = app_id
         self.app_name = app_name
         self.client_id = client_id
@@ -264,6 +271,23 @@ class HubSpotState:
         """The portal's current time, from the injected clock (aware, UTC)."""
         value = self._clock()
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    def account_details(self) -> dict:
+        """``GET /account-info/v3/details``: the portal's settings, the offset at this moment."""
+        offset = _utc_offset(self.time_zone, self.now())
+        minutes = int(offset.total_seconds()) // 60
+        sign = "-" if minutes < 0 else "+"
+        return {
+            "portalId": self.portal_id,
+            "accountType": "STANDARD",
+            "timeZone": self.time_zone,
+            "companyCurrency": self.currency,
+            "additionalCurrencies": [],
+            "utcOffset": f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}",
+            "utcOffsetMilliseconds": int(offset.total_seconds() * 1000),
+            "uiDomain": "app.hubspot.com",
+            "dataHostingLocation": "na1",
+        }
 
     def _new_id(self) -> str:
         with self.lock:
@@ -1425,3 +1449,11 @@ def _parse_or_fail(raw: object, code: str) -> datetime:
         return parse_datetime(raw)  # type: ignore[arg-type]
     except (ValueError, OverflowError, OSError):
         raise ValueError(f"{code}: {raw} is not a valid date") from None
+
+
+def _utc_offset(zone: str, at: datetime) -> timedelta:
+    """The zone's offset at `at`; zero for a name Python's tz database does not know."""
+    try:
+        return at.astimezone(ZoneInfo(zone)).utcoffset() or timedelta(0)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return timedelta(0)

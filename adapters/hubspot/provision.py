@@ -1,5 +1,6 @@
-"""Provisioning a portal at install: the Deal Radar property group and deal properties, and the
-portal's deal→contact association labels (the roles its contacts can hold on a deal).
+"""Provisioning a portal at install: the Deal Radar property group and deal properties, the
+portal's deal→contact association labels (the roles its contacts can hold on a deal), and its
+account settings (time zone and currency, `account_settings`).
 
 Idempotent, and cheap to run again: it checks the grant's scopes (one call), reads the deal
 property groups and properties (two calls), creates only what is missing, updates only a
@@ -20,6 +21,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate, PropertyUpdate
 
@@ -36,6 +38,8 @@ COMPARED = ("label", "type", "fieldType", "groupName", "description")
 """The definition fields a provisioned property must match (options are compared apart)."""
 SCHEMA_SCOPE = "crm.schemas.deals.write"
 """The scope that creating deal properties and groups needs."""
+ACCOUNT_DETAILS = "/account-info/v3/details"
+"""The portal's settings (the `oauth` scope is enough); the SDK has no API class for it."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,53 @@ def association_labels(client: HubSpotClient) -> list[AssociationLabel]:
         )
         for spec in answer.results or ()
     ]
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    """The portal's time zone and company currency, as its account settings say."""
+
+    time_zone: str | None
+    """An IANA name Python's zoneinfo loads, or None (see `unknown_zone`)."""
+    currency: str | None
+    unknown_zone: str | None = None
+    """The zone HubSpot gave that zoneinfo cannot load (a legacy or misspelt name)."""
+
+
+def account_settings(client: HubSpotClient) -> AccountSettings:
+    """The portal's time zone and currency (`GET /account-info/v3/details`). A zone name that
+    zoneinfo cannot load is logged and reported in `unknown_zone`, not raised: the install goes
+    on, on the tenant's zone as it was."""
+    answer = client.call(
+        "account.details",
+        lambda sdk: sdk.crm.properties.core_api.api_client.call_api(
+            ACCOUNT_DETAILS, "GET",
+            header_params={"Accept": "application/json"},
+            response_types_map={200: "object"},
+            auth_settings=["oauth2"],
+            _return_http_data_only=True,
+            _request_timeout=TIMEOUT,
+        ),
+    )  # fmt: skip
+    details = answer if isinstance(answer, dict) else {}
+    zone = str(details.get("timeZone") or "").strip() or None
+    currency = str(details.get("companyCurrency") or "").strip() or None
+    if zone is not None and not _known_zone(zone):
+        log.warning(
+            "HubSpot portal %s has time zone %r, which Python's tz database does not know; "
+            "its tenant keeps its zone (set settings `timezone` to an IANA name)",
+            client.portal_id, zone,
+        )  # fmt: skip
+        return AccountSettings(time_zone=None, currency=currency, unknown_zone=zone)
+    return AccountSettings(time_zone=zone, currency=currency)
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a folder, "../x" refused
+        return False
+    return True
 
 
 def suggest_roles(labels: Sequence[AssociationLabel], roles: Sequence[str]) -> dict[str, str]:

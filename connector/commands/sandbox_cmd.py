@@ -53,6 +53,9 @@ from connector.processes import ChildDied, Children, run_once
 from connector.store.db import Store
 from connector.store.status import describe, tenant_status
 
+PORTAL_TIME_ZONE = "Europe/Paris"
+"""The emulated portal's time zone (HubSpot account settings)."""
+
 DEFAULT_DEALS = 300
 DEFAULT_DIR = Path("instance") / "sandbox"
 HOST = "127.0.0.1"
@@ -202,6 +205,8 @@ def _run(
                 py, "-m", "sandbox.hubspot", "--port", str(emu_port),
                 "--seed-deals", str(args.deals), "--seed", str(args.seed),
                 "--webhook-url", f"{app_url}/webhooks/hubspot",
+                # The seeded team is French and English: its tenant takes Paris days at install.
+                "--time-zone", PORTAL_TIME_ZONE,
             ],
         )  # fmt: skip
         print(f"HubSpot emulator: seeding {args.deals} deals...")

@@ -34,6 +34,8 @@ from connector.store.times import from_db, to_db
 from engine.settings import LOCALES, Settings, load_settings
 
 CRMS = ("hubspot", "salesforce", "sell", "test")
+DEFAULT_TIMEZONE = "UTC"
+"""A tenant's zone until someone (an admin, or its CRM account at install) says otherwise."""
 STATUSES = ("active", "suspended", "uninstalled")
 API_KEY_PREFIX = "drk_"
 API_KEY_RANDOM_BYTES = 30
@@ -84,7 +86,7 @@ def create_tenant(
     crm: str,
     account_id: str,
     name: str = "",
-    timezone: str = "UTC",
+    timezone: str = DEFAULT_TIMEZONE,
     locale: str = "en",
     now: datetime,
 ) -> tuple[Tenant, str]:
@@ -190,6 +192,26 @@ def set_status(store: Store, tenant_id: str, status: str, reason: str, now: date
         tenant.status_reason = reason or None
         tenant.updated_at = to_db(now)
     return tenant
+
+
+def adopt_timezone(store: Store, tenant_id: str, timezone: str, now: datetime) -> bool:
+    """Put the tenant on its CRM account's time zone unless someone chose one: only a tenant
+    still on DEFAULT_TIMEZONE whose saved settings set no `timezone` takes it. Returns whether
+    it did. Raises InvalidTenant for a name zoneinfo cannot load."""
+    _valid_timezone(timezone)
+    with store.tenant(tenant_id) as s:
+        tenant = _require(s, tenant_id)
+        document = s.scalar(
+            select(SettingsVersion.document)
+            .where(SettingsVersion.tenant_id == tenant_id)
+            .order_by(SettingsVersion.version.desc())
+            .limit(1)
+        )
+        if tenant.timezone != DEFAULT_TIMEZONE or (document or {}).get("timezone"):
+            return False
+        tenant.timezone = timezone
+        tenant.updated_at = to_db(now)
+    return True
 
 
 # --- API keys -----------------------------------------------------------------------------------

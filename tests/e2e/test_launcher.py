@@ -74,6 +74,7 @@ def test_it_reaches_the_table_and_ctrl_c_stops_everything(
     out = launcher.output
     assert re.search(rf"initial sync: {DEALS}/{DEALS} deals", out)
     assert re.search(r"^no_meeting_scheduled +\d+$", out, re.M)
+    assert "time zone Europe/Paris (the portal's)" in out, "the tenant took the portal's zone"
     key = re.search(r"Authorization: Bearer (drk_[A-Za-z0-9_-]+)", out).group(1)
     app = re.search(r"^web app: (http://\S+);", out, re.M).group(1)
     listed = requests.get(

@@ -1,10 +1,11 @@
 """The install's setup job through a real RQ worker, against the HubSpot emulator over real HTTP
 with a seeded portal: provisioning, then the initial sync requesting every deal's refresh;
 a grant without the scopes Deal Radar needs suspends the tenant with what to do; HubSpot down
-schedules the setup again."""
+schedules the setup again; the tenant takes the portal's time zone unless an admin chose one."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -18,7 +19,7 @@ from connector import queues
 from connector.store.credentials import save_tokens
 from connector.store.models import SetupRun
 from connector.store.status import describe, tenant_status
-from connector.store.tenants import create_tenant, get_tenant
+from connector.store.tenants import create_tenant, current_settings, get_tenant, save_settings
 from jobs.runtime import Runtime
 from sandbox.hubspot import HubSpotState, ServerHandle, serve
 from sandbox.hubspot_seed import load_into_hubspot
@@ -34,9 +35,12 @@ class Portal:
 
 
 @pytest.fixture
-def portal(clock: Clock) -> Iterator[Portal]:
+def portal(clock: Clock, request: pytest.FixtureRequest) -> Iterator[Portal]:
     world = generate(24, seed=7, now=clock())
-    state = HubSpotState(PORTAL, clock=clock, rate_limit=None, search_rate_limit=None)
+    zone = getattr(request, "param", "US/Eastern")  # the portal's time zone (indirect parameter)
+    state = HubSpotState(
+        PORTAL, clock=clock, rate_limit=None, search_rate_limit=None, time_zone=zone
+    )
     ids = load_into_hubspot(state, world)
     portal = Portal(state, None, ids)  # type: ignore[arg-type]
     portal.open = {ids[d.id] for d in world.deals if d.status == "open"}  # type: ignore[attr-defined]
@@ -156,3 +160,58 @@ def test_hubspot_down_schedules_the_setup_again(rt: Runtime, portal: Portal, clo
     assert events.scheduled_job_registry.count == 1  # the retry, after the policy's backoff
     row = setup_row(rt, tenant_id)
     assert row.status == "provisioning" and row.detail.startswith("waiting to retry")
+
+
+PARIS = pytest.mark.parametrize("portal", ["Europe/Paris"], indirect=True)
+
+
+@PARIS
+def test_a_first_install_takes_the_portals_time_zone(
+    rt: Runtime, portal: Portal, clock: Clock
+) -> None:  # type: ignore[no-untyped-def]
+    tenant_id = install(rt, portal, clock)
+    assert get_tenant(rt.store, tenant_id).timezone == "UTC"
+    run_setup(rt.redis)
+    assert get_tenant(rt.store, tenant_id).timezone == "Europe/Paris"
+    assert current_settings(rt.store, tenant_id).timezone == "Europe/Paris"
+    assert portal.state.counts()["GET /account-info/v3/details"] == 1
+    row = setup_row(rt, tenant_id)
+    assert row.status == "done" and "time zone Europe/Paris (the portal's)" in row.detail
+    lines = describe(tenant_status(rt.store, tenant_id, clock()))
+    assert any("setup: done" in line and "time zone Europe/Paris" in line for line in lines)
+    # Taken once: the portal's later changes are not followed (an admin may have relied on it).
+    portal.state.time_zone = "US/Pacific"
+    assert queues.request_setup(rt.redis, tenant_id)
+    run_setup(rt.redis)
+    assert get_tenant(rt.store, tenant_id).timezone == "Europe/Paris"
+
+
+@PARIS
+def test_a_reinstall_keeps_the_zone_an_admin_chose(
+    rt: Runtime, portal: Portal, clock: Clock
+) -> None:  # type: ignore[no-untyped-def]
+    # Installed before Deal Radar read the portal's zone: the admin set theirs in the settings.
+    tenant_id = install(rt, portal, clock)
+    save_settings(rt.store, tenant_id, {"timezone": "America/New_York"}, "admin@acme", clock())
+    run_setup(rt.redis)
+    assert current_settings(rt.store, tenant_id).timezone == "America/New_York"
+    assert get_tenant(rt.store, tenant_id).timezone == "UTC"
+    detail = setup_row(rt, tenant_id).detail
+    assert "time zone America/New_York kept (the portal's is Europe/Paris)" in detail
+
+
+@pytest.mark.parametrize("portal", ["Mars/Olympus_Mons"], indirect=True)
+def test_a_zone_python_does_not_know_leaves_utc_and_the_setup_completes(
+    rt: Runtime, portal: Portal, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    tenant_id = install(rt, portal, clock)
+    with caplog.at_level(logging.WARNING, logger="adapters.hubspot.provision"):
+        run_setup(rt.redis)
+    assert get_tenant(rt.store, tenant_id).timezone == "UTC"
+    row = setup_row(rt, tenant_id)
+    assert row.status == "done" and "'Mars/Olympus_Mons' unknown, not taken" in row.detail
+    assert pending(rt.redis, tenant_id) == portal.all
+    assert any(
+        "Mars/Olympus_Mons" in r.getMessage() and "does not know" in r.getMessage()
+        for r in caplog.records
+    )

@@ -27,7 +27,7 @@ def test_command_line_help_names_its_options() -> None:
         check=False,
     )
     assert done.returncode == 0
-    for option in ("--port", "--webhook-url", "--no-rate-limit", "--search-lag"):
+    for option in ("--port", "--webhook-url", "--no-rate-limit", "--search-lag", "--time-zone"):
         assert option in done.stdout
 
 

@@ -232,6 +232,22 @@ def test_save_appends_versions_and_the_latest_is_in_force(store: Store) -> None:
     assert current_settings(store, other).timezone == "UTC"
 
 
+def test_a_crm_accounts_zone_is_adopted_only_where_nobody_chose_one(store: Store) -> None:
+    fresh, _ = _hubspot(store, "fresh")
+    assert tenants_mod.adopt_timezone(store, fresh, "Europe/Paris", NOW)
+    assert get_tenant(store, fresh).timezone == "Europe/Paris"
+    assert not tenants_mod.adopt_timezone(store, fresh, "US/Pacific", NOW)  # taken once
+    chosen, _ = _hubspot(store, "chosen", timezone="Asia/Tokyo")
+    assert not tenants_mod.adopt_timezone(store, chosen, "Europe/Paris", NOW)
+    assert get_tenant(store, chosen).timezone == "Asia/Tokyo"
+    in_settings, _ = _hubspot(store, "in-settings")
+    save_settings(store, in_settings, {"timezone": "UTC"}, "ana", NOW)  # UTC on purpose
+    assert not tenants_mod.adopt_timezone(store, in_settings, "Europe/Paris", NOW)
+    assert current_settings(store, in_settings).timezone == "UTC"
+    with pytest.raises(InvalidTenant, match="unknown time zone"):
+        tenants_mod.adopt_timezone(store, fresh, "Mars/Olympus_Mons", NOW)
+
+
 def test_invalid_settings_raise_the_engines_error_unchanged(store: Store) -> None:
     tid, _ = _hubspot(store)
     with pytest.raises(SettingsError) as caught:
