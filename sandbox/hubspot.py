@@ -100,20 +100,24 @@ of 300 deals with ``python -m sandbox.hubspot --seed-deals 300`` (``--help`` for
 
 import argparse
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from types import TracebackType
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from sandbox.hubspot_app import create_app
 from sandbox.hubspot_seed import load_into_hubspot
 from sandbox.hubspot_state import Change, HubSpotError, HubSpotState, Source, Token
 from sandbox.seed import generate
+from sandbox.serving import (
+    BackgroundServer,
+    QuietHandler,
+    cannot_listen,
+    handler,
+    interrupt_on_sigterm,
+)
 
 __all__ = [
     "Change",
@@ -127,45 +131,13 @@ __all__ = [
 ]
 
 
-class ServerHandle:
-    """A running emulator: ``url``, ``port``, ``stop()``; a context manager."""
+class ServerHandle(BackgroundServer):
+    """A running emulator: ``url``, ``port``, ``state``, ``stop()``; a context manager (the
+    state and its webhook dispatcher outlive it)."""
 
     def __init__(self, server: BaseWSGIServer, state: HubSpotState) -> None:
+        super().__init__(server, "hubspot-emulator")
         self.state = state
-        self._server = server
-        self.port: int = server.server_port
-        self.url = f"http://{server.server_address[0]}:{self.port}"
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # stop() returns within 50 ms, not werkzeug's 0.5 s
-            name=f"hubspot-emulator-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving (the state and its webhook dispatcher stay usable)."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> "ServerHandle":
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access log line per request: benchmarks make tens of thousands."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
 
 
 def serve(
@@ -173,8 +145,9 @@ def serve(
 ) -> ServerHandle:
     """Serve ``state`` on a threaded werkzeug server in a background thread (port 0: any free
     port); ``quiet`` drops the per-request access log."""
-    handler = _QuietHandler if quiet else WSGIRequestHandler
-    server = make_server(host, port, create_app(state), threaded=True, request_handler=handler)
+    server = make_server(
+        host, port, create_app(state), threaded=True, request_handler=handler(quiet)
+    )
     return ServerHandle(server, state)
 
 
@@ -183,8 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.seed_deals < 0:
         _parser().error("--seed-deals must be 0 or more")
-    # Before anything else: a launcher's terminate() must end it like Ctrl-C at any moment.
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()  # before anything else
     try:
         return _serve(args)
     except KeyboardInterrupt:
@@ -209,15 +181,10 @@ def _serve(args: argparse.Namespace) -> int:
         state.webhooks.configure(args.webhook_url)
     try:
         server = make_server(
-            args.host, args.port, create_app(state), threaded=True, request_handler=_QuietHandler
+            args.host, args.port, create_app(state), threaded=True, request_handler=QuietHandler
         )
     except OSError as exc:
-        print(
-            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
-            "give another --port (0: any free port)",
-            file=sys.stderr,
-        )
-        return 2
+        return cannot_listen(args.host, args.port, exc)
     token = state.issue_token()
     # The first line names the URL (a launcher using --port 0 reads it); the rest are for people.
     print(
@@ -311,10 +278,6 @@ def _seed(state: HubSpotState, deals: int, seed: int) -> str:
         f"seeded {len(world.deals)} deals, {len(world.people)} contacts, "
         f"{len(world.activities)} activities (seed {seed}) in {time.monotonic() - started:.1f} s"
     )
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -103,17 +103,14 @@ import argparse
 import datetime as dt
 import ipaddress
 import os
-import signal
 import ssl
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from sandbox.salesforce_app import create_app
 from sandbox.salesforce_errors import SalesforceError
@@ -121,6 +118,7 @@ from sandbox.salesforce_outbound import OutboundMessages
 from sandbox.salesforce_seed import load_into_salesforce
 from sandbox.salesforce_state import Change, SalesforceState, Session
 from sandbox.seed import generate
+from sandbox.serving import BackgroundServer, cannot_listen, handler, interrupt_on_sigterm
 
 __all__ = [
     "Change",
@@ -178,7 +176,7 @@ def make_certificate(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Pa
     return cert_path, key_path
 
 
-class ServerHandle:
+class ServerHandle(BackgroundServer):
     """A running emulator: ``url`` (https), ``port``, ``cert_path``, ``outbound``, ``stop()``;
     a context manager."""
 
@@ -190,45 +188,18 @@ class ServerHandle:
         cert_dir: tempfile.TemporaryDirectory[str] | None,
         cert_path: Path,
     ) -> None:
+        super().__init__(server, "salesforce-emulator", scheme="https")
         self.state = state
         self.outbound = outbound
         self.cert_path = str(cert_path)
-        self._server = server
         self._cert_dir = cert_dir
-        self.port: int = server.server_port
-        self.url = f"https://{server.server_address[0]}:{self.port}"
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"salesforce-emulator-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
 
     def stop(self) -> None:
         """Stop serving and delivering outbound messages."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        super().stop()
         self.outbound.stop()
         if self._cert_dir is not None:
             self._cert_dir.cleanup()
-
-    def __enter__(self) -> ServerHandle:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
 
 
 def serve(
@@ -251,13 +222,12 @@ def serve(
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     outbound = outbound or OutboundMessages(state)
-    handler = _QuietHandler if quiet else WSGIRequestHandler
     server = make_server(
         host,
         port,
         create_app(state, outbound),
         threaded=True,
-        request_handler=handler,
+        request_handler=handler(quiet),
         ssl_context=context,
     )
     state.instance_url = f"https://{host}:{server.server_port}"
@@ -269,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.seed_deals < 0:
         _parser().error("--seed-deals must be 0 or more")
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     try:
         return _serve(args)
     except KeyboardInterrupt:
@@ -289,12 +259,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         handle = serve(state, args.host, args.port, cert_dir=cert_dir)
     except OSError as exc:
-        print(
-            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; "
-            "give another --port (0: any free port)",
-            file=sys.stderr,
-        )
-        return 2
+        return cannot_listen(args.host, args.port, exc)
     if args.outbound_url:
         handle.outbound.configure(args.outbound_url, verify=args.outbound_ca or True)
     session = state.issue_session()
@@ -379,10 +344,6 @@ def _seed(state: SalesforceState, deals: int, seed: int) -> str:
         f"seeded {len(world.deals)} opportunities, {len(world.people)} contacts, "
         f"{len(world.activities)} activities (seed {seed}) in {time.monotonic() - started:.1f} s"
     )
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
