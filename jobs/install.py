@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.base import Adapter
-from adapters.errors import CrmError, RateLimited
+from adapters.errors import CrmError
 from adapters.hubspot.provision import account_settings, provision, suggest_roles
 from connector import queues
 from connector.store import tenants
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 SETUP_PAGES = 10_000
 """Pages the initial sync reads at most (two million HubSpot deals); the poll takes over after."""
-ATTEMPTS_TTL = 24 * 3600
 
 
 class SetupFailed(Exception):
@@ -144,12 +143,9 @@ def _progress(rt: Runtime, tenant_id: str, progress: Progress) -> None:
 
 def _failed(rt: Runtime, tenant_id: str, progress: Progress, error: CrmError) -> dict[str, Any]:
     r = rt.redis
-    attempt = int(r.incr(_attempts_key(tenant_id)))
-    r.expire(_attempts_key(tenant_id), ATTEMPTS_TTL)
-    decision = policy.decide(error, attempt)
+    decision = policy.decide_attempt(r, _attempts_key(tenant_id), error)
     if decision.action == "retry":
-        retry_after = error.retry_after if isinstance(error, RateLimited) else None
-        delay = policy.backoff(attempt, retry_after)
+        attempt, delay = decision.attempt, decision.delay
         log.warning(
             "tenant %s: setup stopped after %d deals: %s (attempt %d); again in %.0f s",
             tenant_id, progress.requested, decision.reason, attempt, delay,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from adapters import errors
 
@@ -18,12 +19,17 @@ BACKOFF_CAP = 600.0
 """Never wait longer between two tries: a CRM outage is retried for as long as it lasts."""
 AUTH_RETRIES = 3
 """An expired token that refreshing did not cure, this many times, means the install is broken."""
+ATTEMPTS_TTL = 24 * 3600
+"""A run of failures is forgotten this long after its last attempt."""
 
 
 @dataclass(frozen=True)
 class Decision:
     action: str  # retry | suspend | deleted | fail
     reason: str
+    attempt: int = 1
+    delay: float = 0.0
+    """Seconds to wait before the retry (retry only)."""
 
 
 POLICY: dict[type[errors.CrmError], str] = {
@@ -51,3 +57,15 @@ def backoff(
     ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempt - 1))
     delay = ceiling * rng.uniform(0.5, 1.0)  # jitter: tenants hit by one outage spread out
     return max(delay, retry_after or 0.0)
+
+
+def decide_attempt(redis: Any, attempts_key: str, error: errors.CrmError) -> Decision:
+    """Count this failure in the run kept under `attempts_key` (shared by every worker, reset
+    by the caller's next success) and decide, with the backoff for a retry."""
+    attempt = int(redis.incr(attempts_key))
+    redis.expire(attempts_key, ATTEMPTS_TTL)
+    decision = decide(error, attempt)
+    if decision.action != "retry":
+        return Decision(decision.action, decision.reason, attempt)
+    retry_after = error.retry_after if isinstance(error, errors.RateLimited) else None
+    return Decision("retry", decision.reason, attempt, backoff(attempt, retry_after))

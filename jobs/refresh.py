@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from adapters import ADAPTERS
-from adapters.errors import CrmError, RateLimited
+from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants, work
 from connector.store.models import InboxEvent
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 DRAIN_BATCH = 200
 """Deals refreshed by one job, unless the CRM's adapter says otherwise (`pull_batch`: what its
 batch limits make cheapest); more pending than this are left for the next drain."""
-ATTEMPTS_TTL = 24 * 3600
 SCHEDULER_RESOLUTION_MS = 1000
 
 
@@ -130,18 +129,14 @@ def follow_up(rt: Runtime, tenant_id: str, writebacks: int, events: int) -> None
 
 def _failed(rt: Runtime, tenant_id: str, deal_ids: Sequence[str], error: CrmError) -> None:
     r = rt.redis
-    attempt = int(r.incr(_attempts_key(tenant_id)))
-    r.expire(_attempts_key(tenant_id), ATTEMPTS_TTL)
-    decision = policy.decide(error, attempt)
+    decision = policy.decide_attempt(r, _attempts_key(tenant_id), error)
     if decision.action == "retry":
-        retry_after = error.retry_after if isinstance(error, RateLimited) else None
-        delay = policy.backoff(attempt, retry_after)
-        r.set(queues.backoff_key(tenant_id), "1", px=max(1, int(delay * 1000)))
+        r.set(queues.backoff_key(tenant_id), "1", px=max(1, int(decision.delay * 1000)))
         log.warning(
             "tenant %s: %s (attempt %d); retrying %d deals in %.1f s",
-            tenant_id, decision.reason, attempt, len(deal_ids), delay,
+            tenant_id, decision.reason, decision.attempt, len(deal_ids), decision.delay,
         )  # fmt: skip
-        queues.request_refresh(r, tenant_id, deal_ids, window=delay)
+        queues.request_refresh(r, tenant_id, deal_ids, window=decision.delay)
     elif decision.action == "suspend":
         log.error("tenant %s suspended: %s", tenant_id, decision.reason)
         tenants.set_status(rt.store, tenant_id, "suspended", decision.reason, rt.clock())

@@ -201,12 +201,7 @@ def adopt_timezone(store: Store, tenant_id: str, timezone: str, now: datetime) -
     _valid_timezone(timezone)
     with store.tenant(tenant_id) as s:
         tenant = _require(s, tenant_id)
-        document = s.scalar(
-            select(SettingsVersion.document)
-            .where(SettingsVersion.tenant_id == tenant_id)
-            .order_by(SettingsVersion.version.desc())
-            .limit(1)
-        )
+        document = _latest_document(s, tenant_id)
         if tenant.timezone != DEFAULT_TIMEZONE or (document or {}).get("timezone"):
             return False
         tenant.timezone = timezone
@@ -316,6 +311,16 @@ def save_settings(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _latest_document(s: Session, tenant_id: str) -> dict[str, Any] | None:
+    """The tenant's latest saved settings document, None before any is saved."""
+    return s.scalar(
+        select(SettingsVersion.document)
+        .where(SettingsVersion.tenant_id == tenant_id)
+        .order_by(SettingsVersion.version.desc())
+        .limit(1)
+    )
+
+
 def current_settings(store: Store, tenant_id: str) -> Settings:
     """The settings in force: the latest saved document (or the defaults) resolved.
 
@@ -323,12 +328,7 @@ def current_settings(store: Store, tenant_id: str) -> Settings:
     """
     with store.tenant(tenant_id) as s:
         tenant = _require(s, tenant_id)
-        document = s.scalar(
-            select(SettingsVersion.document)
-            .where(SettingsVersion.tenant_id == tenant_id)
-            .order_by(SettingsVersion.version.desc())
-            .limit(1)
-        )
+        document = _latest_document(s, tenant_id)
     document = dict(document or {})
     document.setdefault("timezone", tenant.timezone)
     document.setdefault("locale", tenant.locale)
