@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
 
+from connector.store import jsoncodec
 from connector.store.models import TenantScoped
 
 TENANT = "tenant_id"
@@ -44,6 +45,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite files get WAL, foreign keys and a busy timeout."""
     url = normalize_url(url)
     parsed = make_url(url)
+    kwargs.setdefault("json_serializer", jsoncodec.dumps)
+    kwargs.setdefault("json_deserializer", jsoncodec.loads)
     if parsed.get_backend_name() == "postgresql":
         engine = create_engine(url, pool_pre_ping=True, **kwargs)
         event.listen(engine, "connect", _binary_arrays)

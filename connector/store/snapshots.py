@@ -9,7 +9,6 @@ a tenant through it in batches and never loads a tenant whole.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -18,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from connector.store import jsoncodec
 from connector.store.models import (
     ActivityDealRow,
     ActivityRow,
@@ -39,7 +39,7 @@ def pack_activities(activities: Iterable[Activity]) -> str:
          list(a.cc), a.user]
         for a in activities
     ]  # fmt: skip
-    return json.dumps(rows, separators=(",", ":"))
+    return jsoncodec.dumps(rows)
 
 
 def _activity(
@@ -58,7 +58,7 @@ def _activity(
 
 
 def _unpack(
-    packed: str, loads: Any = json.loads, at: Any = datetime.fromtimestamp, zones: Any = _ZONES
+    packed: str, loads: Any = jsoncodec.loads, at: Any = datetime.fromtimestamp, zones: Any = _ZONES
 ) -> list[Activity]:
     """A deal's packed activities (`pack_activities`) as engine objects: `_activity` inlined,
     with its helpers bound as locals, since the sweep runs it some forty times per deal."""

@@ -10,7 +10,6 @@ parameter once instead of rebuilding a list of hundreds of parameters for every 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from connector.store import jsoncodec
 from connector.store.db import TENANT, CrossTenantWrite, UnscopedQuery
 
 
@@ -48,7 +48,8 @@ def _unnested(model: type, rows: Sequence[dict[str, Any]]) -> Select:
     """PostgreSQL: the rows as a SELECT over one array parameter per column (`unnest`).
 
     JSON values travel as text and are cast back: an array of JSON documents is encoded here
-    in one pass, as SQLAlchemy's JSON type would encode each (None is JSON null, as there).
+    in one pass, with the codec SQLAlchemy's JSON type is given (connector.store.db); None is
+    JSON null, as there.
     """
     table = model.__table__
     names = list(rows[0])
@@ -57,7 +58,7 @@ def _unnested(model: type, rows: Sequence[dict[str, Any]]) -> Select:
         column_type = table.c[name].type
         values = [row[name] for row in rows]
         if isinstance(column_type, JSON):
-            column_type, values = String(), [json.dumps(v) for v in values]
+            column_type, values = String(), [jsoncodec.dumps(v) for v in values]
         elif isinstance(column_type, Float):  # psycopg refuses a list mixing int and float
             values = [None if v is None else float(v) for v in values]
         arrays.append(bindparam(f"rows_{name}", values, type_=postgresql.ARRAY(column_type)))
@@ -175,10 +176,18 @@ def insert_returning(
 def update_many(
     session: Session, model: type, rows: Sequence[dict[str, Any]], key: str = "id"
 ) -> None:
-    """Update many rows of the session's tenant by `key`, one statement executed many times.
+    """Update many rows of the session's tenant by `key`.
 
     Each row gives `key` and the columns to set (all rows the same columns). The tenant is part
     of the WHERE clause, so a row of another tenant is never touched whatever ids are given.
+
+    SQLite: one statement executed many times. PostgreSQL: one statement for the whole batch,
+    `UPDATE ... FROM` the rows as arrays (`_unnested`); executed row by row, the daily sweep's
+    refresh of ongoing episodes' facts (a few hundred thousand rows) cost it a quarter of its
+    time in round trips. The keys are also given as `key = ANY(array)`, so that the rows are
+    found through the key's index whatever the planner believes of the table's size (a table
+    filled since it was last analyzed looks empty, and a join alone was then planned as a scan
+    of the whole table).
     """
     if not rows:
         return
@@ -187,6 +196,21 @@ def update_many(
         raise RuntimeError("update_many needs a tenant session (Store.tenant)")
     table = model.__table__
     columns = [c for c in rows[0] if c != key]
+    if _postgresql(session):
+        batch = _unnested(model, rows).subquery("batch_rows")
+        keys = bindparam(
+            "update_keys", [row[key] for row in rows], type_=postgresql.ARRAY(table.c[key].type)
+        )
+        session.connection().execute(
+            table.update()
+            .where(
+                table.c.tenant_id == tenant,
+                table.c[key] == func.any(keys),
+                table.c[key] == batch.c[key],
+            )
+            .values({c: batch.c[c] for c in columns})
+        )
+        return
     stmt = (
         table.update()
         .where(table.c.tenant_id == tenant, table.c[key] == bindparam(f"_{key}"))
