@@ -21,12 +21,15 @@ listing did not show was deleted meanwhile, and its deals are refreshed too; the
 goes on from the position taken first, so a change made during the listing is read from the
 feed as well. A listing of deals requests every deal: no deal is missed, whatever the gap.
 
+A contact custom field's definition changing (renamed, deleted) lists the contacts again: their
+values follow the field, and the contacts stream need not carry that.
+
 What a page concerns: a deal's own events, except the echo of Deal Radar's write-back (an
 update whose changed values are Deal Radar's custom fields only: refreshing for it would only
 write again what was just written); a contact's, the deals it is on (as the pulls found them:
 Sell streams no associated-contact changes); an activity's, its deals before and after. Each
-deal update whose `previous` holds another `stage_id` is noted (the stage and when: the
-change's `last_stage_change_at`, else the event's time) for the mapping's stage entry.
+deal update whose `previous` holds another `stage_id` is noted (the stage, and when Sell
+recorded the move: the event's time) for the mapping's stage entry.
 
 Error policy: adapters.errors from the client, except 410, handled here as described; a record
 the mirror cannot take propagates (a bug, not data).
@@ -186,6 +189,14 @@ class Firehose:
             gen=position.gen, top=bool(meta.get("top")) or not items,
         )  # fmt: skip
         self.visited.add(stream)
+        if stream == "custom_fields" and any(
+            (i.get("data") or {}).get("resource_type") == "contact" for i in items
+        ) and "contacts" in state.streams:  # fmt: skip
+            # A contact field renamed or deleted changes every contact's values, and the
+            # contacts stream need not say so: list the contacts again.
+            log.info("Sell contact custom fields changed; listing every contact again")
+            old = state.streams.pop("contacts")
+            state.listings["contacts"] = Listing(gen=old.gen + 1)
         return deals
 
     def _apply(self, stream: str, items: list[dict[str, Any]], gen: int) -> set[str]:
@@ -225,7 +236,7 @@ class Firehose:
         for rid, data, meta in kept:
             previous = meta.get("previous") or {}
             if "stage_id" in previous and previous["stage_id"] != data.get("stage_id"):
-                at = data.get("last_stage_change_at") or meta.get("event_time")
+                at = meta.get("event_time") or data.get("last_stage_change_at")
                 entries.append(Mirrored(rid, {"stage_id": data.get("stage_id"), "at": at}))
         self.mirror.put(STAGE_ENTRIES, entries, 0)
 
