@@ -308,7 +308,7 @@ def _answer(done: Installed) -> Response:
 
 
 def _error(exc: InstallError) -> tuple[Response, int]:
-    log.info("HubSpot install refused (%d): %s", exc.status, exc)
+    log.info("install refused (%d): %s", exc.status, exc)
     if _wants_json():
         return jsonify(error="install_failed", detail=str(exc)), exc.status
     body = (
