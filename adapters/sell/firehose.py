@@ -156,8 +156,10 @@ class Firehose:
             deals = self._list(state, stream)
         else:
             stream = next(
-                s for s in STREAMS if s not in self.visited or not state.streams[s].top
-            )  # the caller stops once `more` is False, so there is one
+                (s for s in STREAMS if s not in self.visited or not state.streams[s].top), None
+            )
+            if stream is None:  # every stream read to its top by this adapter already
+                return Changes([], state.dump(), more=False)
             deals = self._read(state, stream)
         more = bool(state.listings) or any(
             s not in self.visited or not state.streams[s].top for s in STREAMS
