@@ -131,29 +131,45 @@ def install_portal(
     services: Any, info: oauth.TokenInfo, tokens: dict[str, Any], expires_at: datetime
 ) -> Installed:
     """Create the portal's tenant, or find it again and reactivate it; store its tokens."""
+    return install_account(
+        services, "hubspot", info.portal_id, info.hub_domain or f"HubSpot portal {info.portal_id}",
+        tokens, expires_at, START,
+    )  # fmt: skip
+
+
+def install_account(
+    services: Any,
+    crm: str,
+    account_id: str,
+    name: str,
+    tokens: dict[str, Any],
+    expires_at: datetime | None,
+    start: str,
+) -> Installed:
+    """Create the CRM account's tenant, or find it again and reactivate it; store its tokens
+    encrypted (`expires_at` None: a token without expiry)."""
     store, now = services.store, services.clock()
     try:
-        tenant = tenants.find_tenant(store, "hubspot", info.portal_id)
+        tenant = tenants.find_tenant(store, crm, account_id)
         api_key = None
         if tenant is None:
             try:
                 tenant, api_key = tenants.create_tenant(
-                    store, crm="hubspot", account_id=info.portal_id,
-                    name=info.hub_domain or f"HubSpot portal {info.portal_id}", now=now,
-                )  # fmt: skip
-            except tenants.TenantExists:  # a concurrent callback for the same portal won
-                tenant = tenants.find_tenant(store, "hubspot", info.portal_id)
+                    store, crm=crm, account_id=account_id, name=name, now=now
+                )
+            except tenants.TenantExists:  # a concurrent callback for the same account won
+                tenant = tenants.find_tenant(store, crm, account_id)
                 assert tenant is not None
         elif tenant.status != "active":
             tenants.set_status(store, tenant.id, "active", "", now)
         save_tokens(store, services.box, tenant.id, tokens, expires_at, now)
     except SQLAlchemyError as exc:
-        log.error("HubSpot portal %s: the install could not be saved: %s", info.portal_id, exc)
+        log.error("%s account %s: the install could not be saved: %s", crm, account_id, exc)
         raise InstallError(
-            503, f"Deal Radar could not save the install; start again at {START} in a minute"
+            503, f"Deal Radar could not save the install; start again at {start} in a minute"
         ) from exc
     status = "installed" if api_key else "reinstalled"
-    return Installed(tenant.id, info.portal_id, status, api_key)
+    return Installed(tenant.id, account_id, status, api_key)
 
 
 # --- steps ---------------------------------------------------------------------------------------
@@ -358,7 +374,10 @@ def sell_callback() -> Response | tuple[Response, int]:
                 400, f"Zendesk Sell did not grant access ({why}); start again at {SELL_START}"
             )
         tokens, expires_at, account = _sell_exchange(services, request.args.get("code", ""))
-        done = install_sell_account(services, account, tokens, expires_at)
+        done = install_account(
+            services, "sell", account.id, account.name or f"Zendesk Sell account {account.id}",
+            tokens, expires_at, SELL_START,
+        )  # fmt: skip
         g.tenant = done.tenant_id
         _enqueue_setup(services, done.tenant_id, SELL_START)
     except InstallError as exc:
@@ -384,38 +403,6 @@ def sell_callback() -> Response | tuple[Response, int]:
         )  # fmt: skip
     response.delete_cookie(COOKIE, path=SELL_CALLBACK)
     return response
-
-
-def install_sell_account(
-    services: Any,
-    account: sell_oauth.Account,
-    tokens: dict[str, Any],
-    expires_at: datetime | None,
-) -> Installed:
-    """Create the Sell account's tenant, or find it again and reactivate it; store its tokens
-    (OAuth, or a personal access token: `expires_at` None)."""
-    store, now = services.store, services.clock()
-    try:
-        tenant = tenants.find_tenant(store, "sell", account.id)
-        api_key = None
-        if tenant is None:
-            try:
-                tenant, api_key = tenants.create_tenant(
-                    store, crm="sell", account_id=account.id,
-                    name=account.name or f"Zendesk Sell account {account.id}", now=now,
-                )  # fmt: skip
-            except tenants.TenantExists:  # a concurrent callback for the same account won
-                tenant = tenants.find_tenant(store, "sell", account.id)
-                assert tenant is not None
-        elif tenant.status != "active":
-            tenants.set_status(store, tenant.id, "active", "", now)
-        save_tokens(store, services.box, tenant.id, tokens, expires_at, now)
-    except SQLAlchemyError as exc:
-        log.error("Sell account %s: the install could not be saved: %s", account.id, exc)
-        raise InstallError(
-            503, f"Deal Radar could not save the install; start again at {SELL_START} in a minute"
-        ) from exc
-    return Installed(tenant.id, account.id, "installed" if api_key else "reinstalled", api_key)
 
 
 def _sell_credentials(config: Any) -> tuple[str, str]:
