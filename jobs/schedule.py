@@ -38,6 +38,7 @@ from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
 from connector.store.models import SetupRun, SweepRun, SyncCursor, Tenant
+from connector.store.status import FEED_CURSOR, LAST_POLL
 from engine.settings import Settings
 from jobs import policy
 from jobs.adapters import adapter_for_tenant
@@ -45,9 +46,7 @@ from jobs.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
 
-DEALS_CURSOR = "deals"
-LAST_POLL = "poll"
-"""The sync cursor row that keeps the last poll's outcome (its value) and time."""
+DEALS_CURSOR = FEED_CURSOR
 POLL_PAGES = 50
 """Pages read by one poll job; a backlog larger than this continues at the next poll."""
 POLL_GRACE = 120.0

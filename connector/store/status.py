@@ -21,9 +21,10 @@ from connector.store.tenants import get_tenant
 from connector.store.times import from_db
 
 FEED_CURSOR = "deals"
-"""The sync cursor holding a feed's positions (jobs.schedule's DEALS_CURSOR)."""
+"""The sync cursor of a tenant's incremental pull (jobs.schedule): a watermark, or for Sell its
+Firehose positions."""
 LAST_POLL = "poll"
-"""The sync cursor keeping the last poll's outcome (jobs.schedule's LAST_POLL)."""
+"""The sync cursor keeping the last poll's outcome (its value) and time (jobs.schedule)."""
 FEED_RETENTION_HOURS = 72
 FEED_WARN_HOURS = 48
 """A feed position older than this is a warning: the Firehose forgets after 72 hours."""
