@@ -33,9 +33,10 @@ class Config:
     OAuth redirects point at it). No default: a wrong one fails every signature, so the web app
     refuses to start without it (`require_public_url`); other commands do not need it."""
     crm: Mapping[str, str] = field(default_factory=dict, repr=False)
-    """CRM app credentials (HUBSPOT_CLIENT_ID, ...) and hosts (HUBSPOT_API_URL, default
-    https://api.hubapi.com; HUBSPOT_AUTHORIZE_URL, default HubSpot's consent page), by
-    environment name; an unset name is absent."""
+    """CRM app credentials (HUBSPOT_CLIENT_ID, SELL_CLIENT_ID, ...) and hosts (HUBSPOT_API_URL,
+    default https://api.hubapi.com; HUBSPOT_AUTHORIZE_URL, default HubSpot's consent page;
+    SELL_API_URL, default https://api.getbase.com; SELL_AUTHORIZE_URL, default Sell's consent
+    page), by environment name; an unset name is absent."""
     metrics_dir: str = ""
     """PROMETHEUS_MULTIPROC_DIR: where each gunicorn worker keeps its counters, so that /metrics
     adds up every worker's (emptied when gunicorn starts); unset: one process's counters."""
@@ -72,6 +73,8 @@ class Config:
             "SALESFORCE_CLIENT_SECRET",
             "SELL_CLIENT_ID",
             "SELL_CLIENT_SECRET",
+            "SELL_API_URL",
+            "SELL_AUTHORIZE_URL",
         )
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,

@@ -75,6 +75,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "schedule": {"sweep_hour": 6, "poll_minutes": 5},
     "role_labels": {},
+    "sell": {"poll_seconds": 15, "role_field": "Buying role", "role_tag_prefix": None},
 }
 
 
@@ -183,6 +184,12 @@ class _Schedule(_Strict):
     poll_minutes = fields.Integer(strict=True, validate=validate.Range(min=1, max=60))
 
 
+class _Sell(_Strict):
+    poll_seconds = fields.Integer(strict=True, validate=validate.Range(min=5, max=3600))
+    role_field = fields.String(validate=validate.Length(max=200))
+    role_tag_prefix = fields.String(allow_none=True, validate=validate.Length(max=50))
+
+
 def _valid_timezone(name: str) -> None:
     try:
         ZoneInfo(name)
@@ -209,6 +216,13 @@ class SettingsSchema(_Strict):
         metadata={
             "description": "The CRM's contact labels (HubSpot association labels) mapped to "
             "roles, over those matched at install; an empty role ignores the label"
+        },
+    )
+    sell = fields.Nested(
+        _Sell,
+        metadata={
+            "description": "Zendesk Sell: how often its change feed is polled, and where contacts "
+            "keep their buying roles (a contact custom field, and/or tags)"
         },
     )
 
@@ -289,6 +303,12 @@ class Settings:
     def role_labels(self) -> dict[str, str]:
         """The admin's CRM label -> role mapping ("" ignores a label)."""
         return self.document["role_labels"]
+
+    @property
+    def sell(self) -> dict[str, Any]:
+        """Zendesk Sell: `poll_seconds`, `role_field` ("" reads no field), `role_tag_prefix`
+        (None reads no tags)."""
+        return self.document["sell"]
 
     def alerts_for(self, pipeline: str) -> dict[str, dict[str, Any]]:
         """The alert blocks in force for a pipeline: its overrides laid over the organisation's."""

@@ -31,10 +31,11 @@ from typing import Any
 from adapters.base import Adapter
 from adapters.errors import CrmError
 from adapters.hubspot.provision import account_settings, provision, suggest_roles
+from adapters.sell.fields import FIELDS as SELL_FIELDS
 from connector import queues
 from connector.store import tenants
 from connector.store.models import SetupRun
-from jobs import policy
+from jobs import policy, schedule
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import Runtime, current
 from jobs.schedule import Progress, follow_changes
@@ -72,8 +73,19 @@ def _hubspot(adapter: Any, roles: list[str]) -> Provisioned:
     return Provisioned(suggest_roles(done.labels, roles), detail, account.time_zone)
 
 
+def _sell(adapter: Any, roles: list[str]) -> Provisioned:
+    """Sell's API cannot create custom fields: check them, and leave notices saying what an
+    admin must create (adapters/sell/provision.py); the setup goes on either way."""
+    fields = adapter.check_fields()
+    detail = f"custom fields: {len(fields.usable)} of {len(SELL_FIELDS)} usable"
+    if not fields.complete:
+        detail += " (see the notice: what to create in Sell)"
+    return Provisioned({}, detail)
+
+
 PROVISIONERS: Mapping[str, Callable[[Adapter, list[str]], Provisioned]] = {
     "hubspot": _hubspot,
+    "sell": _sell,
 }
 """What each CRM needs before the first sync."""
 
@@ -113,6 +125,7 @@ def setup(tenant_id: str) -> dict[str, Any]:
         return _failed(rt, tenant_id, progress, exc)
     rt.redis.delete(_attempts_key(tenant_id))
     _record(rt, tenant_id, status="done", finish=True)
+    schedule.start_polling(rt, tenant)
     log.info(
         "tenant %s: setup done, %d deals requested for refresh in %d pages%s",
         tenant_id, progress.requested, progress.pages,

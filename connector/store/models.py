@@ -405,3 +405,43 @@ class SetupRun(TenantScoped, Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- CRM record mirrors and notices (connector/store/mirror.py) -------------------------------
+
+
+class MirrorRecordRow(TenantScoped, Base):
+    """A CRM record as the CRM's change feed last showed it, for a CRM that cannot list a
+    deal's records (Zendesk Sell's calls); adapters.base.RecordMirror says what it is for."""
+
+    __tablename__ = "mirror_records"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    """The CRM's resource ("calls", "contacts")."""
+    crm_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    """The full listing that last saw it: a later listing prunes what it did not see."""
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MirrorLinkRow(TenantScoped, Base):
+    """A mirrored record's place on a deal (a call's associated deal, a deal's contact)."""
+
+    __tablename__ = "mirror_links"
+    __table_args__ = (Index("ix_mirror_links_record", "tenant_id", "kind", "crm_id"),)
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    deal_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+    crm_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+
+
+class Notice(TenantScoped, Base):
+    """Something an admin must fix in the CRM, as an adapter last found it (a custom field
+    missing); `dealradar tenants status` shows them."""
+
+    __tablename__ = "notices"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    message: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

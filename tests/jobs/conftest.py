@@ -79,6 +79,17 @@ def crm(crm_folder: Path, tenant_id: str) -> FolderClient:
     return client
 
 
+class _Worker(SimpleWorker):
+    """A burst worker without RQ's command channel: stopping its pub/sub thread at teardown
+    sometimes blocked for the thread's 60-second read (redis-py), which tests never need."""
+
+    def subscribe(self) -> None:
+        return None
+
+    def unsubscribe(self) -> None:
+        return None
+
+
 def run_jobs(redis: Redis, *, rounds: int = 20) -> None:
     """Run every queued job, moving due scheduled jobs onto their queues, until nothing is left."""
     qs = [Queue(name, connection=redis) for name in queues.QUEUES]
@@ -89,7 +100,7 @@ def run_jobs(redis: Redis, *, rounds: int = 20) -> None:
         scheduler.release_locks()
         if not any(q.count for q in qs):
             return
-        SimpleWorker(qs, connection=redis).work(burst=True)
+        _Worker(qs, connection=redis).work(burst=True)
     raise AssertionError("jobs kept coming back")
 
 
