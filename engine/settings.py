@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from engine import notify_settings
 from engine.titles import LEVELS
 
 ALERT_CODES: tuple[str, ...] = (
@@ -75,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "schedule": {"sweep_hour": 6, "poll_minutes": 5},
     "role_labels": {},
+    **notify_settings.DEFAULTS,
 }
 
 
@@ -211,6 +213,8 @@ class SettingsSchema(_Strict):
             "roles, over those matched at install; an empty role ignores the label"
         },
     )
+    notifications = fields.Nested(notify_settings.NotificationsSchema)
+    digest = fields.Nested(notify_settings.DigestSchema)
 
 
 def _flatten(errors: Any, path: str = "") -> dict[str, list[str]]:

@@ -1,5 +1,6 @@
-"""What the cron process starts every minute: daily sweeps at each tenant's local hour, and
-incremental polling of the CRMs that send no webhooks.
+"""What the cron process starts every minute: daily sweeps at each tenant's local hour, the
+morning digest after them (jobs.digest.plan), and incremental polling of the CRMs that send no
+webhooks.
 
 `tick()` is cheap and safe to run twice: a sweep is started at most once per tenant and local
 day (the sweep_runs row decides), and a poll at most once per interval (a Redis mark with that
@@ -28,7 +29,7 @@ from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
 from connector.store.models import SweepRun, SyncCursor, Tenant
-from jobs import policy
+from jobs import digest, policy
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import current
 
@@ -51,7 +52,7 @@ def tick() -> dict[str, int]:
         active = [(t.id, t.crm, t.timezone) for t in s.scalars(
             select(Tenant).where(Tenant.status == "active")
         )]  # fmt: skip
-    sweeps = polls = 0
+    sweeps = polls = digests = 0
     for tenant_id, crm, zone in active:
         settings = tenants.current_settings(rt.store, tenant_id)
         local = now.astimezone(ZoneInfo(settings.timezone or zone))
@@ -60,12 +61,13 @@ def tick() -> dict[str, int]:
                 "jobs.sweep.start", tenant_id, local.date().isoformat()
             )
             sweeps += 1
+        digests += digest.plan(tenant_id, settings, local)
         if _needs_polling(crm):
             interval = settings.schedule["poll_minutes"] * 60
             polls += queues.enqueue_once(
                 rt.redis, queues.EVENTS, "jobs.schedule.poll", tenant_id, what="poll", hold=interval
             )
-    return {"tenants": len(active), "sweeps": sweeps, "polls": polls}
+    return {"tenants": len(active), "sweeps": sweeps, "polls": polls, "digests": digests}
 
 
 def _swept(tenant_id: str, local: datetime) -> bool:
