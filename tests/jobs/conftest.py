@@ -18,6 +18,7 @@ from rq.scheduler import RQScheduler
 from adapters.base import TenantRef
 from adapters.folder.client import FolderClient
 from connector import queues
+from connector.notify.config import NotifyConfig
 from connector.store.db import Store
 from connector.store.secrets import TokenBox
 from connector.store.tenants import create_tenant
@@ -43,13 +44,14 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def rt(store: Store, redis: Redis, clock: Clock) -> Iterator[Runtime]:
+def rt(store: Store, redis: Redis, clock: Clock, tmp_path: Path) -> Iterator[Runtime]:
     installed = Runtime(
         store=store,
         redis=redis,
         clock=clock,
         coalesce_seconds=0.0,
         box=TokenBox([Fernet.generate_key().decode()]),
+        notify=NotifyConfig(outbox_dir=str(tmp_path / "outbox")),  # mail never leaves the test
     )
     runtime.install(installed)
     yield installed
