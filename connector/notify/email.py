@@ -68,11 +68,11 @@ def build(mail: Mail, mail_from: str, now: datetime) -> EmailMessage:
     message["Subject"] = mail.subject
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id(mail.key, mail_from)
-    message["Content-Language"] = mail.locale
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
     message.set_content(mail.text)
     if mail.html is not None:
         message.add_alternative(mail.html, subtype="html")
+    message["Content-Language"] = mail.locale  # after the content: set_content drops Content-*
     return message
 
 
