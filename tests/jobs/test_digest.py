@@ -32,15 +32,26 @@ FIVE = [  # (example, id, name, amount, close date): Claire's five alerting deal
     ("globex-rotting", "d-2001", "Globex <Paris> & co", 12000, "2026-11-27"),
     ("acme-renewal", "d-1001", "Acme renewal", 84000, "2026-12-18"),
 ]
-ORDER = ["Acme renewal", "Globex expansion", "Globex <Paris> & co", "Initech pilot",
-         "Umbrella pilot"]  # fmt: skip
+ORDER = [
+    "Acme renewal",
+    "Globex expansion",
+    "Globex <Paris> & co",
+    "Initech pilot",
+    "Umbrella pilot",
+]
 """Largest amount first; equal amounts, the earlier close date first; no amount last."""
 
 
 def _bundle(example: str, deal_id: str, name: str, amount: Any, close: str, owner: dict) -> Any:
     doc = json.loads(next(p for p in EXAMPLES if p.stem == example).read_text())
-    doc["deal"].update(id=deal_id, name=name, amount=amount, close_date=close,
-                       owner=owner["id"], url=f"https://crm.example/deals/{deal_id}")  # fmt: skip
+    doc["deal"].update(
+        id=deal_id,
+        name=name,
+        amount=amount,
+        close_date=close,
+        owner=owner["id"],
+        url=f"https://crm.example/deals/{deal_id}",
+    )
     doc["users"] = [owner]
     return load_bundle(doc)
 
@@ -91,17 +102,24 @@ def test_a_rep_gets_one_digest_of_five_deals_in_order_in_english(
     text, html = _parts(claire)
     assert text.startswith("Hello Claire Martin,")
     assert _in_order(text, [f". {name}" for name in ORDER]), text
-    assert _in_order(html, [f">{name.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}<"
-                            for name in ORDER]), html  # fmt: skip
+    assert _in_order(
+        html,
+        [
+            f">{name.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}<"
+            for name in ORDER
+        ],
+    ), html
     assert "<Paris>" not in html, "deal names are escaped in HTML"
     # Each deal with its alerts in plain words, its amount and close date, and its link.
-    globex = text[text.index(". Globex expansion"): text.index(". Globex <Paris>")]
-    for line in ("Amount: EUR 23,500 | Close date: 2026-11-20",
-                 "- No activity for 23 days (threshold 10)",
-                 "- Close date passed 5 days ago (2026-11-20)",
-                 "Open in the CRM: https://crm.example/deals/d-1002"):  # fmt: skip
+    globex = text[text.index(". Globex expansion") : text.index(". Globex <Paris>")]
+    for line in (
+        "Amount: EUR 23,500 | Close date: 2026-11-20",
+        "- No activity for 23 days (threshold 10)",
+        "- Close date passed 5 days ago (2026-11-20)",
+        "Open in the CRM: https://crm.example/deals/d-1002",
+    ):
         assert line in globex, (line, globex)
-    assert "Amount: not set" in text[text.index(". Umbrella pilot"):]
+    assert "Amount: not set" in text[text.index(". Umbrella pilot") :]
     assert "- Amount is missing" in text
     assert '<a href="https://crm.example/deals/d-1001">Acme renewal</a>' in html
     assert "<li>No activity for 23 days (threshold 10)</li>" in html
@@ -123,12 +141,14 @@ def test_the_digest_speaks_the_tenants_locale(
     text, html = _parts(claire)
     assert text.startswith("Bonjour Claire Martin,")
     assert _in_order(text, [f". {name}" for name in ORDER]), text
-    globex = text[text.index(". Globex expansion"): text.index(". Globex <Paris>")]
-    for line in ("Montant : 23\u202f500 EUR".replace(" : ", ": "),
-                 "Date de clôture: 20/11/2026",
-                 "- Aucune activité depuis 23 jours (seuil 10)",
-                 "- Date de clôture dépassée depuis 5 jours (20/11/2026)",
-                 "Ouvrir dans le CRM: https://crm.example/deals/d-1002"):  # fmt: skip
+    globex = text[text.index(". Globex expansion") : text.index(". Globex <Paris>")]
+    for line in (
+        "Montant : 23\u202f500 EUR".replace(" : ", ": "),
+        "Date de clôture: 20/11/2026",
+        "- Aucune activité depuis 23 jours (seuil 10)",
+        "- Date de clôture dépassée depuis 5 jours (20/11/2026)",
+        "Ouvrir dans le CRM: https://crm.example/deals/d-1002",
+    ):
         assert line in globex, (line, globex)
     assert "- Montant manquant" in text
     assert '<html lang="fr">' in html
@@ -168,8 +188,11 @@ def test_the_digest_waits_while_the_sweep_runs(
 ) -> None:
     _seed(rt, tenant_id, clock)
     with rt.store.tenant(tenant_id) as s:
-        s.add(SweepRun(tenant_id=tenant_id, day=clock.now.date(), status="running",
-                       started_at=clock.now))  # fmt: skip
+        s.add(
+            SweepRun(
+                tenant_id=tenant_id, day=clock.now.date(), status="running", started_at=clock.now
+            )
+        )
     assert schedule.tick()["digests"] == 0
     with rt.store.tenant(tenant_id) as s:
         s.get(SweepRun, (tenant_id, clock.now.date())).status = "done"
@@ -180,23 +203,36 @@ def test_managers_get_the_teams_digest_and_reps_may_opt_out(
     rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
 ) -> None:
     settings = {
-        "digest": {"managers": [{"email": "sam@vendor.example", "name": "Sam Boss"},
-                                {"email": "lea@vendor.example", "reps": ["u-tom"]}]},
+        "digest": {
+            "managers": [
+                {"email": "sam@vendor.example", "name": "Sam Boss"},
+                {"email": "lea@vendor.example", "reps": ["u-tom"]},
+            ]
+        },
         "notifications": {"reps": {"u-tom": {"digest": False}}},
-    }  # fmt: skip
+    }
     tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
     _seed(rt, tenant_id, clock)
     _morning(rt, redis)
     mails = _mails(rt)
     assert set(mails) == {
-        "Claire Martin <claire@vendor.example>", "Sam Boss <sam@vendor.example>",
+        "Claire Martin <claire@vendor.example>",
+        "Sam Boss <sam@vendor.example>",
         "lea@vendor.example",
-    }  # fmt: skip
+    }
     sam = mails["Sam Boss <sam@vendor.example>"]
     assert sam["Subject"] == "Deal Radar: your team's 6 deals with alerts today"
     text, _ = _parts(sam)
-    assert _in_order(text, ["== Deals of Claire Martin ==", ". Acme renewal", ". Umbrella pilot",
-                            "== Deals of Tom Becker ==", ". Tom's deal"]), text  # fmt: skip
+    assert _in_order(
+        text,
+        [
+            "== Deals of Claire Martin ==",
+            ". Acme renewal",
+            ". Umbrella pilot",
+            "== Deals of Tom Becker ==",
+            ". Tom's deal",
+        ],
+    ), text
     lea, _ = _parts(mails["lea@vendor.example"])
     assert "Tom's deal" in lea and "Acme" not in lea
 

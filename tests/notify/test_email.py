@@ -1,4 +1,4 @@
-"""Email out: .eml files in the outbox folder by default, a real SMTP server when SMTP_URL is set."""
+"""Email out: .eml files in the outbox folder by default, a real SMTP server with SMTP_URL."""
 
 from __future__ import annotations
 
@@ -63,8 +63,13 @@ def test_an_unwritable_outbox_is_a_permanent_error_saying_what_to_do(tmp_path: P
 
 def test_with_smtp_url_a_real_smtp_server_receives_it() -> None:
     with smtp_server() as (url, inbox):
-        config = Config.from_env({"DEALRADAR_SECRET_KEYS": "x", "SMTP_URL": url,
-                                  "DEALRADAR_MAIL_FROM": "Deal Radar <radar@vendor.example>"})  # fmt: skip
+        config = Config.from_env(
+            {
+                "DEALRADAR_SECRET_KEYS": "x",
+                "SMTP_URL": url,
+                "DEALRADAR_MAIL_FROM": "Deal Radar <radar@vendor.example>",
+            }
+        )
         mailer = mailer_for(config.notify, "tenant-1")
         assert isinstance(mailer, SmtpMailer)
         assert mailer.send(MAIL, NOW) == "smtp:127.0.0.1"
@@ -97,7 +102,9 @@ def test_smtp_refusals_and_outages_say_whether_to_retry() -> None:
 def test_a_password_is_never_sent_without_tls() -> None:
     with smtp_server() as (url, inbox):
         with pytest.raises(MailError, match="no STARTTLS") as caught:
-            SmtpMailer(url.replace("smtp://", "smtp://user:s3cret@"), "dr@x.example").send(MAIL, NOW)
+            SmtpMailer(url.replace("smtp://", "smtp://user:s3cret@"), "dr@x.example").send(
+                MAIL, NOW
+            )
         assert not caught.value.transient
         assert inbox.messages == []
     assert "s3cret" not in repr(SmtpMailer("smtp://u:s3cret@mail.example", "dr@x.example"))

@@ -29,8 +29,10 @@ def test_the_message_reaches_the_webhook(slack: Receiver) -> None:
     assert json.loads(got.body) == {"text": "New alert on Acme renewal: No meeting scheduled"}
 
 
-@pytest.mark.parametrize(("status", "transient"), [(404, False), (410, False), (403, False),
-                                                   (400, False), (429, True), (503, True)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "transient"),
+    [(404, False), (410, False), (403, False), (400, False), (429, True), (503, True)],
+)
 def test_slack_answers_decide_retry_or_give_up(
     slack: Receiver, status: int, transient: bool
 ) -> None:
