@@ -8,6 +8,7 @@ is away.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,6 +27,10 @@ class Receiver:
     port: int = 0
     received: list[Received] = field(default_factory=list)
     answered: list[int] = field(default_factory=list)
+    check: Callable[[dict[str, str], bytes], None] | None = None
+    """Called on each request (headers, body) before answering; if it raises, the answer is
+    400 and the error is kept in `refused`."""
+    refused: list[str] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
@@ -40,11 +45,16 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                headers = {k.lower(): v for k, v in self.headers.items()}
                 status = receiver.status
+                if receiver.check is not None:
+                    try:
+                        receiver.check(headers, body)
+                    except Exception as exc:  # whatever the check raises is a refusal
+                        receiver.refused.append(repr(exc))
+                        status = 400
                 if 200 <= status < 300:
-                    receiver.received.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                    )
+                    receiver.received.append(Received(self.path, headers, body))
                 receiver.answered.append(status)
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
