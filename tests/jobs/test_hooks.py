@@ -25,6 +25,7 @@ from connector.store import tenants
 from connector.store.models import HookDelivery
 from connector.store.secrets import TokenBox
 from connector.store.snapshots import save_bundles
+from connector.store.times import from_db
 from engine.model import load_bundle
 from jobs import actions, hooks, pipeline, sweeper
 from jobs.runtime import Runtime
@@ -154,7 +155,7 @@ def test_a_receiver_away_for_hours_gets_every_delivery_once_it_returns(
     pending = _deliveries(rt, tenant_id)
     assert {d.status for d in pending} == {"pending"} and {d.attempts for d in pending} == {1}
     assert {d.last_status for d in pending} == {503}
-    assert min(d.due_at for d in pending) > clock.now.replace(tzinfo=None)
+    assert min(from_db(d.due_at) for d in pending) > clock.now
     port = receiver.port
     receiver.stop()  # now down: connections refused
     tries = 0
@@ -169,8 +170,8 @@ def test_a_receiver_away_for_hours_gets_every_delivery_once_it_returns(
     # 36 chances to retry, but the backoff spaced the tries out, at most an hour apart.
     assert all(10 <= d.attempts <= 16 for d in waiting), [d.attempts for d in waiting]
     assert "cannot reach the target" in waiting[0].last_error
-    now = clock.now.replace(tzinfo=None)
-    assert all(now < d.due_at <= now + timedelta(hours=1) for d in waiting)
+    now = clock.now
+    assert all(now < from_db(d.due_at) <= now + timedelta(hours=1) for d in waiting)
     receiver.port = port
     receiver.status = 200
     receiver.start()  # back, on the same port
