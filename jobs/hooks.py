@@ -18,11 +18,9 @@ database, run by a scheduled job at that time and, should Redis lose it, by the 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
-import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,10 +30,11 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from adapters.standard_webhooks import SECRET_PREFIX, sign
+from adapters.standard_webhooks import sign
 from connector import queues
 from connector.notify.ssrf import UnsafeUrl
 from connector.store.models import DealRow, Hook, HookDelivery, Tenant
+from connector.store.secrets import SecretError
 from connector.store.sql import insert_new_many
 from connector.store.times import from_db, to_db
 from engine.notify_settings import NOTIFY_EVENTS
@@ -57,11 +56,6 @@ BATCH = 100
 TIMEOUT = (5.0, 10.0)
 """Seconds to connect to a target and to wait for its answer."""
 USER_AGENT = "DealRadar-Hooks/1"
-
-
-def new_secret() -> str:
-    """A signing secret: "whsec_" + base64 of 24 random bytes (Standard Webhooks' form)."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 def on_event(tenant_id: str, event: dict[str, Any]) -> dict[str, int]:
@@ -199,7 +193,10 @@ def _attempt(
     if rt.box is None:
         return _failed(rt, tenant_id, delivery_id, attempt, created_at, None,
                        "no DEALRADAR_SECRET_KEYS: the hook's secret cannot be opened")  # fmt: skip
-    secret = rt.box.open(tenant_id, sealed)["secret"]
+    try:
+        secret = rt.box.open(tenant_id, sealed)["secret"]
+    except SecretError as exc:  # a key dropped from DEALRADAR_SECRET_KEYS: retried, then given up
+        return _failed(rt, tenant_id, delivery_id, attempt, created_at, None, str(exc))
     timestamp = int(now.timestamp())
     raw = body.encode()
     headers = {

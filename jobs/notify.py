@@ -56,8 +56,10 @@ def on_event(tenant_id: str, event: dict[str, Any]) -> dict[str, Any]:
     rt = current()
     settings = tenants.current_settings(rt.store, tenant_id)
     document = settings.document
-    if event["type"] not in document["notifications"]["events"]:
-        return {"notified": 0}
+    chosen = document["notifications"]
+    anyone = chosen["channels"] or any(r.get("channels") for r in chosen["reps"].values())
+    if event["type"] not in chosen["events"] or not anyone:
+        return {"notified": 0}  # the default: no instant notifications, no query per event
     with rt.store.tenant(tenant_id) as s:
         deal = s.get(DealRow, (tenant_id, event["deal_id"]))
         if deal is None or not deal.owner:

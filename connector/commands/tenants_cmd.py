@@ -7,13 +7,12 @@ Errors exit with status 2 and a message on stderr; nothing is printed to stdout 
 from __future__ import annotations
 
 import argparse
-import base64
-import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import DBAPIError
 
+from adapters.standard_webhooks import new_secret
 from connector.commands.common import (
     CommandError,
     add_database_option,
@@ -163,7 +162,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_webhook_secret(args: argparse.Namespace) -> int:
     box = TokenBox(Config.from_env().secret_keys)  # a ConfigError ends the command (cli)
-    value = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    value = new_secret()
     try:
         url = database_url(args)
         store = _open(url)

@@ -24,6 +24,7 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import delete, func, select
 
+from adapters.standard_webhooks import new_secret
 from connector.notify.ssrf import MAX_URL_LENGTH, UnsafeUrl
 from connector.store.credentials import save_tokens
 from connector.store.models import Credential, Hook
@@ -113,8 +114,6 @@ def subscribe(body: dict[str, Any]) -> dict[str, Any]:
     """Subscribe a target URL to events; the answer carries the signing secret, once."""
     services = api._services()
     _safe_url("target_url", body["target_url"])
-    from jobs.hooks import new_secret  # the secret's form is the delivery's business
-
     secret = new_secret()
     now = to_db(services.clock())
     with services.store.tenant(g.tenant) as s:

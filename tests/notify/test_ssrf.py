@@ -163,3 +163,63 @@ def test_the_connection_goes_to_the_checked_address_not_a_new_lookup(receiver: R
     assert receiver.received[0].headers["host"] == f"hooks.test:{receiver.port}"
     with pytest.raises(requests.ConnectionError):
         requests.post(f"http://hooks.test:{receiver.port}/x", timeout=5)
+
+
+def _certificate(tmp_path, name: str) -> tuple[str, str]:
+    """A self-signed certificate for `name` (cert file, key file)."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+def test_tls_to_the_pinned_address_still_checks_the_certificate_against_the_name(
+    tmp_path,
+) -> None:
+    import ssl
+
+    receiver = Receiver().start()
+    try:
+        assert receiver._server is not None
+        cert, key = _certificate(tmp_path, "hooks.test")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        receiver._server.socket = context.wrap_socket(receiver._server.socket, server_side=True)
+        names = {"hooks.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]}
+        policy = OutboundPolicy(allow_loopback=True, resolver=resolver(names))
+        with policy.session() as s:
+            ok = s.post(f"https://hooks.test:{receiver.port}/x", json={}, timeout=5, verify=cert)
+            assert ok.status_code == 200
+            with pytest.raises(requests.exceptions.SSLError):
+                s.post(f"https://other.test:{receiver.port}/x", json={}, timeout=5, verify=cert)
+        assert len(receiver.received) == 1
+    finally:
+        receiver.stop()
