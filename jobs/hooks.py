@@ -27,7 +27,7 @@ from typing import Any
 
 import requests
 from redis.exceptions import RedisError
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from adapters.standard_webhooks import sign
@@ -56,6 +56,9 @@ BATCH = 100
 TIMEOUT = (5.0, 10.0)
 """Seconds to connect to a target and to wait for its answer."""
 USER_AGENT = "DealRadar-Hooks/1"
+KEEP_FINISHED = timedelta(days=7)
+"""Finished deliveries (done, failed, cancelled) are kept this long after their event, then
+purged hourly with the inbox (jobs.purge)."""
 
 
 def on_event(tenant_id: str, event: dict[str, Any]) -> dict[str, int]:
@@ -287,3 +290,22 @@ def _schedule_next(rt: Runtime, tenant_id: str) -> None:
         )
     if due is not None:
         request_delivery(rt, tenant_id, delay=max(1.0, (due - rt.clock()).total_seconds()))
+
+
+def purge_finished(s: Session, before: datetime, limit: int) -> int:
+    """Delete up to `limit` of the session tenant's finished deliveries created before
+    `before`; how many. Pending ones are work and stay."""
+    ids = list(
+        s.scalars(
+            select(HookDelivery.id)
+            .where(
+                HookDelivery.status.in_(("done", "failed", "cancelled")),
+                HookDelivery.created_at < to_db(before),
+            )
+            .order_by(HookDelivery.id)
+            .limit(limit)
+        )
+    )
+    if ids:
+        s.execute(delete(HookDelivery).where(HookDelivery.id.in_(ids)))
+    return len(ids)

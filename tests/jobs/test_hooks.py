@@ -27,7 +27,7 @@ from connector.store.secrets import TokenBox
 from connector.store.snapshots import save_bundles
 from connector.store.times import from_db
 from engine.model import load_bundle
-from jobs import actions, hooks, pipeline, sweeper
+from jobs import actions, hooks, pipeline, purge, sweeper
 from jobs.runtime import Runtime
 from tests.jobs.conftest import EXAMPLES, Clock, run_jobs
 from tests.receiver import Receiver
@@ -280,3 +280,24 @@ def test_the_ssrf_policy_is_applied_again_at_delivery(
     refused = _deliveries(rt, tenant_id)
     assert {d.status for d in refused} == {"pending"}
     assert "only https" in refused[0].last_error
+
+
+def test_finished_deliveries_are_purged_after_a_week(
+    rt: Runtime,
+    redis: Redis,
+    tenant_id: str,
+    clock: Clock,
+    api: FlaskClient,
+    auth: dict,
+    receiver: Receiver,
+) -> None:
+    _subscribe(api, auth, receiver, ["alert.started"])
+    _evaluate(rt, tenant_id, clock)
+    run_jobs(redis)
+    assert len(_deliveries(rt, tenant_id)) == STARTED
+    clock.now += timedelta(days=6)
+    purge.run()
+    assert len(_deliveries(rt, tenant_id)) == STARTED
+    clock.now += timedelta(days=2)
+    purge.run()
+    assert _deliveries(rt, tenant_id) == []
