@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from connector.notify.config import NotifyConfig, NotifyConfigError
+
 DEFAULT_DATABASE_URL = "sqlite:///" + str(Path("instance") / "dealradar.db")
 """Embedded default: a SQLite file under ./instance/ (PostgreSQL in production)."""
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -46,6 +48,8 @@ class Config:
     """DEALRADAR_LOCK_SECONDS: how long a dead worker's deal locks last."""
     stale_seconds: float = 60.0
     """DEALRADAR_STALE_SECONDS: pending work older than this is put back on the queues."""
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    """Mail (SMTP_URL, the outbox folder) and the policy for tenant-chosen outbound URLs."""
 
     @classmethod
     def from_env(
@@ -86,6 +90,7 @@ class Config:
             coalesce_seconds=_seconds(env, "DEALRADAR_COALESCE_SECONDS", 2.0),
             lock_seconds=_seconds(env, "DEALRADAR_LOCK_SECONDS", 90.0),
             stale_seconds=_seconds(env, "DEALRADAR_STALE_SECONDS", 60.0),
+            notify=_notify(env),
         )
 
     def require_public_url(self) -> str:
@@ -112,6 +117,13 @@ def _base_url(env: Mapping[str, str], name: str) -> str:
             f"got {raw!r}"
         )
     return raw.rstrip("/")
+
+
+def _notify(env: Mapping[str, str]) -> NotifyConfig:
+    try:
+        return NotifyConfig.from_env(env)
+    except NotifyConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from engine import notify_settings
 from engine.titles import LEVELS
 
 ALERT_CODES: tuple[str, ...] = (
@@ -76,6 +77,7 @@ DEFAULTS: dict[str, Any] = {
     "schedule": {"sweep_hour": 6, "poll_minutes": 5},
     "role_labels": {},
     "sell": {"poll_seconds": 15, "role_field": "Buying role", "role_tag_prefix": None},
+    **notify_settings.DEFAULTS,
 }
 
 
@@ -225,6 +227,8 @@ class SettingsSchema(_Strict):
             "keep their buying roles (a contact custom field, and/or tags)"
         },
     )
+    notifications = fields.Nested(notify_settings.NotificationsSchema)
+    digest = fields.Nested(notify_settings.DigestSchema)
 
 
 def _flatten(errors: Any, path: str = "") -> dict[str, list[str]]:

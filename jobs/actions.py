@@ -16,7 +16,7 @@ from typing import Any
 
 from connector import queues
 from connector.store import work
-from jobs import pipeline
+from jobs import hooks, notify, pipeline
 from jobs.runtime import current
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 Handler = Callable[[str, dict[str, Any]], Any]
 HANDLERS: dict[str, list[tuple[str, Handler]]] = {}
 """Event type -> [(handler name, handler(tenant_id, payload))]."""
+for _type in ("alert.started", "alert.ended", "health.grade_changed"):
+    # Rep notifications and outbound REST hooks take every event type; each filters by the
+    # tenant's settings or subscriptions, and keys what it proposes by the event's key.
+    HANDLERS.setdefault(_type, []).extend([("notify", notify.on_event), ("hooks", hooks.on_event)])
 
 
 def dispatch(tenant_id: str) -> None:

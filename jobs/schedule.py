@@ -1,5 +1,6 @@
-"""What the cron process starts every minute: daily sweeps at each tenant's local hour, and
-incremental polling of the CRMs that send no webhooks.
+"""What the cron process starts every minute: daily sweeps at each tenant's local hour, the
+morning digest after them (jobs.digest.plan), and incremental polling of the CRMs that send no
+webhooks.
 
 `tick()` is cheap and safe to run twice: a sweep is started at most once per tenant and local
 day (the sweep_runs row decides), and a poll at most once per interval (a Redis mark with that
@@ -40,7 +41,7 @@ from connector.store import tenants
 from connector.store.models import SetupRun, SweepRun, SyncCursor, Tenant
 from connector.store.status import FEED_CURSOR, LAST_POLL
 from engine.settings import Settings
-from jobs import policy
+from jobs import digest, policy
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import Runtime, current
 
@@ -84,7 +85,7 @@ def tick() -> dict[str, int]:
         active = [(t.id, t.crm, t.timezone) for t in s.scalars(
             select(Tenant).where(Tenant.status == "active")
         )]  # fmt: skip
-    sweeps = polls = 0
+    sweeps = polls = digests = 0
     for tenant_id, crm, zone in active:
         settings = tenants.current_settings(rt.store, tenant_id)
         local = now.astimezone(ZoneInfo(settings.timezone or zone))
@@ -93,6 +94,7 @@ def tick() -> dict[str, int]:
                 "jobs.sweep.start", tenant_id, local.date().isoformat()
             )
             sweeps += 1
+        digests += digest.plan(tenant_id, settings, local)
         if not _needs_polling(crm):
             continue
         seconds = _poll_seconds(crm, settings)
@@ -108,7 +110,7 @@ def tick() -> dict[str, int]:
                 rt.redis, queues.EVENTS, "jobs.schedule.poll", tenant_id, what="poll",
                 hold=seconds + POLL_GRACE,
             )  # fmt: skip
-    return {"tenants": len(active), "sweeps": sweeps, "polls": polls}
+    return {"tenants": len(active), "sweeps": sweeps, "polls": polls, "digests": digests}
 
 
 def _swept(tenant_id: str, local: datetime) -> bool:

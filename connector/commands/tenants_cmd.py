@@ -11,8 +11,6 @@ Errors exit with status 2 and a message on stderr; nothing is printed to stdout 
 from __future__ import annotations
 
 import argparse
-import base64
-import secrets
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -24,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from adapters.errors import AuthExpired, CrmError, PermissionDenied
 from adapters.sell import client as sell_client
 from adapters.sell import oauth as sell_oauth
+from adapters.standard_webhooks import new_secret
 from connector import queues
 from connector.commands.common import (
     CommandError,
@@ -235,7 +234,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_webhook_secret(args: argparse.Namespace) -> int:
     box = TokenBox(Config.from_env().secret_keys)  # a ConfigError ends the command (cli)
-    value = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    value = new_secret()
     try:
         url = database_url(args)
         store = _open(url)

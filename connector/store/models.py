@@ -445,3 +445,55 @@ class Notice(TenantScoped, Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     message: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- outbound hooks -----------------------------------------------------------------------------
+
+
+class Hook(TenantScoped, Base):
+    """A REST hook subscription (the Zapier pattern): a target URL and the events it gets."""
+
+    tenant_in_primary_key = False
+    __tablename__ = "hooks"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    target_url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[Any]] = mapped_column(JSON)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    secret: Mapped[str] = mapped_column(Text)
+    """The Standard Webhooks signing secret, sealed by connector.store.secrets."""
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    """active | unsubscribed (the target answered 410 Gone; see status_reason)"""
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class HookDelivery(TenantScoped, Base):
+    """One event for one hook: its exact body, retried until the target takes it."""
+
+    tenant_in_primary_key = False
+    __tablename__ = "hook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "hook_id", "event_key", name="uq_hook_deliveries_event"),
+        Index("ix_hook_deliveries_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    hook_id: Mapped[str] = mapped_column(ID, ForeignKey("hooks.id", ondelete="CASCADE"))
+    event_key: Mapped[str] = mapped_column(String(300))
+    event_type: Mapped[str] = mapped_column(String(40))
+    msg_id: Mapped[str] = mapped_column(String(64))
+    """The `webhook-id` header: the same on every attempt, so receivers can drop repeats."""
+    body: Mapped[str] = mapped_column(Text)
+    """The JSON body exactly as signed and sent, on every attempt."""
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    """pending | done | failed (gave up after the retry window) | cancelled (hook gone)"""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
