@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
+import re
 import secrets
 import threading
 from collections import Counter, deque
@@ -157,6 +159,8 @@ class SalesforceState:
             ],
             ("EmailMessage", "Status"): ["0", "1", "2", "3", "4", "5"],
             ("EventRelation", "Status"): ["New", "Declined", "Accepted", "Uninvited", "Maybe"],
+            ("ContentDocumentLink", "ShareType"): ["V", "C", "I"],
+            ("ContentDocumentLink", "Visibility"): ["AllUsers", "InternalUsers", "SharedUsers"],
         }
         self.org_id = self.ids.new("00D")
         now = self.clock()
@@ -483,6 +487,11 @@ class SalesforceState:
             self._derive_activity(sobject, record, at)
         elif sobject == "EmailMessageRelation":
             record["RelationObjectType"] = self.type_of(record["RelationId"] or "")
+        elif sobject == "ContentNote":
+            _derive_note(record, by)
+        elif sobject == "ContentDocumentLink" and creating:
+            record["ShareType"] = record["ShareType"] or "V"
+            record["Visibility"] = record["Visibility"] or "AllUsers"
 
     def _derive_opportunity(
         self,
@@ -633,6 +642,12 @@ class SalesforceState:
             return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
         if not isinstance(value, str):
             raise bad("string")
+        if kind == "base64":
+            try:
+                base64.b64decode(value, validate=True)
+            except ValueError:
+                raise bad("base64") from None
+            return value
         if kind == "reference":
             rid = normalize(value)
             if rid is None:
@@ -842,6 +857,21 @@ class SalesforceState:
     def reset_counts(self) -> None:
         with self.lock:
             self.route_counts.clear()
+
+
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def _derive_note(record: dict[str, Any], by: str) -> None:
+    """What Salesforce derives from a ContentNote's Content (base64 of HTML or plain text):
+    the text preview (up to 255 characters, markup removed), the size, the SNOTE file type."""
+    raw = base64.b64decode(record["Content"] or "")
+    text = html.unescape(_TAGS.sub(" ", raw.decode("utf-8", "replace")))
+    record["TextPreview"] = " ".join(text.split())[:255] or None
+    record["ContentSize"] = len(raw)
+    record["FileType"] = "SNOTE"
+    record["FileExtension"] = "snote"
+    record["OwnerId"] = record["OwnerId"] or by
 
 
 def _oauth_error(status: int, error: str, description: str) -> SalesforceError:
