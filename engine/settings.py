@@ -73,7 +73,7 @@ DEFAULTS: dict[str, Any] = {
         "good_from": 60,
         "fair_from": 40,
     },
-    "schedule": {"sweep_hour": 6, "poll_minutes": 5},
+    "schedule": {"sweep_hour": 6, "poll_minutes": 5, "api_share": 80},
     "role_labels": {},
 }
 
@@ -181,6 +181,7 @@ class _Health(_Strict):
 class _Schedule(_Strict):
     sweep_hour = fields.Integer(strict=True, validate=validate.Range(min=0, max=23))
     poll_minutes = fields.Integer(strict=True, validate=validate.Range(min=1, max=60))
+    api_share = fields.Integer(strict=True, validate=validate.Range(min=10, max=100))
 
 
 def _valid_timezone(name: str) -> None:

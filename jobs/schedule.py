@@ -17,18 +17,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from adapters import ADAPTERS
 from adapters.base import Adapter
 from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
-from connector.store.models import SweepRun, SyncCursor, Tenant
-from jobs import policy
+from connector.store.models import InboxEvent, SweepRun, SyncCursor, Tenant
+from connector.store.times import from_db
+from jobs import budget, policy
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import current
 
@@ -75,12 +76,26 @@ def _swept(tenant_id: str, local: datetime) -> bool:
 
 
 def poll(tenant_id: str) -> int:
-    """Request the refresh of every deal changed since the cursor; returns how many."""
+    """Request the refresh of every deal changed since the cursor; returns how many.
+
+    Skipped while the tenant's API usage is past its share (jobs/budget.py), and, for a CRM
+    whose accounts may push changes or not (`push_optional`: Salesforce's Outbound Messages
+    and Flows), while pushes arrive: then the cursor moves to the poll's start, so polling
+    resumes from there once pushes stop."""
     rt = current()
     tenant = tenants.get_tenant(rt.store, tenant_id)
     if tenant.status != "active":
         return 0
     adapter = adapter_for_tenant(rt, tenant)
+    why = budget.paused(rt, tenant_id, lambda: adapter)
+    if why is not None:
+        log.info("poll of tenant %s skipped: %s", tenant_id, why)
+        return 0
+    if getattr(adapter, "push_optional", False) and _pushing(tenant_id):
+        horizon = rt.clock().timestamp() - float(getattr(adapter, "index_lag_seconds", 0.0))
+        _checkpoint(tenant_id, str(int(horizon * 1000)))
+        log.debug("poll of tenant %s skipped: its CRM pushes changes", tenant_id)
+        return 0
     progress = Progress()
     try:
         follow_changes(tenant_id, adapter, progress, pages=POLL_PAGES)
@@ -90,6 +105,18 @@ def poll(tenant_id: str) -> int:
         if decision.action == "suspend":  # a revoked grant: polling again cannot help
             tenants.set_status(rt.store, tenant_id, "suspended", decision.reason, rt.clock())
     return progress.requested
+
+
+PUSH_FRESH = timedelta(hours=6)
+"""An account that pushed a change this recently pushes: polling it would read again what its
+pushes already brought. Past it (a quiet day, or pushes that stopped) polling resumes."""
+
+
+def _pushing(tenant_id: str) -> bool:
+    rt = current()
+    with rt.store.tenant(tenant_id) as s:
+        newest = s.scalar(select(func.max(InboxEvent.received_at)))
+    return newest is not None and rt.clock() - from_db(newest) < PUSH_FRESH
 
 
 @dataclass

@@ -68,9 +68,7 @@ def _flush(tenant_id: str) -> None:
     log.info("tenant %s: wrote %d deals (%d outbox rows)", tenant_id, len(written), len(row_ids))
 
 
-def _written(
-    batch: dict[str, dict], outcome: object
-) -> tuple[dict[str, dict], dict[str, object]]:
+def _written(batch: dict[str, dict], outcome: object) -> tuple[dict[str, dict], dict[str, object]]:
     """The values the CRM took, and what it did not (for the outbox row's result). Values not
     recorded as written differ from the next evaluation's, so a later flush sends them again;
     a refused deal is not retried in a loop meanwhile."""

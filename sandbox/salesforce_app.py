@@ -209,9 +209,7 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
         base = f"/services/data/v{state.api_version}/{'tooling/' if tooling else ''}query"
         taken, used = 0, 0
         for row in rows:
-            weight = 1 + sum(
-                min(len(child["records"]), size) for child in _child_results(row)
-            )
+            weight = 1 + sum(min(len(child["records"]), size) for child in _child_results(row))
             if taken and used + weight > size:
                 break
             taken, used = taken + 1, used + weight

@@ -355,12 +355,18 @@ OBJECTS: dict[str, ObjectDef] = {
             [
                 # A note's ContentDocument has the note's own id (ContentNote is built on it).
                 _ref(
-                    "ContentDocumentId", "ContentNote", "ContentDocument", nillable=False,
+                    "ContentDocumentId",
+                    "ContentNote",
+                    "ContentDocument",
+                    nillable=False,
                     updateable=False,
                 ),
                 _ref(
-                    "LinkedEntityId", ("Opportunity", "Account", "Contact", "User"),
-                    "LinkedEntity", nillable=False, updateable=False,
+                    "LinkedEntityId",
+                    ("Opportunity", "Account", "Contact", "User"),
+                    "LinkedEntity",
+                    nillable=False,
+                    updateable=False,
                 ),
                 _f("ShareType", "picklist", restricted=True),
                 _f("Visibility", "picklist", restricted=True),

@@ -492,11 +492,10 @@ def _check_restrictions(query: Query, sobject: str) -> None:
     parts = node.parts if isinstance(node, Junction) and node.op == "AND" else [node]
     keys = {name.lower() for name in wanted}
     for part in parts:
-        if (isinstance(part, Comparison) and part.op == "=") or (
-            isinstance(part, Membership) and not part.negated
-        ):
-            if part.path.lower() in keys:
-                return
+        equal = isinstance(part, Comparison) and part.op == "="
+        member = isinstance(part, Membership) and not part.negated
+        if (equal or member) and part.path.lower() in keys:
+            return
     raise malformed_query(
         f"Implementation restriction: {sobject} requires a filter by a single Id on "
         f"{' or '.join(wanted[1:])} using the equals operator or multiple Id's using the IN "

@@ -31,7 +31,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -95,12 +95,7 @@ class SalesforceClient:
         self.attempts = attempts
         self.report = usage
         self._instance_url = instance_url
-        self.session = requests.Session()
-        if ca_bundle:
-            # requests prefers REQUESTS_CA_BUNDLE to the session's own verify unless told
-            # not to read the environment: the configured bundle must win.
-            self.session.trust_env = False
-            self.session.verify = ca_bundle
+        self.session = https_session(ca_bundle)
         self._sf: Salesforce | None = None
         self._token = ""
         self.usage: ApiUsage | None = None
@@ -243,6 +238,22 @@ class SalesforceClient:
         return usage
 
 
+def https_session(ca_bundle: str | None) -> requests.Session:
+    """A requests session for Salesforce: verifying against `ca_bundle` when one is given."""
+    session = requests.Session()
+    if ca_bundle:
+        # requests prefers REQUESTS_CA_BUNDLE to the session's own verify unless told not to
+        # read the environment: the configured bundle must win.
+        session.trust_env = False
+        session.verify = ca_bundle
+    return session
+
+
+def salesforce_session(crm: Mapping[str, str]) -> requests.Session:
+    """`https_session` for the deployment's Salesforce settings (SALESFORCE_CA_BUNDLE)."""
+    return https_session(crm.get("SALESFORCE_CA_BUNDLE"))
+
+
 def backoff(attempt: int) -> float:
     return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
 
@@ -278,9 +289,7 @@ def errors_of(body: Any) -> list[tuple[str, str]]:
     return found
 
 
-def _from_answer(
-    status: int, body: Any, what: str, *, cause: Exception | None = None
-) -> CrmError:
+def _from_answer(status: int, body: Any, what: str, *, cause: Exception | None = None) -> CrmError:
     found = errors_of(body)
     code, message = found[0] if found else ("", "")
     text = f"Salesforce {what}: {status} {code} {message}".strip()

@@ -9,7 +9,14 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from connector.store.db import Store
-from connector.store.models import InboxEvent, OutboxEffect, SetupRun, SweepRun, SyncCursor
+from connector.store.models import (
+    ApiUsageRow,
+    InboxEvent,
+    OutboxEffect,
+    SetupRun,
+    SweepRun,
+    SyncCursor,
+)
 from connector.store.tenants import get_tenant
 from connector.store.times import from_db
 
@@ -28,6 +35,8 @@ class TenantStatus:
     """Seconds since each sync cursor last moved."""
     setup: dict[str, object] | None = None
     """The latest install setup (provisioning, initial sync), if any."""
+    api_usage: dict[str, object] | None = None
+    """The CRM account's API usage as last read, and since when non-urgent work waits."""
 
 
 def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
@@ -53,6 +62,7 @@ def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
             c.name: (now - from_db(c.updated_at)).total_seconds()
             for c in s.scalars(select(SyncCursor))
         }
+        usage = _usage(s.get(ApiUsageRow, tenant_id))
     sweep = None
     if run is not None:
         sweep = {
@@ -74,7 +84,20 @@ def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
         outbox=outbox,
         cursors=cursors,
         setup=setup,
+        api_usage=usage,
     )
+
+
+def _usage(row: ApiUsageRow | None) -> dict[str, object] | None:
+    if row is None:
+        return None
+    return {
+        "used": row.used,
+        "limit": row.limit,
+        "share": row.share,
+        "checked_at": from_db(row.checked_at).isoformat(),
+        "paused_since": from_db(row.paused_since).isoformat() if row.paused_since else None,
+    }
 
 
 def _setup(row: SetupRun | None) -> dict[str, object] | None:
@@ -116,7 +139,24 @@ def describe(st: TenantStatus) -> list[str]:
     )
     for name, seconds in sorted(st.cursors.items()):
         lines.append(f"  cursor {name}: moved {seconds:.0f} s ago")
+    if st.api_usage:
+        lines.append(_describe_usage(st.api_usage))
     return lines
+
+
+def _describe_usage(usage: dict[str, object]) -> str:
+    used, limit = int(usage["used"]), int(usage["limit"])  # type: ignore[call-overload]
+    pct = f" ({100 * used // limit}%)" if limit else ""
+    line = f"  API usage: {used:,}/{limit:,} calls in 24 h{pct} at {usage['checked_at']}"
+    share = usage["share"]
+    if usage["paused_since"]:
+        line += (
+            f"; past the share of {float(share or 0):.0%}: polling and the daily sweep paused "  # type: ignore[arg-type]
+            f"since {usage['paused_since']}, until usage falls"
+        )
+    elif share is not None:
+        line += f"; non-urgent work pauses at {float(share):.0%}"  # type: ignore[arg-type]
+    return line
 
 
 def _describe_setup(setup: dict[str, object]) -> list[str]:
