@@ -123,29 +123,46 @@ def install_portal(
     services: Any, info: oauth.TokenInfo, tokens: dict[str, Any], expires_at: datetime
 ) -> Installed:
     """Create the portal's tenant, or find it again and reactivate it; store its tokens."""
+    return install_account(
+        services, "hubspot", info.portal_id, info.hub_domain or f"HubSpot portal {info.portal_id}",
+        tokens, expires_at, start=START,
+    )  # fmt: skip
+
+
+def install_account(
+    services: Any,
+    crm: str,
+    account_id: str,
+    name: str,
+    tokens: dict[str, Any],
+    expires_at: datetime | None,
+    *,
+    start: str,
+) -> Installed:
+    """Create a CRM account's tenant, or find it again and reactivate it; store its tokens
+    (encrypted). A database that cannot take it is a 503 saying to start again at `start`."""
     store, now = services.store, services.clock()
     try:
-        tenant = tenants.find_tenant(store, "hubspot", info.portal_id)
+        tenant = tenants.find_tenant(store, crm, account_id)
         api_key = None
         if tenant is None:
             try:
                 tenant, api_key = tenants.create_tenant(
-                    store, crm="hubspot", account_id=info.portal_id,
-                    name=info.hub_domain or f"HubSpot portal {info.portal_id}", now=now,
-                )  # fmt: skip
-            except tenants.TenantExists:  # a concurrent callback for the same portal won
-                tenant = tenants.find_tenant(store, "hubspot", info.portal_id)
+                    store, crm=crm, account_id=account_id, name=name, now=now
+                )
+            except tenants.TenantExists:  # a concurrent callback for the same account won
+                tenant = tenants.find_tenant(store, crm, account_id)
                 assert tenant is not None
         elif tenant.status != "active":
             tenants.set_status(store, tenant.id, "active", "", now)
         save_tokens(store, services.box, tenant.id, tokens, expires_at, now)
     except SQLAlchemyError as exc:
-        log.error("HubSpot portal %s: the install could not be saved: %s", info.portal_id, exc)
+        log.error("%s account %s: the install could not be saved: %s", crm, account_id, exc)
         raise InstallError(
-            503, f"Deal Radar could not save the install; start again at {START} in a minute"
+            503, f"Deal Radar could not save the install; start again at {start} in a minute"
         ) from exc
     status = "installed" if api_key else "reinstalled"
-    return Installed(tenant.id, info.portal_id, status, api_key)
+    return Installed(tenant.id, account_id, status, api_key)
 
 
 # --- steps ---------------------------------------------------------------------------------------
@@ -174,7 +191,7 @@ class _ClockedSigner(TimestampSigner):
         return int(self.clock().timestamp())
 
 
-def _signer(services: Any) -> URLSafeTimedSerializer:
+def _signer(services: Any, salt: str = _STATE_SALT) -> URLSafeTimedSerializer:
     # A key of its own, derived from each DEALRADAR_SECRET_KEYS key (newest first there,
     # newest last for itsdangerous): a leaked state never helps against the token encryption.
     keys = [
@@ -182,14 +199,17 @@ def _signer(services: Any) -> URLSafeTimedSerializer:
         for key in reversed(services.config.secret_keys)
     ]
     return URLSafeTimedSerializer(
-        keys, salt=_STATE_SALT, signer=_ClockedSigner, signer_kwargs={"clock": services.clock}
+        keys, salt=salt, signer=_ClockedSigner, signer_kwargs={"clock": services.clock}
     )
 
 
-def _check_state(services: Any, state: str) -> None:
-    again = f"start the install again at {START}"
+def _check_state(
+    services: Any, state: str, *, start: str = START, cookie: str = COOKIE, salt: str = _STATE_SALT
+) -> dict[str, Any]:
+    """The state's payload, once: signed by us, fresh, from this browser, never used before."""
+    again = f"start the install again at {start}"
     try:
-        payload = _signer(services).loads(state, max_age=STATE_MAX_AGE)
+        payload = _signer(services, salt).loads(state, max_age=STATE_MAX_AGE)
     except SignatureExpired:
         raise InstallError(
             400, f"the install took longer than {STATE_MAX_AGE // 60} minutes; {again}"
@@ -201,12 +221,12 @@ def _check_state(services: Any, state: str) -> None:
     nonce = payload.get("nonce") if isinstance(payload, dict) else None
     if not isinstance(nonce, str):
         raise InstallError(400, f"this callback's state is malformed; {again}")
-    if not hmac.compare_digest(request.cookies.get(COOKIE, ""), nonce):
+    if not hmac.compare_digest(request.cookies.get(cookie, ""), nonce):
         # Also what an install started at another address than PUBLIC_URL looks like.
         raise InstallError(
             400,
             "this install was started in another browser or at another address; open "
-            f"{services.config.public_url}{START} in this browser",
+            f"{services.config.public_url}{start} in this browser",
         )
     try:
         first = services.redis.set(_NONCE_KEY.format(nonce=nonce), "1", nx=True, ex=STATE_MAX_AGE)
@@ -214,6 +234,7 @@ def _check_state(services: Any, state: str) -> None:
         raise InstallError(503, f"Deal Radar cannot take installs right now; {again}") from exc
     if not first:
         raise InstallError(400, f"this install link was used already; {again}")
+    return payload
 
 
 def _exchange(services: Any, code: str) -> tuple[dict[str, Any], datetime, oauth.TokenInfo]:
@@ -253,7 +274,7 @@ def _exchange(services: Any, code: str) -> tuple[dict[str, Any], datetime, oauth
     return tokens, expires_at, info
 
 
-def _enqueue_setup(services: Any, tenant_id: str) -> None:
+def _enqueue_setup(services: Any, tenant_id: str, *, start: str = START) -> None:
     try:
         queues.request_setup(services.redis, tenant_id)
     except RedisError as exc:
@@ -261,7 +282,7 @@ def _enqueue_setup(services: Any, tenant_id: str) -> None:
         raise InstallError(
             503,
             "Deal Radar saved the install but could not start its first sync; install again "
-            f"from {START} in a minute (nothing is lost)",
+            f"from {start} in a minute (nothing is lost)",
         ) from exc
 
 
@@ -299,8 +320,8 @@ def _answer(done: Installed) -> Response:
     return Response(body, 200, content_type="text/html; charset=utf-8")
 
 
-def _error(exc: InstallError) -> tuple[Response, int]:
-    log.info("HubSpot install refused (%d): %s", exc.status, exc)
+def _error(exc: InstallError, crm: str = "HubSpot") -> tuple[Response, int]:
+    log.info("%s install refused (%d): %s", crm, exc.status, exc)
     if _wants_json():
         return jsonify(error="install_failed", detail=str(exc)), exc.status
     body = (
