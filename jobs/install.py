@@ -6,8 +6,8 @@ tenant's roles; Salesforce: the custom fields, their permission set and grants, 
 contact roles matched, and the steps left to an admin), then pages through every deal changed
 since the tenant's cursor (all of them on a first install) with `jobs.schedule.follow_changes`,
 the poll's own loop: each page's deals are requested for refresh and the cursor checkpointed,
-so a setup cut short resumes where it stopped. Progress goes to the log and to the tenant's `setup_runs` row, which
-`dealradar tenants status` shows.
+so a setup cut short resumes where it stopped. Progress goes to the log and to the tenant's
+`setup_runs` row, which `dealradar tenants status` shows.
 
 Time zone: a HubSpot tenant takes its portal's (the account settings' `timeZone`) when nobody
 chose one, i.e. while its row is still on the default UTC and its saved settings set no
