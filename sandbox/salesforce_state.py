@@ -221,11 +221,11 @@ class SalesforceState:
     def _granted(self, sobject: str, field_name: str, user_id: str, edit: bool) -> bool:
         sets = {
             a["PermissionSetId"]
-            for a in self.records["PermissionSetAssignment"].values()
+            for a in self.live("PermissionSetAssignment")
             if a["AssigneeId"] == user_id
         }
         wanted = f"{sobject}.{field_name}"
-        for perm in self.records["FieldPermissions"].values():
+        for perm in self.live("FieldPermissions"):  # a deleted row grants nothing
             if (
                 perm["ParentId"] in sets
                 and (perm["Field"] or "").lower() == wanted.lower()
@@ -658,13 +658,18 @@ class SalesforceState:
                     [fdef.name],
                 )
             target = self.type_of(rid)
-            if target not in fdef.reference_to or rid not in self.records.get(target or "", {}):
+            referenced = self.records.get(target or "", {}).get(rid)
+            if target not in fdef.reference_to or referenced is None:
                 raise SalesforceError(
                     400,
                     "INVALID_CROSS_REFERENCE_KEY",
                     "invalid cross reference id",
                     [fdef.name],
                 )
+            if referenced["IsDeleted"]:
+                # StatusCode ENTITY_IS_DELETED: "You can't reference an object that has been
+                # deleted" (API Developer Guide, Core Data Types: StatusCode).
+                raise SalesforceError(400, "ENTITY_IS_DELETED", "entity is deleted", [fdef.name])
             return rid
         if len(value) > fdef.length:
             raise SalesforceError(
