@@ -87,9 +87,7 @@ class Org:
 
 
 @pytest.fixture
-def org(
-    database_url: str, redis: redis_lib.Redis, redis_url: str, tmp_path: Path
-) -> Iterator[Org]:
+def org(database_url: str, redis: redis_lib.Redis, redis_url: str, tmp_path: Path) -> Iterator[Org]:
     state = SalesforceState(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     load_into_salesforce(state, generate(DEALS, SEED, datetime.now(UTC)))
     emulator = serve(state)
@@ -186,9 +184,7 @@ def test_install_sync_then_a_stage_change_clears_stuck_in_stage(org: Org) -> Non
     sent_before = len(org.emulator.outbound.sent)
 
     stage = org.opportunity(target)["StageName"]
-    new_stage = next(
-        s for s, info in org.state.stages.items() if not info.closed and s != stage
-    )
+    new_stage = next(s for s, info in org.state.stages.items() if not info.closed and s != stage)
     moved = requests.patch(
         f"{org.emulator.url}/_sandbox/ui/Opportunity/{target}", json={"StageName": new_stage},
         verify=org.emulator.cert_path, timeout=10,
@@ -210,8 +206,10 @@ def test_install_sync_then_a_stage_change_clears_stuck_in_stage(org: Org) -> Non
     # The echo: our write is an edit of the opportunity, which the org's rule sends too.
     org.wait(
         "the echo of our write is delivered and acknowledged",
-        lambda: len(org.emulator.outbound.sent) > sent_before + 1
-        and org.emulator.outbound.pending() == 0,
+        lambda: (
+            len(org.emulator.outbound.sent) > sent_before + 1
+            and org.emulator.outbound.pending() == 0
+        ),
         CHANGE_SECONDS,
     )
     assert all(d["acked"] for d in org.emulator.outbound.sent[sent_before:])

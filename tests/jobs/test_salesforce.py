@@ -162,9 +162,7 @@ def test_polls_stop_while_the_org_pushes(rt: Runtime, installed: Org, clock: Any
     assert changed in {i.decode() for i in rt.redis.smembers(queues.pending_key(tenant_id))}
 
 
-def test_a_record_the_org_refuses_is_not_recorded_as_written(
-    rt: Runtime, installed: Org
-) -> None:
+def test_a_record_the_org_refuses_is_not_recorded_as_written(rt: Runtime, installed: Org) -> None:
     tenant_id, state = installed.tenant_id, installed.state
     kept, gone = installed.opportunities(open_only=True)[:2]
     for opp in (kept, gone):

@@ -144,9 +144,7 @@ def test_a_sandbox_org_logs_in_at_the_sandbox_host(
         web.stop()
 
 
-def test_a_lost_verifier_cannot_finish_the_install(
-    web: Served, redis: Redis, store: Store
-) -> None:
+def test_a_lost_verifier_cannot_finish_the_install(web: Served, redis: Redis, store: Store) -> None:
     start = web.browser.get(web.url + "/install/salesforce", allow_redirects=False, timeout=5)
     consent = web.browser.get(start.headers["Location"], allow_redirects=False, timeout=5)
     for key in redis.keys("dealradar:install:pkce:*"):

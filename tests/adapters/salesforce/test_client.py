@@ -69,9 +69,7 @@ def test_a_query_too_long_for_a_uri_goes_through_composite(
     org: SalesforceState, client: SalesforceClient
 ) -> None:
     ids = [_opportunity(org, f"Deal {i}") for i in range(800)]
-    soql = "SELECT Id FROM Opportunity WHERE Id IN ({})".format(
-        ", ".join(f"'{i}'" for i in ids)
-    )
+    soql = "SELECT Id FROM Opportunity WHERE Id IN ({})".format(", ".join(f"'{i}'" for i in ids))
     assert len(soql) > 16_384, "a GET would be refused with 414"
     rows = client.query(soql, "query Opportunity")
     assert sorted(r["Id"] for r in rows) == sorted(ids)
@@ -85,9 +83,7 @@ def test_child_results_larger_than_a_batch_are_read_to_their_end(
     for i in range(2_100):
         org.insert("Task", {"WhatId": opp, "Subject": f"t{i}", "Status": "Completed",
                             "Priority": "Normal"})  # fmt: skip
-    rows = client.query(
-        "SELECT Id, (SELECT Id FROM Tasks) FROM Opportunity", "query Opportunity"
-    )
+    rows = client.query("SELECT Id, (SELECT Id FROM Tasks) FROM Opportunity", "query Opportunity")
     tasks = rows[0]["Tasks"]
     assert len(tasks["records"]) == 2_100 and tasks["done"]
     assert client.calls["query Opportunity (children Tasks)"] == 1
@@ -115,9 +111,7 @@ def test_the_orgs_certificate_is_verified(
     assert org.counts() == {}, "nothing reached the org"
 
 
-def test_limits_reads_the_usage_in_one_call(
-    org: SalesforceState, client: SalesforceClient
-) -> None:
+def test_limits_reads_the_usage_in_one_call(org: SalesforceState, client: SalesforceClient) -> None:
     got = client.limits()
     assert got == ApiUsage(*org.api_usage())
     assert org.counts() == {"GET limits": 1}
