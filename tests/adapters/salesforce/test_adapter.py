@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from adapters.roles import match_labels
 from adapters.salesforce.adapter import SalesforceAdapter, id18
 from adapters.salesforce.client import SalesforceClient
 from adapters.salesforce.provision import role_values
-from adapters.roles import match_labels
 from sandbox.salesforce import SalesforceState
 from tests.adapters.salesforce.conftest import Clock, make_adapter
 
