@@ -98,10 +98,11 @@ def _waits_for_budget(tenant_id: str, day: str, after: str) -> bool:
     rt = current()
     tenant = tenants.get_tenant(rt.store, tenant_id)
     why = budget.paused(rt, tenant_id, lambda: adapter_for_tenant(rt, tenant))
+    status = "paused" if why else "running"
     with rt.store.tenant(tenant_id) as s:
         run = s.get(SweepRun, (tenant_id, date.fromisoformat(day)))
-        if run is not None:
-            run.status = "paused" if why else "running"
+        if run is not None and run.status != status:
+            run.status = status
     if why is None:
         return False
     log.info("sweep of tenant %s for %s paused: %s", tenant_id, day, why)

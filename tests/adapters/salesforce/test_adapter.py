@@ -35,8 +35,8 @@ def _deal(org: SalesforceState, contacts: dict[str, str | None]) -> str:
         at=T0,
     )
     for i, (contact, role) in enumerate(contacts.items()):
-        org.insert("OpportunityContactRole", {"OpportunityId": opp, "ContactId": contact,
-                                              "Role": role, "IsPrimary": i == 0}, at=T0)  # fmt: skip
+        values = {"OpportunityId": opp, "ContactId": contact, "Role": role, "IsPrimary": i == 0}
+        org.insert("OpportunityContactRole", values, at=T0)
     return opp
 
 
