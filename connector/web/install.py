@@ -302,6 +302,14 @@ def _answer(done: Installed) -> Response:
         "status": done.status,
         "api_key": done.api_key,
     }
+    return installed_answer(
+        done, facts, where=f"HubSpot portal {done.portal_id}",
+        doing="setting up its properties and reading your open deals",
+    )  # fmt: skip
+
+
+def installed_answer(done: Installed, facts: dict[str, Any], *, where: str, doing: str) -> Response:
+    """The install's answer: `facts` as JSON when asked for, else a page with the API key."""
     if _wants_json():
         return jsonify(facts)
     key = (
@@ -311,11 +319,10 @@ def _answer(done: Installed) -> Response:
     )
     body = (
         "<!doctype html><title>Deal Radar installed</title>"
-        f"<h1>Deal Radar {html.escape(done.status)} in HubSpot portal "
-        f"{html.escape(done.portal_id)}</h1>"
-        f"<p>Tenant <code>{html.escape(done.tenant_id)}</code>. Deal Radar is now setting up "
-        "its properties and reading your open deals; follow it with "
-        f"<code>dealradar tenants status {html.escape(done.tenant_id)}</code>.</p>{key}"
+        f"<h1>Deal Radar {html.escape(done.status)} in {html.escape(where)}</h1>"
+        f"<p>Tenant <code>{html.escape(done.tenant_id)}</code>. Deal Radar is now {doing}; "
+        f"follow it with <code>dealradar tenants status {html.escape(done.tenant_id)}</code>."
+        f"</p>{key}"
     )
     return Response(body, 200, content_type="text/html; charset=utf-8")
 

@@ -20,12 +20,11 @@ or refused 500 naming the settings; the store or Redis unavailable 503. Nothing 
 
 from __future__ import annotations
 
-import html
 import logging
 import secrets
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, redirect, request
+from flask import Blueprint, Response, current_app, g, redirect, request
 from redis.exceptions import RedisError
 
 from adapters.errors import CrmError, InvalidRequest, RateLimited, Transient
@@ -39,8 +38,8 @@ from connector.web.install import (
     _enqueue_setup,
     _error,
     _signer,
-    _wants_json,
     install_account,
+    installed_answer,
 )
 
 log = logging.getLogger(__name__)
@@ -191,19 +190,8 @@ def _answer(done: Installed, sandbox: bool) -> Response:
         "api_key": done.api_key,
         "sandbox": sandbox,
     }
-    if _wants_json():
-        return jsonify(facts)
-    key = (
-        f"<p>Your API key (shown once, copy it now): <code>{html.escape(done.api_key)}</code></p>"
-        if done.api_key
-        else "<p>Your existing API keys still work.</p>"
-    )
-    body = (
-        "<!doctype html><title>Deal Radar installed</title>"
-        f"<h1>Deal Radar {html.escape(done.status)} in Salesforce org "
-        f"{html.escape(done.portal_id)}</h1>"
-        f"<p>Tenant <code>{html.escape(done.tenant_id)}</code>. Deal Radar is now creating "
-        "its fields and reading your opportunities; follow it (and any step left to an admin) "
-        f"with <code>dealradar tenants status {html.escape(done.tenant_id)}</code>.</p>{key}"
-    )
-    return Response(body, 200, content_type="text/html; charset=utf-8")
+    return installed_answer(
+        done, facts, where=f"Salesforce org {done.portal_id}",
+        doing="creating its fields and reading your opportunities (any step left to an admin "
+        "is shown there)",
+    )  # fmt: skip

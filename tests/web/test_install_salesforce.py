@@ -128,6 +128,16 @@ def test_a_first_install_stores_the_org_tokens_and_instance(
     assert len(list_api_keys(store, tenant.id)) == 1
 
 
+def test_the_html_answer_shows_the_same_facts(web: Served, org: ServerHandle) -> None:
+    answer = web.browser.get(
+        f"{web.url}/install/salesforce", headers={"Accept": "text/html"}, timeout=10
+    )
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert f"installed in Salesforce org {org.state.org_id}" in answer.text
+    assert "drk_" in answer.text and "any step left to an admin" in answer.text
+
+
 def test_a_sandbox_org_logs_in_at_the_sandbox_host(
     store: Store, redis: Redis, org: ServerHandle
 ) -> None:

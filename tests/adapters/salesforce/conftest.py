@@ -5,7 +5,6 @@ from the emulator's real OAuth grants, and a settable clock."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,20 +14,10 @@ from adapters.salesforce.adapter import SalesforceAdapter
 from adapters.salesforce.client import SalesforceClient, https_session
 from adapters.salesforce.oauth import refresh_grant
 from sandbox.salesforce import SalesforceState, ServerHandle, serve
+from tests.sandbox.conftest import Clock
 
 CLIENT_ID = "sandbox-consumer-key"
 CLIENT_SECRET = "sf-adapter-test-secret"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.current = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += timedelta(**delta)
 
 
 class OrgTokens:
