@@ -9,7 +9,7 @@ second write."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from connector.store import migrate
 from sandbox.salesforce import SalesforceState, ServerHandle, serve
 from sandbox.salesforce_seed import load_into_salesforce
 from sandbox.seed import generate
-from tests.e2e.conftest import app_and_worker, base_env
+from tests.e2e.conftest import Product, app_and_worker, base_env
 
 DEALS = 30
 SEED = 5
@@ -46,14 +46,7 @@ class Org:
     app_url: str
     worker_log: Path
 
-    def wait(self, what: str, ready: Callable[[], bool], timeout: float) -> float:
-        started = time.monotonic()
-        while not ready():
-            if time.monotonic() - started > timeout:
-                log = self.worker_log.read_text(errors="replace")[-4000:]
-                pytest.fail(f"{what}: not within {timeout:.0f} s. Worker log:\n{log}")
-            time.sleep(0.1)
-        return time.monotonic() - started
+    wait = Product.wait
 
     def opportunity(self, opp_id: str) -> dict:
         with self.state.lock:
