@@ -114,11 +114,11 @@ class Adapter(Protocol):
         """Deals modified since `cursor` (None: the first sync), one page at a time."""
         ...
 
-    def write_back(self, values: Mapping[str, Mapping[str, Any]]) -> WriteResult | Any:
+    def write_back(self, values: Mapping[str, Mapping[str, Any]]) -> WriteResult | None:
         """Write Deal Radar's fields on deals ({deal id: {field: value}}), batched to the CRM's
         limits; the values are only those that changed. An adapter whose CRM can refuse some
         records or fields of a batch (Salesforce Collections) returns a `WriteResult` saying
-        what was not written; anything else means all of it was."""
+        what was not written; None means all of it was."""
         ...
 
 
