@@ -56,6 +56,30 @@ class TokenSource(Protocol):
         ...
 
 
+class TokenDetails(TokenSource, Protocol):
+    """A TokenSource that also hands out the non-secret values the CRM returned with the
+    tokens: Salesforce's `instance_url` (the host every API call goes to, which changes when
+    the org moves) and `login_url` (where its tokens are refreshed)."""
+
+    def detail(self, name: str) -> str | None:
+        """The value the token grant stored under `name`, None when it stored none."""
+        ...
+
+
+@dataclass(frozen=True)
+class ApiUsage:
+    """A CRM account's API calls in its allowance window (Salesforce: the rolling 24 hours of
+    `Sforce-Limit-Info: api-usage=USED/LIMIT`)."""
+
+    used: int
+    limit: int
+
+    @property
+    def share(self) -> float:
+        """The part of the allowance used, 0.0 to 1.0 (1.0 when the limit is 0)."""
+        return min(1.0, self.used / self.limit) if self.limit > 0 else 1.0
+
+
 @dataclass(frozen=True)
 class Mirrored:
     """One CRM record as a mirror keeps it: the CRM's own JSON and the deals it belongs to
@@ -131,6 +155,9 @@ class AdapterContext:
     """The tenant's record mirror (None where the CRM needs none)."""
     notices: Notices | None = None
     """Where the adapter leaves what an admin must fix (None: logged only)."""
+    usage: Callable[[ApiUsage], None] | None = None
+    """Where a client reports the CRM's API usage as the CRM states it (jobs/budget.py keeps
+    it, decides when non-urgent work waits, and shows it in `dealradar tenants status`)."""
 
 
 class Adapter(Protocol):
@@ -149,10 +176,22 @@ class Adapter(Protocol):
         """Deals modified since `cursor` (None: the first sync), one page at a time."""
         ...
 
-    def write_back(self, values: Mapping[str, Mapping[str, Any]]) -> None:
+    def write_back(self, values: Mapping[str, Mapping[str, Any]]) -> WriteResult | None:
         """Write Deal Radar's fields on deals ({deal id: {field: value}}), batched to the CRM's
-        limits; the values are only those that changed."""
+        limits; the values are only those that changed. An adapter whose CRM can refuse some
+        records or fields of a batch (Salesforce Collections) returns a `WriteResult` saying
+        what was not written; None means all of it was."""
         ...
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write-back left unwritten: {deal id: reason} for whole deals (deleted, refused),
+    {deal id: [field, ...]} for fields the CRM would not take (not visible to our user yet).
+    The jobs record as written only the rest, so those values are tried again later."""
+
+    failed: Mapping[str, str] = field(default_factory=dict)
+    skipped_fields: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 class EventResolver(Protocol):

@@ -38,7 +38,9 @@ class Config:
     """CRM app credentials (HUBSPOT_CLIENT_ID, SELL_CLIENT_ID, ...) and hosts (HUBSPOT_API_URL,
     default https://api.hubapi.com; HUBSPOT_AUTHORIZE_URL, default HubSpot's consent page;
     SELL_API_URL, default https://api.getbase.com; SELL_AUTHORIZE_URL, default Sell's consent
-    page), by environment name; an unset name is absent."""
+    page; SALESFORCE_LOGIN_URL and SALESFORCE_SANDBOX_LOGIN_URL, default login.salesforce.com
+    and test.salesforce.com; SALESFORCE_CA_BUNDLE, a CA file to verify Salesforce with instead
+    of the system's), by environment name; an unset name is absent."""
     metrics_dir: str = ""
     """PROMETHEUS_MULTIPROC_DIR: where each gunicorn worker keeps its counters, so that /metrics
     adds up every worker's (emptied when gunicorn starts); unset: one process's counters."""
@@ -75,6 +77,9 @@ class Config:
             "HUBSPOT_AUTHORIZE_URL",
             "SALESFORCE_CLIENT_ID",
             "SALESFORCE_CLIENT_SECRET",
+            "SALESFORCE_LOGIN_URL",
+            "SALESFORCE_SANDBOX_LOGIN_URL",
+            "SALESFORCE_CA_BUNDLE",
             "SELL_CLIENT_ID",
             "SELL_CLIENT_SECRET",
             "SELL_API_URL",

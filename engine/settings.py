@@ -74,7 +74,7 @@ DEFAULTS: dict[str, Any] = {
         "good_from": 60,
         "fair_from": 40,
     },
-    "schedule": {"sweep_hour": 6, "poll_minutes": 5},
+    "schedule": {"sweep_hour": 6, "poll_minutes": 5, "api_share": 80},
     "role_labels": {},
     "sell": {"poll_seconds": 15, "role_field": "Buying role", "role_tag_prefix": None},
     **notify_settings.DEFAULTS,
@@ -184,6 +184,7 @@ class _Health(_Strict):
 class _Schedule(_Strict):
     sweep_hour = fields.Integer(strict=True, validate=validate.Range(min=0, max=23))
     poll_minutes = fields.Integer(strict=True, validate=validate.Range(min=1, max=60))
+    api_share = fields.Integer(strict=True, validate=validate.Range(min=10, max=100))
 
 
 class _Sell(_Strict):

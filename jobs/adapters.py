@@ -17,12 +17,15 @@ from adapters.base import Adapter, AdapterContext, TenantRef, TokenSource
 from adapters.errors import InvalidRequest, PermissionDenied, Transient
 from adapters.hubspot.client import API_HOST
 from adapters.hubspot.oauth import refresh_grant
+from adapters.salesforce import oauth as salesforce_oauth
+from adapters.salesforce.client import salesforce_session
 from adapters.sell import client as sell_client
 from adapters.sell import oauth as sell_oauth
 from connector.store import tenants
 from connector.store.credentials import NoTokens, RefreshBusy
 from connector.store.mirror import StoreMirror, StoreNotices
 from connector.store.models import SetupRun, Tenant
+from jobs import budget
 from jobs.runtime import Runtime
 from jobs.tokens import Refresh, StoreTokens
 
@@ -51,6 +54,7 @@ def adapter_for_tenant(rt: Runtime, tenant: Tenant) -> Adapter:
         tokens=tokens, redis=rt.redis, crm=rt.crm, clock=rt.clock,
         mirror=StoreMirror(rt.store, tenant.id, rt.clock),
         notices=StoreNotices(rt.store, tenant.id, rt.clock),
+        usage=lambda usage: budget.record(rt, tenant.id, usage),
     )  # fmt: skip
     return adapter_for(tenant_ref(rt, tenant), context)
 
@@ -87,9 +91,30 @@ def _sell_grant(rt: Runtime) -> Refresh:
     return refresh
 
 
+def _salesforce_grant(rt: Runtime) -> Refresh:
+    def refresh(stored: dict[str, Any]) -> tuple[dict[str, Any], datetime | None]:
+        client_id = rt.crm.get("SALESFORCE_CLIENT_ID")
+        secret = rt.crm.get("SALESFORCE_CLIENT_SECRET")
+        if not client_id or not secret:
+            raise InvalidRequest(
+                "SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET are not both set: the worker "
+                "cannot refresh Salesforce tokens; set them to the connected app's consumer key "
+                "and secret and restart it"
+            )
+        tokens = salesforce_oauth.refresh_grant(
+            stored, client_id=client_id, client_secret=secret,
+            session=salesforce_session(rt.crm),
+        )  # fmt: skip
+        # Salesforce says no lifetime (the org's session timeout): refreshed when refused.
+        return tokens, None
+
+    return refresh
+
+
 REFRESH_GRANTS: dict[str, Callable[[Runtime], Refresh]] = {
     "hubspot": _hubspot_grant,
     "sell": _sell_grant,
+    "salesforce": _salesforce_grant,
 }
 """The token refresh of each OAuth CRM, by CRM kind."""
 
@@ -105,6 +130,10 @@ class _Tokens:
 
     def renew(self, rejected: str) -> str:
         return self._translated(lambda: self.inner.renew(rejected))
+
+    def detail(self, name: str) -> str | None:
+        detail = getattr(self.inner, "detail", None)
+        return None if detail is None else self._translated(lambda: detail(name))
 
     def _translated(self, fn: Callable[[], str]) -> str:
         try:

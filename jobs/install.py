@@ -2,11 +2,12 @@
 
 `setup(tenant)` first provisions what the tenant's CRM needs (HubSpot: the Deal Radar property
 group and properties, the scopes checked, the portal's deal-contact labels matched to the
-tenant's roles), then pages through every deal changed since the tenant's cursor (all of them
-on a first install) with `jobs.schedule.follow_changes`, the poll's own loop: each page's deals
-are requested for refresh and the cursor checkpointed, so a setup cut short resumes where it
-stopped. Progress goes to the log and to the tenant's `setup_runs` row, which
-`dealradar tenants status` shows.
+tenant's roles; Salesforce: the custom fields, their permission set and grants, the org's
+contact roles matched, and the steps left to an admin), then pages through every deal changed
+since the tenant's cursor (all of them on a first install) with `jobs.schedule.follow_changes`,
+the poll's own loop: each page's deals are requested for refresh and the cursor checkpointed,
+so a setup cut short resumes where it stopped. Progress goes to the log and to the tenant's
+`setup_runs` row, which `dealradar tenants status` shows.
 
 Time zone: a HubSpot tenant takes its portal's (the account settings' `timeZone`) when nobody
 chose one, i.e. while its row is still on the default UTC and its saved settings set no
@@ -31,6 +32,7 @@ from typing import Any
 from adapters.base import Adapter
 from adapters.errors import CrmError
 from adapters.hubspot.provision import account_settings, provision, suggest_roles
+from adapters.salesforce.provision import provision as salesforce_provision
 from adapters.sell.fields import FIELDS as SELL_FIELDS
 from connector import queues
 from connector.store import tenants
@@ -83,9 +85,20 @@ def _sell(adapter: Any, roles: list[str]) -> Provisioned:
     return Provisioned({}, detail)
 
 
+def _salesforce(adapter: Any, roles: list[str]) -> Provisioned:
+    done = salesforce_provision(adapter.client)
+    if done.admin_steps:
+        log.warning(
+            "Salesforce org %s needs an admin: %s", adapter.client.org_id,
+            " ".join(done.admin_steps),
+        )  # fmt: skip
+    return Provisioned(done.labels(roles), done.summary())
+
+
 PROVISIONERS: Mapping[str, Callable[[Adapter, list[str]], Provisioned]] = {
     "hubspot": _hubspot,
     "sell": _sell,
+    "salesforce": _salesforce,
 }
 """What each CRM needs before the first sync."""
 

@@ -28,20 +28,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from adapters import ADAPTERS
 from adapters.base import Adapter
 from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
-from connector.store.models import SetupRun, SweepRun, SyncCursor, Tenant
+from connector.store.models import InboxEvent, SetupRun, SweepRun, SyncCursor, Tenant
 from connector.store.status import FEED_CURSOR, LAST_POLL
+from connector.store.times import from_db
 from engine.settings import Settings
-from jobs import digest, policy
+from jobs import budget, digest, policy
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import Runtime, current
 
@@ -126,7 +127,12 @@ def _set_up(tenant_id: str) -> bool:
 
 
 def poll(tenant_id: str) -> int:
-    """Request the refresh of every deal changed since the cursor; returns how many."""
+    """Request the refresh of every deal changed since the cursor; returns how many.
+
+    Skipped while the tenant's API usage is past its share (jobs/budget.py), and, for a CRM
+    whose accounts may push changes or not (`push_optional`: Salesforce's Outbound Messages
+    and Flows), while pushes arrive: then the cursor moves to the poll's start, so polling
+    resumes from there once pushes stop."""
     rt = current()
     try:
         tenant = tenants.get_tenant(rt.store, tenant_id)
@@ -165,6 +171,15 @@ def poll(tenant_id: str) -> int:
 def _poll(rt: Runtime, tenant: Tenant) -> Progress:
     tenant_id = tenant.id
     adapter = adapter_for_tenant(rt, tenant)
+    why = budget.paused(rt, tenant_id, lambda: adapter)
+    if why is not None:
+        log.info("poll of tenant %s skipped: %s", tenant_id, why)
+        return Progress()
+    if getattr(adapter, "push_optional", False) and _pushing(tenant_id):
+        horizon = rt.clock().timestamp() - float(getattr(adapter, "index_lag_seconds", 0.0))
+        _checkpoint(tenant_id, str(int(horizon * 1000)))
+        log.debug("poll of tenant %s skipped: its CRM pushes changes", tenant_id)
+        return Progress()
     progress = Progress()
     outcome = "ok"
     try:
@@ -197,6 +212,18 @@ def _record_poll(tenant_id: str, outcome: str) -> None:
                              updated_at=rt.clock()))  # fmt: skip
         else:
             row.value, row.updated_at = outcome, rt.clock()
+
+
+PUSH_FRESH = timedelta(hours=6)
+"""An account that pushed a change this recently pushes: polling it would read again what its
+pushes already brought. Past it (a quiet day, or pushes that stopped) polling resumes."""
+
+
+def _pushing(tenant_id: str) -> bool:
+    rt = current()
+    with rt.store.tenant(tenant_id) as s:
+        newest = s.scalar(select(func.max(InboxEvent.received_at)))
+    return newest is not None and rt.clock() - from_db(newest) < PUSH_FRESH
 
 
 @dataclass

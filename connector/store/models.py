@@ -379,7 +379,7 @@ class SweepRun(TenantScoped, Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     status: Mapped[str] = mapped_column(String(12), default="running")
-    """running | done | failed"""
+    """running | paused (its CRM API budget: jobs/budget.py) | done | failed"""
     done: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -497,3 +497,18 @@ class HookDelivery(TenantScoped, Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiUsageRow(TenantScoped, Base):
+    """A CRM account's API calls against its allowance (Salesforce's daily requests), as the
+    CRM last stated them, and since when Deal Radar's non-urgent work (polling, the daily sweep)
+    waits for usage to fall below the tenant's share (jobs/budget.py)."""
+
+    __tablename__ = "api_usage"
+
+    used: Mapped[int] = mapped_column(Integer)
+    limit: Mapped[int] = mapped_column(Integer)
+    share: Mapped[float | None] = mapped_column(Float)
+    """The share of the allowance past which non-urgent work waits (settings), when checked."""
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    paused_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

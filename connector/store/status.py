@@ -16,7 +16,14 @@ from sqlalchemy import func, select
 from adapters.sell.firehose import position_ages
 from connector.store.db import Store
 from connector.store.mirror import notices
-from connector.store.models import InboxEvent, OutboxEffect, SetupRun, SweepRun, SyncCursor
+from connector.store.models import (
+    ApiUsageRow,
+    InboxEvent,
+    OutboxEffect,
+    SetupRun,
+    SweepRun,
+    SyncCursor,
+)
 from connector.store.tenants import get_tenant
 from connector.store.times import from_db
 
@@ -50,6 +57,8 @@ class TenantStatus:
     """Seconds since the last poll, and its outcome."""
     notices: dict[str, str] = field(default_factory=dict)
     """What an admin must fix in the CRM, by name."""
+    api_usage: dict[str, object] | None = None
+    """The CRM account's API usage as last read, and since when non-urgent work waits."""
 
 
 def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
@@ -74,6 +83,7 @@ def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
         rows = list(s.scalars(select(SyncCursor)))
         cursors = {c.name: (now - from_db(c.updated_at)).total_seconds() for c in rows}
         values = {c.name: c.value for c in rows}
+        usage = _usage(s.get(ApiUsageRow, tenant_id))
     last_poll = None
     if LAST_POLL in cursors:
         last_poll = (cursors.pop(LAST_POLL), values[LAST_POLL])
@@ -101,7 +111,20 @@ def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
         feed=position_ages(values.get(FEED_CURSOR), now) if tenant.crm == "sell" else {},
         last_poll=last_poll,
         notices=notices(store, tenant_id),
+        api_usage=usage,
     )
+
+
+def _usage(row: ApiUsageRow | None) -> dict[str, object] | None:
+    if row is None:
+        return None
+    return {
+        "used": row.used,
+        "limit": row.limit,
+        "share": row.share,
+        "checked_at": from_db(row.checked_at).isoformat(),
+        "paused_since": from_db(row.paused_since).isoformat() if row.paused_since else None,
+    }
 
 
 def _setup(row: SetupRun | None) -> dict[str, object] | None:
@@ -146,6 +169,8 @@ def describe(st: TenantStatus) -> list[str]:
     lines += describe_feed(st)
     for name, message in sorted(st.notices.items()):
         lines.append(f"  notice {name}: {message}")
+    if st.api_usage:
+        lines.append(_describe_usage(st.api_usage))
     return lines
 
 
@@ -181,6 +206,21 @@ def _age(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def _describe_usage(usage: dict[str, object]) -> str:
+    used, limit = int(usage["used"]), int(usage["limit"])  # type: ignore[call-overload]
+    pct = f" ({100 * used // limit}%)" if limit else ""
+    line = f"  API usage: {used:,}/{limit:,} calls in 24 h{pct} at {usage['checked_at']}"
+    share = usage["share"]
+    if usage["paused_since"]:
+        line += (
+            f"; past the share of {float(share or 0):.0%}: polling and the daily sweep paused "  # type: ignore[arg-type]
+            f"since {usage['paused_since']}, until usage falls"
+        )
+    elif share is not None:
+        line += f"; non-urgent work pauses at {float(share):.0%}"  # type: ignore[arg-type]
+    return line
 
 
 def _describe_setup(setup: dict[str, object]) -> list[str]:

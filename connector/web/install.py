@@ -133,7 +133,7 @@ def install_portal(
     """Create the portal's tenant, or find it again and reactivate it; store its tokens."""
     return install_account(
         services, "hubspot", info.portal_id, info.hub_domain or f"HubSpot portal {info.portal_id}",
-        tokens, expires_at, START,
+        tokens, expires_at, start=START,
     )  # fmt: skip
 
 
@@ -144,10 +144,11 @@ def install_account(
     name: str,
     tokens: dict[str, Any],
     expires_at: datetime | None,
+    *,
     start: str,
 ) -> Installed:
-    """Create the CRM account's tenant, or find it again and reactivate it; store its tokens
-    encrypted (`expires_at` None: a token without expiry)."""
+    """Create a CRM account's tenant, or find it again and reactivate it; store its tokens
+    (encrypted). A database that cannot take it is a 503 saying to start again at `start`."""
     store, now = services.store, services.clock()
     try:
         tenant = tenants.find_tenant(store, crm, account_id)
@@ -210,7 +211,10 @@ def _signer(services: Any, salt: str = _STATE_SALT) -> URLSafeTimedSerializer:
     )
 
 
-def _check_state(services: Any, state: str, start: str = START, salt: str = _STATE_SALT) -> None:
+def _check_state(
+    services: Any, state: str, *, start: str = START, cookie: str = COOKIE, salt: str = _STATE_SALT
+) -> dict[str, Any]:
+    """The state's payload, once: signed by us, fresh, from this browser, never used before."""
     again = f"start the install again at {start}"
     try:
         payload = _signer(services, salt).loads(state, max_age=STATE_MAX_AGE)
@@ -225,7 +229,7 @@ def _check_state(services: Any, state: str, start: str = START, salt: str = _STA
     nonce = payload.get("nonce") if isinstance(payload, dict) else None
     if not isinstance(nonce, str):
         raise InstallError(400, f"this callback's state is malformed; {again}")
-    if not hmac.compare_digest(request.cookies.get(COOKIE, ""), nonce):
+    if not hmac.compare_digest(request.cookies.get(cookie, ""), nonce):
         # Also what an install started at another address than PUBLIC_URL looks like.
         raise InstallError(
             400,
@@ -238,6 +242,7 @@ def _check_state(services: Any, state: str, start: str = START, salt: str = _STA
         raise InstallError(503, f"Deal Radar cannot take installs right now; {again}") from exc
     if not first:
         raise InstallError(400, f"this install link was used already; {again}")
+    return payload
 
 
 def _exchange(services: Any, code: str) -> tuple[dict[str, Any], datetime, oauth.TokenInfo]:
@@ -277,7 +282,7 @@ def _exchange(services: Any, code: str) -> tuple[dict[str, Any], datetime, oauth
     return tokens, expires_at, info
 
 
-def _enqueue_setup(services: Any, tenant_id: str, start: str = START) -> None:
+def _enqueue_setup(services: Any, tenant_id: str, *, start: str = START) -> None:
     try:
         queues.request_setup(services.redis, tenant_id)
     except RedisError as exc:
@@ -305,6 +310,14 @@ def _answer(done: Installed) -> Response:
         "status": done.status,
         "api_key": done.api_key,
     }
+    return installed_answer(
+        done, facts, where=f"HubSpot portal {done.portal_id}",
+        doing="setting up its properties and reading your open deals",
+    )  # fmt: skip
+
+
+def installed_answer(done: Installed, facts: dict[str, Any], *, where: str, doing: str) -> Response:
+    """The install's answer: `facts` as JSON when asked for, else a page with the API key."""
     if _wants_json():
         return jsonify(facts)
     key = (
@@ -314,17 +327,16 @@ def _answer(done: Installed) -> Response:
     )
     body = (
         "<!doctype html><title>Deal Radar installed</title>"
-        f"<h1>Deal Radar {html.escape(done.status)} in HubSpot portal "
-        f"{html.escape(done.portal_id)}</h1>"
-        f"<p>Tenant <code>{html.escape(done.tenant_id)}</code>. Deal Radar is now setting up "
-        "its properties and reading your open deals; follow it with "
-        f"<code>dealradar tenants status {html.escape(done.tenant_id)}</code>.</p>{key}"
+        f"<h1>Deal Radar {html.escape(done.status)} in {html.escape(where)}</h1>"
+        f"<p>Tenant <code>{html.escape(done.tenant_id)}</code>. Deal Radar is now {doing}; "
+        f"follow it with <code>dealradar tenants status {html.escape(done.tenant_id)}</code>."
+        f"</p>{key}"
     )
     return Response(body, 200, content_type="text/html; charset=utf-8")
 
 
-def _error(exc: InstallError) -> tuple[Response, int]:
-    log.info("install refused (%d): %s", exc.status, exc)
+def _error(exc: InstallError, crm: str = "HubSpot") -> tuple[Response, int]:
+    log.info("%s install refused (%d): %s", crm, exc.status, exc)
     if _wants_json():
         return jsonify(error="install_failed", detail=str(exc)), exc.status
     body = (
@@ -347,7 +359,7 @@ def sell_start() -> Response | tuple[Response, int]:
     try:
         client_id, _secret = _sell_credentials(services.config)
     except InstallError as exc:
-        return _error(exc)
+        return _error(exc, "Zendesk Sell")
     nonce = secrets.token_urlsafe(16)
     url = sell_oauth.authorize_url(
         client_id=client_id,
@@ -367,7 +379,9 @@ def sell_start() -> Response | tuple[Response, int]:
 def sell_callback() -> Response | tuple[Response, int]:
     services = current_app.extensions["dealradar"]
     try:
-        _check_state(services, request.args.get("state", ""), SELL_START, _SELL_SALT)
+        _check_state(
+            services, request.args.get("state", ""), start=SELL_START, salt=_SELL_SALT
+        )
         if request.args.get("error"):
             why = request.args.get("error_description") or request.args["error"]
             raise InstallError(
@@ -376,12 +390,12 @@ def sell_callback() -> Response | tuple[Response, int]:
         tokens, expires_at, account = _sell_exchange(services, request.args.get("code", ""))
         done = install_account(
             services, "sell", account.id, account.name or f"Zendesk Sell account {account.id}",
-            tokens, expires_at, SELL_START,
+            tokens, expires_at, start=SELL_START,
         )  # fmt: skip
         g.tenant = done.tenant_id
-        _enqueue_setup(services, done.tenant_id, SELL_START)
+        _enqueue_setup(services, done.tenant_id, start=SELL_START)
     except InstallError as exc:
-        return _error(exc)
+        return _error(exc, "Zendesk Sell")
     log.info("Sell account %s %s as tenant %s", done.portal_id, done.status, done.tenant_id)
     facts = {"tenant_id": done.tenant_id, "account_id": done.portal_id, "status": done.status,
              "api_key": done.api_key}  # fmt: skip

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +70,52 @@ class Product:
             return {name: len(versions) for name, versions in record.history.items()}
 
 
+@contextmanager
+def app_and_worker(
+    env: dict[str, str], worker_log: Path, emulator_env: Callable[[str], dict[str, str]]
+) -> Iterator[str]:
+    """Our web app on a real port and a `dealradar worker` subprocess, configured by `env`
+    plus what `emulator_env(app_url)` adds (the app must know its own URL before it is built:
+    it binds first); yields the app's URL, and stops both."""
+    holder: dict[str, Callable] = {}
+    server: BaseWSGIServer = make_server(
+        "127.0.0.1", 0, lambda env, start: holder["app"](env, start), threaded=True,
+        request_handler=_Quiet,
+    )  # fmt: skip
+    app_url = f"http://127.0.0.1:{server.server_port}"
+    env = {**env, "PUBLIC_URL": app_url, **emulator_env(app_url)}
+    holder["app"] = create_app(Config.from_env(env))
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    with worker_log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "connector.cli", "worker"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield app_url
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        server.shutdown()
+        server.server_close()
+
+
+def base_env(database_url: str, redis_url: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DEALRADAR_SECRET_KEYS": Fernet.generate_key().decode(),
+        "DEALRADAR_COALESCE_SECONDS": "0.5",
+    }
+
+
 @pytest.fixture
 def product(
     database_url: str, redis: redis_lib.Redis, redis_url: str, tmp_path: Path
@@ -77,52 +124,22 @@ def product(
     load_into_hubspot(state, generate(DEALS, SEED, datetime.now(UTC)))
     emulator = serve(state)
     migrate.upgrade(database_url)
-
-    # The app must know its own URL (PUBLIC_URL: OAuth redirects, webhook signatures): bind
-    # first, then build the app behind the bound server.
-    holder: dict[str, Callable] = {}
-    server: BaseWSGIServer = make_server(
-        "127.0.0.1", 0, lambda env, start: holder["app"](env, start), threaded=True,
-        request_handler=_Quiet,
-    )  # fmt: skip
-    app_url = f"http://127.0.0.1:{server.server_port}"
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "DEALRADAR_SECRET_KEYS": Fernet.generate_key().decode(),
-        "PUBLIC_URL": app_url,
+    crm = {
         "HUBSPOT_APP_ID": str(APP_ID),
         "HUBSPOT_CLIENT_ID": CLIENT_ID,
         "HUBSPOT_CLIENT_SECRET": CLIENT_SECRET,
         "HUBSPOT_API_URL": emulator.url,
         "HUBSPOT_AUTHORIZE_URL": f"{emulator.url}/oauth/authorize",
-        "DEALRADAR_COALESCE_SECONDS": "0.5",
     }
-    holder["app"] = create_app(Config.from_env(env))
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    state.webhooks.configure(f"{app_url}/webhooks/hubspot")
-
     worker_log = tmp_path / "worker.log"
-    with worker_log.open("wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "connector.cli", "worker"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
     try:
-        yield Product(state, emulator, app_url, worker_log)
+        with app_and_worker(
+            base_env(database_url, redis_url), worker_log, lambda app_url: crm
+        ) as app_url:
+            state.webhooks.configure(f"{app_url}/webhooks/hubspot")
+            yield Product(state, emulator, app_url, worker_log)
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
         state.webhooks.stop()
-        server.shutdown()
-        server.server_close()
         emulator.stop()
 
 
