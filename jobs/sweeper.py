@@ -24,7 +24,7 @@ from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
 from connector.store.models import InboxEvent, OutboxEffect, Tenant
-from jobs import pipeline, policy
+from jobs import crm_effects, pipeline, policy
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import current
 
@@ -36,6 +36,7 @@ RESOLVE_BATCH = 500
 _FOLLOW_UPS = {
     pipeline.WRITEBACK: (queues.WRITEBACK, "jobs.writeback.flush", "flush"),
     pipeline.EVENT: (queues.ACTIONS, "jobs.actions.dispatch", "dispatch"),
+    **{kind: (queues.ACTIONS, crm_effects.RUN, crm_effects.WHAT) for kind in crm_effects.KINDS},
 }
 
 
