@@ -8,7 +8,7 @@ moves the UTC instant, never the local hour a rep sees.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 WEEKEND = frozenset({5, 6})
@@ -54,10 +54,10 @@ def due_at(start: datetime, zone: ZoneInfo, business_days: int, hour: int) -> da
         day = add_business_days(local.date(), business_days)
     elif business_days == 0:
         day = local.date()
-        if not is_business_day(day) or local.time() >= time(hour):
+        if not is_business_day(day) or local.hour >= hour:
             day = next_business_day(day)
     else:
         raise ValueError(f"business days cannot be negative, got {business_days}")
-    wall = datetime.combine(day, time(hour), tzinfo=zone)
+    wall = datetime(day.year, day.month, day.day, hour, tzinfo=zone)
     # Through UTC and back: a wall time in a DST gap comes back as the real instant after it.
     return wall.astimezone(UTC).astimezone(zone)

@@ -7,7 +7,8 @@ and completes the row in one transaction. It then schedules itself for the next 
 
 Error policy (jobs.policy): a rate limit or a transient error leaves the effect pending with a
 jittered backoff (Retry-After honoured) and its reason in `last_error`, retried for as long as
-the outage lasts, never dropped; a rate limit also ends the run, the CRM being the tenant's.
+the outage lasts, never dropped; a rate limit also ends the run and holds back every pending
+effect of the tenant until that retry (the limit is the CRM account's, not the effect's).
 A deleted deal (NotFound) completes the effect with the reason, logged. A revoked token
 suspends the tenant (`dealradar tenants status` says why). Invalid data marks the effect
 `failed` with the reason and the run goes on with the next.
@@ -184,6 +185,19 @@ def _failed(ctx: Context, effect: Effect, error: CrmError) -> bool:
         log.warning("tenant %s: %s (attempt %d); retrying in %.1f s",
                     tenant_id, reason, effect.attempts, delay)  # fmt: skip
         if isinstance(error, RateLimited):
+            # The whole account is being refused: no other effect goes before this retry,
+            # whichever run comes first.
+            retry_at = to_db(rt.clock() + timedelta(seconds=delay))
+            with rt.store.tenant(tenant_id) as s:
+                s.execute(
+                    update(OutboxEffect)
+                    .where(
+                        OutboxEffect.kind.in_(KINDS),
+                        OutboxEffect.status == "pending",
+                        OutboxEffect.due_at < retry_at,
+                    )
+                    .values(due_at=retry_at)
+                )
             _schedule_next(tenant_id)
             return False
         return True

@@ -26,10 +26,10 @@ def note_key(event_key: str) -> str:
     return f"{NOTE}:{event_key}"
 
 
-def on_grade_changed(tenant_id: str, event: dict[str, Any]) -> dict[str, Any]:
+def on_grade_changed(tenant_id: str, event: dict[str, Any]) -> str:
     settings = tenants.current_settings(current().store, tenant_id)
     if not settings.notes["grade_changed"]:
-        return {"note": "off"}
+        return "off"
     key = note_key(event["key"])
     payload = {
         "deal_id": event["deal_id"],
@@ -39,7 +39,7 @@ def on_grade_changed(tenant_id: str, event: dict[str, Any]) -> dict[str, Any]:
         "health_before": event.get("health_before"),
     }
     propose(tenant_id, [(key, NOTE, payload)])
-    return {"note": key}
+    return key
 
 
 def create(ctx: Context, effect: Effect) -> Outcome:

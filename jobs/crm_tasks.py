@@ -47,28 +47,28 @@ def done_key(episode_id: int) -> str:
 # -- handlers (jobs.actions.HANDLERS) ----------------------------------------------------------
 
 
-def on_started(tenant_id: str, event: dict[str, Any]) -> dict[str, Any]:
+def on_started(tenant_id: str, event: dict[str, Any]) -> str:
     settings = tenants.current_settings(current().store, tenant_id)
     if not settings.task_for(event["code"])["enabled"]:
-        return {"task": "off"}
+        return "off"
     episode_id = int(event["episode_id"])
     key = task_key(episode_id)
     payload = {"episode_id": episode_id, "deal_id": event["deal_id"], "code": event["code"]}
     propose(tenant_id, [(key, TASK, payload)])
-    return {"task": key}
+    return key
 
 
-def on_ended(tenant_id: str, event: dict[str, Any]) -> dict[str, Any]:
+def on_ended(tenant_id: str, event: dict[str, Any]) -> str:
     """Whether tasks are still on or not: a task made while they were is closed all the same."""
     rt = current()
     episode_id = int(event["episode_id"])
     with rt.store.tenant(tenant_id) as s:
         proposed = s.scalar(select(OutboxEffect.id).where(OutboxEffect.key == task_key(episode_id)))
     if proposed is None:
-        return {"task": "none"}
+        return "no task"
     key = done_key(episode_id)
     propose(tenant_id, [(key, TASK_DONE, {"episode_id": episode_id, "deal_id": event["deal_id"]})])
-    return {"task": key}
+    return key
 
 
 # -- effects (jobs.crm_actions) ----------------------------------------------------------------
