@@ -4,13 +4,15 @@ Redis and the store (SQLite, and PostgreSQL when DATABASE_URL names one)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,12 +44,47 @@ class _Quiet(WSGIRequestHandler):
 
 @dataclass
 class Product:
-    """What a test drives: the emulated portal, our app's URL, and the worker's log."""
+    """What a test drives: the emulated portal, our app's URL, the worker and its log, and the
+    services the product runs on."""
 
     state: HubSpotState
     emulator: ServerHandle
     app_url: str
     worker_log: Path
+    database_url: str = ""
+    redis_url: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    worker: subprocess.Popen | None = None
+
+    def start_worker(self) -> None:
+        """A `dealradar worker` subprocess, as `make run` starts one; its output appended to
+        `worker_log`."""
+        with self.worker_log.open("ab") as out:
+            self.worker = subprocess.Popen(
+                [sys.executable, "-m", "connector.cli", "worker"],
+                cwd=ROOT, env={**os.environ, **self.env}, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def kill_worker(self) -> None:
+        """SIGKILL to the worker and to the work horse RQ forked for the job under way (in a
+        process group of its own): the job dies mid-way, as when its machine is lost."""
+        assert self.worker is not None
+        horses = _children(self.worker.pid)
+        self.worker.kill()
+        for pid in horses:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.worker.wait()
+
+    def stop_worker(self) -> None:
+        if self.worker is None or self.worker.poll() is not None:
+            return
+        self.worker.terminate()
+        try:
+            self.worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.worker.kill()
+            self.worker.wait()
 
     def wait(self, what: str, ready: Callable[[], bool], timeout: float) -> float:
         """Seconds until `ready()`; fails naming `what` and showing the worker's log."""
@@ -67,6 +104,19 @@ class Product:
         with self.state.lock:
             record = self.state.record("deals", deal_id)
             return {name: len(versions) for name, versions in record.history.items()}
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 @pytest.fixture
@@ -105,21 +155,13 @@ def product(
     thread.start()
     state.webhooks.configure(f"{app_url}/webhooks/hubspot")
 
-    worker_log = tmp_path / "worker.log"
-    with worker_log.open("wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "connector.cli", "worker"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    product = Product(state, emulator, app_url, tmp_path / "worker.log", database_url,
+                      redis_url, env)  # fmt: skip
+    product.start_worker()
     try:
-        yield Product(state, emulator, app_url, worker_log)
+        yield product
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        product.stop_worker()
         state.webhooks.stop()
         server.shutdown()
         server.server_close()
