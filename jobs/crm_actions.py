@@ -7,10 +7,12 @@ and completes the row in one transaction. It then schedules itself for the next 
 
 Error policy (jobs.policy): a rate limit or a transient error leaves the effect pending with a
 jittered backoff (Retry-After honoured) and its reason in `last_error`, retried for as long as
-the outage lasts, never dropped; a rate limit also ends the run and holds back every pending
-effect of the tenant until that retry (the limit is the CRM account's, not the effect's).
-A deleted deal (NotFound) completes the effect with the reason, logged. A revoked token
-suspends the tenant (`dealradar tenants status` says why). Invalid data marks the effect
+the outage lasts, never dropped; a rate limit or a token the CRM refuses also ends the run and
+holds back every pending effect of the tenant until that retry (the account is refused, not the
+effect).
+A deleted deal (NotFound) completes the effect with the reason, logged. A revoked token, or an
+expired one that refreshing did not cure three times running, suspends the tenant (`dealradar
+tenants status` says why). Invalid data marks the effect
 `failed` with the reason and the run goes on with the next.
 """
 
@@ -25,7 +27,7 @@ from redis.exceptions import LockNotOwnedError
 from sqlalchemy import func, select, update
 
 from adapters.base import CrmActions
-from adapters.errors import CrmError, RateLimited
+from adapters.errors import AuthExpired, CrmError, RateLimited
 from connector import queues
 from connector.store import tenants, work
 from connector.store.models import AlertEpisode, OutboxEffect
@@ -140,7 +142,7 @@ def _due(tenant_id: str, now: datetime) -> list[Effect]:
 
 
 def _attempt(ctx: Context, effect: Effect) -> bool:
-    """Do one effect; False when the run must stop (rate limited, tenant suspended)."""
+    """Do one effect; False when the run must stop (the account refused, tenant suspended)."""
     rt = ctx.rt
     # Counted before the call: a worker killed during it leaves the count behind, so the next
     # try knows the CRM may have seen this one (crm_tasks.create relies on it).
@@ -155,17 +157,24 @@ def _attempt(ctx: Context, effect: Effect) -> bool:
     except CrmError as exc:
         return _failed(ctx, effect, exc)
     _record(ctx, effect, outcome)
+    rt.redis.delete(_auth_failures_key(ctx.tenant_id))
     return True
+
+
+def _auth_failures_key(tenant_id: str) -> str:
+    return f"dealradar:attempts:{WHAT}:auth:{tenant_id}"
 
 
 def _record(ctx: Context, effect: Effect, outcome: Outcome) -> None:
     """The outcome and the row's completion in one transaction."""
     with ctx.rt.store.tenant(ctx.tenant_id) as s:
         if outcome.wait_until is not None:
+            # Waiting is not trying: the claim is given back, so that the backoff of a later
+            # failure counts only real tries.
             s.execute(
                 update(OutboxEffect)
                 .where(OutboxEffect.id == effect.id)
-                .values(due_at=to_db(outcome.wait_until))
+                .values(due_at=to_db(outcome.wait_until), attempts=OutboxEffect.attempts - 1)
             )
             return
         if outcome.refs and outcome.episode_id is not None:
@@ -177,11 +186,16 @@ def _record(ctx: Context, effect: Effect, outcome: Outcome) -> None:
 
 def _failed(ctx: Context, effect: Effect, error: CrmError) -> bool:
     rt, tenant_id = ctx.rt, ctx.tenant_id
-    decision = policy.decide(error, effect.attempts)
+    if isinstance(error, AuthExpired):
+        # A token refreshing did not cure is the tenant's, not the effect's: counted in a run
+        # per tenant (reset by any success), so that other errors never add up to a suspension.
+        decision = policy.decide_attempt(rt.redis, _auth_failures_key(tenant_id), error)
+    else:
+        decision = policy.decide(error, effect.attempts)
     reason = f"{effect.kind} {effect.key}: {decision.reason}"
     if decision.action == "retry":
         retry_after = error.retry_after if isinstance(error, RateLimited) else None
-        delay = policy.backoff(effect.attempts, retry_after)
+        delay = decision.delay or policy.backoff(effect.attempts, retry_after)
         with rt.store.tenant(tenant_id) as s:
             s.execute(
                 update(OutboxEffect)
@@ -190,7 +204,7 @@ def _failed(ctx: Context, effect: Effect, error: CrmError) -> bool:
             )
         log.warning("tenant %s: %s (attempt %d); retrying in %.1f s",
                     tenant_id, reason, effect.attempts, delay)  # fmt: skip
-        if isinstance(error, RateLimited):
+        if isinstance(error, (RateLimited, AuthExpired)):
             # The whole account is being refused: no other effect goes before this retry,
             # whichever run comes first.
             retry_at = to_db(rt.clock() + timedelta(seconds=delay))

@@ -278,6 +278,29 @@ def test_a_revoked_grant_suspends_the_tenant_and_the_tasks_wait(
     assert crm.tasks() == {}
 
 
+def test_an_expired_token_is_retried_and_suspends_only_when_refreshing_keeps_failing(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    crm.add_fault("create_task", error="auth_expired")
+    _refresh(redis, tenant_id)
+    assert tenants.get_tenant(rt.store, tenant_id).status == "active"
+    assert crm.tasks() == {}, "a token the CRM refuses holds back the tenant's effects"
+    _after_stale(rt, clock, BACKOFF_CAP)
+    assert len(crm.tasks()) == len(_effects(rt, tenant_id, TASK)), "retried, then made"
+
+    _log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")  # completions to do
+    for _ in range(3):
+        crm.add_fault("complete_task", error="auth_expired")
+    _refresh(redis, tenant_id, ["d-1002"])
+    assert len(crm.calls("complete_task")) == 1, "a refused token stops the run"
+    for tries in (2, 3):
+        assert tenants.get_tenant(rt.store, tenant_id).status == "active"
+        _after_stale(rt, clock, BACKOFF_CAP)
+        assert len(crm.calls("complete_task")) == tries
+    tenant = tenants.get_tenant(rt.store, tenant_id)
+    assert tenant.status == "suspended" and "reinstall" in tenant.status_reason
+
+
 def test_a_completion_waits_for_its_task_then_closes_it(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
 ) -> None:
@@ -300,7 +323,9 @@ def test_a_completion_waits_for_its_task_then_closes_it(
     first = episodes[tried.payload["episode_id"]]
     assert first.ended_at is not None
     assert crm.tasks()[first.crm_refs["task"]]["status"] == "completed"
-    assert all(e.status == "done" for e in _effects(rt, tenant_id, TASK_DONE))
+    done = _effects(rt, tenant_id, TASK_DONE)
+    assert all(e.status == "done" for e in done)
+    assert [e.attempts for e in done if e.result.get("completed")] == [1], "waits are no tries"
     never_tried = [e for e in episodes.values() if e.ended_at and e.id != first.id]
     assert never_tried and all(not e.crm_refs for e in never_tried)
     assert {t["status"] for t in crm.tasks().values()} == {"open", "completed"}
