@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from adapters import ADAPTERS
 from adapters.base import CrmActions
 from connector import queues
-from connector.store import work
+from connector.store import tenants, work
 from engine.settings import Settings
 from jobs.runtime import Runtime, current
 
@@ -68,6 +69,13 @@ class Outcome:
     episode_id: int | None = None
     refs: Mapping[str, Any] = field(default_factory=dict)
     wait_until: datetime | None = None
+
+
+def crm_can_act(tenant_id: str) -> bool:
+    """Whether the tenant's CRM adapter makes tasks and notes (`CrmActions`): a CRM whose
+    adapter does not yet gets no effects, rather than effects that can only fail."""
+    crm = tenants.get_tenant(current().store, tenant_id).crm
+    return callable(getattr(ADAPTERS.get(crm), "create_task", None))
 
 
 def propose(tenant_id: str, effects: Sequence[tuple[str, str, dict[str, Any]]]) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 from connector.store import tenants
 from engine.actions import grade_note
-from jobs.crm_effects import NOTE, Context, Effect, Outcome, propose
+from jobs.crm_effects import NOTE, Context, Effect, Outcome, crm_can_act, propose
 from jobs.runtime import current
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,8 @@ def on_grade_changed(tenant_id: str, event: dict[str, Any]) -> str:
     settings = tenants.current_settings(current().store, tenant_id)
     if not settings.notes["grade_changed"]:
         return "off"
+    if not crm_can_act(tenant_id):
+        return "the CRM adapter makes no notes"
     key = note_key(event["key"])
     payload = {
         "deal_id": event["deal_id"],

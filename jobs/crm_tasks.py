@@ -27,7 +27,7 @@ from connector.store import tenants
 from connector.store.models import AlertEpisode, DealRow, OutboxEffect
 from connector.store.times import from_db
 from engine.actions import plan_task
-from jobs.crm_effects import TASK, TASK_DONE, Context, Effect, Outcome, propose
+from jobs.crm_effects import TASK, TASK_DONE, Context, Effect, Outcome, crm_can_act, propose
 from jobs.runtime import current
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ def on_started(tenant_id: str, event: dict[str, Any]) -> str:
     settings = tenants.current_settings(current().store, tenant_id)
     if not settings.task_for(event["code"])["enabled"]:
         return "off"
+    if not crm_can_act(tenant_id):
+        return "the CRM adapter makes no tasks"
     episode_id = int(event["episode_id"])
     key = task_key(episode_id)
     payload = {"episode_id": episode_id, "deal_id": event["deal_id"], "code": event["code"]}

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from engine.actions import grade_note, plan_task
-from engine.settings import ALERT_CODES, TASKS_OFF_BY_DEFAULT, SettingsError, load_settings
+from engine.settings import ALERT_CODES, SettingsError, load_settings
 
 FRIDAY_EVENING = datetime(2026, 11, 27, 17, 30, tzinfo=UTC)  # 18:30 in Paris
 URL = "https://app.hubspot.com/contacts/62515/record/0-3/1001"
@@ -26,7 +26,6 @@ def test_defaults_make_tasks_for_most_alerts_and_no_notes() -> None:
     settings = load_settings({})
     enabled = {code for code in ALERT_CODES if settings.task_for(code)["enabled"]}
     assert enabled == set(ALERT_CODES) - {"no_meeting_scheduled", "deal_too_old"}
-    assert TASKS_OFF_BY_DEFAULT == {"no_meeting_scheduled", "deal_too_old"}
     assert settings.task_for("no_activity") == {
         "enabled": True, "due_in_business_days": 1, "due_hour": 17,
     }  # fmt: skip

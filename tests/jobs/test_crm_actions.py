@@ -15,6 +15,7 @@ from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from adapters import ADAPTERS
 from adapters.folder.client import FolderClient
 from connector import queues
 from connector.store import tenants
@@ -329,8 +330,11 @@ def test_a_completion_waits_for_its_task_then_closes_it(
     never_tried = [e for e in episodes.values() if e.ended_at and e.id != first.id]
     assert never_tried and all(not e.crm_refs for e in never_tried)
     assert {t["status"] for t in crm.tasks().values()} == {"open", "completed"}
-    assert len(crm.tasks()) == 1 + sum(1 for e in episodes.values() if not e.ended_at
-                                       and e.code not in ("no_meeting_scheduled", "deal_too_old"))
+    assert len(crm.tasks()) == 1 + sum(
+        1
+        for e in episodes.values()
+        if not e.ended_at and e.code not in ("no_meeting_scheduled", "deal_too_old")
+    )
 
 
 def test_an_episode_over_before_its_first_try_gets_no_task(
@@ -417,3 +421,26 @@ def _grade(rt: Runtime, tenant_id: str, deal_id: str) -> str:
         evaluation = s.get(Evaluation, (tenant_id, deal_id))
         assert evaluation is not None
         return evaluation.grade
+
+
+class _NoActions(FolderClient):
+    """A CRM adapter without CrmActions (as a new CRM's is until it gets them)."""
+
+    create_task = None  # type: ignore[assignment]
+
+
+def test_a_crm_whose_adapter_makes_no_tasks_gets_no_effects(
+    rt: Runtime,
+    redis: Redis,
+    tenant_id: str,
+    crm: FolderClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(ADAPTERS, "test", _NoActions)
+    _refresh(redis, tenant_id)
+    assert _episodes(rt, tenant_id), "alerts were found"
+    assert _effects(rt, tenant_id, TASK) == []
+    with rt.store.tenant(tenant_id) as s:
+        [events] = [r.result["handled_by"] for r in s.scalars(select(OutboxEffect))
+                    if r.kind == "event"]  # fmt: skip
+    assert {"the CRM adapter makes no tasks"} <= {h["crm_task"] for h in events.values()}
