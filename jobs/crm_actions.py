@@ -65,10 +65,6 @@ EFFECTS: dict[str, Callable[[Context, Effect], Outcome]] = {
 """Effect kind -> what does it."""
 
 
-class NoCrmActions(Exception):
-    """The tenant's CRM adapter cannot make tasks or notes."""
-
-
 def run(tenant_id: str) -> None:
     rt = current()
     rt.redis.delete(*(queues.scheduled_key(tenant_id, w) for w in (WHAT, WHAT_LATER)))
@@ -84,8 +80,8 @@ def run(tenant_id: str) -> None:
         try:
             lock.release()
         except LockNotOwnedError:
-            # Held past lock_seconds: another run may have started; each effect is counted
-            # and keyed, so the overlap costs at most a look-up in the CRM.
+            # Held past lock_seconds, which a run that stops taking effects after TIME_BUDGET
+            # only does when a CRM call stalled; a run may have started meanwhile.
             log.warning("tenant %s: CRM actions ran past their lock", tenant_id)
 
 
