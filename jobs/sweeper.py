@@ -24,7 +24,7 @@ from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
 from connector.store.models import InboxEvent, OutboxEffect, Tenant
-from jobs import digest, hooks, notify, pipeline, policy
+from jobs import crm_effects, digest, hooks, notify, pipeline, policy
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import current
 
@@ -40,6 +40,7 @@ _FOLLOW_UPS = {
     notify.MAIL: (queues.ACTIONS, "jobs.notify.send", "notify"),
     notify.SLACK: (queues.ACTIONS, "jobs.notify.send", "notify"),
     digest.DIGEST: (queues.ACTIONS, "jobs.digest.run", digest.DIGEST),
+    **{kind: (queues.ACTIONS, crm_effects.RUN, crm_effects.WHAT) for kind in crm_effects.KINDS},
 }
 
 

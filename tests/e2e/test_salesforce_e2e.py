@@ -82,7 +82,7 @@ def org(database_url: str, redis: redis_lib.Redis, redis_url: str, tmp_path: Pat
     try:
         with app_and_worker(
             base_env(database_url, redis_url), worker_log, lambda app_url: crm
-        ) as app_url:
+        ) as (app_url, _worker):
             # The admin's Outbound Message: on Opportunity, to our endpoint, default fields.
             emulator.outbound.configure(f"{app_url}/webhooks/salesforce/outbound")
             yield Org(state, emulator, app_url, worker_log)
