@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
@@ -94,13 +95,15 @@ def insert_postgresql(connection: Any, rows: Sequence[InboxRow]) -> list[tuple[s
     """Insert `inbox_rows` (of one tenant or several) on a psycopg connection, in its current
     transaction or, on an autocommit connection, as a transaction of its own; the new rows'
     (tenant id, dedupe key, id). Keys already in the inbox are left alone."""
-    document = json.dumps(
-        [
-            {"t": t, "k": k, "o": o, "b": b, "d": d, "s": s, "r": r.isoformat()}
-            for t, k, o, b, d, s, r in rows
-        ],
-        ensure_ascii=False,
-    )
+    times = {r: r.isoformat() for r in {row[6] for row in rows}}  # one per delivery
+    records = [
+        {"t": t, "k": k, "o": o, "b": b, "d": d, "s": s, "r": times[r]}
+        for t, k, o, b, d, s, r in rows
+    ]
+    try:
+        document = orjson.dumps(records).decode()
+    except orjson.JSONEncodeError:  # text orjson refuses (lone surrogates): as before
+        document = json.dumps(records, ensure_ascii=False)
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_POSTGRESQL, (document,))
         return cursor.fetchall()
