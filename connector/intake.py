@@ -108,6 +108,8 @@ class Intake:
         self._connection: Any = None
         """The leader's own psycopg connection (taken from the pool and detached), opened at the
         first group and replaced after a failure."""
+        self._insert: work.InboxInsert | None = None
+        """The inbox insert prepared on that connection."""
 
     def accept(
         self,
@@ -200,18 +202,21 @@ class Intake:
         if self.store.dialect != "postgresql":
             return _write_in_session(self.store, rows)
         try:
-            if self._connection is None:
+            insert = self._insert
+            if insert is None:
                 raw = self.store.engine.raw_connection()  # the store's connect arguments
                 driver = raw.driver_connection
                 raw.detach()  # kept by this Intake, never returned to the pool
                 driver.autocommit = True
                 self._connection = driver
-            written = work.insert_postgresql(self._connection, rows)
+                insert = self._insert = work.InboxInsert(driver)
+            written = insert(rows)
         except Exception:
             if self._connection is not None:
                 with contextlib.suppress(Exception):
                     self._connection.close()
                 self._connection = None
+            self._insert = None
             raise
         return {(tenant_id, key): row_id for tenant_id, key, row_id in written}
 
