@@ -206,7 +206,6 @@ def generic(tenant_id: str) -> tuple[Response, int]:
     services.metrics.accepted.labels(GENERIC).inc()
     if accepted.inbox_id is None:
         return _answer(200, status="ok", queued=0)
-    services.metrics.queued.labels(GENERIC, str(accepted.queued).lower()).inc()
     log.info("generic event %s (%s) for %d deals", message_id, kind, len(deal_ids))
     return _answer(202, status="accepted", queued=1)
 
@@ -249,10 +248,7 @@ def _store(
         tenant_id, _incoming(services, tenant_id, events), source=source,
         body=body.decode("utf-8", "replace"), now=services.clock(),
     )  # fmt: skip
-    if accepted.new:
-        metrics = services.metrics
-        metrics.count(metrics.queued, source, str(accepted.queued).lower(), amount=accepted.new)
-    return accepted.new
+    return accepted.new  # counted as queued by the Intake's RefreshRequests, once sent
 
 
 def _incoming(services: Services, tenant_id: str, events: list[ParsedEvent]) -> list[Incoming]:
