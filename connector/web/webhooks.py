@@ -89,10 +89,15 @@ def hubspot() -> tuple[Response, int]:
 
 
 def _headers(names: Iterable[str]) -> dict[str, str]:
-    """These request headers alone: werkzeug reads each from the WSGI environ on demand, and
-    walking all of them costs more than the few a signature check reads."""
-    found = request.headers
-    return {name: value for name in names if (value := found.get(name)) is not None}
+    """These request headers alone, read from the WSGI environ (where the server put them, as
+    `HTTP_X_HUBSPOT_SIGNATURE_V3`): werkzeug's header view costs twice as much per header, and
+    walking all of them more than the few a signature check reads."""
+    environ = request.environ
+    return {
+        name: value
+        for name in names
+        if (value := environ.get("HTTP_" + name.upper().replace("-", "_"))) is not None
+    }
 
 
 SALESFORCE = "salesforce"
