@@ -11,10 +11,14 @@ from collections.abc import Callable
 from adapters.base import Adapter, AdapterContext, TenantRef
 from adapters.folder.client import FolderClient
 from adapters.hubspot.adapter import HubSpotAdapter
+from adapters.salesforce.adapter import SalesforceAdapter
+from adapters.sell.adapter import SellAdapter
 
 ADAPTERS: dict[str, Callable[[TenantRef, AdapterContext], Adapter]] = {
     "test": FolderClient,
     "hubspot": HubSpotAdapter,
+    "sell": SellAdapter,
+    "salesforce": SalesforceAdapter,
 }
 
 

@@ -56,6 +56,88 @@ class TokenSource(Protocol):
         ...
 
 
+class TokenDetails(TokenSource, Protocol):
+    """A TokenSource that also hands out the non-secret values the CRM returned with the
+    tokens: Salesforce's `instance_url` (the host every API call goes to, which changes when
+    the org moves) and `login_url` (where its tokens are refreshed)."""
+
+    def detail(self, name: str) -> str | None:
+        """The value the token grant stored under `name`, None when it stored none."""
+        ...
+
+
+@dataclass(frozen=True)
+class ApiUsage:
+    """A CRM account's API calls in its allowance window (Salesforce: the rolling 24 hours of
+    `Sforce-Limit-Info: api-usage=USED/LIMIT`)."""
+
+    used: int
+    limit: int
+
+    @property
+    def share(self) -> float:
+        """The part of the allowance used, 0.0 to 1.0 (1.0 when the limit is 0)."""
+        return min(1.0, self.used / self.limit) if self.limit > 0 else 1.0
+
+
+@dataclass(frozen=True)
+class Mirrored:
+    """One CRM record as a mirror keeps it: the CRM's own JSON and the deals it belongs to
+    (None: leave the record's deal links as they are)."""
+
+    id: str
+    data: Mapping[str, Any]
+    deal_ids: Sequence[str] | None = None
+
+
+class RecordMirror(Protocol):
+    """A tenant's copy of CRM records, for a CRM that can stream its changes but cannot be asked
+    for a deal's records (Zendesk Sell: no call lists by deal). An adapter fills it from the
+    CRM's change feed, then reads a deal's records back from it. Lent by the application (the
+    store keeps it), one tenant per mirror; `kind` names the CRM's resource ("calls")."""
+
+    def put(self, kind: str, records: Sequence[Mirrored], generation: int) -> dict[str, set[str]]:
+        """Insert or replace these records, stamped with `generation`; returns, for each record
+        whose data or deal links changed, its deals before and after (a record moved off a deal
+        concerns that deal too)."""
+        ...
+
+    def delete(self, kind: str, ids: Sequence[str]) -> dict[str, set[str]]:
+        """Forget these records; returns each one's deals as they were."""
+        ...
+
+    def prune(self, kind: str, generation: int) -> dict[str, set[str]]:
+        """Forget the records of `kind` stamped before `generation` (not seen by a full listing
+        that stamped the survivors); returns each one's deals as they were."""
+        ...
+
+    def link(self, kind: str, deal_id: str, ids: Sequence[str]) -> None:
+        """The records of `kind` on one deal are exactly `ids` (a deal's contacts, when the
+        CRM lists them by deal but not the deals by record)."""
+        ...
+
+    def deals_of(self, kind: str, ids: Sequence[str]) -> dict[str, set[str]]:
+        """The deals each record belongs to (records without deals are left out)."""
+        ...
+
+    def get(self, kind: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The records of `kind` with these ids that the mirror holds."""
+        ...
+
+    def of_deals(self, kind: str, deal_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """The records of `kind` on each of these deals ({deal id: [record data]})."""
+        ...
+
+
+class Notices(Protocol):
+    """Problems an adapter found that an admin must fix in the CRM (a missing custom field),
+    shown by `dealradar tenants status` until the adapter clears them."""
+
+    def set(self, name: str, message: str | None) -> bool:
+        """Record (or, with None, clear) the notice `name`; True if that changed anything."""
+        ...
+
+
 @dataclass(frozen=True)
 class AdapterContext:
     """What the application lends an adapter: built by the jobs in one place
@@ -69,6 +151,13 @@ class AdapterContext:
     """The CRM apps' settings (Config.crm): client ids, API hosts."""
     clock: Callable[[], datetime]
     """Now, for mappings that judge what is past and what is to come."""
+    mirror: RecordMirror | None = None
+    """The tenant's record mirror (None where the CRM needs none)."""
+    notices: Notices | None = None
+    """Where the adapter leaves what an admin must fix (None: logged only)."""
+    usage: Callable[[ApiUsage], None] | None = None
+    """Where a client reports the CRM's API usage as the CRM states it (jobs/budget.py keeps
+    it, decides when non-urgent work waits, and shows it in `dealradar tenants status`)."""
 
 
 class Adapter(Protocol):
@@ -87,10 +176,22 @@ class Adapter(Protocol):
         """Deals modified since `cursor` (None: the first sync), one page at a time."""
         ...
 
-    def write_back(self, values: Mapping[str, Mapping[str, Any]]) -> None:
+    def write_back(self, values: Mapping[str, Mapping[str, Any]]) -> WriteResult | None:
         """Write Deal Radar's fields on deals ({deal id: {field: value}}), batched to the CRM's
-        limits; the values are only those that changed."""
+        limits; the values are only those that changed. An adapter whose CRM can refuse some
+        records or fields of a batch (Salesforce Collections) returns a `WriteResult` saying
+        what was not written; None means all of it was."""
         ...
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write-back left unwritten: {deal id: reason} for whole deals (deleted, refused),
+    {deal id: [field, ...]} for fields the CRM would not take (not visible to our user yet).
+    The jobs record as written only the rest, so those values are tried again later."""
+
+    failed: Mapping[str, str] = field(default_factory=dict)
+    skipped_fields: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 class EventResolver(Protocol):

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 from collections.abc import Mapping
 
 from adapters.webhooks import MalformedBody, SignatureError
@@ -75,6 +76,11 @@ def sign(*, msg_id: str, timestamp: int, body: bytes, secret: str) -> str:
     """The `webhook-signature` header value ("v1,<base64>") for an outbound delivery."""
     signature = _mac(_key(secret), msg_id, str(timestamp), body)
     return f"v1,{base64.b64encode(signature).decode()}"
+
+
+def new_secret() -> str:
+    """A new signing secret in the spec's form: "whsec_" + base64 of 24 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 def _key(secret: str) -> bytes:

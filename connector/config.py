@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from connector.notify.config import NotifyConfig, NotifyConfigError
+
 DEFAULT_DATABASE_URL = "sqlite:///" + str(Path("instance") / "dealradar.db")
 """Embedded default: a SQLite file under ./instance/ (PostgreSQL in production)."""
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -33,9 +35,12 @@ class Config:
     OAuth redirects point at it). No default: a wrong one fails every signature, so the web app
     refuses to start without it (`require_public_url`); other commands do not need it."""
     crm: Mapping[str, str] = field(default_factory=dict, repr=False)
-    """CRM app credentials (HUBSPOT_CLIENT_ID, ...) and hosts (HUBSPOT_API_URL, default
-    https://api.hubapi.com; HUBSPOT_AUTHORIZE_URL, default HubSpot's consent page), by
-    environment name; an unset name is absent."""
+    """CRM app credentials (HUBSPOT_CLIENT_ID, SELL_CLIENT_ID, ...) and hosts (HUBSPOT_API_URL,
+    default https://api.hubapi.com; HUBSPOT_AUTHORIZE_URL, default HubSpot's consent page;
+    SELL_API_URL, default https://api.getbase.com; SELL_AUTHORIZE_URL, default Sell's consent
+    page; SALESFORCE_LOGIN_URL and SALESFORCE_SANDBOX_LOGIN_URL, default login.salesforce.com
+    and test.salesforce.com; SALESFORCE_CA_BUNDLE, a CA file to verify Salesforce with instead
+    of the system's), by environment name; an unset name is absent."""
     metrics_dir: str = ""
     """PROMETHEUS_MULTIPROC_DIR: where each gunicorn worker keeps its counters, so that /metrics
     adds up every worker's (emptied when gunicorn starts); unset: one process's counters."""
@@ -45,6 +50,8 @@ class Config:
     """DEALRADAR_LOCK_SECONDS: how long a dead worker's deal locks last."""
     stale_seconds: float = 60.0
     """DEALRADAR_STALE_SECONDS: pending work older than this is put back on the queues."""
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    """Mail (SMTP_URL, the outbox folder) and the policy for tenant-chosen outbound URLs."""
 
     @classmethod
     def from_env(
@@ -70,8 +77,13 @@ class Config:
             "HUBSPOT_AUTHORIZE_URL",
             "SALESFORCE_CLIENT_ID",
             "SALESFORCE_CLIENT_SECRET",
+            "SALESFORCE_LOGIN_URL",
+            "SALESFORCE_SANDBOX_LOGIN_URL",
+            "SALESFORCE_CA_BUNDLE",
             "SELL_CLIENT_ID",
             "SELL_CLIENT_SECRET",
+            "SELL_API_URL",
+            "SELL_AUTHORIZE_URL",
         )
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
@@ -83,6 +95,7 @@ class Config:
             coalesce_seconds=_seconds(env, "DEALRADAR_COALESCE_SECONDS", 2.0),
             lock_seconds=_seconds(env, "DEALRADAR_LOCK_SECONDS", 90.0),
             stale_seconds=_seconds(env, "DEALRADAR_STALE_SECONDS", 60.0),
+            notify=_notify(env),
         )
 
     def require_public_url(self) -> str:
@@ -109,6 +122,13 @@ def _base_url(env: Mapping[str, str], name: str) -> str:
             f"got {raw!r}"
         )
     return raw.rstrip("/")
+
+
+def _notify(env: Mapping[str, str]) -> NotifyConfig:
+    try:
+        return NotifyConfig.from_env(env)
+    except NotifyConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

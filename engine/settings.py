@@ -11,11 +11,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from string import Formatter
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from engine import notify_settings
 from engine.titles import LEVELS
 
 ALERT_CODES: tuple[str, ...] = (
@@ -42,6 +44,14 @@ FREQUENCY_DAYS: dict[str, float] = {
 
 MAX_DAYS = 3650
 """Ten years: any larger threshold is a typo, not a policy."""
+MAX_DUE_BUSINESS_DAYS = 60
+"""A task due further out than three months is not a follow-up any more."""
+TASK_PLACEHOLDERS = ("deal_name", "message", "deal_url")
+"""What an admin's task wording may name: `{message}` is the alert's one-line explanation."""
+TASKS_OFF_BY_DEFAULT = frozenset({"no_meeting_scheduled", "deal_too_old"})
+"""Alerts that make no CRM task unless an admin asks: "no meeting scheduled" holds on most open
+deals most of the time, and a deal's age is not something a rep can act on within a day; a
+task for either would bury the tasks that matter."""
 
 DEFAULTS: dict[str, Any] = {
     "timezone": "UTC",
@@ -67,14 +77,22 @@ DEFAULTS: dict[str, Any] = {
         "deal_too_old": {"enabled": True, "days": 50},
     },
     "pipelines": {},
+    "tasks": {
+        "due_in_business_days": 1,
+        "due_hour": 17,
+        "alerts": {code: {"enabled": code not in TASKS_OFF_BY_DEFAULT} for code in ALERT_CODES},
+    },
+    "notes": {"grade_changed": False},
     "health": {
         "weights": {"email": 6, "meeting": 6, "call": 6, "task": 6},
         "expected_frequency": "weekly",
         "good_from": 60,
         "fair_from": 40,
     },
-    "schedule": {"sweep_hour": 6, "poll_minutes": 5},
+    "schedule": {"sweep_hour": 6, "poll_minutes": 5, "api_share": 80},
     "role_labels": {},
+    "sell": {"poll_seconds": 15, "role_field": "Buying role", "role_tag_prefix": None},
+    **notify_settings.DEFAULTS,
 }
 
 
@@ -178,9 +196,60 @@ class _Health(_Strict):
             )
 
 
+def _valid_template(text: str) -> None:
+    """An admin's task wording: only the known placeholders, named plainly (no attribute, index,
+    conversion or format: the wording is filled by str.format, which would otherwise reach into
+    objects)."""
+    try:
+        fields_used = [(name, spec, conv) for _, name, spec, conv in Formatter().parse(text)]
+    except ValueError as exc:
+        raise ValidationError(f"{exc}; write a literal brace as {{{{ or }}}}") from None
+    allowed = ", ".join(f"{{{p}}}" for p in TASK_PLACEHOLDERS)
+    for name, spec, conv in fields_used:
+        if name is None:
+            continue
+        if name not in TASK_PLACEHOLDERS:
+            raise ValidationError(f"unknown placeholder {{{name}}}; use {allowed}")
+        if spec or conv:
+            raise ValidationError(f"write {{{name}}} plainly, without a format or conversion")
+
+
+def _due_days() -> fields.Integer:
+    return fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_DUE_BUSINESS_DAYS))
+
+
+class _TaskAlert(_Strict):
+    enabled = fields.Boolean()
+    subject = fields.String(validate=[validate.Length(min=1, max=200), _valid_template])
+    body = fields.String(validate=[validate.Length(min=1, max=5000), _valid_template])
+    due_in_business_days = _due_days()
+
+
+_TaskAlerts = type(
+    "_TaskAlerts", (_Strict,), {code: fields.Nested(_TaskAlert) for code in ALERT_CODES}
+)
+
+
+class _Tasks(_Strict):
+    due_in_business_days = _due_days()
+    due_hour = fields.Integer(strict=True, validate=validate.Range(min=0, max=23))
+    alerts = fields.Nested(_TaskAlerts)
+
+
+class _Notes(_Strict):
+    grade_changed = fields.Boolean()
+
+
 class _Schedule(_Strict):
     sweep_hour = fields.Integer(strict=True, validate=validate.Range(min=0, max=23))
     poll_minutes = fields.Integer(strict=True, validate=validate.Range(min=1, max=60))
+    api_share = fields.Integer(strict=True, validate=validate.Range(min=10, max=100))
+
+
+class _Sell(_Strict):
+    poll_seconds = fields.Integer(strict=True, validate=validate.Range(min=5, max=3600))
+    role_field = fields.String(validate=validate.Length(max=200))
+    role_tag_prefix = fields.String(allow_none=True, validate=validate.Length(max=50))
 
 
 def _valid_timezone(name: str) -> None:
@@ -201,6 +270,8 @@ class SettingsSchema(_Strict):
     pipelines = fields.Dict(
         keys=fields.String(validate=validate.Length(min=1)), values=fields.Nested(_Pipeline)
     )
+    tasks = fields.Nested(_Tasks)
+    notes = fields.Nested(_Notes)
     health = fields.Nested(_Health)
     schedule = fields.Nested(_Schedule)
     role_labels = fields.Dict(
@@ -211,6 +282,15 @@ class SettingsSchema(_Strict):
             "roles, over those matched at install; an empty role ignores the label"
         },
     )
+    sell = fields.Nested(
+        _Sell,
+        metadata={
+            "description": "Zendesk Sell: how often its change feed is polled, and where contacts "
+            "keep their buying roles (a contact custom field, and/or tags)"
+        },
+    )
+    notifications = fields.Nested(notify_settings.NotificationsSchema)
+    digest = fields.Nested(notify_settings.DigestSchema)
 
 
 def _flatten(errors: Any, path: str = "") -> dict[str, list[str]]:
@@ -289,6 +369,28 @@ class Settings:
     def role_labels(self) -> dict[str, str]:
         """The admin's CRM label -> role mapping ("" ignores a label)."""
         return self.document["role_labels"]
+
+    @property
+    def sell(self) -> dict[str, Any]:
+        """Zendesk Sell: `poll_seconds`, `role_field` ("" reads no field), `role_tag_prefix`
+        (None reads no tags)."""
+        return self.document["sell"]
+
+    def task_for(self, code: str) -> dict[str, Any]:
+        """The CRM task settings of one alert: `enabled`, `due_in_business_days` (the alert's
+        own, else the organisation's), `due_hour`, and the admin's `subject` and `body` if
+        given (else the engine's wording in the tenant's locale)."""
+        tasks = self.document["tasks"]
+        block = tasks["alerts"].get(code, {})
+        return {
+            "due_in_business_days": tasks["due_in_business_days"],
+            "due_hour": tasks["due_hour"],
+            **block,
+        }
+
+    @property
+    def notes(self) -> dict[str, Any]:
+        return self.document["notes"]
 
     def alerts_for(self, pipeline: str) -> dict[str, dict[str, Any]]:
         """The alert blocks in force for a pipeline: its overrides laid over the organisation's."""

@@ -2,11 +2,12 @@
 
 `setup(tenant)` first provisions what the tenant's CRM needs (HubSpot: the Deal Radar property
 group and properties, the scopes checked, the portal's deal-contact labels matched to the
-tenant's roles), then pages through every deal changed since the tenant's cursor (all of them
-on a first install) with `jobs.schedule.follow_changes`, the poll's own loop: each page's deals
-are requested for refresh and the cursor checkpointed, so a setup cut short resumes where it
-stopped. Progress goes to the log and to the tenant's `setup_runs` row, which
-`dealradar tenants status` shows.
+tenant's roles; Salesforce: the custom fields, their permission set and grants, the org's
+contact roles matched, and the steps left to an admin), then pages through every deal changed
+since the tenant's cursor (all of them on a first install) with `jobs.schedule.follow_changes`,
+the poll's own loop: each page's deals are requested for refresh and the cursor checkpointed,
+so a setup cut short resumes where it stopped. Progress goes to the log and to the tenant's
+`setup_runs` row, which `dealradar tenants status` shows.
 
 Time zone: a HubSpot tenant takes its portal's (the account settings' `timeZone`) when nobody
 chose one, i.e. while its row is still on the default UTC and its saved settings set no
@@ -31,10 +32,12 @@ from typing import Any
 from adapters.base import Adapter
 from adapters.errors import CrmError
 from adapters.hubspot.provision import account_settings, provision, suggest_roles
+from adapters.salesforce.provision import provision as salesforce_provision
+from adapters.sell.fields import FIELDS as SELL_FIELDS
 from connector import queues
 from connector.store import tenants
 from connector.store.models import SetupRun
-from jobs import policy
+from jobs import policy, schedule
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import Runtime, current
 from jobs.schedule import Progress, follow_changes
@@ -72,8 +75,30 @@ def _hubspot(adapter: Any, roles: list[str]) -> Provisioned:
     return Provisioned(suggest_roles(done.labels, roles), detail, account.time_zone)
 
 
+def _sell(adapter: Any, roles: list[str]) -> Provisioned:
+    """Sell's API cannot create custom fields: check them, and leave notices saying what an
+    admin must create (adapters/sell/provision.py); the setup goes on either way."""
+    fields = adapter.check_fields()
+    detail = f"custom fields: {len(fields.usable)} of {len(SELL_FIELDS)} usable"
+    if not fields.complete:
+        detail += " (see the notice: what to create in Sell)"
+    return Provisioned({}, detail)
+
+
+def _salesforce(adapter: Any, roles: list[str]) -> Provisioned:
+    done = salesforce_provision(adapter.client)
+    if done.admin_steps:
+        log.warning(
+            "Salesforce org %s needs an admin: %s", adapter.client.org_id,
+            " ".join(done.admin_steps),
+        )  # fmt: skip
+    return Provisioned(done.labels(roles), done.summary())
+
+
 PROVISIONERS: Mapping[str, Callable[[Adapter, list[str]], Provisioned]] = {
     "hubspot": _hubspot,
+    "sell": _sell,
+    "salesforce": _salesforce,
 }
 """What each CRM needs before the first sync."""
 
@@ -113,6 +138,7 @@ def setup(tenant_id: str) -> dict[str, Any]:
         return _failed(rt, tenant_id, progress, exc)
     rt.redis.delete(_attempts_key(tenant_id))
     _record(rt, tenant_id, status="done", finish=True)
+    schedule.start_polling(rt, tenant)
     log.info(
         "tenant %s: setup done, %d deals requested for refresh in %d pages%s",
         tenant_id, progress.requested, progress.pages,

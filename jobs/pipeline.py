@@ -64,6 +64,12 @@ def record(
     grades_before = results.previous_grades(session, ids)
     evaluations = [evaluator(b, mutes.get(b.deal.id, ()), previous.get(b.deal.id)) for b in bundles]
 
+    regraded = [
+        e.deal_id for e in evaluations if grades_before.get(e.deal_id) not in (None, e.health.grade)
+    ]
+    # Read before save_evaluations overwrites them; only the few deals whose grade moved.
+    health_before = results.previous_health(session, regraded) if regraded else {}
+
     stamp = now.isoformat()
     fields = {e.deal_id: field_values(e, stamp) for e in evaluations}
     changes = results.sync_episodes(session, tenant_id, evaluations, now)
@@ -86,6 +92,7 @@ def record(
                     "from": before,
                     "to": e.health.grade,
                     "health": e.health.to_dict(),
+                    "health_before": health_before.get(e.deal_id),
                 }
             )
     for kind, episodes in (("alert.started", changes.started), ("alert.ended", changes.ended)):

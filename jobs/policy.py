@@ -50,11 +50,17 @@ def decide(error: errors.CrmError, attempt: int) -> Decision:
 
 
 def backoff(
-    attempt: int, retry_after: float | None = None, rng: random.Random | None = None
+    attempt: int,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+    *,
+    base: float = BACKOFF_BASE,
+    cap: float = BACKOFF_CAP,
 ) -> float:
-    """Seconds to wait before try number `attempt + 1` (attempt counts from 1)."""
+    """Seconds to wait before try number `attempt + 1` (attempt counts from 1); `base` and
+    `cap` default to the CRM calls' (outbound hooks and notifications back off more slowly)."""
     rng = rng or random
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempt - 1))
+    ceiling = min(cap, base * 2 ** max(0, min(attempt - 1, 60)))
     delay = ceiling * rng.uniform(0.5, 1.0)  # jitter: tenants hit by one outage spread out
     return max(delay, retry_after or 0.0)
 

@@ -1,4 +1,5 @@
-"""Every hour, purge the inbox of processed events older than the dedupe window.
+"""Every hour, purge the inbox of processed events older than the dedupe window (and finished
+outbound hook deliveries older than a week, jobs.hooks.KEEP_FINISHED).
 
 The inbox keeps each event's key for work.DEDUPE_WINDOW (7 days) so that a redelivery within it
 is refused by the unique key; after that, the events that are done are deleted, tenant by
@@ -16,6 +17,7 @@ from sqlalchemy import select
 
 from connector.store import work
 from connector.store.models import Tenant
+from jobs import hooks
 from jobs.runtime import current
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,11 @@ def run() -> dict[str, int]:
                 deleted = work.purge_processed(s, cutoff, PURGE_BATCH)
             total += deleted
             if deleted < PURGE_BATCH:
+                break
+        while True:  # finished hook deliveries, kept a week for inspection
+            with rt.store.tenant(tenant_id) as s:
+                gone = hooks.purge_finished(s, rt.clock() - hooks.KEEP_FINISHED, PURGE_BATCH)
+            if gone < PURGE_BATCH:
                 break
         if total:
             purged[tenant_id] = total

@@ -14,6 +14,7 @@ from datetime import datetime
 from redis import Redis
 
 from connector.config import Config
+from connector.notify.config import NotifyConfig
 from connector.store.db import Store
 from connector.store.secrets import TokenBox
 from connector.store.times import utc_now
@@ -33,6 +34,8 @@ class Runtime:
     """Opens the tenants' stored CRM tokens (None: no CRM that needs them is served)."""
     crm: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The CRM apps' settings (client ids and secrets, hosts) from Config.crm."""
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    """Where mail goes and which outbound URLs may be called (Config.notify)."""
 
 
 _current: Runtime | None = None
@@ -55,5 +58,6 @@ def current() -> Runtime:
             stale_seconds=config.stale_seconds,
             box=TokenBox(config.secret_keys) if config.secret_keys else None,
             crm=config.crm,
+            notify=config.notify,
         )
     return _current

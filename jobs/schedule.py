@@ -1,5 +1,6 @@
-"""What the cron process starts every minute: daily sweeps at each tenant's local hour, and
-incremental polling of the CRMs that send no webhooks.
+"""What the cron process starts every minute: daily sweeps at each tenant's local hour, the
+morning digest after them (jobs.digest.plan), and incremental polling of the CRMs that send no
+webhooks.
 
 `tick()` is cheap and safe to run twice: a sweep is started at most once per tenant and local
 day (the sweep_runs row decides), and a poll at most once per interval (a Redis mark with that
@@ -10,6 +11,16 @@ any scheduled work.
 refresh, and checkpoints the cursor after every page; the cursor never moves past the moment the
 poll started, less the time the CRM's search may take to show a change (the adapter's
 `index_lag_seconds`), so a change made during the poll or indexed late is seen by the next one.
+
+A CRM whose change feed is read every few seconds (its adapter has `poll_seconds(settings)`:
+Zendesk Sell, 15 s by default) polls as a chain: each poll schedules the next one after the
+interval (RQ's scheduler, which `dealradar worker` runs), later when the CRM asked to slow
+down (jobs.policy's backoff, honouring Retry-After). The tick starts a chain the first time and
+restarts one Redis lost: the chain's mark outlives its next run by POLL_GRACE, so while a chain
+lives the tick adds nothing. Two polls of one tenant never run together (a Redis lock); each
+poll's outcome is kept for `dealradar tenants status` (the sync cursor `poll`). Such a tenant
+never set up (added with a personal token by `dealradar tenants add`) gets its setup job from
+the tick first.
 """
 
 from __future__ import annotations
@@ -17,31 +28,55 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from adapters import ADAPTERS
 from adapters.base import Adapter
 from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
-from connector.store.models import SweepRun, SyncCursor, Tenant
-from jobs import policy
+from connector.store.models import InboxEvent, SetupRun, SweepRun, SyncCursor, Tenant
+from connector.store.status import FEED_CURSOR, LAST_POLL
+from connector.store.times import from_db
+from engine.settings import Settings
+from jobs import budget, digest, policy
 from jobs.adapters import adapter_for_tenant
-from jobs.runtime import current
+from jobs.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
 
-DEALS_CURSOR = "deals"
+DEALS_CURSOR = FEED_CURSOR
 POLL_PAGES = 50
 """Pages read by one poll job; a backlog larger than this continues at the next poll."""
+POLL_GRACE = 120.0
+"""Seconds a poll chain's mark outlives its next run: past it, the tick restarts the chain."""
+POLL_LOCK_SECONDS = 120
+"""A poll's lock outlives any poll job (RQ stops one after a minute)."""
 
 
 def _needs_polling(crm: str) -> bool:
     factory = ADAPTERS.get(crm)
     return bool(getattr(factory, "needs_polling", False))
+
+
+def _poll_seconds(crm: str, settings: Settings) -> float | None:
+    """The seconds between two polls of a chained CRM (its adapter says), else None."""
+    interval = getattr(ADAPTERS.get(crm), "poll_seconds", None)
+    return float(interval(settings)) if interval is not None else None
+
+
+def start_polling(rt: Runtime, tenant: Tenant) -> bool:
+    """Start the tenant's poll chain now (after its setup), if its CRM polls as a chain."""
+    seconds = _poll_seconds(tenant.crm, tenants.current_settings(rt.store, tenant.id))
+    if seconds is None:
+        return False
+    return queues.enqueue_once(
+        rt.redis, queues.EVENTS, "jobs.schedule.poll", tenant.id, what="poll",
+        hold=seconds + POLL_GRACE,
+    )  # fmt: skip
 
 
 def tick() -> dict[str, int]:
@@ -51,7 +86,7 @@ def tick() -> dict[str, int]:
         active = [(t.id, t.crm, t.timezone) for t in s.scalars(
             select(Tenant).where(Tenant.status == "active")
         )]  # fmt: skip
-    sweeps = polls = 0
+    sweeps = polls = digests = 0
     for tenant_id, crm, zone in active:
         settings = tenants.current_settings(rt.store, tenant_id)
         local = now.astimezone(ZoneInfo(settings.timezone or zone))
@@ -60,12 +95,23 @@ def tick() -> dict[str, int]:
                 "jobs.sweep.start", tenant_id, local.date().isoformat()
             )
             sweeps += 1
-        if _needs_polling(crm):
+        digests += digest.plan(tenant_id, settings, local)
+        if not _needs_polling(crm):
+            continue
+        seconds = _poll_seconds(crm, settings)
+        if seconds is None:
             interval = settings.schedule["poll_minutes"] * 60
             polls += queues.enqueue_once(
                 rt.redis, queues.EVENTS, "jobs.schedule.poll", tenant_id, what="poll", hold=interval
             )
-    return {"tenants": len(active), "sweeps": sweeps, "polls": polls}
+        elif not _set_up(tenant_id):
+            polls += queues.request_setup(rt.redis, tenant_id)
+        else:
+            polls += queues.enqueue_once(
+                rt.redis, queues.EVENTS, "jobs.schedule.poll", tenant_id, what="poll",
+                hold=seconds + POLL_GRACE,
+            )  # fmt: skip
+    return {"tenants": len(active), "sweeps": sweeps, "polls": polls, "digests": digests}
 
 
 def _swept(tenant_id: str, local: datetime) -> bool:
@@ -74,22 +120,110 @@ def _swept(tenant_id: str, local: datetime) -> bool:
         return s.get(SweepRun, (tenant_id, local.date())) is not None
 
 
-def poll(tenant_id: str) -> int:
-    """Request the refresh of every deal changed since the cursor; returns how many."""
+def _set_up(tenant_id: str) -> bool:
     rt = current()
-    tenant = tenants.get_tenant(rt.store, tenant_id)
+    with rt.store.tenant(tenant_id) as s:
+        return s.get(SetupRun, tenant_id) is not None
+
+
+def poll(tenant_id: str) -> int:
+    """Request the refresh of every deal changed since the cursor; returns how many.
+
+    Skipped while the tenant's API usage is past its share (jobs/budget.py), and, for a CRM
+    whose accounts may push changes or not (`push_optional`: Salesforce's Outbound Messages
+    and Flows), while pushes arrive: then the cursor moves to the poll's start, so polling
+    resumes from there once pushes stop."""
+    rt = current()
+    try:
+        tenant = tenants.get_tenant(rt.store, tenant_id)
+    except tenants.UnknownTenant:
+        log.warning("poll for unknown tenant %s dropped", tenant_id)
+        return 0
     if tenant.status != "active":
         return 0
+    seconds = _poll_seconds(tenant.crm, tenants.current_settings(rt.store, tenant_id))
+    if seconds is None:
+        return _poll(rt, tenant).requested
+    rt.redis.delete(queues.scheduled_key(tenant_id, "poll"))  # from now on, the tick may start one
+    delay = seconds
+    lock = rt.redis.lock(f"dealradar:lock:poll:{tenant_id}", timeout=POLL_LOCK_SECONDS,
+                         blocking=False)  # fmt: skip
+    if not lock.acquire():
+        requested = 0  # another worker is polling this tenant; the chain goes on
+    else:
+        try:
+            progress = _poll(rt, tenant)
+        finally:
+            lock.release()
+        requested = progress.requested
+        if progress.delay is not None:
+            delay = max(seconds, progress.delay)
+        elif progress.more:
+            delay = 0.0  # a backlog: read on without waiting
+    if tenants.get_tenant(rt.store, tenant_id).status == "active":
+        queues.enqueue_once(
+            rt.redis, queues.EVENTS, "jobs.schedule.poll", tenant_id, what="poll",
+            delay=delay, hold=POLL_GRACE,
+        )  # fmt: skip
+    return requested
+
+
+def _poll(rt: Runtime, tenant: Tenant) -> Progress:
+    tenant_id = tenant.id
     adapter = adapter_for_tenant(rt, tenant)
+    why = budget.paused(rt, tenant_id, lambda: adapter)
+    if why is not None:
+        log.info("poll of tenant %s skipped: %s", tenant_id, why)
+        return Progress()
+    if getattr(adapter, "push_optional", False) and _pushing(tenant_id):
+        horizon = rt.clock().timestamp() - float(getattr(adapter, "index_lag_seconds", 0.0))
+        _checkpoint(tenant_id, str(int(horizon * 1000)))
+        log.debug("poll of tenant %s skipped: its CRM pushes changes", tenant_id)
+        return Progress()
     progress = Progress()
+    outcome = "ok"
     try:
         follow_changes(tenant_id, adapter, progress, pages=POLL_PAGES)
     except CrmError as exc:
         log.warning("poll of tenant %s stopped at cursor %s: %s", tenant_id, progress.cursor, exc)
-        decision = policy.decide(exc, 1)
+        decision = policy.decide_attempt(rt.redis, _attempts_key(tenant_id), exc)
+        outcome = f"stopped: {decision.reason}"
         if decision.action == "suspend":  # a revoked grant: polling again cannot help
             tenants.set_status(rt.store, tenant_id, "suspended", decision.reason, rt.clock())
-    return progress.requested
+        elif decision.action == "retry":
+            progress.delay = decision.delay
+            outcome += f" (attempt {decision.attempt}; again in {decision.delay:.0f} s)"
+    else:
+        rt.redis.delete(_attempts_key(tenant_id))
+    _record_poll(tenant_id, f"{outcome}; {progress.pages} pages, {progress.requested} deals")
+    return progress
+
+
+def _attempts_key(tenant_id: str) -> str:
+    return f"dealradar:attempts:poll:{tenant_id}"
+
+
+def _record_poll(tenant_id: str, outcome: str) -> None:
+    rt = current()
+    with rt.store.tenant(tenant_id) as s:
+        row = s.get(SyncCursor, (tenant_id, LAST_POLL))
+        if row is None:
+            s.add(SyncCursor(tenant_id=tenant_id, name=LAST_POLL, value=outcome,
+                             updated_at=rt.clock()))  # fmt: skip
+        else:
+            row.value, row.updated_at = outcome, rt.clock()
+
+
+PUSH_FRESH = timedelta(hours=6)
+"""An account that pushed a change this recently pushes: polling it would read again what its
+pushes already brought. Past it (a quiet day, or pushes that stopped) polling resumes."""
+
+
+def _pushing(tenant_id: str) -> bool:
+    rt = current()
+    with rt.store.tenant(tenant_id) as s:
+        newest = s.scalar(select(func.max(InboxEvent.received_at)))
+    return newest is not None and rt.clock() - from_db(newest) < PUSH_FRESH
 
 
 @dataclass
@@ -100,6 +234,8 @@ class Progress:
     pages: int = 0
     cursor: str | None = None
     more: bool = True
+    delay: float | None = None
+    """Seconds to wait before the next poll, when the CRM asked to slow down."""
 
 
 def follow_changes(

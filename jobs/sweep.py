@@ -15,7 +15,7 @@ import gc
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
@@ -24,7 +24,8 @@ from connector.store import tenants
 from connector.store.models import DealRow, SweepRun
 from connector.store.snapshots import load_bundles, open_deal_ids
 from connector.store.sql import insert_new
-from jobs import pipeline
+from jobs import budget, pipeline
+from jobs.adapters import adapter_for_tenant
 from jobs.refresh import follow_up
 from jobs.runtime import current
 
@@ -35,6 +36,8 @@ CHUNK = 2000
 BATCH = 500
 """Deals loaded, evaluated and committed together."""
 SWEEP_TIMEOUT = 600
+RESUME_SECONDS = 900
+"""How often a sweep paused for its tenant's API budget looks again."""
 
 
 def start(tenant_id: str, day: str) -> bool:
@@ -88,6 +91,28 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.collect(0)
 
 
+def _waits_for_budget(tenant_id: str, day: str, after: str) -> bool:
+    """Past the tenant's share of its CRM's API allowance the sweep (whose write-backs spend
+    it) pauses where it is and looks again in RESUME_SECONDS (jobs/budget.py); the run's row
+    says `paused` meanwhile."""
+    rt = current()
+    tenant = tenants.get_tenant(rt.store, tenant_id)
+    why = budget.paused(rt, tenant_id, lambda: adapter_for_tenant(rt, tenant))
+    status = "paused" if why else "running"
+    with rt.store.tenant(tenant_id) as s:
+        run = s.get(SweepRun, (tenant_id, date.fromisoformat(day)))
+        if run is not None and run.status != status:
+            run.status = status
+    if why is None:
+        return False
+    log.info("sweep of tenant %s for %s paused: %s", tenant_id, day, why)
+    queues.queue(rt.redis, queues.SWEEP).enqueue_in(
+        timedelta(seconds=RESUME_SECONDS), "jobs.sweep.chunk", tenant_id, day, after,
+        job_timeout=SWEEP_TIMEOUT,
+    )  # fmt: skip
+    return True
+
+
 def chunk(tenant_id: str, day: str, after: str) -> None:
     """Sweep the next CHUNK open deals after `after`, then chain the next chunk."""
     with _no_cycle_collection():
@@ -96,6 +121,8 @@ def chunk(tenant_id: str, day: str, after: str) -> None:
 
 def _chunk(tenant_id: str, day: str, after: str) -> None:
     rt = current()
+    if _waits_for_budget(tenant_id, day, after):
+        return
     settings = tenants.current_settings(rt.store, tenant_id)
     writebacks = events = done = 0
     last = after

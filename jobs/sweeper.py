@@ -24,7 +24,7 @@ from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
 from connector.store.models import InboxEvent, OutboxEffect, Tenant
-from jobs import pipeline, policy
+from jobs import crm_effects, digest, hooks, notify, pipeline, policy
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import current
 
@@ -36,6 +36,11 @@ RESOLVE_BATCH = 500
 _FOLLOW_UPS = {
     pipeline.WRITEBACK: (queues.WRITEBACK, "jobs.writeback.flush", "flush"),
     pipeline.EVENT: (queues.ACTIONS, "jobs.actions.dispatch", "dispatch"),
+    hooks.DELIVERY: (queues.ACTIONS, "jobs.hooks.deliver", hooks.DELIVERY),
+    notify.MAIL: (queues.ACTIONS, "jobs.notify.send", "notify"),
+    notify.SLACK: (queues.ACTIONS, "jobs.notify.send", "notify"),
+    digest.DIGEST: (queues.ACTIONS, "jobs.digest.run", digest.DIGEST),
+    **{kind: (queues.ACTIONS, crm_effects.RUN, crm_effects.WHAT) for kind in crm_effects.KINDS},
 }
 
 
@@ -67,6 +72,7 @@ def run() -> dict[str, int]:
             .distinct()
         ):
             effects.add((tenant_id, kind))
+        effects |= {(tenant_id, hooks.DELIVERY) for tenant_id in hooks.due_tenants(s, cutoff)}
         unresolved = set(
             s.scalars(
                 select(InboxEvent.tenant_id)

@@ -15,8 +15,9 @@ from typing import Any
 from connector.store.credentials import Tokens, fresh_tokens
 from jobs.runtime import Runtime
 
-Refresh = Callable[[dict[str, Any]], tuple[dict[str, Any], datetime]]
-"""The CRM's refresh grant: stored tokens in, (new tokens, access token expiry) out."""
+Refresh = Callable[[dict[str, Any]], tuple[dict[str, Any], datetime | None]]
+"""The CRM's refresh grant: stored tokens in, (new tokens, access token expiry or None when
+the CRM says none) out."""
 
 
 class StoreTokens:
@@ -37,6 +38,13 @@ class StoreTokens:
     def renew(self, rejected: str) -> str:
         self._tokens = self._fresh(rejected=rejected)
         return self._tokens.data["access_token"]
+
+    def detail(self, name: str) -> str | None:
+        """A value the grant stored with the tokens (Salesforce's instance_url), current."""
+        self.current()
+        assert self._tokens is not None
+        value = self._tokens.data.get(name)
+        return None if value is None else str(value)
 
     def _fresh(self, rejected: str | None) -> Tokens:
         rt = self.rt

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from adapters.base import WriteResult
 from adapters.errors import CrmError, RateLimited
 from connector import queues
 from connector.store import results, tenants, work
@@ -52,16 +53,41 @@ def _flush(tenant_id: str) -> None:
         known = results.written_values(s, deal_ids)
     row_ids = [row.id for row in rows]
     batch = {d: diff for d in deal_ids if d in latest if (diff := changed(latest[d], known.get(d)))}
+    outcome = None
     if batch:
         try:
-            adapter_for_tenant(rt, tenant).write_back(batch)
+            outcome = adapter_for_tenant(rt, tenant).write_back(batch)
         except CrmError as exc:
             _retry_or_stop(tenant_id, exc)
             return
+    written, unwritten = _written(batch, outcome)
     with rt.store.tenant(tenant_id) as s:
-        results.record_written(s, tenant_id, batch, rt.clock())
-        work.complete(s, row_ids, rt.clock(), {"written": sorted(batch)})
-    log.info("tenant %s: wrote %d deals (%d outbox rows)", tenant_id, len(batch), len(row_ids))
+        results.record_written(s, tenant_id, written, rt.clock())
+        work.complete(s, row_ids, rt.clock(), {"written": sorted(written), **unwritten})
+    rt.redis.delete(f"dealradar:attempts:flush:{tenant_id}")
+    log.info("tenant %s: wrote %d deals (%d outbox rows)", tenant_id, len(written), len(row_ids))
+
+
+def _written(batch: dict[str, dict], outcome: object) -> tuple[dict[str, dict], dict[str, object]]:
+    """The values the CRM took, and what it did not (for the outbox row's result). Values not
+    recorded as written differ from the next evaluation's, so a later flush sends them again;
+    a refused deal is not retried in a loop meanwhile."""
+    if not isinstance(outcome, WriteResult):
+        return batch, {}
+    written = {}
+    for deal_id, values in batch.items():
+        if deal_id in outcome.failed:
+            continue
+        skipped = set(outcome.skipped_fields.get(deal_id, ()))
+        kept = {k: v for k, v in values.items() if k not in skipped}
+        if kept:
+            written[deal_id] = kept
+    unwritten: dict[str, object] = {}
+    if outcome.failed:
+        unwritten["failed"] = dict(outcome.failed)
+    if outcome.skipped_fields:
+        unwritten["skipped_fields"] = {k: list(v) for k, v in outcome.skipped_fields.items()}
+    return written, unwritten
 
 
 def _retry_or_stop(tenant_id: str, error: CrmError) -> None:

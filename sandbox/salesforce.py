@@ -13,8 +13,10 @@ Emulated (each shape loads through simple-salesforce 1.12):
   ``POST /services/oauth2/revoke``. Access tokens expire after ``session_seconds`` (the org's
   session timeout); then 401 ``INVALID_SESSION_ID``.
 - REST under ``/services/data/vXX.X`` (v20.0 to v62.0): ``query`` and ``queryAll`` with a real
-  SOQL subset (``sandbox.salesforce_soql``), batches of 2,000 (``Sforce-Query-Options:
-  batchSize``), ``nextRecordsUrl`` and ``/query/{locator}``; ``sobjects`` (describeGlobal),
+  SOQL subset (``sandbox.salesforce_soql``), batches of 2,000 records (``Sforce-Query-Options:
+  batchSize``) in which child records count ("Child objects count toward the number of records
+  for the batch size"), a child result larger than a batch with its own ``nextRecordsUrl``,
+  ``nextRecordsUrl`` and ``/query/{locator}``; ``sobjects`` (describeGlobal),
   ``/sobjects/{type}/describe`` (live picklists: the OpportunityContactRole roles an admin
   added, the org's stages), ``POST /sobjects/{type}``, ``GET|PATCH|DELETE
   /sobjects/{type}/{id}`` (15- or 18-character ids, ``?fields=``), ``/composite/sobjects``
@@ -38,6 +40,11 @@ Emulated (each shape loads through simple-salesforce 1.12):
   set and field (``DUPLICATE_VALUE`` for a second), naming an existing custom field. The API
   user's profile is the permission set ``state.profile_permission_set_id``; ``PermissionSet``
   and ``PermissionSetAssignment`` can be created too.
+- Notes: ``ContentNote`` (Title, Content as base64 of HTML or text; TextPreview, FileType
+  SNOTE and ContentSize derived; a query returns Content as its blob URL) and
+  ``ContentDocumentLink`` (a note linked to a record; queries must filter on ContentDocumentId
+  or LinkedEntityId, Salesforce's implementation restriction). Long text and blob fields cannot
+  be filtered; a reference to a deleted record is ``ENTITY_IS_DELETED``.
 - Derived values: Name of contacts and users; IsClosed, IsWon, Probability, ForecastCategoryName
   and LastStageChangeDate from the stage; an OpportunityHistory row on create and whenever
   StageName, Amount, CloseDate or Probability changes (PrevAmount, PrevCloseDate); a task's
@@ -62,7 +69,7 @@ the emulator's own.
 Not emulated: the Metadata (SOAP) API, Bulk API 2.0, Composite graphs and batches, Change Data
 Capture and the Pub/Sub API, Flow callouts, sharing (every user sees every record), record
 types, currencies, Leads, TaskRelation, the per-app usage in ``Sforce-Limit-Info``, concurrency
-limits, paging of child subqueries, session timeouts extended by activity (a token lives
+limits, nested child subqueries (API 58.0), session timeouts extended by activity (a token lives
 ``session_seconds`` from its issue), Salesforce's 24-hour retry schedule (quick retries).
 
 Sandbox-only routes (no auth, not counted): ``GET /_sandbox/counts``, ``POST

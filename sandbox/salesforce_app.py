@@ -199,13 +199,33 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
 
     def _page(rows: list[dict], total: int, size: int, offset: int, tooling: bool) -> dict:
         """One batch from ``rows`` (those left from ``offset`` on), with the locator of the
-        rest: ``nextRecordsUrl`` ends ``/<locator>-<offset of the next batch>``."""
-        out: dict[str, Any] = {"totalSize": total, "done": len(rows) <= size}
-        if len(rows) > size:
-            locator = cursors.open(rows[size:], total, size, offset + size)
-            base = f"/services/data/v{state.api_version}/{'tooling/' if tooling else ''}query"
-            out["nextRecordsUrl"] = f"{base}/{locator}-{offset + size}"
-        out["records"] = rows[:size]
+        rest: ``nextRecordsUrl`` ends ``/<locator>-<offset of the next batch>``.
+
+        Child records count toward the batch size (QueryOptions: "in relationship queries,
+        multiple child objects are returned per parent row returned"): a batch holds the
+        parents whose rows and children fit in ``size`` (one parent at least). A child result
+        larger than the batch size carries its own ``nextRecordsUrl`` with ``done`` false, to
+        be read with queryMore like any result ("Understanding Query Results")."""
+        base = f"/services/data/v{state.api_version}/{'tooling/' if tooling else ''}query"
+        taken, used = 0, 0
+        for row in rows:
+            weight = 1 + sum(min(len(child["records"]), size) for child in _child_results(row))
+            if taken and used + weight > size:
+                break
+            taken, used = taken + 1, used + weight
+        for row in rows[:taken]:
+            for child in _child_results(row):
+                if len(child["records"]) > size and child["done"]:
+                    rest = child["records"][size:]
+                    locator = cursors.open(rest, child["totalSize"], size, size)
+                    child["records"] = child["records"][:size]
+                    child["done"] = False
+                    child["nextRecordsUrl"] = f"{base}/{locator}-{size}"
+        out: dict[str, Any] = {"totalSize": total, "done": taken >= len(rows)}
+        if taken < len(rows):
+            locator = cursors.open(rows[taken:], total, size, offset + taken)
+            out["nextRecordsUrl"] = f"{base}/{locator}-{offset + taken}"
+        out["records"] = rows[:taken]
         if tooling:
             out["entityTypeName"] = rows[0]["attributes"]["type"] if rows else None
         return out
@@ -745,6 +765,15 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
         return users[0]["Id"] if users else state.api_user_id
 
     return app
+
+
+def _child_results(row: dict) -> list[dict]:
+    """The child relationship results of a rendered row (``{totalSize, done, records}``)."""
+    return [
+        value
+        for value in row.values()
+        if isinstance(value, dict) and "records" in value and "done" in value
+    ]
 
 
 def _inner(key: str) -> bool:

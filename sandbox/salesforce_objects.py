@@ -39,7 +39,7 @@ class FieldDef:
     name: str
     type: str
     """Describe's type: id, string, textarea, email, picklist, multipicklist, boolean, date,
-    datetime, double, currency, percent, int, reference."""
+    datetime, double, currency, percent, int, reference, base64."""
     createable: bool = True
     updateable: bool = True
     nillable: bool = True
@@ -92,6 +92,7 @@ _SOAP_TYPES = {
     "currency": "xsd:double",
     "percent": "xsd:double",
     "int": "xsd:int",
+    "base64": "xsd:base64Binary",
 }
 
 
@@ -332,6 +333,45 @@ OBJECTS: dict[str, ObjectDef] = {
                 _f("RelationType", "picklist", restricted=True),
             ],
             required=("EmailMessageId", "RelationType"),
+        ),
+        _object(
+            "ContentNote",
+            "069",
+            [
+                _f("Title", "string", nillable=False),
+                _f("Content", "base64"),
+                _f("TextPreview", "string", **_RO),
+                _f("FileType", "string", **_RO),
+                _f("FileExtension", "string", **_RO),
+                _f("ContentSize", "int", **_RO),
+                _f("IsReadOnly", "boolean", **_RO),
+                _ref("OwnerId", "User", "Owner", updateable=False),
+            ],
+            required=("Title",),
+        ),
+        _object(
+            "ContentDocumentLink",
+            "06A",
+            [
+                # A note's ContentDocument has the note's own id (ContentNote is built on it).
+                _ref(
+                    "ContentDocumentId",
+                    "ContentNote",
+                    "ContentDocument",
+                    nillable=False,
+                    updateable=False,
+                ),
+                _ref(
+                    "LinkedEntityId",
+                    ("Opportunity", "Account", "Contact", "User"),
+                    "LinkedEntity",
+                    nillable=False,
+                    updateable=False,
+                ),
+                _f("ShareType", "picklist", restricted=True),
+                _f("Visibility", "picklist", restricted=True),
+            ],
+            required=("ContentDocumentId", "LinkedEntityId"),
         ),
         _object(
             "PermissionSet",

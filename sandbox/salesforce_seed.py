@@ -16,7 +16,7 @@
   ("Champion") is added to the org's Role picklist first, as an admin would.
 - an activity logged against several deals is recorded once per deal (each with its WhatId).
   Calls: completed or open Tasks with TaskSubtype Call and CallType; tasks: Tasks (TaskSubtype
-  Task); notes: completed Tasks (Salesforce's ContentNote is not emulated); meetings: Events
+  Task); notes: completed Tasks (as orgs that log notes as activities keep them); meetings: Events
   with one EventRelation per attendee (IsParent, IsInvitee; Status Accepted once held) and
   WhoId the first attendee; emails: EmailMessages (RelatedToId the opportunity) with their
   EmailMessageRelation rows (FromAddress, ToAddress, CcAddress; RelationId the contact or user)

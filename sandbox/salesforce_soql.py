@@ -470,10 +470,37 @@ def execute(query: Query, ctx: Context) -> tuple[int, list[dict[str, Any]]]:
     """(totalSize, records as Salesforce serialises them, ``attributes`` first)."""
     sobject = ctx.type_name(query.sobject)
     _check_fields(query, sobject, ctx)  # refused even when no record matches
+    _check_restrictions(query, sobject)
     rows = _select(query, sobject, ctx, list(ctx.records(sobject)))
     if query.count:
         return len(rows), []
     return len(rows), [_render(query, sobject, row, ctx) for row in rows]
+
+
+ID_FILTER_REQUIRED = {"ContentDocumentLink": ("Id", "ContentDocumentId", "LinkedEntityId")}
+"""Types Salesforce refuses to query without an equality or IN filter on one of these fields
+("Implementation restriction: ContentDocumentLink requires a filter by a single Id on
+ContentDocumentId or LinkedEntityId using the equals operator or multiple Id's using the IN
+operator", Object Reference, ContentDocumentLink)."""
+
+
+def _check_restrictions(query: Query, sobject: str) -> None:
+    wanted = ID_FILTER_REQUIRED.get(sobject)
+    if wanted is None:
+        return
+    node = query.where
+    parts = node.parts if isinstance(node, Junction) and node.op == "AND" else [node]
+    keys = {name.lower() for name in wanted}
+    for part in parts:
+        equal = isinstance(part, Comparison) and part.op == "="
+        member = isinstance(part, Membership) and not part.negated
+        if (equal or member) and part.path.lower() in keys:
+            return
+    raise malformed_query(
+        f"Implementation restriction: {sobject} requires a filter by a single Id on "
+        f"{' or '.join(wanted[1:])} using the equals operator or multiple Id's using the IN "
+        "operator."
+    )
 
 
 def _check_fields(query: Query, sobject: str, ctx: Context) -> None:
@@ -589,6 +616,13 @@ def _compile(node: Any, sobject: str, ctx: Context) -> Callable[[dict[str, Any]]
     steps = _resolve(node.path, sobject, ctx)
     fdef = steps[-1].field
     get = _getter(steps, ctx)
+    if fdef.type in ("textarea", "base64"):
+        # "You can't filter against the content of textarea fields, blobs" (SOQL reference).
+        raise SalesforceError(
+            400,
+            "INVALID_FIELD",
+            f"field '{fdef.name}' can not be filtered in a query call",
+        )
     if isinstance(node, Like):
         if fdef.type not in _TEXT_TYPES:
             raise SalesforceError(
@@ -638,6 +672,7 @@ def _semi_join(sub: Query, ctx: Context) -> set[Any]:
     if sub.count or len(sub.fields) != 1 or not isinstance(sub.fields[0], str):
         raise malformed_query("a semi-join subquery must select exactly one field")
     sobject = ctx.type_name(sub.sobject)
+    _check_restrictions(sub, sobject)
     steps = _resolve(sub.fields[0], sobject, ctx)
     get = _getter(steps, ctx)
     rows = _select(sub, sobject, ctx, list(ctx.records(sobject)))
@@ -819,7 +854,12 @@ def _render(query: Query, sobject: str, record: dict[str, Any], ctx: Context) ->
             target = nested
             current = parent
         if current is not None:
-            target[steps[-1].field.name] = json_value(current.get(steps[-1].field.name))
+            final = steps[-1].field
+            value = current.get(final.name)
+            if final.type == "base64" and value is not None:
+                # Queries return a blob field as the URL to read it from, not its content.
+                value = ctx.url(_type_of(current, ctx), current["Id"]) + "/" + final.name
+            target[final.name] = json_value(value)
     return out
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
+import re
 import secrets
 import threading
 from collections import Counter, deque
@@ -157,6 +159,8 @@ class SalesforceState:
             ],
             ("EmailMessage", "Status"): ["0", "1", "2", "3", "4", "5"],
             ("EventRelation", "Status"): ["New", "Declined", "Accepted", "Uninvited", "Maybe"],
+            ("ContentDocumentLink", "ShareType"): ["V", "C", "I"],
+            ("ContentDocumentLink", "Visibility"): ["AllUsers", "InternalUsers", "SharedUsers"],
         }
         self.org_id = self.ids.new("00D")
         now = self.clock()
@@ -217,11 +221,11 @@ class SalesforceState:
     def _granted(self, sobject: str, field_name: str, user_id: str, edit: bool) -> bool:
         sets = {
             a["PermissionSetId"]
-            for a in self.records["PermissionSetAssignment"].values()
+            for a in self.live("PermissionSetAssignment")
             if a["AssigneeId"] == user_id
         }
         wanted = f"{sobject}.{field_name}"
-        for perm in self.records["FieldPermissions"].values():
+        for perm in self.live("FieldPermissions"):  # a deleted row grants nothing
             if (
                 perm["ParentId"] in sets
                 and (perm["Field"] or "").lower() == wanted.lower()
@@ -483,6 +487,11 @@ class SalesforceState:
             self._derive_activity(sobject, record, at)
         elif sobject == "EmailMessageRelation":
             record["RelationObjectType"] = self.type_of(record["RelationId"] or "")
+        elif sobject == "ContentNote":
+            _derive_note(record, by)
+        elif sobject == "ContentDocumentLink" and creating:
+            record["ShareType"] = record["ShareType"] or "V"
+            record["Visibility"] = record["Visibility"] or "AllUsers"
 
     def _derive_opportunity(
         self,
@@ -633,6 +642,12 @@ class SalesforceState:
             return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
         if not isinstance(value, str):
             raise bad("string")
+        if kind == "base64":
+            try:
+                base64.b64decode(value, validate=True)
+            except ValueError:
+                raise bad("base64") from None
+            return value
         if kind == "reference":
             rid = normalize(value)
             if rid is None:
@@ -643,13 +658,18 @@ class SalesforceState:
                     [fdef.name],
                 )
             target = self.type_of(rid)
-            if target not in fdef.reference_to or rid not in self.records.get(target or "", {}):
+            referenced = self.records.get(target or "", {}).get(rid)
+            if target not in fdef.reference_to or referenced is None:
                 raise SalesforceError(
                     400,
                     "INVALID_CROSS_REFERENCE_KEY",
                     "invalid cross reference id",
                     [fdef.name],
                 )
+            if referenced["IsDeleted"]:
+                # StatusCode ENTITY_IS_DELETED: "You can't reference an object that has been
+                # deleted" (API Developer Guide, Core Data Types: StatusCode).
+                raise SalesforceError(400, "ENTITY_IS_DELETED", "entity is deleted", [fdef.name])
             return rid
         if len(value) > fdef.length:
             raise SalesforceError(
@@ -842,6 +862,21 @@ class SalesforceState:
     def reset_counts(self) -> None:
         with self.lock:
             self.route_counts.clear()
+
+
+_TAGS = re.compile(r"<[^>]*>")
+
+
+def _derive_note(record: dict[str, Any], by: str) -> None:
+    """What Salesforce derives from a ContentNote's Content (base64 of HTML or plain text):
+    the text preview (up to 255 characters, markup removed), the size, the SNOTE file type."""
+    raw = base64.b64decode(record["Content"] or "")
+    text = html.unescape(_TAGS.sub(" ", raw.decode("utf-8", "replace")))
+    record["TextPreview"] = " ".join(text.split())[:255] or None
+    record["ContentSize"] = len(raw)
+    record["FileType"] = "SNOTE"
+    record["FileExtension"] = "snote"
+    record["OwnerId"] = record["OwnerId"] or by
 
 
 def _oauth_error(status: int, error: str, description: str) -> SalesforceError:

@@ -15,7 +15,8 @@ Emulated (shapes from the Core API v2 and Firehose references and basecrm-python
   the token's hourly allowance: 36,000 by default (configurable, None switches it off), then
   429 until the hour's window resets, with ``X-RateLimit-Limit``/``-Remaining``/``-Reset`` and
   ``Retry-After`` headers (UNCONFIRMED: Sell documents none).
-- Core API v2 (``sandbox.sell_app``): ``GET /v2/users/self``; ``GET /v2/{users,pipelines,
+- Core API v2 (``sandbox.sell_app``): ``GET /v2/accounts/self`` (the account's id, name,
+  currency, time format, time zone); ``GET /v2/users/self``; ``GET /v2/{users,pipelines,
   stages}[/{id}]``; ``GET|POST /v2/{deals,contacts,calls,visits,notes,tasks}``, ``GET|PUT|DELETE
   .../{id}``; ``GET|POST /v2/deals/{id}/associated_contacts``, ``DELETE
   .../associated_contacts/{contact_id}`` (role ``involved`` only); ``GET
@@ -56,7 +57,8 @@ Sandbox-only routes (no auth, not counted): ``GET /_sandbox/counts``, ``POST
 /_sandbox/counts/reset``, ``POST /_sandbox/tokens``.
 
 World-building API (stable; the Python methods act as the account owner, like a user in Sell's
-UI, and their changes reach the Firehose too)::
+UI, and their changes reach the Firehose too; ``rename_custom_field`` and ``delete_custom_field``
+are an admin's edits of a field, values following it)::
 
     from sandbox.sell import SellState, serve
 

@@ -208,6 +208,12 @@ def _writable(resource: str) -> str:
 
 
 def _register_records(app: Flask, state: SellState) -> None:
+    @app.get("/v2/accounts/self")
+    def accounts_self() -> Response:
+        with state.lock:
+            account = dict(state.account)
+        return jsonify({"data": account, "meta": {"type": "account"}})
+
     @app.get("/v2/users/self")
     def users_self() -> Response:
         return jsonify(_one("users", state.get("users", g.token.user_id)))

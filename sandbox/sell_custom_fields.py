@@ -72,6 +72,24 @@ class CustomFields:
         self._fields[resource_type][name] = field
         return dict(field)
 
+    def rename(self, resource_type: str, name: str, new_name: str) -> tuple[dict, dict]:
+        """(the definition before, the definition after)."""
+        fields = self._fields[resource_type]
+        if name not in fields:
+            raise ValueError(f"{resource_type} custom field {name!r} does not exist")
+        if new_name in fields:
+            raise ValueError(f"{resource_type} custom field {new_name!r} already exists")
+        old = dict(fields.pop(name))
+        field = {**old, "name": new_name}
+        fields[new_name] = field
+        return old, dict(field)
+
+    def remove(self, resource_type: str, name: str) -> dict:
+        field = self._fields[resource_type].pop(name, None)
+        if field is None:
+            raise ValueError(f"{resource_type} custom field {name!r} does not exist")
+        return field
+
     def by_name(self, resource_type: str) -> dict[str, dict]:
         return self._fields[resource_type]
 

@@ -49,8 +49,20 @@ class SellState:
         hourly_limit: int | None = HOURLY_LIMIT,
         retention: timedelta = RETENTION,
         admin_email: str = "admin@example.com",
+        account_id: int = 7_000_001,
+        account_name: str = "Sandbox Sales",
     ) -> None:
         self.lock = threading.RLock()
+        self.account = {
+            "id": account_id,
+            "name": account_name,
+            "currency": "USD",
+            "time_format": "24H",
+            "timezone": "UTC",
+            "phone": None,
+        }
+        """``GET /v2/accounts/self``: the account's id, name and preferences (basecrm-python's
+        AccountsService; the field list follows Sell's Accounts reference)."""
         self.clock = clock or (lambda: datetime.now(UTC))
         self.oauth = OAuthTokens(client_id, client_secret)
         self.allowance = HourlyAllowance(hourly_limit)
@@ -130,6 +142,47 @@ class SellState:
                 "custom_fields", "created", snapshot("custom_fields", field, {}), when, None
             )
             return field
+
+    def rename_custom_field(
+        self, resource_type: str, name: str, new_name: str, at: datetime | None = None
+    ) -> dict:
+        """An admin renames a custom field in Sell's UI: records keep their values under the new
+        name, and the custom_fields stream logs an ``updated`` event."""
+        with self.lock:
+            when = at or self.clock()
+            old, _ = self.custom_fields.rename(resource_type, name, new_name)
+            field = self.custom_fields.by_name(resource_type)[new_name]
+            field["updated_at"] = format_datetime(when)
+            self._rekey_values(resource_type, name, new_name)
+            self.firehose.append(
+                "custom_fields", "updated", snapshot("custom_fields", field, {}), when,
+                snapshot("custom_fields", old, {}),
+            )  # fmt: skip
+            return dict(field)
+
+    def delete_custom_field(
+        self, resource_type: str, name: str, at: datetime | None = None
+    ) -> None:
+        """An admin deletes a custom field in Sell's UI: its values go with it, and the
+        custom_fields stream logs a ``deleted`` event."""
+        with self.lock:
+            field = self.custom_fields.remove(resource_type, name)
+            self._rekey_values(resource_type, name, None)
+            self.firehose.append(
+                "custom_fields", "deleted", snapshot("custom_fields", field, {}),
+                at or self.clock(), None,
+            )  # fmt: skip
+
+    def _rekey_values(self, resource_type: str, name: str, new_name: str | None) -> None:
+        """Move (or drop) a custom field's values on every record of its resource; no record
+        event (UNCONFIRMED whether Sell streams one per record for a field change)."""
+        resource = {"deal": "deals", "contact": "contacts"}.get(resource_type)
+        for record in self._records.get(resource or "", {}).values():
+            values = record.get("custom_fields") or {}
+            if name in values:
+                value = values.pop(name)
+                if new_name is not None:
+                    values[new_name] = value
 
     # ----------------------------------------------------------------------------------------
     # Records

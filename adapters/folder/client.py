@@ -5,7 +5,12 @@ Radar's JSON form (a missing file is a deleted deal); the modification time of t
 deal's modification time, which `changed_since` reads. Writes land in `written/<id>.json`.
 Every call is appended to `calls.jsonl`, so tests can count pulls and writes across processes.
 `faults.jsonl` injects failures: each line (`{"op": "pull", "error": "transient"}`,
-`{"op": "pull", "sleep": 20}`, ...) is consumed by the next call of that operation.
+`{"op": "pull", "sleep": 20}`, ...) is consumed by the next call of that operation; with
+`"after": true` the operation is done first and its answer then lost (the error is raised after
+the effect, as when a CRM creates a record and the connection drops before it answers).
+
+Tasks and notes (`CrmActions`) live in `actions.json` ({"tasks": {id: task}, "notes": {...}}),
+each created at most once per key, like a real adapter's idempotent create.
 
 Error policy: file-system errors propagate; injected errors are raised as the adapters.errors
 named in the fault, exactly as a real client would translate a CRM's answer.
@@ -17,7 +22,8 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +121,87 @@ class FolderClient:
             known = json.loads(path.read_text()) if path.exists() else {}
             path.write_text(json.dumps({**known, **fields}))
 
+    # -- actions (CrmActions) --
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        return self._actions().get("tasks", {})
+
+    def notes(self) -> dict[str, dict[str, Any]]:
+        return self._actions().get("notes", {})
+
+    def create_task(
+        self,
+        deal_id: str,
+        *,
+        owner_id: str | None,
+        subject: str,
+        body: str,
+        due: datetime,
+        key: str,
+    ) -> str:
+        if due.tzinfo is None:
+            raise ValueError(f"due must be an aware datetime, got {due}")
+        record = {
+            "deal_id": deal_id, "owner_id": owner_id, "subject": subject, "body": body,
+            "due": due.isoformat(), "status": "open", "key": key,
+        }  # fmt: skip
+        return self._create_once("tasks", "create_task", record)
+
+    def complete_task(self, task_id: str) -> None:
+        lost = self._call("complete_task", id=task_id)
+
+        def complete(doc: dict[str, Any]) -> None:
+            task = doc.get("tasks", {}).get(task_id)
+            if task is not None:  # a task deleted in the CRM is left alone
+                task["status"] = "completed"
+
+        self._edit_actions(complete)
+        if lost:
+            raise lost
+
+    def create_note(self, deal_id: str, *, body: str, at: datetime, key: str) -> str:
+        if at.tzinfo is None:
+            raise ValueError(f"at must be an aware datetime, got {at}")
+        record = {"deal_id": deal_id, "body": body, "at": at.isoformat(), "key": key}
+        return self._create_once("notes", "create_note", record)
+
+    def _create_once(self, kind: str, op: str, record: dict[str, Any]) -> str:
+        lost = self._call(op, deal=record["deal_id"], key=record["key"])
+        if not (self.root / "deals" / f"{record['deal_id']}.json").exists():
+            raise errors.NotFound(f"deal {record['deal_id']} is not in the CRM")
+        made: list[str] = []
+
+        def create(doc: dict[str, Any]) -> None:
+            records = doc.setdefault(kind, {})
+            found = next((i for i, r in records.items() if r["key"] == record["key"]), None)
+            if found is None:
+                found = f"{kind[0]}-{len(records) + 1}"
+                records[found] = record
+            made.append(found)
+
+        self._edit_actions(create)
+        if lost:
+            raise lost
+        return made[0]
+
+    def _actions(self) -> dict[str, Any]:
+        path = self.root / "actions.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def _edit_actions(self, change: Callable[[dict[str, Any]], None]) -> None:
+        with self._locked("actions.json", "r+") as f:
+            text = f.read()
+            doc = json.loads(text) if text else {}
+            change(doc)
+            f.seek(0)
+            f.truncate()
+            f.write(json.dumps(doc))
+
     # -- plumbing --
 
-    def _call(self, op: str, **details: Any) -> None:
+    def _call(self, op: str, **details: Any) -> errors.CrmError | None:
+        """Record the call and apply its fault: raise the injected error, or return it when the
+        fault says the operation happens first (`after`), for the caller to raise then."""
         fault = self._next_fault(op)
         # Recorded before the injected delay, so a test sees the call while it is in flight.
         with self._locked("calls.jsonl", "a") as f:
@@ -125,11 +209,17 @@ class FolderClient:
         if fault.get("sleep"):
             time.sleep(float(fault["sleep"]))
         name = fault.get("error")
-        if name:
-            error = _ERRORS[name]
-            if error is errors.RateLimited:
-                raise errors.RateLimited(retry_after=fault.get("retry_after"))
-            raise error(f"injected {name} on {op}")
+        if not name:
+            return None
+        kind = _ERRORS[name]
+        error = (
+            errors.RateLimited(retry_after=fault.get("retry_after"))
+            if kind is errors.RateLimited
+            else kind(f"injected {name} on {op}")
+        )
+        if fault.get("after"):
+            return error
+        raise error
 
     def _next_fault(self, op: str) -> dict[str, Any]:
         path = self.root / "faults.jsonl"

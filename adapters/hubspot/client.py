@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from adapters.errors import (
     RateLimited,
     Transient,
 )
+from adapters.retry import backoff
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,6 @@ API_HOST = "https://api.hubapi.com"
 """HubSpot's API; the sandbox emulator's URL in tests and `make run`."""
 ATTEMPTS = 4
 """Tries of one call before a 429, a 5xx or a network error is raised to the job."""
-BACKOFF_BASE = 0.5
-"""Seconds before the first retry of a call; doubled each time, with full jitter."""
-BACKOFF_CAP = 10.0
-"""The longest wait between two tries of one call."""
 TIMEOUT = (5.0, 30.0)
 """Connect and read timeouts of one request, seconds."""
 BURST = (100, 10.0)
@@ -214,13 +210,6 @@ class HubSpotClient:
             if not isinstance(error, (RateLimited, Transient)) or failures >= tries:
                 raise error
             self.sleep(backoff(failures, error))
-
-
-def backoff(attempt: int, error: CrmError) -> float:
-    hinted = getattr(error, "retry_after", None)
-    if hinted:
-        return min(float(hinted), BACKOFF_CAP) + random.uniform(0, BACKOFF_BASE)
-    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
 
 
 def translate(exc: Exception, what: str) -> CrmError:

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from engine.model import Activity, Contact, Deal, User, role_key
+from adapters.roles import roles_for_labels
+from engine.model import Activity, Contact, Deal, User
 
 __all__ = [
     "MappingError",
@@ -362,27 +363,13 @@ def to_contact(obj: Mapping[str, Any], *, roles: Iterable[str], primary: bool = 
 def roles_from_associations(
     association_types: Iterable[Any], label_roles: Mapping[str, str | None]
 ) -> tuple[str, ...]:
-    """A contact's roles on a deal from its associations v4 `associationTypes`.
-
-    Each labelled type (USER_DEFINED labels are the portal's own, e.g. "Decision maker") gives
-    `label_roles[label]`, the tenant's canonical role for that label text: looked up exactly,
-    then as `role_key` compares roles (case, accents, spaces), then against the canonical roles
-    themselves, so that a label spelled like a role gets the role's spelling. A label the tenant
-    did not map is kept as it is; one mapped to "" or None is dropped. Unlabelled types
-    (HUBSPOT_DEFINED, label null) say nothing about a role. Sorted, one per role as the engine
-    compares them."""
-    by_key = {role_key(label): role for label, role in label_roles.items()}
-    canonical = {role_key(role): role for role in label_roles.values() if role}
-    roles: dict[str, str] = {}
-    for association in association_types:
-        label = _text(_get(association, "label"))
-        if not label:
-            continue
-        key = role_key(label)
-        role = label_roles.get(label, by_key.get(key, canonical.get(key, label)))
-        if role:
-            roles.setdefault(role_key(role), role)
-    return tuple(sorted(roles.values(), key=lambda r: (role_key(r), r)))
+    """A contact's roles on a deal from its associations v4 `associationTypes`: each labelled
+    type (USER_DEFINED labels are the portal's own, e.g. "Decision maker") read through the
+    tenant's `label_roles` as adapters/roles.py says; unlabelled types (HUBSPOT_DEFINED, label
+    null) say nothing about a role."""
+    return roles_for_labels(
+        (_text(_get(association, "label")) for association in association_types), label_roles
+    )
 
 
 def to_user(owner: Mapping[str, Any]) -> User:

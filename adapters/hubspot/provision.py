@@ -29,7 +29,7 @@ from adapters.errors import InvalidRequest, PermissionDenied
 from adapters.hubspot.client import TIMEOUT, HubSpotClient, _body
 from adapters.hubspot.oauth import SCOPES, TokenInfo, hide_token_paths
 from adapters.hubspot.properties import GROUP, definitions
-from engine.model import role_key
+from adapters.roles import match_labels
 
 log = logging.getLogger(__name__)
 
@@ -185,16 +185,16 @@ def _known_zone(name: str) -> bool:
 
 
 def suggest_roles(labels: Sequence[AssociationLabel], roles: Sequence[str]) -> dict[str, str]:
-    """{label: role} for each labelled association type: the configured role it spells (case,
-    accents and spaces aside, "Decision maker" -> "Decision Maker"), else the label itself, as
-    mapping.roles_from_associations reads a label nobody mapped; usable as its `label_roles`,
-    and what an admin edits. "Primary" is HubSpot's flag for the main contact, not a role."""
-    by_key = {role_key(role): role for role in roles}
-    return {
-        lab.label: by_key.get(role_key(lab.label), lab.label)
-        for lab in labels
-        if lab.label and not (lab.category == "HUBSPOT_DEFINED" and lab.label == "Primary")
-    }
+    """{label: role} for each labelled association type (adapters/roles.py `match_labels`).
+    "Primary" is HubSpot's flag for the main contact, not a role."""
+    return match_labels(
+        (
+            lab.label
+            for lab in labels
+            if lab.label and not (lab.category == "HUBSPOT_DEFINED" and lab.label == "Primary")
+        ),
+        roles,
+    )
 
 
 def drift(wanted: Mapping[str, Any], have: Mapping[str, Any]) -> list[str]:

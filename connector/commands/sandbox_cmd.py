@@ -154,6 +154,11 @@ def _launch(
         "HUBSPOT_CLIENT_ID": CLIENT_ID,
         "HUBSPOT_CLIENT_SECRET": keys["HUBSPOT_CLIENT_SECRET"],
         "PYTHONUNBUFFERED": "1",
+        # Mail (digests, notifications) as .eml files beside the logs, unless SMTP_URL is set;
+        # hooks and Slack webhooks may point at receivers on this machine.
+        "DEALRADAR_MAIL_OUTBOX": str((directory / "outbox").resolve()),
+        "DEALRADAR_OUTBOUND_ALLOW_HTTP": "1",
+        "DEALRADAR_OUTBOUND_ALLOW_LOOPBACK": "1",
     }
     with _signals_stop():
         try:

@@ -1,19 +1,29 @@
 """`dealradar tenants add|list|status`: the CRM accounts using Deal Radar, and their pipelines.
 
 `add` prints the new tenant's API key, the one time it is ever shown (only its hash is kept).
+A Zendesk Sell account may be added with a personal access token instead of the OAuth install
+(`--token-stdin`: the token is read from standard input, never from the command line, checked
+against Sell, which also names the account, and stored encrypted like OAuth tokens); its setup
+is enqueued at once when Redis answers, else by the next `dealradar cron` tick.
 Errors exit with status 2 and a message on stderr; nothing is printed to stdout then.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import secrets
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
+from adapters.errors import AuthExpired, CrmError, PermissionDenied
+from adapters.sell import client as sell_client
+from adapters.sell import oauth as sell_oauth
+from adapters.standard_webhooks import new_secret
+from connector import queues
 from connector.commands.common import (
     CommandError,
     add_database_option,
@@ -22,7 +32,7 @@ from connector.commands.common import (
     fail,
     masked,
 )
-from connector.config import Config
+from connector.config import Config, ConfigError
 from connector.store import migrate
 from connector.store.credentials import WEBHOOK_SECRET, save_tokens
 from connector.store.db import Store
@@ -51,10 +61,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--crm", required=True, choices=CRMS, help="the tenant's CRM")
     add.add_argument(
         "--account-id",
-        required=True,
         metavar="ID",
         help="the CRM account: HubSpot portal id, Salesforce org id (15 or 18 characters), "
-        "Sell account id",
+        "Sell account id (required, except with --token-stdin: Sell names the account)",
+    )
+    add.add_argument(
+        "--token-stdin",
+        action="store_true",
+        help="Zendesk Sell only: read a personal access token from standard input (Sell > "
+        "Settings > Integrations > OAuth > Access tokens) and store it encrypted (needs "
+        "DEALRADAR_SECRET_KEYS; SELL_API_URL if not Sell's own API)",
     )
     add.add_argument("--name", default="", metavar="N", help="a name to tell tenants apart")
     add.add_argument(
@@ -95,19 +111,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_add(args: argparse.Namespace) -> int:
+    personal: _PersonalToken | None = None
     try:
+        if args.token_stdin:
+            personal = _personal_token(args)
+            args.account_id = args.account_id or personal.account.id
+        elif not args.account_id:
+            raise CommandError("give the CRM account with --account-id ID")
         url = database_url(args)
         store = _open(url)
         try:
+            now = datetime.now(UTC)
             tenant, key = create_tenant(
                 store,
                 crm=args.crm,
                 account_id=args.account_id,
-                name=args.name,
+                name=args.name or (personal.account.name if personal else ""),
                 timezone=args.timezone,
                 locale=args.locale,
-                now=datetime.now(UTC),
+                now=now,
             )
+            if personal is not None:
+                save_tokens(store, personal.box, tenant.id, personal.tokens, None, now)
         except DBAPIError as exc:
             raise database_problem(url, exc) from None
         finally:
@@ -117,7 +142,53 @@ def run_add(args: argparse.Namespace) -> int:
     print(f"tenant {tenant.id} added for {tenant.crm} account {tenant.account_id}")
     print(f"API key: {key}")
     print("This API key will not be shown again: store it now (only its hash is kept).")
+    if personal is not None:
+        print("personal access token stored encrypted; " + _request_setup(personal, tenant.id))
     return 0
+
+
+class _PersonalToken:
+    def __init__(self, tokens: dict, account: sell_oauth.Account, box: TokenBox, redis_url: str):
+        self.tokens, self.account, self.box, self.redis_url = tokens, account, box, redis_url
+
+
+def _personal_token(args: argparse.Namespace) -> _PersonalToken:
+    """The token on standard input, checked: its shape, then with Sell (which names its
+    account; an --account-id given must be that one)."""
+    if args.crm != "sell":
+        raise CommandError("--token-stdin is for Zendesk Sell personal access tokens (--crm sell)")
+    try:
+        config = Config.from_env()
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        tokens = sell_oauth.personal_tokens(sys.stdin.readline())
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    host = config.crm.get("SELL_API_URL", sell_client.API_HOST)
+    try:
+        account = sell_oauth.account(tokens["access_token"], host=host)
+    except (AuthExpired, PermissionDenied) as exc:
+        raise CommandError(
+            f"Zendesk Sell refused the token ({exc}); make a new one in Sell and try again"
+        ) from None
+    except CrmError as exc:
+        raise CommandError(f"Zendesk Sell at {host} did not confirm the token ({exc})") from None
+    if args.account_id and args.account_id.strip() != account.id:
+        raise CommandError(
+            f"the token belongs to Sell account {account.id}, not {args.account_id}: give the "
+            "token of that account, or leave --account-id out"
+        )
+    return _PersonalToken(tokens, account, TokenBox(config.secret_keys), config.redis_url)
+
+
+def _request_setup(personal: _PersonalToken, tenant_id: str) -> str:
+    try:
+        redis = Redis.from_url(personal.redis_url, socket_connect_timeout=2, socket_timeout=2)
+        queues.request_setup(redis, tenant_id)
+    except RedisError:
+        return "its setup starts at the next `dealradar cron` tick (Redis did not answer)"
+    return "its setup is queued (a `dealradar worker` runs it; follow `tenants status`)"
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -163,7 +234,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_webhook_secret(args: argparse.Namespace) -> int:
     box = TokenBox(Config.from_env().secret_keys)  # a ConfigError ends the command (cli)
-    value = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    value = new_secret()
     try:
         url = database_url(args)
         store = _open(url)

@@ -128,7 +128,7 @@ def fresh_tokens(
     box: TokenBox,
     redis: redis_lib.Redis,
     tenant_id: str,
-    refresh: Callable[[dict[str, Any]], tuple[dict[str, Any], datetime]],
+    refresh: Callable[[dict[str, Any]], tuple[dict[str, Any], datetime | None]],
     now: Callable[[], datetime],
     margin: timedelta = REFRESH_MARGIN,
     *,

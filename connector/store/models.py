@@ -379,7 +379,7 @@ class SweepRun(TenantScoped, Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     status: Mapped[str] = mapped_column(String(12), default="running")
-    """running | done | failed"""
+    """running | paused (its CRM API budget: jobs/budget.py) | done | failed"""
     done: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -405,3 +405,110 @@ class SetupRun(TenantScoped, Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- CRM record mirrors and notices (connector/store/mirror.py) -------------------------------
+
+
+class MirrorRecordRow(TenantScoped, Base):
+    """A CRM record as the CRM's change feed last showed it, for a CRM that cannot list a
+    deal's records (Zendesk Sell's calls); adapters.base.RecordMirror says what it is for."""
+
+    __tablename__ = "mirror_records"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    """The CRM's resource ("calls", "contacts")."""
+    crm_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    """The full listing that last saw it: a later listing prunes what it did not see."""
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MirrorLinkRow(TenantScoped, Base):
+    """A mirrored record's place on a deal (a call's associated deal, a deal's contact)."""
+
+    __tablename__ = "mirror_links"
+    __table_args__ = (Index("ix_mirror_links_record", "tenant_id", "kind", "crm_id"),)
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    deal_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+    crm_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
+
+
+class Notice(TenantScoped, Base):
+    """Something an admin must fix in the CRM, as an adapter last found it (a custom field
+    missing); `dealradar tenants status` shows them."""
+
+    __tablename__ = "notices"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    message: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- outbound hooks -----------------------------------------------------------------------------
+
+
+class Hook(TenantScoped, Base):
+    """A REST hook subscription (the Zapier pattern): a target URL and the events it gets."""
+
+    tenant_in_primary_key = False
+    __tablename__ = "hooks"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    target_url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[Any]] = mapped_column(JSON)
+    description: Mapped[str] = mapped_column(String(200), default="")
+    secret: Mapped[str] = mapped_column(Text)
+    """The Standard Webhooks signing secret, sealed by connector.store.secrets."""
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    """active | unsubscribed (the target answered 410 Gone; see status_reason)"""
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class HookDelivery(TenantScoped, Base):
+    """One event for one hook: its exact body, retried until the target takes it."""
+
+    tenant_in_primary_key = False
+    __tablename__ = "hook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "hook_id", "event_key", name="uq_hook_deliveries_event"),
+        Index("ix_hook_deliveries_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    hook_id: Mapped[str] = mapped_column(ID, ForeignKey("hooks.id", ondelete="CASCADE"))
+    event_key: Mapped[str] = mapped_column(String(300))
+    event_type: Mapped[str] = mapped_column(String(40))
+    msg_id: Mapped[str] = mapped_column(String(64))
+    """The `webhook-id` header: the same on every attempt, so receivers can drop repeats."""
+    body: Mapped[str] = mapped_column(Text)
+    """The JSON body exactly as signed and sent, on every attempt."""
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    """pending | done | failed (gave up after the retry window) | cancelled (hook gone)"""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiUsageRow(TenantScoped, Base):
+    """A CRM account's API calls against its allowance (Salesforce's daily requests), as the
+    CRM last stated them, and since when Deal Radar's non-urgent work (polling, the daily sweep)
+    waits for usage to fall below the tenant's share (jobs/budget.py)."""
+
+    __tablename__ = "api_usage"
+
+    used: Mapped[int] = mapped_column(Integer)
+    limit: Mapped[int] = mapped_column(Integer)
+    share: Mapped[float | None] = mapped_column(Float)
+    """The share of the allowance past which non-urgent work waits (settings), when checked."""
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    paused_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

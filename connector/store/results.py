@@ -84,6 +84,12 @@ def previous_grades(session: Session, deal_ids: Sequence[str]) -> dict[str, str]
     return dict(_of_deals(session, Evaluation, ("deal_id", "grade"), deal_ids).all())
 
 
+def previous_health(session: Session, deal_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each deal's health as its latest evaluation recorded it (score, grade, components)."""
+    rows = _of_deals(session, Evaluation, ("deal_id", "result"), deal_ids)
+    return {deal_id: result["health"] for deal_id, result in rows if result.get("health")}
+
+
 def sync_episodes(
     session: Session,
     tenant_id: str,

@@ -1,5 +1,10 @@
 """What an admin needs to know about a tenant's pipeline: is it running, how far is the sweep,
-what is waiting, and why it stopped if it did."""
+what is waiting, why it stopped if it did, and what the admin must fix in the CRM (notices).
+
+A tenant whose CRM is followed through a change feed (Zendesk Sell's Firehose) also shows how
+old its feed position is and when it was last polled: the Firehose keeps 72 hours of events,
+so a position older than FEED_WARN_HOURS is a warning (past 72 hours the next poll must list
+every record again)."""
 
 from __future__ import annotations
 
@@ -8,10 +13,28 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from adapters.sell.firehose import position_ages
 from connector.store.db import Store
-from connector.store.models import InboxEvent, OutboxEffect, SetupRun, SweepRun, SyncCursor
+from connector.store.mirror import notices
+from connector.store.models import (
+    ApiUsageRow,
+    InboxEvent,
+    OutboxEffect,
+    SetupRun,
+    SweepRun,
+    SyncCursor,
+)
 from connector.store.tenants import get_tenant
 from connector.store.times import from_db
+
+FEED_CURSOR = "deals"
+"""The sync cursor of a tenant's incremental pull (jobs.schedule): a watermark, or for Sell its
+Firehose positions."""
+LAST_POLL = "poll"
+"""The sync cursor keeping the last poll's outcome (its value) and time (jobs.schedule)."""
+FEED_RETENTION_HOURS = 72
+FEED_WARN_HOURS = 48
+"""A feed position older than this is a warning: the Firehose forgets after 72 hours."""
 
 
 @dataclass
@@ -28,6 +51,14 @@ class TenantStatus:
     """Seconds since each sync cursor last moved."""
     setup: dict[str, object] | None = None
     """The latest install setup (provisioning, initial sync), if any."""
+    feed: dict[str, float | None] = field(default_factory=dict)
+    """Seconds since each change-feed stream's position was taken (None: listed in full)."""
+    last_poll: tuple[float, str] | None = None
+    """Seconds since the last poll, and its outcome."""
+    notices: dict[str, str] = field(default_factory=dict)
+    """What an admin must fix in the CRM, by name."""
+    api_usage: dict[str, object] | None = None
+    """The CRM account's API usage as last read, and since when non-urgent work waits."""
 
 
 def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
@@ -49,10 +80,13 @@ def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
                 )
             )
         }
-        cursors = {
-            c.name: (now - from_db(c.updated_at)).total_seconds()
-            for c in s.scalars(select(SyncCursor))
-        }
+        rows = list(s.scalars(select(SyncCursor)))
+        cursors = {c.name: (now - from_db(c.updated_at)).total_seconds() for c in rows}
+        values = {c.name: c.value for c in rows}
+        usage = _usage(s.get(ApiUsageRow, tenant_id))
+    last_poll = None
+    if LAST_POLL in cursors:
+        last_poll = (cursors.pop(LAST_POLL), values[LAST_POLL])
     sweep = None
     if run is not None:
         sweep = {
@@ -74,7 +108,23 @@ def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
         outbox=outbox,
         cursors=cursors,
         setup=setup,
+        feed=position_ages(values.get(FEED_CURSOR), now) if tenant.crm == "sell" else {},
+        last_poll=last_poll,
+        notices=notices(store, tenant_id),
+        api_usage=usage,
     )
+
+
+def _usage(row: ApiUsageRow | None) -> dict[str, object] | None:
+    if row is None:
+        return None
+    return {
+        "used": row.used,
+        "limit": row.limit,
+        "share": row.share,
+        "checked_at": from_db(row.checked_at).isoformat(),
+        "paused_since": from_db(row.paused_since).isoformat() if row.paused_since else None,
+    }
 
 
 def _setup(row: SetupRun | None) -> dict[str, object] | None:
@@ -116,7 +166,61 @@ def describe(st: TenantStatus) -> list[str]:
     )
     for name, seconds in sorted(st.cursors.items()):
         lines.append(f"  cursor {name}: moved {seconds:.0f} s ago")
+    lines += describe_feed(st)
+    for name, message in sorted(st.notices.items()):
+        lines.append(f"  notice {name}: {message}")
+    if st.api_usage:
+        lines.append(_describe_usage(st.api_usage))
     return lines
+
+
+def describe_feed(st: TenantStatus) -> list[str]:
+    """The change feed's position age and the last poll, with a warning before the retention
+    is at risk."""
+    lines = []
+    if st.last_poll is not None:
+        seconds, outcome = st.last_poll
+        lines.append(f"  last poll: {_age(seconds)} ago ({outcome})")
+    if not st.feed:
+        return lines
+    listed = sorted(name for name, age in st.feed.items() if age is None)
+    ages = {name: age for name, age in st.feed.items() if age is not None}
+    if ages:
+        stream, oldest = max(ages.items(), key=lambda item: item[1])
+        lines.append(f"  feed position: {_age(oldest)} old (oldest stream: {stream})")
+        if oldest >= FEED_WARN_HOURS * 3600:
+            lines.append(
+                f"  WARNING: the feed position is {oldest / 3600:.0f} h old; the Firehose keeps "
+                f"{FEED_RETENTION_HOURS} h of changes, past that every record must be listed "
+                "again. Check that `dealradar cron` and a `dealradar worker` are running and "
+                "that polls succeed (`last poll` above)."
+            )
+    if listed:
+        lines.append(f"  feed: listing every record of {', '.join(listed)} (a full sync)")
+    return lines
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _describe_usage(usage: dict[str, object]) -> str:
+    used, limit = int(usage["used"]), int(usage["limit"])  # type: ignore[call-overload]
+    pct = f" ({100 * used // limit}%)" if limit else ""
+    line = f"  API usage: {used:,}/{limit:,} calls in 24 h{pct} at {usage['checked_at']}"
+    share = usage["share"]
+    if usage["paused_since"]:
+        line += (
+            f"; past the share of {float(share or 0):.0%}: polling and the daily sweep paused "  # type: ignore[arg-type]
+            f"since {usage['paused_since']}, until usage falls"
+        )
+    elif share is not None:
+        line += f"; non-urgent work pauses at {float(share):.0%}"  # type: ignore[arg-type]
+    return line
 
 
 def _describe_setup(setup: dict[str, object]) -> list[str]:

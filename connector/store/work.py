@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from psycopg import errors as psycopg_errors
 from psycopg import pq
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from connector.store.models import InboxEvent, OutboxEffect
@@ -247,4 +247,65 @@ def complete(session: Session, ids: Sequence[int], now: datetime, result: Any = 
         update(OutboxEffect)
         .where(OutboxEffect.id.in_(list(ids)))
         .values(status="done", done_at=now, result=result)
+    )
+
+
+# --- effects sent once at most (notifications) --------------------------------------------------
+
+
+def pending_of_kinds(
+    session: Session, kinds: Sequence[str], due_before: datetime, limit: int
+) -> list[OutboxEffect]:
+    """The session tenant's pending effects of these kinds due by `due_before`, oldest first."""
+    return list(
+        session.scalars(
+            select(OutboxEffect)
+            .where(
+                OutboxEffect.kind.in_(list(kinds)),
+                OutboxEffect.status == "pending",
+                OutboxEffect.due_at <= due_before,
+            )
+            .order_by(OutboxEffect.id)
+            .limit(limit)
+        )
+    )
+
+
+def claim(session: Session, effect_id: int) -> bool:
+    """Take a pending effect for sending (status `sending`, one more attempt); False when
+    another worker took it first. An effect left `sending` by a killed worker stays so: for a
+    message, not sending it again is the safer side of at most once."""
+    taken = session.execute(
+        update(OutboxEffect)
+        .where(OutboxEffect.id == effect_id, OutboxEffect.status == "pending")
+        .values(status="sending", attempts=OutboxEffect.attempts + 1)
+    )
+    return taken.rowcount == 1
+
+
+def settle(
+    session: Session,
+    effect_id: int,
+    status: str,
+    now: datetime,
+    *,
+    due_at: datetime | None = None,
+    error: str | None = None,
+    result: Any = None,
+) -> None:
+    """Record how a claimed effect went: `done`, `failed`, or `pending` again at `due_at`."""
+    values: dict[str, Any] = {"status": status, "last_error": error}
+    if status == "done":
+        values.update(done_at=now, result=result)
+    if due_at is not None:
+        values["due_at"] = due_at
+    session.execute(update(OutboxEffect).where(OutboxEffect.id == effect_id).values(**values))
+
+
+def next_due(session: Session, kinds: Sequence[str]) -> datetime | None:
+    """When the session tenant's earliest pending effect of these kinds is due."""
+    return session.scalar(
+        select(func.min(OutboxEffect.due_at)).where(
+            OutboxEffect.kind.in_(list(kinds)), OutboxEffect.status == "pending"
+        )
     )

@@ -139,6 +139,8 @@ def register(app: Flask) -> None:
     api.spec.components.security_scheme(
         "api_key", {"type": "apiKey", "in": "header", "name": "X-Api-Key"}
     )
+    from connector.web import hooks_api  # noqa: F401  (its routes are on `bp`, added once)
+
     api.register_blueprint(bp)
 
 

@@ -4,12 +4,15 @@ Redis and the store (SQLite, and PostgreSQL when DATABASE_URL names one)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,13 +44,63 @@ class _Quiet(WSGIRequestHandler):
 
 
 @dataclass
+class WorkerProcess:
+    """A `dealradar worker` subprocess, as `make run` starts one; its output appended to
+    `log`."""
+
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "connector.cli", "worker"],
+                cwd=ROOT, env={**os.environ, **self.env}, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def kill(self) -> None:
+        """SIGKILL to the worker and to the work horse RQ forked for the job under way (in a
+        process group of its own): the job dies mid-way, as when its machine is lost."""
+        assert self.process is not None
+        horses = _children(self.process.pid)
+        self.process.kill()
+        for pid in horses:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
 class Product:
-    """What a test drives: the emulated portal, our app's URL, and the worker's log."""
+    """What a test drives: the emulated portal, our app's URL, the worker and its log, and the
+    services the product runs on."""
 
     state: HubSpotState
     emulator: ServerHandle
     app_url: str
     worker_log: Path
+    database_url: str = ""
+    redis_url: str = ""
+    worker: WorkerProcess | None = None
+
+    def start_worker(self) -> None:
+        assert self.worker is not None
+        self.worker.start()
+
+    def kill_worker(self) -> None:
+        assert self.worker is not None
+        self.worker.kill()
 
     def wait(self, what: str, ready: Callable[[], bool], timeout: float) -> float:
         """Seconds until `ready()`; fails naming `what` and showing the worker's log."""
@@ -69,6 +122,57 @@ class Product:
             return {name: len(versions) for name, versions in record.history.items()}
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@contextmanager
+def app_and_worker(
+    env: dict[str, str], worker_log: Path, emulator_env: Callable[[str], dict[str, str]]
+) -> Iterator[tuple[str, WorkerProcess]]:
+    """Our web app on a real port and a `dealradar worker` subprocess, configured by `env`
+    plus what `emulator_env(app_url)` adds (the app must know its own URL before it is built:
+    it binds first); yields the app's URL and the worker, and stops both."""
+    holder: dict[str, Callable] = {}
+    server: BaseWSGIServer = make_server(
+        "127.0.0.1", 0, lambda env, start: holder["app"](env, start), threaded=True,
+        request_handler=_Quiet,
+    )  # fmt: skip
+    app_url = f"http://127.0.0.1:{server.server_port}"
+    env = {**env, "PUBLIC_URL": app_url, **emulator_env(app_url)}
+    holder["app"] = create_app(Config.from_env(env))
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    worker = WorkerProcess(env, worker_log)
+    worker.start()
+    try:
+        yield app_url, worker
+    finally:
+        worker.stop()
+        server.shutdown()
+        server.server_close()
+
+
+def base_env(database_url: str, redis_url: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DEALRADAR_SECRET_KEYS": Fernet.generate_key().decode(),
+        "DEALRADAR_COALESCE_SECONDS": "0.5",
+    }
+
+
 @pytest.fixture
 def product(
     database_url: str, redis: redis_lib.Redis, redis_url: str, tmp_path: Path
@@ -77,52 +181,22 @@ def product(
     load_into_hubspot(state, generate(DEALS, SEED, datetime.now(UTC)))
     emulator = serve(state)
     migrate.upgrade(database_url)
-
-    # The app must know its own URL (PUBLIC_URL: OAuth redirects, webhook signatures): bind
-    # first, then build the app behind the bound server.
-    holder: dict[str, Callable] = {}
-    server: BaseWSGIServer = make_server(
-        "127.0.0.1", 0, lambda env, start: holder["app"](env, start), threaded=True,
-        request_handler=_Quiet,
-    )  # fmt: skip
-    app_url = f"http://127.0.0.1:{server.server_port}"
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "DEALRADAR_SECRET_KEYS": Fernet.generate_key().decode(),
-        "PUBLIC_URL": app_url,
+    crm = {
         "HUBSPOT_APP_ID": str(APP_ID),
         "HUBSPOT_CLIENT_ID": CLIENT_ID,
         "HUBSPOT_CLIENT_SECRET": CLIENT_SECRET,
         "HUBSPOT_API_URL": emulator.url,
         "HUBSPOT_AUTHORIZE_URL": f"{emulator.url}/oauth/authorize",
-        "DEALRADAR_COALESCE_SECONDS": "0.5",
     }
-    holder["app"] = create_app(Config.from_env(env))
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    state.webhooks.configure(f"{app_url}/webhooks/hubspot")
-
     worker_log = tmp_path / "worker.log"
-    with worker_log.open("wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "connector.cli", "worker"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
     try:
-        yield Product(state, emulator, app_url, worker_log)
+        with app_and_worker(
+            base_env(database_url, redis_url), worker_log, lambda app_url: crm
+        ) as (app_url, worker):
+            state.webhooks.configure(f"{app_url}/webhooks/hubspot")
+            yield Product(state, emulator, app_url, worker_log, database_url, redis_url, worker)
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
         state.webhooks.stop()
-        server.shutdown()
-        server.server_close()
         emulator.stop()
 
 

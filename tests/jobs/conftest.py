@@ -18,6 +18,7 @@ from rq.scheduler import RQScheduler
 from adapters.base import TenantRef
 from adapters.folder.client import FolderClient
 from connector import queues
+from connector.notify.config import NotifyConfig
 from connector.store.db import Store
 from connector.store.secrets import TokenBox
 from connector.store.tenants import create_tenant
@@ -43,13 +44,14 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def rt(store: Store, redis: Redis, clock: Clock) -> Iterator[Runtime]:
+def rt(store: Store, redis: Redis, clock: Clock, tmp_path: Path) -> Iterator[Runtime]:
     installed = Runtime(
         store=store,
         redis=redis,
         clock=clock,
         coalesce_seconds=0.0,
         box=TokenBox([Fernet.generate_key().decode()]),
+        notify=NotifyConfig(outbox_dir=str(tmp_path / "outbox")),  # mail never leaves the test
     )
     runtime.install(installed)
     yield installed
@@ -79,6 +81,19 @@ def crm(crm_folder: Path, tenant_id: str) -> FolderClient:
     return client
 
 
+class BurstWorker(SimpleWorker):
+    """RQ's SimpleWorker without its command channel (pubsub), which a burst in a test never
+    uses: a worker living a few milliseconds could stop it before redis-py's listener thread
+    saw the subscription, and that thread then waited its full 60 s before the worker could
+    return."""
+
+    def subscribe(self) -> None:
+        pass
+
+    def unsubscribe(self) -> None:
+        pass
+
+
 def run_jobs(redis: Redis, *, rounds: int = 20) -> None:
     """Run every queued job, moving due scheduled jobs onto their queues, until nothing is left."""
     qs = [Queue(name, connection=redis) for name in queues.QUEUES]
@@ -89,7 +104,7 @@ def run_jobs(redis: Redis, *, rounds: int = 20) -> None:
         scheduler.release_locks()
         if not any(q.count for q in qs):
             return
-        SimpleWorker(qs, connection=redis).work(burst=True)
+        BurstWorker(qs, connection=redis).work(burst=True)
     raise AssertionError("jobs kept coming back")
 
 

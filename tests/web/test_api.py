@@ -124,6 +124,12 @@ ENDPOINTS = [
     ("DELETE", "/api/v1/deals/d-1001/mutes/no_activity"),
     ("POST", "/api/v1/deals/d-1001/refresh"),
     ("POST", "/api/v1/sweep"),
+    ("POST", "/api/v1/hooks"),
+    ("GET", "/api/v1/hooks"),
+    ("DELETE", "/api/v1/hooks/0b6a8c47-54ad-4c47-9d43-3d6e3e0a2a1f"),
+    ("PUT", "/api/v1/slack-webhooks/sales"),
+    ("GET", "/api/v1/slack-webhooks"),
+    ("DELETE", "/api/v1/slack-webhooks/sales"),
 ]
 
 

@@ -19,6 +19,9 @@ PATTERNS = {
     "webhook secret": re.compile(r"whsec_[A-Za-z0-9+/=]{16,}"),
     # Not \b: a key may begin with "-" or "_", where \b does not match after a space.
     "Fernet key": re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}=(?![A-Za-z0-9])"),
+    # Salesforce's access tokens open with the org id and "!"; its refresh tokens with "5Aep".
+    "Salesforce access token": re.compile(r"00D[A-Za-z0-9]{12,15}![A-Za-z0-9._-]{20,}"),
+    "Salesforce refresh token": re.compile(r"5Aep[A-Za-z0-9._-]{30,}"),
 }
 FIXED = ["hs-test-secret", SECRET_KEY, "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"]
 
@@ -38,5 +41,7 @@ def test_the_check_recognises_secrets() -> None:
     assert PATTERNS["API key"].search("key drk_" + "a" * 40)
     assert PATTERNS["webhook secret"].search("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
     assert PATTERNS["Fernet key"].search(f"key {SECRET_KEY} used")
+    assert PATTERNS["Salesforce access token"].search("Bearer 00DDx0023j4OAE5!AQ" + "x" * 60)
+    assert PATTERNS["Salesforce refresh token"].search("5Aep" + "y" * 50)
     for first in "-_aZ9":
         assert PATTERNS["Fernet key"].search(f"key {first}{'k' * 42}= used"), first

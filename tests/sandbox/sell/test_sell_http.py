@@ -295,3 +295,32 @@ def test_requests_are_counted_by_route(sell: Sell, state: SellState, server: Ser
         "GET /v3/deals/stream": 1,
     }
     assert counts == state.counts()
+
+
+def test_the_account_answers_its_id_and_name(sell: Sell, state: SellState) -> None:
+    body = sell.get("/v2/accounts/self").json()
+    assert body["meta"] == {"type": "account"}
+    assert body["data"]["id"] == state.account["id"]
+    assert body["data"]["name"] == state.account["name"]
+
+
+def test_a_renamed_custom_field_keeps_its_values_and_reaches_the_firehose(
+    sell: Sell, state: SellState
+) -> None:
+    state.define_custom_field("contact", "Buying role", "list", ["Champion"])
+    ann = state.create(
+        "contacts", {"last_name": "Lee", "custom_fields": {"Buying role": "Champion"}}
+    )
+    top = sell.get("/v3/custom_fields/stream", position="top").json()["meta"]["position"]
+    state.rename_custom_field("contact", "Buying role", "Role")
+    fields = sell.get("/v2/contact/custom_fields").json()["items"]
+    assert [f["data"]["name"] for f in fields] == ["Role"]
+    contact = sell.get(f"/v2/contacts/{ann['id']}").json()["data"]
+    assert contact["custom_fields"] == {"Role": {"id": fields[0]["data"]["choices"][0]["id"],
+                                               "name": "Champion"}}  # fmt: skip
+    (event,) = sell.get("/v3/custom_fields/stream", position=top).json()["items"]
+    assert event["meta"]["event_type"] == "updated"
+    assert event["meta"]["previous"] == {"name": "Buying role"}
+    state.delete_custom_field("contact", "Role")
+    assert sell.get("/v2/contact/custom_fields").json()["items"] == []
+    assert sell.get(f"/v2/contacts/{ann['id']}").json()["data"]["custom_fields"] == {}

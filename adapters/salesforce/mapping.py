@@ -1,0 +1,355 @@
+"""Salesforce's shape vs ours: REST query records (plain dicts) to `engine.model`, one `to_<entity>`
+per object.
+
+Input is what the adapter's SOQL returns (adapters/salesforce/adapter.py names the fields):
+an Opportunity with its child results (`OpportunityContactRoles`, `OpportunityHistories`,
+`Tasks`, `Events`, `EmailMessages`, each `{totalSize, done, records}` or null when empty),
+parent fields nested (`Owner: {Name, Email}`, `Contact: {Name, Email, Title}`), datetimes as
+`2026-11-25T09:00:00.000+0000`, dates as `2026-11-25`.
+
+Pure: no I/O and no clock (`now` is a parameter). Error policy: data Salesforce always sends
+but missing here (an opportunity's StageName or CreatedDate, an event's start) raises
+`MappingError` naming the record and the field; optional values that cannot be read map to
+None, because the engine has alerts for exactly that (`amount_missing`).
+
+Choices where Salesforce's semantics need one are documented at the vocabulary they concern.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from adapters.roles import roles_for_labels
+from engine.model import Activity, Contact, Deal, User
+
+__all__ = [
+    "OWN_MARKER",
+    "MappingError",
+    "children",
+    "stage_entered_at",
+    "to_contact",
+    "to_deal",
+    "to_email",
+    "to_event",
+    "to_task",
+    "to_user",
+]
+
+PIPELINE = "default"
+"""Salesforce has one opportunity stage list per sales process; Deal Radar reads StageName
+alone, so every opportunity is in one pipeline (settings' `pipelines.default`)."""
+OWN_MARKER = "Deal Radar ref: "
+"""Ends the Description of every task Deal Radar creates (adapters/salesforce/actions.py):
+they are its output, not the rep's work, so they are no activity (an open one would count as a
+next step and silence the alert it was made for)."""
+CALL_TYPES = {"inbound": "inbound", "outbound": "outbound", "internal": "internal"}
+"""Task.CallType, the rep's side of a logged call; none given is taken as outbound."""
+EMAIL_DRAFT = "5"
+"""EmailMessage.Status: 0 new, 1 read, 2 replied, 3 sent, 4 forwarded, 5 draft. A draft was
+never sent: no activity."""
+TO, CC, BCC, FROM = "ToAddress", "CcAddress", "BccAddress", "FromAddress"
+"""EmailMessageRelation.RelationType values."""
+DATE_NOON = time(12, 0, tzinfo=UTC)
+"""A date-only value (ActivityDate, an all-day event) is placed at noon UTC: the same calendar
+day in every zone from UTC-11 to UTC+12, where midnight UTC would be the day before in the
+Americas (Salesforce stores ActivityDate as midnight UTC: crm-apis.md 2.4)."""
+
+_ADDRESS = re.compile(r"[^\s<>,;:\"'()\[\]]+@[^\s<>,;:\"'()\[\]]+")
+
+
+class MappingError(ValueError):
+    """A Salesforce record lacks data every such record has; the message names record and field."""
+
+
+# --------------------------------------------------------------------------------------------
+# Opportunities
+# --------------------------------------------------------------------------------------------
+
+
+def to_deal(opp: Mapping[str, Any], *, instance_url: str) -> Deal:
+    """An Opportunity (with its `OpportunityHistories` child result) as a Deal."""
+    deal_id = _id(opp, "Opportunity")
+    where = f"Salesforce Opportunity {deal_id}"
+    stage = _text(opp.get("StageName"))
+    if not stage:
+        raise MappingError(f"{where}: field 'StageName' is missing")
+    created = _required_datetime(opp.get("CreatedDate"), where, "CreatedDate")
+    status = "won" if opp.get("IsWon") else "lost" if opp.get("IsClosed") else "open"
+    return Deal(
+        id=deal_id,
+        name=_text(opp.get("Name")),
+        pipeline=PIPELINE,
+        stage=stage,
+        stage_entered_at=stage_entered_at(children(opp, "OpportunityHistories"), stage) or created,
+        created_at=created,
+        amount=_number(opp.get("Amount")),
+        currency=_text(opp.get("CurrencyIsoCode")),
+        close_date=_date(opp.get("CloseDate")),
+        owner=_text(opp.get("OwnerId")) or None,
+        status=status,
+        url=f"{instance_url.rstrip('/')}/lightning/r/Opportunity/{deal_id}/view",
+    )
+
+
+def stage_entered_at(history: Iterable[Mapping[str, Any]], stage: str) -> datetime | None:
+    """When the opportunity entered `stage`: the earliest row of the latest unbroken run of
+    that stage in OpportunityHistory (a row is written for each change of StageName, Amount,
+    CloseDate or Probability, so an amount change repeats the stage: crm-apis.md 2.2); None
+    when the history says nothing (rows of another stage only)."""
+    dated = []
+    for row in history:
+        when = _optional_datetime(row.get("CreatedDate"))
+        if when is not None:
+            dated.append((when, _text(row.get("StageName"))))
+    dated.sort(key=lambda item: item[0], reverse=True)
+    start = None
+    for when, value in dated:
+        if value == stage:
+            start = when
+        elif start is not None:
+            break
+    return start
+
+
+def children(record: Mapping[str, Any], relationship: str) -> list[Mapping[str, Any]]:
+    """The records of a child result (`{records: [...]}`; null when the record has none)."""
+    result = record.get(relationship)
+    return list(result.get("records") or ()) if isinstance(result, Mapping) else []
+
+
+# --------------------------------------------------------------------------------------------
+# Contacts, roles, users
+# --------------------------------------------------------------------------------------------
+
+
+def to_contact(
+    contact_id: str,
+    contact: Mapping[str, Any],
+    roles: Sequence[str | None],
+    *,
+    primary: bool,
+    label_roles: Mapping[str, str | None],
+) -> Contact:
+    """A contact on one opportunity from its OpportunityContactRole rows: the `Contact`
+    parent fields, its Role values read through the tenant's `label_roles` (adapters/roles.py;
+    the org's picklist values are matched to the configured roles at install), primary when
+    one of its rows is."""
+    email = _text(contact.get("Email"))
+    return Contact(
+        id=contact_id,
+        name=_text(contact.get("Name")) or email,
+        email=email,
+        title=_text(contact.get("Title")),
+        roles=roles_for_labels(roles, label_roles),
+        primary=primary,
+    )
+
+
+def to_user(user_id: str, user: Mapping[str, Any] | None) -> User:
+    """A User from an `Owner` or `CreatedBy` parent field (Name and Email)."""
+    user = user or {}
+    return User(id=user_id, name=_text(user.get("Name")), email=_text(user.get("Email")))
+
+
+# --------------------------------------------------------------------------------------------
+# Activities
+# --------------------------------------------------------------------------------------------
+
+
+def to_task(task: Mapping[str, Any], *, deal_id: str, contacts: set[str]) -> Activity | None:
+    """A Task as a call (TaskSubtype Call, or a CallType) or a task; None for one Deal Radar
+    created (OWN_MARKER) and for email tasks, which the EmailMessage they log stands for.
+
+    Done when closed (IsClosed, set from a closed Status), at CompletedDateTime when it falls
+    on the ActivityDate (the day the rep gave), else at that date's noon UTC; an open task is
+    due at its ActivityDate's noon (its creation when it has none), scheduled."""
+    task_id = _id(task, "Task")
+    if OWN_MARKER in _text(task.get("Description")):
+        return None
+    subtype = _text(task.get("TaskSubtype")).lower()
+    if subtype in ("email", "listemail"):
+        return None
+    call_type = _text(task.get("CallType")).lower()
+    kind = "call" if subtype == "call" or call_type else "task"
+    where = f"Salesforce Task {task_id}"
+    day = _date(task.get("ActivityDate"))
+    closed = bool(task.get("IsClosed"))
+    completed = _optional_datetime(task.get("CompletedDateTime"))
+    if closed and completed is not None and (day is None or completed.date() == day):
+        at = completed
+    elif day is not None:
+        at = datetime.combine(day, DATE_NOON)
+    else:
+        at = completed or _required_datetime(task.get("CreatedDate"), where, "CreatedDate")
+    # An open call task is a call to make, like any open task: scheduled, whatever its date.
+    direction = CALL_TYPES.get(call_type, "outbound") if kind == "call" else "internal"
+    status = "done" if closed else "scheduled"
+    who = _text(task.get("WhoId"))
+    return Activity(
+        id=task_id,
+        kind=kind,
+        at=at,
+        direction=direction,
+        status=status,
+        contacts=(who,) if who in contacts else (),
+        user=_text(task.get("OwnerId")) or None,
+        deals=(deal_id,),
+    )
+
+
+def to_event(
+    event: Mapping[str, Any],
+    *,
+    deal_id: str,
+    attendees: Sequence[str],
+    contacts: set[str],
+    now: datetime,
+) -> Activity:
+    """An Event as a meeting at its start: done once begun, scheduled before. Its contacts are
+    its EventRelation attendees (and WhoId) among the opportunity's contacts: with Shared
+    Activities one event relates to up to 50 contacts (crm-apis.md 2.4)."""
+    event_id = _id(event, "Event")
+    where = f"Salesforce Event {event_id}"
+    if event.get("IsAllDayEvent") and event.get("ActivityDate"):
+        at = datetime.combine(_date(event["ActivityDate"]) or date.min, DATE_NOON)
+    else:
+        at = _required_datetime(
+            event.get("StartDateTime") or event.get("ActivityDateTime"), where, "StartDateTime"
+        )
+    who = _text(event.get("WhoId"))
+    people = [p for p in (*attendees, who) if p in contacts]
+    return Activity(
+        id=event_id,
+        kind="meeting",
+        at=at,
+        direction="outbound",
+        status="scheduled" if at > now else "done",
+        contacts=_unique(people),
+        user=_text(event.get("OwnerId")) or None,
+        deals=(deal_id,),
+    )
+
+
+def to_email(
+    message: Mapping[str, Any],
+    *,
+    deal_id: str,
+    relations: Sequence[Mapping[str, Any]],
+    contacts: set[str],
+    contacts_by_email: Mapping[str, str],
+    now: datetime,
+) -> Activity | None:
+    """An EmailMessage as an email; None for a draft.
+
+    Who was To and who was Cc: EmailMessageRelation's RelationType for the recipients that
+    are records (Salesforce may leave those out of ToAddress/CcAddress: crm-apis.md traps 14),
+    and the addresses of ToAddress/CcAddress/BccAddress/FromAddress matched to the
+    opportunity's contacts for the others. Sender and To are direct participants, Cc and Bcc
+    copied; `Incoming` gives the direction."""
+    message_id = _id(message, "EmailMessage")
+    if _text(message.get("Status")) == EMAIL_DRAFT:
+        return None
+    where = f"Salesforce EmailMessage {message_id}"
+    at = _required_datetime(
+        message.get("MessageDate") or message.get("CreatedDate"), where, "MessageDate"
+    )
+    direct: list[str] = []
+    copied: list[str] = []
+    for relation in relations:
+        who = _text(relation.get("RelationId"))
+        if who not in contacts:
+            continue
+        kind = _text(relation.get("RelationType"))
+        if kind in (TO, FROM):
+            direct.append(who)
+        elif kind in (CC, BCC):
+            copied.append(who)
+    by_email = {k.casefold(): v for k, v in contacts_by_email.items() if k}
+    for name, bucket in ((FROM, direct), (TO, direct), (CC, copied), (BCC, copied)):
+        bucket += [by_email[a] for a in _addresses(message.get(name)) if a in by_email]
+    direct_ids = _unique(direct)
+    return Activity(
+        id=message_id,
+        kind="email",
+        at=at,
+        direction="inbound" if message.get("Incoming") else "outbound",
+        status="scheduled" if at > now else "done",
+        contacts=direct_ids,
+        cc=tuple(c for c in _unique(copied) if c not in direct_ids),
+        user=_text(message.get("CreatedById")) or None,
+        deals=(deal_id,),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Reading Salesforce's JSON
+# --------------------------------------------------------------------------------------------
+
+
+def _id(record: Mapping[str, Any], sobject: str) -> str:
+    rid = _text(record.get("Id"))
+    if not rid:
+        raise MappingError(f"Salesforce {sobject}: field 'Id' is missing")
+    return rid
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value.strip() if isinstance(value, str) else str(value)
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _date(value: Any) -> date | None:
+    if not value:
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def _optional_datetime(value: Any) -> datetime | None:
+    """Salesforce's `2026-11-25T09:00:00.000+0000` (or Z, or +00:00); aware, in UTC."""
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        text = str(value).replace("Z", "+00:00")
+        if re.search(r"[+-]\d{4}$", text):
+            text = text[:-2] + ":" + text[-2:]
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _required_datetime(value: Any, where: str, name: str) -> datetime:
+    moment = _optional_datetime(value)
+    if moment is None:
+        raise MappingError(f"{where}: field {name!r} is not a date-time: {value!r}")
+    return moment
+
+
+def _addresses(value: Any) -> list[str]:
+    """Every address in a `;`- or `,`-separated Salesforce address field, lower-cased."""
+    return [a.casefold().rstrip(".") for a in _ADDRESS.findall(_text(value))]
+
+
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v for v in values if v))

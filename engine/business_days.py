@@ -1,0 +1,63 @@
+"""Business days in a tenant's timezone: when a task made for an alert falls due.
+
+A business day is Monday to Friday in the tenant's timezone; public holidays are not known (a
+task due on one simply shows as due that day). Due dates are local days, turned into an aware
+instant at a local hour only at the end, so a DST change between the start and the due day
+moves the UTC instant, never the local hour a rep sees.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+WEEKEND = frozenset({5, 6})
+"""date.weekday() of Saturday and Sunday."""
+
+
+def is_business_day(day: date) -> bool:
+    return day.weekday() not in WEEKEND
+
+
+def next_business_day(day: date) -> date:
+    """The first business day after `day`."""
+    day += timedelta(days=1)
+    while not is_business_day(day):
+        day += timedelta(days=1)
+    return day
+
+
+def add_business_days(day: date, n: int) -> date:
+    """The n-th business day after `day` (n >= 1): Friday + 1 is Monday, Saturday + 1 too."""
+    if n < 1:
+        raise ValueError(f"add_business_days counts from 1, got {n}")
+    # Whole weeks first (five business days each), so a large n costs no loop over its days.
+    weeks, rest = divmod(n - 1, 5)
+    day = next_business_day(day) + timedelta(weeks=weeks)
+    for _ in range(rest):
+        day = next_business_day(day)
+    return day
+
+
+def due_at(start: datetime, zone: ZoneInfo, business_days: int, hour: int) -> datetime:
+    """When a task made at `start` is due: at `hour` local time on the `business_days`-th
+    business day after the local day of `start`. With 0, the same day if it is a business day
+    and `hour` has not yet passed there, else the next business day. An aware datetime in
+    `zone`; a local hour that does not exist that day (a DST gap) becomes the first instant
+    after it."""
+    if start.tzinfo is None:
+        raise ValueError(f"start must be an aware datetime (a time zone), got {start}")
+    if not 0 <= hour <= 23:
+        raise ValueError(f"the due hour is 0 to 23, got {hour}")
+    local = start.astimezone(zone)
+    if business_days > 0:
+        day = add_business_days(local.date(), business_days)
+    elif business_days == 0:
+        day = local.date()
+        if not is_business_day(day) or local.hour >= hour:
+            day = next_business_day(day)
+    else:
+        raise ValueError(f"business days cannot be negative, got {business_days}")
+    wall = datetime(day.year, day.month, day.day, hour, tzinfo=zone)
+    # Through UTC and back: a wall time in a DST gap comes back as the real instant after it.
+    return wall.astimezone(UTC).astimezone(zone)

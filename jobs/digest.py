@@ -1,0 +1,148 @@
+"""The morning digest: one email per rep with alerting deals, once per rep and local day.
+
+`plan(tenant, settings, local)` is called by the scheduler's tick (jobs.schedule) every minute:
+from the tenant's digest hour (`digest.hour`, default 8, local), once today's sweep is over (or
+when none is due yet), it puts the day's digest into the outbox under `digest:<day>`, which
+makes it happen once whatever the number of crons and ticks. `run(tenant)` then reads the
+alerting open deals from the latest evaluations, and proposes one `mail` effect per rep
+(`digest:<day>:<rep>`) and per manager of `digest.managers` (`digest:<day>:manager:<email>`),
+rendered in the tenant's locale; jobs.notify.send sends them, at most once each. A rep whose
+settings say `digest: false`, or with no email address, gets none.
+
+Error policy: database and Redis errors propagate (the day's row stays pending and the sweeper
+runs it again; the mails already proposed are not proposed twice).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from connector import queues
+from connector.notify import render
+from connector.notify.email import address
+from connector.notify.render import DigestDeal, Section
+from connector.store import tenants, work
+from connector.store.models import DealRow, Evaluation, OutboxEffect, SweepRun, UserRow
+from engine.notify_settings import rep_choice
+from engine.settings import Settings
+from jobs import notify
+from jobs.runtime import current
+
+log = logging.getLogger(__name__)
+
+DIGEST = "digest"
+MAX_DEALS = 50
+"""Deals listed in one email (per rep in a manager's); the rest are counted."""
+
+
+def plan(tenant_id: str, settings: Settings, local: datetime) -> bool:
+    """Put today's digest into the outbox when it is time; True when this call did."""
+    config = settings.document["digest"]
+    if not config["enabled"] or local.hour < config["hour"]:
+        return False
+    rt = current()
+    day = local.date()
+    key = f"{DIGEST}:{day.isoformat()}"
+    with rt.store.tenant(tenant_id) as s:
+        if s.scalar(select(OutboxEffect.id).where(OutboxEffect.key == key)) is not None:
+            return False
+        sweep = s.get(SweepRun, (tenant_id, day))
+        sweep_due = local.hour >= settings.schedule["sweep_hour"]
+        if sweep_due and (sweep is None or sweep.status == "running"):
+            return False  # after the sweep: the digest lists this morning's alerts
+        new = work.propose_many(s, tenant_id, [(key, DIGEST, {"day": day.isoformat()})], rt.clock())
+    if new:
+        queues.enqueue_once(rt.redis, queues.ACTIONS, "jobs.digest.run", tenant_id, what=DIGEST)
+    return bool(new)
+
+
+def run(tenant_id: str) -> int:
+    """Propose the mails of the tenant's pending digests; how many."""
+    rt = current()
+    rt.redis.delete(queues.scheduled_key(tenant_id, DIGEST))
+    with rt.store.tenant(tenant_id) as s:
+        days = [(e.id, e.payload["day"]) for e in work.pending_effects(s, DIGEST, rt.clock())]
+    if not days:
+        return 0
+    settings = tenants.current_settings(rt.store, tenant_id)
+    proposed = 0
+    for row_id, day in days:
+        mails = compose(tenant_id, settings, day)
+        with rt.store.tenant(tenant_id) as s:
+            proposed += work.propose_many(s, tenant_id, mails, rt.clock())
+            work.complete(s, [row_id], rt.clock(), {"mails": len(mails)})
+        log.info("tenant %s: digest of %s, %d mails", tenant_id, day, len(mails))
+    notify.request_send(rt, tenant_id)
+    return proposed
+
+
+def compose(tenant_id: str, settings: Settings, day: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """The day's digest mails as (outbox key, kind, payload)."""
+    rt = current()
+    locale = settings.locale
+    document = settings.document
+    by_owner, more = _alerting_deals(tenant_id)
+    with rt.store.tenant(tenant_id) as s:
+        users = {u.crm_id: (u.name, u.email) for u in s.scalars(select(UserRow))}
+    mails = []
+    for owner, deals in sorted(by_owner.items()):
+        choice = rep_choice(document, owner)
+        name, email = users.get(owner, ("", ""))
+        to = choice.email or email
+        if not choice.digest or not to:
+            continue
+        rendered = render.digest(name or to, [Section(None, deals, more[owner])], locale)
+        mails.append(_mail(f"{DIGEST}:{day}:{owner}", address(name, to), rendered, locale))
+    for manager in document["digest"]["managers"]:
+        reps = manager.get("reps") or sorted(by_owner)
+        sections = [
+            Section(users.get(rep, ("", ""))[0] or rep, by_owner[rep], more[rep])
+            for rep in sorted(reps, key=lambda r: (users.get(r, ("", ""))[0] or r).casefold())
+            if by_owner.get(rep)
+        ]
+        if not sections:
+            continue
+        name = manager.get("name") or manager["email"]
+        rendered = render.digest(name, sections, locale, team=True)
+        key = f"{DIGEST}:{day}:manager:{manager['email'].lower()}"
+        mails.append(_mail(key, address(manager.get("name", ""), manager["email"]), rendered,
+                           locale))  # fmt: skip
+    return mails
+
+
+def _alerting_deals(tenant_id: str) -> tuple[dict[str, list[DigestDeal]], dict[str, int]]:
+    """Each owner's alerting open deals, the MAX_DEALS first in digest order, and how many
+    more each has."""
+    rt = current()
+    by_owner: dict[str, list[DigestDeal]] = defaultdict(list)
+    stmt = (
+        select(DealRow.crm_id, DealRow.owner, DealRow.data, Evaluation.result)
+        .join(
+            Evaluation,
+            (Evaluation.tenant_id == DealRow.tenant_id) & (Evaluation.deal_id == DealRow.crm_id),
+        )
+        .where(DealRow.status == "open", Evaluation.alert_codes != "", DealRow.owner.is_not(None))
+    )
+    with rt.store.tenant(tenant_id) as s:
+        for crm_id, owner, data, result in s.execute(stmt):
+            alerts = (result or {}).get("alerts") or []
+            if alerts:
+                deal = DigestDeal.from_row({**(data or {}), "id": crm_id}, alerts)
+                by_owner[owner].append(deal)
+    more: dict[str, int] = {}
+    for owner, deals in by_owner.items():
+        kept = render.ordered(deals)
+        by_owner[owner] = kept[:MAX_DEALS]
+        more[owner] = max(0, len(kept) - MAX_DEALS)
+    return by_owner, more
+
+
+def _mail(key: str, to: str, rendered: render.Rendered, locale: str) -> tuple[str, str, dict]:
+    payload = {"to": [to], "subject": rendered.subject, "text": rendered.text,
+               "html": rendered.html, "locale": locale}  # fmt: skip
+    return key, notify.MAIL, payload

@@ -1,0 +1,203 @@
+"""Notifications to reps, by email and Slack: at most once per event key and channel.
+
+`on_event` is an actions handler (jobs.actions.HANDLERS): for an event the tenant's settings
+notify (`notifications.events`), it renders the message for the deal's owner in the tenant's
+locale and puts one outbox effect per channel the rep gets (`mail`, `slack`), keyed by the
+event's key, the rep and the channel, so a dispatch run twice proposes nothing new. It does no
+network I/O; `send(tenant)` does, for those effects and for the digests jobs.digest proposes.
+
+Error policy of `send`: each effect is claimed (`sending`) before its message leaves, so a
+worker killed mid-send leaves it unsent rather than risk a duplicate (at most once). A
+transient failure (SMTP or Slack unreachable, 4xx from SMTP, 429/5xx from Slack) puts it back
+with a backoff (30 s doubling, at most an hour apart) for up to RETRY_WINDOW; a permanent one
+(recipients refused, the Slack webhook revoked or refused by the SSRF policy, no stored webhook
+of that name) marks it `failed` with the reason, which `dealradar tenants status` shows among the
+outbox's failures. Retries are driven by `due_at`: a scheduled job at the next due time, and the
+sweeper's pass as the safety net.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from connector import queues
+from connector.notify import render
+from connector.notify.email import Mail, MailError, address, mailer_for
+from connector.notify.slack import SlackError, post
+from connector.store import tenants, work
+from connector.store.credentials import load_tokens
+from connector.store.models import DealRow, UserRow
+from connector.store.secrets import SecretError
+from connector.store.times import from_db, to_db
+from engine.notify_settings import rep_choice
+from jobs import policy
+from jobs.runtime import Runtime, current
+
+log = logging.getLogger(__name__)
+
+MAIL = "mail"
+SLACK = "slack"
+KINDS = (MAIL, SLACK)
+BATCH = 200
+"""Messages sent by one job; more continue in the next."""
+RETRY_BASE = 30.0
+RETRY_CAP = 3600.0
+RETRY_WINDOW = timedelta(hours=24)
+"""A message not sent within this long after it was proposed is given up (`failed`)."""
+SLACK_CREDENTIAL = "slack:{name}"
+"""The Credential row of a stored Slack webhook URL (sealed, like OAuth tokens)."""
+
+
+def on_event(tenant_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    rt = current()
+    settings = tenants.current_settings(rt.store, tenant_id)
+    document = settings.document
+    chosen = document["notifications"]
+    anyone = chosen["channels"] or any(r.get("channels") for r in chosen["reps"].values())
+    if event["type"] not in chosen["events"] or not anyone:
+        return {"notified": 0}  # the default: no instant notifications, no query per event
+    with rt.store.tenant(tenant_id) as s:
+        deal = s.get(DealRow, (tenant_id, event["deal_id"]))
+        if deal is None or not deal.owner:
+            return {"notified": 0, "why": "no deal owner known"}
+        user = s.get(UserRow, (tenant_id, deal.owner))
+        choice = rep_choice(document, deal.owner)
+        data = {"id": deal.crm_id, **(deal.data or {})}
+        rendered = render.event(event, data, settings.locale)
+        effects: list[tuple[str, str, dict[str, Any]]] = []
+        base = f"{event['key']}:{deal.owner}"
+        to = choice.email or (user.email if user else "")
+        if MAIL in _channels(choice.channels) and to:
+            mail = {
+                "to": [address(user.name if user else "", to)],
+                "subject": rendered.subject,
+                "text": rendered.text,
+                "html": rendered.html,
+                "locale": settings.locale,
+            }
+            effects.append((f"{MAIL}:{base}", MAIL, mail))
+        if SLACK in _channels(choice.channels) and choice.slack:
+            message = render.slack_message(rendered, render.link(data.get("url")), settings.locale)
+            slack = {"webhook": choice.slack, "message": message}
+            effects.append((f"{SLACK}:{base}", SLACK, slack))
+        new = work.propose_many(s, tenant_id, effects, rt.clock())
+    if new:
+        request_send(rt, tenant_id)
+    return {"notified": len(effects)}
+
+
+def _channels(channels: tuple[str, ...]) -> set[str]:
+    return {"mail" if c == "email" else c for c in channels}
+
+
+def request_send(rt: Runtime, tenant_id: str, delay: float = 0.0) -> None:
+    """Ask for `send(tenant)` soon; the sweeper asks again if Redis loses it."""
+    try:
+        queues.enqueue_once(
+            rt.redis, queues.ACTIONS, "jobs.notify.send", tenant_id, what="notify", delay=delay
+        )
+    except RedisError:
+        log.warning("tenant %s: messages wait for the sweeper (Redis refused)", tenant_id)
+
+
+def send(tenant_id: str) -> dict[str, int]:
+    rt = current()
+    rt.redis.delete(queues.scheduled_key(tenant_id, "notify"))
+    now = rt.clock()
+    with rt.store.tenant(tenant_id) as s:
+        rows = [
+            (e.id, e.key, e.kind, e.payload, e.attempts, from_db(e.created_at))
+            for e in work.pending_of_kinds(s, KINDS, now, BATCH)
+        ]
+    counts = {"sent": 0, "retry": 0, "failed": 0}
+    mailer = mailer_for(rt.notify, tenant_id)
+    for effect_id, key, kind, payload, attempts, created_at in rows:
+        with rt.store.tenant(tenant_id) as s:
+            if not work.claim(s, effect_id):
+                continue
+        try:
+            where = (
+                mailer.send(_mail(key, payload), now)
+                if kind == MAIL
+                else _slack(rt, tenant_id, payload)
+            )
+        except (MailError, SlackError) as exc:
+            outcome = _after_failure(rt, tenant_id, effect_id, exc, attempts + 1, created_at)
+            counts[outcome] += 1
+            log.warning("tenant %s: %s %s not sent (%s): %s", tenant_id, kind, effect_id,
+                        outcome, exc)  # fmt: skip
+            continue
+        with rt.store.tenant(tenant_id) as s:
+            work.settle(s, effect_id, "done", rt.clock(), result={"sent_to": where})
+        counts["sent"] += 1
+    if len(rows) == BATCH:
+        request_send(rt, tenant_id)
+    elif counts["retry"]:
+        _schedule_next(rt, tenant_id)
+    if rows:
+        log.info("tenant %s: messages %s", tenant_id, counts)
+    return counts
+
+
+def _mail(key: str, payload: dict[str, Any]) -> Mail:
+    return Mail(
+        key=key,
+        to=tuple(payload["to"]),
+        subject=payload["subject"],
+        text=payload["text"],
+        html=payload.get("html"),
+        locale=payload.get("locale", "en"),
+    )
+
+
+def _slack(rt: Runtime, tenant_id: str, payload: dict[str, Any]) -> str:
+    name = payload["webhook"]
+    if rt.box is None:
+        raise SlackError("no DEALRADAR_SECRET_KEYS: stored Slack webhooks cannot be opened",
+                         transient=False)  # fmt: skip
+    try:
+        stored = load_tokens(rt.store, rt.box, tenant_id, name=SLACK_CREDENTIAL.format(name=name))
+    except SecretError as exc:
+        raise SlackError(str(exc), transient=False) from None
+    if stored is None:
+        raise SlackError(
+            f"no Slack webhook named {name!r} is stored; store it with "
+            f"PUT /api/v1/slack-webhooks/{name}",
+            transient=False,
+        )
+    post(rt.notify.outbound, stored.data["url"], payload["message"])
+    return f"slack:{name}"
+
+
+def _after_failure(
+    rt: Runtime,
+    tenant_id: str,
+    effect_id: int,
+    exc: MailError | SlackError,
+    attempt: int,
+    created_at: datetime | None,
+) -> str:
+    now = rt.clock()
+    retry_after = getattr(exc, "retry_after", None)
+    due = now + timedelta(
+        seconds=policy.backoff(attempt, retry_after, base=RETRY_BASE, cap=RETRY_CAP)
+    )
+    give_up = not exc.transient or due - (created_at or now) > RETRY_WINDOW
+    with rt.store.tenant(tenant_id) as s:
+        if give_up:
+            work.settle(s, effect_id, "failed", now, error=str(exc))
+            return "failed"
+        work.settle(s, effect_id, "pending", now, due_at=to_db(due), error=str(exc))
+    return "retry"
+
+
+def _schedule_next(rt: Runtime, tenant_id: str) -> None:
+    """A job at the earliest retry's due time (the sweeper's pass covers a lost one)."""
+    with rt.store.tenant(tenant_id) as s:
+        due = from_db(work.next_due(s, KINDS))
+    if due is not None:
+        request_send(rt, tenant_id, delay=max(1.0, (due - rt.clock()).total_seconds()))

@@ -1,0 +1,165 @@
+"""The Salesforce adapter's pull and listing over real HTTPS against records built in the
+emulated org: contact roles read through the org's own (custom) picklist values, an event with
+three attendees, an email whose known contact is only in EmailMessageRelation, stage entry from
+OpportunityHistory, Deal Radar's own tasks left out, deleted and 15-character ids, and the
+SystemModstamp listing across batches."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from adapters.roles import match_labels
+from adapters.salesforce.adapter import SalesforceAdapter, id18
+from adapters.salesforce.client import SalesforceClient
+from adapters.salesforce.provision import role_values
+from sandbox.salesforce import SalesforceState
+from tests.adapters.salesforce.conftest import Clock, make_adapter
+
+T0 = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
+ROLES = ["Champion", "Decision Maker", "Economic Buyer"]
+
+
+def _contact(org: SalesforceState, first: str, title: str = "Engineer") -> str:
+    return org.insert(
+        "Contact",
+        {"FirstName": first, "LastName": "Doe", "Email": f"{first.lower()}@acme.example",
+         "Title": title},
+        at=T0,
+    )  # fmt: skip
+
+
+def _deal(org: SalesforceState, contacts: dict[str, str | None]) -> str:
+    opp = org.insert(
+        "Opportunity",
+        {"Name": "Acme", "StageName": "Prospecting", "CloseDate": "2026-12-31", "Amount": 5000},
+        at=T0,
+    )
+    for i, (contact, role) in enumerate(contacts.items()):
+        values = {"OpportunityId": opp, "ContactId": contact, "Role": role, "IsPrimary": i == 0}
+        org.insert("OpportunityContactRole", values, at=T0)
+    return opp
+
+
+def test_roles_come_through_the_orgs_own_picklist_values(
+    org: SalesforceState, client: SalesforceClient, clock: Clock
+) -> None:
+    org.add_picklist_value("OpportunityContactRole", "Role", "Sponsor exécutif")
+    org.add_picklist_value("OpportunityContactRole", "Role", "Buying committee")
+    live = role_values(client)
+    assert {"Sponsor exécutif", "Buying committee", "Decision Maker"} <= set(live)
+    labels = match_labels(live, ROLES)
+    assert labels["Decision Maker"] == "Decision Maker"
+    # The admin's role_labels laid over what install matched (jobs/adapters.py does it).
+    labels |= {"Sponsor exécutif": "Champion", "Buying committee": ""}
+    ana, bob, cy = _contact(org, "Ana"), _contact(org, "Bob"), _contact(org, "Cy")
+    opp = _deal(org, {ana: "Sponsor exécutif", bob: "decision maker", cy: "Buying committee"})
+    org.insert("OpportunityContactRole", {"OpportunityId": opp, "ContactId": ana,
+                                          "Role": "Economic Buyer"})  # fmt: skip
+    (bundle,) = make_adapter(org, client, clock, labels).pull([opp]).bundles
+    roles = {c.name: c.roles for c in bundle.contacts}
+    assert roles == {
+        "Ana Doe": ("Champion", "Economic Buyer"),
+        "Bob Doe": ("Decision Maker",),
+        "Cy Doe": (),
+    }
+    assert [c.name for c in bundle.contacts if c.primary] == ["Ana Doe"]
+
+
+def test_an_event_with_three_attendees(
+    org: SalesforceState, adapter: SalesforceAdapter, clock: Clock
+) -> None:
+    people = [_contact(org, n) for n in ("Ana", "Bob", "Cy", "Dee")]
+    opp = _deal(org, dict.fromkeys(people))
+    start = clock() - timedelta(days=2)
+    event = org.insert("Event", {"WhatId": opp, "WhoId": people[0], "Subject": "Demo",
+                                 "StartDateTime": start,
+                                 "EndDateTime": start + timedelta(hours=1)})  # fmt: skip
+    for who in (*people[:3], org.api_user_id):  # three contacts and a rep
+        org.insert("EventRelation", {"EventId": event, "RelationId": who, "IsInvitee": True})
+    (bundle,) = adapter.pull([opp]).bundles
+    (meeting,) = bundle.activities
+    assert meeting.kind == "meeting" and meeting.status == "done"
+    assert meeting.at == start
+    assert set(meeting.contacts) == set(people[:3])
+
+
+def test_an_email_whose_contact_is_only_in_email_message_relation(
+    org: SalesforceState, adapter: SalesforceAdapter, clock: Clock
+) -> None:
+    ana, bob, cy = _contact(org, "Ana"), _contact(org, "Bob"), _contact(org, "Cy")
+    opp = _deal(org, {ana: None, bob: None, cy: None})
+    sent = clock() - timedelta(days=1)
+    message = org.insert("EmailMessage", {
+        "RelatedToId": opp, "Subject": "Pricing", "FromAddress": "rep@vendor.example",
+        "ToAddress": "someone@else.example", "CcAddress": "cy@acme.example",
+        "MessageDate": sent, "Incoming": False, "Status": "3",
+    })  # fmt: skip
+    # Ana and Bob are records: Salesforce keeps them in the relations, not the address fields.
+    org.insert("EmailMessageRelation", {"EmailMessageId": message, "RelationId": ana,
+                                        "RelationType": "ToAddress"})  # fmt: skip
+    org.insert("EmailMessageRelation", {"EmailMessageId": message, "RelationId": bob,
+                                        "RelationType": "CcAddress"})  # fmt: skip
+    (bundle,) = adapter.pull([opp]).bundles
+    (email,) = bundle.activities
+    assert (email.kind, email.direction, email.status) == ("email", "outbound", "done")
+    assert email.contacts == (ana,)
+    assert set(email.cc) == {bob, cy}
+
+
+def test_stage_entry_is_the_start_of_the_latest_run_in_opportunity_history(
+    org: SalesforceState, adapter: SalesforceAdapter
+) -> None:
+    opp = _deal(org, {})
+    org.update("Opportunity", opp, {"StageName": "Qualification"}, at=T0 + timedelta(days=3))
+    org.update("Opportunity", opp, {"Amount": 9000}, at=T0 + timedelta(days=5))
+    (bundle,) = adapter.pull([opp]).bundles
+    assert bundle.deal.stage == "Qualification"
+    assert bundle.deal.stage_entered_at == T0 + timedelta(days=3)
+    assert bundle.deal.amount == 9000
+
+
+def test_deal_radars_own_tasks_are_no_activity(
+    org: SalesforceState, adapter: SalesforceAdapter, clock: Clock
+) -> None:
+    ana = _contact(org, "Ana")
+    opp = _deal(org, {ana: None})
+    org.insert("Task", {"WhatId": opp, "WhoId": ana, "Subject": "Call", "Status": "Completed",
+                        "Priority": "Normal", "TaskSubtype": "Call", "CallType": "Outbound",
+                        "ActivityDate": clock().date()})  # fmt: skip
+    adapter.create_task(
+        opp, owner_id=None, subject="Re-engage", body="No activity for 14 days",
+        due=clock() + timedelta(days=1), key="episode-1",
+    )  # fmt: skip
+    (bundle,) = adapter.pull([opp]).bundles
+    assert [(a.kind, a.direction, a.contacts) for a in bundle.activities] == [
+        ("call", "outbound", (ana,))
+    ]
+
+
+def test_deleted_and_short_ids(org: SalesforceState, adapter: SalesforceAdapter) -> None:
+    kept, gone = _deal(org, {}), _deal(org, {})
+    org.delete("Opportunity", gone)
+    pulled = adapter.pull([kept[:15], gone])
+    assert [b.deal.id for b in pulled.bundles] == [kept] == [id18(kept[:15])]
+    assert pulled.deleted == [gone]
+
+
+def test_listing_follows_batches_then_starts_again_from_the_cursor(
+    org: SalesforceState, adapter: SalesforceAdapter, client: SalesforceClient, clock: Clock
+) -> None:
+    for i in range(2_300):
+        org.insert("Opportunity", {"Name": f"D{i}", "StageName": "Prospecting",
+                                   "CloseDate": "2030-01-01"},
+                   at=T0 + timedelta(seconds=i))  # fmt: skip
+    first = adapter.changed_since(None)
+    assert len(first.deal_ids) == 2_000 and first.more
+    second = adapter.changed_since(first.cursor)
+    assert len(second.deal_ids) == 300 and not second.more
+    assert len(set(first.deal_ids) | set(second.deal_ids)) == 2_300
+    assert client.calls["query Opportunity changes (more)"] == 1, "the locator was followed"
+    changed = org.insert("Opportunity", {"Name": "New", "StageName": "Prospecting",
+                                         "CloseDate": "2030-01-01"},
+                         at=T0 + timedelta(days=1))  # fmt: skip
+    again = make_adapter(org, client, clock).changed_since(second.cursor)
+    # A new listing starts at the cursor's own millisecond: the last one seen comes again.
+    assert again.deal_ids == [second.deal_ids[-1], changed] and not again.more

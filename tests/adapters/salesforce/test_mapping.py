@@ -1,0 +1,94 @@
+"""Salesforce's records to the engine's model, from dicts shaped as the REST API answers: the
+date-only values placed at noon UTC, tasks and calls, an all-day event, drafts and Deal Radar's
+own tasks left out, a contact the user cannot see. And the mapping is pure."""
+
+from __future__ import annotations
+
+import ast
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from adapters.salesforce import mapping
+from adapters.salesforce.adapter import _contacts
+from adapters.salesforce.mapping import OWN_MARKER, to_deal, to_email, to_event, to_task
+
+NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def test_a_task_logged_for_a_day_sits_at_that_days_noon_utc() -> None:
+    task = {"Id": "00T1", "IsClosed": True, "ActivityDate": "2026-11-20",
+            "CompletedDateTime": "2026-11-24T22:10:00.000+0000", "TaskSubtype": "Call",
+            "CallType": "Inbound", "WhoId": "003A", "OwnerId": "005R"}  # fmt: skip
+    call = to_task(task, deal_id="006X", contacts={"003A"})
+    assert call is not None
+    assert (call.kind, call.direction, call.status) == ("call", "inbound", "done")
+    assert call.at == datetime(2026, 11, 20, 12, 0, tzinfo=UTC), "the day the rep gave"
+    assert call.contacts == ("003A",) and call.user == "005R"
+    same_day = {**task, "ActivityDate": "2026-11-24"}
+    assert to_task(same_day, deal_id="006X", contacts=set()).at == datetime(  # type: ignore[union-attr]
+        2026, 11, 24, 22, 10, tzinfo=UTC
+    ), "completed on its day: the instant it was"
+
+
+def test_open_tasks_are_scheduled_and_ours_and_email_tasks_are_none() -> None:
+    todo = {"Id": "00T2", "IsClosed": False, "ActivityDate": "2026-12-01", "TaskSubtype": "Task"}
+    task = to_task(todo, deal_id="006X", contacts=set())
+    assert task is not None and (task.kind, task.status) == ("task", "scheduled")
+    ours = {**todo, "Description": f"Follow up\n\n{OWN_MARKER}dr0123"}
+    assert to_task(ours, deal_id="006X", contacts=set()) is None
+    assert to_task({**todo, "TaskSubtype": "Email"}, deal_id="006X", contacts=set()) is None
+
+
+def test_an_all_day_event_and_a_future_meeting() -> None:
+    all_day = {"Id": "00U1", "IsAllDayEvent": True, "ActivityDate": "2026-11-21",
+               "StartDateTime": "2026-11-21T00:00:00.000+0000"}  # fmt: skip
+    meeting = to_event(all_day, deal_id="006X", attendees=["003A", "005R"], contacts={"003A"},
+                       now=NOW)  # fmt: skip
+    assert meeting.at == datetime(2026, 11, 21, 12, tzinfo=UTC)
+    assert (meeting.status, meeting.contacts) == ("done", ("003A",))
+    later = {"Id": "00U2", "StartDateTime": "2026-12-02T09:00:00.000+0000"}
+    assert to_event(later, deal_id="006X", attendees=[], contacts=set(),
+                    now=NOW).status == "scheduled"  # fmt: skip
+
+
+def test_a_draft_email_is_none() -> None:
+    draft = {"Id": "02s1", "Status": "5", "MessageDate": "2026-11-20T09:00:00.000+0000"}
+    assert to_email(draft, deal_id="006X", relations=[], contacts=set(), contacts_by_email={},
+                    now=NOW) is None  # fmt: skip
+
+
+def test_an_opportunity_and_a_contact_the_user_cannot_see() -> None:
+    opp = {"Id": "006X", "Name": "Acme", "StageName": "Negotiation", "Amount": None,
+           "CloseDate": "2026-12-31", "CreatedDate": "2026-10-01T09:00:00.000+0000",
+           "IsClosed": True, "IsWon": False, "OwnerId": "005R",
+           "OpportunityHistories": None}  # fmt: skip
+    deal = to_deal(opp, instance_url="https://acme.my.salesforce.com")
+    assert (deal.status, deal.amount, deal.close_date) == ("lost", None, date(2026, 12, 31))
+    assert deal.stage_entered_at == deal.created_at, "no history: since its creation"
+    assert deal.url == "https://acme.my.salesforce.com/lightning/r/Opportunity/006X/view"
+    rows = [
+        {"ContactId": "003A", "Role": "Evaluator", "IsPrimary": False,
+         "Contact": {"Name": "Ann", "Email": "ann@acme.example", "Title": "CTO"}},
+        {"ContactId": "003B", "Role": "Decision Maker", "IsPrimary": True, "Contact": None},
+    ]  # fmt: skip
+    assert [c.id for c in _contacts(rows, {})] == ["003A"]
+
+
+def test_mapping_is_pure() -> None:
+    """No I/O library, no clock, no environment: `now` is given."""
+    tree = ast.parse(Path(mapping.__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            module = node.module
+            imported.add(module if module == "adapters.roles" else module.split(".")[0])
+    assert imported <= {"__future__", "collections", "datetime", "re", "typing", "engine",
+                        "adapters.roles"}  # fmt: skip
+    calls = {
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+    assert not calls & {"now", "utcnow", "today", "time", "getenv", "open"}

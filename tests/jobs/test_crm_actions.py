@@ -1,0 +1,446 @@
+"""CRM tasks per alert episode and notes on grade changes, through the real jobs: refresh,
+dispatch, the CRM actions run, the sweeper; a real Redis and RQ worker, the folder CRM with
+injected faults, the store on SQLite (and PostgreSQL when DATABASE_URL names one)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from redis import Redis
+from rq import Queue
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from adapters import ADAPTERS
+from adapters.folder.client import FolderClient
+from connector import queues
+from connector.store import tenants
+from connector.store.models import AlertEpisode, Evaluation, OutboxEffect
+from connector.store.times import from_db
+from engine.model import dump_bundle
+from jobs import crm_actions, crm_tasks, sweeper
+from jobs.crm_effects import NOTE, TASK, TASK_DONE, Context, Effect, propose
+from jobs.policy import BACKOFF_CAP
+from jobs.runtime import Runtime
+from tests.jobs.conftest import Clock, run_jobs
+
+DEALS = ["d-1001", "d-1002", "d-1003", "d-1004", "d-1005"]
+PARIS = ZoneInfo("Europe/Paris")
+THURSDAY_17H = datetime(2026, 11, 26, 17, 0, tzinfo=PARIS)
+"""The clock says Wednesday 25 November 2026, 09:00 in Paris: due the next business day."""
+
+
+def _refresh(redis: Redis, tenant_id: str, deals: list[str] = DEALS) -> None:
+    queues.request_refresh(redis, tenant_id, deals, window=0)
+    run_jobs(redis)
+
+
+def _episodes(rt: Runtime, tenant_id: str) -> list[AlertEpisode]:
+    with rt.store.tenant(tenant_id) as s:
+        rows = list(s.scalars(select(AlertEpisode).order_by(AlertEpisode.id)))
+        s.expunge_all()
+        return rows
+
+
+def _effects(rt: Runtime, tenant_id: str, kind: str) -> list[OutboxEffect]:
+    with rt.store.tenant(tenant_id) as s:
+        rows = list(s.scalars(select(OutboxEffect).where(OutboxEffect.kind == kind)))
+        s.expunge_all()
+        return rows
+
+
+def _episode(rt: Runtime, tenant_id: str, deal_id: str, code: str) -> AlertEpisode:
+    return next(e for e in _episodes(rt, tenant_id) if (e.deal_id, e.code) == (deal_id, code))
+
+
+def _task_of(crm: FolderClient, deal_id: str, subject_start: str) -> list[dict[str, Any]]:
+    return [
+        t for t in crm.tasks().values()
+        if t["deal_id"] == deal_id and t["subject"].startswith(subject_start)
+    ]  # fmt: skip
+
+
+def _log_a_call(crm: FolderClient, deal_id: str, at: str) -> None:
+    doc = dump_bundle(crm.pull([deal_id]).bundles[0])
+    doc["activities"].append(
+        {"id": f"a-call-{at}", "kind": "call", "at": at, "direction": "outbound",
+         "status": "done", "contacts": ["c-10"], "cc": [], "user": "u-tom"}
+    )  # fmt: skip
+    crm.put_deal(doc)
+
+
+def _after_stale(rt: Runtime, clock: Clock, seconds: float) -> None:
+    """Time passes beyond a retry's backoff; the sweeper puts the pending work back."""
+    clock.now += timedelta(seconds=seconds + rt.stale_seconds + 1)
+    sweeper.run()
+    run_jobs(rt.redis)
+
+
+def test_an_episode_start_makes_one_task_for_the_owner_due_next_business_day(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
+) -> None:
+    _refresh(redis, tenant_id)
+
+    tasks = crm.tasks()
+    wanted = {
+        (e.deal_id, e.code) for e in _episodes(rt, tenant_id)
+        if e.code not in ("no_meeting_scheduled", "deal_too_old")
+    }  # fmt: skip
+    assert len(tasks) == len(wanted) > 5, "one task per episode whose alert makes tasks"
+    made = _task_of(crm, "d-1002", "Get back in touch")
+    assert len(made) == 1
+    task = made[0]
+    assert task["subject"] == "Get back in touch: Globex expansion"
+    assert task["owner_id"] == "u-tom"
+    assert task["body"].startswith("Deal Radar: No activity for 23 days (threshold 10).")
+    assert task["status"] == "open"
+    assert datetime.fromisoformat(task["due"]) == THURSDAY_17H
+    assert datetime.fromisoformat(task["due"]).utcoffset() == timedelta(hours=1)
+    episode = _episode(rt, tenant_id, "d-1002", "no_activity")
+    task_id = next(i for i, t in tasks.items() if t is task or t == task)
+    assert episode.crm_refs == {"task": task_id}
+    assert task["key"] == f"crm_task:{episode.id}"
+    assert not [t for t in tasks.values() if "meeting" in t["subject"]], "off by default"
+    assert all(e.status == "done" for e in _effects(rt, tenant_id, TASK))
+
+
+def test_the_same_run_repeated_makes_no_second_task(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
+) -> None:
+    _refresh(redis, tenant_id)
+    before = crm.tasks()
+    creates = len(crm.calls("create_task"))
+
+    _refresh(redis, tenant_id)
+    crm_actions.run(tenant_id)
+    with rt.store.tenant(tenant_id) as s:  # every effect proposed again: keys refuse them
+        rows = [(e.key, e.kind, dict(e.payload)) for e in s.scalars(select(OutboxEffect))]
+    assert propose(tenant_id, [r for r in rows if r[1] == TASK]) == 0
+    run_jobs(redis)
+
+    assert crm.tasks() == before
+    assert len(crm.calls("create_task")) == creates
+
+
+def test_the_alert_ending_completes_its_task_and_only_that_one(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
+) -> None:
+    _refresh(redis, tenant_id)
+    _log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")
+    _refresh(redis, tenant_id, ["d-1002"])
+
+    episode = _episode(rt, tenant_id, "d-1002", "no_activity")
+    assert episode.ended_at is not None
+    assert episode.crm_refs["task_completed"] is True
+    [task] = _task_of(crm, "d-1002", "Get back in touch")
+    assert task["status"] == "completed"
+    ended = {e.crm_refs["task"] for e in _episodes(rt, tenant_id) if e.ended_at and e.crm_refs}
+    completed = {i for i, t in crm.tasks().items() if t["status"] == "completed"}
+    assert completed == ended, "the tasks of the alerts the call ended, and only those"
+    assert len(ended) < len(crm.tasks())
+    assert len(crm.calls("complete_task")) == len(ended)
+
+    _refresh(redis, tenant_id, ["d-1002"])  # again: nothing more to complete
+    crm_actions.run(tenant_id)
+    assert len(crm.calls("complete_task")) == len(ended)
+
+
+def test_no_completion_is_asked_for_an_alert_that_made_no_task(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
+) -> None:
+    _refresh(redis, tenant_id)
+    # A meeting ends no_meeting_scheduled (tasks off for it): no completion effect at all.
+    doc = dump_bundle(crm.pull(["d-1002"]).bundles[0])
+    doc["activities"].append(
+        {"id": "a-meet", "kind": "meeting", "at": "2026-12-02T10:00:00Z", "direction": "outbound",
+         "status": "scheduled", "contacts": ["c-10"], "cc": [], "user": "u-tom"}
+    )  # fmt: skip
+    crm.put_deal(doc)
+    _refresh(redis, tenant_id, ["d-1002"])
+    ended = _episode(rt, tenant_id, "d-1002", "no_meeting_scheduled")
+    assert ended.ended_at is not None
+    assert _effects(rt, tenant_id, TASK_DONE) == []
+
+
+def test_a_rate_limit_is_retried_after_its_backoff_never_dropped(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    crm.add_fault("create_task", error="rate_limited", retry_after=30)
+    _refresh(redis, tenant_id)
+
+    assert len(crm.calls("create_task")) == 1, "a rate limit stops the run: the CRM said slow down"
+    assert crm.tasks() == {}
+    pending = _effects(rt, tenant_id, TASK)
+    assert pending and all(e.status == "pending" for e in pending)
+    limited = [e for e in pending if e.last_error]
+    assert len(limited) == 1 and "rate limited" in limited[0].last_error
+    assert from_db(limited[0].due_at) >= clock() + timedelta(seconds=30)
+    scheduled = Queue(queues.ACTIONS, connection=redis).scheduled_job_registry
+    assert scheduled.count == 1, "the retry is scheduled, after the Retry-After"
+
+    _after_stale(rt, clock, 30)
+    assert all(e.status == "done" for e in _effects(rt, tenant_id, TASK))
+    assert len(crm.tasks()) == len(pending), "every task made, each once"
+
+
+def test_a_lost_answer_then_a_retry_still_makes_one_task(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    # The CRM made the task, then the connection dropped: a Transient after the fact.
+    crm.add_fault("create_task", error="transient", after=True)
+    _refresh(redis, tenant_id)
+    failed = [e for e in _effects(rt, tenant_id, TASK) if e.status == "pending"]
+    assert len(failed) == 1 and "transient" in failed[0].last_error
+    made = len(crm.tasks())
+
+    _after_stale(rt, clock, BACKOFF_CAP)
+    assert len(crm.tasks()) == made, "the retry found the task the lost answer made"
+    assert all(e.status == "done" for e in _effects(rt, tenant_id, TASK))
+    episode_id = failed[0].payload["episode_id"]
+    [episode] = [e for e in _episodes(rt, tenant_id) if e.id == episode_id]
+    assert crm.tasks()[episode.crm_refs["task"]]["key"] == failed[0].key
+
+
+def test_a_commit_that_fails_after_the_crm_answered_makes_no_second_task(
+    rt: Runtime,
+    redis: Redis,
+    tenant_id: str,
+    crm: FolderClient,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a worker killed between the CRM's answer and the commit leaves behind: a task in
+    the CRM, its effect still pending, nothing recorded on the episode."""
+    real_record = crm_actions._record
+    failures: list[str] = []
+
+    def commit_fails_once(ctx: Context, effect: Effect, outcome: Any) -> None:
+        if not failures and effect.kind == TASK:
+            failures.append(effect.key)
+            raise OperationalError("COMMIT", {}, Exception("the database went away"))
+        real_record(ctx, effect, outcome)
+
+    monkeypatch.setattr(crm_actions, "_record", commit_fails_once)
+    _refresh(redis, tenant_id)  # the run's job fails with the commit
+    [key] = failures
+    [lost] = [e for e in _effects(rt, tenant_id, TASK) if e.key == key]
+    assert lost.status == "pending" and lost.attempts == 1
+    assert [t["key"] for t in crm.tasks().values()] == [key], "the CRM has the task"
+
+    _after_stale(rt, clock, 0)  # the sweeper finds the effect still pending
+    assert [t["key"] for t in crm.tasks().values()].count(key) == 1
+    assert len(crm.tasks()) == len(_effects(rt, tenant_id, TASK))
+    [found] = [e for e in _effects(rt, tenant_id, TASK) if e.key == key]
+    assert found.status == "done" and found.attempts == 2
+    episode = next(e for e in _episodes(rt, tenant_id) if e.id == found.payload["episode_id"])
+    assert crm.tasks()[episode.crm_refs["task"]]["key"] == key
+    assert len([c for c in crm.calls("create_task") if c["key"] == key]) == 2
+
+
+def test_a_deal_gone_from_the_crm_is_skipped_with_a_log(
+    rt: Runtime,
+    redis: Redis,
+    tenant_id: str,
+    crm: FolderClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    crm.add_fault("create_task", error="not_found")
+    with caplog.at_level(logging.INFO, logger="jobs.crm_actions"):
+        _refresh(redis, tenant_id)
+    skipped = [e for e in _effects(rt, tenant_id, TASK) if "skipped" in (e.result or {})]
+    assert len(skipped) == 1 and skipped[0].status == "done"
+    assert any("nothing to do" in r.getMessage() for r in caplog.records)
+    assert len(crm.tasks()) == len(_effects(rt, tenant_id, TASK)) - 1, "the others are made"
+
+
+def test_invalid_data_fails_that_effect_and_the_run_goes_on(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
+) -> None:
+    crm.add_fault("create_task", error="invalid_request")
+    _refresh(redis, tenant_id)
+    effects = _effects(rt, tenant_id, TASK)
+    failed = [e for e in effects if e.status == "failed"]
+    assert len(failed) == 1 and "invalid_request" in failed[0].last_error
+    assert len(crm.tasks()) == len(effects) - 1
+
+
+def test_a_revoked_grant_suspends_the_tenant_and_the_tasks_wait(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
+) -> None:
+    crm.add_fault("create_task", error="permission_denied")
+    _refresh(redis, tenant_id)
+    tenant = tenants.get_tenant(rt.store, tenant_id)
+    assert tenant.status == "suspended" and "injected permission_denied" in tenant.status_reason
+    assert all(e.status == "pending" for e in _effects(rt, tenant_id, TASK))
+    assert crm.tasks() == {}
+
+
+def test_an_expired_token_is_retried_and_suspends_only_when_refreshing_keeps_failing(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    crm.add_fault("create_task", error="auth_expired")
+    _refresh(redis, tenant_id)
+    assert tenants.get_tenant(rt.store, tenant_id).status == "active"
+    assert crm.tasks() == {}, "a token the CRM refuses holds back the tenant's effects"
+    _after_stale(rt, clock, BACKOFF_CAP)
+    assert len(crm.tasks()) == len(_effects(rt, tenant_id, TASK)), "retried, then made"
+
+    _log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")  # completions to do
+    for _ in range(3):
+        crm.add_fault("complete_task", error="auth_expired")
+    _refresh(redis, tenant_id, ["d-1002"])
+    assert len(crm.calls("complete_task")) == 1, "a refused token stops the run"
+    for tries in (2, 3):
+        assert tenants.get_tenant(rt.store, tenant_id).status == "active"
+        _after_stale(rt, clock, BACKOFF_CAP)
+        assert len(crm.calls("complete_task")) == tries
+    tenant = tenants.get_tenant(rt.store, tenant_id)
+    assert tenant.status == "suspended" and "reinstall" in tenant.status_reason
+
+
+def test_a_completion_waits_for_its_task_then_closes_it(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    """The CRM refused the first create; the alert ended meanwhile. That first try may have
+    reached the CRM, so its task is made (or found) and then completed: no open task outlives
+    its alert. The episodes that ended before their first try get no task at all."""
+    crm.add_fault("create_task", error="rate_limited", retry_after=120)
+    _refresh(redis, tenant_id, ["d-1002"])
+    [tried] = [e for e in _effects(rt, tenant_id, TASK) if e.last_error]
+    assert all(e.status == "pending" for e in _effects(rt, tenant_id, TASK))
+    _log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")
+    _refresh(redis, tenant_id, ["d-1002"])
+    waiting = _effects(rt, tenant_id, TASK_DONE)
+    assert waiting and all(e.status == "pending" for e in waiting)
+    assert crm.tasks() == {} and crm.calls("complete_task") == []
+
+    _after_stale(rt, clock, 120)
+    _after_stale(rt, clock, 0)
+    episodes = {e.id: e for e in _episodes(rt, tenant_id)}
+    first = episodes[tried.payload["episode_id"]]
+    assert first.ended_at is not None
+    assert crm.tasks()[first.crm_refs["task"]]["status"] == "completed"
+    done = _effects(rt, tenant_id, TASK_DONE)
+    assert all(e.status == "done" for e in done)
+    assert [e.attempts for e in done if e.result.get("completed")] == [1], "waits are no tries"
+    never_tried = [e for e in episodes.values() if e.ended_at and e.id != first.id]
+    assert never_tried and all(not e.crm_refs for e in never_tried)
+    assert {t["status"] for t in crm.tasks().values()} == {"open", "completed"}
+    assert len(crm.tasks()) == 1 + sum(
+        1
+        for e in episodes.values()
+        if not e.ended_at and e.code not in ("no_meeting_scheduled", "deal_too_old")
+    )
+
+
+def test_an_episode_over_before_its_first_try_gets_no_task(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    tenants.save_settings(
+        rt.store, tenant_id, {"tasks": {"alerts": {"no_activity": {"enabled": False}}}},
+        changed_by="test", now=clock(),
+    )  # fmt: skip
+    _refresh(redis, tenant_id)
+    episode = _episode(rt, tenant_id, "d-1002", "no_activity")
+    _log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")
+    _refresh(redis, tenant_id, ["d-1002"])
+    settings = tenants.current_settings(rt.store, tenant_id)
+    ctx = Context(rt, tenant_id, crm, settings, clock())
+    first_try = Effect(0, TASK, crm_tasks.task_key(episode.id), {"episode_id": episode.id}, 1,
+                       clock())  # fmt: skip
+    assert crm_tasks.create(ctx, first_try).result == {
+        "skipped": "the alert ended before its task was made"
+    }
+    assert _task_of(crm, "d-1002", "Get back in touch") == []
+
+
+def test_tasks_switched_off_per_alert_and_reworded(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    document = {
+        "tasks": {
+            "due_in_business_days": 2,
+            "alerts": {
+                "close_date_passed": {"enabled": False},
+                "no_activity": {"subject": "Call {deal_name}", "body": "{message}"},
+            },
+        }
+    }
+    tenants.save_settings(rt.store, tenant_id, document, changed_by="test", now=clock())
+    _refresh(redis, tenant_id)
+    tasks = list(crm.tasks().values())
+    assert not [t for t in tasks if "close date" in t["subject"]]
+    [task] = [t for t in tasks if t["subject"] == "Call Globex expansion"]
+    assert task["body"] == "No activity for 23 days (threshold 10)"
+    assert datetime.fromisoformat(task["due"]) == datetime(2026, 11, 27, 17, 0, tzinfo=PARIS)
+    with rt.store.tenant(tenant_id) as s:
+        handled = [
+            r.result["handled_by"] for r in s.scalars(select(OutboxEffect))
+            if r.kind == "event"
+        ]  # fmt: skip
+    results = [h["crm_task"] for row in handled for h in row.values() if "crm_task" in h]
+    assert "off" in results and "crm_task:1" in results
+
+
+def test_a_grade_change_leaves_a_note_only_when_asked(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    _refresh(redis, tenant_id)
+    assert _grade(rt, tenant_id, "d-1002") == "poor"  # score 36
+    lower_cut = {"health": {"fair_from": 30}}
+    tenants.save_settings(rt.store, tenant_id, lower_cut, changed_by="test", now=clock())
+    _refresh(redis, tenant_id, ["d-1002"])
+    assert _grade(rt, tenant_id, "d-1002") == "fair"
+    assert crm.notes() == {} and _effects(rt, tenant_id, NOTE) == [], "off by default"
+
+    with_notes = {**lower_cut, "notes": {"grade_changed": True}}
+    tenants.save_settings(rt.store, tenant_id, with_notes, changed_by="test", now=clock())
+    _log_a_call(crm, "d-1002", "2026-11-25T07:40:00Z")
+    _refresh(redis, tenant_id, ["d-1002"])
+    assert _grade(rt, tenant_id, "d-1002") == "good"
+    [note] = crm.notes().values()
+    assert note["deal_id"] == "d-1002"
+    lines = note["body"].splitlines()
+    assert lines[0].startswith("Deal Radar: relationship health went from fair to good (score 36")
+    assert lines[2] == "What moved:"
+    assert any(line.startswith("- recency: ") for line in lines)
+    assert "- calls: 0 → 1" in lines
+    assert datetime.fromisoformat(note["at"]) == clock()
+
+    _refresh(redis, tenant_id, ["d-1002"])
+    crm_actions.run(tenant_id)
+    assert len(crm.notes()) == 1 and len(crm.calls("create_note")) == 1
+
+
+def _grade(rt: Runtime, tenant_id: str, deal_id: str) -> str:
+    with rt.store.tenant(tenant_id) as s:
+        evaluation = s.get(Evaluation, (tenant_id, deal_id))
+        assert evaluation is not None
+        return evaluation.grade
+
+
+class _NoActions(FolderClient):
+    """A CRM adapter without CrmActions (as a new CRM's is until it gets them)."""
+
+    create_task = None  # type: ignore[assignment]
+
+
+def test_a_crm_whose_adapter_makes_no_tasks_gets_no_effects(
+    rt: Runtime,
+    redis: Redis,
+    tenant_id: str,
+    crm: FolderClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(ADAPTERS, "test", _NoActions)
+    _refresh(redis, tenant_id)
+    assert _episodes(rt, tenant_id), "alerts were found"
+    assert _effects(rt, tenant_id, TASK) == []
+    with rt.store.tenant(tenant_id) as s:
+        [events] = [r.result["handled_by"] for r in s.scalars(select(OutboxEffect))
+                    if r.kind == "event"]  # fmt: skip
+    assert {"the CRM adapter makes no tasks"} <= {h["crm_task"] for h in events.values()}

@@ -1,0 +1,217 @@
+"""Rep notifications, end to end: evaluations open episodes, the dispatcher hands their events
+to jobs.notify, and each rep hears of each event once per channel chosen in the settings: an
+.eml in the outbox (no SMTP), a real SMTP server on loopback (SMTP_URL), a Slack webhook on
+loopback."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from sqlalchemy import select, update
+
+from connector import queues
+from connector.notify.config import NotifyConfig
+from connector.notify.ssrf import OutboundPolicy
+from connector.store import tenants
+from connector.store.credentials import save_tokens
+from connector.store.models import OutboxEffect
+from connector.store.snapshots import save_bundles
+from connector.store.times import from_db
+from engine.model import load_bundle
+from jobs import actions, notify, pipeline, sweeper
+from jobs.runtime import Runtime
+from tests.jobs.conftest import EXAMPLES, Clock, run_jobs
+from tests.receiver import Receiver
+from tests.smtp_server import smtp_server
+
+LOOPBACK = OutboundPolicy(allow_http=True, allow_loopback=True)
+CLAIRE_STARTS = 7  # d-1001: 2 alerts, d-1003: 5 (d-1005 is won)
+TOM_STARTS = 11  # d-1002: 7, d-1004: 4
+
+
+@pytest.fixture
+def slack() -> Iterator[Receiver]:
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+def _evaluate(rt: Runtime, tenant_id: str, clock: Clock) -> None:
+    bundles = [load_bundle(json.loads(p.read_text())) for p in EXAMPLES]
+    for b in bundles:
+        b.deal.url = f"https://crm.example/deals/{b.deal.id}" if hasattr(b.deal, "url") else None
+    settings = tenants.current_settings(rt.store, tenant_id)
+    with rt.store.tenant(tenant_id) as s:
+        save_bundles(s, tenant_id, bundles, clock())
+        pipeline.record(s, tenant_id, bundles, settings, clock())
+
+
+def _eml(rt: Runtime) -> list:
+    return [
+        message_from_bytes(p.read_bytes(), policy=policy.default)
+        for p in sorted(Path(rt.notify.outbox_dir).rglob("*.eml"))
+    ]
+
+
+def _redispatch(rt: Runtime, tenant_id: str) -> None:
+    """The dispatcher running again over the same events (a retried job, a sweeper pass)."""
+    with rt.store.tenant(tenant_id) as s:
+        s.execute(
+            update(OutboxEffect).where(OutboxEffect.kind == pipeline.EVENT).values(status="pending")
+        )
+    actions.dispatch(tenant_id)
+
+
+def test_by_default_reps_get_no_instant_notifications(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    _evaluate(rt, tenant_id, clock)
+    actions.dispatch(tenant_id)
+    run_jobs(redis)
+    assert _eml(rt) == []
+
+
+def test_email_without_smtp_lands_in_the_outbox_once_per_event(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    tenants.save_settings(
+        rt.store, tenant_id, {"notifications": {"channels": ["email"]}}, "admin", clock()
+    )
+    _evaluate(rt, tenant_id, clock)
+    actions.dispatch(tenant_id)
+    run_jobs(redis)
+    mails = _eml(rt)
+    assert len(mails) == CLAIRE_STARTS + TOM_STARTS
+    to = sorted({m["To"] for m in mails})
+    assert to == ["Claire Martin <claire@vendor.example>", "Tom Becker <tom@vendor.example>"]
+    subjects = {m["Subject"] for m in mails}
+    assert (
+        "Deal Radar: New alert on Globex expansion: No activity for 23 days (threshold 10)"
+        in subjects
+    )
+    _redispatch(rt, tenant_id)
+    run_jobs(redis)
+    assert len(_eml(rt)) == CLAIRE_STARTS + TOM_STARTS, "no second message for an event"
+
+
+def test_with_smtp_url_the_smtp_server_receives_each_message_once(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    settings = {
+        "notifications": {
+            "events": ["alert.started"],
+            "channels": [],
+            "reps": {"u-claire": {"channels": ["email"]}},
+        }
+    }
+    tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
+    _evaluate(rt, tenant_id, clock)
+    with smtp_server() as (url, inbox):
+        rt.notify = dataclasses.replace(rt.notify, smtp_url=url)
+        actions.dispatch(tenant_id)
+        run_jobs(redis)
+        _redispatch(rt, tenant_id)
+        run_jobs(redis)
+    assert len(inbox.messages) == CLAIRE_STARTS, "Claire only, once per event"
+    assert {rcpts[0] for _, rcpts in inbox.envelopes} == {"claire@vendor.example"}
+    assert len({m["Message-ID"] for m in inbox.messages}) == CLAIRE_STARTS
+    assert _eml(rt) == [], "with SMTP_URL set nothing goes to the outbox folder"
+
+
+def test_an_smtp_outage_is_retried_later_and_sends_once(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    settings = {"notifications": {"reps": {"u-claire": {"channels": ["email"]}}}}
+    tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
+    _evaluate(rt, tenant_id, clock)
+    with smtp_server() as (url, inbox):
+        inbox.refuse_with = "421 4.3.2 Service shutting down"
+        rt.notify = dataclasses.replace(rt.notify, smtp_url=url)
+        actions.dispatch(tenant_id)
+        run_jobs(redis)
+        assert inbox.messages == []
+        with rt.store.tenant(tenant_id) as s:
+            waiting = s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "mail")).all()
+        assert {e.status for e in waiting} == {"pending"} and len(waiting) == CLAIRE_STARTS
+        assert all(from_db(e.due_at) > clock.now for e in waiting)
+        assert all("421" in e.last_error for e in waiting)
+        registry = queues.queue(redis, queues.ACTIONS).scheduled_job_registry
+        assert registry.count == 1, registry.get_job_ids()
+        inbox.refuse_with = None
+        clock.now += timedelta(minutes=5)
+        redis.flushdb()  # Redis lost the scheduled retry: the sweeper finds the due messages
+        sweeper.run()
+        run_jobs(redis)
+    assert len(inbox.messages) == CLAIRE_STARTS
+
+
+def test_a_message_claimed_by_a_killed_worker_is_not_sent_again(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    settings = {"notifications": {"reps": {"u-claire": {"channels": ["email"]}}}}
+    tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
+    _evaluate(rt, tenant_id, clock)
+    with rt.store.tenant(tenant_id):
+        pass
+    original = notify.send
+    notify.send = lambda tenant: {}  # the send job is lost: only the proposals exist
+    try:
+        actions.dispatch(tenant_id)
+        run_jobs(redis)
+    finally:
+        notify.send = original
+    with rt.store.tenant(tenant_id) as s:
+        first = s.scalars(select(OutboxEffect.id).where(OutboxEffect.kind == "mail")).first()
+        s.execute(update(OutboxEffect).where(OutboxEffect.id == first).values(status="sending"))
+    notify.send(tenant_id)
+    assert len(_eml(rt)) == CLAIRE_STARTS - 1
+
+
+def test_slack_webhook_delivery_to_a_loopback_receiver(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock, slack: Receiver
+) -> None:
+    rt.notify = NotifyConfig(outbox_dir=rt.notify.outbox_dir, outbound=LOOPBACK)
+    save_tokens(rt.store, rt.box, tenant_id, {"url": slack.url}, None, clock(), name="slack:team")
+    settings = {
+        "notifications": {
+            "channels": ["slack"],
+            "slack": "team",
+            "events": ["alert.started", "alert.ended"],
+        }
+    }
+    tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
+    _evaluate(rt, tenant_id, clock)
+    actions.dispatch(tenant_id)
+    run_jobs(redis)
+    texts = [json.loads(r.body)["text"] for r in slack.received]
+    assert len(texts) == CLAIRE_STARTS + TOM_STARTS
+    assert "New alert on Globex expansion: No activity for 23 days (threshold 10)" in [
+        t.partition(" <")[0] for t in texts
+    ]
+    _redispatch(rt, tenant_id)
+    run_jobs(redis)
+    assert len(slack.received) == CLAIRE_STARTS + TOM_STARTS
+    assert _eml(rt) == [], "Slack only"
+
+
+def test_a_slack_webhook_refused_by_the_ssrf_policy_fails_without_sending(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock, slack: Receiver
+) -> None:
+    save_tokens(rt.store, rt.box, tenant_id, {"url": slack.url}, None, clock(), name="slack:team")
+    settings = {"notifications": {"channels": ["slack"], "slack": "team"}}
+    tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
+    _evaluate(rt, tenant_id, clock)
+    actions.dispatch(tenant_id)
+    run_jobs(redis)  # the runtime's policy is production's: no loopback, https only
+    assert slack.answered == []
+    with rt.store.tenant(tenant_id) as s:
+        effects = s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "slack")).all()
+    assert {e.status for e in effects} == {"failed"}
+    assert "refused" in effects[0].last_error

@@ -1,0 +1,183 @@
+"""The jobs on a Salesforce tenant: a real tenant with encrypted tokens (instance URL, login
+host), the emulator over real HTTPS verified against its certificate (SALESFORCE_CA_BUNDLE),
+RQ workers running the setup, refreshes and write-backs; a session that expires (refreshed
+through the store once for all workers), the daily allowance past the tenant's share (polling
+and the sweep pause, `tenants status` says so, and both resume), polls stopped while the org
+pushes, and a write-back the org refuses in part."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from adapters.salesforce.fields import BY_FIELD
+from connector import queues
+from connector.intake import accept_event
+from connector.store import results, tenants
+from connector.store.credentials import load_tokens, save_tokens
+from connector.store.models import OutboxEffect, SetupRun, SweepRun, SyncCursor
+from connector.store.status import describe, tenant_status
+from jobs import refresh, schedule, sweep
+from jobs.runtime import Runtime
+from sandbox.salesforce import SalesforceState, ServerHandle, serve
+from sandbox.salesforce_seed import load_into_salesforce
+from sandbox.seed import generate
+from tests.jobs.conftest import run_jobs
+
+CLIENT_ID = "jobs-consumer-key"
+CLIENT_SECRET = "jobs-consumer-secret"
+EVALUATED = BY_FIELD["evaluated_at"].api_name
+LISTING = "GET query"
+
+
+@dataclass
+class Org:
+    state: SalesforceState
+    server: ServerHandle
+    tenant_id: str
+
+    def opportunities(self, *, open_only: bool = False) -> list[str]:
+        with self.state.lock:
+            return [
+                r["Id"] for r in self.state.live("Opportunity")
+                if not (open_only and r["IsClosed"])
+            ]  # fmt: skip
+
+
+@pytest.fixture
+def org(rt: Runtime, clock: Any) -> Iterator[Org]:
+    state = SalesforceState(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    load_into_salesforce(state, generate(8, seed=21, now=clock()))
+    with serve(state) as server:
+        tenant, _ = tenants.create_tenant(
+            rt.store, crm="salesforce", account_id=state.org_id, timezone="UTC", now=clock()
+        )
+        session = state.issue_session()
+        tokens = {
+            "access_token": session.access_token, "refresh_token": session.refresh_token,
+            "instance_url": server.url, "login_url": server.url, "id": state.id_url(session),
+        }  # fmt: skip
+        save_tokens(rt.store, rt.box, tenant.id, tokens, None, clock())  # type: ignore[arg-type]
+        rt.crm = {
+            "SALESFORCE_CLIENT_ID": CLIENT_ID, "SALESFORCE_CLIENT_SECRET": CLIENT_SECRET,
+            "SALESFORCE_CA_BUNDLE": server.cert_path,
+        }  # fmt: skip
+        yield Org(state, server, tenant.id)
+
+
+@pytest.fixture
+def installed(rt: Runtime, org: Org) -> Org:
+    queues.request_setup(rt.redis, org.tenant_id)
+    run_jobs(rt.redis)
+    return org
+
+
+def test_setup_provisions_the_org_then_syncs_and_writes_every_opportunity(
+    rt: Runtime, installed: Org
+) -> None:
+    with rt.store.tenant(installed.tenant_id) as s:
+        run = s.get(SetupRun, installed.tenant_id)
+        assert run.status == "done", run.detail
+        assert run.detail.startswith("fields: 8 created, 0 present, 8 granted")
+        assert run.labels["Decision Maker"] == "Decision Maker", "the org's roles, matched"
+    with installed.state.lock:
+        written = [r[EVALUATED] for r in installed.state.live("Opportunity")]
+    assert len(written) == 8 and all(written)
+
+
+def test_an_expired_session_is_refreshed_once_and_stored(rt: Runtime, installed: Org) -> None:
+    before = load_tokens(rt.store, rt.box, installed.tenant_id)  # type: ignore[arg-type]
+    opp = installed.opportunities()[0]
+    installed.state.update("Opportunity", opp, {"Amount": 123456})
+    installed.state.expire_sessions()
+    queues.request_refresh(rt.redis, installed.tenant_id, [opp], window=0)
+    run_jobs(rt.redis)
+    after = load_tokens(rt.store, rt.box, installed.tenant_id)  # type: ignore[arg-type]
+    assert after.version == before.version + 1
+    assert after.data["access_token"] != before.data["access_token"]
+    assert after.data["refresh_token"] == before.data["refresh_token"]
+    assert installed.state.authenticate(after.data["access_token"])
+    with rt.store.tenant(installed.tenant_id) as s:
+        assert results.latest_fields(s, [opp])[opp]["alerts"] is not None
+    assert tenants.get_tenant(rt.store, installed.tenant_id).status == "active"
+
+
+def test_past_the_share_polls_and_sweeps_pause_then_resume(
+    rt: Runtime, installed: Org, clock: Any
+) -> None:
+    tenant_id, state = installed.tenant_id, installed.state
+    used, _ = state.api_usage()
+    state.set_daily_limit(int(used / 0.85))  # 85% used: past the default share of 80%
+    clock.now += timedelta(minutes=11)  # the last reading is stale: read again
+    state.reset_counts()
+    assert schedule.poll(tenant_id) == 0
+    assert state.counts() == {"GET limits": 1}, "one look at the usage, no listing"
+    lines = describe(tenant_status(rt.store, tenant_id, clock()))
+    assert any("past the share of 80%: polling and the daily sweep paused since" in line
+               for line in lines), lines  # fmt: skip
+
+    day = clock().date().isoformat()
+    assert sweep.start(tenant_id, day)
+    run_jobs(rt.redis)
+    with rt.store.tenant(tenant_id) as s:
+        assert s.get(SweepRun, (tenant_id, date.fromisoformat(day))).status == "paused"
+    swept = queues.queue(rt.redis, queues.SWEEP).scheduled_job_registry.get_job_ids()
+    assert len(swept) == 1, "the sweep looks again later"
+
+    state.set_daily_limit(100_000)  # usage falls back under the share
+    clock.now += timedelta(minutes=11)
+    state.reset_counts()
+    schedule.poll(tenant_id)
+    assert state.counts()[LISTING] >= 1, "polling again"
+    sweep.chunk(tenant_id, day, "")  # the paused chunk, run when it comes due
+    with rt.store.tenant(tenant_id) as s:
+        assert s.get(SweepRun, (tenant_id, date.fromisoformat(day))).status == "done"
+    lines = describe(tenant_status(rt.store, tenant_id, clock()))
+    assert not any("paused" in line for line in lines), lines
+    assert any("API usage:" in line and "non-urgent work pauses at 80%" in line for line in lines)
+
+
+def test_polls_stop_while_the_org_pushes(rt: Runtime, installed: Org, clock: Any) -> None:
+    tenant_id = installed.tenant_id
+    accept_event(
+        rt.store, rt.redis, tenant_id, dedupe_key="org:04l000000000001", source="salesforce",
+        body="<soap/>", deal_ids=[installed.opportunities()[0]], now=clock(), window=0,
+    )  # fmt: skip
+    run_jobs(rt.redis)
+    installed.state.reset_counts()
+    assert schedule.poll(tenant_id) == 0
+    assert LISTING not in installed.state.counts()
+    with rt.store.tenant(tenant_id) as s:
+        cursor = s.get(SyncCursor, (tenant_id, schedule.DEALS_CURSOR)).value
+    assert int(cursor) == int((clock().timestamp() - 60) * 1000), "moved to the poll's start"
+    clock.now += schedule.PUSH_FRESH + timedelta(minutes=1)  # pushes stopped: poll again
+    changed = installed.opportunities()[1]
+    installed.state.update("Opportunity", changed, {"Amount": 99})
+    assert schedule.poll(tenant_id) >= 1
+    assert changed in {i.decode() for i in rt.redis.smembers(queues.pending_key(tenant_id))}
+
+
+def test_a_record_the_org_refuses_is_not_recorded_as_written(rt: Runtime, installed: Org) -> None:
+    tenant_id, state = installed.tenant_id, installed.state
+    kept, gone = installed.opportunities(open_only=True)[:2]
+    for opp in (kept, gone):
+        state.update("Opportunity", opp, {"Amount": None})  # amount_missing comes
+    refresh.refresh(tenant_id, [kept, gone])  # evaluated and proposed for write-back
+    state.delete("Opportunity", gone)  # gone before the flush reaches Salesforce
+    run_jobs(rt.redis)
+    with rt.store.tenant(tenant_id) as s:
+        written = results.written_values(s, [kept, gone])
+        outcome = s.scalars(
+            select(OutboxEffect.result).where(OutboxEffect.kind == "writeback")
+            .order_by(OutboxEffect.id.desc())
+        ).first()  # fmt: skip
+    assert "amount_missing" in written[kept]["alerts"]
+    assert "amount_missing" not in written[gone]["alerts"]
+    assert outcome["written"] == [kept]
+    assert outcome["failed"][gone].startswith(("ENTITY_IS_DELETED", "NOT_FOUND"))
+    assert "amount_missing" in state.records["Opportunity"][kept][BY_FIELD["alerts"].api_name]

@@ -1,0 +1,161 @@
+"""The tasks and notes Deal Radar leaves in the CRM: settings, wording, due dates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from engine.actions import grade_note, plan_task
+from engine.settings import ALERT_CODES, SettingsError, load_settings
+
+FRIDAY_EVENING = datetime(2026, 11, 27, 17, 30, tzinfo=UTC)  # 18:30 in Paris
+URL = "https://app.hubspot.com/contacts/62515/record/0-3/1001"
+
+
+def _plan(document: dict | None = None, code: str = "no_activity", url: str | None = URL):
+    settings = load_settings({"timezone": "Europe/Paris", **(document or {})})
+    return plan_task(
+        settings, code, message="No activity for 12 days (threshold 10)",
+        deal_name="Acme renewal", deal_url=url, started_at=FRIDAY_EVENING,
+    )  # fmt: skip
+
+
+def test_defaults_make_tasks_for_most_alerts_and_no_notes() -> None:
+    settings = load_settings({})
+    enabled = {code for code in ALERT_CODES if settings.task_for(code)["enabled"]}
+    assert enabled == set(ALERT_CODES) - {"no_meeting_scheduled", "deal_too_old"}
+    assert settings.task_for("no_activity") == {
+        "enabled": True, "due_in_business_days": 1, "due_hour": 17,
+    }  # fmt: skip
+    assert settings.notes == {"grade_changed": False}
+
+
+def test_default_task_in_plain_words_with_a_link_due_next_business_day() -> None:
+    plan = _plan()
+    assert plan is not None
+    assert plan.subject == "Get back in touch: Acme renewal"
+    assert plan.body.splitlines()[0] == "Deal Radar: No activity for 12 days (threshold 10)."
+    assert f"Open the deal: {URL}" in plan.body
+    paris = ZoneInfo("Europe/Paris")
+    assert plan.due == datetime(2026, 11, 30, 17, 0, tzinfo=paris)  # Friday evening -> Monday
+
+
+def test_no_link_line_without_a_url() -> None:
+    plan = _plan(url=None)
+    assert plan is not None and "Open the deal" not in plan.body and "http" not in plan.body
+
+
+def test_french_wording() -> None:
+    plan = _plan({"locale": "fr"})
+    assert plan is not None
+    assert plan.subject == "Reprendre contact : Acme renewal"
+    assert f"Ouvrir l'affaire : {URL}" in plan.body
+
+
+def test_switched_off_per_alert() -> None:
+    assert _plan({"tasks": {"alerts": {"no_activity": {"enabled": False}}}}) is None
+    assert _plan(code="no_meeting_scheduled") is None
+    turned_on = {"tasks": {"alerts": {"deal_too_old": {"enabled": True}}}}
+    assert _plan(turned_on, code="deal_too_old") is not None
+
+
+def test_worded_and_timed_per_alert() -> None:
+    document = {
+        "tasks": {
+            "due_in_business_days": 3,
+            "due_hour": 9,
+            "alerts": {
+                "no_activity": {
+                    "subject": "Call {deal_name} today",
+                    "body": "{message} -- {deal_url} {{literal}}",
+                    "due_in_business_days": 2,
+                },
+            },
+        }
+    }
+    plan = _plan(document)
+    assert plan is not None
+    assert plan.subject == "Call Acme renewal today"
+    assert plan.body == f"No activity for 12 days (threshold 10) -- {URL} {{literal}}"
+    assert plan.due == datetime(2026, 12, 1, 9, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    other = _plan(document, code="amount_missing")
+    assert other is not None
+    assert other.due == datetime(2026, 12, 2, 9, 0, tzinfo=ZoneInfo("Europe/Paris"))
+
+
+@pytest.mark.parametrize(
+    ("block", "path", "words"),
+    [
+        ({"subject": "Hi {owner}"}, "tasks.alerts.no_activity.subject", "unknown placeholder"),
+        ({"body": "{message.__class__}"}, "tasks.alerts.no_activity.body", "unknown placeholder"),
+        ({"body": "{message!r}"}, "tasks.alerts.no_activity.body", "plainly"),
+        ({"body": "{message:>{deal_url}}"}, "tasks.alerts.no_activity.body", "plainly"),
+        ({"subject": "a { b"}, "tasks.alerts.no_activity.subject", "literal brace"),
+        ({"subject": ""}, "tasks.alerts.no_activity.subject", "Length"),
+        ({"due_in_business_days": -1}, "tasks.alerts.no_activity.due_in_business_days", ""),
+        ({"enabled": "maybe"}, "tasks.alerts.no_activity.enabled", ""),
+        ({"color": "red"}, "tasks.alerts.no_activity.color", "unknown setting"),
+    ],
+)
+def test_invalid_task_settings_name_the_field(block: dict, path: str, words: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"tasks": {"alerts": {"no_activity": block}}})
+    assert list(caught.value.errors) == [path]
+    assert words.lower() in " ".join(caught.value.errors[path]).lower()
+
+
+def test_invalid_task_and_note_settings() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            {
+                "tasks": {"due_hour": 24, "due_in_business_days": 61, "alerts": {"nope": {}}},
+                "notes": {"grade_changed": "sometimes"},
+            }
+        )
+    assert set(caught.value.errors) == {
+        "tasks.due_hour", "tasks.due_in_business_days", "tasks.alerts.nope", "notes.grade_changed",
+    }  # fmt: skip
+    assert "unknown alert 'nope'" in caught.value.errors["tasks.alerts.nope"][0]
+
+
+HEALTH_BEFORE = {
+    "score": 64,
+    "grade": "good",
+    "components": {
+        "recency": {"points": 40.0, "max": 50, "days_since_last": 5.0},
+        "frequency": {"points": 24.0, "max": 50},
+        "activities": {"email": 3, "call": 2},
+    },
+}
+HEALTH_AFTER = {
+    "score": 52,
+    "grade": "fair",
+    "components": {
+        "recency": {"points": 28.0, "max": 50, "days_since_last": 9.5},
+        "frequency": {"points": 24.0, "max": 50},
+        "activities": {"email": 3, "call": 1},
+    },
+}
+
+
+def test_grade_note_names_grades_scores_and_what_moved() -> None:
+    note = grade_note("good", "fair", HEALTH_BEFORE, HEALTH_AFTER)
+    assert note.splitlines() == [
+        "Deal Radar: relationship health went from good to fair (score 64 → 52).",
+        "",
+        "What moved:",
+        "- recency: 40.0 → 28.0 of 50 points (last interaction 9.5 days ago)",
+        "- calls: 2 → 1",
+    ]
+
+
+def test_grade_note_in_french_and_without_the_previous_health() -> None:
+    note = grade_note("fair", "poor", HEALTH_BEFORE, HEALTH_AFTER, "fr")
+    assert note.startswith("Deal Radar : la santé de la relation est passée de moyenne à faible")
+    assert "- récence : 40.0 → 28.0 sur 50 points" in note
+    assert "- appels : 2 → 1" in note
+    assert grade_note("good", "fair", None, HEALTH_AFTER) == (
+        "Deal Radar: relationship health went from good to fair."
+    )
