@@ -20,7 +20,6 @@ before its group is answered.
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
@@ -37,8 +36,6 @@ from connector.store import work
 from connector.store.db import Store
 from connector.store.models import InboxEvent
 from connector.store.sql import insert_new_many
-
-log = logging.getLogger(__name__)
 
 MAX_GROUP_EVENTS = 2_000
 """Events written in one group commit; a larger backlog is written by the next leader."""
