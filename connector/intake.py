@@ -8,16 +8,18 @@ down, nothing is accepted and the caller answers 503, so the CRM retries later.
 
 Group commit: in a web process serving several requests at once (gunicorn's gthread workers),
 deliveries that arrive while another is being committed wait, and are then written together by
-one of them: one INSERT per tenant and source, one COMMIT (one fsync), one refresh request per
-tenant. Each delivery is still answered only after its own events are committed, and learns
-which of them were new; an event repeated by two deliveries of the same group is new for the
-first only. A delivery never waits for more than the group being written before its own.
+one of them: one INSERT per tenant and source, one COMMIT (one fsync). Each delivery is still
+answered only after its own events are committed, and learns which of them were new; an event
+repeated by two deliveries of the same group is new for the first only. A delivery never waits
+for more than the group being written before its own. The web app's Intake then hands the
+deals to its RefreshRequests, which sends the process's requests together a moment later
+(connector.refresh_requests); without one, the leader requests them, one call per tenant,
+before its group is answered.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
@@ -26,16 +28,14 @@ from datetime import datetime
 from typing import Any
 
 from redis import Redis
-from redis.exceptions import RedisError
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from connector import queues
+from connector.refresh_requests import RefreshRequests, send
 from connector.store import work
 from connector.store.db import Store
 from connector.store.models import InboxEvent
 from connector.store.sql import insert_new_many
-
-log = logging.getLogger(__name__)
 
 MAX_GROUP_EVENTS = 2_000
 """Events written in one group commit; a larger backlog is written by the next leader."""
@@ -58,7 +58,8 @@ class Accepted:
     new: int
     """How many of the events were not received before (duplicates are dropped)."""
     queued: bool
-    """False when nothing needed queueing or Redis could not take it (the sweeper will)."""
+    """False when nothing needed queueing or Redis could not take it (the sweeper will);
+    through an Intake's RefreshRequests, True once handed to it."""
     inbox_id: int | None = None
     """For a single event: its inbox row, None when it was a duplicate."""
 
@@ -92,22 +93,37 @@ class Intake:
 
     The first delivery in line is the leader: it writes every delivery queued behind it (up to
     MAX_GROUP_EVENTS events), hands the line to the next in line, who writes the next group
-    meanwhile, requests the refreshes of its own group's deals and wakes its group. With one
-    request at a time (gunicorn's sync workers) each group is one delivery.
+    meanwhile, requests the refreshes of its own group's deals (or hands them to `refreshes`)
+    and wakes its group. With one request at a time (gunicorn's sync workers) each group is one
+    delivery.
 
     On PostgreSQL a group is one INSERT on a connection of the Intake's own in autocommit mode:
     the statement is its transaction, committed (and flushed to disk) before it returns, in one
-    round trip. A connection that failed is dropped and a new one opened for the next group."""
+    round trip (work.InboxInsert). A connection that failed is dropped and a new one opened for
+    the next group."""
 
-    def __init__(self, store: Store, redis: Redis, *, window: float = queues.COALESCE_SECONDS):
+    def __init__(
+        self,
+        store: Store,
+        redis: Redis,
+        *,
+        window: float = queues.COALESCE_SECONDS,
+        refreshes: RefreshRequests | None = None,
+    ) -> None:
         self.store = store
         self.redis = redis
         self.window = window
+        self.refreshes = refreshes
+        """Where the refresh requests go once the events are committed: a RefreshRequests
+        sends them in the background, merged (the web app); without one, the leader sends
+        them before its group is answered."""
         self._line: deque[_Delivery] = deque()
         self._mutex = threading.Lock()
         self._connection: Any = None
         """The leader's own psycopg connection (taken from the pool and detached), opened at the
         first group and replaced after a failure."""
+        self._insert: work.InboxInsert | None = None
+        """The inbox insert prepared on that connection."""
 
     def accept(
         self,
@@ -156,9 +172,11 @@ class Intake:
         outcomes: list[Accepted | BaseException]
         try:
             try:
-                outcomes = list(
-                    _commit(self.store, self.redis, group, self.window, self._write, hand_off)
-                )
+                commit = _commit(
+                    self.store, self.redis, group, self.window, self._write, hand_off,
+                    self.refreshes,
+                )  # fmt: skip
+                outcomes = list(commit)
             except Exception as exc:
                 if not handed_off and len(group) > 1 and _refused_for_its_data(exc):
                     # One delivery's rows (a tenant deleted meanwhile) must not fail the others.
@@ -191,7 +209,10 @@ class Intake:
 
     def _alone(self, delivery: _Delivery) -> Accepted | Exception:
         try:
-            (result,) = _commit(self.store, self.redis, [delivery], self.window, self._write)
+            (result,) = _commit(
+                self.store, self.redis, [delivery], self.window, self._write,
+                refreshes=self.refreshes,
+            )  # fmt: skip
         except Exception as exc:
             return exc
         return result
@@ -200,18 +221,21 @@ class Intake:
         if self.store.dialect != "postgresql":
             return _write_in_session(self.store, rows)
         try:
-            if self._connection is None:
+            insert = self._insert
+            if insert is None:
                 raw = self.store.engine.raw_connection()  # the store's connect arguments
                 driver = raw.driver_connection
                 raw.detach()  # kept by this Intake, never returned to the pool
                 driver.autocommit = True
                 self._connection = driver
-            written = work.insert_postgresql(self._connection, rows)
+                insert = self._insert = work.InboxInsert(driver)
+            written = insert(rows)
         except Exception:
             if self._connection is not None:
                 with contextlib.suppress(Exception):
                     self._connection.close()
                 self._connection = None
+            self._insert = None
             raise
         return {(tenant_id, key): row_id for tenant_id, key, row_id in written}
 
@@ -245,9 +269,10 @@ def _commit(
     window: float,
     write: Write | None = None,
     written: Callable[[], None] | None = None,
+    refreshes: RefreshRequests | None = None,
 ) -> list[Accepted]:
     """Write a group of deliveries in one transaction, then (after calling `written`) request
-    their refreshes."""
+    their refreshes: through `refreshes` when given, else from Redis now."""
     owner: dict[tuple[str, str], int] = {}
     """(tenant, dedupe key) -> the delivery that brought it first"""
     rows: list[work.InboxRow] = []
@@ -267,23 +292,35 @@ def _commit(
 
     fresh: list[dict[str, int]] = [{} for _ in group]
     """per delivery: its new events' inbox ids by dedupe key"""
-    deals: dict[str, set[str]] = defaultdict(set)
+    mine: list[set[str]] = [set() for _ in group]
+    """per delivery: the deals of its new events"""
     for index, delivery in enumerate(group):
         for event in delivery.events:
             key = (delivery.tenant_id, event.dedupe_key)
             if key in new and owner[key] == index:
                 fresh[index][event.dedupe_key] = new[key]
-                deals[delivery.tenant_id].update(event.deal_ids)
-    queued = {tenant: _request(redis, tenant, ids, window) for tenant, ids in deals.items()}
+                mine[index].update(event.deal_ids)
+    if refreshes is not None:
+        for index, delivery in enumerate(group):
+            if fresh[index]:
+                refreshes.add(delivery.tenant_id, mine[index], source=delivery.source,
+                              events=len(fresh[index]))  # fmt: skip
+        queued = dict.fromkeys((d.tenant_id for d in group), True)
+    else:
+        deals: dict[str, set[str]] = defaultdict(set)
+        for index, delivery in enumerate(group):
+            deals[delivery.tenant_id] |= mine[index]
+        queued = {tenant: send(redis, tenant, ids, window) for tenant, ids in deals.items() if ids}
 
     results: list[Accepted] = []
     for index, delivery in enumerate(group):
         ids = fresh[index]
-        mine = {d for e in delivery.events if e.dedupe_key in ids for d in e.deal_ids}
         single = next(iter(ids.values())) if len(delivery.events) == 1 and ids else None
         results.append(
             Accepted(
-                new=len(ids), queued=bool(mine) and queued[delivery.tenant_id], inbox_id=single
+                new=len(ids),
+                queued=bool(mine[index]) and queued[delivery.tenant_id],
+                inbox_id=single,
             )
         )
     return results
@@ -295,18 +332,6 @@ def _refused_for_its_data(exc: Exception) -> bool:
     if isinstance(exc, IntegrityError | DataError):
         return True
     return str(getattr(exc, "sqlstate", None) or "")[:2] in ("22", "23")
-
-
-def _request(redis: Redis, tenant_id: str, deal_ids: set[str], window: float) -> bool:
-    try:
-        queues.request_refresh(redis, tenant_id, sorted(deal_ids), window=window)
-    except RedisError as exc:
-        log.warning(
-            "tenant %s: new events kept in the inbox, Redis unavailable (%s); the sweeper will "
-            "queue them", tenant_id, type(exc).__name__,
-        )  # fmt: skip
-        return False
-    return True
 
 
 def accept_events(

@@ -70,7 +70,7 @@ def parse(body: bytes, *, app_id: str | None) -> list[ParsedEvent]:
         event = _load(index, raw)
         key = dedupe_key(event)
         if key not in parsed:
-            parsed[key] = to_parsed(event, app_id=app_id, body=encode(raw))
+            parsed[key] = to_parsed(event, app_id=app_id, body=encode(raw), key=key)
     return list(parsed.values())
 
 
@@ -120,8 +120,11 @@ def dedupe_key(event: Event) -> str:
     return f"{event.portal_id}:{event.event_id}:{event.type}:{event.occurred_at}"
 
 
-def to_parsed(event: Event, *, app_id: str | None, body: str | None = None) -> ParsedEvent:
-    """The hints of one validated event; `body` is its own JSON, for the inbox."""
+def to_parsed(
+    event: Event, *, app_id: str | None, body: str | None = None, key: str | None = None
+) -> ParsedEvent:
+    """The hints of one validated event; `body` is its own JSON, for the inbox; `key` its
+    dedupe_key when already known."""
     own_write = is_own_write(event, app_id)
     hints: tuple[Hint, ...] = ()
     handler = HANDLERS.get(event.type)
@@ -135,7 +138,7 @@ def to_parsed(event: Event, *, app_id: str | None, body: str | None = None) -> P
         except Ignored as ignored:
             reason = str(ignored)
     return ParsedEvent(
-        dedupe_key=dedupe_key(event),
+        dedupe_key=key or dedupe_key(event),
         type=event.type,
         hints=hints,
         occurred_at_ms=event.occurred_at,

@@ -13,11 +13,11 @@ from redis import Redis
 from sqlalchemy import select
 
 from adapters.standard_webhooks import sign
-from connector import queues
 from connector.cli import main
 from connector.store.credentials import WEBHOOK_SECRET, save_tokens
 from connector.store.models import InboxEvent
 from connector.store.tenants import create_tenant
+from tests.web.pending import pending_deals
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -59,7 +59,7 @@ def test_a_signed_event_is_queued_once(
     doc = {"type": "deal.updated", "data": {"deal_id": "d-42"}}
     assert _post(client, tenant_id, doc).status_code == 202
     assert _post(client, tenant_id, doc).status_code == 200, "the same webhook-id again"
-    assert redis.smembers(queues.pending_key(tenant_id)) == {b"d-42"}
+    assert pending_deals(redis, tenant_id, {"d-42"}) == {"d-42"}
     with app.extensions["dealradar"].store.tenant(tenant_id) as s:
         assert s.scalars(select(InboxEvent.dedupe_key)).all() == ["std:msg_1"]
 

@@ -13,11 +13,11 @@ from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import select
 
-from connector import queues
 from connector.app import create_app
 from connector.store.models import InboxEvent
 from connector.store.tenants import create_tenant
 from tests.adapters.hubspot.signing import v1, v3_headers
+from tests.web.pending import pending_deals
 
 SECRET = "hs-test-secret"
 URI = "https://dealradar.example/webhooks/hubspot"  # PUBLIC_URL + path, not the test host
@@ -64,8 +64,8 @@ def test_fifty_events_for_three_deals_with_duplicates_and_out_of_order_queue_thr
     for start in range(0, 50, 10):  # HubSpot batches them
         response = _post(client, json.dumps(events[start : start + 10]).encode())
         assert response.status_code in (200, 202)
-    pending = {x.decode() for x in redis.smembers(queues.pending_key(tenant_id))}
-    assert pending == {"1000", "1001", "1002"}
+    expected = {"1000", "1001", "1002"}
+    assert pending_deals(redis, tenant_id, expected) == expected
     assert len(_inbox(app, tenant_id)) == 40, "each event once"
 
 

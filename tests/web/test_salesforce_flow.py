@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from connector import queues
 from connector.store.tenants import create_tenant
+from tests.web.pending import pending_deals
 
 OPP = "0065e00000GhIjKAAV"
 
@@ -40,7 +40,7 @@ def test_a_task_on_an_opportunity_queues_the_deal_once(
                        "opportunity_id": OPP}]}  # fmt: skip
     assert _post(client, key, doc).status_code == 202
     assert _post(client, key, doc).status_code == 200, "the Flow retried the same event"
-    assert redis.smembers(queues.pending_key(tenant_id)) == {OPP.encode()}
+    assert pending_deals(redis, tenant_id, {OPP}) == {OPP}
 
 
 def test_another_crms_key_or_no_key_is_401(client: FlaskClient, app: Flask) -> None:

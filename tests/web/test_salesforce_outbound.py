@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import select
 
-from connector import queues
 from connector.store.models import InboxEvent
 from connector.store.tenants import create_tenant
+from tests.web.pending import pending_deals
 
 FIXTURES = Path(__file__).parents[1] / "adapters" / "salesforce" / "fixtures"
 ORG_15 = "00D5e000000Hxb2"  # the fixture's org id, 18 characters there
@@ -47,7 +47,7 @@ def test_a_message_is_persisted_queued_and_acknowledged(
     assert b"<Ack>true</Ack>" in response.data
     (row,) = _inbox(app, tenant_id)
     assert row.deal_ids == ["0065e00000GhIjKAAV"]
-    assert redis.smembers(queues.pending_key(tenant_id)) == {b"0065e00000GhIjKAAV"}
+    assert pending_deals(redis, tenant_id, {"0065e00000GhIjKAAV"}) == {"0065e00000GhIjKAAV"}
     again = _post(client, "outbound__opportunity.xml")  # Salesforce redelivers
     assert again.status_code == 200 and b"<Ack>true</Ack>" in again.data
     assert len(_inbox(app, tenant_id)) == 1
