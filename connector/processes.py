@@ -2,9 +2,10 @@
 file, watched, and stopped cleanly.
 
 A child gets its own session, so a Ctrl-C in the terminal reaches only the launcher, which then
-stops the children in order: SIGTERM to each leader (gunicorn and RQ shut down gracefully on it),
-a grace period, then SIGKILL to whatever is left of each group (an RQ work horse, a gunicorn
-worker), so nothing outlives the launcher.
+stops the children in stages: SIGTERM to each leader of a stage (gunicorn and RQ shut down
+gracefully on it), a grace period, then SIGKILL to whatever is left of each group (an RQ work
+horse, a gunicorn worker), so nothing outlives the launcher. The stages let a worker finish the
+job in hand while what it talks to (the CRM emulator) is still up.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -115,15 +116,22 @@ class Children:
             if not child.running:
                 raise child.died()
 
-    def stop(self, grace: float = GRACE_SECONDS) -> list[str]:
-        """Stop every child: SIGTERM to all (last started first), then wait, then kill what is
-        left. Returns the names of those that had to be killed."""
-        for child in reversed(self.started):
-            child.terminate()
-        deadline = time.monotonic() + grace
-        killed = [c.name for c in reversed(self.started) if not c.wait_or_kill(deadline)]
+    def stop(self, grace: float = GRACE_SECONDS, first: Collection[str] = ()) -> list[str]:
+        """Stop every child: those named in `first` before the others, each stage with SIGTERM
+        to all of it (last started first), then `grace` seconds, then a kill for what is left.
+        Returns the names of those that had to be killed."""
+        leading = [c for c in reversed(self.started) if c.name in first]
+        trailing = [c for c in reversed(self.started) if c.name not in first]
+        killed = _stop_stage(leading, grace) + _stop_stage(trailing, grace)
         self.started.clear()
         return killed
+
+
+def _stop_stage(stage: list[Child], grace: float) -> list[str]:
+    for child in stage:
+        child.terminate()
+    deadline = time.monotonic() + grace
+    return [c.name for c in stage if not c.wait_or_kill(deadline)]
 
 
 def run_once(

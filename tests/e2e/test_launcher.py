@@ -210,3 +210,38 @@ def test_a_child_that_ignores_sigterm_is_killed_with_its_whole_group(tmp_path: P
     assert time.monotonic() - started < 10
     assert groups_alive({"stubborn": child.process.pid, "polite": polite.process.pid}) == {}
     assert polite.process.returncode == -signal.SIGTERM
+
+
+def test_the_first_stage_stops_while_what_it_talks_to_is_still_up(tmp_path: Path) -> None:
+    """A worker finishing its job on SIGTERM still reaches the emulator: it is stopped after."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = (
+        "import socket, time\n"
+        f"s = socket.create_server(('127.0.0.1', {port}))\n"
+        "print('ready', flush=True)\n"
+        "while True:\n"
+        "    s.accept()[0].close()\n"
+    )
+    finisher = (
+        "import signal, socket, sys, time\n"
+        "def finish(*_):\n"
+        "    time.sleep(1.0)  # the job in hand\n"
+        f"    socket.create_connection(('127.0.0.1', {port}), timeout=2).close()\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, finish)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    children = Children(tmp_path / "logs", os.environ)
+    started = [children.start("emulator", [sys.executable, "-c", server]),
+               children.start("worker", [sys.executable, "-c", finisher])]  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not all("ready" in c.log_path.read_text() for c in started):
+        assert time.monotonic() < deadline, "the children did not start"
+        time.sleep(0.05)
+
+    assert children.stop(grace=5.0, first=("worker",)) == []
+    assert started[1].process.returncode == 0, "the worker reached the emulator while stopping"
+    assert started[0].process.returncode == -signal.SIGTERM
