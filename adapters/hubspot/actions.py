@@ -34,7 +34,6 @@ bad arguments raise ValueError before any call.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -43,7 +42,7 @@ from typing import Any
 
 from adapters.errors import NotFound, RateLimited, Transient
 from adapters.hubspot.client import HubSpotClient, backoff
-from adapters.hubspot.mapping import OWN_MARKER
+from adapters.marker import marked, ref_token
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,6 @@ READ_BATCH = 100
 PRIORITIES = ("LOW", "MEDIUM", "HIGH")
 OPEN = "NOT_STARTED"
 COMPLETED = "COMPLETED"
-MARKER = OWN_MARKER
 """What the pull recognises our tasks and notes by, and leaves out of a deal's activities."""
 
 _RAW = {"_preload_content": False}
@@ -84,7 +82,7 @@ class HubSpotActions:
             raise ValueError(f"task priority {priority!r}: use one of {', '.join(PRIORITIES)}")
         properties = {
             "hs_task_subject": subject,
-            "hs_task_body": _marked(body, key),
+            "hs_task_body": marked(body, key),
             "hs_timestamp": _instant(due, "due"),
             "hs_task_status": OPEN,
             "hs_task_priority": priority,
@@ -95,7 +93,7 @@ class HubSpotActions:
         return self._create_once("tasks", "hs_task_body", str(deal_id), properties, key)
 
     def create_note(self, deal_id: str, *, body: str, at: datetime, key: str) -> str:
-        properties = {"hs_note_body": _marked(body, key), "hs_timestamp": _instant(at, "at")}
+        properties = {"hs_note_body": marked(body, key), "hs_timestamp": _instant(at, "at")}
         return self._create_once("notes", "hs_note_body", str(deal_id), properties, key)
 
     def complete_task(self, task_id: str) -> None:
@@ -133,7 +131,7 @@ class HubSpotActions:
                            "associationTypeId": type_id}],
             }],
         }  # fmt: skip
-        token = _token(key)
+        token = ref_token(key)
         lookup = True
         failures = 0
         while True:
@@ -189,16 +187,6 @@ class HubSpotActions:
     def _json(self, what: str, fn: Callable[[Any], Any], *, attempts: int | None = None) -> Any:
         raw = self.client.call(what, lambda sdk: fn(sdk).data, attempts=attempts)
         return json.loads(raw) if raw else {}
-
-
-def _token(key: str) -> str:
-    if not key:
-        raise ValueError("an action needs its outbox key, so that a retry creates nothing twice")
-    return "dr" + hashlib.sha256(key.encode()).hexdigest()[:24]
-
-
-def _marked(body: str, key: str) -> str:
-    return f"{body}\n\n{MARKER}{_token(key)}"
 
 
 def _instant(moment: datetime, name: str) -> str:

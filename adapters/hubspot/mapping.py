@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from adapters.marker import OWN_MARKER
 from adapters.roles import roles_for_labels
 from engine.model import Activity, Contact, Deal, User
 
@@ -120,7 +121,6 @@ MEETING_SOURCES_BOOKED_BY_CONTACT = frozenset({"MEETINGS_PUBLIC", "MEETINGS_EMBE
 # any other source (CRM_UI, calendar sync, integrations) is a meeting the rep set up: outbound.
 
 TASKS_DONE = frozenset({"COMPLETED"})
-OWN_MARKER = "Deal Radar ref: "
 """Ends the body of every task and note Deal Radar creates (adapters/hubspot/actions.py). They
 are Deal Radar's output, not the rep's work, so they are no activity: an open task of ours would
 otherwise count as a next step and silence the alert it was made for, and completing it would

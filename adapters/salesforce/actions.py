@@ -36,7 +36,6 @@ nothing); bad arguments raise ValueError before any call.
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import logging
 from collections.abc import Callable
@@ -44,8 +43,8 @@ from datetime import datetime
 from typing import Any
 
 from adapters.errors import InvalidRequest, NotFound, Transient
+from adapters.marker import OWN_MARKER, ref_token
 from adapters.salesforce.client import TIMEOUT, SalesforceClient, backoff, errors_of
-from adapters.salesforce.mapping import OWN_MARKER
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ class SalesforceActions:
         due: datetime,
         key: str,
     ) -> str:
-        token = _token(key)
+        token = ref_token(key)
         _aware(due, "due")
         values: dict[str, Any] = {
             "WhatId": deal_id,
@@ -115,7 +114,7 @@ class SalesforceActions:
                      self.client.org_id, task_id)  # fmt: skip
 
     def create_note(self, deal_id: str, *, body: str, at: datetime, key: str) -> str:
-        token = _token(key)
+        token = ref_token(key)
         _aware(at, "at")
         suffix = f" ({OWN_MARKER}{token})"
         first_line = next((line.strip() for line in body.splitlines() if line.strip()), "")
@@ -225,12 +224,6 @@ class SalesforceActions:
 
     def _path(self, path: str) -> str:
         return f"/services/data/v{self.client.version}/{path}"
-
-
-def _token(key: str) -> str:
-    if not key:
-        raise ValueError("an action needs its outbox key, so that a retry creates nothing twice")
-    return "dr" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 def _aware(moment: datetime, name: str) -> None:

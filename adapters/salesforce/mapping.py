@@ -22,11 +22,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from adapters.marker import OWN_MARKER
 from adapters.roles import roles_for_labels
 from engine.model import Activity, Contact, Deal, User
 
 __all__ = [
-    "OWN_MARKER",
     "MappingError",
     "children",
     "stage_entered_at",
@@ -41,7 +41,6 @@ __all__ = [
 PIPELINE = "default"
 """Salesforce has one opportunity stage list per sales process; Deal Radar reads StageName
 alone, so every opportunity is in one pipeline (settings' `pipelines.default`)."""
-OWN_MARKER = "Deal Radar ref: "
 """Ends the Description of every task Deal Radar creates (adapters/salesforce/actions.py):
 they are its output, not the rep's work, so they are no activity (an open one would count as a
 next step and silence the alert it was made for)."""

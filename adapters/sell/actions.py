@@ -25,19 +25,17 @@ InvalidRequest or 404 NotFound); bad arguments raise ValueError before any call.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from adapters.errors import NotFound, Transient
+from adapters.marker import marked, ref_token
 from adapters.retry import backoff
 from adapters.sell.client import SellClient
-from adapters.sell.mapping import OWN_MARKER
 
 log = logging.getLogger(__name__)
 
-MARKER = OWN_MARKER
 
 
 class SellActions:
@@ -58,7 +56,7 @@ class SellActions:
     ) -> str:
         content = "\n\n".join(part for part in (subject, body) if part)
         data: dict[str, Any] = {
-            "content": _marked(content, key),
+            "content": marked(content, key),
             "due_date": _instant(due, "due"),
             "completed": False,
             "resource_type": "deal",
@@ -66,13 +64,13 @@ class SellActions:
         }
         if owner_id:
             data["owner_id"] = _sell_id(owner_id)
-        return self._create_once("tasks", str(deal_id), data, _token(key))
+        return self._create_once("tasks", str(deal_id), data, ref_token(key))
 
     def create_note(self, deal_id: str, *, body: str, at: datetime, key: str) -> str:
         _instant(at, "at")
-        data = {"content": _marked(body, key), "resource_type": "deal",
+        data = {"content": marked(body, key), "resource_type": "deal",
                 "resource_id": _sell_id(deal_id)}  # fmt: skip
-        return self._create_once("notes", str(deal_id), data, _token(key))
+        return self._create_once("notes", str(deal_id), data, ref_token(key))
 
     def complete_task(self, task_id: str) -> None:
         path = f"/v2/tasks/{_sell_id(task_id)}"
@@ -109,16 +107,6 @@ class SellActions:
                 if token in (record.get("content") or ""):
                     return str(record["id"])
         return None
-
-
-def _token(key: str) -> str:
-    if not key:
-        raise ValueError("an action needs its outbox key, so that a retry creates nothing twice")
-    return "dr" + hashlib.sha256(key.encode()).hexdigest()[:24]
-
-
-def _marked(content: str, key: str) -> str:
-    return f"{content}\n\n{MARKER}{_token(key)}"
 
 
 def _instant(moment: datetime, name: str) -> str:

@@ -43,10 +43,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from adapters.marker import OWN_MARKER
 from engine.model import Activity, Contact, Deal, User, role_key
 
 __all__ = [
-    "OWN_MARKER",
     "MappingError",
     "Stage",
     "Stages",
@@ -68,7 +68,6 @@ ACTIVITY_KINDS = {"calls": "call", "visits": "meeting", "tasks": "task", "notes"
 """Our activity kind for each Sell activity resource."""
 CONTACT_TYPES = frozenset({"contact", "prospect_and_customer"})
 """`resource_type` values whose `resource_id` is a contact."""
-OWN_MARKER = "Deal Radar ref: "
 """Ends the content of every task and note Deal Radar creates (adapters/sell/actions.py)."""
 _SPLIT = re.compile(r"\s*[,;]\s*")
 

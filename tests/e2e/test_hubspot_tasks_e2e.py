@@ -20,7 +20,7 @@ import redis as redis_lib
 import requests
 from sqlalchemy import func, select
 
-from adapters.hubspot.mapping import OWN_MARKER
+from adapters.marker import OWN_MARKER
 from connector import queues
 from connector.store import tenants
 from connector.store.db import Store

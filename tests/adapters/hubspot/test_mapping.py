@@ -30,6 +30,7 @@ from adapters.hubspot.mapping import (
 )
 from engine.model import Bundle, dump_bundle, load_bundle
 from sandbox.hubspot import HubSpotState, ServerHandle, serve
+from tests.adapters.imports import imported_modules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mapping"
 OBJECTS = sorted(p for p in FIXTURES.glob("*.json") if not p.name.endswith(".expected.json"))
@@ -500,17 +501,10 @@ def test_owners_from_the_sdk_to_dict() -> None:
 def test_mapping_is_pure() -> None:
     """No I/O library, no clock, no environment, nothing of the application: `now` is given."""
     tree = ast.parse(Path(mapping_module.__file__).read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            # adapters.roles is pure too (its own test says so): named in full, nothing else
-            # of the adapters is allowed.
-            module = node.module
-            imported.add(module if module == "adapters.roles" else module.split(".")[0])
+    imported = imported_modules(mapping_module.__file__)
     allowed = (
-        "__future__ collections dataclasses datetime json math re typing engine adapters.roles"
+        "__future__ collections dataclasses datetime json math re typing engine"
+        " adapters.roles adapters.marker"
     )
     assert imported <= set(allowed.split())
     calls = {

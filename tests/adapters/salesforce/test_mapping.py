@@ -8,9 +8,11 @@ import ast
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from adapters.marker import OWN_MARKER
 from adapters.salesforce import mapping
 from adapters.salesforce.adapter import _contacts
-from adapters.salesforce.mapping import OWN_MARKER, to_deal, to_email, to_event, to_task
+from adapters.salesforce.mapping import to_deal, to_email, to_event, to_task
+from tests.adapters.imports import imported_modules
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -77,15 +79,9 @@ def test_an_opportunity_and_a_contact_the_user_cannot_see() -> None:
 def test_mapping_is_pure() -> None:
     """No I/O library, no clock, no environment: `now` is given."""
     tree = ast.parse(Path(mapping.__file__).read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            module = node.module
-            imported.add(module if module == "adapters.roles" else module.split(".")[0])
+    imported = imported_modules(mapping.__file__)
     assert imported <= {"__future__", "collections", "datetime", "re", "typing", "engine",
-                        "adapters.roles"}  # fmt: skip
+                        "adapters.roles", "adapters.marker"}  # fmt: skip
     calls = {
         node.func.attr
         for node in ast.walk(tree)
