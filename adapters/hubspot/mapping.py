@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from adapters.coerce import as_number, as_text
 from adapters.marker import OWN_MARKER
 from adapters.roles import roles_for_labels
 from engine.model import Activity, Contact, Deal, User
@@ -234,7 +235,7 @@ class Pipelines:
 
 
 def _display_order(stage: Mapping[str, Any]) -> float:
-    order = _number(stage.get("displayOrder", stage.get("display_order")))
+    order = as_number(stage.get("displayOrder", stage.get("display_order")))
     return order if order is not None else math.inf
 
 
@@ -245,7 +246,7 @@ def _stage(pipeline_id: str, raw: Mapping[str, Any]) -> Stage:
         label=str(raw.get("label") or raw["id"]),
         pipeline=pipeline_id,
         closed=_true(meta.get("isClosed", meta.get("is_closed"))),
-        probability=_number(meta.get("probability")),
+        probability=as_number(meta.get("probability")),
     )
 
 
@@ -265,11 +266,11 @@ def to_deal(
     deal_id = _record_id(obj, "deal")
     where = f"HubSpot deal {deal_id}"
     props = _properties(obj)
-    stage_id = _text(props.get("dealstage"))
+    stage_id = as_text(props.get("dealstage"))
     if not stage_id:
         raise MappingError(f"{where}: property 'dealstage' is missing")
-    stage = pipelines.stage(stage_id, _text(props.get("pipeline")) or None)
-    pipeline_id = _text(props.get("pipeline")) or (stage.pipeline if stage else "")
+    stage = pipelines.stage(stage_id, as_text(props.get("pipeline")) or None)
+    pipeline_id = as_text(props.get("pipeline")) or (stage.pipeline if stage else "")
     if not pipeline_id:
         raise MappingError(
             f"{where}: property 'pipeline' is missing and stage {stage_id!r} is in none of the "
@@ -278,15 +279,15 @@ def to_deal(
     created = _created_at(obj, where)
     return Deal(
         id=deal_id,
-        name=_text(props.get("dealname")),
+        name=as_text(props.get("dealname")),
         pipeline=pipeline_id,
         stage=stage_id,
         stage_entered_at=_stage_entered_at(obj, stage_id, where) or created,
         created_at=created,
         amount=_amount(props.get("amount")),
-        currency=_text(props.get("deal_currency_code")),
+        currency=as_text(props.get("deal_currency_code")),
         close_date=_close_date(props.get("closedate")),
-        owner=_text(props.get("hubspot_owner_id")) or None,
+        owner=as_text(props.get("hubspot_owner_id")) or None,
         status=stage.status if stage else _status_from_flags(props),
         url=f"https://{app_host}/contacts/{portal_id}/record/0-3/{deal_id}",
     )
@@ -323,7 +324,7 @@ def _current_run_start(versions: Iterable[Any], stage_id: str) -> datetime | Non
     for version in versions:
         when = _optional_datetime(_get(version, "timestamp"))
         if when is not None:
-            dated.append((when, _text(_get(version, "value"))))
+            dated.append((when, as_text(_get(version, "value"))))
     dated.sort(key=lambda item: item[0], reverse=True)  # newest first, ties in HubSpot's order
     start = None
     for when, value in dated:
@@ -347,14 +348,16 @@ def to_contact(obj: Mapping[str, Any], *, roles: Iterable[str], primary: bool = 
     """A HubSpot contact as a Contact on one deal, with its roles there (see
     `roles_from_associations`); the name falls back to the email address."""
     props = _properties(obj)
-    email = _text(props.get("email"))
+    email = as_text(props.get("email"))
     roles = (roles,) if isinstance(roles, str) else roles
-    name = " ".join(p for p in (_text(props.get("firstname")), _text(props.get("lastname"))) if p)
+    name = " ".join(
+        p for p in (as_text(props.get("firstname")), as_text(props.get("lastname"))) if p
+    )
     return Contact(
         id=_record_id(obj, "contact"),
         name=name or email,
         email=email,
-        title=_text(props.get("jobtitle")),
+        title=as_text(props.get("jobtitle")),
         roles=tuple(roles),
         primary=primary,
     )
@@ -368,19 +371,19 @@ def roles_from_associations(
     tenant's `label_roles` as adapters/roles.py says; unlabelled types (HUBSPOT_DEFINED, label
     null) say nothing about a role."""
     return roles_for_labels(
-        (_text(_get(association, "label")) for association in association_types), label_roles
+        (as_text(_get(association, "label")) for association in association_types), label_roles
     )
 
 
 def to_user(owner: Mapping[str, Any]) -> User:
     """A HubSpot owner (owners API) as a User. Its id is the owner id, the value deals and
     activities carry in `hubspot_owner_id` (not `userId`, the login's id)."""
-    owner_id = _text(owner.get("id"))
+    owner_id = as_text(owner.get("id"))
     if not owner_id:
         raise MappingError("HubSpot owner: field 'id' is missing")
-    first = _text(owner.get("firstName", owner.get("first_name")))
-    last = _text(owner.get("lastName", owner.get("last_name")))
-    email = _text(owner.get("email"))
+    first = as_text(owner.get("firstName", owner.get("first_name")))
+    last = as_text(owner.get("lastName", owner.get("last_name")))
+    email = as_text(owner.get("email"))
     return User(id=owner_id, name=" ".join(p for p in (first, last) if p) or email, email=email)
 
 
@@ -414,7 +417,7 @@ def to_activity(
     activity_id = _record_id(obj, kind)
     where = f"HubSpot {kind} {activity_id}"
     props = _properties(obj)
-    if kind in BODIES and OWN_MARKER in _text(props.get(BODIES[kind])):
+    if kind in BODIES and OWN_MARKER in as_text(props.get(BODIES[kind])):
         return None
     at = _activity_at(kind, props, where)
     status = STATUS_RULES[kind](props, at, _aware(now))
@@ -436,7 +439,7 @@ def to_activity(
         status=status,
         contacts=contacts,
         cc=cc,
-        user=_text(props.get("hubspot_owner_id")) or None,
+        user=as_text(props.get("hubspot_owner_id")) or None,
         deals=_unique(deal_ids),
     )
 
@@ -470,7 +473,7 @@ def _call_status(props: Mapping[str, Any], at: datetime, now: datetime) -> str |
         status == "MISSED" and _true(props.get("hs_call_has_voicemail"))
     ):
         return None
-    if _text(props.get("hs_call_disposition")).lower() in CALL_OUTCOMES_NOT_REACHED:
+    if as_text(props.get("hs_call_disposition")).lower() in CALL_OUTCOMES_NOT_REACHED:
         return None
     if status in CALLS_NOT_YET_CONNECTED:
         return "scheduled" if at > now else None
@@ -619,42 +622,25 @@ def _get(item: Any, key: str) -> Any:
 
 
 def _record_id(obj: Mapping[str, Any], record: str) -> str:
-    rid = _text(obj.get("id")) or _text(_properties(obj).get("hs_object_id"))
+    rid = as_text(obj.get("id")) or as_text(_properties(obj).get("hs_object_id"))
     if not rid:
         raise MappingError(f"HubSpot {record}: field 'id' is missing")
     return rid
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value.strip() if isinstance(value, str) else str(value)
-
-
 def _enum(value: Any) -> str:
     """An enumeration value as compared: upper case, spaces as underscores ("no show")."""
-    return _text(value).upper().replace(" ", "_")
+    return as_text(value).upper().replace(" ", "_")
 
 
 def _true(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    return _text(value).lower() == "true"
-
-
-def _number(value: Any) -> float | None:
-    """A finite number from HubSpot's string (or a number), else None."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(_text(value)) if not isinstance(value, int | float) else float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
+    return as_text(value).lower() == "true"
 
 
 def _amount(value: Any) -> float | None:
-    return _number(value)
+    return as_number(value)
 
 
 def _close_date(value: Any) -> date | None:
@@ -675,7 +661,7 @@ def _parse_datetime(value: Any) -> datetime:
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value / 1000, UTC)
-    text = _text(value)
+    text = as_text(value)
     if _DIGITS.fullmatch(text):
         return datetime.fromtimestamp(int(text) / 1000, UTC)
     return _aware(datetime.fromisoformat(text))

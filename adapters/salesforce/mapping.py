@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from adapters.coerce import as_number, as_text
 from adapters.marker import OWN_MARKER
 from adapters.roles import roles_for_labels
 from engine.model import Activity, Contact, Deal, User
@@ -72,22 +73,22 @@ def to_deal(opp: Mapping[str, Any], *, instance_url: str) -> Deal:
     """An Opportunity (with its `OpportunityHistories` child result) as a Deal."""
     deal_id = _id(opp, "Opportunity")
     where = f"Salesforce Opportunity {deal_id}"
-    stage = _text(opp.get("StageName"))
+    stage = as_text(opp.get("StageName"))
     if not stage:
         raise MappingError(f"{where}: field 'StageName' is missing")
     created = _required_datetime(opp.get("CreatedDate"), where, "CreatedDate")
     status = "won" if opp.get("IsWon") else "lost" if opp.get("IsClosed") else "open"
     return Deal(
         id=deal_id,
-        name=_text(opp.get("Name")),
+        name=as_text(opp.get("Name")),
         pipeline=PIPELINE,
         stage=stage,
         stage_entered_at=stage_entered_at(children(opp, "OpportunityHistories"), stage) or created,
         created_at=created,
-        amount=_number(opp.get("Amount")),
-        currency=_text(opp.get("CurrencyIsoCode")),
+        amount=as_number(opp.get("Amount")),
+        currency=as_text(opp.get("CurrencyIsoCode")),
         close_date=_date(opp.get("CloseDate")),
-        owner=_text(opp.get("OwnerId")) or None,
+        owner=as_text(opp.get("OwnerId")) or None,
         status=status,
         url=f"{instance_url.rstrip('/')}/lightning/r/Opportunity/{deal_id}/view",
     )
@@ -102,7 +103,7 @@ def stage_entered_at(history: Iterable[Mapping[str, Any]], stage: str) -> dateti
     for row in history:
         when = _optional_datetime(row.get("CreatedDate"))
         if when is not None:
-            dated.append((when, _text(row.get("StageName"))))
+            dated.append((when, as_text(row.get("StageName"))))
     dated.sort(key=lambda item: item[0], reverse=True)
     start = None
     for when, value in dated:
@@ -136,12 +137,12 @@ def to_contact(
     parent fields, its Role values read through the tenant's `label_roles` (adapters/roles.py;
     the org's picklist values are matched to the configured roles at install), primary when
     one of its rows is."""
-    email = _text(contact.get("Email"))
+    email = as_text(contact.get("Email"))
     return Contact(
         id=contact_id,
-        name=_text(contact.get("Name")) or email,
+        name=as_text(contact.get("Name")) or email,
         email=email,
-        title=_text(contact.get("Title")),
+        title=as_text(contact.get("Title")),
         roles=roles_for_labels(roles, label_roles),
         primary=primary,
     )
@@ -150,7 +151,7 @@ def to_contact(
 def to_user(user_id: str, user: Mapping[str, Any] | None) -> User:
     """A User from an `Owner` or `CreatedBy` parent field (Name and Email)."""
     user = user or {}
-    return User(id=user_id, name=_text(user.get("Name")), email=_text(user.get("Email")))
+    return User(id=user_id, name=as_text(user.get("Name")), email=as_text(user.get("Email")))
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,12 +167,12 @@ def to_task(task: Mapping[str, Any], *, deal_id: str, contacts: set[str]) -> Act
     on the ActivityDate (the day the rep gave), else at that date's noon UTC; an open task is
     due at its ActivityDate's noon (its creation when it has none), scheduled."""
     task_id = _id(task, "Task")
-    if OWN_MARKER in _text(task.get("Description")):
+    if OWN_MARKER in as_text(task.get("Description")):
         return None
-    subtype = _text(task.get("TaskSubtype")).lower()
+    subtype = as_text(task.get("TaskSubtype")).lower()
     if subtype in ("email", "listemail"):
         return None
-    call_type = _text(task.get("CallType")).lower()
+    call_type = as_text(task.get("CallType")).lower()
     kind = "call" if subtype == "call" or call_type else "task"
     where = f"Salesforce Task {task_id}"
     day = _date(task.get("ActivityDate"))
@@ -186,7 +187,7 @@ def to_task(task: Mapping[str, Any], *, deal_id: str, contacts: set[str]) -> Act
     # An open call task is a call to make, like any open task: scheduled, whatever its date.
     direction = CALL_TYPES.get(call_type, "outbound") if kind == "call" else "internal"
     status = "done" if closed else "scheduled"
-    who = _text(task.get("WhoId"))
+    who = as_text(task.get("WhoId"))
     return Activity(
         id=task_id,
         kind=kind,
@@ -194,7 +195,7 @@ def to_task(task: Mapping[str, Any], *, deal_id: str, contacts: set[str]) -> Act
         direction=direction,
         status=status,
         contacts=(who,) if who in contacts else (),
-        user=_text(task.get("OwnerId")) or None,
+        user=as_text(task.get("OwnerId")) or None,
         deals=(deal_id,),
     )
 
@@ -218,7 +219,7 @@ def to_event(
         at = _required_datetime(
             event.get("StartDateTime") or event.get("ActivityDateTime"), where, "StartDateTime"
         )
-    who = _text(event.get("WhoId"))
+    who = as_text(event.get("WhoId"))
     people = [p for p in (*attendees, who) if p in contacts]
     return Activity(
         id=event_id,
@@ -227,7 +228,7 @@ def to_event(
         direction="outbound",
         status="scheduled" if at > now else "done",
         contacts=_unique(people),
-        user=_text(event.get("OwnerId")) or None,
+        user=as_text(event.get("OwnerId")) or None,
         deals=(deal_id,),
     )
 
@@ -249,7 +250,7 @@ def to_email(
     opportunity's contacts for the others. Sender and To are direct participants, Cc and Bcc
     copied; `Incoming` gives the direction."""
     message_id = _id(message, "EmailMessage")
-    if _text(message.get("Status")) == EMAIL_DRAFT:
+    if as_text(message.get("Status")) == EMAIL_DRAFT:
         return None
     where = f"Salesforce EmailMessage {message_id}"
     at = _required_datetime(
@@ -258,10 +259,10 @@ def to_email(
     direct: list[str] = []
     copied: list[str] = []
     for relation in relations:
-        who = _text(relation.get("RelationId"))
+        who = as_text(relation.get("RelationId"))
         if who not in contacts:
             continue
-        kind = _text(relation.get("RelationType"))
+        kind = as_text(relation.get("RelationType"))
         if kind in (TO, FROM):
             direct.append(who)
         elif kind in (CC, BCC):
@@ -278,7 +279,7 @@ def to_email(
         status="scheduled" if at > now else "done",
         contacts=direct_ids,
         cc=tuple(c for c in _unique(copied) if c not in direct_ids),
-        user=_text(message.get("CreatedById")) or None,
+        user=as_text(message.get("CreatedById")) or None,
         deals=(deal_id,),
     )
 
@@ -289,25 +290,10 @@ def to_email(
 
 
 def _id(record: Mapping[str, Any], sobject: str) -> str:
-    rid = _text(record.get("Id"))
+    rid = as_text(record.get("Id"))
     if not rid:
         raise MappingError(f"Salesforce {sobject}: field 'Id' is missing")
     return rid
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value.strip() if isinstance(value, str) else str(value)
-
-
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _date(value: Any) -> date | None:
@@ -347,7 +333,7 @@ def _required_datetime(value: Any, where: str, name: str) -> datetime:
 
 def _addresses(value: Any) -> list[str]:
     """Every address in a `;`- or `,`-separated Salesforce address field, lower-cased."""
-    return [a.casefold().rstrip(".") for a in _ADDRESS.findall(_text(value))]
+    return [a.casefold().rstrip(".") for a in _ADDRESS.findall(as_text(value))]
 
 
 def _unique(values: Iterable[str]) -> tuple[str, ...]:

@@ -36,13 +36,13 @@ Sell's vocabularies, and what we make of them:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from adapters.coerce import as_number, as_text
 from adapters.marker import OWN_MARKER
 from engine.model import Activity, Contact, Deal, User, role_key
 
@@ -92,7 +92,7 @@ def core_shape(resource: str, data: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(v, Mapping) and v.get("name") and v.get("value") is not None
         }
     if resource == "deals" and isinstance(out.get("value"), str):
-        out["value"] = _number(out["value"])
+        out["value"] = as_number(out["value"])
     return out
 
 
@@ -109,7 +109,7 @@ def observed_stage(entry: Mapping[str, Any] | None) -> tuple[str, datetime] | No
     """A stage change the feed saw, as the firehose module notes it ({"stage_id", "at"}), in
     the form `to_deal` takes; None for none (or one without a readable time)."""
     at = _datetime((entry or {}).get("at"))
-    return (_text((entry or {}).get("stage_id")), at) if at is not None else None
+    return (as_text((entry or {}).get("stage_id")), at) if at is not None else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,7 +160,7 @@ def to_deal(
     the change feed saw for this deal, if any."""
     deal_id = _id(record, "deal")
     where = f"Sell deal {deal_id}"
-    stage_id = _text(record.get("stage_id"))
+    stage_id = as_text(record.get("stage_id"))
     if not stage_id:
         raise MappingError(f"{where}: field 'stage_id' is missing")
     stage = stages.by_id.get(stage_id)
@@ -171,18 +171,18 @@ def to_deal(
     seen = observed_stage
     if seen is not None and seen[0] == stage_id and (entered is None or seen[1] > entered):
         entered = seen[1]
-    amount = _number(record.get("value"))
+    amount = as_number(record.get("value"))
     return Deal(
         id=deal_id,
-        name=_text(record.get("name")),
+        name=as_text(record.get("name")),
         pipeline=stage.pipeline,
         stage=stage_id,
         stage_entered_at=entered or created,
         created_at=created,
         amount=amount if amount else None,
-        currency=_text(record.get("currency")),
+        currency=as_text(record.get("currency")),
         close_date=_date(record.get("estimated_close_date")),
-        owner=_text(record.get("owner_id")) or None,
+        owner=as_text(record.get("owner_id")) or None,
         status=stage.status,
         url=DEAL_URL.format(id=deal_id),
     )
@@ -209,7 +209,7 @@ def roles_of(
     if tag_prefix is not None:
         wanted = {role_key(r) for r in roles}
         for tag in contact.get("tags") or ():
-            tag = _text(tag)
+            tag = as_text(tag)
             if tag_prefix:
                 if tag.lower().startswith(tag_prefix.lower()):
                     labels.append(tag[len(tag_prefix) :].strip())
@@ -233,25 +233,25 @@ def _labels(value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, Mapping):
-        return [_text(value.get("name"))]
+        return [as_text(value.get("name"))]
     if isinstance(value, list | tuple):
         return [label for v in value for label in _labels(v)]
-    return [part for part in _SPLIT.split(_text(value)) if part]
+    return [part for part in _SPLIT.split(as_text(value)) if part]
 
 
 def to_contact(
     record: Mapping[str, Any], *, roles: Iterable[str], primary: bool = False
 ) -> Contact:
     """A Sell contact (a person, or an organisation on the deal) as a Contact on one deal."""
-    name = _text(record.get("name")) or " ".join(
-        p for p in (_text(record.get("first_name")), _text(record.get("last_name"))) if p
+    name = as_text(record.get("name")) or " ".join(
+        p for p in (as_text(record.get("first_name")), as_text(record.get("last_name"))) if p
     )
-    email = _text(record.get("email"))
+    email = as_text(record.get("email"))
     return Contact(
         id=_id(record, "contact"),
         name=name or email,
         email=email,
-        title=_text(record.get("title")),
+        title=as_text(record.get("title")),
         roles=tuple(roles),
         primary=primary,
     )
@@ -260,7 +260,7 @@ def to_contact(
 def to_user(record: Mapping[str, Any]) -> User:
     """A Sell user (`GET /v2/users`): the id deals and activities carry as owner or user."""
     return User(
-        id=_id(record, "user"), name=_text(record.get("name")), email=_text(record.get("email"))
+        id=_id(record, "user"), name=as_text(record.get("name")), email=as_text(record.get("email"))
     )
 
 
@@ -285,7 +285,7 @@ def to_activity(
         raise MappingError(f"Sell resource {resource!r} is not one of {', '.join(ACTIVITY_KINDS)}")
     activity_id = _id(record, kind)
     where = f"Sell {resource[:-1]} {activity_id}"
-    if kind in ("task", "note") and OWN_MARKER in _text(record.get("content")):
+    if kind in ("task", "note") and OWN_MARKER in as_text(record.get("content")):
         return None
     if kind == "call" and record.get("missed") is True:
         return None
@@ -307,7 +307,7 @@ def to_activity(
         at = _required(record, ("created_at",), where)
         status, direction, user = "done", "internal", record.get("creator_id")
     wanted = {str(c) for c in deal_contacts}
-    contact = _text(record.get("resource_id"))
+    contact = as_text(record.get("resource_id"))
     contacts = (
         (contact,)
         if record.get("resource_type") in CONTACT_TYPES and contact in wanted
@@ -320,7 +320,7 @@ def to_activity(
         direction=direction,
         status=status,
         contacts=contacts,
-        user=_text(user) or None,
+        user=as_text(user) or None,
         deals=tuple(deal_links(resource, record)),
     )
 
@@ -331,26 +331,10 @@ def to_activity(
 
 
 def _id(record: Mapping[str, Any], what: str) -> str:
-    rid = _text(record.get("id"))
+    rid = as_text(record.get("id"))
     if not rid:
         raise MappingError(f"Sell {what}: field 'id' is missing")
     return rid
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value.strip() if isinstance(value, str) else str(value)
-
-
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _aware(value: datetime) -> datetime:
@@ -364,7 +348,7 @@ def _datetime(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return _aware(value)
     try:
-        return _aware(datetime.fromisoformat(_text(value).replace("Z", "+00:00")))
+        return _aware(datetime.fromisoformat(as_text(value).replace("Z", "+00:00")))
     except ValueError:
         return None
 
@@ -380,7 +364,7 @@ def _required(record: Mapping[str, Any], names: Sequence[str], where: str) -> da
 
 def _date(value: Any) -> date | None:
     """`estimated_close_date`: ISO `2026-12-31` (or Sell's `12/31/2026`); None otherwise."""
-    text = _text(value)
+    text = as_text(value)
     if not text:
         return None
     try:

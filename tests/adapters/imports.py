@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PURE_SHARED = ("adapters.roles", "adapters.marker")
-"""The adapters' shared modules that are pure themselves (tests/adapters/test_marker.py, roles):
+PURE_SHARED = ("adapters.roles", "adapters.marker", "adapters.coerce")
+"""The adapters' shared modules that are pure themselves (tests/adapters/test_shared_pure.py):
 named in full; nothing else of the adapters counts as pure."""
 
 
