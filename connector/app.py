@@ -132,11 +132,12 @@ def create_app(
     def _http_error(exc: HTTPException) -> tuple[Response, int]:
         return jsonify(error=exc.name, detail=exc.description), exc.code or 500
 
-    from connector.web import api, install, install_salesforce, ops, webhooks
+    from connector.web import api, install, install_salesforce, install_sell, ops, webhooks
 
     app.register_blueprint(ops.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(install.bp)
     app.register_blueprint(install_salesforce.bp)
+    app.register_blueprint(install_sell.bp)
     api.register(app)
     return app

@@ -13,47 +13,32 @@ enqueues `jobs.install.setup` (provisioning, then the initial sync).
 The answer is JSON (`{"tenant_id", "org_id", "status": "installed"|"reinstalled", "api_key",
 "sandbox"}`) when the request asks for it, else a small HTML page with the same facts.
 
-Error policy: as the HubSpot install (connector/web/install.py): a bad state, a refused consent
-or code is 400 saying to start again; Salesforce unreachable 502; our app credentials missing
-or refused 500 naming the settings; the store or Redis unavailable 503. Nothing logs a token.
+What every CRM's install shares, and the error policy, is in connector/web/install_flow.py.
 """
 
 from __future__ import annotations
 
-import logging
 import secrets
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, redirect, request
+from flask import Blueprint, Response, current_app, g, request
 from redis.exceptions import RedisError
 
-from adapters.errors import CrmError, InvalidRequest, RateLimited, Transient
 from adapters.salesforce import oauth
 from adapters.salesforce.client import salesforce_session
-from connector.web.install import (
-    STATE_MAX_AGE,
-    Installed,
-    InstallError,
-    _check_state,
-    _enqueue_setup,
-    _error,
-    _signer,
-    install_account,
-    installed_answer,
-)
+from connector.web.install_flow import STATE_MAX_AGE, Flow, InstallError
 
-log = logging.getLogger(__name__)
 bp = Blueprint("install_salesforce", __name__)
 
 CRM = "salesforce"
-START = "/install/salesforce"
-CALLBACK = "/install/salesforce/callback"
-COOKIE = "dealradar_install_sf"
-_STATE_SALT = "dealradar.install.salesforce"
+FLOW = Flow(
+    crm="Salesforce", start="/install/salesforce", callback="/install/salesforce/callback",
+    cookie="dealradar_install_sf", salt="dealradar.install.salesforce",
+)  # fmt: skip
 _VERIFIER_KEY = "dealradar:install:pkce:{nonce}"
 
 
-@bp.get(START)
+@bp.get(FLOW.start)
 def start() -> Response | tuple[Response, int]:
     services = current_app.extensions["dealradar"]
     config = services.config
@@ -64,67 +49,56 @@ def start() -> Response | tuple[Response, int]:
         try:
             services.redis.set(_VERIFIER_KEY.format(nonce=nonce), verifier, ex=STATE_MAX_AGE)
         except RedisError as exc:
-            raise InstallError(503, f"Deal Radar cannot take installs right now; try {START} "
-                                    "again in a minute") from exc  # fmt: skip
+            raise InstallError(503, f"Deal Radar cannot take installs right now; try "
+                                    f"{FLOW.start} again in a minute") from exc  # fmt: skip
     except InstallError as exc:
-        return _error(exc, "Salesforce")
+        return FLOW.refused(exc)
     url = oauth.authorize_url(
         login_url=_login_url(config.crm, sandbox),
         client_id=client_id,
-        redirect_uri=config.public_url + CALLBACK,
-        state=_signer(services, _STATE_SALT).dumps({"nonce": nonce, "sandbox": sandbox}),
+        redirect_uri=config.public_url + FLOW.callback,
+        state=FLOW.state(services, {"nonce": nonce, "sandbox": sandbox}),
         verifier=verifier,
     )
-    response = redirect(url, code=302)
-    response.set_cookie(
-        COOKIE, nonce, max_age=STATE_MAX_AGE, path=CALLBACK, httponly=True, samesite="Lax",
-        secure=config.public_url.startswith("https://"),
-    )  # fmt: skip
-    return response
+    return FLOW.to_consent(services, url, nonce)
 
 
-@bp.get(CALLBACK)
+@bp.get(FLOW.callback)
 def callback() -> Response | tuple[Response, int]:
     services = current_app.extensions["dealradar"]
+    config = services.config
     try:
-        state = _check_state(
-            services, request.args.get("state", ""), start=START, cookie=COOKIE, salt=_STATE_SALT
-        )
-        if request.args.get("error"):
-            why = request.args.get("error_description") or request.args["error"]
-            raise InstallError(
-                400, f"Salesforce did not grant access ({why}); start again at {START} and allow"
-            )
+        state = FLOW.check_state(services)
         verifier = _verifier(services, str(state["nonce"]))
         sandbox = bool(state.get("sandbox"))
-        grant = _exchange(services, request.args.get("code", ""), verifier, sandbox)
-        done = install_account(
-            services, CRM, grant.org_id, f"Salesforce org {grant.org_id}", grant.tokens, None,
-            start=START,
-        )  # fmt: skip
+        code = FLOW.code()
+        client_id, client_secret = _app_credentials(config)
+        refused_client = ("invalid_client", "consumer secret")
+        with FLOW.crm_refusals(refused_client, "SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET"):
+            grant = oauth.exchange_code(
+                code, login_url=_login_url(config.crm, sandbox), client_id=client_id,
+                client_secret=client_secret, redirect_uri=config.public_url + FLOW.callback,
+                verifier=verifier, session=salesforce_session(config.crm),
+            )  # fmt: skip
+        done = FLOW.install(services, CRM, grant.org_id, f"Salesforce org {grant.org_id}",
+                            grant.tokens, None)  # fmt: skip
         g.tenant = done.tenant_id
-        _enqueue_setup(services, done.tenant_id, start=START)
     except InstallError as exc:
-        return _error(exc, "Salesforce")
-    log.info("Salesforce org %s %s as tenant %s", done.portal_id, done.status, done.tenant_id)
-    response = _answer(done, sandbox)
-    response.delete_cookie(COOKIE, path=CALLBACK)
-    return response
-
-
-# --- steps ---------------------------------------------------------------------------------------
+        return FLOW.refused(exc)
+    facts = {"tenant_id": done.tenant_id, "org_id": done.portal_id, "status": done.status,
+             "api_key": done.api_key, "sandbox": sandbox}  # fmt: skip
+    return FLOW.answer(
+        done, facts, where=f"Salesforce org {done.portal_id}",
+        doing="creating its fields and reading your opportunities (any step left to an admin "
+        "is shown there)",
+    )  # fmt: skip
 
 
 def _app_credentials(config: Any) -> tuple[str, str]:
-    client_id = config.crm.get("SALESFORCE_CLIENT_ID")
-    client_secret = config.crm.get("SALESFORCE_CLIENT_SECRET")
-    if not client_id or not client_secret:
-        raise InstallError(
-            500,
-            "Deal Radar's Salesforce connected app is not configured: set SALESFORCE_CLIENT_ID "
-            "and SALESFORCE_CLIENT_SECRET (the app's consumer key and secret) and restart",
-        )
-    return client_id, client_secret
+    return FLOW.credentials(
+        config, "SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET",
+        "the connected app's consumer key and secret",
+    )  # fmt: skip
 
 
 def _login_url(crm: Any, sandbox: bool) -> str:
@@ -138,60 +112,9 @@ def _verifier(services: Any, nonce: str) -> str:
         verifier = services.redis.getdel(_VERIFIER_KEY.format(nonce=nonce))
     except RedisError as exc:
         raise InstallError(503, f"Deal Radar cannot take installs right now; start again at "
-                                f"{START}") from exc  # fmt: skip
+                                f"{FLOW.start}") from exc  # fmt: skip
     if not verifier:
-        raise InstallError(400, f"this install's PKCE verifier expired; start again at {START}")
+        raise InstallError(
+            400, f"this install's PKCE verifier expired; start again at {FLOW.start}"
+        )
     return verifier.decode() if isinstance(verifier, bytes) else str(verifier)
-
-
-def _exchange(services: Any, code: str, verifier: str, sandbox: bool) -> oauth.Grant:
-    if not code:
-        raise InstallError(400, f"Salesforce sent no authorization code; start again at {START}")
-    config = services.config
-    client_id, client_secret = _app_credentials(config)
-    try:
-        return oauth.exchange_code(
-            code, login_url=_login_url(config.crm, sandbox), client_id=client_id,
-            client_secret=client_secret, redirect_uri=config.public_url + CALLBACK,
-            verifier=verifier, session=salesforce_session(config.crm),
-        )  # fmt: skip
-    except (Transient, RateLimited) as exc:
-        log.warning("Salesforce install: Salesforce did not answer: %s", exc)
-        raise InstallError(
-            502, f"Salesforce did not answer ({exc}); try again in a few minutes from {START}"
-        ) from exc
-    except InvalidRequest as exc:
-        if any(word in str(exc) for word in ("invalid_client", "consumer secret")):
-            log.error("Salesforce refused our connected app's credentials: %s", exc)
-            raise InstallError(
-                500,
-                "Salesforce refused Deal Radar's connected app credentials: check "
-                "SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET",
-            ) from exc
-        raise InstallError(
-            400,
-            f"Salesforce refused the authorization code ({exc}): codes are single use and "
-            f"short-lived; start again at {START}",
-        ) from exc
-    except CrmError as exc:
-        raise InstallError(
-            400, f"Salesforce refused the install ({exc}); start again at {START}"
-        ) from exc
-
-
-# --- answers -------------------------------------------------------------------------------------
-
-
-def _answer(done: Installed, sandbox: bool) -> Response:
-    facts = {
-        "tenant_id": done.tenant_id,
-        "org_id": done.portal_id,
-        "status": done.status,
-        "api_key": done.api_key,
-        "sandbox": sandbox,
-    }
-    return installed_answer(
-        done, facts, where=f"Salesforce org {done.portal_id}",
-        doing="creating its fields and reading your opportunities (any step left to an admin "
-        "is shown there)",
-    )  # fmt: skip
