@@ -126,6 +126,15 @@ def groups_alive(leaders: dict[str, int]) -> dict[str, list[int]]:
     return left
 
 
+def groups_left(leaders: dict[str, int], within: float = 5.0) -> dict[str, list[int]]:
+    """`groups_alive` once they had `within` seconds to go: a SIGKILL sent to a group is
+    delivered as each process is next scheduled, which on a loaded machine is not at once."""
+    deadline = time.monotonic() + within
+    while (left := groups_alive(leaders)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
 def processes_in(directory: Path) -> list[str]:
     """Live processes whose working directory is `directory` (the launcher's children inherit
     it), as "pid command" lines."""

@@ -21,7 +21,14 @@ from cryptography.fernet import Fernet
 from connector.commands.sandbox_cmd import load_or_make_secrets
 from connector.commands.sandbox_report import deal_table, sync_line
 from connector.processes import Children
-from tests.e2e.launcher import ROOT, Launcher, groups_alive, port_free, processes_in
+from tests.e2e.launcher import (
+    ROOT,
+    Launcher,
+    groups_alive,
+    groups_left,
+    port_free,
+    processes_in,
+)
 
 DEALS = 25
 
@@ -47,8 +54,8 @@ def _ports(launcher: Launcher) -> list[int]:
 
 
 def _all_gone(launcher: Launcher, workdir: Path, pids: dict[str, int]) -> None:
+    assert groups_left(pids) == {}
     assert processes_in(workdir) == []
-    assert groups_alive(pids) == {}
     for port in set(_ports(launcher)):
         assert port_free(port), f"port {port} still taken"
 
@@ -208,7 +215,7 @@ def test_a_child_that_ignores_sigterm_is_killed_with_its_whole_group(tmp_path: P
     started = time.monotonic()
     assert children.stop(grace=1.0) == ["stubborn"]
     assert time.monotonic() - started < 10
-    assert groups_alive({"stubborn": child.process.pid, "polite": polite.process.pid}) == {}
+    assert groups_left({"stubborn": child.process.pid, "polite": polite.process.pid}) == {}
     assert polite.process.returncode == -signal.SIGTERM
 
 
