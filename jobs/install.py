@@ -34,6 +34,7 @@ from adapters.errors import CrmError
 from adapters.hubspot.provision import account_settings, provision, suggest_roles
 from adapters.salesforce.provision import provision as salesforce_provision
 from adapters.sell.fields import FIELDS as SELL_FIELDS
+from adapters.zones import zone_name
 from connector import queues
 from connector.store import tenants
 from connector.store.models import SetupRun
@@ -61,6 +62,8 @@ class Provisioned:
     detail: str
     time_zone: str | None = None
     """The CRM account's time zone (a name zoneinfo loads), if it has one."""
+    account: str = "portal"
+    """What the CRM calls an account, for the setup's detail ("the portal's zone")."""
 
 
 def _hubspot(adapter: Any, roles: list[str]) -> Provisioned:
@@ -82,7 +85,13 @@ def _sell(adapter: Any, roles: list[str]) -> Provisioned:
     detail = f"custom fields: {len(fields.usable)} of {len(SELL_FIELDS)} usable"
     if not fields.complete:
         detail += " (see the notice: what to create in Sell)"
-    return Provisioned({}, detail)
+    given = adapter.account_zone()
+    zone = zone_name(given)
+    if given and zone is None:
+        log.warning("Sell account of tenant %s has time zone %r, which is not a zone Deal Radar "
+                    "can read; its tenant keeps its zone", adapter.tenant.id, given)  # fmt: skip
+        detail += f"; account time zone {given!r} unknown, not taken"
+    return Provisioned({}, detail, zone, account="account")
 
 
 def _salesforce(adapter: Any, roles: list[str]) -> Provisioned:
@@ -125,7 +134,7 @@ def setup(tenant_id: str) -> dict[str, Any]:
             settings = tenants.current_settings(rt.store, tenant_id)
             roles = list(settings.document["alerts"]["key_role_silent"]["roles"])
             done = provisioner(adapter, roles)
-            detail = done.detail + _time_zone(rt, tenant_id, done.time_zone)
+            detail = done.detail + _time_zone(rt, tenant_id, done.time_zone, done.account)
             log.info("tenant %s: provisioned %s (%s)", tenant_id, tenant.crm, detail)
             _record(rt, tenant_id, status="syncing", labels=done.labels, detail=detail)
         else:
@@ -147,16 +156,16 @@ def setup(tenant_id: str) -> dict[str, Any]:
     return {"status": "done", "requested": progress.requested, "pages": progress.pages}
 
 
-def _time_zone(rt: Runtime, tenant_id: str, zone: str | None) -> str:
+def _time_zone(rt: Runtime, tenant_id: str, zone: str | None, account: str) -> str:
     """Put the tenant on its CRM account's zone unless someone chose one; says what it did."""
     if zone is None:
         return ""
     if tenants.adopt_timezone(rt.store, tenant_id, zone, rt.clock()):
         log.info("tenant %s: time zone %s, taken from its CRM account", tenant_id, zone)
-        return f"; time zone {zone} (the portal's)"
+        return f"; time zone {zone} (the {account}'s)"
     kept = tenants.current_settings(rt.store, tenant_id).timezone
     log.info("tenant %s keeps its time zone %s (the CRM account's is %s)", tenant_id, kept, zone)
-    return f"; time zone {kept} kept (the portal's is {zone})"
+    return f"; time zone {kept} kept (the {account}'s is {zone})"
 
 
 def _progress(rt: Runtime, tenant_id: str, progress: Progress) -> None:

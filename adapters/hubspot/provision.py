@@ -21,7 +21,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate, PropertyUpdate
 
@@ -30,6 +29,7 @@ from adapters.hubspot.client import TIMEOUT, HubSpotClient, _body
 from adapters.hubspot.oauth import SCOPES, TokenInfo, hide_token_paths
 from adapters.hubspot.properties import GROUP, definitions
 from adapters.roles import match_labels
+from adapters.zones import known_zone
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def account_settings(client: HubSpotClient) -> AccountSettings:
     details = answer if isinstance(answer, dict) else {}
     zone = str(details.get("timeZone") or "").strip() or None
     currency = str(details.get("companyCurrency") or "").strip() or None
-    if zone is not None and not _known_zone(zone):
+    if zone is not None and not known_zone(zone):
         log.warning(
             "HubSpot portal %s has time zone %r, which Python's tz database does not know; "
             "its tenant keeps its zone (set settings `timezone` to an IANA name)",
@@ -174,14 +174,6 @@ def account_settings(client: HubSpotClient) -> AccountSettings:
         )  # fmt: skip
         return AccountSettings(time_zone=None, currency=currency, unknown_zone=zone)
     return AccountSettings(time_zone=zone, currency=currency)
-
-
-def _known_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a folder, "../x" refused
-        return False
-    return True
 
 
 def suggest_roles(labels: Sequence[AssociationLabel], roles: Sequence[str]) -> dict[str, str]:

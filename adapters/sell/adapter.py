@@ -212,6 +212,12 @@ class SellAdapter:
             )
         return self._stages
 
+    def account_zone(self) -> str:
+        """The account's time zone as Sell writes it (`GET /v2/accounts/self`): an IANA name
+        or an offset such as "UTC-06:00" (adapters/zones.py reads both); "" when unset."""
+        answer = self.client.get("/v2/accounts/self", endpoint="GET /v2/accounts/self")
+        return str((answer.get("data") or {}).get("timezone") or "")
+
     def users(self) -> dict[str, User]:
         """The account's users by id, read once per adapter (one job)."""
         if self._users is None:

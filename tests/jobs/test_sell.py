@@ -332,3 +332,34 @@ def _fernet_key() -> str:
     from cryptography.fernet import Fernet
 
     return Fernet.generate_key().decode()
+
+
+@pytest.mark.parametrize(
+    ("given", "taken"),
+    [("Europe/Berlin", "Europe/Berlin"), ("UTC-06:00", "Etc/GMT+6"), ("Mars/Olympus", None)],
+)
+def test_the_tenant_takes_the_account_time_zone_when_it_can_read_it(
+    account: Account, given: str, taken: str | None
+) -> None:
+    account.state.account["timezone"] = given
+    account.setup()
+    tenant = tenants.get_tenant(account.rt.store, account.tenant_id)
+    with account.rt.store.tenant(account.tenant_id) as s:
+        run = s.get(SetupRun, account.tenant_id)
+    assert run is not None and run.status == "done", "an unreadable zone never stops the setup"
+    if taken:
+        assert tenant.timezone == taken
+        assert f"time zone {taken} (the account's)" in (run.detail or "")
+    else:
+        assert tenant.timezone == "UTC", "the tenant keeps its own zone"
+        assert f"account time zone {given!r} unknown, not taken" in (run.detail or "")
+
+
+def test_a_zone_an_admin_chose_is_kept(account: Account) -> None:
+    tenants.save_settings(account.rt.store, account.tenant_id, {"timezone": "America/Chicago"},
+                          "admin", account.rt.clock())  # fmt: skip
+    account.state.account["timezone"] = "Europe/Berlin"
+    account.setup()
+    with account.rt.store.tenant(account.tenant_id) as s:
+        run = s.get(SetupRun, account.tenant_id)
+    assert "time zone America/Chicago kept (the account's is Europe/Berlin)" in (run.detail or "")
