@@ -85,13 +85,8 @@ def _sell(adapter: Any, roles: list[str]) -> Provisioned:
     detail = f"custom fields: {len(fields.usable)} of {len(SELL_FIELDS)} usable"
     if not fields.complete:
         detail += " (see the notice: what to create in Sell)"
-    given = adapter.account_zone()
-    zone = zone_name(given)
-    if given and zone is None:
-        log.warning("Sell account of tenant %s has time zone %r, which is not a zone Deal Radar "
-                    "can read; its tenant keeps its zone", adapter.tenant.id, given)  # fmt: skip
-        detail += f"; account time zone {given!r} unknown, not taken"
-    return Provisioned({}, detail, zone, account="account")
+    zone, unknown = _readable_zone(adapter.account_zone(), "Sell account", adapter.tenant.id)
+    return Provisioned({}, detail + unknown, zone, account="account")
 
 
 def _salesforce(adapter: Any, roles: list[str]) -> Provisioned:
@@ -101,7 +96,19 @@ def _salesforce(adapter: Any, roles: list[str]) -> Provisioned:
             "Salesforce org %s needs an admin: %s", adapter.client.org_id,
             " ".join(done.admin_steps),
         )  # fmt: skip
-    return Provisioned(done.labels(roles), done.summary())
+    zone, unknown = _readable_zone(done.time_zone, "Salesforce org", adapter.tenant.id)
+    return Provisioned(done.labels(roles), done.summary() + unknown, zone, account="org")
+
+
+def _readable_zone(given: str, where: str, tenant_id: str) -> tuple[str | None, str]:
+    """The zoneinfo name for a CRM's zone text, and a note for the setup's detail when the
+    text names no zone Deal Radar can read (the tenant then keeps its own)."""
+    zone = zone_name(given)
+    if not given or zone is not None:
+        return zone, ""
+    log.warning("%s of tenant %s has time zone %r, which is not a zone Deal Radar can read; "
+                "its tenant keeps its zone", where, tenant_id, given)  # fmt: skip
+    return None, f"; account time zone {given!r} unknown, not taken"
 
 
 PROVISIONERS: Mapping[str, Callable[[Adapter, list[str]], Provisioned]] = {

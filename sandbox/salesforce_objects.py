@@ -373,6 +373,21 @@ OBJECTS: dict[str, ObjectDef] = {
             ],
             required=("ContentDocumentId", "LinkedEntityId"),
         ),
+        # The org itself (one read-only row): its time zone and locale, as the Organization
+        # object reference lists them.
+        _object(
+            "Organization",
+            "00D",
+            [
+                _f("Name", "string", **_RO),
+                _f("TimeZoneSidKey", "picklist", **_RO),
+                _f("DefaultLocaleSidKey", "picklist", **_RO),
+                _f("LanguageLocaleKey", "picklist", **_RO),
+                _f("IsSandbox", "boolean", **_RO),
+            ],
+            createable=False,
+            updateable=False,
+        ),
         _object(
             "PermissionSet",
             "0PS",

@@ -116,6 +116,7 @@ class SalesforceState:
         session_seconds: float = 7_200,
         api_version: str = "59.0",
         instance_url: str = "https://127.0.0.1",
+        time_zone: str = "America/Los_Angeles",
     ) -> None:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.lock = threading.RLock()
@@ -162,9 +163,15 @@ class SalesforceState:
             ("ContentDocumentLink", "ShareType"): ["V", "C", "I"],
             ("ContentDocumentLink", "Visibility"): ["AllUsers", "InternalUsers", "SharedUsers"],
         }
-        self.org_id = self.ids.new("00D")
         now = self.clock()
         self.created_at = now
+        self.org_id = self._insert_raw(
+            "Organization",
+            {"Name": "Sandbox Org", "TimeZoneSidKey": time_zone, "DefaultLocaleSidKey": "en_US",
+             "LanguageLocaleKey": "en_US", "IsSandbox": False},
+            now,
+            None,
+        )  # fmt: skip
         self.api_user_id = self._insert_raw(
             "User",
             {

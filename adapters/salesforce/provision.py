@@ -58,6 +58,8 @@ class Provisioned:
     roles: list[str] = field(default_factory=list)
     """The org's OpportunityContactRole Role values."""
     admin_steps: list[str] = field(default_factory=list)
+    time_zone: str = ""
+    """The org's TimeZoneSidKey (an IANA name such as "America/Los_Angeles"), "" if unread."""
 
     def labels(self, configured: Sequence[str]) -> dict[str, str]:
         """The org's roles matched to the tenant's (`role_labels` lays an admin's over it)."""
@@ -89,8 +91,15 @@ def provision(client: SalesforceClient, user_id: str | None = None) -> Provision
         _grant(client, permission_set, done)
     _check_visible(client, done)
     done.roles = role_values(client)
+    done.time_zone = org_time_zone(client)
     log.info("provisioned Salesforce org %s: %s", client.org_id, done.summary())
     return done
+
+
+def org_time_zone(client: SalesforceClient) -> str:
+    """The org's default time zone (Organization.TimeZoneSidKey); "" when the org says none."""
+    rows = client.query("SELECT Id, TimeZoneSidKey FROM Organization", "org time zone")
+    return str(rows[0].get("TimeZoneSidKey") or "") if rows else ""
 
 
 def role_values(client: SalesforceClient) -> list[str]:

@@ -90,6 +90,26 @@ def test_setup_provisions_the_org_then_syncs_and_writes_every_opportunity(
     assert len(written) == 8 and all(written)
 
 
+def test_the_tenant_takes_the_org_time_zone(rt: Runtime, installed: Org) -> None:
+    assert tenants.get_tenant(rt.store, installed.tenant_id).timezone == "America/Los_Angeles"
+    with rt.store.tenant(installed.tenant_id) as s:
+        detail = s.get(SetupRun, installed.tenant_id).detail
+    assert "time zone America/Los_Angeles (the org's)" in detail
+
+
+def test_an_org_zone_python_does_not_know_is_reported_and_not_taken(
+    rt: Runtime, org: Org
+) -> None:
+    with org.state.lock:
+        org.state.records["Organization"][org.state.org_id]["TimeZoneSidKey"] = "Mars/Olympus"
+    queues.request_setup(rt.redis, org.tenant_id)
+    run_jobs(rt.redis)
+    with rt.store.tenant(org.tenant_id) as s:
+        run = s.get(SetupRun, org.tenant_id)
+    assert run.status == "done" and "account time zone 'Mars/Olympus' unknown" in run.detail
+    assert tenants.get_tenant(rt.store, org.tenant_id).timezone == "UTC"
+
+
 def test_an_expired_session_is_refreshed_once_and_stored(rt: Runtime, installed: Org) -> None:
     before = load_tokens(rt.store, rt.box, installed.tenant_id)  # type: ignore[arg-type]
     opp = installed.opportunities()[0]
