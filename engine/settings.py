@@ -80,6 +80,7 @@ DEFAULTS: dict[str, Any] = {
     "tasks": {
         "due_in_business_days": 1,
         "due_hour": 17,
+        "backlog": False,
         "alerts": {code: {"enabled": code not in TASKS_OFF_BY_DEFAULT} for code in ALERT_CODES},
     },
     "notes": {"grade_changed": False},
@@ -233,6 +234,7 @@ _TaskAlerts = type(
 class _Tasks(_Strict):
     due_in_business_days = _due_days()
     due_hour = fields.Integer(strict=True, validate=validate.Range(min=0, max=23))
+    backlog = fields.Boolean()
     alerts = fields.Nested(_TaskAlerts)
 
 

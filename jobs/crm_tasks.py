@@ -51,6 +51,8 @@ def on_started(tenant_id: str, event: dict[str, Any]) -> str:
     settings = tenants.current_settings(current().store, tenant_id)
     if not settings.task_for(event["code"])["enabled"]:
         return "off"
+    if event.get("backlog") and not settings.document["tasks"]["backlog"]:
+        return "backlog: the alert was there before the install (tasks.backlog is off)"
     if not crm_can_act(tenant_id):
         return "the CRM adapter makes no tasks"
     episode_id = int(event["episode_id"])

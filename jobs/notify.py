@@ -60,6 +60,8 @@ def on_event(tenant_id: str, event: dict[str, Any]) -> dict[str, Any]:
     anyone = chosen["channels"] or any(r.get("channels") for r in chosen["reps"].values())
     if event["type"] not in chosen["events"] or not anyone:
         return {"notified": 0}  # the default: no instant notifications, no query per event
+    if event.get("backlog"):
+        return {"notified": 0, "why": "there before the install: the digest lists it"}
     with rt.store.tenant(tenant_id) as s:
         deal = s.get(DealRow, (tenant_id, event["deal_id"]))
         if deal is None or not deal.owner:

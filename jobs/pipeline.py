@@ -20,8 +20,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from connector.store import results, work
+from connector.store.models import Tenant
 from connector.store.results import EpisodeRef
 from connector.store.snapshots import delete_deals
+from connector.store.times import from_db
 from engine.evaluate import Evaluator
 from engine.fields import VOLATILE, changed, field_values
 from engine.model import Bundle
@@ -64,6 +66,7 @@ def record(
     grades_before = results.previous_grades(session, ids)
     evaluations = [evaluator(b, mutes.get(b.deal.id, ()), previous.get(b.deal.id)) for b in bundles]
 
+    backlog = _backlog(session, tenant_id, bundles, grades_before)
     regraded = [
         e.deal_id for e in evaluations if grades_before.get(e.deal_id) not in (None, e.health.grade)
     ]
@@ -95,15 +98,37 @@ def record(
                     "health_before": health_before.get(e.deal_id),
                 }
             )
-    for kind, episodes in (("alert.started", changes.started), ("alert.ended", changes.ended)):
-        events.extend(
-            _episode_event(kind, ep, message=ep.message, facts=ep.facts) for ep in episodes
-        )
+    events.extend(
+        _episode_event("alert.started", ep, message=ep.message, facts=ep.facts,
+                       **({"backlog": True} if ep.deal_id in backlog else {}))
+        for ep in changes.started
+    )  # fmt: skip
+    events.extend(
+        _episode_event("alert.ended", ep, message=ep.message, facts=ep.facts)
+        for ep in changes.ended
+    )
     return Recorded(
         evaluated=len(evaluations),
         writebacks=_propose_writebacks(session, tenant_id, to_write, now),
         events=_propose_events(session, tenant_id, events, now),
     )
+
+
+def _backlog(
+    session: Session, tenant_id: str, bundles: Sequence[Bundle], grades_before: dict[str, str]
+) -> set[str]:
+    """Deals Deal Radar looks at for the first time although they were in the CRM before the
+    tenant was installed: the alerts they start with are the install's backlog, which tasks
+    and instant notifications leave to the digest (a first sync would otherwise drop hundreds
+    of tasks on the team at once)."""
+    first_look = [b for b in bundles if b.deal.id not in grades_before]
+    if not first_look:
+        return set()
+    tenant = session.get(Tenant, tenant_id)
+    installed_at = from_db(tenant.created_at) if tenant is not None else None
+    if installed_at is None:
+        return set()
+    return {b.deal.id for b in first_look if b.deal.created_at < installed_at}
 
 
 def _batch_key(prefix: str, parts: Sequence[str]) -> str:

@@ -1,7 +1,8 @@
 """CRM tasks end to end over real HTTP on the HubSpot emulator, with a real worker and Redis.
 
-An admin who wants tasks for some alerts installs Deal Radar; the initial sync starts alert
-episodes and each gets exactly one task in HubSpot, assigned to the deal's owner, linked to the
+An admin who wants tasks for some alerts, the install's backlog included (`tasks.backlog`),
+installs Deal Radar; the initial sync starts alert episodes and each gets exactly one task in
+HubSpot, assigned to the deal's owner, linked to the
 deal, due at 17:00 on the next business day of the tenant's timezone. A rep logs a call, the
 alert ends, the task is completed. Running the same work again changes nothing; a worker killed
 after HubSpot made a task and before the outbox recorded it leaves one task, not two.
@@ -54,7 +55,12 @@ def _prepare_tenant(product: Product, store: Store, task_alerts: set[str]) -> st
     )  # fmt: skip
     document = {
         "timezone": ZONE,
-        "tasks": {"alerts": {code: {"enabled": code in task_alerts} for code in ALERT_CODES}},
+        "tasks": {
+            # The deals are older than the install: their alerts are its backlog, which the
+            # admin asks tasks for.
+            "backlog": True,
+            "alerts": {code: {"enabled": code in task_alerts} for code in ALERT_CODES},
+        },
     }
     tenants.save_settings(store, tenant.id, document, changed_by="e2e", now=datetime.now(UTC))
     installed = install(product.app_url)

@@ -19,7 +19,7 @@ from adapters import ADAPTERS
 from adapters.folder.client import FolderClient
 from connector import queues
 from connector.store import tenants
-from connector.store.models import AlertEpisode, Evaluation, OutboxEffect
+from connector.store.models import AlertEpisode, Evaluation, OutboxEffect, Tenant
 from connector.store.times import from_db
 from engine.model import dump_bundle
 from jobs import crm_actions, crm_tasks, sweeper
@@ -444,3 +444,40 @@ def test_a_crm_whose_adapter_makes_no_tasks_gets_no_effects(
         [events] = [r.result["handled_by"] for r in s.scalars(select(OutboxEffect))
                     if r.kind == "event"]  # fmt: skip
     assert {"the CRM adapter makes no tasks"} <= {h["crm_task"] for h in events.values()}
+
+
+def _installed_yesterday(rt: Runtime, tenant_id: str, clock: Clock) -> None:
+    """The tenant was installed yesterday, after every example deal was created."""
+    with rt.store.tenant(tenant_id) as s:
+        s.get(Tenant, tenant_id).created_at = clock() - timedelta(days=1)
+
+
+def test_the_install_backlog_gets_no_tasks_then_new_alerts_do(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    _installed_yesterday(rt, tenant_id, clock)
+    _refresh(redis, tenant_id)
+    assert len(_episodes(rt, tenant_id)) > 5, "the alerts are there, on the deals' fields"
+    assert crm.tasks() == {} and _effects(rt, tenant_id, TASK) == [], "not a task each"
+
+    # A deal created after the install starts with an alert: that is news, so it gets its task.
+    doc = dump_bundle(crm.pull(["d-1002"]).bundles[0])
+    doc["deal"] = {**doc["deal"], "id": "d-2001", "name": "Globex phase 2",
+                   "created_at": (clock() - timedelta(hours=1)).isoformat()}  # fmt: skip
+    crm.put_deal(doc)
+    _refresh(redis, tenant_id, ["d-2001"])
+    assert _task_of(crm, "d-2001", "Bring in another contact") != []
+    # An alert that starts later on a backlog deal is news too.
+    clock.now += timedelta(days=40)
+    _refresh(redis, tenant_id, ["d-1001"])
+    assert _task_of(crm, "d-1001", "Get back in touch"), "no_activity started after the install"
+
+
+def test_an_admin_may_ask_for_the_backlog_tasks(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    _installed_yesterday(rt, tenant_id, clock)
+    tenants.save_settings(rt.store, tenant_id, {"tasks": {"backlog": True}}, changed_by="test",
+                          now=clock())  # fmt: skip
+    _refresh(redis, tenant_id)
+    assert len(_task_of(crm, "d-1002", "Get back in touch")) == 1

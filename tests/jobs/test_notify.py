@@ -21,7 +21,7 @@ from connector.notify.config import NotifyConfig
 from connector.notify.ssrf import OutboundPolicy
 from connector.store import tenants
 from connector.store.credentials import save_tokens
-from connector.store.models import OutboxEffect
+from connector.store.models import OutboxEffect, Tenant
 from connector.store.snapshots import save_bundles
 from connector.store.times import from_db
 from engine.model import load_bundle
@@ -99,6 +99,20 @@ def test_email_without_smtp_lands_in_the_outbox_once_per_event(
     _redispatch(rt, tenant_id)
     run_jobs(redis)
     assert len(_eml(rt)) == CLAIRE_STARTS + TOM_STARTS, "no second message for an event"
+
+
+def test_alerts_a_deal_had_before_the_install_are_left_to_the_digest(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    with rt.store.tenant(tenant_id) as s:  # installed yesterday, after the deals were made
+        s.get(Tenant, tenant_id).created_at = clock() - timedelta(days=1)
+    tenants.save_settings(
+        rt.store, tenant_id, {"notifications": {"channels": ["email"]}}, "admin", clock()
+    )
+    _evaluate(rt, tenant_id, clock)
+    actions.dispatch(tenant_id)
+    run_jobs(redis)
+    assert _eml(rt) == [], "no message per alert of the install's backlog"
 
 
 def test_with_smtp_url_the_smtp_server_receives_each_message_once(
