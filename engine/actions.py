@@ -122,7 +122,10 @@ def plan_task(
             lines.append(text["link"].format_map(values))
         lines.append(text["closes"])
         body = "\n\n".join(lines)
-    due = due_at(started_at, settings.zone, task["due_in_business_days"], task["due_hour"])
+    due = due_at(
+        started_at, settings.zone, task["due_in_business_days"], task["due_hour"],
+        settings.holidays,
+    )  # fmt: skip
     return TaskPlan(subject=subject.format_map(values).strip(), body=body.strip(), due=due)
 
 

@@ -1,13 +1,15 @@
 """Business days in a tenant's timezone: when a task made for an alert falls due.
 
-A business day is Monday to Friday in the tenant's timezone; public holidays are not known (a
-task due on one simply shows as due that day). Due dates are local days, turned into an aware
-instant at a local hour only at the end, so a DST change between the start and the due day
-moves the UTC instant, never the local hour a rep sees.
+A business day is Monday to Friday in the tenant's timezone, less the holidays the tenant lists
+(`tasks.holidays`: its public holidays and closures, which no calendar library knows for every
+country and company). Due dates are local days, turned into an aware instant at a local hour
+only at the end, so a DST change between the start and the due day moves the UTC instant, never
+the local hour a rep sees.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,22 +17,28 @@ WEEKEND = frozenset({5, 6})
 """date.weekday() of Saturday and Sunday."""
 
 
-def is_business_day(day: date) -> bool:
-    return day.weekday() not in WEEKEND
+def is_business_day(day: date, holidays: Collection[date] = ()) -> bool:
+    return day.weekday() not in WEEKEND and day not in holidays
 
 
-def next_business_day(day: date) -> date:
+def next_business_day(day: date, holidays: Collection[date] = ()) -> date:
     """The first business day after `day`."""
     day += timedelta(days=1)
-    while not is_business_day(day):
+    while not is_business_day(day, holidays):
         day += timedelta(days=1)
     return day
 
 
-def add_business_days(day: date, n: int) -> date:
-    """The n-th business day after `day` (n >= 1): Friday + 1 is Monday, Saturday + 1 too."""
+def add_business_days(day: date, n: int, holidays: Collection[date] = ()) -> date:
+    """The n-th business day after `day` (n >= 1): Friday + 1 is Monday, Saturday + 1 too, and
+    a holiday counts as a weekend day."""
     if n < 1:
         raise ValueError(f"add_business_days counts from 1, got {n}")
+    if holidays:
+        # Day by day: holidays break the weeks' pattern (n is at most MAX_DUE_BUSINESS_DAYS).
+        for _ in range(n):
+            day = next_business_day(day, holidays)
+        return day
     # Whole weeks first (five business days each), so a large n costs no loop over its days.
     weeks, rest = divmod(n - 1, 5)
     day = next_business_day(day) + timedelta(weeks=weeks)
@@ -39,7 +47,13 @@ def add_business_days(day: date, n: int) -> date:
     return day
 
 
-def due_at(start: datetime, zone: ZoneInfo, business_days: int, hour: int) -> datetime:
+def due_at(
+    start: datetime,
+    zone: ZoneInfo,
+    business_days: int,
+    hour: int,
+    holidays: Collection[date] = (),
+) -> datetime:
     """When a task made at `start` is due: at `hour` local time on the `business_days`-th
     business day after the local day of `start`. With 0, the same day if it is a business day
     and `hour` has not yet passed there, else the next business day. An aware datetime in
@@ -51,11 +65,11 @@ def due_at(start: datetime, zone: ZoneInfo, business_days: int, hour: int) -> da
         raise ValueError(f"the due hour is 0 to 23, got {hour}")
     local = start.astimezone(zone)
     if business_days > 0:
-        day = add_business_days(local.date(), business_days)
+        day = add_business_days(local.date(), business_days, holidays)
     elif business_days == 0:
         day = local.date()
-        if not is_business_day(day) or local.hour >= hour:
-            day = next_business_day(day)
+        if not is_business_day(day, holidays) or local.hour >= hour:
+            day = next_business_day(day, holidays)
     else:
         raise ValueError(f"business days cannot be negative, got {business_days}")
     wall = datetime(day.year, day.month, day.day, hour, tzinfo=zone)

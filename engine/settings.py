@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from string import Formatter
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -45,6 +46,8 @@ FREQUENCY_DAYS: dict[str, float] = {
 MAX_DAYS = 3650
 """Ten years: any larger threshold is a typo, not a policy."""
 MAX_DUE_BUSINESS_DAYS = 60
+MAX_HOLIDAYS = 400
+"""Holidays a tenant may list: a few years of public holidays and closures."""
 """A task due further out than three months is not a follow-up any more."""
 TASK_PLACEHOLDERS = ("deal_name", "message", "deal_url")
 """What an admin's task wording may name: `{message}` is the alert's one-line explanation."""
@@ -81,6 +84,7 @@ DEFAULTS: dict[str, Any] = {
         "due_in_business_days": 1,
         "due_hour": 17,
         "backlog": False,
+        "holidays": [],
         "alerts": {code: {"enabled": code not in TASKS_OFF_BY_DEFAULT} for code in ALERT_CODES},
     },
     "notes": {"grade_changed": False},
@@ -231,10 +235,21 @@ _TaskAlerts = type(
 )
 
 
+def _valid_day(text: str) -> None:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"{text!r} is not a date; write it as 2026-12-25") from None
+
+
 class _Tasks(_Strict):
     due_in_business_days = _due_days()
     due_hour = fields.Integer(strict=True, validate=validate.Range(min=0, max=23))
     backlog = fields.Boolean()
+    # Strings, as the admin wrote them (the document is JSON); read as dates by `holidays`.
+    holidays = fields.List(
+        fields.String(validate=_valid_day), validate=validate.Length(max=MAX_HOLIDAYS)
+    )
     alerts = fields.Nested(_TaskAlerts)
 
 
@@ -389,6 +404,11 @@ class Settings:
             "due_hour": tasks["due_hour"],
             **block,
         }
+
+    @property
+    def holidays(self) -> frozenset[date]:
+        """The local days that are not business days besides weekends (`tasks.holidays`)."""
+        return frozenset(date.fromisoformat(d) for d in self.document["tasks"]["holidays"])
 
     @property
     def notes(self) -> dict[str, Any]:

@@ -133,3 +133,27 @@ def test_bad_arguments_are_refused() -> None:
         due_at(datetime(2026, 11, 23, 9, 0, tzinfo=UTC), PARIS, -1, 17)
     with pytest.raises(ValueError, match="0 to 23"):
         due_at(datetime(2026, 11, 23, 9, 0, tzinfo=UTC), PARIS, 1, 24)
+
+
+def test_a_holiday_counts_as_a_weekend_day() -> None:
+    christmas, boxing_day = date(2026, 12, 25), date(2026, 12, 26)
+    thursday_evening = datetime(2026, 12, 24, 19, 0, tzinfo=PARIS)
+    due = due_at(thursday_evening, PARIS, 1, 17, {christmas})
+    assert due == datetime(2026, 12, 28, 17, 0, tzinfo=PARIS), "Friday off: due on Monday"
+    assert add_business_days(date(2026, 12, 24), 2, {christmas, boxing_day}) == date(2026, 12, 29)
+    same_day = datetime(2026, 12, 25, 9, 0, tzinfo=PARIS)
+    assert due_at(same_day, PARIS, 0, 17, {christmas}) == datetime(2026, 12, 28, 17, 0,
+                                                                    tzinfo=PARIS)  # fmt: skip
+
+
+def test_holidays_agree_with_counting_day_by_day() -> None:
+    holidays = {date(2026, 12, 25), date(2027, 1, 1), date(2026, 12, 31)}
+    for offset in range(14):
+        day = date(2026, 12, 20) + timedelta(days=offset)
+        for n in range(1, 12):
+            counted, left = day, n
+            while left:
+                counted += timedelta(days=1)
+                if counted.weekday() < 5 and counted not in holidays:
+                    left -= 1
+            assert add_business_days(day, n, holidays) == counted, (day, n)

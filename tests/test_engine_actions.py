@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -40,6 +40,21 @@ def test_default_task_in_plain_words_with_a_link_due_next_business_day() -> None
     assert f"Open the deal: {URL}" in plan.body
     paris = ZoneInfo("Europe/Paris")
     assert plan.due == datetime(2026, 11, 30, 17, 0, tzinfo=paris)  # Friday evening -> Monday
+
+
+def test_the_tenant_holidays_push_the_due_day() -> None:
+    # The alert starts on Friday 27 November evening; Monday 30 is the team's day off.
+    plan = _plan({"tasks": {"holidays": ["2026-11-30"]}})
+    assert plan is not None
+    assert plan.due == datetime(2026, 12, 1, 17, 0, tzinfo=ZoneInfo("Europe/Paris"))
+
+
+def test_holidays_are_dates() -> None:
+    assert load_settings({"tasks": {"holidays": ["2026-12-25"]}}).holidays == {date(2026, 12, 25)}
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"tasks": {"holidays": ["2026-12-25", "25/12/2026"]}})
+    [(path, why)] = caught.value.errors.items()
+    assert path.startswith("tasks.holidays") and "write it as 2026-12-25" in " ".join(why)
 
 
 def test_no_link_line_without_a_url() -> None:
