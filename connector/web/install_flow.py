@@ -20,7 +20,8 @@ import hashlib
 import hmac
 import html
 import logging
-from collections.abc import Callable, Iterator
+import secrets
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,18 +73,26 @@ class Flow:
     cookie: str
     salt: str
 
-    def to_consent(self, services: Any, url: str, nonce: str) -> Response:
-        """The redirect to the CRM's consent page, the state's nonce in this browser's cookie
-        (Lax: the CRM's redirect back is a top-level navigation, which carries it)."""
-        response = redirect(url, code=302)
+    def to_consent(
+        self,
+        services: Any,
+        authorize: Callable[[str, str], str],
+        *,
+        nonce: str | None = None,
+        state: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """The redirect to the CRM's consent page: `authorize(redirect_uri, state)` makes its
+        URL. The signed state carries a fresh nonce (or `nonce`) and `state`; the nonce also
+        rides in this browser's cookie (Lax: the CRM's redirect back is a top-level
+        navigation, which carries it)."""
+        nonce = nonce or secrets.token_urlsafe(16)
+        signed = _signer(services, self.salt).dumps({**(state or {}), "nonce": nonce})
+        response = redirect(authorize(services.config.public_url + self.callback, signed), 302)
         response.set_cookie(
             self.cookie, nonce, max_age=STATE_MAX_AGE, path=self.callback, httponly=True,
             samesite="Lax", secure=services.config.public_url.startswith("https://"),
         )  # fmt: skip
         return response
-
-    def state(self, services: Any, payload: dict[str, Any]) -> str:
-        return _signer(services, self.salt).dumps(payload)
 
     def check_state(self, services: Any) -> dict[str, Any]:
         """The callback's state payload, once: signed by us, fresh, from this browser, never

@@ -53,14 +53,18 @@ def start() -> Response | tuple[Response, int]:
                                     f"{FLOW.start} again in a minute") from exc  # fmt: skip
     except InstallError as exc:
         return FLOW.refused(exc)
-    url = oauth.authorize_url(
-        login_url=_login_url(config.crm, sandbox),
-        client_id=client_id,
-        redirect_uri=config.public_url + FLOW.callback,
-        state=FLOW.state(services, {"nonce": nonce, "sandbox": sandbox}),
-        verifier=verifier,
+    return FLOW.to_consent(
+        services,
+        lambda redirect_uri, state: oauth.authorize_url(
+            login_url=_login_url(config.crm, sandbox),
+            client_id=client_id,
+            redirect_uri=redirect_uri,
+            state=state,
+            verifier=verifier,
+        ),
+        nonce=nonce,
+        state={"sandbox": sandbox},
     )
-    return FLOW.to_consent(services, url, nonce)
 
 
 @bp.get(FLOW.callback)

@@ -8,7 +8,6 @@ instead use a personal access token: `dealradar tenants add --crm sell --token-s
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g
@@ -32,14 +31,13 @@ def start() -> Response | tuple[Response, int]:
         client_id, _secret = _app_credentials(services.config)
     except InstallError as exc:
         return FLOW.refused(exc)
-    nonce = secrets.token_urlsafe(16)
-    url = oauth.authorize_url(
-        client_id=client_id,
-        redirect_uri=services.config.public_url + FLOW.callback,
-        state=FLOW.state(services, {"nonce": nonce}),
-        base=services.config.crm.get("SELL_AUTHORIZE_URL", oauth.AUTHORIZE_URL),
+    base = services.config.crm.get("SELL_AUTHORIZE_URL", oauth.AUTHORIZE_URL)
+    return FLOW.to_consent(
+        services,
+        lambda redirect_uri, state: oauth.authorize_url(
+            client_id=client_id, redirect_uri=redirect_uri, state=state, base=base
+        ),
     )
-    return FLOW.to_consent(services, url, nonce)
 
 
 @bp.get(FLOW.callback)
