@@ -7,11 +7,12 @@ requested on Redis. If Redis is down or slow, the events are still accepted (the
 down, nothing is accepted and the caller answers 503, so the CRM retries later.
 
 Group commit: in a web process serving several requests at once (gunicorn's gthread workers),
-deliveries that arrive while another is being committed wait, and are then written together by
-one of them: one INSERT per tenant and source, one COMMIT (one fsync). Each delivery is still
-answered only after its own events are committed, and learns which of them were new; an event
-repeated by two deliveries of the same group is new for the first only. A delivery never waits
-for more than the group being written before its own. The web app's Intake then hands the
+deliveries that arrive while others are being committed wait, and are then written together by
+one of them: one INSERT, one COMMIT (one fsync). Each delivery is still answered only after its
+own events are committed, and learns which of them were new; an event repeated by two
+deliveries of the same group is new for the first only, and by two groups written at once, for
+the one committed first (the unique key decides). A delivery never waits for more than the
+groups being written (IN_FLIGHT at most) before its own. The web app's Intake then hands the
 deals to its RefreshRequests, which sends the process's requests together a moment later
 (connector.refresh_requests); without one, the leader requests them, one call per tenant,
 before its group is answered.
