@@ -7,12 +7,11 @@ requested on Redis. If Redis is down or slow, the events are still accepted (the
 down, nothing is accepted and the caller answers 503, so the CRM retries later.
 
 Group commit: in a web process serving several requests at once (gunicorn's gthread workers),
-deliveries that arrive while others are being committed wait, and are then written together by
-one of them: one INSERT, one COMMIT (one fsync). Each delivery is still answered only after its
-own events are committed, and learns which of them were new; an event repeated by two
-deliveries of the same group is new for the first only, and by two groups written at once, for
-the one committed first (the unique key decides). A delivery never waits for more than the
-groups being written (IN_FLIGHT at most) before its own. The web app's Intake then hands the
+deliveries that arrive while another is being committed wait, and are then written together by
+one of them: one INSERT per tenant and source, one COMMIT (one fsync). Each delivery is still
+answered only after its own events are committed, and learns which of them were new; an event
+repeated by two deliveries of the same group is new for the first only. A delivery never waits
+for more than the group being written before its own. The web app's Intake then hands the
 deals to its RefreshRequests, which sends the process's requests together a moment later
 (connector.refresh_requests); without one, the leader requests them, one call per tenant,
 before its group is answered.
@@ -21,7 +20,6 @@ before its group is answered.
 from __future__ import annotations
 
 import contextlib
-import queue
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
@@ -41,9 +39,6 @@ from connector.store.sql import insert_new_many
 
 MAX_GROUP_EVENTS = 2_000
 """Events written in one group commit; a larger backlog is written by the next leader."""
-IN_FLIGHT = 2
-"""Groups a process writes at once, each on its connection: while one waits for its commit to
-reach the disk, the next is written (with one, the cores idled a tenth of the time)."""
 GROUP_WHY = "a group commit of webhook deliveries for several tenants; every row names its tenant"
 
 
@@ -87,16 +82,6 @@ class _Delivery:
     """Released once: when the delivery was written, or when it is first in line (to lead)."""
 
 
-@dataclass
-class _Writer:
-    """One group at a time, on its own psycopg connection (taken from the pool and detached),
-    opened at its first group and replaced after a failure."""
-
-    connection: Any = None
-    insert: work.InboxInsert | None = None
-    """The inbox insert prepared on that connection."""
-
-
 def _held() -> threading.Lock:
     lock = threading.Lock()
     lock.acquire()
@@ -106,17 +91,16 @@ def _held() -> threading.Lock:
 class Intake:
     """The inbox's door for one process: concurrent deliveries share one transaction.
 
-    The first delivery in line is the leader: once one of the `in_flight` writers is free, it
-    takes every delivery queued behind it (up to MAX_GROUP_EVENTS events) out of the line, hands
-    the line to the next in line (who leads the next group as soon as a writer is free: while
-    this one waits for its commit), writes its group, requests the refreshes of its deals (or
-    hands them to `refreshes`) and wakes its group. With one request at a time (gunicorn's sync
-    workers) each group is one delivery.
+    The first delivery in line is the leader: it writes every delivery queued behind it (up to
+    MAX_GROUP_EVENTS events), hands the line to the next in line, who writes the next group
+    meanwhile, requests the refreshes of its own group's deals (or hands them to `refreshes`)
+    and wakes its group. With one request at a time (gunicorn's sync workers) each group is one
+    delivery.
 
-    On PostgreSQL a group is one INSERT on a writer's own connection in autocommit mode: the
-    statement is its transaction, committed (and flushed to disk) before it returns, in one
+    On PostgreSQL a group is one INSERT on a connection of the Intake's own in autocommit mode:
+    the statement is its transaction, committed (and flushed to disk) before it returns, in one
     round trip (work.InboxInsert). A connection that failed is dropped and a new one opened for
-    the writer's next group."""
+    the next group."""
 
     def __init__(
         self,
@@ -125,7 +109,6 @@ class Intake:
         *,
         window: float = queues.COALESCE_SECONDS,
         refreshes: RefreshRequests | None = None,
-        in_flight: int = IN_FLIGHT,
     ) -> None:
         self.store = store
         self.redis = redis
@@ -135,13 +118,12 @@ class Intake:
         sends them in the background, merged (the web app); without one, the leader sends
         them before its group is answered."""
         self._line: deque[_Delivery] = deque()
-        """The deliveries waiting for a group, the next leader first."""
         self._mutex = threading.Lock()
-        self.writers = [_Writer() for _ in range(in_flight)]
-        self._free: queue.LifoQueue[_Writer] = queue.LifoQueue()
-        """The writers not writing, the last used first: one connection while one suffices."""
-        for writer in self.writers:
-            self._free.put(writer)
+        self._connection: Any = None
+        """The leader's own psycopg connection (taken from the pool and detached), opened at the
+        first group and replaced after a failure."""
+        self._insert: work.InboxInsert | None = None
+        """The inbox insert prepared on that connection."""
 
     def accept(
         self,
@@ -161,11 +143,14 @@ class Intake:
         if not first:
             mine.wake.acquire()  # each waiter its own lock: waking one wakes no other
         if not mine.done:  # first in line: lead a group, this delivery and those behind it
-            writer = self._free.get()  # meanwhile, more deliveries join the line
-            try:
-                self._lead(self._take_group(), writer)
-            finally:
-                self._free.put(writer)
+            with self._mutex:
+                group, size = [], 0
+                for waiting in self._line:
+                    if group and size + len(waiting.events) > MAX_GROUP_EVENTS:
+                        break
+                    group.append(waiting)
+                    size += len(waiting.events)
+            self._lead(group)
         if mine.error is not None:
             if isinstance(
                 mine.error, SQLAlchemyError | self.store.engine.dialect.loaded_dbapi.Error
@@ -175,46 +160,35 @@ class Intake:
         assert mine.result is not None
         return mine.result
 
-    def _take_group(self) -> list[_Delivery]:
-        """The deliveries at the head of the line, out of it; the next one leads next."""
-        group, size = [], 0
-        with self._mutex:
-            while self._line:
-                if group and size + len(self._line[0].events) > MAX_GROUP_EVENTS:
-                    break
-                group.append(self._line.popleft())
-                size += len(group[-1].events)
-            following = self._line[0] if self._line else None
-        if following is not None:
-            following.wake.release()
-        return group
+    def _lead(self, group: list[_Delivery]) -> None:
+        """Write the group and hand the line to the next leader, then request the refreshes
+        (while the next group is being written) and hand every delivery its answer."""
+        handed_off: list[bool] = []
 
-    def _lead(self, group: list[_Delivery], writer: _Writer) -> None:
-        """Write the group with `writer`, then request the refreshes and hand every delivery
-        its answer."""
-        written: list[bool] = []
-
-        def write(rows: list[work.InboxRow]) -> dict[tuple[str, str], int]:
-            new = self._write(writer, rows)
-            written.append(True)
-            return new
+        def hand_off() -> None:
+            self._hand_off(group)
+            handed_off.append(True)
 
         outcomes: list[Accepted | BaseException]
         try:
             try:
-                outcomes = list(_commit(
-                    self.store, self.redis, group, self.window, write, refreshes=self.refreshes
-                ))  # fmt: skip
+                commit = _commit(
+                    self.store, self.redis, group, self.window, self._write, hand_off,
+                    self.refreshes,
+                )  # fmt: skip
+                outcomes = list(commit)
             except Exception as exc:
-                if not written and len(group) > 1 and _refused_for_its_data(exc):
-                    # One delivery's rows (a value too long) must not fail the others.
-                    outcomes = [self._alone(delivery, writer) for delivery in group]
+                if not handed_off and len(group) > 1 and _refused_for_its_data(exc):
+                    # One delivery's rows (a tenant deleted meanwhile) must not fail the others.
+                    outcomes = [self._alone(delivery) for delivery in group]
                 else:
                     outcomes = [exc] * len(group)
         except BaseException as exc:  # the worker is stopping: nobody may wait for this group
             outcomes = [exc] * len(group)
             raise
         finally:
+            if not handed_off:
+                self._hand_off(group)
             for each, outcome in zip(group, outcomes, strict=True):
                 if isinstance(outcome, BaseException):
                     each.error = outcome
@@ -224,34 +198,44 @@ class Intake:
             for each in group[1:]:
                 each.wake.release()
 
-    def _alone(self, delivery: _Delivery, writer: _Writer) -> Accepted | Exception:
+    def _hand_off(self, group: list[_Delivery]) -> None:
+        """The group leaves the line; the first delivery behind it leads the next group."""
+        with self._mutex:
+            for _ in group:
+                self._line.popleft()
+            following = self._line[0] if self._line else None
+        if following is not None:
+            following.wake.release()
+
+    def _alone(self, delivery: _Delivery) -> Accepted | Exception:
         try:
             (result,) = _commit(
-                self.store, self.redis, [delivery], self.window,
-                lambda rows: self._write(writer, rows), refreshes=self.refreshes,
+                self.store, self.redis, [delivery], self.window, self._write,
+                refreshes=self.refreshes,
             )  # fmt: skip
         except Exception as exc:
             return exc
         return result
 
-    def _write(self, writer: _Writer, rows: list[work.InboxRow]) -> dict[tuple[str, str], int]:
+    def _write(self, rows: list[work.InboxRow]) -> dict[tuple[str, str], int]:
         if self.store.dialect != "postgresql":
             return _write_in_session(self.store, rows)
         try:
-            insert = writer.insert
+            insert = self._insert
             if insert is None:
                 raw = self.store.engine.raw_connection()  # the store's connect arguments
                 driver = raw.driver_connection
-                raw.detach()  # kept by this writer, never returned to the pool
+                raw.detach()  # kept by this Intake, never returned to the pool
                 driver.autocommit = True
-                writer.connection = driver
-                insert = writer.insert = work.InboxInsert(driver)
+                self._connection = driver
+                insert = self._insert = work.InboxInsert(driver)
             written = insert(rows)
         except Exception:
-            if writer.connection is not None:
+            if self._connection is not None:
                 with contextlib.suppress(Exception):
-                    writer.connection.close()
-            writer.connection = writer.insert = None
+                    self._connection.close()
+                self._connection = None
+            self._insert = None
             raise
         return {(tenant_id, key): row_id for tenant_id, key, row_id in written}
 
@@ -284,10 +268,11 @@ def _commit(
     group: Sequence[_Delivery],
     window: float,
     write: Write | None = None,
+    written: Callable[[], None] | None = None,
     refreshes: RefreshRequests | None = None,
 ) -> list[Accepted]:
-    """Write a group of deliveries in one transaction, then request their refreshes: through
-    `refreshes` when given, else from Redis now."""
+    """Write a group of deliveries in one transaction, then (after calling `written`) request
+    their refreshes: through `refreshes` when given, else from Redis now."""
     owner: dict[tuple[str, str], int] = {}
     """(tenant, dedupe key) -> the delivery that brought it first"""
     rows: list[work.InboxRow] = []
@@ -301,9 +286,9 @@ def _commit(
         rows += work.inbox_rows(
             delivery.tenant_id, claimed, source=delivery.source, now=delivery.now
         )
-    # In key order: two groups in flight that share keys wait for each other, never deadlock.
-    rows.sort(key=lambda row: (row[0], row[1]))
     new = (write or (lambda rows: _write_in_session(store, rows)))(rows) if rows else {}
+    if written is not None:
+        written()
 
     fresh: list[dict[str, int]] = [{} for _ in group]
     """per delivery: its new events' inbox ids by dedupe key"""
