@@ -87,7 +87,7 @@ def test_a_deleted_tenants_events_are_purged_whatever_their_status(
     assert purge.run() == {"tenants": 0, "events": 0}, "no processed event is old enough"
     with rt.store.all_tenants("the test counts every tenant's inbox") as s:
         counts = select(InboxEvent.tenant_id, func.count()).group_by(InboxEvent.tenant_id)
-        left = dict(s.execute(counts).tuples().all())
+        left = dict(s.execute(counts).all())
     assert left == {tenant_id: 1}
     assert _keys(rt, tenant_id) == {"kept": "unresolved"}
 
