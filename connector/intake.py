@@ -179,7 +179,7 @@ class Intake:
                 outcomes = list(commit)
             except Exception as exc:
                 if not handed_off and len(group) > 1 and _refused_for_its_data(exc):
-                    # One delivery's rows (a tenant deleted meanwhile) must not fail the others.
+                    # One delivery's rows (a key too long) must not fail the others.
                     outcomes = [self._alone(delivery) for delivery in group]
                 else:
                     outcomes = [exc] * len(group)

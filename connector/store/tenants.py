@@ -143,7 +143,8 @@ class AccountTenants:
     Every delivery names its account; looking it up costs the receiver more than storing the
     events does. Only found tenants are remembered: a portal installing right now must not
     have its first webhooks dropped as "unknown" for a minute. A tenant deleted meanwhile is
-    seen within `ttl` (its events fail to store, get a 503, and HubSpot retries).
+    seen within `ttl`; until then its events are stored, never worked on, and the hourly purge
+    deletes them (the inbox has no foreign key to refuse them: migration 0010).
     """
 
     def __init__(

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from psycopg import errors as psycopg_errors
 from psycopg import pq
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from connector.store.models import InboxEvent, OutboxEffect
@@ -173,6 +173,35 @@ def purge_processed(session: Session, received_before: datetime, limit: int) -> 
         .limit(limit)
     )
     ids = list(session.scalars(oldest))
+    if ids:
+        session.execute(delete(InboxEvent).where(InboxEvent.id.in_(ids)))
+    return len(ids)
+
+
+_TENANTS_GONE = text(
+    "WITH RECURSIVE t(id) AS ("
+    " SELECT min(tenant_id) FROM inbox"
+    " UNION ALL"
+    " SELECT (SELECT min(tenant_id) FROM inbox WHERE tenant_id > t.id) FROM t"
+    " WHERE t.id IS NOT NULL"
+    ") SELECT id FROM t WHERE id IS NOT NULL AND id NOT IN (SELECT id FROM tenants)"
+)
+"""The inbox's tenants read as a loose scan of the unique key (one probe per tenant, not a
+read of every row), less those that still exist."""
+
+
+def tenants_gone(session: Session) -> list[str]:
+    """The tenants that have inbox rows and exist no more: the inbox has no foreign key to
+    delete a deleted tenant's rows with it (migration 0010), the purge deletes them."""
+    return list(session.scalars(_TENANTS_GONE))
+
+
+def purge_all(session: Session, limit: int) -> int:
+    """Delete up to `limit` of the session tenant's inbox events, whatever their status; how
+    many. For a tenant that no longer exists."""
+    if session.info.get("tenant_id") is None:
+        raise RuntimeError("purge_all needs a tenant session (Store.tenant)")
+    ids = list(session.scalars(select(InboxEvent.id).limit(limit)))
     if ids:
         session.execute(delete(InboxEvent).where(InboxEvent.id.in_(ids)))
     return len(ids)

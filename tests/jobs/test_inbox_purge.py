@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from redis import Redis
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
 from connector.commands import cron_cmd
 from connector.intake import accept_event
 from connector.store import work
-from connector.store.models import InboxEvent
+from connector.store.models import InboxEvent, Tenant
 from connector.store.tenants import create_tenant
 from jobs import purge
 from jobs.runtime import Runtime
@@ -68,6 +68,28 @@ def test_the_purge_works_in_batches_and_tenant_by_tenant(
     assert purge.run() == {"tenants": 2, "events": 14}
     assert _keys(rt, tenant_id) == {"a-new": "done"}, "received within the window: kept"
     assert _keys(rt, other.id) == {"b-kept": "pending"}
+
+
+def test_a_deleted_tenants_events_are_purged_whatever_their_status(
+    rt: Runtime, tenant_id: str, clock: Clock, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    # The inbox has no foreign key to cascade a tenant's deletion (migration 0010).
+    gone, _key = create_tenant(rt.store, crm="test", account_id="gone", now=clock())
+    for n in range(7):
+        _receive(rt, gone.id, f"g-{n}")  # unresolved: work kept, were the tenant alive
+    _mark(rt, gone.id, _receive(rt, gone.id, "g-done"), "done")
+    _receive(rt, tenant_id, "kept")
+    with rt.store.global_session() as s:
+        s.execute(delete(Tenant).where(Tenant.id == gone.id))
+    _receive(rt, gone.id, "g-late")  # a delivery in flight as it was deleted
+    monkeypatch.setattr(purge, "PURGE_BATCH", 3)
+
+    assert purge.run() == {"tenants": 0, "events": 0}, "no processed event is old enough"
+    with rt.store.all_tenants("the test counts every tenant's inbox") as s:
+        counts = select(InboxEvent.tenant_id, func.count()).group_by(InboxEvent.tenant_id)
+        left = dict(s.execute(counts).all())
+    assert left == {tenant_id: 1}
+    assert _keys(rt, tenant_id) == {"kept": "unresolved"}
 
 
 def test_the_cron_schedules_the_purge_hourly(redis: Redis) -> None:

@@ -61,8 +61,8 @@ def test_a_refused_row_raises_psycopgs_error_with_its_sqlstate(
     store: Store, connection: Any
 ) -> None:
     insert = work.InboxInsert(connection)
-    with pytest.raises(psycopg.errors.ForeignKeyViolation) as refused:
-        insert(_rows("no-such-tenant", "e1"))
-    assert refused.value.sqlstate == "23503"
     tenant, _ = create_tenant(store, crm="test", account_id="a", now=NOW)
+    with pytest.raises(psycopg.errors.StringDataRightTruncation) as refused:
+        insert(_rows(tenant.id, "k" * 301))  # the key's column holds 300 characters
+    assert refused.value.sqlstate == "22001"
     assert len(insert(_rows(tenant.id, "e1"))) == 1, "the connection goes on"

@@ -28,8 +28,8 @@ def _differences(url: str) -> list:
 
 def test_upgrade_creates_exactly_the_models(database_url: str) -> None:
     assert migrate.current(database_url) is None
-    assert migrate.upgrade(database_url) == migrate.head() == "0009_salesforce"
-    assert migrate.current(database_url) == "0009_salesforce"
+    assert migrate.upgrade(database_url) == migrate.head() == "0010_inbox_without_tenant_key"
+    assert migrate.current(database_url) == "0010_inbox_without_tenant_key"
     assert _differences(database_url) == []
 
 
