@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 from connector.cli import main
 from connector.store.db import Store
 from connector.store.tenants import list_tenants, tenant_for_api_key
+from tests.store.test_migrations import HEAD
 
 ROOT = Path(__file__).parent.parent
 
@@ -35,14 +36,14 @@ def test_db_upgrade_then_nothing_to_do(url: str, capsys: pytest.CaptureFixture) 
     code, out, _ = _run(capsys, "db", "upgrade", "--database-url", url)
     assert code == 0
     assert out.splitlines() == [
-        f"{url}: upgraded from an empty database to 0009_salesforce",
-        "database at revision 0009_salesforce",
+        f"{url}: upgraded from an empty database to {HEAD}",
+        f"database at revision {HEAD}",
     ]
     code, out, _ = _run(capsys, "db", "upgrade", "--database-url", url)
     assert code == 0 and "nothing done" in out
-    assert out.endswith("revision 0009_salesforce\n")
+    assert out.endswith(f"revision {HEAD}\n")
     code, out, _ = _run(capsys, "db", "current", "--database-url", url)
-    assert out == "database at revision 0009_salesforce (the newest)\n"
+    assert out == f"database at revision {HEAD} (the newest)\n"
 
 
 def test_db_upgrade_reads_the_configuration(
@@ -51,7 +52,7 @@ def test_db_upgrade_reads_the_configuration(
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.delenv("DEALRADAR_SECRET_KEYS", raising=False)  # migrations need no secret
     code, out, _ = _run(capsys, "db", "upgrade")
-    assert code == 0 and out.endswith("database at revision 0009_salesforce\n")
+    assert code == 0 and out.endswith(f"database at revision {HEAD}\n")
 
 
 def test_db_errors_say_what_to_do_and_hide_the_password(capsys: pytest.CaptureFixture) -> None:
@@ -160,7 +161,7 @@ def test_the_installed_way(tmp_path: Path) -> None:
 
     done = dealradar("db", "upgrade")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.endswith("database at revision 0009_salesforce\n")
+    assert done.stdout.endswith(f"database at revision {HEAD}\n")
     done = dealradar("tenants", "add", "--crm", "test", "--account-id", "acme")
     assert done.returncode == 0, done.stderr
     assert "API key: drk_" in done.stdout

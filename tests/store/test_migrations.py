@@ -14,6 +14,9 @@ from connector.store import migrate
 from connector.store.db import Store
 from connector.store.models import AlertEpisode, Base, Tenant
 
+HEAD = "0010_inbox_without_tenant_key"
+"""The newest migration: named once here (tests/test_cli_store.py reads it too)."""
+
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
 
@@ -28,8 +31,8 @@ def _differences(url: str) -> list:
 
 def test_upgrade_creates_exactly_the_models(database_url: str) -> None:
     assert migrate.current(database_url) is None
-    assert migrate.upgrade(database_url) == migrate.head() == "0010_inbox_without_tenant_key"
-    assert migrate.current(database_url) == "0010_inbox_without_tenant_key"
+    assert migrate.upgrade(database_url) == migrate.head() == HEAD
+    assert migrate.current(database_url) == HEAD
     assert _differences(database_url) == []
 
 
