@@ -35,14 +35,14 @@ def test_db_upgrade_then_nothing_to_do(url: str, capsys: pytest.CaptureFixture) 
     code, out, _ = _run(capsys, "db", "upgrade", "--database-url", url)
     assert code == 0
     assert out.splitlines() == [
-        f"{url}: upgraded from an empty database to 0009_salesforce",
-        "database at revision 0009_salesforce",
+        f"{url}: upgraded from an empty database to 0010_results_fillfactor",
+        "database at revision 0010_results_fillfactor",
     ]
     code, out, _ = _run(capsys, "db", "upgrade", "--database-url", url)
     assert code == 0 and "nothing done" in out
-    assert out.endswith("revision 0009_salesforce\n")
+    assert out.endswith("revision 0010_results_fillfactor\n")
     code, out, _ = _run(capsys, "db", "current", "--database-url", url)
-    assert out == "database at revision 0009_salesforce (the newest)\n"
+    assert out == "database at revision 0010_results_fillfactor (the newest)\n"
 
 
 def test_db_upgrade_reads_the_configuration(
@@ -51,7 +51,7 @@ def test_db_upgrade_reads_the_configuration(
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.delenv("DEALRADAR_SECRET_KEYS", raising=False)  # migrations need no secret
     code, out, _ = _run(capsys, "db", "upgrade")
-    assert code == 0 and out.endswith("database at revision 0009_salesforce\n")
+    assert code == 0 and out.endswith("database at revision 0010_results_fillfactor\n")
 
 
 def test_db_errors_say_what_to_do_and_hide_the_password(capsys: pytest.CaptureFixture) -> None:
@@ -160,7 +160,7 @@ def test_the_installed_way(tmp_path: Path) -> None:
 
     done = dealradar("db", "upgrade")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.endswith("database at revision 0009_salesforce\n")
+    assert done.stdout.endswith("database at revision 0010_results_fillfactor\n")
     done = dealradar("tenants", "add", "--crm", "test", "--account-id", "acme")
     assert done.returncode == 0, done.stderr
     assert "API key: drk_" in done.stdout
