@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -103,8 +104,9 @@ class Deal:
 _cached_role_key = lru_cache(maxsize=4096)(role_key)
 
 
-def _when(activity: Activity) -> float:
-    return activity.ts
+_when = attrgetter("ts")
+"""An activity's sort key: its epoch seconds (attrgetter runs in C, a function would not: the
+sweep sorts some four million activities a day)."""
 
 
 @dataclass(slots=True)

@@ -58,13 +58,19 @@ def _activity(
 
 
 def _unpack(
-    packed: str, loads: Any = jsoncodec.loads, at: Any = datetime.fromtimestamp, zones: Any = _ZONES
+    packed: str,
+    loads: Any = jsoncodec.loads,
+    at: Any = datetime.fromtimestamp,
+    zones: Any = _ZONES,
+    new: Any = Activity,
 ) -> list[Activity]:
     """A deal's packed activities (`pack_activities`) as engine objects: `_activity` inlined,
-    with its helpers bound as locals, since the sweep runs it some forty times per deal."""
+    with its helpers bound as locals, since the sweep runs it some forty times per deal.
+    Every argument is positional (a keyword costs the call more) and an empty list becomes the
+    empty tuple without a call: most activities have no cc."""
     return [
-        Activity(aid, kind, at(ts, zones.get(offset) or _zone(offset)), direction, status,
-                 tuple(people), tuple(cc), user, ts=ts)
+        new(aid, kind, at(ts, zones.get(offset) or _zone(offset)), direction, status,
+            tuple(people) if people else (), tuple(cc) if cc else (), user, (), ts)
         for aid, kind, ts, offset, direction, status, people, cc, user in loads(packed)
     ]  # fmt: skip
 
@@ -214,8 +220,12 @@ def load_bundles(session: Session, deal_ids: Sequence[str]) -> list[Bundle]:
         contacts[deal_id].append(Contact(cid, name, email, title, tuple(roles or ()), primary))
     if unpacked:
         activities.update(_joined_activities(session, tenant, unpacked))
-    users_needed = {x.user for acts in activities.values() for x in acts if x.user}
-    users_needed.update(deal.owner for deal in deals.values() if deal.owner)
+    # Each deal's users (its owner's and its activities'), found in one pass over the activities.
+    wanted_by_deal = {
+        deal_id: {deal.owner, *[x.user for x in activities.get(deal_id, ())]} - {None, ""}
+        for deal_id, deal in deals.items()
+    }
+    users_needed = set().union(*wanted_by_deal.values())
     users = {}
     if users_needed:
         users = {
@@ -231,14 +241,12 @@ def load_bundles(session: Session, deal_ids: Sequence[str]) -> list[Bundle]:
         deal = deals.get(deal_id)
         if deal is None:
             continue
-        acts = activities.get(deal_id, ())
-        wanted = {deal.owner} | {x.user for x in acts}
         bundles.append(
             Bundle(
                 deal=deal,
                 contacts=tuple(contacts.get(deal_id, ())),
-                activities=tuple(acts),
-                users=tuple(users[uid] for uid in sorted(wanted - {None}) if uid in users),
+                activities=tuple(activities.get(deal_id, ())),
+                users=tuple(users[uid] for uid in sorted(wanted_by_deal[deal_id]) if uid in users),
             )
         )
     return bundles

@@ -14,7 +14,7 @@ from connector.store import migrate
 from connector.store.db import Store
 from connector.store.models import AlertEpisode, Base, Tenant
 
-HEAD = "0010_inbox_without_tenant_key"
+HEAD = "0011_results_fillfactor"
 """The newest migration: named once here (tests/test_cli_store.py reads it too)."""
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -83,5 +83,26 @@ def test_migrations_run_where_the_application_connects(database_url: str) -> Non
             with store.engine.connect() as connection:
                 schema = connection.exec_driver_sql("SELECT current_schema()").scalar()
             assert schema.startswith("test_")
+    finally:
+        store.dispose()
+
+
+def test_the_tables_the_sweep_rewrites_keep_room_for_new_versions(database_url: str) -> None:
+    """PostgreSQL: evaluations and alert episodes leave half of each page free, so the daily
+    rewrite of their rows stays on the page and touches no index (migration 0010)."""
+    migrate.upgrade(database_url)
+    store = Store(database_url)
+    try:
+        if store.dialect != "postgresql":
+            pytest.skip("a PostgreSQL storage parameter")
+        with store.engine.connect() as connection:
+            options = dict(
+                connection.exec_driver_sql(
+                    "SELECT relname, reloptions FROM pg_class"
+                    " WHERE relname IN ('evaluations', 'alert_episodes')"
+                    " AND relnamespace = current_schema()::regnamespace"
+                ).all()
+            )
+        assert options == {"evaluations": ["fillfactor=50"], "alert_episodes": ["fillfactor=50"]}
     finally:
         store.dispose()
