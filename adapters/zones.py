@@ -28,10 +28,10 @@ def zone_name(text: str) -> str | None:
         if int(minutes or 0) != 0 or int(hours) > 14:
             return None  # half-hour offsets have no fixed Etc zone
         return f"Etc/GMT{'-' if sign == '+' else '+'}{int(hours)}"
-    return text if known_zone(text) else None
+    return text if _known_zone(text) else None
 
 
-def known_zone(name: str) -> bool:
+def _known_zone(name: str) -> bool:
     """True when zoneinfo loads `name`."""
     try:
         ZoneInfo(name)

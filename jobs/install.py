@@ -60,8 +60,8 @@ class Provisioned:
     labels: dict[str, str]
     """The CRM's contact labels mapped to roles."""
     detail: str
-    time_zone: str | None = None
-    """The CRM account's time zone (a name zoneinfo loads), if it has one."""
+    time_zone: str = ""
+    """The CRM account's time zone as the CRM writes it ("" if none); the setup reads it."""
     account: str = "portal"
     """What the CRM calls an account, for the setup's detail ("the portal's zone")."""
 
@@ -73,9 +73,7 @@ def _hubspot(adapter: Any, roles: list[str]) -> Provisioned:
         f"properties: {len(done.created)} created, {len(done.updated)} updated, "
         f"{len(done.unchanged)} unchanged"
     )
-    if account.unknown_zone:
-        detail += f"; portal time zone {account.unknown_zone!r} unknown, not taken"
-    return Provisioned(suggest_roles(done.labels, roles), detail, account.time_zone)
+    return Provisioned(suggest_roles(done.labels, roles), detail, account.time_zone or "")
 
 
 def _sell(adapter: Any, roles: list[str]) -> Provisioned:
@@ -85,8 +83,7 @@ def _sell(adapter: Any, roles: list[str]) -> Provisioned:
     detail = f"custom fields: {len(fields.usable)} of {len(SELL_FIELDS)} usable"
     if not fields.complete:
         detail += " (see the notice: what to create in Sell)"
-    zone, unknown = _readable_zone(adapter.account_zone(), "Sell account", adapter.tenant.id)
-    return Provisioned({}, detail + unknown, zone, account="account")
+    return Provisioned({}, detail, adapter.account_zone(), account="account")
 
 
 def _salesforce(adapter: Any, roles: list[str]) -> Provisioned:
@@ -96,19 +93,7 @@ def _salesforce(adapter: Any, roles: list[str]) -> Provisioned:
             "Salesforce org %s needs an admin: %s", adapter.client.org_id,
             " ".join(done.admin_steps),
         )  # fmt: skip
-    zone, unknown = _readable_zone(done.time_zone, "Salesforce org", adapter.tenant.id)
-    return Provisioned(done.labels(roles), done.summary() + unknown, zone, account="org")
-
-
-def _readable_zone(given: str, where: str, tenant_id: str) -> tuple[str | None, str]:
-    """The zoneinfo name for a CRM's zone text, and a note for the setup's detail when the
-    text names no zone Deal Radar can read (the tenant then keeps its own)."""
-    zone = zone_name(given)
-    if not given or zone is not None:
-        return zone, ""
-    log.warning("%s of tenant %s has time zone %r, which is not a zone Deal Radar can read; "
-                "its tenant keeps its zone", where, tenant_id, given)  # fmt: skip
-    return None, f"; account time zone {given!r} unknown, not taken"
+    return Provisioned(done.labels(roles), done.summary(), done.time_zone, account="org")
 
 
 PROVISIONERS: Mapping[str, Callable[[Adapter, list[str]], Provisioned]] = {
@@ -163,10 +148,18 @@ def setup(tenant_id: str) -> dict[str, Any]:
     return {"status": "done", "requested": progress.requested, "pages": progress.pages}
 
 
-def _time_zone(rt: Runtime, tenant_id: str, zone: str | None, account: str) -> str:
-    """Put the tenant on its CRM account's zone unless someone chose one; says what it did."""
-    if zone is None:
+def _time_zone(rt: Runtime, tenant_id: str, given: str, account: str) -> str:
+    """Put the tenant on its CRM account's zone (`given` as the CRM writes it, read through
+    adapters/zones.py) unless someone chose one; says what it did. A zone Deal Radar cannot
+    read is logged and left out: the setup goes on, on the tenant's zone as it was."""
+    if not given:
         return ""
+    zone = zone_name(given)
+    if zone is None:
+        log.warning("tenant %s: its CRM %s's time zone %r is not one Deal Radar can read; the "
+                    "tenant keeps its zone (set settings `timezone`)", tenant_id, account,
+                    given)  # fmt: skip
+        return f"; {account} time zone {given!r} unknown, not taken"
     if tenants.adopt_timezone(rt.store, tenant_id, zone, rt.clock()):
         log.info("tenant %s: time zone %s, taken from its CRM account", tenant_id, zone)
         return f"; time zone {zone} (the {account}'s)"

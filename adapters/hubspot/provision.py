@@ -29,7 +29,6 @@ from adapters.hubspot.client import TIMEOUT, HubSpotClient, _body
 from adapters.hubspot.oauth import SCOPES, TokenInfo, hide_token_paths
 from adapters.hubspot.properties import GROUP, definitions
 from adapters.roles import match_labels
-from adapters.zones import known_zone
 
 log = logging.getLogger(__name__)
 
@@ -142,16 +141,13 @@ class AccountSettings:
     """The portal's time zone and company currency, as its account settings say."""
 
     time_zone: str | None
-    """An IANA name Python's zoneinfo loads, or None (see `unknown_zone`)."""
+    """The zone as HubSpot names it (an IANA name, or a legacy one zoneinfo may not know: the
+    setup reads it through adapters/zones.py)."""
     currency: str | None
-    unknown_zone: str | None = None
-    """The zone HubSpot gave that zoneinfo cannot load (a legacy or misspelt name)."""
 
 
 def account_settings(client: HubSpotClient) -> AccountSettings:
-    """The portal's time zone and currency (`GET /account-info/v3/details`). A zone name that
-    zoneinfo cannot load is logged and reported in `unknown_zone`, not raised: the install goes
-    on, on the tenant's zone as it was."""
+    """The portal's time zone and currency (`GET /account-info/v3/details`)."""
     answer = client.call(
         "account.details",
         lambda sdk: sdk.crm.properties.core_api.api_client.call_api(
@@ -166,13 +162,6 @@ def account_settings(client: HubSpotClient) -> AccountSettings:
     details = answer if isinstance(answer, dict) else {}
     zone = str(details.get("timeZone") or "").strip() or None
     currency = str(details.get("companyCurrency") or "").strip() or None
-    if zone is not None and not known_zone(zone):
-        log.warning(
-            "HubSpot portal %s has time zone %r, which Python's tz database does not know; "
-            "its tenant keeps its zone (set settings `timezone` to an IANA name)",
-            client.portal_id, zone,
-        )  # fmt: skip
-        return AccountSettings(time_zone=None, currency=currency, unknown_zone=zone)
     return AccountSettings(time_zone=zone, currency=currency)
 
 

@@ -205,13 +205,13 @@ def test_a_zone_python_does_not_know_leaves_utc_and_the_setup_completes(
     rt: Runtime, portal: Portal, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:  # type: ignore[no-untyped-def]
     tenant_id = install(rt, portal, clock)
-    with caplog.at_level(logging.WARNING, logger="adapters.hubspot.provision"):
+    with caplog.at_level(logging.WARNING, logger="jobs.install"):
         run_setup(rt.redis)
     assert get_tenant(rt.store, tenant_id).timezone == "UTC"
     row = setup_row(rt, tenant_id)
     assert row.status == "done" and "'Mars/Olympus_Mons' unknown, not taken" in row.detail
     assert pending(rt.redis, tenant_id) == portal.all
     assert any(
-        "Mars/Olympus_Mons" in r.getMessage() and "does not know" in r.getMessage()
+        "Mars/Olympus_Mons" in r.getMessage() and "not one Deal Radar can read" in r.getMessage()
         for r in caplog.records
     )

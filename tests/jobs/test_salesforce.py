@@ -106,7 +106,7 @@ def test_an_org_zone_python_does_not_know_is_reported_and_not_taken(
     run_jobs(rt.redis)
     with rt.store.tenant(org.tenant_id) as s:
         run = s.get(SetupRun, org.tenant_id)
-    assert run.status == "done" and "account time zone 'Mars/Olympus' unknown" in run.detail
+    assert run.status == "done" and "org time zone 'Mars/Olympus' unknown" in run.detail
     assert tenants.get_tenant(rt.store, org.tenant_id).timezone == "UTC"
 
 
