@@ -24,7 +24,7 @@ from connector.store.models import Tenant
 from connector.store.results import EpisodeRef
 from connector.store.snapshots import delete_deals
 from connector.store.times import from_db
-from engine.evaluate import Evaluator
+from engine.evaluate import Evaluation, Evaluator
 from engine.fields import VOLATILE, changed, field_values
 from engine.model import Bundle
 from engine.settings import Settings
@@ -50,6 +50,23 @@ def _digest(values: dict) -> str:
     return hashlib.sha256(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
+@dataclass
+class Plan:
+    """A batch evaluated, with everything its recording needs read from the store: what
+    `prepare` decided and `apply` writes. Between the two the batch's deals must stay locked,
+    so that nothing else records them meanwhile."""
+
+    tenant_id: str
+    now: datetime
+    today: date
+    evaluations: list[Evaluation]
+    fields: dict[str, dict[str, Any]]
+    episodes: results.EpisodePlan
+    to_write: list[str]
+    grade_events: list[dict[str, Any]]
+    backlog: set[str]
+
+
 def record(
     session: Session,
     tenant_id: str,
@@ -57,8 +74,21 @@ def record(
     settings: Settings,
     now: datetime,
 ) -> Recorded:
+    """Evaluate the bundles and record what follows, in the session's one transaction."""
+    plan = prepare(session, tenant_id, bundles, settings, now)
+    return apply(session, plan) if plan is not None else Recorded()
+
+
+def prepare(
+    session: Session,
+    tenant_id: str,
+    bundles: Sequence[Bundle],
+    settings: Settings,
+    now: datetime,
+) -> Plan | None:
+    """Evaluate the bundles and decide what to record, reading only (None: no bundles)."""
     if not bundles:
-        return Recorded()
+        return None
     evaluator = Evaluator(settings, now)
     today = local_day(evaluator)
     ids = [b.deal.id for b in bundles]
@@ -71,24 +101,21 @@ def record(
     regraded = [
         e.deal_id for e in evaluations if grades_before.get(e.deal_id) not in (None, e.health.grade)
     ]
-    # Read before save_evaluations overwrites them; only the few deals whose grade moved.
+    # Read before apply's save_evaluations overwrites them; only the few deals whose grade moved.
     health_before = results.previous_health(session, regraded) if regraded else {}
 
     stamp = now.isoformat()
     fields = {e.deal_id: field_values(e, stamp) for e in evaluations}
-    changes = results.sync_episodes(session, tenant_id, evaluations, now)
-    results.save_evaluations(session, tenant_id, evaluations, fields, now, today)
-
     known = results.written_values(session, ids)
     to_write: list[str] = []
-    events: list[dict[str, Any]] = []
+    grade_events: list[dict[str, Any]] = []
     for e in evaluations:
         wanted = fields[e.deal_id]
         if changed(wanted, known.get(e.deal_id)):
             to_write.append(f"{e.deal_id}:{_digest(wanted)}")
         before = grades_before.get(e.deal_id)
         if before is not None and before != e.health.grade:
-            events.append(
+            grade_events.append(
                 {
                     "key": f"health.grade_changed:{e.deal_id}:{today}:{before}:{e.health.grade}",
                     "type": "health.grade_changed",
@@ -99,9 +126,29 @@ def record(
                     "health_before": health_before.get(e.deal_id),
                 }
             )
+    return Plan(
+        tenant_id=tenant_id,
+        now=now,
+        today=today,
+        evaluations=evaluations,
+        fields=fields,
+        episodes=results.plan_episodes(session, tenant_id, evaluations, now),
+        to_write=to_write,
+        grade_events=grade_events,
+        backlog=backlog,
+    )
+
+
+def apply(session: Session, plan: Plan) -> Recorded:
+    """Write what `prepare` decided: episodes, evaluations, health points, and the outbox's
+    write-back and events."""
+    tenant_id, now = plan.tenant_id, plan.now
+    changes = results.apply_episodes(session, plan.episodes, now)
+    results.save_evaluations(session, tenant_id, plan.evaluations, plan.fields, now, plan.today)
+    events = list(plan.grade_events)
     events.extend(
         _episode_event("alert.started", ep, message=ep.message, facts=ep.facts,
-                       **({"backlog": True} if ep.deal_id in backlog else {}))
+                       **({"backlog": True} if ep.deal_id in plan.backlog else {}))
         for ep in changes.started
     )  # fmt: skip
     events.extend(
@@ -109,8 +156,8 @@ def record(
         for ep in changes.ended
     )
     return Recorded(
-        evaluated=len(evaluations),
-        writebacks=_propose_writebacks(session, tenant_id, to_write, now),
+        evaluated=len(plan.evaluations),
+        writebacks=_propose_writebacks(session, tenant_id, plan.to_write, now),
         events=_propose_events(session, tenant_id, events, now),
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 
@@ -26,8 +26,9 @@ from connector.store.snapshots import load_bundles, open_deal_ids
 from connector.store.sql import insert_new
 from jobs import budget, pipeline
 from jobs.adapters import adapter_for_tenant
+from jobs.behind import WritesBehind
 from jobs.refresh import follow_up
-from jobs.runtime import current
+from jobs.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
 
@@ -124,31 +125,29 @@ def _chunk(tenant_id: str, day: str, after: str) -> None:
     if _waits_for_budget(tenant_id, day, after):
         return
     settings = tenants.current_settings(rt.store, tenant_id)
-    writebacks = events = done = 0
-    last = after
-    while done < CHUNK:
-        with rt.store.tenant(tenant_id) as s:
-            ids = open_deal_ids(s, after=last, limit=min(BATCH, CHUNK - done))
-        if not ids:
-            break
-        last = ids[-1]
-        locks = queues.DealLocks(rt.redis, tenant_id, rt.lock_seconds)
-        taken, _busy = locks.acquire(ids)
-        try:
-            with rt.store.tenant(tenant_id) as s:
-                recorded = pipeline.record(
-                    s, tenant_id, load_bundles(s, taken), settings, rt.clock()
-                )
-                run = s.get(SweepRun, (tenant_id, date.fromisoformat(day)))
-                run.done += len(ids)
-                progress = (run.done, run.total)
-        finally:
-            locks.release()
-        writebacks += recorded.writebacks
-        events += recorded.events
-        done += len(ids)
-        log.info("sweep of tenant %s for %s: %d/%d deals", tenant_id, day, *progress)
-    finished = done < CHUNK
+    recorded: list[pipeline.Recorded] = []
+    with rt.store.tenant(tenant_id) as s:
+        chunk_ids = open_deal_ids(s, after=after, limit=CHUNK)
+    last = chunk_ids[-1] if chunk_ids else after
+    # Each batch is read and evaluated here while the one before is written behind
+    # (jobs/behind.py); its deals stay locked until its own write is committed.
+    with WritesBehind(f"sweep-{tenant_id}") as behind:
+        for start in range(0, len(chunk_ids), BATCH):
+            ids = chunk_ids[start : start + BATCH]
+            locks = queues.DealLocks(rt.redis, tenant_id, rt.lock_seconds)
+            taken, _busy = locks.acquire(ids)
+            try:
+                with rt.store.tenant(tenant_id) as s:
+                    plan = pipeline.prepare(
+                        s, tenant_id, load_bundles(s, taken), settings, rt.clock()
+                    )
+            except BaseException:
+                locks.release()
+                raise
+            behind.hand(_writer(rt, tenant_id, day, plan, len(ids), recorded), locks.release)
+    writebacks = sum(r.writebacks for r in recorded)
+    events = sum(r.events for r in recorded)
+    finished = len(chunk_ids) < CHUNK
     if finished:
         with rt.store.tenant(tenant_id) as s:
             run = s.get(SweepRun, (tenant_id, date.fromisoformat(day)))
@@ -160,3 +159,25 @@ def _chunk(tenant_id: str, day: str, after: str) -> None:
             "jobs.sweep.chunk", tenant_id, day, last, job_timeout=SWEEP_TIMEOUT
         )
     follow_up(rt, tenant_id, writebacks, events)
+
+
+def _writer(
+    rt: Runtime,
+    tenant_id: str,
+    day: str,
+    plan: pipeline.Plan | None,
+    swept: int,
+    recorded: list[pipeline.Recorded],
+) -> Callable[[], None]:
+    """The write of one batch: its results and the run's progress, in one transaction."""
+
+    def write() -> None:
+        with rt.store.tenant(tenant_id) as s:
+            if plan is not None:
+                recorded.append(pipeline.apply(s, plan))
+            run = s.get(SweepRun, (tenant_id, date.fromisoformat(day)))
+            run.done += swept
+            progress = (run.done, run.total)
+        log.info("sweep of tenant %s for %s: %d/%d deals", tenant_id, day, *progress)
+
+    return write

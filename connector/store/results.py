@@ -90,27 +90,35 @@ def previous_health(session: Session, deal_ids: Sequence[str]) -> dict[str, dict
     return {deal_id: result["health"] for deal_id, result in rows if result.get("health")}
 
 
-def sync_episodes(
+@dataclass
+class EpisodePlan:
+    """The episode rows a batch's evaluations call for, decided from the open episodes read:
+    rows to insert, facts to refresh, episodes to end (`apply_episodes` writes them)."""
+
+    new: list[dict[str, Any]] = field(default_factory=list)
+    moved: list[dict[str, Any]] = field(default_factory=list)
+    ended: list[EpisodeRef] = field(default_factory=list)
+
+
+def plan_episodes(
     session: Session,
     tenant_id: str,
     evaluations: Sequence[EngineEvaluation],
     now: datetime,
-) -> EpisodeChanges:
-    """Open an episode for each alert that starts holding, end those that stopped, refresh the
-    facts of those that go on, in a few statements for the whole batch. Returns what started
-    and ended, for the actions."""
-    changes = EpisodeChanges()
+) -> EpisodePlan:
+    """Which episodes open (an alert that starts holding), end (one that stopped) and have their
+    facts refreshed (one that goes on), read in one query for the whole batch."""
+    plan = EpisodePlan()
     open_by_deal: dict[str, dict[str, EpisodeRef]] = defaultdict(dict)
     for episode in _open_episodes(session, [e.deal_id for e in evaluations]):
         open_by_deal[episode.deal_id][episode.key] = episode
-    new, moved, ended = [], [], []
     for evaluation in evaluations:
         current = {a.key: a for a in evaluation.alerts}
         still_open = open_by_deal.get(evaluation.deal_id, {})
         for key, alert in current.items():
             episode = still_open.get(key)
             if episode is None:
-                new.append(
+                plan.new.append(
                     {
                         "tenant_id": tenant_id, "deal_id": evaluation.deal_id, "key": key,
                         "code": alert.code, "started_at": now, "facts": alert.facts,
@@ -118,20 +126,28 @@ def sync_episodes(
                     }
                 )  # fmt: skip
             elif episode.facts != alert.facts:
-                moved.append({"id": episode.id, "facts": alert.facts, "message": alert.message})
-        ended.extend(episode for key, episode in still_open.items() if key not in current)
-    if new:
+                plan.moved.append(
+                    {"id": episode.id, "facts": alert.facts, "message": alert.message}
+                )
+        plan.ended.extend(episode for key, episode in still_open.items() if key not in current)
+    return plan
+
+
+def apply_episodes(session: Session, plan: EpisodePlan, now: datetime) -> EpisodeChanges:
+    """Write a plan's episodes in a few statements; returns what started and ended, for the
+    actions."""
+    changes = EpisodeChanges(ended=plan.ended)
+    if plan.new:
         # A new open episode is identified by its deal and key: no order is asked of RETURNING.
-        returned = insert_returning(session, AlertEpisode, new, ("id", "deal_id", "key"))
+        returned = insert_returning(session, AlertEpisode, plan.new, ("id", "deal_id", "key"))
         ids = {(deal, key): i for i, deal, key in returned}
         changes.started = [
             EpisodeRef(ids[(r["deal_id"], r["key"])], r["deal_id"], r["key"], r["code"],
                        r["message"], r["facts"])
-            for r in new
+            for r in plan.new
         ]  # fmt: skip
-    update_many(session, AlertEpisode, moved)
-    update_many(session, AlertEpisode, [{"id": e.id, "ended_at": now} for e in ended])
-    changes.ended = ended
+    update_many(session, AlertEpisode, plan.moved)
+    update_many(session, AlertEpisode, [{"id": e.id, "ended_at": now} for e in plan.ended])
     return changes
 
 

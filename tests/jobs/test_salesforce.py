@@ -97,9 +97,7 @@ def test_the_tenant_takes_the_org_time_zone(rt: Runtime, installed: Org) -> None
     assert "time zone America/Los_Angeles (the org's)" in detail
 
 
-def test_an_org_zone_python_does_not_know_is_reported_and_not_taken(
-    rt: Runtime, org: Org
-) -> None:
+def test_an_org_zone_python_does_not_know_is_reported_and_not_taken(rt: Runtime, org: Org) -> None:
     with org.state.lock:
         org.state.records["Organization"][org.state.org_id]["TimeZoneSidKey"] = "Mars/Olympus"
     queues.request_setup(rt.redis, org.tenant_id)

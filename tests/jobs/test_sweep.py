@@ -15,7 +15,7 @@ from connector import queues
 from connector.commands import cron_cmd
 from connector.store import tenants
 from connector.store.models import Evaluation, SweepRun, SyncCursor
-from jobs import schedule, sweep
+from jobs import pipeline, schedule, sweep
 from jobs.runtime import Runtime
 from tests.jobs.conftest import run_jobs
 
@@ -67,6 +67,37 @@ def test_a_sweep_runs_once_a_day_in_chained_chunks(
     with rt.store.tenant(tenant_id) as s:
         (run,) = s.scalars(select(SweepRun))
     assert (run.status, run.done, run.total) == ("done", 4, 4)
+
+
+def test_a_batch_whose_write_fails_fails_the_chunk_and_frees_its_deals(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches are written behind the evaluation: the second batch's write failing stops the
+    chunk job (failed, for `dealradar jobs retry`), keeps the first batch's results, and leaves
+    no deal locked against live refreshes."""
+    _synced(redis, tenant_id)
+    monkeypatch.setattr(sweep, "BATCH", 2)
+    original = pipeline.apply
+    writes = []
+
+    def apply(session, plan):
+        writes.append([e.deal_id for e in plan.evaluations])
+        if len(writes) == 2:
+            raise RuntimeError("the database went away")
+        return original(session, plan)
+
+    monkeypatch.setattr(pipeline, "apply", apply)
+    assert sweep.start(tenant_id, "2026-11-25")
+    run_jobs(redis)
+    assert writes == [["d-1001", "d-1002"], ["d-1003", "d-1004"]]
+    assert queues.queue(redis, queues.SWEEP).failed_job_registry.count == 1
+    with rt.store.tenant(tenant_id) as s:
+        run = s.get(SweepRun, (tenant_id, date(2026, 11, 25)))
+    assert (run.status, run.done) == ("running", 2)
+    locks = queues.DealLocks(redis, tenant_id)
+    taken, busy = locks.acquire(OPEN)
+    locks.release()
+    assert (taken, busy) == (OPEN, [])
 
 
 def test_the_tick_starts_each_sweep_at_the_tenants_local_hour_once(
