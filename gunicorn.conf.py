@@ -1,7 +1,8 @@
 """gunicorn's settings for `gunicorn "connector:create_app()"` (read from the working directory):
-only the hooks that keep /metrics right across workers (connector.metrics). Worker settings
-stay on the command line (the Procfile's web line)."""
+the hooks that keep /metrics right across workers (connector.metrics) and each worker's garbage
+collector settings. Worker settings stay on the command line (the Procfile's web line)."""
 
+import gc
 from typing import Any
 
 from connector.config import Config
@@ -17,3 +18,19 @@ def on_starting(server: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     worker_exited(Config.from_env(require_keys=False).metrics_dir, worker.pid)
+
+
+GC_YOUNG_THRESHOLD = 50_000
+"""Allocations between two collections of the youngest generation (Python's default: 700)."""
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """A new worker's garbage collector: the objects the app made at start (modules, the app,
+    its clients) are frozen out of every later collection, and the youngest generation is
+    collected after GC_YOUNG_THRESHOLD allocations instead of 700. A webhook request allocates
+    a few thousand objects that reference counting frees when it ends; at the default, several
+    collections a request traverse them (and every other thread's) for no garbage found. Measured
+    with bench/webhooks.py: the workers' CPU per request 0.76 to 0.81 ms against 0.82 to
+    1.03 ms with the defaults. Cycles still get collected, less often."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 100)
