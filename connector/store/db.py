@@ -41,6 +41,10 @@ def normalize_url(url: str) -> str:
     return url
 
 
+SQLITE_ROWS_PER_INSERT = 100
+"""Rows per multi-row INSERT statement on SQLite (see make_engine)."""
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite files get WAL, foreign keys and a busy timeout."""
     url = normalize_url(url)
@@ -55,6 +59,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return create_engine(url, pool_pre_ping=True, **kwargs)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # sqlite3 keeps the last 128 statements prepared on each connection. An INSERT ... RETURNING
+    # of many rows is sent as pages of multi-row VALUES (SQLAlchemy's insertmanyvalues), and
+    # every page of another length is another statement: at 1,000 rows a page (the default), a
+    # few hundred kilobytes each, so a sweep's first day (hundreds of thousands of episodes
+    # opened, a different number per batch) filled those caches with 200 MB of statements used
+    # once. At 100 rows a page they stay small, and most pages are the same statement.
+    kwargs.setdefault("insertmanyvalues_page_size", SQLITE_ROWS_PER_INSERT)
     engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
     @event.listens_for(engine, "connect")
