@@ -1,4 +1,4 @@
-"""Evaluate a batch of bundles and record everything that follows, in one transaction.
+"""Evaluate a batch of bundles and record everything that follows.
 
 Shared by the refresh (a few deals, just pulled) and the sweep (hundreds at a time, from the
 snapshot): evaluate with the tenant's settings, mutes and last week's scores; open and close
@@ -6,6 +6,11 @@ alert episodes; keep the latest evaluation and today's health point; and put int
 write-back for each deal whose Deal Radar fields changed and an event for each episode that
 started or ended and each grade that changed. The outbox keys make all of it happen once,
 however many times a batch is recorded.
+
+`record` does it all in the session's one transaction (the refresh). The sweep calls its two
+halves itself: `prepare` reads and decides, `apply` writes, in a later transaction on another
+thread while the next batch is prepared (jobs/sweep.py); the batch's deal locks, held from
+before `prepare` until `apply` commits, keep any other job from recording those deals between.
 """
 
 from __future__ import annotations
