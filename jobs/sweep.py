@@ -15,13 +15,14 @@ import gc
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
 from connector import queues
 from connector.store import tenants
-from connector.store.models import DealRow, SweepRun
+from connector.store.models import DealRow, SweepRun, Tenant
 from connector.store.snapshots import load_bundles, open_deal_ids
 from connector.store.sql import insert_new
 from jobs import budget, pipeline
@@ -57,6 +58,7 @@ def start(tenant_id: str, day: str) -> bool:
                 "done": 0,
                 "total": total or 0,
                 "started_at": now,
+                "touched_at": now,
             },
             ("tenant_id", "day"),
         )
@@ -102,8 +104,9 @@ def _waits_for_budget(tenant_id: str, day: str, after: str) -> bool:
     status = "paused" if why else "running"
     with rt.store.tenant(tenant_id) as s:
         run = s.get(SweepRun, (tenant_id, date.fromisoformat(day)))
-        if run is not None and run.status != status:
+        if run is not None:
             run.status = status
+            run.touched_at = rt.clock()
     if why is None:
         return False
     log.info("sweep of tenant %s for %s paused: %s", tenant_id, day, why)
@@ -115,20 +118,34 @@ def _waits_for_budget(tenant_id: str, day: str, after: str) -> bool:
 
 
 def chunk(tenant_id: str, day: str, after: str) -> None:
-    """Sweep the next CHUNK open deals after `after`, then chain the next chunk."""
+    """Sweep the next CHUNK open deals after the run's cursor, then chain the next chunk.
+
+    `after` is where the chunk was queued to start; the run's cursor (the last deal of the
+    batches committed) decides: a chunk run again (retried, or resumed by the sweeper while
+    the first run was only slow) goes on from there, and never counts a deal twice."""
     with _no_cycle_collection():
         _chunk(tenant_id, day, after)
 
 
-def _chunk(tenant_id: str, day: str, after: str) -> None:
+def _chunk(tenant_id: str, day: str, queued_after: str) -> None:
     rt = current()
+    key = (tenant_id, date.fromisoformat(day))
+    with rt.store.tenant(tenant_id) as s:
+        run = s.get(SweepRun, key)
+        if run is None or run.status == "done":
+            log.info("sweep of tenant %s for %s: nothing left to do", tenant_id, day)
+            return
+        after = run.cursor
+    if after != queued_after:
+        log.info("sweep of tenant %s for %s goes on after %r (queued after %r)",
+                 tenant_id, day, after, queued_after)  # fmt: skip
     if _waits_for_budget(tenant_id, day, after):
         return
     settings = tenants.current_settings(rt.store, tenant_id)
     recorded: list[pipeline.Recorded] = []
+    advanced: list[bool] = []
     with rt.store.tenant(tenant_id) as s:
         chunk_ids = open_deal_ids(s, after=after, limit=CHUNK)
-    last = chunk_ids[-1] if chunk_ids else after
     # Each batch is read and evaluated here while the one before is written behind
     # (jobs/behind.py); its deals stay locked until its own write is committed.
     with WritesBehind(f"sweep-{tenant_id}") as behind:
@@ -144,40 +161,93 @@ def _chunk(tenant_id: str, day: str, after: str) -> None:
             except BaseException:
                 locks.release()
                 raise
-            behind.hand(_writer(rt, tenant_id, day, plan, len(ids), recorded), locks.release)
+            batch = _Batch(key, plan, after=chunk_ids[start - 1] if start else after, ids=ids)
+            behind.hand(_writer(rt, batch, recorded, advanced), locks.release)
     writebacks = sum(r.writebacks for r in recorded)
     events = sum(r.events for r in recorded)
-    finished = len(chunk_ids) < CHUNK
-    if finished:
+    if advanced and not advanced[-1]:
+        # Another run of this chunk committed these batches first: it carries the sweep on.
+        log.info("sweep of tenant %s for %s: another run is ahead; this one stops", tenant_id, day)
+    elif len(chunk_ids) < CHUNK:
         with rt.store.tenant(tenant_id) as s:
-            run = s.get(SweepRun, (tenant_id, date.fromisoformat(day)))
+            run = s.get(SweepRun, key)
             run.status = "done"
-            run.finished_at = rt.clock()
+            run.finished_at = run.touched_at = rt.clock()
         log.info("sweep of tenant %s for %s done", tenant_id, day)
     else:
         queues.queue(rt.redis, queues.SWEEP).enqueue(
-            "jobs.sweep.chunk", tenant_id, day, last, job_timeout=SWEEP_TIMEOUT
+            "jobs.sweep.chunk", tenant_id, day, chunk_ids[-1], job_timeout=SWEEP_TIMEOUT
         )
     follow_up(rt, tenant_id, writebacks, events)
 
 
+@dataclass(frozen=True)
+class _Batch:
+    run: tuple[str, date]
+    plan: pipeline.Plan | None
+    after: str
+    """The deal the batch follows: the run's cursor once the batches before it are committed."""
+    ids: list[str]
+
+
 def _writer(
-    rt: Runtime,
-    tenant_id: str,
-    day: str,
-    plan: pipeline.Plan | None,
-    swept: int,
-    recorded: list[pipeline.Recorded],
+    rt: Runtime, batch: _Batch, recorded: list[pipeline.Recorded], advanced: list[bool]
 ) -> Callable[[], None]:
-    """The write of one batch: its results and the run's progress, in one transaction."""
+    """The write of one batch: its results, and the run's progress if the batch is the next
+    one (the run's row is locked while it is read and moved)."""
 
     def write() -> None:
+        tenant_id, day = batch.run
         with rt.store.tenant(tenant_id) as s:
-            if plan is not None:
-                recorded.append(pipeline.apply(s, plan))
-            run = s.get(SweepRun, (tenant_id, date.fromisoformat(day)))
-            run.done += swept
+            run = s.get(SweepRun, batch.run, with_for_update=True)
+            if batch.plan is not None:
+                recorded.append(pipeline.apply(s, batch.plan))
+            moves = run.cursor == batch.after
+            if moves:
+                run.cursor = batch.ids[-1]
+                run.done += len(batch.ids)
+            run.touched_at = rt.clock()
             progress = (run.done, run.total)
+        advanced.append(moves)
         log.info("sweep of tenant %s for %s: %d/%d deals", tenant_id, day, *progress)
 
     return write
+
+
+STALLED = timedelta(minutes=20)
+"""A running sweep that has not moved for this long lost its chain of chunks. Longer than a
+chunk's timeout and than a budget pause's RESUME_SECONDS, so a live chain is never doubled but
+by a chunk queued that long behind others (and a doubled chain stops at its next batch)."""
+RESUMABLE = timedelta(days=1)
+"""Older sweeps are not resumed: the next day's has begun."""
+
+
+def resume_stalled() -> int:
+    """Queue the next chunk of every sweep that stopped moving (its chunk failed, or its job was
+    lost with Redis or a killed worker), from its cursor; how many. The sweeper calls it."""
+    rt = current()
+    now = rt.clock()
+    moved = func.coalesce(SweepRun.touched_at, SweepRun.started_at)
+    with rt.store.all_tenants("the sweeper resumes every tenant's stalled sweep") as s:
+        stalled = s.scalars(
+            select(SweepRun)
+            .join(Tenant, Tenant.id == SweepRun.tenant_id)
+            .where(
+                SweepRun.status.in_(("running", "paused")),
+                moved < now - STALLED,
+                SweepRun.started_at > now - RESUMABLE,
+                Tenant.status == "active",
+            )
+        ).all()
+        for run in stalled:
+            log.warning(
+                "sweep of tenant %s for %s stalled at %d/%d deals since %s; resumed",
+                run.tenant_id, run.day, run.done, run.total, run.touched_at or run.started_at,
+            )  # fmt: skip
+            run.touched_at = now  # one resumption per STALLED, however often the sweeper runs
+        resumed = [(run.tenant_id, run.day.isoformat(), run.cursor) for run in stalled]
+    for tenant_id, day, cursor in resumed:
+        queues.queue(rt.redis, queues.SWEEP).enqueue(
+            "jobs.sweep.chunk", tenant_id, day, cursor, job_timeout=SWEEP_TIMEOUT
+        )
+    return len(resumed)

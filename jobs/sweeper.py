@@ -6,6 +6,9 @@ mid-job); the sweeper requests them again. Requests are coalesced and idempotent
 sweeping work that is merely slow costs nothing but a few Redis calls. Suspended tenants are
 skipped: their work waits for an admin, and `dealradar tenants status` shows it.
 
+A daily sweep that stopped moving (its chunk job failed or was lost) is resumed from where its
+committed batches end (jobs.sweep.resume_stalled).
+
 Events that named no deal the snapshot knew (a contact not yet pulled, a call just logged) are
 kept `unresolved`; for each tenant with such events the sweeper enqueues `resolve(tenant)`,
 which asks the tenant's adapter for their deals (HubSpot: associations v4), requests the refresh
@@ -24,7 +27,7 @@ from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
 from connector.store.models import InboxEvent, OutboxEffect, Tenant
-from jobs import crm_effects, digest, hooks, notify, pipeline, policy
+from jobs import crm_effects, digest, hooks, notify, pipeline, policy, sweep
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import current
 
@@ -94,13 +97,18 @@ def run() -> dict[str, int]:
         if kind in _FOLLOW_UPS:
             name, func, what = _FOLLOW_UPS[kind]
             queues.enqueue_once(rt.redis, name, func, tenant_id, what=what)
+    sweeps = sweep.resume_stalled()
     if deals or effects or unresolved:
         log.info(
             "sweeper: re-requested %d deals of %d tenants, %d pending effect kinds, "
             "%d tenants with unresolved events",
             sum(len(v) for v in deals.values()), len(deals), len(effects), len(unresolved),
         )  # fmt: skip
-    return {"deals": sum(len(v) for v in deals.values()), "effects": len(effects)}
+    return {
+        "deals": sum(len(v) for v in deals.values()),
+        "effects": len(effects),
+        "sweeps": sweeps,
+    }
 
 
 def resolve(tenant_id: str) -> int:

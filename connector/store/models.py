@@ -398,6 +398,10 @@ class SweepRun(TenantScoped, Base):
     total: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cursor: Mapped[str] = mapped_column(CRM_ID, default="", server_default="")
+    """The last deal id of the batches committed so far (keyset order): where the sweep goes on."""
+    touched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the run last moved (a batch committed, a pause looked at again)."""
 
 
 class SetupRun(TenantScoped, Base):

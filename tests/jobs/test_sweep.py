@@ -15,7 +15,7 @@ from connector import queues
 from connector.commands import cron_cmd
 from connector.store import tenants
 from connector.store.models import Evaluation, SweepRun, SyncCursor
-from jobs import pipeline, schedule, sweep
+from jobs import pipeline, schedule, sweep, sweeper
 from jobs.runtime import Runtime
 from tests.jobs.conftest import run_jobs
 
@@ -98,6 +98,73 @@ def test_a_batch_whose_write_fails_fails_the_chunk_and_frees_its_deals(
     taken, busy = locks.acquire(OPEN)
     locks.release()
     assert (taken, busy) == (OPEN, [])
+
+
+def test_a_failed_chunk_retried_goes_on_after_its_last_committed_batch(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _synced(redis, tenant_id)
+    monkeypatch.setattr(sweep, "BATCH", 2)
+    original = pipeline.apply
+    writes = []
+
+    def apply(session, plan):
+        writes.append([e.deal_id for e in plan.evaluations])
+        if len(writes) == 2:
+            raise RuntimeError("the database went away")
+        return original(session, plan)
+
+    monkeypatch.setattr(pipeline, "apply", apply)
+    assert sweep.start(tenant_id, "2026-11-25")
+    run_jobs(redis)
+    failed = queues.queue(redis, queues.SWEEP).failed_job_registry
+    (job_id,) = failed.get_job_ids()
+    failed.requeue(job_id)  # what `dealradar jobs retry` does
+    run_jobs(redis)
+    assert writes == [["d-1001", "d-1002"], ["d-1003", "d-1004"], ["d-1003", "d-1004"]]
+    with rt.store.tenant(tenant_id) as s:
+        run = s.get(SweepRun, (tenant_id, date(2026, 11, 25)))
+    assert (run.status, run.done, run.total) == ("done", 4, 4)
+
+
+def test_a_chunk_queued_twice_sweeps_and_counts_each_deal_once(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _synced(redis, tenant_id)
+    monkeypatch.setattr(sweep, "BATCH", 2)
+    original = pipeline.apply
+    swept: list[str] = []
+    monkeypatch.setattr(
+        pipeline, "apply",
+        lambda s, plan: (swept.extend(e.deal_id for e in plan.evaluations), original(s, plan))[1],
+    )  # fmt: skip
+    assert sweep.start(tenant_id, "2026-11-25")
+    queues.queue(redis, queues.SWEEP).enqueue("jobs.sweep.chunk", tenant_id, "2026-11-25", "")
+    run_jobs(redis)
+    assert sorted(swept) == OPEN
+    with rt.store.tenant(tenant_id) as s:
+        run = s.get(SweepRun, (tenant_id, date(2026, 11, 25)))
+    assert (run.status, run.done, run.total) == ("done", 4, 4)
+
+
+def test_the_sweeper_resumes_a_sweep_whose_chain_was_lost(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    """Its chunk job gone (Redis emptied, a worker killed for good): the day's sweep is taken up
+    again from its cursor once it has not moved for STALLED, once."""
+    _synced(redis, tenant_id)
+    assert sweep.start(tenant_id, "2026-11-25")
+    queues.queue(redis, queues.SWEEP).empty()
+    assert sweeper.run()["sweeps"] == 0, "not stalled yet"
+    clock.now += sweep.STALLED + timedelta(seconds=1)
+    assert sweeper.run()["sweeps"] == 1
+    assert sweeper.run()["sweeps"] == 0, "resumed once, not every minute"
+    run_jobs(redis)
+    with rt.store.tenant(tenant_id) as s:
+        run = s.get(SweepRun, (tenant_id, date(2026, 11, 25)))
+    assert (run.status, run.done, run.total) == ("done", 4, 4)
+    clock.now += sweep.STALLED * 2
+    assert sweeper.run()["sweeps"] == 0, "a finished sweep stays finished"
 
 
 def test_the_tick_starts_each_sweep_at_the_tenants_local_hour_once(
