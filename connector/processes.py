@@ -23,8 +23,11 @@ from typing import IO
 
 log = logging.getLogger(__name__)
 
-GRACE_SECONDS = 10.0
-"""How long a child has to stop after SIGTERM before its whole group is killed."""
+GRACE_SECONDS = 30.0
+"""How long a child has to stop after SIGTERM before its whole group is killed. The worker
+stops once its job in hand is done, and a job making CRM tasks for a batch of alerts took more
+than 10 s on a loaded machine; killed, it would only be run again later, but a clean stop
+loses no time."""
 TAIL_LINES = 15
 """Lines of a dead child's log shown to say why it died."""
 
