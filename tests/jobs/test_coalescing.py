@@ -85,7 +85,8 @@ def test_a_revoked_permission_suspends_the_tenant_and_keeps_its_events(
     assert tenant.status == "suspended"
     assert "injected permission_denied" in tenant.status_reason
     clock.now += timedelta(minutes=5)
-    assert sweeper.run() == {"deals": 0, "effects": 0, "sweeps": 0}, "a suspended tenant's work waits"
+    waits = sweeper.run()
+    assert waits == {"deals": 0, "effects": 0, "sweeps": 0}, "a suspended tenant's work waits"
     with rt.store.tenant(tenant_id) as s:
         assert s.scalars(select(InboxEvent.status)).all() == ["pending"]
     tenants.set_status(rt.store, tenant_id, "active", "reinstalled", clock())
