@@ -30,7 +30,7 @@ def post_fork(server: Any, worker: Any) -> None:
     collected after GC_YOUNG_THRESHOLD allocations instead of 700. A webhook request allocates
     a few thousand objects that reference counting frees when it ends; at the default, several
     collections a request traverse them (and every other thread's) for no garbage found. Measured
-    with bench/webhooks.py: the workers' CPU per request 0.76 to 0.81 ms against 0.82 to
+    with bench/webhooks.py: the workers' CPU per request 0.76 to 0.89 ms against 0.82 to
     1.03 ms with the defaults. Cycles still get collected, less often."""
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 100)

@@ -66,10 +66,20 @@ def start(tenant_id: str, day: str) -> bool:
         log.info("sweep of tenant %s for %s already started; not again", tenant_id, day)
         return False
     log.info("sweep of tenant %s for %s: %d open deals", tenant_id, day, total)
-    queues.queue(rt.redis, queues.SWEEP).enqueue(
-        "jobs.sweep.chunk", tenant_id, day, "", job_timeout=SWEEP_TIMEOUT
-    )
+    _queue_chunk(rt, tenant_id, day, after="")
     return True
+
+
+def _queue_chunk(
+    rt: Runtime, tenant_id: str, day: str, after: str, delay: timedelta | None = None
+) -> None:
+    """Queue the chunk of the tenant's sweep that starts after `after` (in `delay`)."""
+    sweeps = queues.queue(rt.redis, queues.SWEEP)
+    call = ("jobs.sweep.chunk", tenant_id, day, after)
+    if delay is None:
+        sweeps.enqueue(*call, job_timeout=SWEEP_TIMEOUT)
+    else:
+        sweeps.enqueue_in(delay, *call, job_timeout=SWEEP_TIMEOUT)
 
 
 @contextmanager
@@ -104,16 +114,14 @@ def _waits_for_budget(tenant_id: str, day: str, after: str) -> bool:
     status = "paused" if why else "running"
     with rt.store.tenant(tenant_id) as s:
         run = s.get(SweepRun, (tenant_id, date.fromisoformat(day)))
-        if run is not None:
+        # A running sweep's batches mark it as moving; a paused one moves by looking again.
+        if run is not None and (why or run.status != status):
             run.status = status
             run.touched_at = rt.clock()
     if why is None:
         return False
     log.info("sweep of tenant %s for %s paused: %s", tenant_id, day, why)
-    queues.queue(rt.redis, queues.SWEEP).enqueue_in(
-        timedelta(seconds=RESUME_SECONDS), "jobs.sweep.chunk", tenant_id, day, after,
-        job_timeout=SWEEP_TIMEOUT,
-    )  # fmt: skip
+    _queue_chunk(rt, tenant_id, day, after, delay=timedelta(seconds=RESUME_SECONDS))
     return True
 
 
@@ -175,9 +183,7 @@ def _chunk(tenant_id: str, day: str, queued_after: str) -> None:
             run.finished_at = run.touched_at = rt.clock()
         log.info("sweep of tenant %s for %s done", tenant_id, day)
     else:
-        queues.queue(rt.redis, queues.SWEEP).enqueue(
-            "jobs.sweep.chunk", tenant_id, day, chunk_ids[-1], job_timeout=SWEEP_TIMEOUT
-        )
+        _queue_chunk(rt, tenant_id, day, after=chunk_ids[-1])
     follow_up(rt, tenant_id, writebacks, events)
 
 
@@ -214,10 +220,11 @@ def _writer(
     return write
 
 
-STALLED = timedelta(minutes=20)
-"""A running sweep that has not moved for this long lost its chain of chunks. Longer than a
-chunk's timeout and than a budget pause's RESUME_SECONDS, so a live chain is never doubled but
-by a chunk queued that long behind others (and a doubled chain stops at its next batch)."""
+STALLED = timedelta(seconds=max(SWEEP_TIMEOUT, RESUME_SECONDS)) + timedelta(minutes=5)
+"""A running sweep that has not moved for this long lost its chain of chunks (20 minutes).
+Longer than a chunk's timeout and than a budget pause's RESUME_SECONDS, so a live chain is never
+doubled but by a chunk queued that long behind others (and a doubled chain stops at its next
+batch)."""
 RESUMABLE = timedelta(days=1)
 """Older sweeps are not resumed: the next day's has begun."""
 
@@ -247,7 +254,5 @@ def resume_stalled() -> int:
             run.touched_at = now  # one resumption per STALLED, however often the sweeper runs
         resumed = [(run.tenant_id, run.day.isoformat(), run.cursor) for run in stalled]
     for tenant_id, day, cursor in resumed:
-        queues.queue(rt.redis, queues.SWEEP).enqueue(
-            "jobs.sweep.chunk", tenant_id, day, cursor, job_timeout=SWEEP_TIMEOUT
-        )
+        _queue_chunk(rt, tenant_id, day, after=cursor)
     return len(resumed)

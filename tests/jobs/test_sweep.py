@@ -34,6 +34,14 @@ def _no_activity_days(rt: Runtime, tenant_id: str, deal_id: str) -> int | None:
     return found[0]["facts"]["days"] if found else None
 
 
+def _run(rt: Runtime, tenant_id: str, day: date) -> SweepRun:
+    """The tenant's sweep run of that day, as committed."""
+    with rt.store.tenant(tenant_id) as s:
+        run = s.get(SweepRun, (tenant_id, day))
+        s.expunge(run)
+    return run
+
+
 def test_the_sweep_moves_time_based_alerts_without_any_crm_event(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
 ) -> None:
@@ -46,8 +54,7 @@ def test_the_sweep_moves_time_based_alerts_without_any_crm_event(
     assert _no_activity_days(rt, tenant_id, "d-1002") == 26
     assert len(crm.calls("pull")) == pulls, "a sweep works from the snapshot"
     assert crm.written("d-1002")["days_since_interaction"] == 26
-    with rt.store.tenant(tenant_id) as s:
-        run = s.get(SweepRun, (tenant_id, date(2026, 11, 28)))
+    run = _run(rt, tenant_id, date(2026, 11, 28))
     assert (run.status, run.done, run.total) == ("done", 4, 4)
 
 
@@ -69,6 +76,22 @@ def test_a_sweep_runs_once_a_day_in_chained_chunks(
     assert (run.status, run.done, run.total) == ("done", 4, 4)
 
 
+def _second_write_fails(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Batches of two deals whose second write fails once; the deals of each write tried."""
+    monkeypatch.setattr(sweep, "BATCH", 2)
+    original = pipeline.apply
+    writes: list[list[str]] = []
+
+    def apply(session, plan):  # type: ignore[no-untyped-def]
+        writes.append([e.deal_id for e in plan.evaluations])
+        if len(writes) == 2:
+            raise RuntimeError("the database went away")
+        return original(session, plan)
+
+    monkeypatch.setattr(pipeline, "apply", apply)
+    return writes
+
+
 def test_a_batch_whose_write_fails_fails_the_chunk_and_frees_its_deals(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -76,23 +99,12 @@ def test_a_batch_whose_write_fails_fails_the_chunk_and_frees_its_deals(
     chunk job (failed, for `dealradar jobs retry`), keeps the first batch's results, and leaves
     no deal locked against live refreshes."""
     _synced(redis, tenant_id)
-    monkeypatch.setattr(sweep, "BATCH", 2)
-    original = pipeline.apply
-    writes = []
-
-    def apply(session, plan):
-        writes.append([e.deal_id for e in plan.evaluations])
-        if len(writes) == 2:
-            raise RuntimeError("the database went away")
-        return original(session, plan)
-
-    monkeypatch.setattr(pipeline, "apply", apply)
+    writes = _second_write_fails(monkeypatch)
     assert sweep.start(tenant_id, "2026-11-25")
     run_jobs(redis)
     assert writes == [["d-1001", "d-1002"], ["d-1003", "d-1004"]]
     assert queues.queue(redis, queues.SWEEP).failed_job_registry.count == 1
-    with rt.store.tenant(tenant_id) as s:
-        run = s.get(SweepRun, (tenant_id, date(2026, 11, 25)))
+    run = _run(rt, tenant_id, date(2026, 11, 25))
     assert (run.status, run.done) == ("running", 2)
     locks = queues.DealLocks(redis, tenant_id)
     taken, busy = locks.acquire(OPEN)
@@ -104,17 +116,7 @@ def test_a_failed_chunk_retried_goes_on_after_its_last_committed_batch(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _synced(redis, tenant_id)
-    monkeypatch.setattr(sweep, "BATCH", 2)
-    original = pipeline.apply
-    writes = []
-
-    def apply(session, plan):
-        writes.append([e.deal_id for e in plan.evaluations])
-        if len(writes) == 2:
-            raise RuntimeError("the database went away")
-        return original(session, plan)
-
-    monkeypatch.setattr(pipeline, "apply", apply)
+    writes = _second_write_fails(monkeypatch)
     assert sweep.start(tenant_id, "2026-11-25")
     run_jobs(redis)
     failed = queues.queue(redis, queues.SWEEP).failed_job_registry
@@ -122,8 +124,7 @@ def test_a_failed_chunk_retried_goes_on_after_its_last_committed_batch(
     failed.requeue(job_id)  # what `dealradar jobs retry` does
     run_jobs(redis)
     assert writes == [["d-1001", "d-1002"], ["d-1003", "d-1004"], ["d-1003", "d-1004"]]
-    with rt.store.tenant(tenant_id) as s:
-        run = s.get(SweepRun, (tenant_id, date(2026, 11, 25)))
+    run = _run(rt, tenant_id, date(2026, 11, 25))
     assert (run.status, run.done, run.total) == ("done", 4, 4)
 
 
@@ -142,9 +143,33 @@ def test_a_chunk_queued_twice_sweeps_and_counts_each_deal_once(
     queues.queue(redis, queues.SWEEP).enqueue("jobs.sweep.chunk", tenant_id, "2026-11-25", "")
     run_jobs(redis)
     assert sorted(swept) == OPEN
-    with rt.store.tenant(tenant_id) as s:
-        run = s.get(SweepRun, (tenant_id, date(2026, 11, 25)))
+    run = _run(rt, tenant_id, date(2026, 11, 25))
     assert (run.status, run.done, run.total) == ("done", 4, 4)
+
+
+def test_a_chunk_overtaken_by_another_run_neither_counts_nor_chains(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs of one chunk read the same cursor (the sweeper resumed a chain that was only
+    slow): the one whose batch is committed second finds the cursor moved, so it adds nothing
+    to the progress and queues no next chunk; the other carries the sweep on."""
+    _synced(redis, tenant_id)
+    monkeypatch.setattr(sweep, "CHUNK", 2)
+    original = pipeline.prepare
+
+    def prepare(session, tenant_id, bundles, settings, now):  # type: ignore[no-untyped-def]
+        with rt.store.tenant(tenant_id) as s:  # the other run commits this batch meanwhile
+            run = s.get(SweepRun, (tenant_id, date(2026, 11, 25)))
+            run.cursor, run.done = "d-1002", 2
+        return original(session, tenant_id, bundles, settings, now)
+
+    assert sweep.start(tenant_id, "2026-11-25")
+    queues.queue(redis, queues.SWEEP).empty()
+    monkeypatch.setattr(pipeline, "prepare", prepare)
+    sweep.chunk(tenant_id, "2026-11-25", "")
+    run = _run(rt, tenant_id, date(2026, 11, 25))
+    assert (run.status, run.cursor, run.done) == ("running", "d-1002", 2)
+    assert queues.queue(redis, queues.SWEEP).count == 0, "the run ahead chains the sweep"
 
 
 def test_the_sweeper_resumes_a_sweep_whose_chain_was_lost(
@@ -160,8 +185,7 @@ def test_the_sweeper_resumes_a_sweep_whose_chain_was_lost(
     assert sweeper.run()["sweeps"] == 1
     assert sweeper.run()["sweeps"] == 0, "resumed once, not every minute"
     run_jobs(redis)
-    with rt.store.tenant(tenant_id) as s:
-        run = s.get(SweepRun, (tenant_id, date(2026, 11, 25)))
+    run = _run(rt, tenant_id, date(2026, 11, 25))
     assert (run.status, run.done, run.total) == ("done", 4, 4)
     clock.now += sweep.STALLED * 2
     assert sweeper.run()["sweeps"] == 0, "a finished sweep stays finished"
