@@ -37,6 +37,10 @@ class User:
     id: str
     name: str = ""
     email: str = ""
+    active: bool = True
+    """False once the CRM says the user is deactivated (left the team): no login, and a CRM
+    may refuse work assigned to them. Deal Radar then gives their tasks to
+    `tasks.fallback_owner`, or leaves them unassigned."""
 
 
 def role_key(role: str) -> str:
@@ -357,7 +361,12 @@ def load_user(d: Any, index: int) -> User:
         raise BundleError(f"{record}: must be an object")
     rid = _require_id(d, record)
     where = _where(record, rid)
-    return User(id=rid, name=_text(d, "name", where), email=_text(d, "email", where))
+    active = d.get("active", True)
+    if not isinstance(active, bool):
+        raise BundleError(f"{where}: field 'active' must be true or false")
+    return User(
+        id=rid, name=_text(d, "name", where), email=_text(d, "email", where), active=active
+    )
 
 
 def _unique(records: Iterable[Any], name: str) -> None:
@@ -450,5 +459,8 @@ def dump_bundle(bundle: Bundle) -> dict[str, Any]:
             }
             for a in bundle.activities
         ],
-        "users": [{"id": u.id, "name": u.name, "email": u.email} for u in bundle.users],
+        "users": [
+            {"id": u.id, "name": u.name, "email": u.email} | ({} if u.active else {"active": False})
+            for u in bundle.users
+        ],
     }

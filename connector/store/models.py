@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
@@ -218,6 +219,8 @@ class UserRow(TenantScoped, Base):
     crm_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(300), default="")
     email: Mapped[str] = mapped_column(String(320), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    """False once the CRM says the user is deactivated (engine.model.User.active)."""
 
 
 class Mute(TenantScoped, Base):

@@ -141,7 +141,10 @@ def save_bundles(session: Session, tenant_id: str, bundles: Iterable[Bundle], no
                 {"tenant_id": tenant_id, "deal_id": b.deal.id, "activity_id": a.id}
             )
         for u in b.users:
-            users[u.id] = {"tenant_id": tenant_id, "crm_id": u.id, "name": u.name, "email": u.email}
+            users[u.id] = {
+                "tenant_id": tenant_id, "crm_id": u.id, "name": u.name, "email": u.email,
+                "active": u.active,
+            }  # fmt: skip
     if not deal_ids:
         return 0
     upsert(session, DealRow, deals, ("tenant_id", "crm_id"))
@@ -229,9 +232,9 @@ def load_bundles(session: Session, deal_ids: Sequence[str]) -> list[Bundle]:
     users = {}
     if users_needed:
         users = {
-            uid: User(uid, name, email)
-            for uid, name, email in run(
-                select(u.crm_id, u.name, u.email).where(
+            uid: User(uid, name, email, active)
+            for uid, name, email, active in run(
+                select(u.crm_id, u.name, u.email, u.active).where(
                     u.tenant_id == tenant, u.crm_id.in_(list(users_needed))
                 )
             )
