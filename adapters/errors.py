@@ -37,3 +37,13 @@ class PermissionDenied(CrmError):
 
 class InvalidRequest(CrmError):
     """The CRM refused what we sent: a bug or a configuration problem, not worth a retry."""
+
+
+class OwnerInactive(InvalidRequest):
+    """The CRM refused a record assigned to a deactivated user (Salesforce's
+    INACTIVE_OWNER_OR_USER); `owner_id` is that user. Assigned to someone else, or to nobody,
+    the same record goes through."""
+
+    def __init__(self, message: str, owner_id: str) -> None:
+        super().__init__(message)
+        self.owner_id = owner_id
