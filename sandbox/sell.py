@@ -45,6 +45,12 @@ Emulated (shapes from the Core API v2 and Firehose references and basecrm-python
 - Errors: Sell's envelope ``{"errors": [{"error": {code, message, details?, resource?,
   field?}}], "meta": {logref, http_status}}`` (``sandbox.sell_errors``).
 - Request counts by route (``state.counts()``, ``GET /_sandbox/counts``).
+- Users carry ``status`` ``active`` or ``inactive`` (Sell's Users reference). The listing holds
+  both (the reference describes it as the list of all the account's users; a ``status=``
+  filter narrows it); a deactivated user keeps their deals and tasks, and their tokens stop
+  working (Sell's help centre: deactivation changes the user's API token). Nothing refuses work
+  given to an inactive user through the API: the help centre says data and tasks can no longer
+  be assigned to them, but no API reference names the error Sell would answer.
 
 Not emulated: leads, products, orders, sources, loss reasons, outcomes, text messages, the
 search API and the Sync API (``/v2/sync/*``); scopes (every token may call every route, the
@@ -54,7 +60,9 @@ associated-contact changes (no such stream was found: UNCONFIRMED); emails (the 
 email object: UNCONFIRMED, see ``sandbox.sell_seed``).
 
 Sandbox-only routes (no auth, not counted): ``GET /_sandbox/counts``, ``POST
-/_sandbox/counts/reset``, ``POST /_sandbox/tokens``.
+/_sandbox/counts/reset``, ``POST /_sandbox/tokens``, ``POST /_sandbox/users/{id}/deactivate``
+and ``.../reactivate`` (a rep leaves or comes back: ``state.deactivate_user(id)``; 400 for the
+account owner).
 
 World-building API (stable; the Python methods act as the account owner, like a user in Sell's
 UI, and their changes reach the Firehose too; ``rename_custom_field`` and ``delete_custom_field``

@@ -436,6 +436,15 @@ def _register_sandbox(app: Flask, state: SellState) -> None:
         state.reset_counts()
         return Response(status=204)
 
+    @app.post("/_sandbox/users/<int:user_id>/deactivate")
+    def deactivate_user(user_id: int) -> Response:
+        """A rep leaves: what an admin does in Sell's settings (``SellState.deactivate_user``)."""
+        return jsonify(_one("users", _status_change(state.deactivate_user, user_id)))
+
+    @app.post("/_sandbox/users/<int:user_id>/reactivate")
+    def reactivate_user(user_id: int) -> Response:
+        return jsonify(_one("users", _status_change(state.reactivate_user, user_id)))
+
     @app.post("/_sandbox/tokens")
     def tokens() -> Response:
         """``{"personal": true}`` for a personal access token, else an OAuth pair."""
@@ -449,3 +458,10 @@ def _register_sandbox(app: Flask, state: SellState) -> None:
                 "user_id": token.user_id,
             }
         )
+
+
+def _status_change(change: Callable[[int], dict], user_id: int) -> dict:
+    try:
+        return change(user_id)
+    except ValueError as exc:  # the account owner
+        raise bad_request("invalid_param", str(exc)) from None

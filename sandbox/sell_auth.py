@@ -131,6 +131,11 @@ class OAuthTokens:
             raise unauthorized("The access token expired: refresh it.", "token_expired")
         return token
 
+    def revoke_user(self, user_id: int) -> None:
+        """Drop every token of one user (a deactivated user's tokens stop working)."""
+        self._access = {k: t for k, t in self._access.items() if t.user_id != user_id}
+        self._refresh = {k: t for k, t in self._refresh.items() if t.user_id != user_id}
+
     def expire(self, access_token: str, now: datetime) -> None:
         """Make one access token expired (tests of the refresh path)."""
         self._access[access_token].expires_at = now

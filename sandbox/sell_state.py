@@ -96,6 +96,34 @@ class SellState:
         data["reports_to"] = reports_to
         return self._insert("users", data, at)["id"]
 
+    def deactivate_user(self, user_id: int, at: datetime | None = None) -> dict:
+        """An admin deactivates a user in Sell's settings (a rep leaves): the user stays in the
+        users listing with ``status`` "inactive" and keeps what they own, their tokens stop
+        working (Sell changes a deactivated user's API token: support.getbase.com article
+        204173985), and the users stream logs an ``updated`` event. Returns the user."""
+        return self._set_user_status(user_id, "inactive", at)
+
+    def reactivate_user(self, user_id: int, at: datetime | None = None) -> dict:
+        """An admin reactivates a user: ``status`` "active" again (new tokens must be issued)."""
+        return self._set_user_status(user_id, "active", at)
+
+    def _set_user_status(self, user_id: int, status: str, at: datetime | None) -> dict:
+        with self.lock:
+            if user_id == self.admin_id:
+                # The emulator's Firehose and personal tokens act as the owner (UNCONFIRMED
+                # whether Sell lets an account's owner be deactivated at all).
+                raise ValueError("the account owner cannot be deactivated")
+            user = self.get("users", user_id)
+            if user["status"] == status:
+                return user
+            when = at or self.clock()
+            new = {**user, "status": status, "updated_at": format_datetime(when)}
+            self._records["users"][user_id] = new
+            if status == "inactive":
+                self.oauth.revoke_user(user_id)
+            self._emit("users", "updated", new, when, user)
+            return dict(new)
+
     def add_pipeline(self, name: str, at: datetime | None = None) -> int:
         return self._insert("pipelines", {"name": name}, at)["id"]
 

@@ -219,7 +219,9 @@ class SellAdapter:
         return str((answer.get("data") or {}).get("timezone") or "")
 
     def users(self) -> dict[str, User]:
-        """The account's users by id, read once per adapter (one job)."""
+        """The account's users by id, read once per adapter (one job). No `status` filter:
+        Sell's listing holds deactivated users too, and a deal they still own must carry them
+        (inactive) so that its tasks go to the fallback owner."""
         if self._users is None:
             self._users = {
                 str(r["id"]): to_user(r) for page in self.client.pages("/v2/users") for r in page

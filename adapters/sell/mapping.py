@@ -258,10 +258,15 @@ def to_contact(
 
 
 def to_user(record: Mapping[str, Any]) -> User:
-    """A Sell user (`GET /v2/users`): the id deals and activities carry as owner or user."""
+    """A Sell user (`GET /v2/users`): the id deals and activities carry as owner or user.
+    Sell's `status` is "active" or "inactive" (a deactivated user: no login, still owning their
+    deals); only "inactive" makes the user inactive, so a missing or new value keeps their
+    tasks with them rather than handing them to the fallback owner."""
     return User(
-        id=_id(record, "user"), name=as_text(record.get("name")), email=as_text(record.get("email"))
-    )
+        id=_id(record, "user"), name=as_text(record.get("name")),
+        email=as_text(record.get("email")),
+        active=as_text(record.get("status")).lower() != "inactive",
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from adapters.sell.mapping import (
     to_activity,
     to_contact,
     to_deal,
+    to_user,
 )
 
 NOW = datetime(2026, 12, 1, 9, tzinfo=UTC)
@@ -146,3 +147,14 @@ def test_deal_links_follow_each_resources_rule() -> None:
                                 "resource_id": 9}) == ["5"]  # fmt: skip
     assert deal_links("notes", {"resource_type": "deal", "resource_id": 9}) == ["9"]
     assert deal_links("tasks", {"resource_type": "contact", "resource_id": 9}) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "active"),
+    [("inactive", False), ("INACTIVE", False), ("active", True), (None, True), ("invited", True)],
+)
+def test_only_sells_inactive_status_makes_a_user_inactive(status: object, active: bool) -> None:
+    record = {"id": 7, "name": "Sam Reed", "email": "sam@example.com", "status": status}
+    user = to_user(record)
+    assert (user.id, user.name, user.email) == ("7", "Sam Reed", "sam@example.com")
+    assert user.active is active

@@ -324,3 +324,35 @@ def test_a_renamed_custom_field_keeps_its_values_and_reaches_the_firehose(
     state.delete_custom_field("contact", "Role")
     assert sell.get("/v2/contact/custom_fields").json()["items"] == []
     assert sell.get(f"/v2/contacts/{ann['id']}").json()["data"]["custom_fields"] == {}
+
+
+def test_a_deactivated_user_stays_listed_inactive_and_loses_their_token(
+    server: ServerHandle, sell: Sell, state: SellState
+) -> None:
+    rep = state.add_user("Sam Reed", "sam@example.com")
+    rep_token = state.personal_access_token(rep).access_token
+    assert Sell(server.url, rep_token).get("/v2/users/self").status_code == 200
+
+    answer = requests.post(f"{server.url}/_sandbox/users/{rep}/deactivate", timeout=10)
+    assert answer.status_code == 200
+    assert answer.json()["data"]["status"] == "inactive"
+
+    listed = {i["data"]["id"]: i["data"]["status"] for i in sell.get("/v2/users").json()["items"]}
+    assert listed == {state.admin_id: "active", rep: "inactive"}
+    only_active = sell.get("/v2/users", status="active").json()["items"]
+    assert [i["data"]["id"] for i in only_active] == [state.admin_id]
+    only_inactive = sell.get("/v2/users", status="inactive").json()["items"]
+    assert [i["data"]["id"] for i in only_inactive] == [rep]
+    assert error_code(Sell(server.url, rep_token).get("/v2/users/self")) == "invalid_token"
+
+    back = requests.post(f"{server.url}/_sandbox/users/{rep}/reactivate", timeout=10)
+    assert back.json()["data"]["status"] == "active"
+    assert sell.get(f"/v2/users/{rep}").json()["data"]["status"] == "active"
+
+
+def test_the_account_owner_cannot_be_deactivated(server: ServerHandle, state: SellState) -> None:
+    answer = requests.post(f"{server.url}/_sandbox/users/{state.admin_id}/deactivate", timeout=10)
+    assert answer.status_code == 400
+    assert state.get("users", state.admin_id)["status"] == "active"
+    missing = requests.post(f"{server.url}/_sandbox/users/999/deactivate", timeout=10)
+    assert missing.status_code == 404
