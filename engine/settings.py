@@ -85,6 +85,7 @@ DEFAULTS: dict[str, Any] = {
         "due_hour": 17,
         "backlog": False,
         "holidays": [],
+        "fallback_owner": None,
         "alerts": {code: {"enabled": code not in TASKS_OFF_BY_DEFAULT} for code in ALERT_CODES},
     },
     "notes": {"grade_changed": False},
@@ -250,6 +251,8 @@ class _Tasks(_Strict):
     holidays = fields.List(
         fields.String(validate=_valid_day), validate=validate.Length(max=MAX_HOLIDAYS)
     )
+    # The CRM's id of the user who takes the tasks of deals whose owner was deactivated.
+    fallback_owner = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
     alerts = fields.Nested(_TaskAlerts)
 
 
@@ -404,6 +407,12 @@ class Settings:
             "due_hour": tasks["due_hour"],
             **block,
         }
+
+    @property
+    def fallback_owner(self) -> str | None:
+        """Who gets the task of a deal whose owner the CRM deactivated (`tasks.fallback_owner`,
+        a CRM user id); None: such tasks are made unassigned."""
+        return self.document["tasks"]["fallback_owner"]
 
     @property
     def holidays(self) -> frozenset[date]:

@@ -10,6 +10,12 @@ is recorded on the episode (`crm_refs["task"]`) in the transaction that complete
 and the adapter's create is idempotent by that same key, so a worker killed between the CRM's
 answer and the commit finds the task it made instead of making another.
 
+A deal whose owner the CRM deactivated (a rep who left; the CRM keeps their deals under their
+name until someone reassigns them) gets its task assigned to `tasks.fallback_owner`, or to
+nobody when none is set or that user is deactivated too: the task is still made, where a
+manager sees it. Deal Radar knows a user is deactivated from the last sync (`users.active`), or
+learns it when the CRM refuses the task (OwnerInactive), and remembers it until the next sync.
+
 An episode that ended before its task was first tried (the CRM was down all along) gets no
 task: the alert is over. One that ended after a try that may have reached the CRM gets its task
 (found again, or made) and then completed, so no open task outlives its alert.
@@ -22,11 +28,14 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from adapters.errors import OwnerInactive
 from connector.store import tenants
-from connector.store.models import AlertEpisode, DealRow, OutboxEffect
+from connector.store.models import AlertEpisode, DealRow, OutboxEffect, UserRow
 from connector.store.times import from_db
 from engine.actions import plan_task
+from engine.settings import Settings
 from jobs.crm_effects import TASK, TASK_DONE, Context, Effect, Outcome, crm_can_act, propose
 from jobs.runtime import current
 
@@ -91,6 +100,7 @@ def create(ctx: Context, effect: Effect) -> Outcome:
         deal_id = episode.deal_id
         deal = s.get(DealRow, (ctx.tenant_id, deal_id))
         deal_data = dict(deal.data) if deal is not None else None
+        candidates = _assignees(s, deal_data.get("owner") if deal_data else None, ctx.settings)
     if refs.get("task"):
         return Outcome({"task_id": refs["task"]})
     if ended and effect.attempts <= 1:
@@ -106,13 +116,50 @@ def create(ctx: Context, effect: Effect) -> Outcome:
     )  # fmt: skip
     if plan is None:
         return Outcome({"skipped": f"tasks are off for {code}"})
-    task_id = ctx.crm.create_task(
-        deal_id, owner_id=deal_data.get("owner"), subject=plan.subject, body=plan.body,
-        due=plan.due, key=effect.key,
-    )  # fmt: skip
-    log.info("tenant %s: task %s for %s on deal %s, due %s",
-             ctx.tenant_id, task_id, code, deal_id, plan.due.isoformat())  # fmt: skip
-    return Outcome({"task_id": task_id, "due": plan.due.isoformat()}, episode_id, {"task": task_id})
+    owner = deal_data.get("owner") or None
+    for assignee in candidates:
+        try:
+            task_id = ctx.crm.create_task(
+                deal_id, owner_id=assignee, subject=plan.subject, body=plan.body,
+                due=plan.due, key=effect.key,
+            )  # fmt: skip
+            break
+        except OwnerInactive as refused:
+            log.info("tenant %s: the CRM refused a task for deactivated user %s on deal %s",
+                     ctx.tenant_id, refused.owner_id, deal_id)  # fmt: skip
+            _remember_inactive(ctx, refused.owner_id)
+    else:  # unreachable: the last candidate is nobody, whom no CRM refuses as inactive
+        raise RuntimeError(f"no assignee left for the task of episode {episode_id}")
+    log.info("tenant %s: task %s for %s on deal %s, due %s, assigned to %s",
+             ctx.tenant_id, task_id, code, deal_id, plan.due.isoformat(),
+             assignee or "nobody")  # fmt: skip
+    result = {"task_id": task_id, "due": plan.due.isoformat()}
+    if assignee != owner:
+        result |= {"owner_inactive": owner, "assigned_to": assignee}
+    return Outcome(result, episode_id, {"task": task_id})
+
+
+def _assignees(s: Session, owner: str | None, settings: Settings) -> list[str | None]:
+    """Whom to give a deal's task, in the order to try (the next when the CRM refuses one as
+    deactivated): its owner, then `tasks.fallback_owner`, each unless known deactivated; then
+    nobody."""
+    wanted = list(dict.fromkeys(u for u in (owner, settings.fallback_owner) if u))
+    if not wanted:
+        return [None]
+    inactive = set(
+        s.scalars(select(UserRow.crm_id).where(UserRow.crm_id.in_(wanted), ~UserRow.active))
+    )
+    return [u for u in wanted if u not in inactive] + [None]
+
+
+def _remember_inactive(ctx: Context, user_id: str) -> None:
+    """Until the next sync reads the CRM's users again, this user counts as deactivated."""
+    with ctx.rt.store.tenant(ctx.tenant_id) as s:
+        row = s.get(UserRow, (ctx.tenant_id, user_id))
+        if row is None:
+            s.add(UserRow(tenant_id=ctx.tenant_id, crm_id=user_id, active=False))
+        else:
+            row.active = False
 
 
 def complete(ctx: Context, effect: Effect) -> Outcome:

@@ -5,9 +5,10 @@ Radar's JSON form (a missing file is a deleted deal); the modification time of t
 deal's modification time, which `changed_since` reads. Writes land in `written/<id>.json`.
 Every call is appended to `calls.jsonl`, so tests can count pulls and writes across processes.
 `faults.jsonl` injects failures: each line (`{"op": "pull", "error": "transient"}`,
-`{"op": "pull", "sleep": 20}`, ...) is consumed by the next call of that operation; with
-`"after": true` the operation is done first and its answer then lost (the error is raised after
-the effect, as when a CRM creates a record and the connection drops before it answers).
+`{"op": "pull", "sleep": 20}`, `{"op": "create_task", "error": "owner_inactive"}`, ...) is
+consumed by the next call of that operation; with `"after": true` the operation is done first
+and its answer then lost (the error is raised after the effect, as when a CRM creates a record
+and the connection drops before it answers).
 
 Tasks and notes (`CrmActions`) live in `actions.json` ({"tasks": {id: task}, "notes": {...}}),
 each created at most once per key, like a real adapter's idempotent create.
@@ -41,6 +42,7 @@ _ERRORS: dict[str, type[errors.CrmError]] = {
     "not_found": errors.NotFound,
     "permission_denied": errors.PermissionDenied,
     "invalid_request": errors.InvalidRequest,
+    "owner_inactive": errors.OwnerInactive,
 }
 
 
@@ -166,7 +168,8 @@ class FolderClient:
         return self._create_once("notes", "create_note", record)
 
     def _create_once(self, kind: str, op: str, record: dict[str, Any]) -> str:
-        lost = self._call(op, deal=record["deal_id"], key=record["key"])
+        assigned = {"owner": record["owner_id"]} if "owner_id" in record else {}
+        lost = self._call(op, deal=record["deal_id"], key=record["key"], **assigned)
         if not (self.root / "deals" / f"{record['deal_id']}.json").exists():
             raise errors.NotFound(f"deal {record['deal_id']} is not in the CRM")
         made: list[str] = []
@@ -212,11 +215,13 @@ class FolderClient:
         if not name:
             return None
         kind = _ERRORS[name]
-        error = (
-            errors.RateLimited(retry_after=fault.get("retry_after"))
-            if kind is errors.RateLimited
-            else kind(f"injected {name} on {op}")
-        )
+        message = f"injected {name} on {op}"
+        if kind is errors.RateLimited:
+            error: errors.CrmError = errors.RateLimited(retry_after=fault.get("retry_after"))
+        elif kind is errors.OwnerInactive:  # refused for the user the record was assigned to
+            error = errors.OwnerInactive(message, str(details.get("owner")))
+        else:
+            error = kind(message)
         if fault.get("after"):
             return error
         raise error

@@ -19,7 +19,7 @@ from adapters import ADAPTERS
 from adapters.folder.client import FolderClient
 from connector import queues
 from connector.store import tenants
-from connector.store.models import AlertEpisode, Evaluation, OutboxEffect, Tenant
+from connector.store.models import AlertEpisode, Evaluation, OutboxEffect, Tenant, UserRow
 from connector.store.times import from_db
 from engine.model import dump_bundle
 from jobs import crm_actions, crm_tasks, sweeper
@@ -481,3 +481,74 @@ def test_an_admin_may_ask_for_the_backlog_tasks(
                           now=clock())  # fmt: skip
     _refresh(redis, tenant_id)
     assert len(_task_of(crm, "d-1002", "Get back in touch")) == 1
+
+
+def _leaves_the_team(crm: FolderClient, user_id: str) -> None:
+    """The CRM deactivates a rep; their deals stay under their name."""
+    for deal_id in DEALS:
+        doc = dump_bundle(crm.pull([deal_id]).bundles[0])
+        for user in doc["users"]:
+            if user["id"] == user_id:
+                user["active"] = False
+        crm.put_deal(doc)
+
+
+def _owners_tried(crm: FolderClient, deal_id: str) -> list[str | None]:
+    return [c.get("owner") for c in crm.calls("create_task") if c["deal"] == deal_id]
+
+
+def test_a_deactivated_owners_tasks_go_to_the_fallback_owner(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    _leaves_the_team(crm, "u-tom")
+    document = {"tasks": {"fallback_owner": "u-claire"}}
+    tenants.save_settings(rt.store, tenant_id, document, changed_by="test", now=clock())
+    _refresh(redis, tenant_id)
+
+    [task] = _task_of(crm, "d-1002", "Get back in touch")
+    assert task["owner_id"] == "u-claire", "Tom left: his deal's task goes to the fallback"
+    assert _owners_tried(crm, "d-1002") and set(_owners_tried(crm, "d-1002")) == {"u-claire"}
+    assert {t["owner_id"] for t in crm.tasks().values() if t["deal_id"] == "d-1001"} == {
+        "u-claire"
+    }, "an active owner keeps her tasks"
+    [effect] = [
+        e for e in _effects(rt, tenant_id, TASK)
+        if e.key == f"crm_task:{_episode(rt, tenant_id, 'd-1002', 'no_activity').id}"
+    ]  # fmt: skip
+    assert effect.result["owner_inactive"] == "u-tom"
+    assert effect.result["assigned_to"] == "u-claire"
+
+
+def test_without_a_fallback_a_deactivated_owners_tasks_are_made_unassigned(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
+) -> None:
+    _leaves_the_team(crm, "u-tom")
+    _refresh(redis, tenant_id)
+
+    [task] = _task_of(crm, "d-1002", "Get back in touch")
+    assert task["owner_id"] is None
+    assert all(e.status == "done" for e in _effects(rt, tenant_id, TASK)), "none fails"
+
+
+def test_a_task_refused_for_an_owner_deactivated_since_the_sync_goes_to_the_fallback(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    document = {"tasks": {"fallback_owner": "u-claire"}}
+    tenants.save_settings(rt.store, tenant_id, document, changed_by="test", now=clock())
+    crm.add_fault("create_task", error="owner_inactive")  # Tom was deactivated meanwhile
+    _refresh(redis, tenant_id, ["d-1002"])
+
+    [task] = _task_of(crm, "d-1002", "Get back in touch")
+    assert task["owner_id"] == "u-claire"
+    tried = _owners_tried(crm, "d-1002")
+    assert tried[:2] == ["u-tom", "u-claire"], "refused for Tom, then made for Claire"
+    assert len(tried) > 3 and set(tried[2:]) == {"u-claire"}, "the deal's other tasks: no retry"
+    assert {t["owner_id"] for t in crm.tasks().values()} == {"u-claire"}
+    assert all(e.status == "done" for e in _effects(rt, tenant_id, TASK))
+    with rt.store.tenant(tenant_id) as s:
+        assert s.get(UserRow, (tenant_id, "u-tom")).active is False, "remembered"
+
+    _refresh(redis, tenant_id, ["d-1004"])  # the next sync says Tom is active after all
+    with rt.store.tenant(tenant_id) as s:
+        assert s.get(UserRow, (tenant_id, "u-tom")).active is True
+    assert set(_owners_tried(crm, "d-1004")) == {"u-tom"}
