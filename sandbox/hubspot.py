@@ -22,7 +22,9 @@ Emulated (each shape loads through hubspot-api-client 12's models):
   sourceId and updatedByUserId.
 - Properties v3 and groups (list, create with 409 on duplicates, get, PATCH); pipelines v3
   (``/crm/v3/pipelines/{objectType}[/{pipelineId}[/stages]]``, stage metadata ``probability``
-  and ``isClosed``); owners v3 (``/crm/v3/owners/`` with ``limit``/``after``/``email``).
+  and ``isClosed``); owners v3 (``/crm/v3/owners/`` with ``limit``/``after``/``email``/
+  ``archived``, ``/crm/v3/owners/{ownerId}`` with ``idProperty``/``archived``): ``archived``
+  false (the default) gives active owners only, true only archived ones (deactivated users).
 - Associations v4: ``POST /crm/v4/associations/{from}/{to}/batch/read`` (<= 1,000 inputs,
   500 per record with ``paging``), ``GET|POST /crm/v4/associations/{from}/{to}/labels``,
   ``GET|PUT|DELETE /crm/v4/objects/{from}/{id}/associations/{to}[/{toId}]`` (PUT replaces the
@@ -59,13 +61,17 @@ category follow the docs and the message is the emulator's own.
 Sandbox-only routes (no auth, not counted): ``GET /_sandbox/counts``, ``POST
 /_sandbox/counts/reset``; ``POST|DELETE /_sandbox/webhooks`` (``{targetUrl, clientSecret?,
 appId?, subscriptions?}``), ``POST /_sandbox/webhooks/flush``; ``POST /_sandbox/tokens``,
-``POST /_sandbox/tokens/expire``; and a user's clicks, each with the webhooks HubSpot would send:
+``POST /_sandbox/tokens/expire``; ``POST /_sandbox/owners/{ownerId}/archive|restore`` (a rep
+leaves, or comes back: the admin deactivates or reactivates their user; no webhook); and a
+user's clicks, each with the webhooks HubSpot would send:
 ``POST /_sandbox/ui/{objectType}``, ``PATCH|DELETE /_sandbox/ui/{objectType}/{id}``,
 ``POST /_sandbox/ui/deals/{dealId}/{calls|emails|meetings|notes|tasks}`` (``{properties,
 contactIds?}``), ``PUT|DELETE /_sandbox/ui/associations/{from}/{fromId}/{to}/{toId}``
 (``{labels?, replace?}``).
 
 Sources (shapes and limits): https://developers.hubspot.com/docs/api-reference/search/guide.md ;
+https://developers.hubspot.com/docs/api-reference/latest/crm/owners/guide.md and HubSpot's
+owners spec (``archived``: "Whether to return only results that have been archived") ;
 https://developers.hubspot.com/docs/guides/crm/using-object-apis ;
 https://developers.hubspot.com/docs/api-reference/legacy/crm/associations/associate-records/guide ;
 https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines ;

@@ -1009,6 +1009,17 @@ def _register_sandbox(app: Flask, state: HubSpotState) -> None:
     def expire_tokens() -> Response:
         return jsonify({"expired": state.expire_access_tokens()})
 
+    # A rep leaving is an admin's act in HubSpot's settings, not an API call: sandbox-only.
+    @app.post("/_sandbox/owners/<owner_id>/archive")
+    def archive_owner(owner_id: str) -> Response:
+        state.archive_owner(owner_id)
+        return Response(status=204)
+
+    @app.post("/_sandbox/owners/<owner_id>/restore")
+    def restore_owner(owner_id: str) -> Response:
+        state.archive_owner(owner_id, archived=False)
+        return Response(status=204)
+
     _register_ui(app, state)
 
 

@@ -202,11 +202,11 @@ def _system_clock() -> datetime:
 class HubSpotState:
     """One HubSpot portal (account) with the app installed, held in memory.
 
-    World-building methods (no HTTP): ``add_owner``, ``add_pipeline``, ``define_property``,
-    ``define_association_label``, ``create_object``, ``update_object``, ``archive_object``,
-    ``associate``, ``dissociate``, ``log_activity``; readers ``get_object``, ``associations``,
-    ``counts``. Changes made through these methods default to a CRM user's source
-    (``changeSource`` ``CRM_UI``), as if someone clicked in HubSpot.
+    World-building methods (no HTTP): ``add_owner``, ``archive_owner``, ``add_pipeline``,
+    ``define_property``, ``define_association_label``, ``create_object``, ``update_object``,
+    ``archive_object``, ``associate``, ``dissociate``, ``log_activity``; readers
+    ``get_object``, ``associations``, ``counts``. Changes made through these methods default to
+    a CRM user's source (``changeSource`` ``CRM_UI``), as if someone clicked in HubSpot.
     """
 
     def __init__(
@@ -396,8 +396,21 @@ class HubSpotState:
             }
             return oid
 
+    def archive_owner(self, owner_id: str, *, archived: bool = True) -> None:
+        """A rep leaves: an admin deactivates their HubSpot user, and the owner moves from the
+        owners listing to ``?archived=true`` (``archived=False``: the user is reactivated).
+        Records keep their ``hubspot_owner_id``. No webhook: the emulator has no owner
+        subscription (the webhooks it sends are about records)."""
+        with self.lock:
+            owner = self._owners.get(str(owner_id))
+            if owner is None:
+                raise not_found(f"Owner {owner_id} not found")
+            owner["archived"] = archived
+            owner["updatedAt"] = format_datetime(self.now())
+
     def owners(self, archived: bool = False) -> list[dict]:
-        """Owners in insertion order (copies)."""
+        """Owners in insertion order (copies): the active ones, or only the archived ones, as
+        ``GET /crm/v3/owners`` lists them."""
         with self.lock:
             return [dict(o) for o in self._owners.values() if o["archived"] == archived]
 

@@ -7,8 +7,9 @@ number of calls is what a portal's rate limit spends:
 - `pull(ids)`: deals batch read with the `dealstage` history (50 per call), associations v4
   batch reads deal -> contacts, calls, emails, meetings, tasks, notes (1,000 per call, labels
   included), contacts and each activity type batch read (100 per call), each activity type ->
-  contacts associations (1,000 per call: who took part), owners and pipelines once per adapter
-  (an adapter lives for one job). Deals the batch read does not return are `Pulled.deleted`.
+  contacts associations (1,000 per call: who took part), owners (active, then archived:
+  deactivated users come back `active=False`) and pipelines once per adapter (an adapter lives
+  for one job). Deals the batch read does not return are `Pulled.deleted`.
 - `changed_since(cursor)`: one search page (200) on `hs_lastmodifieddate`, ascending. Pages of
   one search follow `after`; before `after` would pass the 10,000-result cap, the search starts
   again from the last timestamp seen, leaving out the deals of that timestamp already returned.
@@ -230,25 +231,33 @@ class HubSpotAdapter:
         return self._pipelines
 
     def owners(self) -> dict[str, User]:
-        """The portal's owners by owner id, read once per adapter (one job)."""
+        """The portal's owners by owner id, read once per adapter (one job): the active ones,
+        then the archived ones (deactivated users, `active=False`). HubSpot lists only active
+        owners unless asked for `archived=true`, which lists only archived ones, so a deal still
+        owned by a rep who left needs the second listing to name its owner at all."""
         if self._owners is None:
             owners: dict[str, User] = {}
-            after: str | None = None
-            while True:
-                page = self._json(
-                    "owners.get_page",
-                    lambda sdk, after=after: sdk.crm.owners.owners_api.get_page(
-                        limit=OWNERS_PAGE, after=after, **_RAW
-                    ),
-                )
-                for owner in page.get("results", ()):
-                    user = to_user(owner)
+            for archived in (False, True):
+                # An owner deactivated between the two listings is in both: the later wins.
+                for owner in self._owner_pages(archived):
+                    user = to_user(owner, archived=archived)
                     owners[user.id] = user
-                after = _next_after(page)
-                if after is None:
-                    break
             self._owners = owners
         return self._owners
+
+    def _owner_pages(self, archived: bool) -> Iterator[dict[str, Any]]:
+        after: str | None = None
+        while True:
+            page = self._json(
+                "owners.get_page",
+                lambda sdk, after=after: sdk.crm.owners.owners_api.get_page(
+                    limit=OWNERS_PAGE, after=after, archived=archived, **_RAW
+                ),
+            )
+            yield from page.get("results", ())
+            after = _next_after(page)
+            if after is None:
+                return
 
     # -- changes -------------------------------------------------------------------------------
 

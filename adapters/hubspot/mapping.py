@@ -375,16 +375,24 @@ def roles_from_associations(
     )
 
 
-def to_user(owner: Mapping[str, Any]) -> User:
+def to_user(owner: Mapping[str, Any], *, archived: bool = False) -> User:
     """A HubSpot owner (owners API) as a User. Its id is the owner id, the value deals and
-    activities carry in `hubspot_owner_id` (not `userId`, the login's id)."""
+    activities carry in `hubspot_owner_id` (not `userId`, the login's id).
+
+    An archived owner is a deactivated user (`GET /crm/v3/owners?archived=true` lists only
+    those): it maps to `active=False`. `archived=True` says the owner came from that listing;
+    the owner's own `archived` field says the same, and either is enough, so an answer that
+    leaves the field out of one listing still maps right."""
     owner_id = as_text(owner.get("id"))
     if not owner_id:
         raise MappingError("HubSpot owner: field 'id' is missing")
     first = as_text(owner.get("firstName", owner.get("first_name")))
     last = as_text(owner.get("lastName", owner.get("last_name")))
     email = as_text(owner.get("email"))
-    return User(id=owner_id, name=" ".join(p for p in (first, last) if p) or email, email=email)
+    return User(
+        id=owner_id, name=" ".join(p for p in (first, last) if p) or email, email=email,
+        active=not (archived or owner.get("archived") is True),
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------

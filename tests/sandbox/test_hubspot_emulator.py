@@ -46,7 +46,8 @@ from hubspot.crm.objects.tasks import (
     SimplePublicObjectInput,
     SimplePublicObjectInputForCreate,
 )
-from hubspot.crm.owners import CollectionResponsePublicOwnerForwardPaging
+from hubspot.crm.owners import ApiException as OwnersError
+from hubspot.crm.owners import CollectionResponsePublicOwnerForwardPaging, PublicOwner
 from hubspot.crm.pipelines import CollectionResponsePipelineNoPaging, Pipeline
 from hubspot.crm.properties import (
     ModelProperty,
@@ -719,6 +720,60 @@ def test_owners_page(state: HubSpotState, client: HubSpot) -> None:
         client.crm.owners.owners_api.get_page(email="rep3@example.com").results[0].first_name
         == "Rep3"
     )
+
+
+def _all_owners(client: HubSpot, *, archived: bool) -> list[PublicOwner]:
+    owners, after = [], None
+    while True:
+        page = client.crm.owners.owners_api.get_page(limit=2, after=after, archived=archived)
+        owners += page.results
+        after = page.paging.next.after if page.paging else None
+        if not after:
+            return owners
+
+
+def test_owners_listing_gives_active_owners_by_default_and_archived_ones_only_on_request(
+    state: HubSpotState, server: ServerHandle, client: HubSpot
+) -> None:
+    ids = [state.add_owner(f"rep{i}@example.com", f"Rep{i}", "Smith") for i in range(5)]
+    state.archive_owner(ids[1])  # the Python API
+    for gone in (ids[3], ids[4]):  # what `make run` users and e2e tests call
+        answer = requests.post(f"{server.url}/_sandbox/owners/{gone}/archive", timeout=5)
+        assert answer.status_code == 204
+
+    default = client.crm.owners.owners_api.get_page()
+    assert [(o.id, o.archived) for o in default.results] == [(ids[0], False), (ids[2], False)]
+    active = _all_owners(client, archived=False)
+    assert [(o.id, o.archived) for o in active] == [(ids[0], False), (ids[2], False)]
+    archived = _all_owners(client, archived=True)  # two pages of two, then one
+    assert [(o.id, o.archived, o.email) for o in archived] == [
+        (i, True, f"rep{n}@example.com") for n, i in ((1, ids[1]), (3, ids[3]), (4, ids[4]))
+    ]
+
+    owners_api = client.crm.owners.owners_api
+    assert owners_api.get_by_id(int(ids[1]), archived=True).archived is True
+    with pytest.raises(OwnersError) as missing:
+        owners_api.get_by_id(int(ids[1]))  # archived: not among the active owners
+    assert missing.value.status == 404
+    with pytest.raises(OwnersError):
+        owners_api.get_by_id(int(ids[0]), archived=True)
+
+    restored = requests.post(f"{server.url}/_sandbox/owners/{ids[1]}/restore", timeout=5)
+    assert restored.status_code == 204
+    assert [o.id for o in _all_owners(client, archived=False)] == [ids[0], ids[1], ids[2]]
+    unknown = requests.post(f"{server.url}/_sandbox/owners/424242/archive", timeout=5)
+    assert unknown.status_code == 404
+
+
+def test_a_deal_keeps_and_can_take_an_archived_owner(state: HubSpotState, client: HubSpot) -> None:
+    """HubSpot documents no refusal of an archived owner id, so the emulator has none."""
+    left = state.add_owner("left@example.com", "Lee", "Left")
+    deal = _deal(state, hubspot_owner_id=left)
+    state.archive_owner(left)
+    later = _deal(state, "Later", hubspot_owner_id=left)
+    for deal_id in (deal, later):
+        read = client.crm.deals.basic_api.get_by_id(deal_id, properties=["hubspot_owner_id"])
+        assert read.properties["hubspot_owner_id"] == left
 
 
 # ---- deletion and the world-building API -----------------------------------------------------

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from redis import Redis
 
-from adapters.base import AdapterContext, TenantRef
+from adapters.base import AdapterContext, Pulled, TenantRef
 from adapters.errors import RateLimited
 from adapters.hubspot import adapter as hubspot_adapter
 from adapters.hubspot import properties
@@ -136,6 +136,57 @@ def test_a_deleted_deal_comes_back_as_deleted(redis: Redis) -> None:
     state.webhooks.stop()
     assert [b.deal.id for b in pulled.bundles] == [kept]
     assert list(pulled.deleted) == [gone, "99999999"]
+
+
+def test_a_deal_of_a_rep_who_left_names_them_as_an_inactive_user(
+    redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Archived owners (deactivated users) are only in `GET /crm/v3/owners?archived=true`: the
+    pull reads that listing too, paged like the active one, once per adapter."""
+    monkeypatch.setattr(hubspot_adapter, "OWNERS_PAGE", 2)
+    state = HubSpotState(PORTAL, clock=lambda: NOW, rate_limit=None, search_rate_limit=None)
+    ann, bob, cid, dee, eve = (
+        state.add_owner(f"{n.lower()}@seller.example", n, "Rep")
+        for n in ("Ann", "Bob", "Cid", "Dee", "Eve")
+    )  # fmt: skip
+    left = state.create_object("deals", {"dealname": "Bob's deal", "hubspot_owner_id": bob})
+    kept = state.create_object("deals", {"dealname": "Cid's deal", "hubspot_owner_id": cid})
+    for deal, by in ((left, ann), (kept, dee)):
+        note = {"hs_note_body": "Spoke to them", "hs_timestamp": NOW, "hubspot_owner_id": by}
+        state.log_activity("notes", note, deal_ids=[deal])
+
+    def users(pulled: Pulled) -> dict[str, set[tuple[str, str, bool]]]:
+        return {
+            b.deal.id: {(u.id, u.name, u.active) for u in b.users} for b in pulled.bundles
+        }  # fmt: skip
+
+    try:
+        with serve(state) as server:
+            before = make_adapter(state, server, redis).pull([left, kept])
+            for gone in (bob, dee, eve):
+                state.archive_owner(gone)
+            adapter = make_adapter(state, server, redis)
+            state.reset_counts()
+            after = adapter.pull([left, kept])
+            owner_calls = state.counts()["GET /crm/v3/owners/"]
+            again = adapter.pull([left])
+            owner_calls_again = state.counts()["GET /crm/v3/owners/"]
+    finally:
+        state.webhooks.stop()
+
+    assert users(before) == {
+        left: {(ann, "Ann Rep", True), (bob, "Bob Rep", True)},
+        kept: {(cid, "Cid Rep", True), (dee, "Dee Rep", True)},
+    }
+    assert users(after) == {
+        left: {(ann, "Ann Rep", True), (bob, "Bob Rep", False)},
+        kept: {(cid, "Cid Rep", True), (dee, "Dee Rep", False)},
+    }
+    assert [b.deal.owner for b in after.bundles] == [bob, cid]
+    assert users(again) == {left: users(after)[left]}
+    assert owner_calls == 1 + 2  # two active owners: one page; three archived: two pages
+    assert owner_calls_again == owner_calls, "owners are read once per adapter"
+    assert eve not in {u.id for b in after.bundles for u in b.users}, "only the deals' users"
 
 
 class TickingClock:

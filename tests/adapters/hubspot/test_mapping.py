@@ -490,9 +490,27 @@ def test_owners_from_the_sdk_to_dict() -> None:
         "email": "lea@seller.example",
         "user_id": 55,
     }
-    assert _plain(to_user(owner)) == {"id": "12", "name": "Léa Roux", "email": "lea@seller.example"}
+    assert _plain(to_user(owner)) == {
+        "id": "12", "name": "Léa Roux", "email": "lea@seller.example", "active": True
+    }  # fmt: skip
     with pytest.raises(MappingError, match="HubSpot owner: field 'id' is missing"):
         to_user({"email": "x@seller.example"})
+
+
+@pytest.mark.parametrize(
+    ("archived_field", "from_archived_listing", "active"),
+    [(False, False, True), (None, False, True), (True, False, False), (None, True, False),
+     (False, True, False)],
+)  # fmt: skip
+def test_an_archived_owner_is_an_inactive_user(
+    archived_field: bool | None, from_archived_listing: bool, active: bool
+) -> None:
+    """Either sign is enough: the owner's own `archived` field, or coming from the
+    `archived=true` listing (which lists archived owners only, whatever the field says)."""
+    owner: dict[str, Any] = {"id": "12", "email": "lea@seller.example"}
+    if archived_field is not None:
+        owner["archived"] = archived_field
+    assert to_user(owner, archived=from_archived_listing).active is active
 
 
 # -- purity --------------------------------------------------------------------------------------
