@@ -88,15 +88,17 @@ def compose(tenant_id: str, settings: Settings, day: str) -> list[tuple[str, str
     document = settings.document
     by_owner, more = _alerting_deals(tenant_id)
     with rt.store.tenant(tenant_id) as s:
-        users = {u.crm_id: (u.name, u.email) for u in s.scalars(select(UserRow))}
+        rows = list(s.scalars(select(UserRow)))
+    users = {u.crm_id: (u.name, u.email) for u in rows}
+    left = {u.crm_id for u in rows if not u.active}
     mails = []
-    for owner, deals in sorted(by_owner.items()):
+    for owner, sections in sorted(_personal(by_owner, more, users, left, settings).items()):
         choice = rep_choice(document, owner)
         name, email = users.get(owner, ("", ""))
         to = choice.email or email
         if not choice.digest or not to:
             continue
-        rendered = render.digest(name or to, [Section(None, deals, more[owner])], locale)
+        rendered = render.digest(name or to, sections, locale)
         mails.append(_mail(f"{DIGEST}:{day}:{owner}", address(name, to), rendered, locale))
     for manager in document["digest"]["managers"]:
         reps = manager.get("reps") or sorted(by_owner)
@@ -113,6 +115,26 @@ def compose(tenant_id: str, settings: Settings, day: str) -> list[tuple[str, str
         mails.append(_mail(key, address(manager.get("name", ""), manager["email"]), rendered,
                            locale))  # fmt: skip
     return mails
+
+
+def _personal(
+    by_owner: dict[str, list[DigestDeal]],
+    more: dict[str, int],
+    users: dict[str, tuple[str, str]],
+    left: set[str],
+    settings: Settings,
+) -> dict[str, list[Section]]:
+    """Each rep's own digest: their deals, then (for `tasks.fallback_owner`) a section per rep
+    the CRM deactivated, whose deals they take over. A deactivated rep gets none."""
+    fallback = settings.fallback_owner if settings.fallback_owner not in left else None
+    personal: dict[str, list[Section]] = defaultdict(list)
+    for owner, deals in sorted(by_owner.items()):
+        if owner not in left:
+            personal[owner].insert(0, Section(None, deals, more[owner]))
+        elif fallback:
+            title = users.get(owner, ("", ""))[0] or owner
+            personal[fallback].append(Section(title, deals, more[owner]))
+    return personal
 
 
 def _alerting_deals(tenant_id: str) -> tuple[dict[str, list[DigestDeal]], dict[str, int]]:

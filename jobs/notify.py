@@ -2,9 +2,11 @@
 
 `on_event` is an actions handler (jobs.actions.HANDLERS): for an event the tenant's settings
 notify (`notifications.events`), it renders the message for the deal's owner in the tenant's
-locale and puts one outbox effect per channel the rep gets (`mail`, `slack`), keyed by the
-event's key, the rep and the channel, so a dispatch run twice proposes nothing new. It does no
-network I/O; `send(tenant)` does, for those effects and for the digests jobs.digest proposes.
+locale (for `tasks.fallback_owner` instead when the CRM deactivated the owner; for nobody
+when none is set) and puts one outbox effect per channel the rep gets (`mail`, `slack`), keyed
+by the event's key, the rep and the channel, so a dispatch run twice proposes nothing new. It
+does no network I/O; `send(tenant)` does, for those effects and for the digests jobs.digest
+proposes.
 
 Error policy of `send`: each effect is claimed (`sending`) before its message leaves, so a
 worker killed mid-send leaves it unsent rather than risk a duplicate (at most once). A
@@ -66,12 +68,20 @@ def on_event(tenant_id: str, event: dict[str, Any]) -> dict[str, Any]:
         deal = s.get(DealRow, (tenant_id, event["deal_id"]))
         if deal is None or not deal.owner:
             return {"notified": 0, "why": "no deal owner known"}
-        user = s.get(UserRow, (tenant_id, deal.owner))
-        choice = rep_choice(document, deal.owner)
+        rep = deal.owner
+        user = s.get(UserRow, (tenant_id, rep))
+        if user is not None and not user.active:
+            # A rep who left reads no mail: whoever takes their deals' tasks hears instead.
+            rep = settings.fallback_owner
+            user = s.get(UserRow, (tenant_id, rep)) if rep else None
+            if not rep or (user is not None and not user.active):
+                return {"notified": 0, "why": "the deal's owner was deactivated in the CRM "
+                        "and no active tasks.fallback_owner is set"}  # fmt: skip
+        choice = rep_choice(document, rep)
         data = {"id": deal.crm_id, **(deal.data or {})}
         rendered = render.event(event, data, settings.locale)
         effects: list[tuple[str, str, dict[str, Any]]] = []
-        base = f"{event['key']}:{deal.owner}"
+        base = f"{event['key']}:{rep}"
         to = choice.email or (user.email if user else "")
         if MAIL in _channels(choice.channels) and to:
             mail = {

@@ -16,7 +16,7 @@ from redis import Redis
 from sqlalchemy import select
 
 from connector.store import tenants
-from connector.store.models import OutboxEffect, SweepRun
+from connector.store.models import OutboxEffect, SweepRun, UserRow
 from connector.store.snapshots import save_bundles
 from engine.model import load_bundle
 from jobs import schedule
@@ -256,3 +256,34 @@ def test_the_digest_hour_is_a_setting(
     _seed(rt, tenant_id, clock)
     _morning(rt, redis)  # 09:00 in Paris
     assert bool(_mails(rt)) is (hour <= 9)
+
+
+def test_a_deactivated_reps_deals_go_to_the_fallback_owners_digest(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    _seed(rt, tenant_id, clock)
+    with rt.store.tenant(tenant_id) as s:  # Tom left; his deal is still his in the CRM
+        s.get(UserRow, (tenant_id, TOM["id"])).active = False
+    settings = {"tasks": {"fallback_owner": CLAIRE["id"]}}
+    tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
+    _morning(rt, redis)
+
+    mails = _mails(rt)
+    assert set(mails) == {"Claire Martin <claire@vendor.example>"}, "no mail to Tom"
+    claire = mails["Claire Martin <claire@vendor.example>"]
+    assert claire["Subject"] == "Deal Radar: 6 deals need attention today"
+    text, _ = _parts(claire)
+    assert _in_order(text, [". Acme renewal", "== Deals of Tom Becker ==", ". Tom's deal"]), text
+
+
+def test_without_a_fallback_a_deactivated_rep_gets_no_digest(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    _seed(rt, tenant_id, clock)
+    with rt.store.tenant(tenant_id) as s:
+        s.get(UserRow, (tenant_id, TOM["id"])).active = False
+    _morning(rt, redis)
+
+    mails = _mails(rt)
+    assert set(mails) == {"Claire Martin <claire@vendor.example>"}
+    assert "Tom's deal" not in _parts(mails["Claire Martin <claire@vendor.example>"])[0]

@@ -21,7 +21,7 @@ from connector.notify.config import NotifyConfig
 from connector.notify.ssrf import OutboundPolicy
 from connector.store import tenants
 from connector.store.credentials import save_tokens
-from connector.store.models import OutboxEffect, Tenant
+from connector.store.models import OutboxEffect, Tenant, UserRow
 from connector.store.snapshots import save_bundles
 from connector.store.times import from_db
 from engine.model import load_bundle
@@ -229,3 +229,32 @@ def test_a_slack_webhook_refused_by_the_ssrf_policy_fails_without_sending(
         effects = s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "slack")).all()
     assert {e.status for e in effects} == {"failed"}
     assert "refused" in effects[0].last_error
+
+
+def _deactivate(rt: Runtime, tenant_id: str, user_id: str) -> None:
+    with rt.store.tenant(tenant_id) as s:
+        s.get(UserRow, (tenant_id, user_id)).active = False
+
+
+def test_a_deactivated_reps_notifications_go_to_the_fallback_owner_or_nobody(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    tenants.save_settings(
+        rt.store, tenant_id, {"notifications": {"channels": ["email"]}}, "admin", clock()
+    )
+    _evaluate(rt, tenant_id, clock)
+    _deactivate(rt, tenant_id, "u-tom")  # Tom left; his deals are still his in the CRM
+    actions.dispatch(tenant_id)
+    run_jobs(redis)
+    assert [m["To"] for m in _eml(rt)] == ["Claire Martin <claire@vendor.example>"] * (
+        CLAIRE_STARTS
+    ), "no fallback set: nobody hears of Tom's deals, and Tom gets no mail"
+
+    document = {"notifications": {"channels": ["email"]}, "tasks": {"fallback_owner": "u-claire"}}
+    tenants.save_settings(rt.store, tenant_id, document, "admin", clock())
+    _redispatch(rt, tenant_id)
+    run_jobs(redis)
+    mails = _eml(rt)
+    assert len(mails) == CLAIRE_STARTS + TOM_STARTS
+    assert {m["To"] for m in mails} == {"Claire Martin <claire@vendor.example>"}
+    assert any("Globex expansion" in m["Subject"] for m in mails), "Tom's deal, to Claire"
