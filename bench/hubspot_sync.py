@@ -22,9 +22,9 @@ What is measured, and how:
 3. Figures: the emulator's request counts by route (`state.counts()`), the minimum the
    documented batch limits allow for the same data (search 200 per page; deals batch read 50
    with history; associations v4 batch read 1,000 inputs; contacts and each activity type
-   batch read 100; owners 500 per page; pipelines 1; batch update 100), computed from the
-   portal's own associations, their ratio (target: at most 1.2), the wall time of each phase,
-   and the machine's load (`os.getloadavg`), since other processes share the cores.
+   batch read 100; owners 500 per page, active and archived; pipelines 1; batch update 100),
+   computed from the portal's own associations, their ratio (target: at most 1.2), the wall time
+   of each phase, and the machine's load (`os.getloadavg`), since other processes share the cores.
 
 The exit status is 1 when the sync's ratio is above 1.2 or a deal went missing.
 """
@@ -136,7 +136,10 @@ def minimum(state: HubSpotState, deal_ids: Sequence[str]) -> dict[str, int]:
         "POST /crm/v3/objects/deals/search": math.ceil(n / hubspot_adapter.SEARCH_PAGE),
         "POST /crm/v3/objects/deals/batch/read": math.ceil(n / hubspot_adapter.HISTORY_BATCH),
         "GET /crm/v3/pipelines/deals": 1,
-        "GET /crm/v3/owners/": max(1, math.ceil(len(state.owners()) / 500)),
+        # The active owners, then the archived ones (deactivated users), each list paged.
+        "GET /crm/v3/owners/": sum(
+            max(1, math.ceil(len(state.owners(archived=a)) / 500)) for a in (False, True)
+        ),
     }
     with state.lock:
         contacts = {c for d in deal_ids for c in state.linked_ids("deals", d, "contacts")}
