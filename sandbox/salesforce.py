@@ -50,7 +50,13 @@ Emulated (each shape loads through simple-salesforce 1.12):
   StageName, Amount, CloseDate or Probability changes (PrevAmount, PrevCloseDate); a task's
   IsClosed and CompletedDateTime; an event's ActivityDateTime, ActivityDate and duration; the
   AccountId of activities; an opportunity's LastActivityDate; CreatedDate, LastModifiedDate and
-  SystemModstamp.
+  SystemModstamp; the OwnerId of a record created without one (its creator).
+- Users: ``IsActive`` (true unless the insert says false; seeded reps are active). An admin
+  deactivates one with ``PATCH /sobjects/User/{id}`` ``{"IsActive": false}`` (or
+  ``state.update("User", id, {"IsActive": False})``); a record then given to that user, on
+  insert or update (``OwnerId``), is refused 400 ``INACTIVE_OWNER_OR_USER`` ("operation
+  performed with inactive user [005...] as owner of task"); what the user already owns stays
+  theirs and can still be edited.
 - Limits: every REST response carries ``Sforce-Limit-Info: api-usage=USED/MAX`` over a rolling
   24 hours; past ``daily_api_limit``, 403 ``REQUEST_LIMIT_EXCEEDED`` (not counted). Request
   counts by route (``state.counts()``, ``GET /_sandbox/counts``).
@@ -62,7 +68,8 @@ Emulated (each shape loads through simple-salesforce 1.12):
 
 Errors: ``[{"message", "errorCode", "fields"?}]`` (``MALFORMED_QUERY``, ``INVALID_FIELD``,
 ``INVALID_TYPE``, ``INVALID_QUERY_FILTER_OPERATOR``, ``REQUIRED_FIELD_MISSING``,
-``INVALID_CROSS_REFERENCE_KEY``, ``INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST``, ``NOT_FOUND``...);
+``INVALID_CROSS_REFERENCE_KEY``, ``INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST``,
+``INACTIVE_OWNER_OR_USER``, ``NOT_FOUND``...);
 where Salesforce's exact words were not at hand, the code follows the docs and the message is
 the emulator's own.
 

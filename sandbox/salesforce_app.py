@@ -749,7 +749,8 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
 
     @app.route("/_sandbox/ui/<sobject>/<record_id>", methods=["PATCH"])
     def ui_update(sobject: str, record_id: str) -> Response:
-        """A user edits a record in Salesforce's UI (as the first seeded rep, or the API user)."""
+        """A user edits a record in Salesforce's UI (as the first active seeded rep, or the API
+        user)."""
         data = request.get_json(silent=True) or {}
         state.update(sobject, record_id, data, by=_ui_user())
         return Response(status=204)
@@ -761,7 +762,10 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
         return jsonify({"id": record_id})
 
     def _ui_user() -> str:
-        users = [u for u in state.live("User") if u["Id"] != state.api_user_id]
+        # A deactivated user cannot log in, so cannot click either.
+        users = [
+            u for u in state.live("User") if u["Id"] != state.api_user_id and u["IsActive"]
+        ]
         return users[0]["Id"] if users else state.api_user_id
 
     return app

@@ -464,6 +464,9 @@ class SalesforceState:
             CreatedDate=at,
             CreatedById=by or record_id,
         )
+        if sobject == "User":
+            # A user is made to work: active unless the insert says otherwise.
+            record["IsActive"] = True
         self.records[sobject][record_id] = record
         self._apply(sobject, record, values, at, by or record_id, creating=True)
         if derived:
@@ -483,6 +486,9 @@ class SalesforceState:
         """Write ``values`` and what Salesforce derives from them."""
         before = {f: record.get(f) for f in HISTORY_FIELDS}
         record.update(values)
+        if creating and "OwnerId" in record and not record["OwnerId"]:
+            # Salesforce has no unowned record: one created without OwnerId is its creator's.
+            record["OwnerId"] = by
         record["LastModifiedDate"] = at
         record["LastModifiedById"] = by
         record["SystemModstamp"] = at
@@ -602,7 +608,23 @@ class SalesforceState:
                     [fdef.name],
                 )
             out[fdef.name] = self._value(odef.name, fdef, value)
+        if out.get("OwnerId"):
+            self._check_owner(odef.name, out["OwnerId"])
         return out
+
+    def _check_owner(self, sobject: str, owner_id: str) -> None:
+        """A record cannot be given to a deactivated user, on insert and on update alike:
+        StatusCode INACTIVE_OWNER_OR_USER, worded as Salesforce does ("operation performed
+        with inactive user": Salesforce Help, article 005237350), the user and object named."""
+        owner = self.records["User"].get(owner_id)
+        if owner is not None and not owner["IsActive"]:
+            raise SalesforceError(
+                400,
+                "INACTIVE_OWNER_OR_USER",
+                f"operation performed with inactive user [{owner_id}] as owner of "
+                f"{sobject.lower()}",
+                [],
+            )
 
     def _value(self, sobject: str, fdef: FieldDef, value: Any) -> Any:
         if value is None or (value == "" and fdef.type not in ("string", "textarea", "email")):

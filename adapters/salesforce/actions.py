@@ -3,6 +3,8 @@ outbox key.
 
 - `create_task`: one `POST /sobjects/Task` with WhatId the opportunity, OwnerId, ActivityDate
   (the due date as the caller's zone has it: ActivityDate is a date), Status "Not Started".
+  An owner Salesforce answers INACTIVE_OWNER_OR_USER for (deactivated since the last pull)
+  raises `OwnerInactive` naming that owner, so that the job gives the task to someone else.
 - `complete_task`: reads the task and sets Status "Completed" only if it is still open; a task
   the rep closed or deleted is left alone.
 - `create_note`: a ContentNote linked to the opportunity by a ContentDocumentLink, both in one
@@ -30,7 +32,8 @@ again before any new create; after the client's number of tries the error goes t
 whose retry looks up first too.
 
 Errors: adapters.errors only, from the client (a deleted opportunity is NotFound and gets
-nothing); bad arguments raise ValueError before any call.
+nothing), and OwnerInactive for a task's deactivated owner; bad arguments raise ValueError
+before any call.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from adapters.errors import InvalidRequest, NotFound, Transient
+from adapters.errors import InvalidRequest, NotFound, OwnerInactive, Transient
 from adapters.marker import OWN_MARKER, ref_token
 from adapters.salesforce.client import TIMEOUT, SalesforceClient, backoff, errors_of
 
@@ -54,6 +57,8 @@ PRIORITY = "Normal"
 TITLE_MAX = 255
 """ContentNote.Title's length."""
 GONE = frozenset({"INVALID_CROSS_REFERENCE_KEY", "ENTITY_IS_DELETED", "NOT_FOUND"})
+INACTIVE_OWNER = "INACTIVE_OWNER_OR_USER"
+"""Salesforce's errorCode for a record assigned to a deactivated user."""
 
 
 class SalesforceActions:
@@ -85,12 +90,20 @@ class SalesforceActions:
         }
         if owner_id:
             values["OwnerId"] = owner_id
-        return self._once(
-            lambda: self._find_task(deal_id, token),
-            "create Task",
-            lambda sf: sf.restful("sobjects/Task", method="POST", json=values, timeout=TIMEOUT),
-            lambda answer: str(answer["id"]),
-        )
+        try:
+            return self._once(
+                lambda: self._find_task(deal_id, token),
+                "create Task",
+                lambda sf: sf.restful(
+                    "sobjects/Task", method="POST", json=values, timeout=TIMEOUT
+                ),
+                lambda answer: str(answer["id"]),
+            )
+        except InvalidRequest as error:
+            # Without an OwnerId the owner is our own API user: nobody else to blame.
+            if owner_id and getattr(error, "code", None) == INACTIVE_OWNER:
+                raise OwnerInactive(str(error), owner_id) from error
+            raise
 
     def complete_task(self, task_id: str) -> None:
         try:

@@ -67,20 +67,22 @@ LISTING_FIELDS = "Id, SystemModstamp"
 
 OPPORTUNITY_QUERY = (
     "SELECT Id, Name, StageName, Amount, CloseDate, CreatedDate, OwnerId, Owner.Name, "
-    "Owner.Email, IsClosed, IsWon, SystemModstamp, "
+    "Owner.Email, Owner.IsActive, IsClosed, IsWon, SystemModstamp, "
     "(SELECT ContactId, Role, IsPrimary, Contact.Name, Contact.Email, Contact.Title "
     "FROM OpportunityContactRoles), "
     "(SELECT StageName, CreatedDate FROM OpportunityHistories ORDER BY CreatedDate DESC), "
     "(SELECT Id, Status, IsClosed, ActivityDate, CompletedDateTime, CreatedDate, TaskSubtype, "
-    "CallType, WhoId, OwnerId, Owner.Name, Owner.Email, Description FROM Tasks "
+    "CallType, WhoId, OwnerId, Owner.Name, Owner.Email, Owner.IsActive, Description FROM Tasks "
     "WHERE TaskSubtype != 'Email'), "
     "(SELECT Id, StartDateTime, ActivityDateTime, ActivityDate, IsAllDayEvent, WhoId, OwnerId, "
-    "Owner.Name, Owner.Email FROM Events), "
+    "Owner.Name, Owner.Email, Owner.IsActive FROM Events), "
     "(SELECT Id, MessageDate, CreatedDate, Incoming, Status, FromAddress, ToAddress, CcAddress, "
-    "BccAddress, CreatedById, CreatedBy.Name, CreatedBy.Email FROM EmailMessages) "
+    "BccAddress, CreatedById, CreatedBy.Name, CreatedBy.Email, CreatedBy.IsActive "
+    "FROM EmailMessages) "
     "FROM Opportunity WHERE Id IN ({ids})"
 )
-"""What a pull reads of each opportunity (mapping.py reads these fields)."""
+"""What a pull reads of each opportunity (mapping.py reads these fields). Every user is read
+with User.IsActive, so that a deal whose owner left carries that owner as inactive."""
 ATTENDEES_QUERY = (
     "SELECT EventId, RelationId FROM EventRelation "
     "WHERE EventId IN (SELECT Id FROM Event WHERE WhatId IN ({ids}))"

@@ -4,8 +4,8 @@ per object.
 Input is what the adapter's SOQL returns (adapters/salesforce/adapter.py names the fields):
 an Opportunity with its child results (`OpportunityContactRoles`, `OpportunityHistories`,
 `Tasks`, `Events`, `EmailMessages`, each `{totalSize, done, records}` or null when empty),
-parent fields nested (`Owner: {Name, Email}`, `Contact: {Name, Email, Title}`), datetimes as
-`2026-11-25T09:00:00.000+0000`, dates as `2026-11-25`.
+parent fields nested (`Owner: {Name, Email, IsActive}`, `Contact: {Name, Email, Title}`),
+datetimes as `2026-11-25T09:00:00.000+0000`, dates as `2026-11-25`.
 
 Pure: no I/O and no clock (`now` is a parameter). Error policy: data Salesforce always sends
 but missing here (an opportunity's StageName or CreatedDate, an event's start) raises
@@ -149,9 +149,17 @@ def to_contact(
 
 
 def to_user(user_id: str, user: Mapping[str, Any] | None) -> User:
-    """A User from an `Owner` or `CreatedBy` parent field (Name and Email)."""
+    """A User from an `Owner` or `CreatedBy` parent field (Name, Email, IsActive).
+
+    Inactive only when Salesforce says IsActive false: a parent field the query did not
+    select, or a user the API user cannot see (null), says nothing of it."""
     user = user or {}
-    return User(id=user_id, name=as_text(user.get("Name")), email=as_text(user.get("Email")))
+    return User(
+        id=user_id,
+        name=as_text(user.get("Name")),
+        email=as_text(user.get("Email")),
+        active=user.get("IsActive") is not False,
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -446,3 +446,35 @@ def test_collections_retrieve_and_identity(
     assert me.status_code == 200
     assert me.json()["organization_id"] == sf_state.org_id
     assert me.json()["username"] == "integration@dealradar.sandbox"
+
+
+def test_nothing_new_is_given_to_a_deactivated_user(
+    sf: Salesforce, sf_state: SalesforceState, account: str
+) -> None:
+    rep = sf.User.create(
+        {"Username": "olga@vendor.example", "LastName": "Rep", "Email": "olga@vendor.example"}
+    )["id"]
+    opp = _opportunity(sf, account, OwnerId=rep)
+    assert sf.User.get(rep)["IsActive"] is True, "a new user is active"
+    assert sf.User.update(rep, {"IsActive": False}) == 204  # an admin deactivates her
+    soql = f"SELECT Owner.Name, Owner.IsActive FROM Opportunity WHERE Id = '{opp}'"
+    (row,) = sf.query(soql)["records"]
+    assert (row["Owner"]["Name"], row["Owner"]["IsActive"]) == ("Rep", False)
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.Task.create({"WhatId": opp, "Subject": "Call", "Status": "Not Started",
+                        "Priority": "Normal", "OwnerId": rep})  # fmt: skip
+    assert refused.value.status == 400
+    assert refused.value.content == [
+        {
+            "message": f"operation performed with inactive user [{rep}] as owner of task",
+            "errorCode": "INACTIVE_OWNER_OR_USER",
+            "fields": [],
+        }
+    ]
+    other = _opportunity(sf, account)
+    with pytest.raises(SalesforceMalformedRequest, match="INACTIVE_OWNER_OR_USER"):
+        sf.Opportunity.update(other, {"OwnerId": rep})
+    assert sf.Opportunity.update(opp, {"Amount": 10.0}) == 204, "what she owns stays editable"
+    task = sf.Task.create({"WhatId": opp, "Subject": "Call", "Status": "Not Started",
+                           "Priority": "Normal"})["id"]  # fmt: skip
+    assert sf.Task.get(task)["OwnerId"] == sf_state.api_user_id, "no owner: its creator's"

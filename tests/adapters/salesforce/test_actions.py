@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from adapters.errors import NotFound, Transient
+from adapters.errors import NotFound, OwnerInactive, Transient
 from adapters.salesforce.adapter import SalesforceAdapter
 from adapters.salesforce.client import SalesforceClient
 from sandbox.salesforce import SalesforceState
@@ -65,6 +65,30 @@ def test_a_lost_answer_is_looked_up_before_any_second_create(
     )
     assert lost and created == lost[0]["id"]
     assert len(_tasks(org, opp)) == 1
+
+
+def test_a_task_for_an_owner_who_left_is_refused_naming_that_owner(
+    org: SalesforceState, client: SalesforceClient, adapter: SalesforceAdapter
+) -> None:
+    opp = _deal(org)
+    rep = org.insert("User", {"Username": "olga@vendor.example", "LastName": "Rep",
+                              "Email": "olga@vendor.example"})  # fmt: skip
+    other = org.insert("User", {"Username": "cal@vendor.example", "LastName": "Rep",
+                                "Email": "cal@vendor.example"})  # fmt: skip
+    client.call("deactivate", lambda sf: sf.User.update(rep, {"IsActive": False}))
+    args = {"subject": "Re-engage Acme", "body": "No activity for 14 days",
+            "due": datetime.now(UTC), "key": "alert.started:7"}  # fmt: skip
+    with pytest.raises(OwnerInactive) as refused:
+        adapter.create_task(opp, owner_id=rep, **args)
+    assert refused.value.owner_id == rep
+    assert "INACTIVE_OWNER_OR_USER" in str(refused.value)
+    assert client.calls["create Task"] == 1, "a refusal is not sent again"
+    assert _tasks(org, opp) == []
+    # The same task (same key) without an owner: Salesforce gives it to the API user.
+    unassigned = adapter.create_task(opp, owner_id=None, **args)
+    assigned = adapter.create_task(opp, owner_id=other, **{**args, "key": "alert.started:8"})
+    owners = {t["Id"]: t["OwnerId"] for t in _tasks(org, opp)}
+    assert owners == {unassigned: org.api_user_id, assigned: other}
 
 
 def test_complete_only_an_open_task(org: SalesforceState, adapter: SalesforceAdapter) -> None:

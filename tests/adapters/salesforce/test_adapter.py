@@ -136,6 +136,34 @@ def test_deal_radars_own_tasks_are_no_activity(
     ]
 
 
+def _rep(org: SalesforceState, first: str) -> str:
+    email = f"{first.lower()}@vendor.example"
+    return org.insert(
+        "User", {"Username": email, "FirstName": first, "LastName": "Rep", "Email": email}, at=T0
+    )
+
+
+def test_a_deal_whose_owner_left_carries_that_owner_as_inactive(
+    org: SalesforceState, adapter: SalesforceAdapter, client: SalesforceClient, clock: Clock
+) -> None:
+    owner, caller = _rep(org, "Olga"), _rep(org, "Cal")
+    ana = _contact(org, "Ana")
+    opp = _deal(org, {ana: None})
+    org.update("Opportunity", opp, {"OwnerId": owner}, at=T0)
+    org.insert("Task", {"WhatId": opp, "WhoId": ana, "OwnerId": caller, "Subject": "Call",
+                        "Status": "Completed", "Priority": "Normal", "TaskSubtype": "Call",
+                        "CallType": "Outbound", "ActivityDate": clock().date()})  # fmt: skip
+    (before,) = adapter.pull([opp]).bundles
+    assert {u.id: u.active for u in before.users} == {owner: True, caller: True}
+    # An admin deactivates Olga (Salesforce lets an admin update User.IsActive).
+    client.call("deactivate", lambda sf: sf.User.update(owner, {"IsActive": False}))
+    (after,) = adapter.pull([opp]).bundles
+    assert after.deal.owner == owner, "the deal stays hers"
+    users = {u.id: u for u in after.users}
+    assert (users[owner].name, users[owner].active) == ("Olga Rep", False)
+    assert users[caller].active is True
+
+
 def test_deleted_and_short_ids(org: SalesforceState, adapter: SalesforceAdapter) -> None:
     kept, gone = _deal(org, {}), _deal(org, {})
     org.delete("Opportunity", gone)
