@@ -169,3 +169,56 @@ def test_install_sync_then_a_stage_change_clears_stuck_in_stage(org: Org) -> Non
     assert all(d["acked"] for d in org.emulator.outbound.sent[sent_before:])
     time.sleep(3)  # the refresh the echo asks for has had its chance
     assert org.updates() == updates_before + 1, "the echo caused no second write"
+
+
+def test_a_reps_deal_after_they_left_gets_its_task_for_the_fallback_owner(org: Org) -> None:
+    """A rep leaves (an admin deactivates their user; their opportunities stay theirs), then an
+    alert starts on one of their opportunities: the task goes to the manager named in
+    `tasks.fallback_owner`, where Salesforce would refuse it for the rep."""
+    answer = org.browser().get(
+        f"{org.app_url}/install/salesforce", headers={"Accept": "application/json"},
+        allow_redirects=True, timeout=30,
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    auth = {"Authorization": f"Bearer {answer.json()['api_key']}"}
+    open_ids = _open_opportunities(org)
+    org.wait(
+        "the initial sync writes every open opportunity's fields",
+        lambda: all(org.opportunity(o).get(EVALUATED) for o in open_ids),
+        SYNC_SECONDS,
+    )
+    target = next(
+        o for o in open_ids
+        if org.opportunity(o).get("Amount") and "amount_missing" not in org.alerts(o)
+    )  # fmt: skip
+    rep = org.opportunity(target)["OwnerId"]
+    with org.state.lock:
+        manager = next(
+            u["Id"] for u in org.state.live("User")
+            if u["IsActive"] and u["Id"] not in (rep, org.state.api_user_id)
+        )  # fmt: skip
+        org.state.records["User"][rep]["IsActive"] = False
+    saved = requests.patch(
+        f"{org.app_url}/api/v1/settings", json={"tasks": {"fallback_owner": manager}},
+        headers=auth, timeout=10,
+    )  # fmt: skip
+    assert saved.status_code == 200, saved.text
+
+    cleared = requests.patch(
+        f"{org.emulator.url}/_sandbox/ui/Opportunity/{target}", json={"Amount": None},
+        verify=org.emulator.cert_path, timeout=10,
+    )  # fmt: skip
+    assert cleared.status_code == 204
+
+    def tasks_on_target() -> list[dict]:
+        with org.state.lock:
+            return [dict(t) for t in org.state.live("Task") if t.get("WhatId") == target]
+
+    org.wait(
+        "the amount_missing task is made on the opportunity",
+        lambda: any("amount" in (t.get("Subject") or "").lower() for t in tasks_on_target()),
+        CHANGE_SECONDS,
+    )
+    [task] = [t for t in tasks_on_target() if "amount" in (t.get("Subject") or "").lower()]
+    assert task["OwnerId"] == manager, "the manager, not the rep who left"
+    assert org.opportunity(target)["OwnerId"] == rep, "the opportunity itself is left alone"
