@@ -18,13 +18,15 @@ from connector.store.db import Store
 from connector.store.mirror import notices
 from connector.store.models import (
     ApiUsageRow,
+    DealRow,
     InboxEvent,
     OutboxEffect,
     SetupRun,
     SweepRun,
     SyncCursor,
+    UserRow,
 )
-from connector.store.tenants import get_tenant
+from connector.store.tenants import current_settings, get_tenant
 from connector.store.times import from_db
 
 FEED_CURSOR = "deals"
@@ -59,6 +61,10 @@ class TenantStatus:
     """What an admin must fix in the CRM, by name."""
     api_usage: dict[str, object] | None = None
     """The CRM account's API usage as last read, and since when non-urgent work waits."""
+    departed: list[tuple[str, str, int]] = field(default_factory=list)
+    """Users the CRM deactivated who still own open deals: (id, name, open deals)."""
+    fallback_owner: str | None = None
+    """Who takes their deals' tasks (`tasks.fallback_owner`); None: nobody."""
 
 
 def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
@@ -84,6 +90,19 @@ def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
         cursors = {c.name: (now - from_db(c.updated_at)).total_seconds() for c in rows}
         values = {c.name: c.value for c in rows}
         usage = _usage(s.get(ApiUsageRow, tenant_id))
+        departed = [
+            (user_id, name, n)
+            for user_id, name, n in s.execute(
+                select(UserRow.crm_id, UserRow.name, func.count())
+                .join(
+                    DealRow,
+                    (DealRow.tenant_id == UserRow.tenant_id) & (DealRow.owner == UserRow.crm_id),
+                )
+                .where(~UserRow.active, DealRow.status == "open")
+                .group_by(UserRow.crm_id, UserRow.name)
+                .order_by(UserRow.crm_id)
+            )
+        ]
     last_poll = None
     if LAST_POLL in cursors:
         last_poll = (cursors.pop(LAST_POLL), values[LAST_POLL])
@@ -112,6 +131,8 @@ def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
         last_poll=last_poll,
         notices=notices(store, tenant_id),
         api_usage=usage,
+        departed=departed,
+        fallback_owner=current_settings(store, tenant_id).fallback_owner if departed else None,
     )
 
 
@@ -171,6 +192,23 @@ def describe(st: TenantStatus) -> list[str]:
         lines.append(f"  notice {name}: {message}")
     if st.api_usage:
         lines.append(_describe_usage(st.api_usage))
+    lines += _describe_departed(st)
+    return lines
+
+
+def _describe_departed(st: TenantStatus) -> list[str]:
+    """Reps who left and still own open deals: the CRM keeps them as owners until someone
+    reassigns the deals, and says where their tasks go meanwhile."""
+    if not st.departed:
+        return []
+    where = (
+        f"their tasks go to {st.fallback_owner} (tasks.fallback_owner)"
+        if st.fallback_owner
+        else "their tasks are made unassigned: set tasks.fallback_owner to give them to someone"
+    )
+    lines = [f"  deactivated users still owning open deals (reassign them in the CRM); {where}:"]
+    for user_id, name, deals in st.departed:
+        lines.append(f"    {name or user_id} ({user_id}): {deals} open deal{'s' * (deals != 1)}")
     return lines
 
 

@@ -13,6 +13,8 @@ from connector import queues
 from connector.cli import main
 from connector.commands.jobs_cmd import failed_jobs, reason
 from connector.intake import accept_event
+from connector.store import tenants
+from connector.store.models import UserRow
 from connector.store.status import describe, tenant_status
 from jobs import sweep
 from jobs.runtime import Runtime
@@ -45,6 +47,34 @@ def test_status_shows_sweep_progress_waiting_work_and_why_a_tenant_stopped(
     assert lines[1] == "  why: injected permission_denied on pull"
     assert "  inbox: 1 pending, oldest 300 s old, 0 failed" in lines
     assert "  last sweep: 2026-11-25 done, 4/4 deals (100%)" in lines
+
+
+def test_status_names_the_reps_who_left_and_where_their_tasks_go(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    queues.request_refresh(redis, tenant_id, ["d-1001", "d-1002", "d-1004"], window=0)
+    run_jobs(redis)
+    assert not any(
+        "deactivated" in line for line in describe(tenant_status(rt.store, tenant_id, clock()))
+    )
+    with rt.store.tenant(tenant_id) as s:
+        s.get(UserRow, (tenant_id, "u-tom")).active = False
+
+    lines = describe(tenant_status(rt.store, tenant_id, clock()))
+    at = lines.index(
+        "  deactivated users still owning open deals (reassign them in the CRM); their tasks are"
+        " made unassigned: set tasks.fallback_owner to give them to someone:"
+    )
+    assert lines[at + 1] == "    Tom Becker (u-tom): 2 open deals"
+
+    tenants.save_settings(
+        rt.store, tenant_id, {"tasks": {"fallback_owner": "u-claire"}}, "admin", clock()
+    )
+    lines = describe(tenant_status(rt.store, tenant_id, clock()))
+    assert (
+        "  deactivated users still owning open deals (reassign them in the CRM); their tasks go"
+        " to u-claire (tasks.fallback_owner):"
+    ) in lines
 
 
 def test_jobs_failed_lists_the_reason_and_retry_requeues(
