@@ -1,27 +1,70 @@
 """Business days in a tenant's timezone: when a task made for an alert falls due.
 
-A business day is Monday to Friday in the tenant's timezone, less the holidays the tenant lists
-(`tasks.holidays`: its public holidays and closures, which no calendar library knows for every
-country and company). Due dates are local days, turned into an aware instant at a local hour
+A business day is Monday to Friday in the tenant's timezone, less its days off (`DaysOff`): the
+public holidays of the calendar it names (`tasks.public_holidays`, "FR" or "US-CA", from the
+python-holidays library) and the days it lists itself (`tasks.holidays`: closures, and public
+holidays no calendar knows). Due dates are local days, turned into an aware instant at a local hour
 only at the end, so a DST change between the start and the due day moves the UTC instant, never
 the local hour a rep sees.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Container, Iterable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+import holidays as calendars
 
 WEEKEND = frozenset({5, 6})
 """date.weekday() of Saturday and Sunday."""
 
 
-def is_business_day(day: date, holidays: Collection[date] = ()) -> bool:
+class UnknownCalendar(ValueError):
+    """A calendar name python-holidays does not know (the message says how to write one)."""
+
+
+def public_holidays(calendar: str) -> calendars.HolidayBase:
+    """The public holidays of a country ("FR") or of one of its subdivisions ("US-CA", "DE-BY"),
+    for any year asked (the library computes a year when a day of it is first looked up)."""
+    country, _, subdivision = calendar.partition("-")
+    known = calendars.list_supported_countries()
+    if country not in known:
+        raise UnknownCalendar(
+            f"{calendar!r}: no public holidays known for country {country!r}; write an ISO "
+            "3166 country code such as FR or US, with a subdivision if it has its own "
+            "holidays: US-CA, DE-BY"
+        )
+    if subdivision and subdivision not in known[country]:
+        some = ", ".join(f"{country}-{s}" for s in known[country][:8]) or "none"
+        raise UnknownCalendar(
+            f"{calendar!r}: {country} has no subdivision {subdivision!r} with its own holidays "
+            f"(some it has: {some})"
+        )
+    return calendars.country_holidays(country, subdiv=subdivision or None)
+
+
+class DaysOff:
+    """The local days that are not business days besides weekends: a calendar's public
+    holidays, if one is named, and the days listed."""
+
+    def __init__(self, listed: Iterable[date] = (), calendar: str | None = None) -> None:
+        self.listed = frozenset(listed)
+        self.calendar = calendar
+        self._public = public_holidays(calendar) if calendar else None
+
+    def __contains__(self, day: object) -> bool:
+        return day in self.listed or (self._public is not None and day in self._public)
+
+    def __bool__(self) -> bool:
+        return bool(self.listed) or self._public is not None
+
+
+def is_business_day(day: date, holidays: Container[date] = ()) -> bool:
     return day.weekday() not in WEEKEND and day not in holidays
 
 
-def next_business_day(day: date, holidays: Collection[date] = ()) -> date:
+def next_business_day(day: date, holidays: Container[date] = ()) -> date:
     """The first business day after `day`."""
     day += timedelta(days=1)
     while not is_business_day(day, holidays):
@@ -29,7 +72,7 @@ def next_business_day(day: date, holidays: Collection[date] = ()) -> date:
     return day
 
 
-def add_business_days(day: date, n: int, holidays: Collection[date] = ()) -> date:
+def add_business_days(day: date, n: int, holidays: Container[date] = ()) -> date:
     """The n-th business day after `day` (n >= 1): Friday + 1 is Monday, Saturday + 1 too, and
     a holiday counts as a weekend day."""
     if n < 1:
@@ -52,7 +95,7 @@ def due_at(
     zone: ZoneInfo,
     business_days: int,
     hour: int,
-    holidays: Collection[date] = (),
+    holidays: Container[date] = (),
 ) -> datetime:
     """When a task made at `start` is due: at `hour` local time on the `business_days`-th
     business day after the local day of `start`. With 0, the same day if it is a business day

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from engine import notify_settings
+from engine.business_days import DaysOff, UnknownCalendar, public_holidays
 from engine.titles import LEVELS
 
 ALERT_CODES: tuple[str, ...] = (
@@ -85,6 +86,7 @@ DEFAULTS: dict[str, Any] = {
         "due_hour": 17,
         "backlog": False,
         "holidays": [],
+        "public_holidays": None,
         "fallback_owner": None,
         "alerts": {code: {"enabled": code not in TASKS_OFF_BY_DEFAULT} for code in ALERT_CODES},
     },
@@ -243,6 +245,13 @@ def _valid_day(text: str) -> None:
         raise ValidationError(f"{text!r} is not a date; write it as 2026-12-25") from None
 
 
+def _valid_calendar(name: str) -> None:
+    try:
+        public_holidays(name)
+    except UnknownCalendar as exc:
+        raise ValidationError(str(exc)) from None
+
+
 class _Tasks(_Strict):
     due_in_business_days = _due_days()
     due_hour = fields.Integer(strict=True, validate=validate.Range(min=0, max=23))
@@ -253,6 +262,7 @@ class _Tasks(_Strict):
     )
     # The CRM's id of the user who takes the tasks of deals whose owner was deactivated.
     fallback_owner = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
+    public_holidays = fields.String(allow_none=True, validate=_valid_calendar)
     alerts = fields.Nested(_TaskAlerts)
 
 
@@ -368,6 +378,8 @@ class Settings:
     _by_pipeline: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    _days_off: list[DaysOff] = field(default_factory=list, repr=False, compare=False)
+    """`holidays`, made once (a calendar computes its years as they are looked up)."""
 
     @property
     def timezone(self) -> str:
@@ -415,9 +427,14 @@ class Settings:
         return self.document["tasks"]["fallback_owner"]
 
     @property
-    def holidays(self) -> frozenset[date]:
-        """The local days that are not business days besides weekends (`tasks.holidays`)."""
-        return frozenset(date.fromisoformat(d) for d in self.document["tasks"]["holidays"])
+    def holidays(self) -> DaysOff:
+        """The local days that are not business days besides weekends: the public holidays of
+        `tasks.public_holidays` (a calendar such as "FR" or "US-CA") and `tasks.holidays`."""
+        if not self._days_off:
+            tasks = self.document["tasks"]
+            listed = (date.fromisoformat(d) for d in tasks["holidays"])
+            self._days_off.append(DaysOff(listed, tasks["public_holidays"]))
+        return self._days_off[0]
 
     @property
     def notes(self) -> dict[str, Any]:

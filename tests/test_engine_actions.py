@@ -50,11 +50,64 @@ def test_the_tenant_holidays_push_the_due_day() -> None:
 
 
 def test_holidays_are_dates() -> None:
-    assert load_settings({"tasks": {"holidays": ["2026-12-25"]}}).holidays == {date(2026, 12, 25)}
+    days_off = load_settings({"tasks": {"holidays": ["2026-12-25"]}}).holidays
+    assert date(2026, 12, 25) in days_off and date(2026, 12, 24) not in days_off
     with pytest.raises(SettingsError) as caught:
         load_settings({"tasks": {"holidays": ["2026-12-25", "25/12/2026"]}})
     [(path, why)] = caught.value.errors.items()
     assert path.startswith("tasks.holidays") and "write it as 2026-12-25" in " ".join(why)
+
+
+def _due(document: dict, zone: str, started_at: datetime) -> datetime:
+    settings = load_settings({"timezone": zone, **document})
+    plan = plan_task(
+        settings, "no_activity", message="m", deal_name="Acme", deal_url=None,
+        started_at=started_at,
+    )  # fmt: skip
+    assert plan is not None
+    return plan.due
+
+
+def test_a_countrys_public_holidays_push_the_due_day() -> None:
+    # Monday 13 July 2026, evening in Paris: Tuesday 14 is Bastille Day.
+    monday = datetime(2026, 7, 13, 19, 0, tzinfo=UTC)
+    paris = ZoneInfo("Europe/Paris")
+    assert _due({}, "Europe/Paris", monday) == datetime(2026, 7, 14, 17, tzinfo=paris)
+    french = {"tasks": {"public_holidays": "FR"}}
+    assert _due(french, "Europe/Paris", monday) == datetime(2026, 7, 15, 17, tzinfo=paris)
+    # Wednesday 25 November 2026 in New York: Thursday 26 is Thanksgiving.
+    wednesday = datetime(2026, 11, 25, 23, 0, tzinfo=UTC)
+    new_york = ZoneInfo("America/New_York")
+    american = {"tasks": {"public_holidays": "US"}}
+    assert _due(american, "America/New_York", wednesday) == datetime(
+        2026, 11, 27, 17, tzinfo=new_york
+    )
+
+
+def test_a_subdivision_has_its_own_holidays_and_listed_days_add_to_them() -> None:
+    # Monday 30 March 2026: Tuesday 31 is Cesar Chavez Day in California, not in all the US.
+    monday = datetime(2026, 3, 30, 22, 0, tzinfo=UTC)
+    la = ZoneInfo("America/Los_Angeles")
+    country = {"tasks": {"public_holidays": "US"}}
+    state = {"tasks": {"public_holidays": "US-CA"}}
+    assert _due(country, "America/Los_Angeles", monday) == datetime(2026, 3, 31, 17, tzinfo=la)
+    assert _due(state, "America/Los_Angeles", monday) == datetime(2026, 4, 1, 17, tzinfo=la)
+    closed = {"tasks": {"public_holidays": "US-CA", "holidays": ["2026-04-01"]}}
+    assert _due(closed, "America/Los_Angeles", monday) == datetime(2026, 4, 2, 17, tzinfo=la)
+
+
+@pytest.mark.parametrize(
+    ("calendar", "says"),
+    [
+        ("XX", "no public holidays known for country 'XX'"),
+        ("fr", "write an ISO 3166 country code such as FR"),
+        ("US-ZZ", "US has no subdivision 'ZZ' with its own holidays (some it has: US-AK"),
+    ],
+)
+def test_an_unknown_calendar_is_refused_with_how_to_write_one(calendar: str, says: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"tasks": {"public_holidays": calendar}})
+    assert says in " ".join(caught.value.errors["tasks.public_holidays"])
 
 
 def test_no_link_line_without_a_url() -> None:
