@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from engine.model import Bundle
+from engine.model import Bundle, User
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,17 @@ class WriteResult:
 
     failed: Mapping[str, str] = field(default_factory=dict)
     skipped_fields: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+class UserDirectory(Protocol):
+    """An adapter that can read users from the CRM directly: the daily sweep asks it about the
+    owners of open deals, so that a rep deactivated in the CRM is known before any of their
+    deals changes (deals that rot are exactly the ones that do not change)."""
+
+    def users_by_id(self, user_ids: Sequence[str]) -> dict[str, User]:
+        """The CRM's users among these ids, by id, each with `active` as the CRM has it; an id
+        the CRM does not know is left out."""
+        ...
 
 
 class EventResolver(Protocol):

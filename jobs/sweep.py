@@ -25,7 +25,7 @@ from connector.store import tenants
 from connector.store.models import DealRow, SweepRun, Tenant
 from connector.store.snapshots import load_bundles, open_deal_ids
 from connector.store.sql import insert_new
-from jobs import budget, pipeline
+from jobs import budget, pipeline, users
 from jobs.adapters import adapter_for_tenant
 from jobs.behind import WritesBehind
 from jobs.refresh import follow_up
@@ -66,6 +66,7 @@ def start(tenant_id: str, day: str) -> bool:
         log.info("sweep of tenant %s for %s already started; not again", tenant_id, day)
         return False
     log.info("sweep of tenant %s for %s: %d open deals", tenant_id, day, total)
+    users.queue(rt.redis, tenant_id)  # who left, ahead of the chunks' tasks
     _queue_chunk(rt, tenant_id, day, after="")
     return True
 

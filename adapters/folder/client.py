@@ -30,7 +30,7 @@ from typing import Any
 
 from adapters import errors
 from adapters.base import AdapterContext, Changes, Pulled, TenantRef
-from engine.model import BundleError, load_bundle
+from engine.model import BundleError, User, load_bundle
 
 PAGE_SIZE = 100
 """Deals per page of `changed_since`, like a real CRM's search page."""
@@ -96,6 +96,16 @@ class FolderClient:
             except (BundleError, json.JSONDecodeError) as exc:
                 raise errors.InvalidRequest(f"deal {deal_id}: {exc}") from exc
         return Pulled(bundles=bundles, deleted=deleted)
+
+    def users_by_id(self, user_ids: Sequence[str]) -> dict[str, User]:
+        """The users among these ids that the deals' bundles name (the folder's users)."""
+        self._call("users_by_id", ids=list(user_ids))
+        wanted, found = set(user_ids), {}
+        for path in sorted((self.root / "deals").glob("*.json")):
+            for user in load_bundle(json.loads(path.read_text())).users:
+                if user.id in wanted:
+                    found[user.id] = user
+        return found
 
     def changed_since(self, cursor: str | None) -> Changes:
         self._call("changed_since", cursor=cursor)

@@ -245,6 +245,12 @@ class HubSpotAdapter:
             self._owners = owners
         return self._owners
 
+    def users_by_id(self, user_ids: Sequence[str]) -> dict[str, User]:
+        """Owners among these ids (`adapters.base.UserDirectory`): the two owner listings,
+        which name every owner of the portal, active or archived."""
+        owners = self.owners()
+        return {i: owners[i] for i in user_ids if i in owners}
+
     def _owner_pages(self, archived: bool) -> Iterator[dict[str, Any]]:
         after: str | None = None
         while True:

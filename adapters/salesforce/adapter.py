@@ -252,6 +252,21 @@ class SalesforceAdapter:
         """The org's API usage now (one call to `GET /limits`)."""
         return self.client.limits()
 
+    # -- users -------------------------------------------------------------------------------
+
+    def users_by_id(self, user_ids: Sequence[str]) -> dict[str, User]:
+        """Users among these ids (`adapters.base.UserDirectory`), with `IsActive`: one query
+        per PULL_BATCH ids."""
+        found: dict[str, User] = {}
+        for chunk in _chunks(sorted({id18(i) for i in user_ids}), PULL_BATCH):
+            for row in self.client.query(
+                f"SELECT Id, Name, Email, IsActive FROM User WHERE Id IN ({soql_ids(chunk)})",
+                "query User",
+            ):
+                user_id = id18(str(row["Id"]))
+                found[user_id] = to_user(user_id, row)
+        return found
+
     # -- unresolved events ---------------------------------------------------------------------
 
     def deals_for_events(self, bodies: Sequence[str]) -> list[set[str]]:

@@ -228,6 +228,12 @@ class SellAdapter:
             }
         return self._users
 
+    def users_by_id(self, user_ids: Sequence[str]) -> dict[str, User]:
+        """Users among these ids (`adapters.base.UserDirectory`), from the one users listing,
+        which holds inactive users too."""
+        users = self.users()
+        return {i: users[i] for i in user_ids if i in users}
+
     # -- custom fields, write-back -------------------------------------------------------------
 
     def check_fields(self) -> provision.FieldCheck:

@@ -29,8 +29,8 @@ def test_status_shows_sweep_progress_waiting_work_and_why_a_tenant_stopped(
     monkeypatch.setattr(sweep, "CHUNK", 2)
     monkeypatch.setattr(sweep, "BATCH", 2)
     sweep.start(tenant_id, "2026-11-25")
-    # The chain is queued; a worker runs its first link only.
-    SimpleWorker([queues.queue(redis, queues.SWEEP)], connection=redis).work(burst=True, max_jobs=1)
+    # The chain is queued behind the users' read; a worker runs that and the first link only.
+    SimpleWorker([queues.queue(redis, queues.SWEEP)], connection=redis).work(burst=True, max_jobs=2)
     lines = describe(tenant_status(rt.store, tenant_id, clock()))
     assert lines[0] == f"tenant {tenant_id} (test): active"
     assert "  last sweep: 2026-11-25 running, 2/4 deals (50%)" in lines

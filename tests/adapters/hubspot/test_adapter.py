@@ -187,6 +187,8 @@ def test_a_deal_of_a_rep_who_left_names_them_as_an_inactive_user(
     assert owner_calls == 1 + 2  # two active owners: one page; three archived: two pages
     assert owner_calls_again == owner_calls, "owners are read once per adapter"
     assert eve not in {u.id for b in after.bundles for u in b.users}, "only the deals' users"
+    directory = {i: u.active for i, u in adapter.users_by_id([ann, eve, "404"]).items()}
+    assert directory == {ann: True, eve: False}, "the daily read of who left, unknown left out"
 
 
 class TickingClock:

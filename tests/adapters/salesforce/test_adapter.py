@@ -164,6 +164,19 @@ def test_a_deal_whose_owner_left_carries_that_owner_as_inactive(
     assert users[caller].active is True
 
 
+def test_users_by_id_reads_who_is_active_from_the_org(
+    org: SalesforceState, adapter: SalesforceAdapter, client: SalesforceClient
+) -> None:
+    olga, cal = _rep(org, "Olga"), _rep(org, "Cal")
+    client.call("deactivate", lambda sf: sf.User.update(olga, {"IsActive": False}))
+    unknown = "005" + "0" * 15
+    found = adapter.users_by_id([olga, cal[:15], unknown])
+    assert {i: (u.name, u.email, u.active) for i, u in found.items()} == {
+        olga: ("Olga Rep", "olga@vendor.example", False),
+        cal: ("Cal Rep", "cal@vendor.example", True),
+    }, "15-character ids answered as 18, an unknown id left out"
+
+
 def test_deleted_and_short_ids(org: SalesforceState, adapter: SalesforceAdapter) -> None:
     kept, gone = _deal(org, {}), _deal(org, {})
     org.delete("Opportunity", gone)

@@ -52,3 +52,9 @@ def test_the_adapter_reads_every_user_inactive_ones_included(account: Account) -
     users = account.adapter().users()
     assert {u.id for u in users.values()} == {str(u["id"]) for u in account.state.records("users")}
     assert [u.id for u in users.values() if not u.active] == [str(leaving["owner_id"])]
+    leaving_id = str(leaving["owner_id"])
+    found = account.adapter().users_by_id([leaving_id, str(account.state.admin_id), "404"])
+    assert {i: u.active for i, u in found.items()} == {
+        leaving_id: False,
+        str(account.state.admin_id): True,
+    }, "the daily read of who left, unknown left out"

@@ -1,0 +1,91 @@
+"""Who left: the CRM's users, read once a day when the tenant's sweep starts.
+
+A rep deactivated in the CRM is otherwise seen only when one of their deals is pulled (a
+change, a poll), and the deals that rot are the ones nobody changes: the sweep starts their
+alerts and tasks. So the sweep's start queues `refresh`, which asks the adapter
+(`adapters.base.UserDirectory`) about the owners of the open deals and records who is active
+(`users.active`), ahead of the sweep's first chunk on the same queue. An adapter that cannot
+list users (none yet) leaves it to the pulls.
+
+Error policy: adapters.errors through jobs.policy: a rate limit or an outage is tried again
+after its backoff, a revoked grant suspends the tenant, a refused request is logged and waits
+for tomorrow's sweep (the pulls and the CRM's refusal of a task still tell).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from adapters.errors import CrmError
+from connector import queues
+from connector.store import tenants
+from connector.store.models import DealRow, UserRow
+from connector.store.sql import upsert
+from jobs import policy
+from jobs.adapters import adapter_for_tenant
+from jobs.runtime import current
+
+log = logging.getLogger(__name__)
+
+
+def queue(redis: Any, tenant_id: str, delay: float = 0.0) -> None:
+    """Ask for `refresh(tenant)`, in `delay` seconds."""
+    users = queues.queue(redis, queues.SWEEP)
+    if delay:
+        users.enqueue_in(timedelta(seconds=delay), "jobs.users.refresh", tenant_id)
+    else:
+        users.enqueue("jobs.users.refresh", tenant_id)
+
+
+def refresh(tenant_id: str) -> dict[str, int]:
+    """Record whether each owner of an open deal is still active in the CRM."""
+    rt = current()
+    tenant = tenants.get_tenant(rt.store, tenant_id)
+    if tenant.status != "active":
+        return {"users": 0}
+    directory = getattr(adapter_for_tenant(rt, tenant), "users_by_id", None)
+    if directory is None:
+        return {"users": 0}
+    with rt.store.tenant(tenant_id) as s:
+        owners = sorted(
+            s.scalars(
+                select(DealRow.owner)
+                .where(DealRow.status == "open", DealRow.owner.is_not(None))
+                .distinct()
+            )
+        )
+    if not owners:
+        return {"users": 0}
+    attempts = f"dealradar:users:attempts:{tenant_id}"
+    try:
+        found = directory(owners)
+    except CrmError as exc:
+        decision = policy.decide_attempt(rt.redis, attempts, exc)
+        if decision.action == "retry":
+            log.info("tenant %s: users read again in %.0f s (%s)",
+                     tenant_id, decision.delay, decision.reason)  # fmt: skip
+            queue(rt.redis, tenant_id, decision.delay)
+        elif decision.action == "suspend":
+            tenants.set_status(rt.store, tenant_id, "suspended", decision.reason, rt.clock())
+        else:
+            log.warning("tenant %s: the CRM's users were not read today (%s)",
+                        tenant_id, decision.reason)  # fmt: skip
+        return {"users": 0}
+    rt.redis.delete(attempts)
+    rows = [
+        {"tenant_id": tenant_id, "crm_id": u.id, "name": u.name, "email": u.email,
+         "active": u.active}
+        for u in found.values()
+    ]  # fmt: skip
+    if rows:
+        with rt.store.tenant(tenant_id) as s:
+            upsert(s, UserRow, rows, ("tenant_id", "crm_id"))
+    left = sorted(u.id for u in found.values() if not u.active)
+    if left:
+        log.info("tenant %s: %d owners of open deals are deactivated in the CRM: %s",
+                 tenant_id, len(left), ", ".join(left))  # fmt: skip
+    return {"users": len(rows), "inactive": len(left)}

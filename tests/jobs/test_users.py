@@ -1,0 +1,81 @@
+"""Who left: the sweep's start reads the CRM's users, so that a rep deactivated in the CRM is
+known before their rotting deals get tasks; through real RQ workers on the folder CRM."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from redis import Redis
+from sqlalchemy import select
+
+from adapters.folder.client import FolderClient
+from connector import queues
+from connector.store import tenants
+from connector.store.models import SweepRun, UserRow
+from engine.model import dump_bundle
+from jobs import sweep, users
+from jobs.runtime import Runtime
+from tests.jobs.conftest import run_jobs
+
+DEALS = ["d-1001", "d-1002", "d-1003", "d-1004", "d-1005"]
+
+
+def _leaves_the_team(crm: FolderClient, user_id: str) -> None:
+    """An admin deactivates the rep in the CRM; their deals are not touched."""
+    for deal_id in DEALS:
+        doc = dump_bundle(crm.pull([deal_id]).bundles[0])
+        for user in doc["users"]:
+            if user["id"] == user_id:
+                user["active"] = False
+        crm.put_deal(doc)
+
+
+def _active(rt: Runtime, tenant_id: str, user_id: str) -> bool:
+    with rt.store.tenant(tenant_id) as s:
+        return s.get(UserRow, (tenant_id, user_id)).active
+
+
+def test_the_sweep_learns_who_left_before_it_makes_their_deals_tasks(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    queues.request_refresh(redis, tenant_id, DEALS, window=0)
+    run_jobs(redis)
+    assert _active(rt, tenant_id, "u-tom")
+    before, calls = set(crm.tasks()), len(crm.calls("create_task"))
+    _leaves_the_team(crm, "u-tom")
+    tenants.save_settings(
+        rt.store, tenant_id, {"tasks": {"fallback_owner": "u-claire"}}, "admin", clock()
+    )
+
+    clock.now += timedelta(days=40)  # the close dates pass, the deals grow old: new alerts
+    assert sweep.start(tenant_id, "2027-01-04")
+    run_jobs(redis)
+
+    assert not _active(rt, tenant_id, "u-tom"), "read from the CRM's users, no deal changed"
+    assert _active(rt, tenant_id, "u-claire")
+    made = {i: t for i, t in crm.tasks().items() if i not in before}
+    toms = [t for t in made.values() if t["deal_id"] in ("d-1002", "d-1004")]
+    assert toms, "the sweep started alerts on Tom's deals"
+    assert {t["owner_id"] for t in toms} == {"u-claire"}
+    tried = [c.get("owner") for c in crm.calls("create_task")[calls:]]
+    assert "u-tom" not in tried, "never tried for Tom"
+
+
+def test_a_crm_outage_reading_users_is_retried_and_the_sweep_goes_on(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    queues.request_refresh(redis, tenant_id, DEALS, window=0)
+    run_jobs(redis)
+    crm.add_fault("users_by_id", error="transient")
+    assert sweep.start(tenant_id, "2026-11-26")
+    run_jobs(redis)
+
+    assert len(crm.calls("users_by_id")) == 1
+    sweeps = queues.queue(redis, queues.SWEEP)
+    assert sweeps.scheduled_job_registry.count == 1, "tried again after its backoff"
+    with rt.store.tenant(tenant_id) as s:
+        assert s.scalars(select(SweepRun.status)).one() == "done"
+
+    _leaves_the_team(crm, "u-claire")
+    assert users.refresh(tenant_id) == {"users": 2, "inactive": 1}
+    assert not _active(rt, tenant_id, "u-claire")
