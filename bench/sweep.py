@@ -163,7 +163,8 @@ def code_fingerprint() -> str:
 
 
 class TimedWorker(SimpleWorker):
-    """RQ's in-process worker, noting each job's wall time and the RSS after it."""
+    """RQ's in-process worker, noting each chunk job's wall time and the RSS after it (the
+    sweep's other job, its read of the CRM's users, is timed with the sweep, not listed)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -174,7 +175,8 @@ class TimedWorker(SimpleWorker):
         try:
             return super().perform_job(job, queue)
         finally:
-            self.jobs.append((time.perf_counter() - t0, _rss_mb()))
+            if job.func_name == "jobs.sweep.chunk":
+                self.jobs.append((time.perf_counter() - t0, _rss_mb()))
 
 
 def sweep_only(args: argparse.Namespace) -> int:
@@ -488,7 +490,7 @@ def report(args: argparse.Namespace, k: int, result: dict[str, Any], problems: l
     others = ", ".join(f"{kind} {n:,}" for kind, (_, n) in sorted(proposed.items()) if kind not in (
         "writeback", "event")) or "none"  # fmt: skip
     queued = ", ".join(f"{q} {n}" for q, n in result["queued"].items() if n) or "none"
-    # The first job is start()'s chunk chain head; every job is one chunk of the sweep.
+    # Every job listed is one chunk of the sweep, the first the chain's head.
     times = [t for t, _ in result["jobs"]]
     rss = [r for _, r in result["jobs"]]
     which = "the first: every alert opens an episode" if k == 0 else "a following day"

@@ -99,6 +99,8 @@ class FolderClient:
 
     def users_by_id(self, user_ids: Sequence[str]) -> dict[str, User]:
         """The users among these ids that the deals' bundles name (the folder's users)."""
+        if not (self.root / "deals").is_dir():
+            return {}  # no folder, no users: and none made by asking
         self._call("users_by_id", ids=list(user_ids))
         wanted, found = set(user_ids), {}
         for path in sorted((self.root / "deals").glob("*.json")):
