@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/webhooks.py [--duration 20] [--connections 16] [--workers 2]
         [--worker-class gthread|sync] [--threads 8] [--servers sync:2,gthread:2x4,...]
-        [--database-url URL] [--redis-url URL] [--batches 20000] [--profile N]
+        [--database-url URL] [--redis-url URL] [--batches 20000] [--rounds 3] [--profile N]
 
 What is measured, and how:
 
@@ -43,7 +43,10 @@ What is measured, and how:
    The exit status is 0 only when the best setting meets the targets and nothing was lost.
 
 With --servers several worker settings are measured in one run (`sync:W` or `gthread:WxT`),
-each server pair in turn; the summary names the best by the app's rate. With --profile N the
+each server pair in turn. With --rounds N each setting is measured N times, a bare run then an
+app run each round: on a shared machine a single round's ratio moves by a quarter or more, and
+the verdict is on the median round (with the rounds' range), never on the best. The summary
+names the setting with the best median ratio. With --profile N the
 handler is then run in this process through Flask's test client against the same database and
 Redis: N signed batches timed without a profiler, then N under cProfile by the wall clock
 (waits for PostgreSQL and Redis included) and N by CPU time (what keeps a worker busy; its
@@ -68,6 +71,7 @@ import random
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import sysconfig
@@ -765,9 +769,10 @@ def bench(args: argparse.Namespace) -> int:
                   f"{os.cpu_count()} CPUs")  # fmt: skip
             batches = Batches(args.seed)
             for setting in settings:
-                outcomes.append(
-                    measure_setting(args, setting, env, batches, store, tenant.id, redis_pid)
-                )
+                for _ in range(args.rounds):
+                    outcomes.append(
+                        measure_setting(args, setting, env, batches, store, tenant.id, redis_pid)
+                    )
             if args.profile:
                 profile_handler(args.profile, env, store, batches)
         finally:
@@ -834,6 +839,26 @@ def profile_handler(count: int, env: dict[str, str], store: Store, batches: Batc
             print(listing.replace(site, "").replace(str(ROOT) + "/", "").rstrip())
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """One setting's rounds: the median app/bare ratio and p99, and the ratios' range."""
+
+    setting: str
+    rounds: int
+    ratio: float
+    low: float
+    high: float
+    p99_ms: float
+
+
+def _median_round(setting: str, outcomes: list[Outcome]) -> Verdict:
+    ratios = [o.ratio for o in outcomes]
+    return Verdict(
+        setting, len(outcomes), statistics.median(ratios), min(ratios), max(ratios),
+        statistics.median(o.app.p99_ms for o in outcomes),
+    )  # fmt: skip
+
+
 def _verdict(ok: bool) -> str:
     return "OK" if ok else "MISSED"
 
@@ -893,9 +918,8 @@ def report(args: argparse.Namespace, outcomes: list[Outcome], database: str, rev
         for problem in o.problems:
             print(f"[{o.setting}] PROBLEM: {problem}")
 
-    best = max(outcomes, key=lambda o: o.app.rate)
     print()
-    print(f"summary against the targets (best setting by app rate: {best.setting})")
+    print("summary against the targets, round by round")
     print(f"{'server':<14} {'app/bare':>9} {'>= 1/3':>7} {'>= 1/2':>7} {'app p99':>9} "
           f"{'< 50 ms':>8} {'inbox':>24} {'ceilings':>9}")  # fmt: skip
     failed = False
@@ -915,12 +939,16 @@ def report(args: argparse.Namespace, outcomes: list[Outcome], database: str, rev
         failed |= not inbox_ok
     print("(app/bare: measured rates; ceilings: the same ratio of the CPU ceilings above, which")
     print(" other processes on the machine do not skew)")
-    best_ok = best.ratio >= TARGET_RATIO and best.app.p99_ms < TARGET_P99_MS
+    verdicts = [_median_round(str(setting), [o for o in outcomes if o.setting == setting])
+                for setting in dict.fromkeys(o.setting for o in outcomes)]  # fmt: skip
+    best = max(verdicts, key=lambda v: v.ratio)
+    best_ok = best.ratio >= TARGET_RATIO and best.p99_ms < TARGET_P99_MS
+    spread = f", rounds {best.low:.2f} to {best.high:.2f}" if best.rounds > 1 else ""
     print(
-        f"\nbest: {best.setting}: app {best.app.rate:,.0f} req/s = {best.ratio:.2f} of bare "
-        f"{best.bare.rate:,.0f} req/s (target >= {TARGET_RATIO:.2f}, goal >= {GOAL_RATIO:.2f}), "
-        f"p99 {best.app.p99_ms:.1f} ms (target < {TARGET_P99_MS:.0f} ms): "
-        f"{'TARGET MET' if best_ok else 'TARGET MISSED'}"
+        f"\nbest: {best.setting}: app/bare {best.ratio:.2f}{spread} (median of {best.rounds} "
+        f"round{'s' * (best.rounds > 1)}; target >= {TARGET_RATIO:.2f}, goal >= "
+        f"{GOAL_RATIO:.2f}), p99 {best.p99_ms:.1f} ms (median; target < {TARGET_P99_MS:.0f} "
+        f"ms): {'TARGET MET' if best_ok else 'TARGET MISSED'}"
     )
     loads = [load for o in outcomes for load in (o.bare, o.app)]
     capacity = sum(load.cpu.capacity for load in loads)
@@ -974,6 +1002,11 @@ def main() -> int:
         help="the least number of distinct signed batches made for the app's run (more when "
         "the bare rate says it could send more)",
     )  # fmt: skip
+    parser.add_argument(
+        "--rounds", type=int, default=1,
+        help="measure each setting this many times (a bare run, then an app run, each round): "
+        "the verdict is on the median round, since a single round moves with the machine",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=7, help="seed for the deal ids of the events")
     parser.add_argument("--keep", action="store_true", help="keep the schema at the end")
     parser.add_argument(
@@ -994,6 +1027,8 @@ def main() -> int:
         parser.error("--workers, --threads and --batches must be at least 1")
     if args.profile < 0:
         parser.error("--profile must not be negative")
+    if not 1 <= args.rounds <= 20:
+        parser.error("--rounds must be 1..20")
     return bench(args)
 
 
