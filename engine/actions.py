@@ -9,7 +9,7 @@ grade change names the old and new grades and the parts of the score that moved.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -127,6 +127,16 @@ def plan_task(
         settings.holidays,
     )  # fmt: skip
     return TaskPlan(subject=subject.format_map(values).strip(), body=body.strip(), due=due)
+
+
+def assignees(
+    owner: str | None, settings: Settings, inactive: Container[str]
+) -> list[str | None]:
+    """Who stands for a deal's owner, in the order to try (the next when the CRM refuses one
+    as deactivated): the owner, then `tasks.fallback_owner`, each unless deactivated; then
+    nobody (None). The first is who gets the deal's tasks, notifications and digest."""
+    wanted = dict.fromkeys(u for u in (owner, settings.fallback_owner) if u)
+    return [u for u in wanted if u not in inactive] + [None]
 
 
 def grade_note(

@@ -50,7 +50,6 @@ class DaysOff:
 
     def __init__(self, listed: Iterable[date] = (), calendar: str | None = None) -> None:
         self.listed = frozenset(listed)
-        self.calendar = calendar
         self._public = public_holidays(calendar) if calendar else None
 
     def __contains__(self, day: object) -> bool:

@@ -28,14 +28,13 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from adapters.errors import OwnerInactive
 from connector.store import tenants
 from connector.store.models import AlertEpisode, DealRow, OutboxEffect, UserRow
+from connector.store.snapshots import inactive_users
 from connector.store.times import from_db
-from engine.actions import plan_task
-from engine.settings import Settings
+from engine.actions import assignees, plan_task
 from jobs.crm_effects import TASK, TASK_DONE, Context, Effect, Outcome, crm_can_act, propose
 from jobs.runtime import current
 
@@ -100,7 +99,10 @@ def create(ctx: Context, effect: Effect) -> Outcome:
         deal_id = episode.deal_id
         deal = s.get(DealRow, (ctx.tenant_id, deal_id))
         deal_data = dict(deal.data) if deal is not None else None
-        candidates = _assignees(s, deal_data.get("owner") if deal_data else None, ctx.settings)
+        owner = (deal_data or {}).get("owner") or None
+        candidates = assignees(
+            owner, ctx.settings, inactive_users(s, owner, ctx.settings.fallback_owner)
+        )
     if refs.get("task"):
         return Outcome({"task_id": refs["task"]})
     if ended and effect.attempts <= 1:
@@ -116,7 +118,6 @@ def create(ctx: Context, effect: Effect) -> Outcome:
     )  # fmt: skip
     if plan is None:
         return Outcome({"skipped": f"tasks are off for {code}"})
-    owner = deal_data.get("owner") or None
     for assignee in candidates:
         try:
             task_id = ctx.crm.create_task(
@@ -137,19 +138,6 @@ def create(ctx: Context, effect: Effect) -> Outcome:
     if assignee != owner:
         result |= {"owner_inactive": owner, "assigned_to": assignee}
     return Outcome(result, episode_id, {"task": task_id})
-
-
-def _assignees(s: Session, owner: str | None, settings: Settings) -> list[str | None]:
-    """Whom to give a deal's task, in the order to try (the next when the CRM refuses one as
-    deactivated): its owner, then `tasks.fallback_owner`, each unless known deactivated; then
-    nobody."""
-    wanted = list(dict.fromkeys(u for u in (owner, settings.fallback_owner) if u))
-    if not wanted:
-        return [None]
-    inactive = set(
-        s.scalars(select(UserRow.crm_id).where(UserRow.crm_id.in_(wanted), ~UserRow.active))
-    )
-    return [u for u in wanted if u not in inactive] + [None]
 
 
 def _remember_inactive(ctx: Context, user_id: str) -> None:

@@ -28,6 +28,7 @@ from connector.notify.email import address
 from connector.notify.render import DigestDeal, Section
 from connector.store import tenants, work
 from connector.store.models import DealRow, Evaluation, OutboxEffect, SweepRun, UserRow
+from engine.actions import assignees
 from engine.notify_settings import rep_choice
 from engine.settings import Settings
 from jobs import notify
@@ -126,14 +127,14 @@ def _personal(
 ) -> dict[str, list[Section]]:
     """Each rep's own digest: their deals, then (for `tasks.fallback_owner`) a section per rep
     the CRM deactivated, whose deals they take over. A deactivated rep gets none."""
-    fallback = settings.fallback_owner if settings.fallback_owner not in left else None
     personal: dict[str, list[Section]] = defaultdict(list)
     for owner, deals in sorted(by_owner.items()):
-        if owner not in left:
+        reader = assignees(owner, settings, left)[0]
+        if reader == owner:
             personal[owner].insert(0, Section(None, deals, more[owner]))
-        elif fallback:
+        elif reader is not None:
             title = users.get(owner, ("", ""))[0] or owner
-            personal[fallback].append(Section(title, deals, more[owner]))
+            personal[reader].append(Section(title, deals, more[owner]))
     return personal
 
 

@@ -34,7 +34,9 @@ from connector.store import tenants, work
 from connector.store.credentials import load_tokens
 from connector.store.models import DealRow, UserRow
 from connector.store.secrets import SecretError
+from connector.store.snapshots import inactive_users
 from connector.store.times import from_db, to_db
+from engine.actions import assignees
 from engine.notify_settings import rep_choice
 from jobs import policy
 from jobs.runtime import Runtime, current
@@ -68,15 +70,13 @@ def on_event(tenant_id: str, event: dict[str, Any]) -> dict[str, Any]:
         deal = s.get(DealRow, (tenant_id, event["deal_id"]))
         if deal is None or not deal.owner:
             return {"notified": 0, "why": "no deal owner known"}
-        rep = deal.owner
+        # A rep who left reads no mail: whoever takes their deals' tasks hears instead.
+        inactive = inactive_users(s, deal.owner, settings.fallback_owner)
+        rep = assignees(deal.owner, settings, inactive)[0]
+        if rep is None:
+            return {"notified": 0, "why": "the deal's owner was deactivated in the CRM "
+                    "and no active tasks.fallback_owner is set"}  # fmt: skip
         user = s.get(UserRow, (tenant_id, rep))
-        if user is not None and not user.active:
-            # A rep who left reads no mail: whoever takes their deals' tasks hears instead.
-            rep = settings.fallback_owner
-            user = s.get(UserRow, (tenant_id, rep)) if rep else None
-            if not rep or (user is not None and not user.active):
-                return {"notified": 0, "why": "the deal's owner was deactivated in the CRM "
-                        "and no active tasks.fallback_owner is set"}  # fmt: skip
         choice = rep_choice(document, rep)
         data = {"id": deal.crm_id, **(deal.data or {})}
         rendered = render.event(event, data, settings.locale)

@@ -23,8 +23,8 @@ from sqlalchemy import select
 from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
-from connector.store.models import DealRow, UserRow
-from connector.store.sql import upsert
+from connector.store.models import DealRow
+from connector.store.snapshots import save_users
 from jobs import policy
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import current
@@ -76,16 +76,10 @@ def refresh(tenant_id: str) -> dict[str, int]:
                         tenant_id, decision.reason)  # fmt: skip
         return {"users": 0}
     rt.redis.delete(attempts)
-    rows = [
-        {"tenant_id": tenant_id, "crm_id": u.id, "name": u.name, "email": u.email,
-         "active": u.active}
-        for u in found.values()
-    ]  # fmt: skip
-    if rows:
-        with rt.store.tenant(tenant_id) as s:
-            upsert(s, UserRow, rows, ("tenant_id", "crm_id"))
+    with rt.store.tenant(tenant_id) as s:
+        save_users(s, tenant_id, found.values())
     left = sorted(u.id for u in found.values() if not u.active)
     if left:
         log.info("tenant %s: %d owners of open deals are deactivated in the CRM: %s",
                  tenant_id, len(left), ", ".join(left))  # fmt: skip
-    return {"users": len(rows), "inactive": len(left)}
+    return {"users": len(found), "inactive": len(left)}

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.actions import grade_note, plan_task
+from engine.actions import assignees, grade_note, plan_task
 from engine.settings import ALERT_CODES, SettingsError, load_settings
 
 FRIDAY_EVENING = datetime(2026, 11, 27, 17, 30, tzinfo=UTC)  # 18:30 in Paris
@@ -227,3 +227,13 @@ def test_grade_note_in_french_and_without_the_previous_health() -> None:
     assert grade_note("good", "fair", None, HEALTH_AFTER) == (
         "Deal Radar: relationship health went from good to fair."
     )
+
+
+def test_who_stands_for_a_deals_owner() -> None:
+    plain, covered = load_settings({}), load_settings({"tasks": {"fallback_owner": "u-boss"}})
+    assert assignees("u-tom", plain, set()) == ["u-tom", None]
+    assert assignees("u-tom", covered, set()) == ["u-tom", "u-boss", None]
+    assert assignees("u-tom", covered, {"u-tom"}) == ["u-boss", None], "Tom left"
+    assert assignees("u-tom", covered, {"u-tom", "u-boss"}) == [None], "both left"
+    assert assignees(None, covered, set()) == ["u-boss", None]
+    assert assignees("u-boss", covered, set()) == ["u-boss", None], "each once"

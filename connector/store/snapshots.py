@@ -109,6 +109,26 @@ def _offset_minutes(at: datetime) -> int:
     return int(offset.total_seconds() // 60) if offset else 0
 
 
+def save_users(session: Session, tenant_id: str, users: Iterable[User]) -> None:
+    """Upsert users (each id once) as the CRM has them: name, email, whether active."""
+    rows = [
+        {"tenant_id": tenant_id, "crm_id": u.id, "name": u.name, "email": u.email,
+         "active": u.active}
+        for u in users
+    ]  # fmt: skip
+    if rows:
+        upsert(session, UserRow, rows, ("tenant_id", "crm_id"))
+
+
+def inactive_users(session: Session, *user_ids: str | None) -> set[str]:
+    """Those of these users the CRM is known to have deactivated (`users.active`)."""
+    wanted = [u for u in user_ids if u]
+    if not wanted:
+        return set()
+    found = select(UserRow.crm_id).where(UserRow.crm_id.in_(wanted), ~UserRow.active)
+    return set(session.scalars(found))
+
+
 def save_bundles(session: Session, tenant_id: str, bundles: Iterable[Bundle], now: datetime) -> int:
     """Upsert the bundles' records and replace each deal's links; returns the deals saved."""
     deals, contacts, links, activities, activity_links, users = [], {}, [], {}, [], {}
@@ -141,16 +161,13 @@ def save_bundles(session: Session, tenant_id: str, bundles: Iterable[Bundle], no
                 {"tenant_id": tenant_id, "deal_id": b.deal.id, "activity_id": a.id}
             )
         for u in b.users:
-            users[u.id] = {
-                "tenant_id": tenant_id, "crm_id": u.id, "name": u.name, "email": u.email,
-                "active": u.active,
-            }  # fmt: skip
+            users[u.id] = u
     if not deal_ids:
         return 0
     upsert(session, DealRow, deals, ("tenant_id", "crm_id"))
     upsert(session, ContactRow, list(contacts.values()), ("tenant_id", "crm_id"))
     upsert(session, ActivityRow, list(activities.values()), ("tenant_id", "crm_id"))
-    upsert(session, UserRow, list(users.values()), ("tenant_id", "crm_id"))
+    save_users(session, tenant_id, users.values())
     # The bundle is the whole truth about a deal's links: drop the old ones, write the new.
     for chunk in _chunks(deal_ids, 500):
         session.execute(delete(DealContactRow).where(DealContactRow.deal_id.in_(chunk)))

@@ -22,6 +22,7 @@ from connector.notify.config import NotifyConfig
 from connector.store.db import Store
 from connector.store.secrets import TokenBox
 from connector.store.tenants import create_tenant
+from engine.model import dump_bundle
 from jobs import runtime
 from jobs.runtime import Runtime
 
@@ -122,3 +123,13 @@ def wait_scheduled(redis: Redis, timeout: float = 10.0) -> None:
         time.sleep(0.1)
         run_jobs(redis)
     run_jobs(redis)
+
+
+def leaves_the_team(crm: FolderClient, user_id: str) -> None:
+    """An admin deactivates a rep in the CRM; their deals stay theirs, nothing else changes."""
+    for path in sorted((crm.root / "deals").glob("*.json")):
+        doc = dump_bundle(crm.pull([path.stem]).bundles[0])
+        for user in doc["users"]:
+            if user["id"] == user_id:
+                user["active"] = False
+        crm.put_deal(doc)

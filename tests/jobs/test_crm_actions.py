@@ -26,7 +26,7 @@ from jobs import crm_actions, crm_tasks, sweeper
 from jobs.crm_effects import NOTE, TASK, TASK_DONE, Context, Effect, propose
 from jobs.policy import BACKOFF_CAP
 from jobs.runtime import Runtime
-from tests.jobs.conftest import Clock, run_jobs
+from tests.jobs.conftest import Clock, leaves_the_team, run_jobs
 
 DEALS = ["d-1001", "d-1002", "d-1003", "d-1004", "d-1005"]
 PARIS = ZoneInfo("Europe/Paris")
@@ -483,16 +483,6 @@ def test_an_admin_may_ask_for_the_backlog_tasks(
     assert len(_task_of(crm, "d-1002", "Get back in touch")) == 1
 
 
-def _leaves_the_team(crm: FolderClient, user_id: str) -> None:
-    """The CRM deactivates a rep; their deals stay under their name."""
-    for deal_id in DEALS:
-        doc = dump_bundle(crm.pull([deal_id]).bundles[0])
-        for user in doc["users"]:
-            if user["id"] == user_id:
-                user["active"] = False
-        crm.put_deal(doc)
-
-
 def _owners_tried(crm: FolderClient, deal_id: str) -> list[str | None]:
     return [c.get("owner") for c in crm.calls("create_task") if c["deal"] == deal_id]
 
@@ -500,7 +490,7 @@ def _owners_tried(crm: FolderClient, deal_id: str) -> list[str | None]:
 def test_a_deactivated_owners_tasks_go_to_the_fallback_owner(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
 ) -> None:
-    _leaves_the_team(crm, "u-tom")
+    leaves_the_team(crm, "u-tom")
     document = {"tasks": {"fallback_owner": "u-claire"}}
     tenants.save_settings(rt.store, tenant_id, document, changed_by="test", now=clock())
     _refresh(redis, tenant_id)
@@ -522,7 +512,7 @@ def test_a_deactivated_owners_tasks_go_to_the_fallback_owner(
 def test_without_a_fallback_a_deactivated_owners_tasks_are_made_unassigned(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
 ) -> None:
-    _leaves_the_team(crm, "u-tom")
+    leaves_the_team(crm, "u-tom")
     _refresh(redis, tenant_id)
 
     [task] = _task_of(crm, "d-1002", "Get back in touch")

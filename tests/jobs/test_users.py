@@ -12,22 +12,11 @@ from adapters.folder.client import FolderClient
 from connector import queues
 from connector.store import tenants
 from connector.store.models import SweepRun, UserRow
-from engine.model import dump_bundle
 from jobs import sweep, users
 from jobs.runtime import Runtime
-from tests.jobs.conftest import run_jobs
+from tests.jobs.conftest import leaves_the_team, run_jobs
 
 DEALS = ["d-1001", "d-1002", "d-1003", "d-1004", "d-1005"]
-
-
-def _leaves_the_team(crm: FolderClient, user_id: str) -> None:
-    """An admin deactivates the rep in the CRM; their deals are not touched."""
-    for deal_id in DEALS:
-        doc = dump_bundle(crm.pull([deal_id]).bundles[0])
-        for user in doc["users"]:
-            if user["id"] == user_id:
-                user["active"] = False
-        crm.put_deal(doc)
 
 
 def _active(rt: Runtime, tenant_id: str, user_id: str) -> bool:
@@ -42,7 +31,7 @@ def test_the_sweep_learns_who_left_before_it_makes_their_deals_tasks(
     run_jobs(redis)
     assert _active(rt, tenant_id, "u-tom")
     before, calls = set(crm.tasks()), len(crm.calls("create_task"))
-    _leaves_the_team(crm, "u-tom")
+    leaves_the_team(crm, "u-tom")
     tenants.save_settings(
         rt.store, tenant_id, {"tasks": {"fallback_owner": "u-claire"}}, "admin", clock()
     )
@@ -76,6 +65,6 @@ def test_a_crm_outage_reading_users_is_retried_and_the_sweep_goes_on(
     with rt.store.tenant(tenant_id) as s:
         assert s.scalars(select(SweepRun.status)).one() == "done"
 
-    _leaves_the_team(crm, "u-claire")
+    leaves_the_team(crm, "u-claire")
     assert users.refresh(tenant_id) == {"users": 2, "inactive": 1}
     assert not _active(rt, tenant_id, "u-claire")
