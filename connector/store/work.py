@@ -108,11 +108,14 @@ def insert_postgresql(connection: Any, rows: Sequence[InboxRow]) -> list[tuple[s
 
 
 def _inbox_records(rows: Sequence[InboxRow]) -> list[dict[str, Any]]:
-    """The rows as the objects _INSERT_POSTGRESQL reads."""
+    """The rows as the objects _INSERT_POSTGRESQL reads, in (tenant, key) order: two inserts
+    running at once that share keys (the same events delivered twice, to two writers) then
+    take the keys' locks in the same order, so one waits for the other instead of both
+    waiting for each other (a deadlock, which PostgreSQL breaks by failing one)."""
     times = {r: r.isoformat() for r in {row[6] for row in rows}}  # one per delivery
     return [
         {"t": t, "k": k, "o": o, "b": b, "d": d, "s": s, "r": times[r]}
-        for t, k, o, b, d, s, r in rows
+        for t, k, o, b, d, s, r in sorted(rows, key=lambda row: (row[0], row[1]))
     ]
 
 

@@ -5,6 +5,7 @@ with their SQLSTATE (the Intake tells a refused delivery from a database that is
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -66,3 +67,46 @@ def test_a_refused_row_raises_psycopgs_error_with_its_sqlstate(
         insert(_rows(tenant.id, "k" * 301))  # the key's column holds 300 characters
     assert refused.value.sqlstate == "22001"
     assert len(insert(_rows(tenant.id, "e1"))) == 1, "the connection goes on"
+
+
+def test_two_inserts_of_the_same_events_at_once_never_deadlock(store: Store) -> None:
+    # The same events delivered twice, in opposite orders, to two writers at once (a CRM's retry
+    # racing its first attempt): each key is stored once, and neither insert fails.
+    if store.dialect != "postgresql":
+        pytest.skip("InboxInsert runs on a PostgreSQL connection")
+    tenant, _ = create_tenant(store, crm="test", account_id="a", now=NOW)
+    connections = []
+    for _ in range(2):
+        raw = store.engine.raw_connection()
+        driver = raw.driver_connection
+        raw.detach()
+        driver.autocommit = True
+        connections.append(driver)
+    inserts = [work.InboxInsert(c) for c in connections]
+    failures: list[BaseException] = []
+    stored: list[list[int]] = [[], []]
+    start = threading.Barrier(2)
+
+    def write(side: int) -> None:
+        for round_ in range(40):
+            keys = [f"r{round_}-e{i:03d}" for i in range(300)]
+            rows = _rows(tenant.id, *(keys if side == 0 else reversed(keys)))
+            start.wait(10)
+            try:
+                stored[side].append(len(inserts[side](rows)))
+            except BaseException as exc:
+                failures.append(exc)
+                start.abort()
+                return
+
+    threads = [threading.Thread(target=write, args=(side,)) for side in (0, 1)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+    finally:
+        for c in connections:
+            c.close()
+    assert failures == []
+    assert [a + b for a, b in zip(*stored, strict=True)] == [300] * 40, "each key stored once"
