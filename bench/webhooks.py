@@ -27,7 +27,11 @@ What is measured, and how:
    it could send more; a wrk thread that runs out stops and the run is marked: no batch is
    ever sent twice, so every request inserts 10 new events, never a dedupe. The bare endpoint
    gets the same kind of requests, cycled. Each request carries `X-Request-Id: b<n>`, which
-   the app echoes: the script records the ids answered 202 and the `queued` counts.
+   the app echoes: the script records the ids answered 202 and the `queued` counts. No thread
+   sends before every thread has read its file, and the CPU figures start then: wrk starts a
+   thread once it has read its own file and its clock once the last has, so the first thread's
+   requests during the others' reading (the app's files are large) were counted in a run whose
+   duration left that time out, and the reading itself was counted as wrk's CPU and idle time.
 4. Figures, for each: requests/s, p50, p90 and p99 latency (wrk's histogram), non-2xx answers
    and socket errors; and where the CPU went: the gunicorn processes (per request), the
    PostgreSQL backends serving the app (found by application_name) and our Redis, wrk itself,
@@ -133,6 +137,23 @@ LUA = r"""
 local counter = 0
 threads = {}
 
+-- wrk starts each thread as soon as its own init has run, before the next thread's init, and
+-- starts its clock after the last: a thread that sent while another still loaded its file
+-- would add requests to a run whose duration leaves that time out. Every thread therefore waits
+-- for every file to be loaded before its first request, and the marker files tell the
+-- benchmark when to start counting CPU.
+local has_ffi, ffi = pcall(require, "ffi")  -- LuaJIT's: a sleep without a shell
+if has_ffi then ffi.cdef("int usleep(unsigned int usec);") end
+
+local function all_loaded()
+  for i = 1, @THREADS@ do
+    local f = io.open(@DIR@ .. "/loaded-" .. i, "r")
+    if not f then return false end
+    f:close()
+  end
+  return true
+end
+
 function setup(thread)
   counter = counter + 1
   thread:set("tid", counter)
@@ -152,6 +173,8 @@ function init(args)
     }, body)
   end
   f:close()
+  local marker = assert(io.open(@DIR@ .. "/loaded-" .. tid, "w"))
+  marker:close()
   sent = 0
   exhausted = 0
   queued = 0
@@ -160,6 +183,18 @@ function init(args)
 end
 
 function request()
+  if not loaded then
+    if tid == 1 and not verified then
+      -- wrk's main thread calls the first thread's request() once to check the script, before
+      -- the other threads load: answered without waiting, and nothing is sent.
+      verified = true
+      return reqs[1]
+    end
+    while not all_loaded() do
+      if has_ffi then ffi.C.usleep(2000) end
+    end
+    loaded = true
+  end
   sent = sent + 1
   if sent > #reqs and not @WRAP@ then
     exhausted = 1
@@ -334,17 +369,22 @@ def run_wrk(
         write_requests(folder, batches, threads, public_url + PATH, secret)
         script = folder / "load.lua"
         script.write_text(
-            LUA.replace("@DIR@", json.dumps(str(folder))).replace("@WRAP@", str(wrap).lower())
+            LUA.replace("@DIR@", json.dumps(str(folder)))
+            .replace("@WRAP@", str(wrap).lower())
+            .replace("@THREADS@", str(threads))
         )
         command = [
             "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
             "--timeout", "5s", "-s", str(script), base_url + PATH,
         ]  # fmt: skip
-        before = probe.sample()
         output_path = folder / "wrk.out"
         with output_path.open("wb") as output_file:
             process = subprocess.Popen(command, stdout=output_file, stderr=subprocess.STDOUT)
+        wait_until_loaded(process, folder, threads)
+        before = probe.sample()
+        loading_cpu = _process_cpu(process.pid)[1]
         status, wrk_cpu = wait_with_usage(process, seconds + 60)
+        wrk_cpu = max(0.0, wrk_cpu - loading_cpu)
         output = output_path.read_text(errors="replace")
         after = probe.sample()
         if status != 0 or not (folder / "result.json").exists():
@@ -370,6 +410,23 @@ def run_wrk(
         cpu=CpuUse.between(before, after, wrk_cpu),
         batches=len(batches),
     )
+
+
+LOAD_TIMEOUT = 300.0
+"""Seconds wrk's threads may take to read their requests before the run is abandoned."""
+
+
+def wait_until_loaded(process: subprocess.Popen[bytes], folder: Path, threads: int) -> None:
+    """Wait until every wrk thread has read its requests (its marker file exists): from then on
+    they send, and the CPU is counted (the reading is not the servers' work, nor wrk's load)."""
+    deadline = time.monotonic() + LOAD_TIMEOUT
+    while len(list(folder.glob("loaded-*"))) < threads:
+        if process.poll() is not None:
+            return  # wrk ended early: its status and output say why
+        if time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit(f"wrk did not read its requests within {LOAD_TIMEOUT:.0f} s")
+        time.sleep(0.005)
 
 
 def wait_with_usage(process: subprocess.Popen[bytes], timeout: float) -> tuple[int, float]:
