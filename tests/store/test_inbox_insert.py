@@ -22,14 +22,21 @@ from connector.store.tenants import create_tenant
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def connection(store: Store) -> Iterator[Any]:
+def _autocommit(store: Store) -> Any:
+    """A psycopg connection of the store's, detached from its pool, in autocommit mode: as the
+    webhook receiver's Intake keeps one."""
     if store.dialect != "postgresql":
         pytest.skip("InboxInsert runs on a PostgreSQL connection")
     raw = store.engine.raw_connection()
     driver = raw.driver_connection
     raw.detach()
     driver.autocommit = True
+    return driver
+
+
+@pytest.fixture
+def connection(store: Store) -> Iterator[Any]:
+    driver = _autocommit(store)
     yield driver
     driver.close()
 
@@ -72,16 +79,8 @@ def test_a_refused_row_raises_psycopgs_error_with_its_sqlstate(
 def test_two_inserts_of_the_same_events_at_once_never_deadlock(store: Store) -> None:
     # The same events delivered twice, in opposite orders, to two writers at once (a CRM's retry
     # racing its first attempt): each key is stored once, and neither insert fails.
-    if store.dialect != "postgresql":
-        pytest.skip("InboxInsert runs on a PostgreSQL connection")
+    connections = [_autocommit(store), _autocommit(store)]
     tenant, _ = create_tenant(store, crm="test", account_id="a", now=NOW)
-    connections = []
-    for _ in range(2):
-        raw = store.engine.raw_connection()
-        driver = raw.driver_connection
-        raw.detach()
-        driver.autocommit = True
-        connections.append(driver)
     inserts = [work.InboxInsert(c) for c in connections]
     failures: list[BaseException] = []
     stored: list[list[int]] = [[], []]
