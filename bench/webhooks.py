@@ -35,9 +35,12 @@ What is measured, and how:
 4. Figures, for each: requests/s, p50, p90 and p99 latency (wrk's histogram), non-2xx answers
    and socket errors; and where the CPU went: the gunicorn processes (per request), the
    PostgreSQL backends serving the app (found by application_name) and our Redis, wrk itself,
-   and "other", every process outside the run. Everything shares the machine's cores: the
-   figures are for the machine as a whole, the same conditions for the app and the bare
-   endpoint, provided "other" is near zero (the report warns when it is not).
+   and "other", every process outside the run. For the app, what PostgreSQL did (its
+   statistics views): commits per second and requests per commit (the group commit's size),
+   write-ahead log per request and flushes to disk per second, beside the machine's idle time.
+   Everything shares the machine's cores: the figures are for the machine as a whole, the same
+   conditions for the app and the bare endpoint, provided "other" is near zero (the report
+   warns when it is not).
 5. Verification: the dedupe key of every event of every batch answered 202 (computed with
    adapters.hubspot.events.dedupe_key), warm-up included, must be among the tenant's
    InboxEvent rows; the report gives the inbox rows added against the events accepted (a few
@@ -94,6 +97,7 @@ sys.path[0] = str(ROOT)
 
 from cryptography.fernet import Fernet  # noqa: E402  (after the path fix above)
 from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 from adapters.hubspot.events import dedupe_key  # noqa: E402
 from adapters.hubspot.schemas import Event  # noqa: E402
@@ -340,6 +344,7 @@ class Load:
     accepted_ids: list[str]
     wrk_cpu_s: float
     cpu: CpuUse
+    database: DatabaseUse | None = None
     batches: int = 0
 
     @property
@@ -381,12 +386,12 @@ def run_wrk(
         with output_path.open("wb") as output_file:
             process = subprocess.Popen(command, stdout=output_file, stderr=subprocess.STDOUT)
         wait_until_loaded(process, folder, threads)
-        before = probe.sample()
+        before, database_before = probe.sample(), probe.database()
         loading_cpu = _process_cpu(process.pid)[1]
         status, wrk_cpu = wait_with_usage(process, seconds + 60)
         wrk_cpu = max(0.0, wrk_cpu - loading_cpu)
         output = output_path.read_text(errors="replace")
-        after = probe.sample()
+        after, database_after = probe.sample(), probe.database()
         if status != 0 or not (folder / "result.json").exists():
             raise SystemExit(f"wrk failed (status {status}):\n{output}")
         result = json.loads((folder / "result.json").read_text())
@@ -408,6 +413,7 @@ def run_wrk(
         accepted_ids=accepted,
         wrk_cpu_s=wrk_cpu,
         cpu=CpuUse.between(before, after, wrk_cpu),
+        database=DatabaseUse.between(database_before, database_after),
         batches=len(batches),
     )
 
@@ -521,6 +527,31 @@ class CpuUse:
         )
 
 
+@dataclass(frozen=True)
+class DatabaseUse:
+    """What PostgreSQL did during one wrk run, from its cumulative statistics (pg_stat_database,
+    pg_stat_wal): commits, and the write-ahead log's bytes, full-page images and flushes to
+    disk. A persisted request waits for its commit's flush: when flushes are many, or slow, the
+    machine idles while the requests wait. Backends report their counts about once a second,
+    so a 20 s run's figures are good to a few percent."""
+
+    commits: int
+    wal_bytes: int
+    wal_fpi: int
+    wal_syncs: int
+
+    @classmethod
+    def between(cls, before: DatabaseUse | None, after: DatabaseUse | None) -> DatabaseUse | None:
+        if before is None or after is None:
+            return None
+        return cls(
+            after.commits - before.commits,
+            after.wal_bytes - before.wal_bytes,
+            after.wal_fpi - before.wal_fpi,
+            after.wal_syncs - before.wal_syncs,
+        )
+
+
 class CpuProbe:
     """Samples the CPU used by a gunicorn server (master and workers), by the PostgreSQL
     backends whose application_name is `pg_name` (the app's connections) and by our Redis."""
@@ -547,6 +578,21 @@ class CpuProbe:
         busy, interrupts, every = _machine_ticks()
         services = {pid: _process_cpu(pid)[1] for pid in pids}
         return CpuSample(server, services, busy, interrupts, every)
+
+    def database(self) -> DatabaseUse | None:
+        """The database's counts so far (None before PostgreSQL 14, which has no pg_stat_wal)."""
+        with self.store.engine.connect() as conn:
+            try:
+                row = conn.execute(
+                    text(
+                        "SELECT d.xact_commit, w.wal_bytes, w.wal_fpi, w.wal_sync"
+                        " FROM pg_stat_database d, pg_stat_wal w"
+                        " WHERE d.datname = current_database()"
+                    )
+                ).one()
+            except SQLAlchemyError:
+                return None
+        return DatabaseUse(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
 
 # --- servers ------------------------------------------------------------------------------------
@@ -961,6 +1007,26 @@ def report(args: argparse.Namespace, outcomes: list[Outcome], database: str, rev
                 f"{cpu.interrupts:>5.1f}s {cpu.other:>5.1f}s "
                 f"{cpu.busy / max(cpu.capacity, 1e-9):>6.0%} "
                 f"{cpu.capacity:>8.1f}s {cpu.ceiling(load.requests, load.seconds):>8,.0f}"
+            )
+    databases = [(o, o.app.database) for o in outcomes if o.app.database]
+    if databases:
+        print()
+        print("PostgreSQL during each app run (every commit waits for its flush to disk; the")
+        print("machine's idle time, 100 % less busy above, is mostly that wait)")
+        header = (
+            f"{'server':<14} {'commits/s':>10} {'req/commit':>11} {'WAL kB/req':>11} "
+            f"{'FPI/req':>8} {'flushes/s':>10} {'idle':>6}"
+        )
+        print(header)
+        print("-" * len(header))
+        for o, db in databases:
+            seconds, n = max(o.app.seconds, 1e-9), max(1, o.app.requests)
+            print(
+                f"{o.setting!s:<14} {db.commits / seconds:>10,.0f} "
+                f"{o.app.requests / max(1, db.commits):>11.2f} "
+                f"{db.wal_bytes / n / 1024:>11.1f} {db.wal_fpi / n:>8.2f} "
+                f"{db.wal_syncs / seconds:>10,.0f} "
+                f"{1 - o.app.cpu.busy / max(o.app.cpu.capacity, 1e-9):>6.0%}"
             )
     print()
     for o in outcomes:
