@@ -142,13 +142,24 @@ def raw_rows(session: Session, stmt: Any) -> list[tuple[Any, ...]]:
         cursor.close()
 
 
+def in_key_order(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
+    """The rows sorted by their `keys`' values. Two statements that write some of the same rows
+    at once (two workers saving bundles that share contacts or owners) then take those rows'
+    locks in the same order, so one waits for the other; in any other order each could hold a
+    row the other needs, a deadlock that PostgreSQL breaks by failing one of them."""
+    return sorted(rows, key=lambda row: tuple(row[k] for k in keys))
+
+
 def upsert(
     session: Session, model: type, rows: Sequence[dict[str, Any]], keys: Sequence[str]
 ) -> None:
-    """Insert the rows, or update every other column of those whose `keys` exist."""
+    """Insert the rows, or update every other column of those whose `keys` exist.
+
+    The rows go in `keys` order (in_key_order), whatever order they were given in."""
     if not rows:
         return
     same_tenant(session, rows)
+    rows = in_key_order(rows, keys)
     stmt, params = _insert_rows(session, model, rows)
     columns = [c for c in rows[0] if c not in keys]
     stmt = stmt.on_conflict_do_update(
@@ -226,11 +237,13 @@ def insert_new_many(
     keys: Sequence[str],
     returning: Sequence[str] = (),
 ) -> Any:
-    """Insert the rows whose `keys` do not exist yet, in one statement; how many were new, or
-    with `returning` (column names), the new rows' values of those columns as tuples."""
+    """Insert the rows whose `keys` do not exist yet, in one statement, in `keys` order
+    (in_key_order); how many were new, or with `returning` (column names), the new rows' values
+    of those columns as tuples."""
     if not rows:
         return [] if returning else 0
     same_tenant(session, rows)
+    rows = in_key_order(rows, keys)
     table = model.__table__
     stmt = (
         _insert(session, model)

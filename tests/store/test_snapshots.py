@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,8 +11,14 @@ from sqlalchemy import func, select, update
 
 from connector.store.db import Store
 from connector.store.models import ActivityRow, DealContactRow, DealRow, Tenant
-from connector.store.snapshots import delete_deals, load_bundles, open_deal_ids, save_bundles
-from engine.model import dump_bundle, load_bundle
+from connector.store.snapshots import (
+    delete_deals,
+    load_bundles,
+    open_deal_ids,
+    save_bundles,
+    save_users,
+)
+from engine.model import User, dump_bundle, load_bundle
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "bundles").glob("*.json"))
@@ -104,3 +111,32 @@ def test_another_tenant_reads_nothing(store: Store) -> None:
         assert load_bundles(s, [x.deal.id for x in bundles]) == []
         assert open_deal_ids(s) == []
         assert s.scalar(select(func.count()).select_from(ActivityRow)) == 0
+
+
+def test_two_jobs_saving_the_same_users_at_once_never_deadlock(store: Store) -> None:
+    # Two refresh jobs of one tenant, on two workers, save bundles whose owners overlap, each in
+    # its own order: every upsert takes its rows' locks in key order, so one waits for the other.
+    tenant = _tenant(store)
+    users = [User(f"u{i:03d}", f"Rep {i}", f"rep{i}@example.com") for i in range(200)]
+    with store.tenant(tenant) as s:
+        save_users(s, tenant, users)
+    failures: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def save(side: int) -> None:
+        for _ in range(30):
+            start.wait(10)
+            try:
+                with store.tenant(tenant) as s:
+                    save_users(s, tenant, users if side == 0 else reversed(users))
+            except BaseException as exc:
+                failures.append(exc)
+                start.abort()
+                return
+
+    threads = [threading.Thread(target=save, args=(side,)) for side in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failures == []
