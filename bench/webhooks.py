@@ -500,6 +500,11 @@ class CpuUse:
     capacity: float
 
     @property
+    def busy_share(self) -> float:
+        """The share of the machine's capacity in use (the rest was idle)."""
+        return self.busy / max(self.capacity, 1e-9)
+
+    @property
     def other(self) -> float:
         """Everything else: other processes on the machine (another benchmark, a test run)."""
         return max(0.0, self.busy - self.server - self.services - self.wrk - self.interrupts)
@@ -1005,7 +1010,7 @@ def report(args: argparse.Namespace, outcomes: list[Outcome], database: str, rev
                 f"{o.setting!s:<14} {name:<8} {cpu.server:>8.1f}s {cpu.server / n * 1e3:>7.2f} "
                 f"{cpu.services:>8.1f}s {cpu.services / n * 1e3:>7.2f} {cpu.wrk:>5.1f}s "
                 f"{cpu.interrupts:>5.1f}s {cpu.other:>5.1f}s "
-                f"{cpu.busy / max(cpu.capacity, 1e-9):>6.0%} "
+                f"{cpu.busy_share:>6.0%} "
                 f"{cpu.capacity:>8.1f}s {cpu.ceiling(load.requests, load.seconds):>8,.0f}"
             )
     databases = [(o, o.app.database) for o in outcomes if o.app.database]
@@ -1026,7 +1031,7 @@ def report(args: argparse.Namespace, outcomes: list[Outcome], database: str, rev
                 f"{o.app.requests / max(1, db.commits):>11.2f} "
                 f"{db.wal_bytes / n / 1024:>11.1f} {db.wal_fpi / n:>8.2f} "
                 f"{db.wal_syncs / seconds:>10,.0f} "
-                f"{1 - o.app.cpu.busy / max(o.app.cpu.capacity, 1e-9):>6.0%}"
+                f"{1 - o.app.cpu.busy_share:>6.0%}"
             )
     print()
     for o in outcomes:

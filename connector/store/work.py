@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from connector.store.models import InboxEvent, OutboxEffect
-from connector.store.sql import insert_new_many, same_tenant
+from connector.store.sql import in_key_order, insert_new_many, same_tenant
 
 InboxRow = tuple[str, str, str, str, list[str], str, datetime]
 """A new inbox row: (tenant id, dedupe key, source, body, deal ids, status, received at)."""
@@ -108,15 +108,15 @@ def insert_postgresql(connection: Any, rows: Sequence[InboxRow]) -> list[tuple[s
 
 
 def _inbox_records(rows: Sequence[InboxRow]) -> list[dict[str, Any]]:
-    """The rows as the objects _INSERT_POSTGRESQL reads, in (tenant, key) order: two inserts
-    running at once that share keys (the same events delivered twice, to two writers) then
-    take the keys' locks in the same order, so one waits for the other instead of both
-    waiting for each other (a deadlock, which PostgreSQL breaks by failing one)."""
+    """The rows as the objects _INSERT_POSTGRESQL reads, in (tenant, key) order, as every
+    insert of the store (sql.in_key_order): the same events delivered twice, to two writers at
+    once, must not deadlock."""
     times = {r: r.isoformat() for r in {row[6] for row in rows}}  # one per delivery
-    return [
+    records = [
         {"t": t, "k": k, "o": o, "b": b, "d": d, "s": s, "r": times[r]}
-        for t, k, o, b, d, s, r in sorted(rows, key=lambda row: (row[0], row[1]))
+        for t, k, o, b, d, s, r in rows
     ]
+    return in_key_order(records, ("t", "k"))
 
 
 class InboxInsert:
