@@ -11,6 +11,7 @@ parameter once instead of rebuilding a list of hundreds of parameters for every 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -147,7 +148,7 @@ def in_key_order(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[di
     at once (two workers saving bundles that share contacts or owners) then take those rows'
     locks in the same order, so one waits for the other; in any other order each could hold a
     row the other needs, a deadlock that PostgreSQL breaks by failing one of them."""
-    return sorted(rows, key=lambda row: tuple(row[k] for k in keys))
+    return sorted(rows, key=itemgetter(*keys))
 
 
 def upsert(
