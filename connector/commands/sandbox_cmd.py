@@ -445,6 +445,9 @@ def _port(port: int, option: str, any_free: bool = True) -> int:
     if port == 0:
         return free_port() if any_free else 0
     with socket.socket() as s:
+        # As the servers bind (SO_REUSEADDR): the last run's closed connections, in TIME_WAIT
+        # for a minute after it stopped, would otherwise refuse a port that nothing listens on.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((HOST, port))
         except OSError:

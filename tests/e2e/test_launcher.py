@@ -18,7 +18,8 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
-from connector.commands.sandbox_cmd import load_or_make_secrets
+from connector.commands.sandbox_cmd import Refused, load_or_make_secrets
+from connector.commands.sandbox_cmd import _port as sandbox_port
 from connector.commands.sandbox_report import deal_table, sync_line
 from connector.processes import Children
 from tests.e2e.launcher import (
@@ -137,6 +138,38 @@ def test_a_port_in_use_is_refused_before_anything_starts(workdir: Path) -> None:
 
 
 # --- the launcher's parts, without processes ---------------------------------------------------
+
+
+def _port_left_in_time_wait() -> int:
+    """A port nothing listens on whose last connection the server closed first, as a stopped
+    run's servers do: the server's end stays in TIME_WAIT for a minute."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            served, _ = listener.accept()
+            served.close()
+            assert client.recv(1) == b""  # the server's FIN reached the client
+    return port
+
+
+def test_a_port_the_last_run_left_in_time_wait_is_taken_again() -> None:
+    port = _port_left_in_time_wait()
+    with socket.socket() as plain, pytest.raises(OSError):
+        plain.bind(("127.0.0.1", port))  # what refused `make run` right after the last one
+    assert sandbox_port(port, "--port") == port
+
+
+def test_a_port_something_listens_on_is_still_refused() -> None:
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(Refused, match=f"port {port} is in use"):
+            sandbox_port(port, "--port")
 
 
 def _deal(deal_id: str, alerts: list[str], score: int, status: str = "open") -> dict:
