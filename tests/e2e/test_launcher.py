@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -122,11 +123,19 @@ def test_ctrl_c_during_start_stops_what_was_started(
     _all_gone(launcher, workdir, {})
 
 
+@contextmanager
+def _listening(*, reuse_address: bool = False) -> Iterator[tuple[socket.socket, int]]:
+    """A socket listening on a free loopback port, and the port."""
+    with socket.socket() as listener:
+        if reuse_address:  # as servers bind, so that TIME_WAIT does not stop them
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener, listener.getsockname()[1]
+
+
 def test_a_port_in_use_is_refused_before_anything_starts(workdir: Path) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with _listening() as (_taken, port):
         done = subprocess.run(
             [sys.executable, "-m", "connector.cli", "sandbox", "--port", str(port)],
             cwd=workdir, capture_output=True, text=True, timeout=60, check=False,
@@ -143,15 +152,13 @@ def test_a_port_in_use_is_refused_before_anything_starts(workdir: Path) -> None:
 def _port_left_in_time_wait() -> int:
     """A port nothing listens on whose last connection the server closed first, as a stopped
     run's servers do: the server's end stays in TIME_WAIT for a minute."""
-    with socket.socket() as listener:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        port = listener.getsockname()[1]
-        with socket.create_connection(("127.0.0.1", port)) as client:
-            served, _ = listener.accept()
-            served.close()
-            assert client.recv(1) == b""  # the server's FIN reached the client
+    with (
+        _listening(reuse_address=True) as (listener, port),
+        socket.create_connection(("127.0.0.1", port)) as client,
+    ):
+        served, _ = listener.accept()
+        served.close()
+        assert client.recv(1) == b""  # the server's FIN reached the client
     return port
 
 
@@ -163,13 +170,11 @@ def test_a_port_the_last_run_left_in_time_wait_is_taken_again() -> None:
 
 
 def test_a_port_something_listens_on_is_still_refused() -> None:
-    with socket.socket() as taken:
-        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        with pytest.raises(Refused, match=f"port {port} is in use"):
-            sandbox_port(port, "--port")
+    with (
+        _listening(reuse_address=True) as (_taken, port),
+        pytest.raises(Refused, match=f"port {port} is in use"),
+    ):
+        sandbox_port(port, "--port")
 
 
 def _deal(deal_id: str, alerts: list[str], score: int, status: str = "open") -> dict:

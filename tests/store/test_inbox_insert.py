@@ -5,7 +5,6 @@ with their SQLSTATE (the Intake tells a refused delivery from a database that is
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +17,7 @@ from connector.store import work
 from connector.store.db import Store
 from connector.store.models import InboxEvent
 from connector.store.tenants import create_tenant
+from tests.store.side_by_side import side_by_side
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -82,30 +82,14 @@ def test_two_inserts_of_the_same_events_at_once_never_deadlock(store: Store) -> 
     connections = [_autocommit(store), _autocommit(store)]
     tenant, _ = create_tenant(store, crm="test", account_id="a", now=NOW)
     inserts = [work.InboxInsert(c) for c in connections]
-    failures: list[BaseException] = []
-    stored: list[list[int]] = [[], []]
-    start = threading.Barrier(2)
 
-    def write(side: int) -> None:
-        for round_ in range(40):
-            keys = [f"r{round_}-e{i:03d}" for i in range(300)]
-            rows = _rows(tenant.id, *(keys if side == 0 else reversed(keys)))
-            start.wait(10)
-            try:
-                stored[side].append(len(inserts[side](rows)))
-            except BaseException as exc:
-                failures.append(exc)
-                start.abort()
-                return
+    def write(side: int, round_: int) -> int:
+        keys = [f"r{round_}-e{i:03d}" for i in range(300)]
+        return len(inserts[side](_rows(tenant.id, *(keys if side == 0 else reversed(keys)))))
 
-    threads = [threading.Thread(target=write, args=(side,)) for side in (0, 1)]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(120)
+        first, second = side_by_side(40, write)
     finally:
         for c in connections:
             c.close()
-    assert failures == []
-    assert [a + b for a, b in zip(*stored, strict=True)] == [300] * 40, "each key stored once"
+    assert [a + b for a, b in zip(first, second, strict=True)] == [300] * 40, "each key once"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from connector.store.snapshots import (
     save_users,
 )
 from engine.model import User, dump_bundle, load_bundle
+from tests.store.side_by_side import side_by_side
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "bundles").glob("*.json"))
@@ -120,23 +120,9 @@ def test_two_jobs_saving_the_same_users_at_once_never_deadlock(store: Store) -> 
     users = [User(f"u{i:03d}", f"Rep {i}", f"rep{i}@example.com") for i in range(200)]
     with store.tenant(tenant) as s:
         save_users(s, tenant, users)
-    failures: list[BaseException] = []
-    start = threading.Barrier(2)
 
-    def save(side: int) -> None:
-        for _ in range(30):
-            start.wait(10)
-            try:
-                with store.tenant(tenant) as s:
-                    save_users(s, tenant, users if side == 0 else reversed(users))
-            except BaseException as exc:
-                failures.append(exc)
-                start.abort()
-                return
+    def save(side: int, _round: int) -> None:
+        with store.tenant(tenant) as s:
+            save_users(s, tenant, users if side == 0 else users[::-1])
 
-    threads = [threading.Thread(target=save, args=(side,)) for side in (0, 1)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert failures == []
+    side_by_side(30, save)  # raises the first failure (PostgreSQL's DeadlockDetected)
