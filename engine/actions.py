@@ -9,7 +9,7 @@ grade change names the old and new grades and the parts of the score that moved.
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,8 +53,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "grade_short": "Deal Radar: relationship health went from {before} to {after}.",
         "moved": "What moved:",
         "recency": "- recency: {before} → {after} of {max} points{last}",
-        "last": " (last interaction {days} days ago)",
-        "never": " (no interaction yet)",
+        "last": " (last activity {days} ago)",
+        "never": " (no activity yet)",
         "frequency": "- frequency: {before} → {after} of {max} points",
         "count": "- {kind}: {before} → {after}",
         "email": "emails",
@@ -71,8 +71,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "grade_short": "Deal Radar : la santé de la relation est passée de {before} à {after}.",
         "moved": "Ce qui a changé :",
         "recency": "- récence : {before} → {after} sur {max} points{last}",
-        "last": " (dernière interaction il y a {days} jours)",
-        "never": " (aucune interaction)",
+        "last": " (dernière activité il y a {days})",
+        "never": " (aucune activité)",
         "frequency": "- fréquence : {before} → {after} sur {max} points",
         "count": "- {kind} : {before} → {after}",
         "email": "e-mails",
@@ -157,28 +157,49 @@ def grade_note(
             **names, score_before=health_before["score"], score_after=health_after["score"]
         )
     ]
-    moved = _moved(health_before.get("components") or {}, health_after["components"], text)
+    moved = _moved(
+        health_before.get("components") or {}, health_after["components"], text, locale
+    )
     if moved:
         lines += ["", text["moved"], *moved]
     return "\n".join(lines)
 
 
-def _moved(old: Mapping[str, Any], new: Mapping[str, Any], text: Mapping[str, str]) -> list[str]:
+def _moved(
+    old: Mapping[str, Any], new: Mapping[str, Any], text: Mapping[str, str], locale: str
+) -> list[str]:
     out = []
+    n = _number_in(locale)
     recency_old, recency_new = old.get("recency") or {}, new["recency"]
     if recency_old.get("points") != recency_new["points"]:
         days = recency_new.get("days_since_last")
-        last = text["never"] if days is None else text["last"].format(days=days)
+        last = text["never"] if days is None else text["last"].format(days=_days(days, locale))
         before, after = recency_old.get("points", 0), recency_new["points"]
-        out.append(text["recency"].format(before=before, after=after, max=recency_new["max"],
-                                          last=last))  # fmt: skip
+        out.append(text["recency"].format(before=n(before), after=n(after),
+                                          max=recency_new["max"], last=last))  # fmt: skip
     frequency_old, frequency_new = old.get("frequency") or {}, new["frequency"]
     if frequency_old.get("points") != frequency_new["points"]:
         before, after = frequency_old.get("points", 0), frequency_new["points"]
-        out.append(text["frequency"].format(before=before, after=after, max=frequency_new["max"]))
+        out.append(text["frequency"].format(before=n(before), after=n(after),
+                                            max=frequency_new["max"]))  # fmt: skip
     counts_old, counts_new = old.get("activities") or {}, new.get("activities") or {}
     for kind in COUNTED_KINDS:
         a, b = counts_old.get(kind, 0), counts_new.get(kind, 0)
         if a != b:
             out.append(text["count"].format(kind=text[kind], before=a, after=b))
     return out
+
+
+def _number_in(locale: str) -> Callable[[float], str]:
+    """Points and ages as the note's reader writes decimals (40,5 in French)."""
+    if locale == "fr":
+        return lambda x: str(x).replace(".", ",")
+    return str
+
+
+def _days(age: float, locale: str) -> str:
+    """A health age in days (to a tenth): French keeps the singular below 2 (1,5 jour)."""
+    number = _number_in(locale)(age)
+    if locale == "fr":
+        return f"{number} jour" if abs(age) < 2 else f"{number} jours"
+    return f"{number} day" if age == 1 else f"{number} days"

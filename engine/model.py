@@ -213,6 +213,11 @@ def _ids(d: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
         return ()
     if not isinstance(value, list):
         raise BundleError(f"{where}: field {key!r} must be a list of ids, got {value!r}")
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, str | int):
+            raise BundleError(
+                f"{where}: field {key!r} must be a list of ids (strings), got {item!r} in it"
+            )
     # A CRM may list a participant twice (sender and To); they are still one person.
     return tuple(dict.fromkeys(str(v) for v in value))
 
@@ -277,8 +282,11 @@ class _Unusual(Exception):
 def _participants(value: Any, contact_ids: frozenset[str]) -> tuple[str, ...]:
     if not value:
         return ()
-    if type(value) is not list or not contact_ids.issuperset(value):
-        raise _Unusual
+    try:
+        if type(value) is not list or not contact_ids.issuperset(value):
+            raise _Unusual
+    except TypeError:  # an item that is not an id (an object): the careful path names it
+        raise _Unusual from None
     return tuple(dict.fromkeys(value))
 
 
@@ -299,7 +307,9 @@ def _fast_activity(d: Any, contact_ids: frozenset[str]) -> Activity:
     ):
         raise _Unusual
     user = d.get("user")
-    deals = d.get("deals")
+    deals = d.get("deals") or ()
+    if deals and (type(deals) is not list or not all(type(x) is str for x in deals)):
+        raise _Unusual
     return Activity(
         id=rid,
         kind=kind,
@@ -309,7 +319,7 @@ def _fast_activity(d: Any, contact_ids: frozenset[str]) -> Activity:
         contacts=_participants(d.get("contacts"), contact_ids),
         cc=_participants(d.get("cc"), contact_ids),
         user=None if user is None else str(user),
-        deals=tuple(str(x) for x in deals) if type(deals) is list else (),
+        deals=tuple(deals),
     )
 
 

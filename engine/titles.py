@@ -88,6 +88,8 @@ _C_LEVEL_TOKENS = "|".join(
         r"pdg",
         r"dg",
         *_CXO,
+        # Written with dots ("C.E.O.", "P.-D.G."), which normalization turns into single letters.
+        *(" ".join(acronym) for acronym in (*_CXO, "pdg", "dg")),
     )
 )
 _VP_TOKENS = "|".join(

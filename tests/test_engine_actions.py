@@ -214,7 +214,7 @@ def test_grade_note_names_grades_scores_and_what_moved() -> None:
         "Deal Radar: relationship health went from good to fair (score 64 → 52).",
         "",
         "What moved:",
-        "- recency: 40.0 → 28.0 of 50 points (last interaction 9.5 days ago)",
+        "- recency: 40.0 → 28.0 of 50 points (last activity 9.5 days ago)",
         "- calls: 2 → 1",
     ]
 
@@ -222,11 +222,26 @@ def test_grade_note_names_grades_scores_and_what_moved() -> None:
 def test_grade_note_in_french_and_without_the_previous_health() -> None:
     note = grade_note("fair", "poor", HEALTH_BEFORE, HEALTH_AFTER, "fr")
     assert note.startswith("Deal Radar : la santé de la relation est passée de moyenne à faible")
-    assert "- récence : 40.0 → 28.0 sur 50 points" in note
+    assert "- récence : 40,0 → 28,0 sur 50 points (dernière activité il y a 9,5 jours)" in note
     assert "- appels : 2 → 1" in note
     assert grade_note("good", "fair", None, HEALTH_AFTER) == (
         "Deal Radar: relationship health went from good to fair."
     )
+
+
+def test_grade_note_names_the_last_activity_of_any_kind_as_health_counts_it() -> None:
+    """Health's recency counts done tasks, which are not interactions (the no_activity alert's
+    word): the note must not contradict the alert's day count."""
+    recent_task = {**HEALTH_AFTER["components"]["recency"], "days_since_last": 1.5}
+    after = {**HEALTH_AFTER, "components": {**HEALTH_AFTER["components"], "recency": recent_task}}
+    assert "(last activity 1.5 days ago)" in grade_note("good", "fair", HEALTH_BEFORE, after)
+    assert "(dernière activité il y a 1,5 jour)" in grade_note(
+        "good", "fair", HEALTH_BEFORE, after, "fr"
+    )
+    never = {**recent_task, "days_since_last": None}
+    after = {**HEALTH_AFTER, "components": {**HEALTH_AFTER["components"], "recency": never}}
+    assert "(no activity yet)" in grade_note("good", "fair", HEALTH_BEFORE, after)
+    assert "interaction" not in grade_note("good", "fair", HEALTH_BEFORE, after, "fr")
 
 
 def test_who_stands_for_a_deals_owner() -> None:

@@ -119,6 +119,13 @@ def _broken(change) -> dict:  # type: ignore[no-untyped-def]
         (lambda d: d.pop("deal"), "bundle: field 'deal' is missing"),
         (lambda d: d.update(contacts={"c1": {}}), "bundle: field 'contacts' must be a list"),
         (lambda d: d["contacts"][0].update(roles="Champion"), r"field 'roles' must be a list"),
+        (
+            lambda d: d["activities"][0].update(contacts=[{"id": "c1"}]),
+            r"activities\[0\] \(id 'a\d+'\): field 'contacts' must be a list of ids \(strings\), "
+            r"got \{'id': 'c1'\}",
+        ),
+        (lambda d: d["activities"][0].update(cc=[["c1"]]), r"field 'cc' must be a list of ids"),
+        (lambda d: d["activities"][0].update(deals=[True]), r"field 'deals' must be a list of ids"),
     ],
 )
 def test_bad_input_names_the_record_and_field(change, message: str) -> None:  # type: ignore[no-untyped-def]
