@@ -153,7 +153,7 @@ def _attempt(ctx: Context, effect: Effect) -> bool:
     except CrmError as exc:
         return _failed(ctx, effect, exc)
     _record(ctx, effect, outcome)
-    rt.redis.delete(_auth_failures_key(ctx.tenant_id))
+    policy.forget_attempts(rt.redis, _auth_failures_key(ctx.tenant_id))
     return True
 
 

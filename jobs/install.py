@@ -137,7 +137,7 @@ def setup(tenant_id: str) -> dict[str, Any]:
         )  # fmt: skip
     except CrmError as exc:
         return _failed(rt, tenant_id, progress, exc)
-    rt.redis.delete(_attempts_key(tenant_id))
+    policy.forget_attempts(rt.redis, _attempts_key(tenant_id))
     _record(rt, tenant_id, status="done", finish=True)
     schedule.start_polling(rt, tenant)
     log.info(

@@ -67,11 +67,30 @@ def backoff(
 
 def decide_attempt(redis: Any, attempts_key: str, error: errors.CrmError) -> Decision:
     """Count this failure in the run kept under `attempts_key` (shared by every worker, reset
-    by the caller's next success) and decide, with the backoff for a retry."""
-    attempt = int(redis.incr(attempts_key))
-    redis.expire(attempts_key, ATTEMPTS_TTL)
-    decision = decide(error, attempt)
+    by the caller's next success with `forget_attempts`) and decide, with the backoff for a
+    retry. Expired tokens are also counted apart: only AUTH_RETRIES of them suspend the tenant,
+    whatever other errors (an outage) came between."""
+    attempt = _count(redis, attempts_key)
+    if isinstance(error, errors.AuthExpired):
+        decision = decide(error, _count(redis, _auth_key(attempts_key)))
+    else:
+        decision = decide(error, attempt)
     if decision.action != "retry":
         return Decision(decision.action, decision.reason, attempt)
     retry_after = error.retry_after if isinstance(error, errors.RateLimited) else None
     return Decision("retry", decision.reason, attempt, backoff(attempt, retry_after))
+
+
+def forget_attempts(redis: Any, attempts_key: str) -> None:
+    """The work succeeded: its next failure starts a new run."""
+    redis.delete(attempts_key, _auth_key(attempts_key))
+
+
+def _count(redis: Any, key: str) -> int:
+    attempt = int(redis.incr(key))
+    redis.expire(key, ATTEMPTS_TTL)
+    return attempt
+
+
+def _auth_key(attempts_key: str) -> str:
+    return attempts_key + ":auth"

@@ -107,7 +107,7 @@ def refresh(tenant_id: str, deal_ids: Sequence[str], rt: Runtime | None = None) 
         recorded = pipeline.record(s, tenant_id, pulled.bundles, settings, now)
         events = pipeline.forget(s, tenant_id, pulled.deleted, now) if pulled.deleted else 0
         work.settle_events(s, set(deal_ids), started, now)
-    rt.redis.delete(_attempts_key(tenant_id))
+    policy.forget_attempts(rt.redis, _attempts_key(tenant_id))
     log.info(
         "tenant %s: refreshed %d deals (%d deleted), %d write-backs, %d events",
         tenant_id, recorded.evaluated, len(pulled.deleted), recorded.writebacks,

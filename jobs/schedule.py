@@ -194,7 +194,7 @@ def _poll(rt: Runtime, tenant: Tenant) -> Progress:
             progress.delay = decision.delay
             outcome += f" (attempt {decision.attempt}; again in {decision.delay:.0f} s)"
     else:
-        rt.redis.delete(_attempts_key(tenant_id))
+        policy.forget_attempts(rt.redis, _attempts_key(tenant_id))
     _record_poll(tenant_id, f"{outcome}; {progress.pages} pages, {progress.requested} deals")
     return progress
 

@@ -75,7 +75,7 @@ def refresh(tenant_id: str) -> dict[str, int]:
             log.warning("tenant %s: the CRM's users were not read today (%s)",
                         tenant_id, decision.reason)  # fmt: skip
         return {"users": 0}
-    rt.redis.delete(attempts)
+    policy.forget_attempts(rt.redis, attempts)
     with rt.store.tenant(tenant_id) as s:
         save_users(s, tenant_id, found.values())
     left = sorted(u.id for u in found.values() if not u.active)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from adapters.base import WriteResult
-from adapters.errors import CrmError, RateLimited
+from adapters.errors import CrmError
 from connector import queues
 from connector.store import results, tenants, work
 from engine.fields import changed
@@ -58,13 +58,13 @@ def _flush(tenant_id: str) -> None:
         try:
             outcome = adapter_for_tenant(rt, tenant).write_back(batch)
         except CrmError as exc:
-            _retry_or_stop(tenant_id, exc)
+            _retry_or_stop(tenant_id, row_ids, exc)
             return
     written, unwritten = _written(batch, outcome)
     with rt.store.tenant(tenant_id) as s:
         results.record_written(s, tenant_id, written, rt.clock())
         work.complete(s, row_ids, rt.clock(), {"written": sorted(written), **unwritten})
-    rt.redis.delete(f"dealradar:attempts:flush:{tenant_id}")
+    policy.forget_attempts(rt.redis, _attempts_key(tenant_id))
     log.info("tenant %s: wrote %d deals (%d outbox rows)", tenant_id, len(written), len(row_ids))
 
 
@@ -90,16 +90,32 @@ def _written(batch: dict[str, dict], outcome: object) -> tuple[dict[str, dict], 
     return written, unwritten
 
 
-def _retry_or_stop(tenant_id: str, error: CrmError) -> None:
+def _retry_or_stop(tenant_id: str, row_ids: list[int], error: CrmError) -> None:
+    """Follow jobs.policy: retry after its backoff, suspend the tenant, or end the rows with
+    the reason when retrying cannot help. Values not written are not recorded as written, so
+    the deals' next write-back sends them again."""
     rt = current()
-    attempt = int(rt.redis.incr(f"dealradar:attempts:flush:{tenant_id}"))
-    decision = policy.decide(error, attempt)
+    decision = policy.decide_attempt(rt.redis, _attempts_key(tenant_id), error)
     if decision.action == "suspend":
+        log.error("tenant %s suspended: %s", tenant_id, decision.reason)
         tenants.set_status(rt.store, tenant_id, "suspended", decision.reason, rt.clock())
         return
-    retry_after = error.retry_after if isinstance(error, RateLimited) else None
-    delay = policy.backoff(attempt, retry_after)
-    log.warning("tenant %s: write-back failed (%s); retrying in %.1f s", tenant_id, error, delay)
+    reason = f"write-back: {decision.reason}"
+    with rt.store.tenant(tenant_id) as s:
+        if decision.action == "deleted":
+            work.complete(s, row_ids, rt.clock(), {"written": [], "not_found": decision.reason})
+        else:
+            work.record_failure(s, row_ids, reason, final=decision.action == "fail")
+    if decision.action != "retry":
+        log.error("tenant %s: %s; %d outbox rows end %s", tenant_id, reason, len(row_ids),
+                  "done" if decision.action == "deleted" else "failed")  # fmt: skip
+        return
+    log.warning("tenant %s: %s; retrying in %.1f s", tenant_id, reason, decision.delay)
     queues.enqueue_once(
-        rt.redis, queues.WRITEBACK, "jobs.writeback.flush", tenant_id, what="flush", delay=delay
-    )
+        rt.redis, queues.WRITEBACK, "jobs.writeback.flush", tenant_id, what="flush",
+        delay=decision.delay,
+    )  # fmt: skip
+
+
+def _attempts_key(tenant_id: str) -> str:
+    return f"dealradar:attempts:flush:{tenant_id}"

@@ -15,7 +15,8 @@ through `SellClient.call`.
   users once per adapter (an adapter lives for one job). Roles come from the contact field or
   tags the settings name (`sell.role_field`, `sell.role_tag_prefix`).
 - `changed_since(cursor)`: one page of one Firehose stream, or of a full listing.
-- `write_back(values)`: adapters/sell/writeback.py, the fields the account has.
+- `write_back(values)`: adapters/sell/writeback.py, the fields the account has; what it could
+  not take is named in the result, so the jobs send it again later.
 - `create_task`, `complete_task`, `create_note` (`CrmActions`): adapters/sell/actions.py.
 - `check_fields()`: the Deal Radar and role custom fields checked, their notices updated
   (adapters/sell/provision.py); at setup, and when the feed shows a definition change.
@@ -32,7 +33,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from adapters.base import AdapterContext, Changes, Mirrored, Pulled, RecordMirror, TenantRef
+from adapters.base import (
+    AdapterContext,
+    Changes,
+    Mirrored,
+    Pulled,
+    RecordMirror,
+    TenantRef,
+    WriteResult,
+)
 from adapters.errors import NotFound
 from adapters.sell import provision, writeback
 from adapters.sell.actions import SellActions
@@ -252,8 +261,10 @@ class SellAdapter:
         self._fields = fields
         return fields.usable
 
-    def write_back(self, values: Mapping[str, Mapping[str, Any]]) -> None:
-        writeback.write_back(self.client, values, self._usable, lambda: self.check_fields().usable)
+    def write_back(self, values: Mapping[str, Mapping[str, Any]]) -> WriteResult:
+        return writeback.write_back(
+            self.client, values, self._usable, lambda: self.check_fields().usable
+        )
 
     # -- actions (CrmActions) ------------------------------------------------------------------
 

@@ -60,20 +60,32 @@ NAMES: frozenset[str] = frozenset(f.name for f in FIELDS)
 """Deal Radar's custom field names: a feed event changing only these is our own write's echo."""
 
 
-def encode(values: Mapping[str, Any], usable: Mapping[str, frozenset[str] | None]) -> dict:
+def encode(
+    values: Mapping[str, Any], usable: Mapping[str, frozenset[str] | None]
+) -> tuple[dict, list[str]]:
     """{field: value} from engine/fields.py to Sell's `custom_fields` {name: value}, for the
-    fields in `usable` ({Sell name: its choices, None for a field without}); a field the
-    account lacks is left out, and so is a choice the admin did not create."""
+    fields in `usable` ({Sell name: its choices, None for a field without}), and the fields not
+    written whole: a field the account lacks is left out, and so is a dropdown choice the admin
+    did not create (sending nothing keeps what the field holds; a multi-select gets the choices
+    it has). The jobs record those as unwritten, so they go again once the admin adds them."""
     out: dict[str, Any] = {}
+    skipped: list[str] = []
     for field, value in values.items():
         spec = BY_FIELD.get(field)
         if spec is None:
             raise KeyError(f"no Sell custom field for Deal Radar field {field!r}")
         if spec.name not in usable:
+            skipped.append(field)
             continue
         choices = usable[spec.name]
-        out[spec.name] = _value(spec, value, choices)
-    return out
+        encoded = _value(spec, value, choices)
+        if spec.type == "list" and encoded is None and value not in (None, ""):
+            skipped.append(field)
+            continue
+        if spec.type == "multi_select_list" and len(encoded) < len(value or ()):
+            skipped.append(field)
+        out[spec.name] = encoded
+    return out, skipped
 
 
 def _value(spec: Field, value: Any, choices: frozenset[str] | None) -> Any:

@@ -6,6 +6,10 @@ becomes its custom field of adapters/sell/fields.py, if the account has it (`usa
 provisioning check; provisioning's notice tells the admin what is missing). The Firehose shows
 each write as a deal update: adapters/sell/firehose.py recognises it and requests no refresh.
 
+The result (adapters.base.WriteResult) names what was not written, so that the jobs do not
+record it as written: the fields the account lacks or whose dropdown lacks the value (sent again
+once the admin adds them), and the deals deleted since their evaluation.
+
 Error policy: a deal deleted since its evaluation (404) is skipped and logged: the refresh that
 follows its deletion event forgets it. A refusal naming a custom field (422: an admin deleted
 or retyped a field since the check) checks the fields again (`recheck`) and sends the deal once
@@ -18,6 +22,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from adapters.base import WriteResult
 from adapters.errors import InvalidRequest, NotFound
 from adapters.sell.client import SellClient
 from adapters.sell.fields import encode
@@ -32,19 +37,26 @@ def write_back(
     values: Mapping[str, Mapping[str, Any]],
     usable: Callable[[], Usable],
     recheck: Callable[[], Usable],
-) -> int:
-    """Write {deal id: {field: value}}; returns how many deals were written."""
-    written = 0
+) -> WriteResult:
+    """Write {deal id: {field: value}}; what was left unwritten."""
+    failed: dict[str, str] = {}
+    skipped_fields: dict[str, list[str]] = {}
     fields = usable()
     for deal_id, changed in values.items():
         for attempt in (1, 2):
-            custom = encode(changed, fields)
+            custom, skipped = encode(changed, fields)
+            if skipped:
+                skipped_fields[deal_id] = skipped
+            else:
+                skipped_fields.pop(deal_id, None)
             if not custom:
                 break
             try:
                 _put(client, str(deal_id), custom)
             except NotFound:
                 log.info("Sell deal %s was deleted before its write-back; skipped", deal_id)
+                failed[deal_id] = "deleted in Sell"
+                skipped_fields.pop(deal_id, None)
                 break
             except InvalidRequest as exc:
                 if attempt == 2 or "custom_field" not in str(exc):
@@ -53,9 +65,8 @@ def write_back(
                             deal_id, exc)  # fmt: skip
                 fields = recheck()
                 continue
-            written += 1
             break
-    return written
+    return WriteResult(failed=failed, skipped_fields=skipped_fields)
 
 
 def _put(client: SellClient, deal_id: str, custom: Mapping[str, Any]) -> None:

@@ -282,6 +282,17 @@ def complete(session: Session, ids: Sequence[int], now: datetime, result: Any = 
     )
 
 
+def record_failure(
+    session: Session, ids: Sequence[int], error: str, *, final: bool = False
+) -> None:
+    """One more failed attempt at these effects, with its reason; `final`: they end `failed`
+    (a refusal retrying cannot cure), else they stay pending for the retry."""
+    values: dict[str, Any] = {"attempts": OutboxEffect.attempts + 1, "last_error": error}
+    if final:
+        values["status"] = "failed"
+    session.execute(update(OutboxEffect).where(OutboxEffect.id.in_(list(ids))).values(**values))
+
+
 # --- effects sent once at most (notifications) --------------------------------------------------
 
 

@@ -7,10 +7,11 @@ from sqlalchemy import select
 
 from adapters.folder.client import FolderClient
 from connector import queues
+from connector.store import tenants
 from connector.store.models import AlertEpisode, Evaluation, OutboxEffect
 from engine.model import dump_bundle
 from jobs.runtime import Runtime
-from tests.jobs.conftest import run_jobs
+from tests.jobs.conftest import run_jobs, wait_scheduled
 
 DEALS = ["d-1001", "d-1002", "d-1003", "d-1004", "d-1005"]
 
@@ -93,3 +94,65 @@ def test_a_deal_deleted_in_the_crm_is_forgotten(
         assert s.get(Evaluation, (tenant_id, "d-1002")) is None
         episodes = [e for e in s.scalars(select(AlertEpisode)) if e.deal_id == "d-1002"]
         assert episodes and all(e.ended_at is not None for e in episodes)
+
+
+def test_a_write_the_crm_refuses_for_its_data_ends_failed_with_the_reason_not_retried(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
+) -> None:
+    crm.add_fault("write", error="invalid_request")
+    queues.request_refresh(redis, tenant_id, DEALS, window=0)
+    run_jobs(redis)
+    assert len(crm.calls("write")) == 1, "tried once: retrying cannot cure a refusal"
+    assert not queues.queue(redis, queues.WRITEBACK).scheduled_job_registry.count
+    with rt.store.tenant(tenant_id) as s:
+        (row,) = s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "writeback"))
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert "injected invalid_request" in row.last_error
+    assert crm.written("d-1002") == {}
+
+
+def test_a_write_during_an_outage_keeps_its_reason_and_is_written_when_it_ends(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
+) -> None:
+    crm.add_fault("write", error="transient")
+    queues.request_refresh(redis, tenant_id, DEALS, window=0)
+    run_jobs(redis)
+    with rt.store.tenant(tenant_id) as s:
+        (row,) = s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "writeback"))
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "injected transient" in row.last_error
+    wait_scheduled(redis, timeout=30)
+    assert len(crm.calls("write")) == 2
+    assert crm.written("d-1002")["health_grade"] == "poor"
+    with rt.store.tenant(tenant_id) as s:
+        (row,) = s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "writeback"))
+    assert row.status == "done"
+
+
+def test_an_outage_then_one_expired_token_does_not_suspend_the_tenant(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
+) -> None:
+    """Only a run of expired tokens means a broken install; the errors of an outage before
+    the first one must not count towards it."""
+    for error in ("transient", "transient", "auth_expired"):
+        crm.add_fault("pull", error=error)
+    queues.request_refresh(redis, tenant_id, ["d-1001"], window=0)
+    run_jobs(redis)
+    wait_scheduled(redis, timeout=60)
+    assert tenants.get_tenant(rt.store, tenant_id).status == "active"
+    assert len(crm.calls("pull")) == 4
+    assert crm.written("d-1001")["health_grade"] == "good"
+
+
+def test_expired_tokens_that_refreshing_does_not_cure_suspend_the_tenant(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
+) -> None:
+    for error in ("auth_expired", "transient", "auth_expired", "auth_expired"):
+        crm.add_fault("pull", error=error)
+    queues.request_refresh(redis, tenant_id, ["d-1001"], window=0)
+    run_jobs(redis)
+    wait_scheduled(redis, timeout=60)
+    tenant = tenants.get_tenant(rt.store, tenant_id)
+    assert tenant.status == "suspended"
+    assert "reinstall" in tenant.status_reason
+    assert len(crm.calls("pull")) == 4

@@ -28,7 +28,7 @@ from connector.store.mirror import notices
 from connector.store.models import Credential, DealRow, OutboxEffect, SetupRun, SyncCursor
 from connector.store.status import describe, tenant_status
 from engine.settings import ALERT_CODES
-from jobs import schedule
+from jobs import schedule, sweep
 from jobs.runtime import Runtime
 from sandbox.seed import generate
 from sandbox.sell import SellState, ServerHandle, serve
@@ -200,6 +200,25 @@ def test_a_missing_deal_radar_field_is_named_and_the_others_are_written(
     account.state.define_custom_field("deal", spec.name, spec.type)
     account.poll()
     assert "sell.deal_fields" not in notices(rt.store, account.tenant_id)
+
+
+def test_values_a_missing_field_could_not_take_are_written_once_the_admin_creates_it(
+    rt: Runtime, make_account, clock
+) -> None:
+    """A grade rarely changes from one day to the next: had the values Sell could not take been
+    recorded as written, the new field would stay empty for as long as each deal's grade holds."""
+    account = make_account(skip_fields=("Deal Radar health grade",))
+    account.setup()
+    deals = account.open_deals()
+    assert all("Deal Radar health grade" not in account.fields(d["id"]) for d in deals)
+    spec = next(f for f in FIELDS if f.name == "Deal Radar health grade")
+    account.state.define_custom_field("deal", spec.name, spec.type, spec.choices)
+    account.poll()
+    clock.now += timedelta(days=1)
+    assert sweep.start(account.tenant_id, clock().date().isoformat())
+    run_jobs(rt.redis)
+    grades = {d["id"]: account.fields(d["id"]).get("Deal Radar health grade") for d in deals}
+    assert all(grade and grade["name"] in spec.choices for grade in grades.values()), grades
 
 
 def test_429_backs_off_by_the_jobs_policy(account: Account, redis: Redis, clock) -> None:

@@ -3,6 +3,8 @@ account has, a deleted deal skipped, a field deleted since the check handled."""
 
 from __future__ import annotations
 
+from adapters.base import WriteResult
+from adapters.sell.fields import FIELDS
 from tests.adapters.sell.conftest import Account, provision_fields
 
 VALUES = {"alerts": ["no_activity", "amount_missing"], "alert_count": 2,
@@ -18,7 +20,7 @@ def _custom(account: Account, deal_id: str) -> dict:
 def test_values_become_sells_custom_field_values(account: Account) -> None:
     deal_id = str(account.state.records("deals")[0]["id"])
     account.state.reset_counts()
-    account.adapter().write_back({deal_id: VALUES})
+    assert account.adapter().write_back({deal_id: VALUES}) == WriteResult()
     custom = _custom(account, deal_id)
     assert sorted(c["name"] for c in custom["Deal Radar alerts"]) == ["amount_missing",
                                                                       "no_activity"]  # fmt: skip
@@ -39,7 +41,11 @@ def test_only_the_fields_the_account_has_are_written_and_deleted_deals_skipped(
     provision_fields(account.state, skip=("Deal Radar summary", "Deal Radar alerts"))
     deals = [str(d["id"]) for d in account.state.records("deals")]
     account.state.delete("deals", int(deals[1]))
-    account.adapter().write_back({d: VALUES for d in deals})
+    result = account.adapter().write_back({d: VALUES for d in deals})
+    assert result.failed == {deals[1]: "deleted in Sell"}
+    assert result.skipped_fields == {d: ["alerts", "summary"] for d in (deals[0], deals[2])}, (
+        "not recorded as written: sent again once the admin creates them"
+    )
     custom = _custom(account, deals[0])
     assert "Deal Radar summary" not in custom and "Deal Radar alerts" not in custom
     assert custom["Deal Radar health score"] == "35"
@@ -54,3 +60,19 @@ def test_a_field_deleted_since_the_check_is_dropped_and_noticed(account: Account
     adapter.write_back({deal_id: VALUES})
     assert _custom(account, deal_id)["Deal Radar health score"] == "35"
     assert "Deal Radar summary" in account.notices()["sell.deal_fields"]
+
+
+def test_a_value_whose_dropdown_choice_is_missing_is_left_as_is_and_named(make_account) -> None:
+    account = make_account(deals=1, fields=False)
+    for spec in FIELDS:  # the admin forgot "poor" in the grade's choices, "amount_missing" too
+        choices = [c for c in spec.choices if c not in ("poor", "amount_missing")]
+        account.state.define_custom_field("deal", spec.name, spec.type, choices)
+    deal_id = str(account.state.records("deals")[0]["id"])
+    adapter = account.adapter()
+    before = {**VALUES, "health_grade": "fair", "alerts": ["no_activity"]}
+    assert adapter.write_back({deal_id: before}) == WriteResult()
+    result = adapter.write_back({deal_id: VALUES})
+    assert result.skipped_fields == {deal_id: ["alerts", "health_grade"]}
+    custom = _custom(account, deal_id)
+    assert custom["Deal Radar health grade"]["name"] == "fair", "not wiped by a null"
+    assert [c["name"] for c in custom["Deal Radar alerts"]] == ["no_activity"], "what it can hold"
