@@ -270,6 +270,8 @@ _CALL_PROPS = (
               "IN_PROGRESS", "MISSED", "NO_ANSWER", "QUEUED", "RINGING"))),
     _prop("hs_call_duration", "Call duration", *_NUM),
     _prop("hs_call_disposition", "Call outcome"),
+    _prop("hs_call_has_voicemail", "Has voicemail", "bool", "booleancheckbox",
+          options=(("true", "Yes"), ("false", "No"))),
     _prop("hs_call_from_number", "From number"),
     _prop("hs_call_to_number", "To number"),
     _prop("hs_call_callee_object_id", "Callee object id", *_NUM),

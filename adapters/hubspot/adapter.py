@@ -96,7 +96,7 @@ ACTIVITY_PROPERTIES: dict[str, list[str]] = {
     kind: props.split()
     for kind, props in {
         "calls": "hs_timestamp hubspot_owner_id hs_call_direction hs_call_status "
-        "hs_call_disposition",
+        "hs_call_disposition hs_call_has_voicemail",
         "emails": "hs_timestamp hubspot_owner_id hs_email_direction hs_email_status "
         "hs_email_from_email hs_email_to_email hs_email_cc_email hs_email_bcc_email "
         "hs_email_headers",

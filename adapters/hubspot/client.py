@@ -9,7 +9,8 @@ requests per 10 s per installed portal), and the translation of the SDK's errors
 Error policy: a 401 renews the token once and repeats the call, a second 401 is `AuthExpired`;
 a 429 or a 5xx, a timeout or a dropped connection is retried within the call up to ATTEMPTS
 times with jittered exponential backoff (honouring Retry-After, else HubSpot's 10 s window for
-a 429), then raised as `RateLimited` or `Transient` for the job's retry policy; 403 is
+a 429), then raised as `RateLimited` or `Transient` for the job's retry policy (a 429 of the
+DAILY policy at once, to be tried again in an hour); every request has TIMEOUT; 403 is
 `PermissionDenied` (a scope lost, the app uninstalled), 404 `NotFound`, any other 4xx
 `InvalidRequest` with HubSpot's message. Nothing else is retried, nothing is logged with a token.
 
@@ -59,6 +60,10 @@ SEARCH_BURST = (4, 1.0)
 """The search endpoints' own limit (5 per second per portal), with the same margin."""
 BUDGET_WAIT = 30.0
 """The longest a call waits for room in the budget before giving up as RateLimited."""
+DAILY_RETRY = 3600.0
+"""Seconds before trying again after a 429 of the DAILY policy: the day's allowance comes back
+at midnight in the portal's time zone (crm-apis.md 1.7), which the client does not know, so the
+job tries hourly until then rather than every few minutes."""
 
 _TAKE = """
 local now = tonumber(ARGV[1])
@@ -133,9 +138,9 @@ class _Apis:
             configuration.host = config["host"]
             configuration.access_token = self.token
             self.configurations.append(configuration)
-            api = self.apis[key] = getattr(package, api_name)(
-                api_client=package.ApiClient(configuration=configuration)
-            )
+            api_client = package.ApiClient(configuration=configuration)
+            _timed(api_client.rest_client)
+            api = self.apis[key] = getattr(package, api_name)(api_client=api_client)
         return api
 
     def use(self, token: str) -> None:
@@ -143,6 +148,18 @@ class _Apis:
             self.token = token
             for configuration in self.configurations:
                 configuration.access_token = token
+
+
+def _timed(rest_client: Any) -> None:
+    """Every request of this generated REST client with TIMEOUT unless the call gives its own:
+    the SDK's default is none, and a connection HubSpot stops answering would hold the worker
+    until RQ kills the job, never retried here as Transient."""
+    request = rest_client.request
+
+    def timed(*args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+        return request(*args, _request_timeout=_request_timeout or TIMEOUT, **kwargs)
+
+    rest_client.request = timed
 
 
 class HubSpotClient:
@@ -209,6 +226,8 @@ class HubSpotClient:
             failures += 1
             if not isinstance(error, (RateLimited, Transient)) or failures >= tries:
                 raise error
+            if isinstance(error, RateLimited) and (error.retry_after or 0) > BUDGET_WAIT:
+                raise error  # the job's backoff waits that long, not a worker asleep here
             self.sleep(backoff(failures, error))
 
 
@@ -230,9 +249,10 @@ def translate(exc: Exception, what: str) -> CrmError:
     elif status == 404:
         error = NotFound(message)
     elif status == 429:
+        policy = body.get("policyName", "unknown")
         error = RateLimited(
-            f"{message} (policy {body.get('policyName', 'unknown')})",
-            retry_after=_retry_after(exc),
+            f"{message} (policy {policy})",
+            retry_after=DAILY_RETRY if policy == "DAILY" else _retry_after(exc),
         )
     elif status >= 500:
         error = Transient(message)

@@ -191,6 +191,25 @@ def test_a_deal_of_a_rep_who_left_names_them_as_an_inactive_user(
     assert directory == {ann: True, eve: False}, "the daily read of who left, unknown left out"
 
 
+def test_a_prospects_voicemail_on_a_missed_call_counts_as_their_call(redis: Redis) -> None:
+    """HubSpot logs an inbound call that left a voicemail as MISSED with hs_call_has_voicemail:
+    the prospect reached out, so it is a done inbound call; a missed call without one is not."""
+    state = HubSpotState(PORTAL, clock=lambda: NOW, rate_limit=None, search_rate_limit=None)
+    deal = state.create_object("deals", {"dealname": "Acme"})
+    for voicemail in ("true", "false"):
+        call = {"hs_timestamp": NOW - timedelta(days=1), "hs_call_direction": "INBOUND",
+                "hs_call_status": "MISSED", "hs_call_has_voicemail": voicemail}  # fmt: skip
+        state.log_activity("calls", call, deal_ids=[deal])
+    try:
+        with serve(state) as server:
+            (bundle,) = make_adapter(state, server, redis).pull([deal]).bundles
+    finally:
+        state.webhooks.stop()
+    assert [(a.kind, a.status, a.direction) for a in bundle.activities] == [
+        ("call", "done", "inbound")
+    ]
+
+
 class TickingClock:
     """Moves one millisecond every `every` readings: many deals share a timestamp, as in a
     bulk import, and the search's restart point falls among them."""

@@ -3,18 +3,22 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hubspot.crm.deals import SimplePublicObjectInput
+from hubspot.crm.deals import ApiException, SimplePublicObjectInput
 from redis import Redis
 
 from adapters.errors import InvalidRequest, NotFound, PermissionDenied, RateLimited, Transient
+from adapters.hubspot import client as client_module
 from adapters.hubspot.client import HubSpotClient, RateBudget
 from adapters.hubspot.oauth import refresh_grant
+from jobs import policy
 from sandbox.hubspot import HubSpotState, ServerHandle, serve
 
 PORTAL = 62515
@@ -117,6 +121,36 @@ def test_a_429_storm_is_waited_out_within_the_call(state, server, redis, sleeps)
     assert _read(client, deal) == "Acme"
 
 
+def test_a_429_of_the_daily_limit_goes_back_to_the_job_to_retry_hourly(redis, sleeps) -> None:  # type: ignore[no-untyped-def]
+    """The day's allowance comes back at the portal's midnight: waiting out a 10 s window in
+    the call, then every few minutes in the job, would only spend the error budget."""
+    daily = ApiException(status=429, reason="Too Many Requests")
+    daily.body = json.dumps({
+        "status": "error", "message": "You have reached your daily limit.",
+        "errorType": "RATE_LIMIT", "policyName": "DAILY", "correlationId": "c-1",
+    })  # fmt: skip
+    tries: list[int] = []
+
+    def refused(sdk: object) -> None:
+        tries.append(1)
+        raise daily
+
+    client = HubSpotClient(str(PORTAL), StaticTokens(), redis, burst=None, sleep=sleeps.append)
+    with pytest.raises(RateLimited) as raised:
+        client.call("deals.batch_read", refused)
+    assert raised.value.retry_after == client_module.DAILY_RETRY == 3600
+    assert (len(tries), sleeps) == (1, []), "not retried within the call"
+    assert policy.backoff(1, raised.value.retry_after) == 3600, "the job waits the hour"
+
+
+class StaticTokens:
+    def current(self) -> str:
+        return "token"
+
+    def renew(self, rejected: str) -> str:
+        return "token"
+
+
 def test_workers_sharing_the_budget_never_meet_a_429(state, server, redis) -> None:  # type: ignore[no-untyped-def]
     """Three workers, one portal: the Redis budget (10 a second) keeps them together under the
     limit the emulator enforces (12 in a rolling second here, not 110 in ten: a short test)."""
@@ -190,6 +224,30 @@ def test_an_outage_is_retried_then_raised_as_transient(state, redis, sleeps) -> 
     with pytest.raises(Transient):
         _read(client, "1")
     assert len(sleeps) == 3
+
+
+def test_a_hubspot_that_stops_answering_is_a_timeout_retried_then_transient(
+    state, redis, sleeps, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A connection HubSpot accepts but never answers must not hold the worker: every call,
+    batch reads and writes included, has the client's timeout unless it gives its own."""
+    monkeypatch.setattr(client_module, "TIMEOUT", (2.0, 0.5))
+    silent = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.extend(silent.accept()[0] for _ in range(8)),
+                     daemon=True).start()  # fmt: skip
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    client = HubSpotClient(str(PORTAL), Tokens(state, url), redis, host=url, sleep=sleeps.append)
+    started = time.monotonic()
+    try:
+        with pytest.raises(Transient):
+            client.call("deals.batch_read", lambda sdk: sdk.crm.deals.batch_api.read(
+                {"inputs": [{"id": "1"}], "properties": []}, _preload_content=False,
+            ).data)  # fmt: skip
+    finally:
+        silent.close()
+    assert len(sleeps) == 3, "each try timed out, then the call gave up"
+    assert time.monotonic() - started < 10
 
 
 def test_a_wrong_client_secret_is_our_configuration_not_a_revoked_grant(state, server) -> None:  # type: ignore[no-untyped-def]
