@@ -275,11 +275,17 @@ def save_settings(
     changed_by: str,
     now: datetime,
     comment: str = "",
+    *,
+    based_on: int | None = None,
 ) -> int:
     """Validate and save a new version of the tenant's settings; returns its version number.
 
+    `based_on`: the version the document was made from (0: none yet), for a change that must
+    not overwrite another saved since (a patch); None saves whatever the latest is.
+
     Raises engine.settings.SettingsError (unchanged) for an invalid document, UnknownTenant,
-    and SettingsConflict if concurrent saves took the next version twice in a row.
+    and SettingsConflict if concurrent saves took the next version twice in a row, or a
+    version was saved after `based_on`.
     """
     load_settings(document)
     _fits("changed_by", changed_by, SettingsVersion.changed_by)
@@ -291,6 +297,11 @@ def save_settings(
             with store.tenant(tenant_id) as s:
                 _require(s, tenant_id)
                 version = _next_settings_version(s, tenant_id)
+                if based_on is not None and version != based_on + 1:
+                    raise SettingsConflict(
+                        f"tenant {tenant_id!r}'s settings were saved (version {version - 1}) "
+                        f"since version {based_on} was read; apply the change to the new one"
+                    )
                 s.add(
                     SettingsVersion(
                         tenant_id=tenant_id,

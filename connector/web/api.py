@@ -289,11 +289,28 @@ def put_settings() -> dict[str, Any]:
 @bp.response(200, SettingsOutSchema)
 @_errors(400, 401, 409, 415, 422)
 def patch_settings() -> dict[str, Any]:
-    """Change part of the settings document; saved as a new version."""
+    """Change part of the settings document; saved as a new version. Applied to the latest
+    version: a patch saved meanwhile by someone else is kept, not overwritten."""
     patch = _json_object()
+    for _ in range(PATCH_ATTEMPTS - 1):
+        try:
+            return _patch_latest(patch, conflict_raises=True)
+        except SettingsConflict:
+            continue  # another version was saved since the read: patch that one
+    return _patch_latest(patch)
+
+
+def _patch_latest(patch: Any, *, conflict_raises: bool = False) -> dict[str, Any]:
     latest = _latest_settings(g.tenant)
-    saved = latest.document if latest is not None else {}
-    return _save(merge_patch(saved, patch), "patched through the API")
+    saved, version = (latest.document, latest.version) if latest is not None else ({}, 0)
+    return _save(
+        merge_patch(saved, patch), "patched through the API", based_on=version,
+        conflict_raises=conflict_raises,
+    )  # fmt: skip
+
+
+PATCH_ATTEMPTS = 5
+"""Tries of a patch whose version another save overtook, before answering 409."""
 
 
 @bp.get("/settings/history")
@@ -356,16 +373,25 @@ def _settings_out(tenant_id: str) -> dict[str, Any]:
     }
 
 
-def _save(document: dict[str, Any], comment: str) -> dict[str, Any]:
+def _save(
+    document: dict[str, Any],
+    comment: str,
+    *,
+    based_on: int | None = None,
+    conflict_raises: bool = False,
+) -> dict[str, Any]:
     services = _services()
     try:
         _validate(document)
         save_settings(
-            services.store, g.tenant, document, g.api_key_prefix, services.clock(), comment
-        )
+            services.store, g.tenant, document, g.api_key_prefix, services.clock(), comment,
+            based_on=based_on,
+        )  # fmt: skip
     except SettingsError as exc:
         _invalid(exc.errors, "the settings are invalid; see `errors`")
     except SettingsConflict as exc:
+        if conflict_raises:
+            raise
         abort(409, message=str(exc))
     return _settings_out(g.tenant)
 

@@ -18,6 +18,7 @@ from rq import Queue
 from sqlalchemy import select, update
 
 from connector import queues
+from connector.web import api
 from connector.app import Services, create_app
 from connector.store.models import Evaluation, HealthPoint, Mute, SweepRun
 from connector.store.snapshots import save_bundles
@@ -280,6 +281,54 @@ def test_patch_with_nothing_saved_starts_from_an_empty_document(
     patch = {"health": {"good_from": 70}}
     response = client.patch("/api/v1/settings", headers=a.headers, json=patch)
     assert (response.status_code, response.json["document"]) == (200, patch)
+
+
+def test_two_admins_patching_at_once_both_keep_their_change(
+    client: FlaskClient, a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Admin A's patch lands between admin B's read and B's save: B's patch is applied to A's
+    version, not to the one it read, so neither change is lost."""
+    client.put("/api/v1/settings", headers=a.headers, json={"locale": "fr"})
+    save = api.save_settings
+    overtaken: list[int] = []
+
+    def a_patches_first(*args: Any, **kwargs: Any) -> int:
+        if not overtaken:
+            overtaken.append(1)
+            first = client.patch("/api/v1/settings", headers=a.headers,
+                                 json={"alerts": {"no_activity": {"days": 20}}})  # fmt: skip
+            assert first.status_code == 200
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(api, "save_settings", a_patches_first)
+    second = client.patch("/api/v1/settings", headers=a.headers, json={"health": {"good_from": 70}})
+    assert second.status_code == 200, second.json
+    assert second.json["version"] == 3
+    assert second.json["document"] == {
+        "locale": "fr", "alerts": {"no_activity": {"days": 20}}, "health": {"good_from": 70},
+    }  # fmt: skip
+
+
+def test_a_patch_overtaken_at_every_try_is_409_and_saves_nothing(
+    client: FlaskClient, a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save = api.save_settings
+    tries: list[int] = []
+
+    def always_overtaken(*args: Any, **kwargs: Any) -> int:
+        if kwargs.get("based_on") is not None:  # the patch's save, not the other admin's put
+            tries.append(1)
+            client.put("/api/v1/settings", headers=a.headers, json={"locale": "fr"})
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(api, "save_settings", always_overtaken)
+    response = client.patch("/api/v1/settings", headers=a.headers, json={"locale": "en"})
+    assert response.status_code == 409
+    assert "apply the change to the new one" in response.json["detail"]
+    assert len(tries) == api.PATCH_ATTEMPTS
+    monkeypatch.undo()
+    latest = client.get("/api/v1/settings", headers=a.headers).json
+    assert (latest["version"], latest["document"]) == (api.PATCH_ATTEMPTS, {"locale": "fr"})
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH"])
