@@ -7,6 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from redis.exceptions import RedisError
+
 from connector.commands import (
     cron_cmd,
     db_cmd,
@@ -39,6 +41,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except ConfigError as exc:
         print(f"dealradar {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except RedisError as exc:
+        print(
+            f"dealradar {args.command}: Redis failed: {exc}\n"
+            "Check that it is running and that REDIS_URL is right.",
+            file=sys.stderr,
+        )
         return 2
     except BrokenPipeError:
         # The reader went away (`| head`): not an error worth a traceback.

@@ -7,6 +7,7 @@ deployment's configuration: where the database and Redis are, the encryption key
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -86,8 +87,10 @@ class Config:
             "SELL_AUTHORIZE_URL",
         )
         return cls(
-            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            database_url=check_database_url(
+                env.get("DATABASE_URL") or DEFAULT_DATABASE_URL, "DATABASE_URL"
+            ),
+            redis_url=_redis_url(env.get("REDIS_URL") or DEFAULT_REDIS_URL),
             secret_keys=keys,
             public_url=_base_url(env, "PUBLIC_URL"),
             crm={name: env[name] for name in crm_names if env.get(name)},
@@ -108,6 +111,32 @@ class Config:
                 "are built from it"
             )
         return self.public_url
+
+
+DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg")
+"""The databases the store runs on: SQLite, and PostgreSQL through psycopg 3."""
+
+
+def check_database_url(url: str, name: str) -> str:
+    """`url` if the store can open it; else a ConfigError naming `name` and the forms it takes
+    (a driver that is not installed, such as psycopg2, would fail with an ImportError)."""
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme not in DATABASE_SCHEMES:
+        raise ConfigError(
+            f"{name} must be a SQLite or PostgreSQL URL, such as sqlite:///instance/dealradar.db "
+            f"or postgresql://user@host/dbname (postgresql+psycopg:// too), got {scheme or url!r}"
+            + (" (PostgreSQL here goes through psycopg 3)" if scheme.startswith("postgres") else "")
+        )
+    return url
+
+
+def _redis_url(url: str) -> str:
+    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(
+            f"REDIS_URL must be a URL such as redis://localhost:6379/0 (rediss:// with TLS, "
+            f"unix:///path/to/redis.sock), got {url!r}"
+        )
+    return url
 
 
 def _base_url(env: Mapping[str, str], name: str) -> str:
@@ -139,6 +168,6 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if value < 0:
-        raise ConfigError(f"{name} must not be negative, got {raw!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{name} must be a number of seconds, 0 or more, got {raw!r}")
     return value

@@ -161,6 +161,23 @@ def test_not_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "not valid JSON" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("args", [[], ["--jsonl"], ["SETTINGS"]])
+def test_a_file_not_in_utf8_is_named_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str]
+) -> None:
+    """As Windows tools save JSON (UTF-16 with a byte order mark)."""
+    utf16 = tmp_path / "utf16.json"
+    utf16.write_text(json.dumps(_rotting()), encoding="utf-16")
+    if args == ["SETTINGS"]:
+        argv = ["evaluate", _write(tmp_path, "b.json", _rotting()), "--settings", str(utf16)]
+    else:
+        argv = ["evaluate", str(utf16), *args]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"{utf16}: not UTF-8 text (byte 0xff); save it as UTF-8" in captured.err
+
+
 def test_table_of_the_examples(capsys: pytest.CaptureFixture) -> None:
     examples = sorted(str(p) for p in (ROOT / "examples" / "bundles").glob("*.json"))
     args = ["evaluate", *examples, "--settings", str(ROOT / "examples" / "settings.json")]

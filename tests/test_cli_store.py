@@ -65,6 +65,55 @@ def test_db_errors_say_what_to_do_and_hide_the_password(capsys: pytest.CaptureFi
     assert code == 2 and "is not a URL" in err
 
 
+@pytest.mark.parametrize(
+    ("where", "url", "said"),
+    [
+        ("--database-url", "mysql://me:hunter2@db/x", "got 'mysql'"),
+        ("--database-url", "postgresql+psycopg2://me@db/x", "goes through psycopg 3"),
+        ("DATABASE_URL", "mysql://me:hunter2@db/x", "got 'mysql'"),
+    ],
+)
+def test_a_database_the_store_cannot_open_is_named_not_a_traceback(
+    where: str, url: str, said: str, capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    argv = ["tenants", "list"]
+    if where == "DATABASE_URL":
+        monkeypatch.setenv("DATABASE_URL", url)
+    else:
+        argv += ["--database-url", url]
+    code, out, err = _run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert f"{where} must be a SQLite or PostgreSQL URL" in err and said in err
+    assert "hunter2" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "redis_url", "said"),
+    [
+        (["jobs", "failed"], "redis://127.0.0.1:1/0", "Redis failed: Error 111 connecting"),
+        (["cron", "--interval", "1"], "redis://127.0.0.1:1/0", "Redis failed: Error 111"),
+        (["jobs", "failed"], "localhost:6379", "REDIS_URL must be a URL such as redis://"),
+    ],
+)
+def test_redis_down_or_misnamed_is_one_line_not_a_traceback(
+    argv: list[str], redis_url: str, said: str, capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    code, _, err = _run(capsys, *argv)
+    assert code == 2
+    assert said in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("interval", ["nan", "inf", "0", "soon"])
+def test_cron_wants_a_real_interval(interval: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["cron", "--interval", interval])
+    assert exited.value.code == 2
+    assert "expected a number of seconds, 1 or more" in capsys.readouterr().err
+
+
 def test_db_upgrade_to_an_unknown_revision(url: str, capsys: pytest.CaptureFixture) -> None:
     code, _, err = _run(capsys, "db", "upgrade", "--revision", "9999", "--database-url", url)
     assert code == 2 and "9999" in err and "dealradar db current" in err

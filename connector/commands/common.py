@@ -12,7 +12,7 @@ import sys
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from connector.config import Config, ConfigError
+from connector.config import Config, ConfigError, check_database_url
 
 EXIT_USAGE = 2
 
@@ -46,7 +46,10 @@ def database_url(args: argparse.Namespace) -> str:
             "the database URL is not a URL: give one like sqlite:///instance/dealradar.db "
             "or postgresql://user@host/dbname"
         ) from None
-    return url
+    try:
+        return check_database_url(url, "--database-url" if args.database_url else "DATABASE_URL")
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def masked(url: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import socket
 import threading
@@ -50,9 +51,19 @@ return 0
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cron", help="run the scheduler (one leader at a time)", description=__doc__)
     p.add_argument(
-        "--interval", type=float, default=TICK_SECONDS, help="seconds between ticks (default 60)"
+        "--interval", type=_seconds, default=TICK_SECONDS, help="seconds between ticks (default 60)"
     )
     p.set_defaults(run=run)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, 1 or more; got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -98,6 +98,8 @@ def _read_settings(path: str | None) -> Any:
         raise InputError(f"--settings: cannot read {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"--settings: {path} is not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"--settings: {_not_utf8(path, exc)}") from None
     try:
         return load_settings(document)
     except SettingsError as exc:
@@ -120,22 +122,32 @@ def _documents(paths: list[str], jsonl: bool) -> Iterator[tuple[str, Any]]:
         name = "<stdin>" if path == "-" else path
         stream = _open(path)
         try:
-            if not jsonl:
-                try:
-                    yield name, json.load(stream)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{name}: not valid JSON: {exc}") from None
-                continue
-            for number, line in enumerate(stream, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield f"{name}:{number}", json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{name}:{number}: not valid JSON: {exc}") from None
+            yield from _parsed(name, stream, jsonl)
+        except UnicodeDecodeError as exc:
+            raise InputError(_not_utf8(name, exc)) from None
         finally:
             if stream is not sys.stdin:
                 stream.close()
+
+
+def _not_utf8(name: str, exc: UnicodeDecodeError) -> str:
+    return f"{name}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); save it as UTF-8"
+
+
+def _parsed(name: str, stream: IO[str], jsonl: bool) -> Iterator[tuple[str, Any]]:
+    if not jsonl:
+        try:
+            yield name, json.load(stream)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{name}: not valid JSON: {exc}") from None
+        return
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield f"{name}:{number}", json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{name}:{number}: not valid JSON: {exc}") from None
 
 
 def _evaluate_all(

@@ -18,7 +18,6 @@ from rq import Queue
 from sqlalchemy import select, update
 
 from connector import queues
-from connector.web import api
 from connector.app import Services, create_app
 from connector.store.models import Evaluation, HealthPoint, Mute, SweepRun
 from connector.store.snapshots import save_bundles
@@ -29,6 +28,7 @@ from connector.store.tenants import (
     list_api_keys,
     revoke_api_key,
 )
+from connector.web import api
 from engine.model import load_bundle
 from jobs.pipeline import record
 

@@ -37,6 +37,28 @@ def test_a_public_url_that_is_not_an_http_base_url_is_refused(given: str) -> Non
         Config.from_env({"PUBLIC_URL": given}, require_keys=False)
 
 
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"DATABASE_URL": "mysql://db/x"}, "DATABASE_URL must be a SQLite or PostgreSQL URL"),
+        ({"DATABASE_URL": "postgresql+psycopg2://db/x"}, "goes through psycopg 3"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL must be a URL such as redis://"),
+        ({"DEALRADAR_COALESCE_SECONDS": "nan"}, "must be a number of seconds, 0 or more"),
+        ({"DEALRADAR_LOCK_SECONDS": "inf"}, "must be a number of seconds, 0 or more"),
+    ],
+)
+def test_settings_the_product_cannot_use_stop_it_at_start_up(env: dict, said: str) -> None:
+    with pytest.raises(ConfigError, match=said):
+        Config.from_env(env, require_keys=False)
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///instance/x.db", "postgres://u@h/d", "postgresql+psycopg://u@h/d"]
+)
+def test_the_databases_the_store_opens_are_taken(url: str) -> None:
+    assert Config.from_env({"DATABASE_URL": url}, require_keys=False).database_url == url
+
+
 def test_a_trailing_slash_is_dropped_so_signed_uris_are_rebuilt_right() -> None:
     config = Config.from_env({"PUBLIC_URL": "https://dealradar.example.com/"}, require_keys=False)
     assert config.require_public_url() == "https://dealradar.example.com"
