@@ -12,7 +12,9 @@ schemathesis run instead of reaching clients unannounced.
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from connector.store.models import CRM_ID, DealRow
 from engine.settings import ALERT_CODES, SettingsSchema
@@ -91,6 +93,19 @@ class SettingsHistorySchema(Schema):
 class DealsQuerySchema(Schema):
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def _each_once(self, data: Any, **kwargs: Any) -> Any:
+        """A filter given twice (`owner=a&owner=b`) would be read as its first value alone,
+        answering a question the caller did not ask: refused instead."""
+        getlist = getattr(data, "getlist", None)
+        if getlist is not None:
+            repeated = sorted(key for key in data if len(getlist(key)) > 1)
+            if repeated:
+                raise ValidationError(
+                    {key: ["given more than once; give it once"] for key in repeated}
+                )
+        return data
 
     alert = fields.String(
         validate=validate.OneOf(ALERT_CODES),

@@ -497,6 +497,9 @@ def test_pagination_with_a_filter(client: FlaskClient, services: Services, a: Te
         ("cursor=AA", "cursor"),  # decodes to a NUL byte
         ("owner=a%00b", "owner"),
         ("colour=red", "colour"),
+        ("owner=u-tom&owner=u-claire", "owner"),  # read as u-tom alone, it would mislead
+        ("alert=amount_missing&grade=poor&alert=no_activity", "alert"),
+        ("limit=1&limit=200", "limit"),
     ],
 )
 def test_bad_deal_queries_are_422(client: FlaskClient, a: Tenant, query: str, field: str) -> None:
