@@ -50,6 +50,7 @@ from connector.store.tenants import (
     API_KEY_DISPLAY,
     SettingsConflict,
     current_settings,
+    get_tenant,
     save_settings,
     settings_history,
     tenant_for_api_key,
@@ -670,12 +671,13 @@ def _refresh_soon(deal_id: str) -> None:
 
 @bp.post(f"{_DEAL}/refresh")
 @bp.response(202, RefreshOutSchema)
-@_errors(401, 404, 503)
+@_errors(401, 404, 409, 503)
 def refresh_deal(deal_id: str) -> dict[str, Any] | Response:
     """Pull the deal from the CRM and evaluate it again, soon (coalesced with other requests)."""
     services = _services()
     with services.store.tenant(g.tenant) as s:
         _deal(s, deal_id)
+    _require_active("a refresh")
     try:
         queues.request_refresh(
             services.redis, g.tenant, [deal_id], window=services.config.coalesce_seconds
@@ -693,6 +695,7 @@ def sweep() -> dict[str, Any] | Response:
     """Re-evaluate every open deal of the tenant from the snapshot, for today (the tenant's
     local day). A sweep happens once a day: 409 if today's has started already."""
     services = _services()
+    _require_active("a sweep")
     day = _local_today(g.tenant)
     with services.store.tenant(g.tenant) as s:
         run = s.get(SweepRun, (g.tenant, day))
@@ -710,6 +713,18 @@ def sweep() -> dict[str, Any] | Response:
         log.warning("sweep of %s not queued: Redis is unavailable", day)
         return _unavailable("the work queue is unavailable; try again later")
     return {"day": day, "status": "queued", "job_id": job.id}
+
+
+def _require_active(what: str) -> None:
+    """409 for a tenant the workers have stopped (suspended): the work would wait unseen."""
+    tenant = get_tenant(_services().store, g.tenant)
+    if tenant.status != "active":
+        abort(
+            409,
+            message=f"the tenant is {tenant.status} ({tenant.status_reason or 'no reason'}), "
+            f"so {what} would not run; reinstall the app (or fix what the reason says), "
+            "then ask again",
+        )
 
 
 def _local_today(tenant_id: str) -> date:

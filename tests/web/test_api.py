@@ -27,6 +27,7 @@ from connector.store.tenants import (
     issue_api_key,
     list_api_keys,
     revoke_api_key,
+    set_status,
 )
 from connector.web import api
 from engine.model import load_bundle
@@ -682,6 +683,22 @@ def test_a_sweep_already_started_today_is_409(
     response = client.post("/api/v1/sweep", headers=a.headers)
     assert response.status_code == 409 and "status done" in response.json["detail"]
     assert Queue(queues.SWEEP, connection=redis).count == 0
+
+
+def test_a_suspended_tenant_is_told_why_its_refresh_or_sweep_would_not_run(
+    client: FlaskClient, services: Services, redis: Redis, a: Tenant
+) -> None:
+    """The workers leave a suspended tenant's work alone: answering "queued" would be false."""
+    seed_examples(services, a)
+    set_status(services.store, a.id, "suspended", "HubSpot refused our token", NOW)
+    for path in ("/api/v1/deals/d-1003/refresh", "/api/v1/sweep"):
+        response = client.post(path, headers=a.headers)
+        assert response.status_code == 409, path
+        assert "suspended (HubSpot refused our token)" in response.json["detail"]
+        assert "reinstall the app" in response.json["detail"]
+    assert not redis.exists(queues.pending_key(a.id))
+    assert Queue(queues.SWEEP, connection=redis).count == 0
+    assert client.get("/api/v1/deals/d-1003", headers=a.headers).status_code == 200, "still read"
 
 
 def test_redis_down_is_503_for_refresh_and_sweep_but_a_mute_is_kept(
