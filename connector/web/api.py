@@ -507,9 +507,10 @@ def _decode_cursor(cursor: str) -> str:
 @_errors(401, 404)
 def get_deal(deal_id: str) -> dict[str, Any]:
     """One deal: its latest evaluation (alerts with their facts, health with its components),
-    its open alert episodes, its health over the last 90 days and its mutes."""
+    its open alert episodes, its health over the last 90 days and the mutes in force."""
     services = _services()
-    since = _local_today(g.tenant) - timedelta(days=HISTORY_DAYS)
+    today = _local_today(g.tenant)
+    since = today - timedelta(days=HISTORY_DAYS)
     with services.store.tenant(g.tenant) as s:
         deal = _deal(s, deal_id)
         evaluation = s.scalars(select(Evaluation).where(Evaluation.deal_id == deal_id)).first()
@@ -523,7 +524,9 @@ def get_deal(deal_id: str) -> dict[str, Any]:
             .where(HealthPoint.deal_id == deal_id, HealthPoint.day >= since)
             .order_by(HealthPoint.day)
         ).all()
-        mutes = s.scalars(select(Mute).where(Mute.deal_id == deal_id).order_by(Mute.code)).all()
+        mutes = s.scalars(  # a mute ends on its day: the alert is back that day
+            select(Mute).where(Mute.deal_id == deal_id, Mute.until > today).order_by(Mute.code)
+        ).all()
     started = {e.key: from_db(e.started_at) for e in episodes}
     return {
         "deal": _deal_out(deal),

@@ -247,7 +247,11 @@ class DealDetailSchema(Schema):
         required=True,
         metadata={"description": "Daily health over the last 90 days, oldest first"},
     )
-    mutes = fields.List(fields.Nested(MuteSchema), required=True)
+    mutes = fields.List(
+        fields.Nested(MuteSchema),
+        required=True,
+        metadata={"description": "The mutes in force (an ended one is not listed)"},
+    )
 
 
 class MuteInSchema(Schema):

@@ -548,6 +548,23 @@ def test_one_deal_with_alerts_health_episodes_history_and_mutes(
     )  # fmt: skip
 
 
+def test_a_mute_that_has_ended_is_no_longer_listed(
+    client: FlaskClient, services: Services, clock: Clock, a: Tenant
+) -> None:
+    seed_examples(services, a)
+    client.post("/api/v1/deals/d-1002/mutes", headers=a.headers,
+                json={"code": "amount_missing", "until": "2026-11-27"})  # fmt: skip
+
+    def listed() -> list[str]:
+        body = client.get("/api/v1/deals/d-1002", headers=a.headers).json
+        return [m["code"] for m in body["mutes"]]
+
+    clock.now = datetime(2026, 11, 26, 22, 59, tzinfo=UTC)  # the 26th, 23:59 in Paris
+    assert listed() == ["amount_missing"]
+    clock.now = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)  # the 27th in Paris: the alert is back
+    assert listed() == []
+
+
 def test_a_deal_not_yet_evaluated_has_no_evaluation(
     client: FlaskClient, services: Services, a: Tenant
 ) -> None:
