@@ -13,7 +13,8 @@ What is measured, and how:
    activities with the emulator's world-building API: each extra contact holds a role on one
    opportunity, each extra activity is logged on one opportunity with one of its contacts (as
    the generated mix has them: calls and tasks as Tasks, meetings as Events with their
-   attendees, emails as EmailMessages with their recipients and the Task Enhanced Email logs).
+   attendees, emails as EmailMessage records with their recipients and the Task Enhanced Email
+   logs).
    Deal Radar's fields are then provisioned (Tooling API, permission set, FieldPermissions).
 2. The sync, as the product does it: the initial sync's listing (`changed_since` until it says
    no more), then `pull` of the opportunity ids in batches of --pull-batch (what a refresh job

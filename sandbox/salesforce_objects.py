@@ -213,7 +213,7 @@ OBJECTS: dict[str, ObjectDef] = {
                 "OpportunityHistories": ("OpportunityHistory", "OpportunityId"),
                 "Tasks": ("Task", "WhatId"),
                 "Events": ("Event", "WhatId"),
-                "EmailMessages": ("EmailMessage", "RelatedToId"),
+                "Emails": ("EmailMessage", "RelatedToId"),  # Case has EmailMessages (ParentId)
             },
             required=("Name", "StageName", "CloseDate"),
         ),

@@ -18,10 +18,11 @@
   Calls: completed or open Tasks with TaskSubtype Call and CallType; tasks: Tasks (TaskSubtype
   Task); notes: completed Tasks (as orgs that log notes as activities keep them); meetings: Events
   with one EventRelation per attendee (IsParent, IsInvitee; Status Accepted once held) and
-  WhoId the first attendee; emails: EmailMessages (RelatedToId the opportunity) with their
-  EmailMessageRelation rows (FromAddress, ToAddress, CcAddress; RelationId the contact or user)
-  and the completed Task (TaskSubtype Email, ``ActivityId``) Enhanced Email logs. One email in
-  three leaves its known contacts out of ``ToAddress``/``CcAddress`` (only the relations name
+  WhoId the first attendee; emails: EmailMessage records (RelatedToId the opportunity, which
+  lists them as its `Emails`) with their EmailMessageRelation rows (FromAddress, ToAddress,
+  CcAddress; RelationId the contact or user) and the completed Task (TaskSubtype Email,
+  ``ActivityId``) Enhanced Email logs. One email in three leaves its known contacts out of
+  ``ToAddress``/``CcAddress`` (only the relations name
   them), as Salesforce does for recipients matched to records.
 
 Give the state a clock at `world.now` so that its own dates agree with the world's.

@@ -78,7 +78,7 @@ OPPORTUNITY_QUERY = (
     "Owner.Name, Owner.Email, Owner.IsActive FROM Events), "
     "(SELECT Id, MessageDate, CreatedDate, Incoming, Status, FromAddress, ToAddress, CcAddress, "
     "BccAddress, CreatedById, CreatedBy.Name, CreatedBy.Email, CreatedBy.IsActive "
-    "FROM EmailMessages) "
+    "FROM Emails) "
     "FROM Opportunity WHERE Id IN ({ids})"
 )
 """What a pull reads of each opportunity (mapping.py reads these fields). Every user is read
@@ -137,7 +137,7 @@ class SalesforceAdapter:
             for row in self.client.query(ATTENDEES_QUERY.format(ids=ids), "query EventRelation"):
                 attendees.setdefault(str(row["EventId"]), []).append(str(row["RelationId"]))
         recipients: dict[str, list[Mapping[str, Any]]] = {}
-        if any(children(o, "EmailMessages") for o in opportunities):
+        if any(children(o, "Emails") for o in opportunities):
             for row in self.client.query(
                 RECIPIENTS_QUERY.format(ids=ids), "query EmailMessageRelation"
             ):
@@ -180,7 +180,7 @@ class SalesforceAdapter:
                 )
             )  # fmt: skip
             _note_user(users, event.get("OwnerId"), event.get("Owner"))
-        for message in children(opp, "EmailMessages"):
+        for message in children(opp, "Emails"):
             activity = to_email(
                 message, deal_id=deal.id, relations=recipients.get(str(message["Id"]), ()),
                 contacts=ours, contacts_by_email=by_email, now=now,

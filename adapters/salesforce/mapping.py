@@ -3,7 +3,7 @@ per object.
 
 Input is what the adapter's SOQL returns (adapters/salesforce/adapter.py names the fields):
 an Opportunity with its child results (`OpportunityContactRoles`, `OpportunityHistories`,
-`Tasks`, `Events`, `EmailMessages`, each `{totalSize, done, records}` or null when empty),
+`Tasks`, `Events`, `Emails`, each `{totalSize, done, records}` or null when empty),
 parent fields nested (`Owner: {Name, Email, IsActive}`, `Contact: {Name, Email, Title}`),
 datetimes as `2026-11-25T09:00:00.000+0000`, dates as `2026-11-25`.
 

@@ -295,6 +295,12 @@ def test_unknown_fields_types_and_relationships(sf: Salesforce, org: dict[str, s
         "SELECT Score__c FROM Opportunity": ("INVALID_FIELD", "No such column 'Score__c'"),
         "SELECT Id FROM Widget": ("INVALID_TYPE", "sObject type 'Widget' is not supported"),
         "SELECT Id, (SELECT Id FROM Widgets) FROM Opportunity": ("INVALID_TYPE", "'Widgets'"),
+        # An opportunity lists its emails (RelatedToId) as `Emails`; `EmailMessages` is a Case's
+        # (ParentId): a real org refuses it here, so must the emulator.
+        "SELECT Id, (SELECT Id FROM EmailMessages) FROM Opportunity": (
+            "INVALID_TYPE",
+            "'EmailMessages'",
+        ),
         "SELECT Boss.Name FROM Opportunity": ("INVALID_FIELD", "relationship 'Boss'"),
         "SELECT Id FROM Opportunity WHERE Amount = '5'": (
             "INVALID_QUERY_FILTER_OPERATOR",
