@@ -15,7 +15,8 @@ one SaveResult per record, in order, HTTP 200 even when some fail (crm-apis.md 2
   later flush once visible (the store never recorded them as written);
 - any other refusal (a value a validation rule refuses) is reported failed with its reason.
 
-Errors: adapters.errors only, from the client (a whole call refused raises).
+Errors: adapters.errors only, from the client (a whole call refused raises, unless it was
+refused for one of our fields: then it is the case above, for every record of the call).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adapters.base import WriteResult
+from adapters.errors import InvalidRequest
 from adapters.salesforce import fields
 from adapters.salesforce.client import TIMEOUT, SalesforceClient
 
@@ -52,7 +54,7 @@ def write_back(client: SalesforceClient, values: Mapping[str, Mapping[str, Any]]
         if editable is not None:
             chunk = _without_hidden(chunk, editable, skipped)
         retry: dict[str, dict[str, Any]] = {}
-        for deal_id, errors in _update(client, chunk).items():
+        for deal_id, errors in _update_or_hidden(client, chunk).items():
             if _hidden_fields(errors):
                 retry[deal_id] = chunk[deal_id]
             else:
@@ -139,6 +141,22 @@ def _update(
         if not result.get("success"):
             refused[deal_id] = list(result.get("errors") or ())
     return refused
+
+
+def _update_or_hidden(
+    client: SalesforceClient, chunk: Mapping[str, Mapping[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """`_update`, with a whole call refused for one of our fields (INVALID_FIELD, "No such
+    column": an org may reject the request before saving any record) read as every record
+    refused for it, so that the chunk goes again without the fields the user cannot edit."""
+    try:
+        return _update(client, chunk)
+    except InvalidRequest as exc:
+        error = {"statusCode": getattr(exc, "code", None), "message": str(exc)}
+        if not _hidden_fields([error]):
+            raise
+        log.info("Salesforce org %s refused the whole update for a field: %s", client.org_id, exc)
+        return {deal_id: [error] for deal_id in chunk}
 
 
 def _hidden_fields(errors: Sequence[Mapping[str, Any]]) -> bool:
