@@ -96,7 +96,7 @@ def refresh_grant(
     if not refresh_token:
         raise PermissionDenied("no Sell refresh token is stored; install Deal Radar again")
     try:
-        return _grant(
+        tokens, expires = _grant(
             host, client_id, client_secret, now,
             grant_type="refresh_token", refresh_token=refresh_token,
         )  # fmt: skip
@@ -107,6 +107,10 @@ def refresh_grant(
                 "removed; install Deal Radar again from /install/sell"
             ) from exc
         raise
+    # Sell answers a new refresh token (crm-apis.md 3.1); an answer without one keeps the old,
+    # rather than store nothing and lose the grant at the next expiry.
+    tokens["refresh_token"] = tokens["refresh_token"] or refresh_token
+    return tokens, expires
 
 
 def personal_tokens(token: str) -> dict[str, Any]:

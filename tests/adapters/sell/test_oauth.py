@@ -3,10 +3,12 @@ names, personal access tokens."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+import responses
 
 from adapters.errors import InvalidRequest, PermissionDenied
 from adapters.sell import oauth
@@ -50,3 +52,14 @@ def test_a_personal_token_is_stored_marked_and_never_renewed(state: SellState) -
         oauth.personal_tokens("short")
     with pytest.raises(PermissionDenied, match="--token-stdin"):
         oauth.refresh_grant(stored, client_id="", client_secret="", now=lambda: None)  # type: ignore[arg-type]
+
+
+@responses.activate
+def test_a_refresh_answered_without_a_refresh_token_keeps_the_old_one() -> None:
+    responses.post("https://api.getbase.com/oauth2/token", json={
+        "access_token": "a2", "token_type": "bearer", "expires_in": 3599,
+    })  # fmt: skip
+    stored = {"access_token": "a1", "refresh_token": "r1"}
+    renewed, _ = oauth.refresh_grant(stored, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                                     now=lambda: datetime(2026, 12, 1, tzinfo=UTC))  # fmt: skip
+    assert renewed == {"access_token": "a2", "refresh_token": "r1"}
