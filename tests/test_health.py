@@ -24,6 +24,12 @@ def test_readme_worked_example() -> None:
     assert h.components["frequency"]["weighted_activities"] == 0.44
     assert h.components["recency"]["days_since_last"] == 12.0
     assert (h.score, h.grade) == (45, "fair")
+    # ... and one more call today: full recency, 14.8 + 33.3 frequency points.
+    doc = bundle(None, [], [activity("email", ago(12)), activity("call", ago(20)),
+                            activity("call", ago(0))])  # fmt: skip
+    h = run(doc).health
+    assert (h.components["recency"]["points"], h.components["frequency"]["points"]) == (50, 48.1)
+    assert (h.score, h.grade) == (98, "good")
 
 
 def test_steady_contact_at_the_expected_pace_is_good() -> None:
