@@ -27,6 +27,9 @@ _TEMPLATES: dict[str, dict[str, str]] = {
         "powermap_gap": (
             "Closes in {days_to_close} with no {level} or above engaged (threshold {threshold})"
         ),
+        "powermap_gap.today": (
+            "Closes today with no {level} or above engaged (threshold {threshold})"
+        ),
         "stuck_in_stage": "In stage {stage} for {days} (threshold {threshold})",
         "close_date_passed": "Close date passed {days} ago ({close_date})",
         "amount_missing": "Amount is missing",
@@ -45,6 +48,9 @@ _TEMPLATES: dict[str, dict[str, str]] = {
         "powermap_gap": (
             "Clôture dans {days_to_close} sans interlocuteur de niveau {level} ou plus "
             "(seuil {threshold})"
+        ),
+        "powermap_gap.today": (
+            "Clôture aujourd'hui sans interlocuteur de niveau {level} ou plus (seuil {threshold})"
         ),
         "stuck_in_stage": "Dans l'étape {stage} depuis {days} (seuil {threshold})",
         "close_date_passed": "Date de clôture dépassée depuis {days} ({close_date})",
@@ -105,6 +111,8 @@ def alert_message(code: str, facts: Mapping[str, Any], locale: str = LOCALE_FALL
     key = code
     if code == "no_activity" and facts.get("last_interaction_at") is None:
         key = "no_activity.never"
+    elif code == "powermap_gap" and facts.get("days_to_close") == 0:
+        key = "powermap_gap.today"
     return templates[key].format(**_words(code, facts, locale))
 
 

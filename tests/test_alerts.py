@@ -302,6 +302,17 @@ def test_powermap_gap_met_by_an_active_senior_contact() -> None:
     )
 
 
+def test_powermap_gap_on_the_closing_day_says_today() -> None:
+    found = alerts(_powermap(0), only("powermap_gap"))
+    assert found["powermap_gap"]["message"] == (
+        "Closes today with no director or above engaged (threshold 10 days)"
+    )
+    found = alerts(_powermap(0), {**only("powermap_gap"), "locale": "fr"})
+    assert found["powermap_gap"]["message"] == (
+        "Clôture aujourd'hui sans interlocuteur de niveau directeur ou plus (seuil 10 jours)"
+    )
+
+
 def test_powermap_gap_extra_titles() -> None:
     doc = _powermap(5, title="Gérant")
     assert "powermap_gap" in alerts(doc, only("powermap_gap"))
