@@ -243,8 +243,17 @@ RULES: dict[str, Rule] = {
 assert tuple(RULES) == ALERT_CODES, "every alert code has exactly one rule, in display order"
 
 
+def _roles_once(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Each role once as compared ("Champion", "champion"): two spellings of one role would
+    raise two alerts, and two tasks, for the same silence. The first spelling names it."""
+    keyed = {}
+    for role in cfg["roles"]:
+        keyed.setdefault(role_key(role), role)
+    return {**cfg, "roles": list(keyed.values()), "role_keys": list(keyed)}
+
+
 _PREPARE: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
-    "key_role_silent": lambda cfg: {**cfg, "role_keys": [role_key(r) for r in cfg["roles"]]},
+    "key_role_silent": _roles_once,
 }
 """Work a rule's settings need once per pipeline rather than once per deal."""
 

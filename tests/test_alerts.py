@@ -265,6 +265,12 @@ def test_key_role_silent_configured_roles() -> None:
     assert set(alerts(doc, settings)) == {"key_role_silent:sponsor executif"}
 
 
+def test_two_spellings_of_one_configured_role_are_one_alert() -> None:
+    doc = bundle({"created_at": ago(30)}, [contact("c1", roles=("Champion",))], [])
+    settings = only("key_role_silent", roles=["Champion", "champion", "CHAMPION "])
+    assert set(alerts(doc, settings)) == {"key_role_silent:Champion"}
+
+
 # --- powermap_gap --------------------------------------------------------------------------
 
 
