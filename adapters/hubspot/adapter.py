@@ -10,9 +10,11 @@ number of calls is what a portal's rate limit spends:
   contacts associations (1,000 per call: who took part), owners (active, then archived:
   deactivated users come back `active=False`) and pipelines once per adapter (an adapter lives
   for one job). Deals the batch read does not return are `Pulled.deleted`.
-- `changed_since(cursor)`: one search page (200) on `hs_lastmodifieddate`, ascending. Pages of
-  one search follow `after`; before `after` would pass the 10,000-result cap, the search starts
-  again from the last timestamp seen, leaving out the deals of that timestamp already returned.
+- `changed_since(cursor)`: one search page (200) on `hs_lastmodifieddate`, ascending. Each page
+  is a new search from the last timestamp returned (`GTE`), `after` past the deals already
+  returned at that timestamp, which are left out if they come again. Paging one search by
+  offset would skip a deal whenever one already returned is edited meanwhile (it moves to the
+  end, and the rest shift back past the offset); and no search nears the 10,000-result cap.
 - `write_back(values)`: adapters/hubspot/writeback.py, batch update (100 per call) of the
   properties in adapters/hubspot/properties.py, values as strings.
 - `deals_for_events(bodies)`: the deals of stored webhook events that named no deal known to
@@ -140,9 +142,8 @@ class HubSpotAdapter:
         self.label_roles: Mapping[str, str | None] = tenant.extra.get("label_roles", {})
         self._pipelines: Pipelines | None = None
         self._owners: dict[str, User] | None = None
-        self._search: tuple[str, str | None, int, set[str]] | None = None
-        """The search under way: (cursor returned, its `since`, next `after`, ids seen at the
-        cursor's timestamp)."""
+        self._search: tuple[str, set[str]] | None = None
+        """The listing under way: (cursor returned, ids returned at the cursor's timestamp)."""
 
     # -- pull ----------------------------------------------------------------------------------
 
@@ -268,20 +269,21 @@ class HubSpotAdapter:
     # -- changes -------------------------------------------------------------------------------
 
     def changed_since(self, cursor: str | None) -> Changes:
-        since, after, seen = cursor, 0, set()
+        seen: set[str] = set()
         if self._search is not None and self._search[0] == cursor:
-            _, since, after, seen = self._search
-        if after + SEARCH_PAGE > SEARCH_CAP:
-            since, after = cursor, 0  # start again from the last timestamp seen
+            seen = self._search[1]
+        # Past the deals of the cursor's timestamp returned already (the ties of a bulk import);
+        # one of them edited meanwhile would make this skip one other tie, never a later deal.
+        after = len(seen) if len(seen) + SEARCH_PAGE <= SEARCH_CAP else 0
         body: dict[str, Any] = {
             "sorts": [{"propertyName": MODIFIED, "direction": "ASCENDING"}],
             "properties": [MODIFIED],
             "limit": SEARCH_PAGE,
             "after": str(after),
         }
-        if since is not None:
+        if cursor is not None:
             body["filterGroups"] = [
-                {"filters": [{"propertyName": MODIFIED, "operator": "GTE", "value": since}]}
+                {"filters": [{"propertyName": MODIFIED, "operator": "GTE", "value": cursor}]}
             ]
         page = self._json(
             "deals.search",
@@ -300,12 +302,11 @@ class HubSpotAdapter:
                 last, seen = stamp, set()
             seen.add(deal_id)
             ids.append(deal_id)
-        following = _next_after(page)
         out = last if last is not None else "0"
-        # Done: a next call from this cursor searches again from it, still without the deals
+        # A next call from this cursor searches again from it, past (and without) the deals
         # already returned at its timestamp.
-        self._search = (out, since, int(following), seen) if following else (out, out, 0, seen)
-        return Changes(ids, out, more=following is not None)
+        self._search = (out, seen)
+        return Changes(ids, out, more=_next_after(page) is not None)
 
     # -- write-back ----------------------------------------------------------------------------
 

@@ -253,6 +253,35 @@ def test_changed_since_crosses_the_search_cap_without_missing_or_repeating_a_dea
     assert (again.deal_ids, again.more) == ([], False)
 
 
+def test_a_deal_edited_while_the_sync_pages_on_makes_no_other_deal_missed(redis: Redis) -> None:
+    """The install's listing pages while reps work: a deal already listed and edited again
+    moves to the end of the ordering. Had the pages followed one search's offsets, the deal
+    shifted back onto the page already read would never be listed, nor found afterwards (the
+    cursor is past it), and never swept."""
+    clock = {"now": NOW - timedelta(days=1)}
+    state = HubSpotState(PORTAL, clock=lambda: clock["now"], rate_limit=None,
+                         search_rate_limit=None)  # fmt: skip
+    created = []
+    for i in range(450):
+        clock["now"] += timedelta(seconds=1)
+        created.append(state.create_object("deals", {"dealname": f"D{i}"}))
+    listed: list[str] = []
+    try:
+        with serve(state) as server:
+            adapter = make_adapter(state, server, redis)
+            changes = adapter.changed_since(None)
+            listed += changes.deal_ids
+            clock["now"] += timedelta(seconds=1)
+            state.update_object("deals", created[5], {"dealname": "D5, edited"})
+            while changes.more:
+                changes = adapter.changed_since(changes.cursor)
+                listed += changes.deal_ids
+    finally:
+        state.webhooks.stop()
+    assert set(listed) == set(created)
+    assert listed.count(created[5]) == 2, "listed again once edited, which is right"
+
+
 def test_write_back_writes_only_the_given_values_in_batches_of_100(
     seeded: Seeded, redis: Redis
 ) -> None:
