@@ -151,4 +151,15 @@ def parse_event(body: bytes) -> tuple[str, list[str]]:
         or not all(isinstance(i, str | int) and not isinstance(i, bool) and str(i) for i in ids)
     ):
         raise MalformedBody("data: give deal_id, or deal_ids (1 to 100 ids)")
-    return kind, [str(i) for i in ids]
+    deal_ids = [str(i) for i in ids]
+    if not all(_ID.fullmatch(i) for i in deal_ids):
+        raise MalformedBody(
+            "data: a deal id is 1 to 255 characters, without control characters or lone "
+            "surrogates"
+        )
+    return kind, deal_ids
+
+
+_ID = re.compile("[^\x00-\x1f\x7f\ud800-\udfff]{1,255}")
+"""A deal id as any CRM writes one: no database stores NUL or lone surrogates, and no CRM
+names a record with control characters."""

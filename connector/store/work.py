@@ -7,7 +7,7 @@ can always find what is still pending, whatever happened to Redis or to a worker
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,8 +72,47 @@ def receive_many(
 
 
 def as_dicts(rows: Sequence[InboxRow]) -> list[dict[str, Any]]:
-    """Inbox rows as column values, for SQLAlchemy's insert."""
-    return [{**dict(zip(INBOX_COLUMNS, row, strict=True)), "attempts": 0} for row in rows]
+    """Inbox rows as column values, for SQLAlchemy's insert, in text the database can store."""
+    return [
+        {
+            **dict(zip(INBOX_COLUMNS, row, strict=True)),
+            "dedupe_key": storable(row[1]),
+            "body": storable(row[3]),
+            "deal_ids": [storable(d) for d in row[4]],
+            "attempts": 0,
+        }
+        for row in rows
+    ]
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """`text` as PostgreSQL and SQLite take it: NUL (PostgreSQL refuses it in text) and lone
+    surrogates (a truncated emoji escaped in a CRM's JSON; neither database takes them) become
+    U+FFFD. Without this, one such event would have its whole delivery refused, again at every
+    retry of the sender, and the good events in it lost with it."""
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+def _storable_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {**r, "k": storable(r["k"]), "b": storable(r["b"]), "d": [storable(d) for d in r["d"]]}
+        for r in records
+    ]
+
+
+def _document(records: list[dict[str, Any]]) -> bytes:
+    """The rows as one JSON document for _INSERT_POSTGRESQL: orjson's, unless the text holds
+    what PostgreSQL cannot store (rare: checked on the encoded bytes, not string by string)."""
+    try:
+        document = orjson.dumps(records)
+    except orjson.JSONEncodeError:  # lone surrogates, which orjson refuses
+        return orjson.dumps(_storable_records(records))
+    if b"\\u0000" in document:
+        return orjson.dumps(_storable_records(records))
+    return document
 
 
 _INSERT_POSTGRESQL = (
@@ -97,11 +136,7 @@ def insert_postgresql(connection: Any, rows: Sequence[InboxRow]) -> list[tuple[s
     """Insert `inbox_rows` (of one tenant or several) on a psycopg connection, in its current
     transaction or, on an autocommit connection, as a transaction of its own; the new rows'
     (tenant id, dedupe key, id). Keys already in the inbox are left alone."""
-    records = _inbox_records(rows)
-    try:
-        document = orjson.dumps(records).decode()
-    except orjson.JSONEncodeError:  # text orjson refuses (lone surrogates): as before
-        document = json.dumps(records, ensure_ascii=False)
+    document = _document(_inbox_records(rows)).decode()
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_POSTGRESQL, (document,))
         return cursor.fetchall()
@@ -135,12 +170,7 @@ class InboxInsert:
         _raise_unless(self.pgconn.prepare(self.NAME, statement), pq.ExecStatus.COMMAND_OK)
 
     def __call__(self, rows: Sequence[InboxRow]) -> list[tuple[str, str, int]]:
-        records = _inbox_records(rows)
-        try:
-            document = orjson.dumps(records)
-        except orjson.JSONEncodeError:  # lone surrogates, escaped: PostgreSQL refuses them
-            document = json.dumps(records).encode()
-        result = self.pgconn.exec_prepared(self.NAME, [document])
+        result = self.pgconn.exec_prepared(self.NAME, [_document(_inbox_records(rows))])
         _raise_unless(result, pq.ExecStatus.TUPLES_OK)
         value = result.get_value
         return [

@@ -30,6 +30,7 @@ from connector.store.credentials import WEBHOOK_SECRET, load_tokens
 from connector.store.models import ActivityDealRow, DealContactRow
 from connector.store.secrets import SecretError
 from connector.store.tenants import get_tenant, tenant_for_api_key
+from connector.store.work import storable
 
 if TYPE_CHECKING:
     from connector.app import Services
@@ -116,26 +117,27 @@ def salesforce_outbound() -> tuple[Response, int]:
     if request.mimetype not in SOAP_TYPES:
         services.metrics.refused.labels(SALESFORCE, "content_type").inc()
         return _soap(salesforce_events.soap_fault("expected a SOAP (text/xml) body"), 415)
+    body = request.get_data(cache=False)  # read once: the inbox keeps these very bytes
     try:
-        message = salesforce_events.parse_outbound(request.get_data(cache=False))
+        message = salesforce_events.parse_outbound(body)
     except MalformedBody as exc:
         services.metrics.refused.labels(SALESFORCE, "malformed").inc()
         log.info("salesforce outbound message refused: %s", exc.reason)
         return _soap(salesforce_events.soap_fault(f"malformed message: {exc.reason}"), 400)
-    if services.accounts.find(SALESFORCE, message.organization_id) is None:
-        services.metrics.refused.labels(SALESFORCE, "unknown_org").inc()
-        log.warning(
-            "salesforce outbound message from unknown org %s (%d notifications) refused",
-            message.organization_id, len(message.notifications),
-        )  # fmt: skip
-        return _soap(salesforce_events.soap_fault("unknown organization"), 403)
     try:
+        if services.accounts.find(SALESFORCE, message.organization_id) is None:
+            services.metrics.refused.labels(SALESFORCE, "unknown_org").inc()
+            log.warning(
+                "salesforce outbound message from unknown org %s (%d notifications) refused",
+                message.organization_id, len(message.notifications),
+            )  # fmt: skip
+            return _soap(salesforce_events.soap_fault("unknown organization"), 403)
         _store(
             services,
             SALESFORCE,
             message.organization_id,
             salesforce_events.events(message),
-            request.get_data(),
+            body,
         )
     except (InboxUnavailable, SQLAlchemyError):
         log.exception("salesforce outbound message: the database refused it; Salesforce retries")
@@ -181,6 +183,8 @@ def generic(tenant_id: str) -> tuple[Response, int]:
     if request.mimetype != "application/json":
         return _refuse(GENERIC, 415, "content_type", "send application/json")
     body = request.get_data(cache=False)
+    if storable(tenant_id) != tenant_id:  # no tenant has such an id, nor can the database say
+        return _refuse(GENERIC, 401, "signature_no_secret", "no signing secret for this tenant")
     try:
         secret = load_tokens(services.store, services.box, tenant_id, name=WEBHOOK_SECRET)
     except (SecretError, SQLAlchemyError):

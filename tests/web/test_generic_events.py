@@ -80,8 +80,11 @@ def test_bad_signatures_are_401(
     assert (response.status_code, response.json["error"]) == (401, reason)
 
 
-def test_a_tenant_without_a_secret_or_an_unknown_tenant_is_401(client: FlaskClient) -> None:
-    response = _post(client, "no-such-tenant", {"type": "deal.updated", "data": {"deal_id": "x"}})
+@pytest.mark.parametrize("tenant_id", ["no-such-tenant", "nul%00here"])
+def test_a_tenant_without_a_secret_or_an_unknown_tenant_is_401(
+    client: FlaskClient, tenant_id: str
+) -> None:
+    response = _post(client, tenant_id, {"type": "deal.updated", "data": {"deal_id": "x"}})
     assert (response.status_code, response.json["error"]) == (401, "signature_no_secret")
 
 
@@ -91,6 +94,9 @@ def test_a_tenant_without_a_secret_or_an_unknown_tenant_is_401(client: FlaskClie
         [1],
         {"type": "deal.exploded", "data": {"deal_id": "x"}},
         {"type": "deal.updated", "data": {}},
+        {"type": "deal.updated", "data": {"deal_id": "d\u0000x"}},  # no database stores it
+        {"type": "deal.updated", "data": {"deal_ids": ["d-1", "d\ud83d"]}},
+        {"type": "deal.updated", "data": {"deal_id": "x" * 256}},
     ],
 )
 def test_a_signed_but_malformed_event_is_400(

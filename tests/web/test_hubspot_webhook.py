@@ -69,6 +69,24 @@ def test_fifty_events_for_three_deals_with_duplicates_and_out_of_order_queue_thr
     assert len(_inbox(app, tenant_id)) == 40, "each event once"
 
 
+def test_text_no_database_can_store_loses_nothing_of_the_delivery(
+    client: FlaskClient, app: Flask, redis: Redis, tenant_id: str
+) -> None:
+    """A truncated emoji (a lone surrogate, as JSON escapes it) or a NUL in one event: had the
+    insert been refused, HubSpot would retry the same bytes until it gave up, and the good
+    events delivered with it would be lost too."""
+    odd = [{**_event(1, 1000), "propertyValue": "Big deal \ud83d"},
+           {**_event(2, 1001), "propertyValue": "nul \u0000 here"}]  # fmt: skip
+    body = ("[" + ",".join([json.dumps(_event(3, 1002)), *map(json.dumps, odd)]) + "]").encode()
+    assert b"\\ud83d" in body and b"\\u0000" in body
+    response = _post(client, body)
+    assert response.status_code == 202, response.json
+    stored = {e.deal_ids[0]: e.body for e in _inbox(app, tenant_id)}
+    assert set(stored) == {"1000", "1001", "1002"}
+    assert "Big deal \ufffd" in stored["1000"]
+    assert "nul \\u0000 here" in stored["1001"], "kept as the JSON escape it came as"
+
+
 def test_a_replayed_delivery_is_acknowledged_and_dropped(
     client: FlaskClient, app: Flask, tenant_id: str
 ) -> None:

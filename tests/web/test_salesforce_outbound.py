@@ -48,6 +48,10 @@ def test_a_message_is_persisted_queued_and_acknowledged(
     (row,) = _inbox(app, tenant_id)
     assert row.deal_ids == ["0065e00000GhIjKAAV"]
     assert pending_deals(redis, tenant_id, {"0065e00000GhIjKAAV"}) == {"0065e00000GhIjKAAV"}
+    assert row.body == (FIXTURES / "outbound__opportunity.xml").read_text(encoding="utf-8"), (
+        "the message as Salesforce sent it: what the adapter reads again for the events whose "
+        "deal it must find later"
+    )
     again = _post(client, "outbound__opportunity.xml")  # Salesforce redelivers
     assert again.status_code == 200 and b"<Ack>true</Ack>" in again.data
     assert len(_inbox(app, tenant_id)) == 1
@@ -77,3 +81,16 @@ def test_unsafe_or_broken_xml_is_400_never_500(
 
 def test_wrong_content_type_is_415(client: FlaskClient, tenant_id: str) -> None:
     assert _post(client, "outbound__opportunity.xml", "application/json").status_code == 415
+
+
+def test_a_database_that_is_down_gets_the_soap_fault_salesforce_retries(app: Flask) -> None:
+    from connector.app import create_app
+    from connector.store.db import Store
+
+    services = app.extensions["dealradar"]
+    down = Store("postgresql://postgres@127.0.0.1:1/nowhere", connect_args={"connect_timeout": 1})
+    client = create_app(services.config, store=down, redis=services.redis).test_client()
+    response = _post(client, "outbound__opportunity.xml")
+    assert response.status_code == 503
+    assert response.mimetype == "text/xml" and b"Fault" in response.data
+    assert b"<Ack>true</Ack>" not in response.data
