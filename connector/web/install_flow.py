@@ -26,8 +26,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Response, jsonify, redirect, request
+from flask import Response, current_app, jsonify, redirect, request
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
@@ -89,10 +90,16 @@ class Flow:
         signed = _signer(services, self.salt).dumps({**(state or {}), "nonce": nonce})
         response = redirect(authorize(services.config.public_url + self.callback, signed), 302)
         response.set_cookie(
-            self.cookie, nonce, max_age=STATE_MAX_AGE, path=self.callback, httponly=True,
-            samesite="Lax", secure=services.config.public_url.startswith("https://"),
+            self.cookie, nonce, max_age=STATE_MAX_AGE, path=self._cookie_path(services),
+            httponly=True, samesite="Lax", secure=services.config.public_url.startswith("https://"),
         )  # fmt: skip
         return response
+
+    def _cookie_path(self, services: Any) -> str:
+        """The callback's path as the browser sees it: PUBLIC_URL's own path first, when a proxy
+        serves the app under a prefix (https://host/radar), else the cookie would never come
+        back with the callback and every install would be refused."""
+        return urlsplit(services.config.public_url).path.rstrip("/") + self.callback
 
     def check_state(self, services: Any) -> dict[str, Any]:
         """The callback's state payload, once: signed by us, fresh, from this browser, never
@@ -171,7 +178,8 @@ class Flow:
     def answer(self, done: Installed, facts: dict[str, Any], *, where: str, doing: str) -> Response:
         """`facts` as JSON when asked for, else a page with the API key; the cookie dropped."""
         response = _installed_answer(done, facts, where=where, doing=doing)
-        response.delete_cookie(self.cookie, path=self.callback)
+        services = current_app.extensions["dealradar"]
+        response.delete_cookie(self.cookie, path=self._cookie_path(services))
         return response
 
     def refused(self, exc: InstallError) -> tuple[Response, int]:

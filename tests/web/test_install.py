@@ -45,12 +45,16 @@ class Clock:
 class Served:
     """Our web app on a real port (its PUBLIC_URL), with the config pointing at HubSpot."""
 
-    def __init__(self, store: Store, redis: Redis, hubspot_url: str, **crm: str) -> None:
+    def __init__(
+        self, store: Store, redis: Redis, hubspot_url: str, prefix: str = "", **crm: str
+    ) -> None:
+        """`prefix`: served under it, as behind a proxy that strips it (PUBLIC_URL has it)."""
         self.clock = Clock()
+        self.prefix = prefix
         self.browser = requests.Session()
         """The admin's browser: keeps our cookie from the start page to the callback."""
         self.server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.url = f"http://127.0.0.1:{self.server.server_port}{prefix}"
         settings = {
             "HUBSPOT_API_URL": hubspot_url,
             "HUBSPOT_AUTHORIZE_URL": hubspot_url + "/oauth/authorize",
@@ -63,6 +67,11 @@ class Served:
         self.thread.start()
 
     def _wsgi(self, environ: dict, start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(self.prefix + "/"):
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not under the prefix"]
+        environ["PATH_INFO"] = path[len(self.prefix) :]  # the proxy strips it
         return self.app(environ, start_response)
 
     def install(self, headers: dict[str, str] | None = None) -> requests.Response:
@@ -174,6 +183,25 @@ def test_a_reinstall_keeps_the_tenant_and_its_keys_and_replaces_the_tokens(
     tenant = find_tenant(store, "hubspot", str(PORTAL))
     assert (tenant.status, tenant.status_reason) == ("active", None)
     assert len(setup_jobs(redis)) == 2
+
+
+def test_an_install_behind_a_proxy_that_serves_the_app_under_a_prefix(
+    store: Store, redis: Redis, hubspot: ServerHandle
+) -> None:
+    """PUBLIC_URL https://host/radar: the browser comes back to /radar/install/hubspot/callback,
+    and must bring the install's cookie with it."""
+    state = hubspot.state
+    served = Served(
+        store, redis, hubspot.url, prefix="/radar",
+        HUBSPOT_CLIENT_ID=state.client_id, HUBSPOT_CLIENT_SECRET=state.client_secret,
+    )  # fmt: skip
+    try:
+        answer = served.install()
+    finally:
+        served.stop()
+    assert answer.status_code == 200, answer.text
+    assert answer.url.startswith(served.url + "/install/hubspot/callback")
+    assert answer.json()["status"] == "installed"
 
 
 def test_the_html_answer_shows_the_same_facts(web: Served) -> None:
