@@ -668,10 +668,18 @@ def _compile(node: Any, sobject: str, ctx: Context) -> Callable[[dict[str, Any]]
     return lambda r: (v := _key(fdef, get(r))) is not None and compare(v)
 
 
+_NO_SEMI_JOIN = frozenset(
+    {"ActivityHistory", "Attachment", "Event", "EventAttendee", "Note", "OpenActivity", "Task"}
+)
+"""Objects the SOQL reference's semi-join restrictions exclude from an inner select."""
+
+
 def _semi_join(sub: Query, ctx: Context) -> set[Any]:
     if sub.count or len(sub.fields) != 1 or not isinstance(sub.fields[0], str):
         raise malformed_query("a semi-join subquery must select exactly one field")
     sobject = ctx.type_name(sub.sobject)
+    if sobject in _NO_SEMI_JOIN:
+        raise malformed_query(f"Entity '{sobject}' is not supported for semi join inner selects")
     _check_restrictions(sub, sobject)
     steps = _resolve(sub.fields[0], sobject, ctx)
     get = _getter(steps, ctx)

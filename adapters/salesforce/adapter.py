@@ -83,10 +83,9 @@ OPPORTUNITY_QUERY = (
 )
 """What a pull reads of each opportunity (mapping.py reads these fields). Every user is read
 with User.IsActive, so that a deal whose owner left carries that owner as inactive."""
-ATTENDEES_QUERY = (
-    "SELECT EventId, RelationId FROM EventRelation "
-    "WHERE EventId IN (SELECT Id FROM Event WHERE WhatId IN ({ids}))"
-)
+ATTENDEES_QUERY = "SELECT EventId, RelationId FROM EventRelation WHERE EventId IN ({ids})"
+"""The attendees of the events the opportunities query returned, by their ids: SOQL takes no
+Event (nor Task) in a semi-join's inner select."""
 RECIPIENTS_QUERY = (
     "SELECT EmailMessageId, RelationId, RelationType FROM EmailMessageRelation "
     "WHERE EmailMessageId IN (SELECT Id FROM EmailMessage WHERE RelatedToId IN ({ids})) "
@@ -133,8 +132,10 @@ class SalesforceAdapter:
         ids = soql_ids(wanted)
         opportunities = self.client.query(OPPORTUNITY_QUERY.format(ids=ids), "query Opportunity")
         attendees: dict[str, list[str]] = {}
-        if any(children(o, "Events") for o in opportunities):
-            for row in self.client.query(ATTENDEES_QUERY.format(ids=ids), "query EventRelation"):
+        events = [str(e["Id"]) for o in opportunities for e in children(o, "Events")]
+        for chunk in _chunks(events, PULL_BATCH):
+            query = ATTENDEES_QUERY.format(ids=soql_ids(chunk))
+            for row in self.client.query(query, "query EventRelation"):
                 attendees.setdefault(str(row["EventId"]), []).append(str(row["RelationId"]))
         recipients: dict[str, list[Mapping[str, Any]]] = {}
         if any(children(o, "Emails") for o in opportunities):

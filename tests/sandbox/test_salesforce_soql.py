@@ -301,6 +301,15 @@ def test_unknown_fields_types_and_relationships(sf: Salesforce, org: dict[str, s
             "INVALID_TYPE",
             "'EmailMessages'",
         ),
+        # The SOQL reference excludes Event and Task (and a few others) from semi-joins.
+        "SELECT EventId FROM EventRelation WHERE EventId IN (SELECT Id FROM Event)": (
+            "MALFORMED_QUERY",
+            "Entity 'Event' is not supported for semi join inner selects",
+        ),
+        "SELECT Id FROM Opportunity WHERE Id IN (SELECT WhatId FROM Task)": (
+            "MALFORMED_QUERY",
+            "Entity 'Task' is not supported for semi join inner selects",
+        ),
         "SELECT Boss.Name FROM Opportunity": ("INVALID_FIELD", "relationship 'Boss'"),
         "SELECT Id FROM Opportunity WHERE Amount = '5'": (
             "INVALID_QUERY_FILTER_OPERATOR",
