@@ -131,8 +131,8 @@ def poll(tenant_id: str) -> int:
 
     Skipped while the tenant's API usage is past its share (jobs/budget.py), and, for a CRM
     whose accounts may push changes or not (`push_optional`: Salesforce's Outbound Messages
-    and Flows), while pushes arrive: then the cursor moves to the poll's start, so polling
-    resumes from there once pushes stop."""
+    and Flows), while pushes arrive, but for one poll every PUSH_POLL: the safety net, which
+    reads every change since the last poll (the cursor never moves past what was not read)."""
     rt = current()
     try:
         tenant = tenants.get_tenant(rt.store, tenant_id)
@@ -175,9 +175,11 @@ def _poll(rt: Runtime, tenant: Tenant) -> Progress:
     if why is not None:
         log.info("poll of tenant %s skipped: %s", tenant_id, why)
         return Progress()
-    if getattr(adapter, "push_optional", False) and _pushing(tenant_id):
-        horizon = rt.clock().timestamp() - float(getattr(adapter, "index_lag_seconds", 0.0))
-        _checkpoint(tenant_id, str(int(horizon * 1000)))
+    if (
+        getattr(adapter, "push_optional", False)
+        and _pushing(tenant_id)
+        and not _safety_net_due(tenant_id)
+    ):
         log.debug("poll of tenant %s skipped: its CRM pushes changes", tenant_id)
         return Progress()
     progress = Progress()
@@ -215,8 +217,22 @@ def _record_poll(tenant_id: str, outcome: str) -> None:
 
 
 PUSH_FRESH = timedelta(hours=6)
-"""An account that pushed a change this recently pushes: polling it would read again what its
-pushes already brought. Past it (a quiet day, or pushes that stopped) polling resumes."""
+"""An account that pushed a change this recently pushes: polling it every few minutes would read
+again what its pushes already brought (it is polled every PUSH_POLL instead). Past it (a quiet
+day, or pushes that stopped) polling resumes its pace."""
+
+
+PUSH_POLL = timedelta(hours=1)
+"""While an account pushes, it is still polled this often: the safety net for a change no push
+carried (one an Outbound Message rule's criteria do not match, a message Salesforce dropped
+after a day of retries), read within the hour rather than never."""
+
+
+def _safety_net_due(tenant_id: str) -> bool:
+    rt = current()
+    with rt.store.tenant(tenant_id) as s:
+        last = s.get(SyncCursor, (tenant_id, LAST_POLL))
+    return last is None or rt.clock() - from_db(last.updated_at) >= PUSH_POLL
 
 
 def _pushing(tenant_id: str) -> bool:

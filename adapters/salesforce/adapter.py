@@ -98,7 +98,7 @@ customer took part."""
 class SalesforceAdapter:
     needs_polling = True
     """Orgs push through an Outbound Message or a Flow when their admin set one up; the
-    scheduler polls the others (and stops polling while pushes arrive: `push_optional`)."""
+    scheduler polls the others (and polls hourly only while pushes arrive: `push_optional`)."""
     push_optional = True
     index_lag_seconds = INDEX_LAG_SECONDS
     pull_batch = PULL_BATCH

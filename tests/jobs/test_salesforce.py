@@ -20,7 +20,7 @@ from connector import queues
 from connector.intake import accept_event
 from connector.store import results, tenants
 from connector.store.credentials import load_tokens, save_tokens
-from connector.store.models import OutboxEffect, SetupRun, SweepRun, SyncCursor
+from connector.store.models import OutboxEffect, SetupRun, SweepRun
 from connector.store.status import describe, tenant_status
 from jobs import refresh, schedule, sweep
 from jobs.runtime import Runtime
@@ -51,7 +51,7 @@ class Org:
 
 @pytest.fixture
 def org(rt: Runtime, clock: Any) -> Iterator[Org]:
-    state = SalesforceState(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    state = SalesforceState(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, clock=clock)
     load_into_salesforce(state, generate(8, seed=21, now=clock()))
     with serve(state) as server:
         tenant, _ = tenants.create_tenant(
@@ -160,24 +160,37 @@ def test_past_the_share_polls_and_sweeps_pause_then_resume(
     assert any("API usage:" in line and "non-urgent work pauses at 80%" in line for line in lines)
 
 
-def test_polls_stop_while_the_org_pushes(rt: Runtime, installed: Org, clock: Any) -> None:
-    tenant_id = installed.tenant_id
-    accept_event(
-        rt.store, rt.redis, tenant_id, dedupe_key="org:04l000000000001", source="salesforce",
-        body="<soap/>", deal_ids=[installed.opportunities()[0]], now=clock(), window=0,
-    )  # fmt: skip
-    run_jobs(rt.redis)
-    installed.state.reset_counts()
-    assert schedule.poll(tenant_id) == 0
-    assert LISTING not in installed.state.counts()
-    with rt.store.tenant(tenant_id) as s:
-        cursor = s.get(SyncCursor, (tenant_id, schedule.DEALS_CURSOR)).value
-    assert int(cursor) == int((clock().timestamp() - 60) * 1000), "moved to the poll's start"
-    clock.now += schedule.PUSH_FRESH + timedelta(minutes=1)  # pushes stopped: poll again
+def test_while_the_org_pushes_it_is_polled_hourly_and_nothing_unpushed_is_missed(
+    rt: Runtime, installed: Org, clock: Any
+) -> None:
+    """A change no push carried (the Outbound Message rule's criteria do not match it) is found
+    by the hourly safety-net poll, from where the last poll stopped."""
+    tenant_id, state = installed.tenant_id, installed.state
+    pending = queues.pending_key(tenant_id)
+
+    def pushed() -> None:
+        accept_event(
+            rt.store, rt.redis, tenant_id, dedupe_key=f"org:{clock().timestamp()}",
+            source="salesforce", body="<soap/>", deal_ids=[installed.opportunities()[0]],
+            now=clock(), window=0,
+        )  # fmt: skip
+        run_jobs(rt.redis)
+
+    pushed()
+    schedule.poll(tenant_id)  # the first poll since the install: the safety net runs
+    rt.redis.delete(pending)
+    clock.now += timedelta(minutes=5)
     changed = installed.opportunities()[1]
-    installed.state.update("Opportunity", changed, {"Amount": 99})
-    assert schedule.poll(tenant_id) >= 1
-    assert changed in {i.decode() for i in rt.redis.smembers(queues.pending_key(tenant_id))}
+    state.update("Opportunity", changed, {"Amount": 99})  # and no push for it
+    clock.now += timedelta(minutes=5)
+    pushed()
+    state.reset_counts()
+    assert schedule.poll(tenant_id) == 0, "pushes arrive: no poll within the hour"
+    assert LISTING not in state.counts()
+    clock.now += schedule.PUSH_POLL
+    pushed()
+    assert schedule.poll(tenant_id) >= 1, "the hourly safety net reads what was not pushed"
+    assert changed in {i.decode() for i in rt.redis.smembers(pending)}
 
 
 def test_a_record_the_org_refuses_is_not_recorded_as_written(rt: Runtime, installed: Org) -> None:
