@@ -106,11 +106,20 @@ def _channels(channels: tuple[str, ...]) -> set[str]:
     return {"mail" if c == "email" else c for c in channels}
 
 
+SEND = "notify"
+"""The queue mark of a send run requested now (the sweeper's too)."""
+SEND_LATER = "notify_later"
+"""The queue mark of a send run scheduled for a retry."""
+
+
 def request_send(rt: Runtime, tenant_id: str, delay: float = 0.0) -> None:
-    """Ask for `send(tenant)` soon; the sweeper asks again if Redis loses it."""
+    """Ask for `send(tenant)` now, or `delay` seconds ahead for a retry: under a mark of its
+    own, so that a channel failing for hours never holds back another rep's message or the
+    digest. The sweeper asks again if Redis loses it."""
+    what = SEND if delay <= 0 else SEND_LATER
     try:
         queues.enqueue_once(
-            rt.redis, queues.ACTIONS, "jobs.notify.send", tenant_id, what="notify", delay=delay
+            rt.redis, queues.ACTIONS, "jobs.notify.send", tenant_id, what=what, delay=delay
         )
     except RedisError:
         log.warning("tenant %s: messages wait for the sweeper (Redis refused)", tenant_id)
@@ -118,7 +127,7 @@ def request_send(rt: Runtime, tenant_id: str, delay: float = 0.0) -> None:
 
 def send(tenant_id: str) -> dict[str, int]:
     rt = current()
-    rt.redis.delete(queues.scheduled_key(tenant_id, "notify"))
+    rt.redis.delete(*(queues.scheduled_key(tenant_id, w) for w in (SEND, SEND_LATER)))
     now = rt.clock()
     with rt.store.tenant(tenant_id) as s:
         rows = [

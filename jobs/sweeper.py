@@ -40,8 +40,8 @@ _FOLLOW_UPS = {
     pipeline.WRITEBACK: (queues.WRITEBACK, "jobs.writeback.flush", "flush"),
     pipeline.EVENT: (queues.ACTIONS, "jobs.actions.dispatch", "dispatch"),
     hooks.DELIVERY: (queues.ACTIONS, "jobs.hooks.deliver", hooks.DELIVERY),
-    notify.MAIL: (queues.ACTIONS, "jobs.notify.send", "notify"),
-    notify.SLACK: (queues.ACTIONS, "jobs.notify.send", "notify"),
+    notify.MAIL: (queues.ACTIONS, "jobs.notify.send", notify.SEND),
+    notify.SLACK: (queues.ACTIONS, "jobs.notify.send", notify.SEND),
     digest.DIGEST: (queues.ACTIONS, "jobs.digest.run", digest.DIGEST),
     **{kind: (queues.ACTIONS, crm_effects.RUN, crm_effects.WHAT) for kind in crm_effects.KINDS},
 }

@@ -188,6 +188,41 @@ def test_a_receiver_away_for_hours_gets_every_delivery_once_it_returns(
     assert len(receiver.received) == STARTED
 
 
+def test_a_target_down_for_hours_never_holds_back_another_targets_deliveries(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock, api: FlaskClient, auth: dict,
+    receiver: Receiver,
+) -> None:  # fmt: skip
+    """The down target's retry is scheduled up to an hour ahead; a new alert must still reach
+    the healthy target at once, not with that retry."""
+    down = Receiver(status=503).start()
+    try:
+        _subscribe(api, auth, receiver, ["alert.started"])
+        api.post("/api/v1/hooks", json={"target_url": down.url, "events": ["alert.started"]},
+                 headers=auth)  # fmt: skip
+        _evaluate(rt, tenant_id, clock)
+        run_jobs(redis)
+        for _ in range(9):  # the down target's retries, each at its due time: backoff grows
+            with rt.store.tenant(tenant_id) as s:
+                clock.now = max(from_db(d.due_at) for d in s.scalars(
+                    select(HookDelivery).where(HookDelivery.status == "pending")))  # fmt: skip
+            hooks.deliver(tenant_id)
+        with rt.store.tenant(tenant_id) as s:
+            retry = min(from_db(d.due_at) for d in s.scalars(
+                select(HookDelivery).where(HookDelivery.status == "pending")))  # fmt: skip
+        assert retry - clock.now > timedelta(minutes=15), "the down target's retry is far"
+        before = len(receiver.received)
+
+        def amount_emptied(bundles: list) -> None:
+            bundles[0].deal.amount = None
+
+        clock.now += timedelta(seconds=1)
+        _evaluate(rt, tenant_id, clock, amount_emptied)
+        run_jobs(redis)
+        assert len(receiver.received) == before + 1, "delivered at once"
+    finally:
+        down.stop()
+
+
 def test_deliveries_are_retried_for_at_least_a_day_then_given_up(
     rt: Runtime,
     redis: Redis,

@@ -215,6 +215,43 @@ def test_slack_webhook_delivery_to_a_loopback_receiver(
     assert _eml(rt) == [], "Slack only"
 
 
+def test_a_slack_down_for_hours_never_holds_back_another_reps_email(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    """Tom's Slack keeps failing, its retry scheduled far ahead: Claire's email about a new
+    alert must still go at once."""
+    rt.notify = NotifyConfig(outbox_dir=rt.notify.outbox_dir, outbound=LOOPBACK)
+    down = Receiver(status=503).start()
+    try:
+        save_tokens(rt.store, rt.box, tenant_id, {"url": down.url}, None, clock(),
+                    name="slack:team")  # fmt: skip
+        settings = {"notifications": {
+            "channels": ["email"], "reps": {"u-tom": {"channels": ["slack"], "slack": "team"}},
+        }}  # fmt: skip
+        tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
+        _evaluate(rt, tenant_id, clock)
+        actions.dispatch(tenant_id)
+        run_jobs(redis)
+        assert len(_eml(rt)) == CLAIRE_STARTS
+        for _ in range(9):  # Slack stays down; each retry runs at its due time: backoff grows
+            with rt.store.tenant(tenant_id) as s:
+                clock.now = max(from_db(e.due_at) for e in s.scalars(select(OutboxEffect).where(
+                    OutboxEffect.kind == "slack", OutboxEffect.status == "pending")))  # fmt: skip
+            notify.send(tenant_id)
+        bundles = [load_bundle(json.loads(p.read_text())) for p in EXAMPLES]
+        bundles[0].deal.amount = None  # d-1001, Claire's: amount_missing starts
+        clock.now += timedelta(seconds=1)
+        with rt.store.tenant(tenant_id) as s:
+            save_bundles(s, tenant_id, bundles, clock())
+            pipeline.record(s, tenant_id, bundles, tenants.current_settings(rt.store, tenant_id),
+                            clock())  # fmt: skip
+        actions.dispatch(tenant_id)
+        run_jobs(redis)
+        assert len(_eml(rt)) == CLAIRE_STARTS + 1, "emailed at once"
+    finally:
+        down.stop()
+
+
 def test_a_slack_webhook_refused_by_the_ssrf_policy_fails_without_sending(
     rt: Runtime, redis: Redis, tenant_id: str, clock: Clock, slack: Receiver
 ) -> None:
