@@ -11,8 +11,9 @@ stored as its string), ``list`` values come back as ``{"id", "name"}`` of the ch
 write may give the name, or ``{"id"}``/``{"name"}``), ``multi_select_list`` a list of those,
 ``date`` values as written, ``"4/27/2016"`` or ISO ``2016-04-27``; ``null`` clears a value; an
 update merges (fields it does not name keep their values: UNCONFIRMED). An
-unknown field name, or a value of the wrong type, is a 422 (code ``invalid_custom_field``: the
-emulator's own).
+unknown field name, or a value of the wrong type, is a 422 with Sell's generic code ``invalid``
+and the field named in ``field`` (a JSON pointer into the request body), as Sell's error
+envelope does for any refused value.
 """
 
 import re
@@ -109,7 +110,7 @@ class CustomFields:
             if field is None:
                 raise SellError(
                     422,
-                    "invalid_custom_field",
+                    "invalid",
                     f"Unknown {resource_type} custom field {name!r}: an admin must create it in "
                     "Sell's settings first.",
                     field=pointer,
@@ -125,7 +126,7 @@ def _coerce(field: dict, value: object, pointer: str) -> object:
     def refuse(expected: str) -> SellError:
         return SellError(
             422,
-            "invalid_custom_field",
+            "invalid",
             f"{field['name']!r} is a {kind} field: {expected}",
             field=pointer,
             resource=field["resource_type"],

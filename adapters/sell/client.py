@@ -164,7 +164,7 @@ def translate(response: requests.Response, what: str) -> CrmError:
 
 
 def _message(response: requests.Response) -> str:
-    """Sell's error envelope `{"errors": [{"error": {code, message}}]}`, or the OAuth
+    """Sell's error envelope `{"errors": [{"error": {code, message, field?}}]}`, or the OAuth
     endpoint's `{"error", "error_description"}`, as one line."""
     try:
         body = response.json()
@@ -175,7 +175,10 @@ def _message(response: requests.Response) -> str:
     errors = body.get("errors")
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         first = errors[0].get("error") or {}
-        return f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")
+        text = f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")
+        # The field refused (a JSON pointer such as /data/custom_fields/<name>) says what a
+        # generic code ("invalid") does not: callers tell a custom field's refusal by it.
+        return f"{text} (field {first['field']})" if first.get("field") else text
     if "error" in body:
         return f"{body['error']}: {body.get('error_description', '')}".strip(": ")
     return ""

@@ -59,7 +59,7 @@ def write_back(
                 skipped_fields.pop(deal_id, None)
                 break
             except InvalidRequest as exc:
-                if attempt == 2 or "custom_field" not in str(exc):
+                if attempt == 2 or not _names_a_custom_field(exc):
                     raise
                 log.warning("Sell refused deal %s's custom fields (%s); checking them again",
                             deal_id, exc)  # fmt: skip
@@ -67,6 +67,13 @@ def write_back(
                 continue
             break
     return WriteResult(failed=failed, skipped_fields=skipped_fields)
+
+
+def _names_a_custom_field(exc: InvalidRequest) -> bool:
+    """Sell refused a custom field: its error names the field (`field`: a pointer into
+    `custom_fields`), or its message speaks of one."""
+    text = str(exc).lower()
+    return "custom_fields" in text or "custom field" in text
 
 
 def _put(client: SellClient, deal_id: str, custom: Mapping[str, Any]) -> None:

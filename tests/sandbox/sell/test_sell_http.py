@@ -132,7 +132,7 @@ def test_custom_fields_are_listed_written_and_an_unknown_one_refused(
 
     refused = sell.put(f"/v2/deals/{deal['id']}", {"custom_fields": {"Deal Radar score": "3"}})
     assert refused.status_code == 422
-    assert error_code(refused) == "invalid_custom_field"
+    assert error_code(refused) == "invalid"
     assert refused.json()["errors"][0]["error"]["field"] == "/data/custom_fields/Deal Radar score"
     assert sell.get(f"/v2/deals/{deal['id']}").json()["data"]["custom_fields"] == fields
 
