@@ -188,10 +188,15 @@ class Adapter(Protocol):
 class WriteResult:
     """What a write-back left unwritten: {deal id: reason} for whole deals (deleted, refused),
     {deal id: [field, ...]} for fields the CRM would not take (not visible to our user yet).
-    The jobs record as written only the rest, so those values are tried again later."""
+    The jobs record as written only the rest, so those values are tried again later.
+
+    `deleted` names the deals the CRM says no longer exist: the jobs forget them (their
+    episodes end), as a pull that finds them gone does. For a CRM that sends no event when a
+    record is deleted (Salesforce), this is how Deal Radar learns of it."""
 
     failed: Mapping[str, str] = field(default_factory=dict)
     skipped_fields: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    deleted: Sequence[str] = ()
 
 
 class UserDirectory(Protocol):

@@ -16,7 +16,7 @@ from adapters.errors import CrmError
 from connector import queues
 from connector.store import results, tenants, work
 from engine.fields import changed
-from jobs import pipeline, policy
+from jobs import pipeline, policy, refresh
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import current
 
@@ -61,11 +61,17 @@ def _flush(tenant_id: str) -> None:
             _retry_or_stop(tenant_id, row_ids, exc)
             return
     written, unwritten = _written(batch, outcome)
+    gone = sorted(outcome.deleted) if isinstance(outcome, WriteResult) else []
     with rt.store.tenant(tenant_id) as s:
         results.record_written(s, tenant_id, written, rt.clock())
         work.complete(s, row_ids, rt.clock(), {"written": sorted(written), **unwritten})
+        # Deleted in the CRM (which may send no event for it): forgotten as a pull would.
+        events = pipeline.forget(s, tenant_id, gone, rt.clock()) if gone else 0
     policy.forget_attempts(rt.redis, _attempts_key(tenant_id))
-    log.info("tenant %s: wrote %d deals (%d outbox rows)", tenant_id, len(written), len(row_ids))
+    forgotten = f"; {len(gone)} deleted in the CRM, forgotten" if gone else ""
+    log.info("tenant %s: wrote %d deals (%d outbox rows)%s",
+             tenant_id, len(written), len(row_ids), forgotten)  # fmt: skip
+    refresh.follow_up(rt, tenant_id, 0, events)
 
 
 def _written(batch: dict[str, dict], outcome: object) -> tuple[dict[str, dict], dict[str, object]]:

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from adapters.base import AdapterContext, Changes, Pulled, TenantRef
+from adapters.base import AdapterContext, Changes, Pulled, TenantRef, WriteResult
 from adapters.hubspot import events as hubspot_events
 from adapters.hubspot import writeback
 from adapters.hubspot.actions import HubSpotActions
@@ -310,8 +310,8 @@ class HubSpotAdapter:
 
     # -- write-back ----------------------------------------------------------------------------
 
-    def write_back(self, values: Mapping[str, Mapping[str, Any]]) -> None:
-        writeback.write_back(self.client, values)
+    def write_back(self, values: Mapping[str, Mapping[str, Any]]) -> WriteResult:
+        return writeback.write_back(self.client, values)
 
     # -- actions (CrmActions) ------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from adapters.base import WriteResult
 from adapters.errors import NotFound
 from adapters.hubspot import properties
 from adapters.hubspot.client import HubSpotClient
@@ -23,14 +24,14 @@ UPDATE_BATCH = 100
 """Deals per batch update (crm-apis.md 1.5)."""
 
 
-def write_back(client: HubSpotClient, values: Mapping[str, Mapping[str, Any]]) -> int:
-    """Write {deal id: {field: value}}; returns how many deals were written."""
+def write_back(client: HubSpotClient, values: Mapping[str, Mapping[str, Any]]) -> WriteResult:
+    """Write {deal id: {field: value}}; the deals found deleted meanwhile are in the result."""
     inputs = [
         {"id": str(deal_id), "properties": properties.encode(fields)}
         for deal_id, fields in values.items()
         if fields
     ]
-    written = 0
+    deleted: list[str] = []
     for start in range(0, len(inputs), UPDATE_BATCH):
         chunk = inputs[start : start + UPDATE_BATCH]
         try:
@@ -38,15 +39,14 @@ def write_back(client: HubSpotClient, values: Mapping[str, Mapping[str, Any]]) -
         except NotFound:
             alive = _existing(client, [i["id"] for i in chunk])
             kept = [i for i in chunk if i["id"] in alive]
+            deleted += [i["id"] for i in chunk if i["id"] not in alive]
             log.info(
                 "HubSpot portal %s: %d deals deleted before their write-back",
                 client.portal_id, len(chunk) - len(kept),
             )  # fmt: skip
-            chunk = kept
-            if chunk:
-                _update(client, chunk)
-        written += len(chunk)
-    return written
+            if kept:
+                _update(client, kept)
+    return WriteResult(failed=dict.fromkeys(deleted, "deleted in HubSpot"), deleted=tuple(deleted))
 
 
 def _update(client: HubSpotClient, inputs: Sequence[dict[str, Any]]) -> None:

@@ -79,6 +79,7 @@ def write_back(client: SalesforceClient, values: Mapping[str, Mapping[str, Any]]
         failed=failed,
         skipped_fields={d: [fields.BY_API_NAME[n].field for n in names]
                         for d, names in skipped.items()},
+        deleted=tuple(gone),
     )  # fmt: skip
 
 

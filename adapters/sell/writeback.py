@@ -66,7 +66,7 @@ def write_back(
                 fields = recheck()
                 continue
             break
-    return WriteResult(failed=failed, skipped_fields=skipped_fields)
+    return WriteResult(failed=failed, skipped_fields=skipped_fields, deleted=tuple(failed))
 
 
 def _names_a_custom_field(exc: InvalidRequest) -> bool:

@@ -20,7 +20,7 @@ from connector import queues
 from connector.intake import accept_event
 from connector.store import results, tenants
 from connector.store.credentials import load_tokens, save_tokens
-from connector.store.models import OutboxEffect, SetupRun, SweepRun
+from connector.store.models import AlertEpisode, DealRow, OutboxEffect, SetupRun, SweepRun
 from connector.store.status import describe, tenant_status
 from jobs import refresh, schedule, sweep
 from jobs.runtime import Runtime
@@ -211,4 +211,14 @@ def test_a_record_the_org_refuses_is_not_recorded_as_written(rt: Runtime, instal
     assert "amount_missing" not in written[gone]["alerts"]
     assert outcome["written"] == [kept]
     assert outcome["failed"][gone].startswith(("ENTITY_IS_DELETED", "NOT_FOUND"))
+    # Salesforce sends nothing when an opportunity is deleted: the write-back is how Deal Radar
+    # learns it, and forgets the deal as a pull would, its alerts ended, gone from the API.
+    with rt.store.tenant(tenant_id) as s:
+        assert s.get(DealRow, (tenant_id, gone)) is None
+        assert s.get(DealRow, (tenant_id, kept)) is not None
+        assert not s.scalars(
+            select(AlertEpisode).where(
+                AlertEpisode.deal_id == gone, AlertEpisode.ended_at.is_(None)
+            )
+        ).all()
     assert "amount_missing" in state.records["Opportunity"][kept][BY_FIELD["alerts"].api_name]

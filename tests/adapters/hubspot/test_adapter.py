@@ -315,8 +315,10 @@ def test_write_back_skips_a_deal_deleted_meanwhile_and_writes_the_others(
     adapter = make_adapter(seeded.state, seeded.server, redis)
     kept, gone = (seeded.state.create_object("deals", {"dealname": n}) for n in ("Kept", "Gone"))
     seeded.state.archive_object("deals", gone)
-    adapter.write_back({kept: {"alert_count": 3}, gone: {"alert_count": 2}})
+    result = adapter.write_back({kept: {"alert_count": 3}, gone: {"alert_count": 2}})
     assert seeded.state.get_object("deals", kept)["dealradar_alert_count"] == "3"
+    assert result.deleted == (gone,), "named, for the jobs to forget it"
+    assert result.failed == {gone: "deleted in HubSpot"}, "not recorded as written"
 
 
 class FlowingClock:

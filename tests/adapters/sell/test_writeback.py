@@ -42,7 +42,7 @@ def test_only_the_fields_the_account_has_are_written_and_deleted_deals_skipped(
     deals = [str(d["id"]) for d in account.state.records("deals")]
     account.state.delete("deals", int(deals[1]))
     result = account.adapter().write_back({d: VALUES for d in deals})
-    assert result.failed == {deals[1]: "deleted in Sell"}
+    assert result.failed == {deals[1]: "deleted in Sell"} and result.deleted == (deals[1],)
     assert result.skipped_fields == {d: ["alerts", "summary"] for d in (deals[0], deals[2])}, (
         "not recorded as written: sent again once the admin creates them"
     )
