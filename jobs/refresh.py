@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -98,7 +99,7 @@ def refresh(tenant_id: str, deal_ids: Sequence[str], rt: Runtime | None = None) 
     try:
         pulled = adapter_for_tenant(rt, tenant).pull(deal_ids)
     except CrmError as exc:
-        _failed(rt, tenant_id, deal_ids, exc)
+        _failed(rt, tenant_id, deal_ids, exc, started)
         return
     settings = tenants.current_settings(rt.store, tenant_id)
     now = rt.clock()
@@ -127,7 +128,9 @@ def follow_up(rt: Runtime, tenant_id: str, writebacks: int, events: int) -> None
         )
 
 
-def _failed(rt: Runtime, tenant_id: str, deal_ids: Sequence[str], error: CrmError) -> None:
+def _failed(
+    rt: Runtime, tenant_id: str, deal_ids: Sequence[str], error: CrmError, started: datetime
+) -> None:
     r = rt.redis
     decision = policy.decide_attempt(r, _attempts_key(tenant_id), error)
     if decision.action == "retry":
@@ -143,6 +146,8 @@ def _failed(rt: Runtime, tenant_id: str, deal_ids: Sequence[str], error: CrmErro
     elif decision.action == "deleted":
         with rt.store.tenant(tenant_id) as s:
             events = pipeline.forget(s, tenant_id, deal_ids, rt.clock())
+            # Their events are done with: left pending, the sweeper would ask again forever.
+            work.settle_events(s, set(deal_ids), started, rt.clock())
         follow_up(rt, tenant_id, 0, events)
     else:
         _fail_events(rt, tenant_id, set(deal_ids), decision.reason)

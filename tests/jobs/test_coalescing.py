@@ -137,3 +137,16 @@ def test_a_tenants_jobs_never_touch_another_tenant(
         assert {e.deal_id for e in s.scalars(select(Evaluation))} == {"d-1001", "d-1002"}
     refresh.drain(other.id)  # nothing pending for it: nothing happens
     assert not (other_folder / "written").exists()
+
+
+def test_a_deal_the_crm_says_is_gone_is_forgotten_and_its_events_done(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    crm.add_fault("pull", error="not_found")
+    _event(rt, tenant_id, "evt-6", ["d-1003"])
+    queues.request_refresh(redis, tenant_id, ["d-1003"], window=0)
+    run_jobs(redis)
+    with rt.store.tenant(tenant_id) as s:
+        assert s.scalars(select(InboxEvent.status)).all() == ["done"]
+    clock.now += timedelta(seconds=rt.stale_seconds + 1)
+    assert sweeper.run()["deals"] == 0, "nothing left for the sweeper to ask again"
