@@ -63,9 +63,9 @@ def verify(
     public URL HubSpot called (scheme, host, path and query, as behind any proxy); `body` the
     raw bytes. For v3 the URI is URL-decoded before hashing, as HubSpot's docs ask: which
     escapes HubSpot decodes is UNCONFIRMED (its docs list a handful, a public C# sample decodes
-    the whole URL), and we decode every percent-escape the way `urllib.parse.unquote` does
-    (UTF-8; "+" stays "+"). hubspot-api-client hashes the URI undecoded; for a URI without
-    percent-escapes, the usual case, both agree.
+    the whole URL, hubspot-api-client hashes the URI undecoded), so a URI with percent-escapes
+    is checked in each of those three readings (all keyed by the secret: no reading helps a
+    forger); one without, the usual case, reads the same in all three.
     """
     if not client_secret:
         raise ValueError("the HubSpot client secret is empty: every v1 signature would match")
@@ -101,15 +101,35 @@ def _verify_v3(
         raise SignatureError("missing")
     if not signature or not _TIMESTAMP.fullmatch(_ascii(timestamp)):
         raise SignatureError("malformed")
-    message = b"".join((method.upper().encode(), unquote(uri).encode(), body, timestamp.encode()))
-    mac = hmac.digest(client_secret.encode(), message, "sha256")
-    if not hmac.compare_digest(base64.b64encode(mac).decode(), signature):
+    for reading in _uri_readings(uri):
+        message = b"".join((method.upper().encode(), reading.encode(), body, timestamp.encode()))
+        mac = hmac.digest(client_secret.encode(), message, "sha256")
+        if hmac.compare_digest(base64.b64encode(mac).decode(), signature):
+            break
+    else:
         raise SignatureError("mismatch")
     age_ms = now_ms - int(timestamp)
     if age_ms > max_age_ms:
         raise SignatureError("stale")
     if -age_ms > max_age_ms:
         raise SignatureError("future")
+
+
+_DOCUMENTED_ESCAPES = {
+    "%3A": ":", "%2F": "/", "%3F": "?", "%40": "@", "%21": "!", "%24": "$", "%27": "'",
+    "%28": "(", "%29": ")", "%2A": "*", "%2C": ",", "%3B": ";",
+}  # fmt: skip
+"""The escapes HubSpot's v3 documentation lists as decoded before hashing."""
+_ESCAPE = re.compile("%[0-9A-Fa-f]{2}")
+
+
+def _uri_readings(uri: str) -> list[str]:
+    """The URI fully decoded (first: the reading the tests' vectors use), with only the
+    documented escapes decoded, and as it is."""
+    if "%" not in uri:
+        return [uri]
+    documented = _ESCAPE.sub(lambda m: _DOCUMENTED_ESCAPES.get(m[0].upper(), m[0]), uri)
+    return list(dict.fromkeys((unquote(uri), documented, uri)))
 
 
 def _v1(client_secret: str, method: str, uri: str, body: bytes) -> str:

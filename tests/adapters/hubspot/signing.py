@@ -21,7 +21,12 @@ def v2(secret: str, method: str, uri: str, body: bytes) -> str:
 
 
 def v3(secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
-    message = f"{method}{unquote(uri)}".encode() + body + timestamp.encode()
+    return v3_as_hashed(secret, method, unquote(uri), body, timestamp)
+
+
+def v3_as_hashed(secret: str, method: str, hashed_uri: str, body: bytes, timestamp: str) -> str:
+    """v3 over the URI exactly as given (no decoding)."""
+    message = f"{method}{hashed_uri}".encode() + body + timestamp.encode()
     return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
 
 

@@ -152,6 +152,28 @@ def test_v3_uri_is_url_decoded_before_hashing(signed_uri: str, request_uri: str)
     assert _check(headers, uri=request_uri) == "v3"
 
 
+@pytest.mark.parametrize(
+    "hashed_uri",
+    [
+        URI + "?next=https://x.example/a b&q=50%",  # every escape decoded
+        URI + "?next=https://x.example/a%20b&q=50%25",  # only the escapes HubSpot's docs list
+        URI + "?next=https%3A%2F%2Fx.example%2Fa%20b&q=50%25",  # none (hubspot-api-client)
+    ],
+    ids=["all decoded", "documented escapes decoded", "undecoded"],
+)
+def test_v3_each_reading_of_an_escaped_uri_verifies_and_a_tampered_body_never(
+    hashed_uri: str,
+) -> None:
+    """Which escapes HubSpot decodes before hashing is unconfirmed: each reading is accepted,
+    all of them keyed by the secret."""
+    request_uri = URI + "?next=https%3A%2F%2Fx.example%2Fa%20b&q=50%25"
+    timestamp = str(NOW_MS)
+    mac = signing.v3_as_hashed(SECRET, "POST", hashed_uri, BODY, timestamp)
+    headers = {"X-HubSpot-Signature-v3": mac, "X-HubSpot-Request-Timestamp": timestamp}
+    assert _check(headers, uri=request_uri) == "v3"
+    assert _reason(headers, uri=request_uri, body=BODY + b" ") == "mismatch"
+
+
 def test_v3_query_order_matters() -> None:
     headers = signing.v3_headers(SECRET, "POST", URI + "?a=1&b=2", BODY, NOW_MS)
     assert _reason(headers, uri=URI + "?b=2&a=1") == "mismatch"
