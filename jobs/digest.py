@@ -37,6 +37,9 @@ from jobs.runtime import current
 log = logging.getLogger(__name__)
 
 DIGEST = "digest"
+MAX_WAIT_HOURS = 4
+"""The longest the digest waits past its hour for the day's sweep, then goes with what the
+latest evaluations say."""
 MAX_DEALS = 50
 """Deals listed in one email (per rep in a manager's); the rest are counted."""
 
@@ -54,8 +57,11 @@ def plan(tenant_id: str, settings: Settings, local: datetime) -> bool:
             return False
         sweep = s.get(SweepRun, (tenant_id, day))
         sweep_due = local.hour >= settings.schedule["sweep_hour"]
-        if sweep_due and (sweep is None or sweep.status == "running"):
-            return False  # after the sweep: the digest lists this morning's alerts
+        unswept = sweep is None or sweep.status in ("running", "paused")
+        if sweep_due and unswept and local.hour < config["hour"] + MAX_WAIT_HOURS:
+            # After the sweep, so that the digest lists this morning's alerts; a sweep held
+            # back for hours (paused by the CRM's API allowance) delays it that long at most.
+            return False
         new = work.propose_many(s, tenant_id, [(key, DIGEST, {"day": day.isoformat()})], rt.clock())
     if new:
         queues.enqueue_once(rt.redis, queues.ACTIONS, "jobs.digest.run", tenant_id, what=DIGEST)

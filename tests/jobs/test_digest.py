@@ -19,7 +19,7 @@ from connector.store import tenants
 from connector.store.models import OutboxEffect, SweepRun, UserRow
 from connector.store.snapshots import save_bundles
 from engine.model import load_bundle
-from jobs import schedule
+from jobs import digest, schedule
 from jobs.runtime import Runtime
 from tests.jobs.conftest import EXAMPLES, Clock, run_jobs
 
@@ -197,6 +197,18 @@ def test_the_digest_waits_while_the_sweep_runs(
     with rt.store.tenant(tenant_id) as s:
         s.get(SweepRun, (tenant_id, clock.now.date())).status = "done"
     assert schedule.tick()["digests"] == 1
+
+
+def test_the_digest_waits_for_a_sweep_held_back_by_the_api_allowance_for_four_hours_at_most(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    _seed(rt, tenant_id, clock)
+    with rt.store.tenant(tenant_id) as s:
+        s.add(SweepRun(tenant_id=tenant_id, day=clock.now.date(), status="paused",
+                       started_at=clock.now))  # fmt: skip
+    assert schedule.tick()["digests"] == 0, "this morning's alerts are not all there yet"
+    clock.now += timedelta(hours=digest.MAX_WAIT_HOURS)
+    assert schedule.tick()["digests"] == 1, "then with what the latest evaluations say"
 
 
 def test_managers_get_the_teams_digest_and_reps_may_opt_out(
