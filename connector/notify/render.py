@@ -43,6 +43,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "ended": "Alert resolved on {deal}: {message}",
         "grade": "Health of {deal} went from {before} to {after} (score {score})",
         "unnamed": "Deal {id}",
+        "prefix": "Deal Radar: ",
     },
     "fr": {
         "subject_one": "Deal Radar : 1 affaire à traiter aujourd'hui",
@@ -64,6 +65,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "ended": "Alerte levée sur {deal} : {message}",
         "grade": "Santé de {deal} : de {before} à {after} (score {score})",
         "unnamed": "Affaire {id}",
+        "prefix": "Deal Radar : ",
     },
 }
 
@@ -244,12 +246,12 @@ def event(evt: Mapping[str, Any], deal: Mapping[str, Any], locale: str) -> Rende
     url = link(deal.get("url"))
     text = f"{line}\n\n{w['open']}: {url}\n" if url else f"{line}\n"
     html = _env(True).get_template("event.html").render(line=line, url=url, w=w, lang=locale)
-    return Rendered(subject=f"Deal Radar: {line}", text=text, html=html)
+    return Rendered(subject=w["prefix"] + line, text=text, html=html)
 
 
 def slack_message(rendered: Rendered, url: str | None, locale: str) -> dict[str, Any]:
     """An incoming-webhook payload: the line, with a link into the CRM when there is one."""
-    line = rendered.subject.removeprefix("Deal Radar: ")
+    line = rendered.subject.removeprefix(words(locale)["prefix"])
     text = f"{_slack_escape(line)} <{url}|{words(locale)['open']}>" if url else _slack_escape(line)
     return {"text": text}
 

@@ -31,6 +31,9 @@ def test_an_alert_in_each_locale() -> None:
     assert en.text.endswith("Open in the CRM: https://crm.example/deals/d-1\n")
     assert "Acme &lt;renewal&gt; &amp; co" in (en.html or "")
     fr = render.event(STARTED, DEAL, "fr")
+    assert fr.subject.startswith("Deal Radar : Nouvelle alerte"), "as the French digest writes it"
+    slack = render.slack_message(fr, DEAL["url"], "fr")
+    assert slack["text"].startswith("Nouvelle alerte sur Acme"), "the prefix left out, as in en"
     assert fr.text.startswith(
         "Nouvelle alerte sur Acme <renewal> & co : Aucune activité depuis 14 jours (seuil 10)"
     )
