@@ -257,13 +257,19 @@ def pending_events(session: Session, received_before: datetime) -> list[InboxEve
 
 
 def settle_events(session: Session, refreshed: set[str], started: datetime, now: datetime) -> int:
-    """Mark done the pending events received before `started` whose deals were all refreshed."""
+    """Mark done the pending events received before `started` whose deals were all refreshed;
+    an event some of whose deals were refreshed keeps only the others, still to refresh: an
+    event naming more deals than one refresh pulls (a contact on hundreds of deals) is settled
+    over several, rather than never, its deals requested again by the sweeper forever."""
     settled = 0
     for event in pending_events(session, started):
-        if set(event.deal_ids) <= refreshed:
+        remaining = [d for d in event.deal_ids if d not in refreshed]
+        if not remaining:
             event.status = "done"
             event.processed_at = now
             settled += 1
+        elif len(remaining) < len(event.deal_ids):
+            event.deal_ids = remaining
     return settled
 
 

@@ -150,3 +150,19 @@ def test_a_deal_the_crm_says_is_gone_is_forgotten_and_its_events_done(
         assert s.scalars(select(InboxEvent.status)).all() == ["done"]
     clock.now += timedelta(seconds=rt.stale_seconds + 1)
     assert sweeper.run()["deals"] == 0, "nothing left for the sweeper to ask again"
+
+
+def test_an_event_naming_more_deals_than_one_refresh_pulls_is_settled_over_several(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    """A contact on hundreds of deals: each refresh pulls its batch; the event must end once
+    they all were, not wait forever for one refresh that covers them all."""
+    deals = ["d-1001", *(f"d-gone-{i}" for i in range(refresh.DRAIN_BATCH + 50))]
+    _event(rt, tenant_id, "evt-7", deals)
+    queues.request_refresh(redis, tenant_id, deals, window=0)
+    run_jobs(redis)
+    assert len(crm.calls("pull")) == 2
+    with rt.store.tenant(tenant_id) as s:
+        assert s.scalars(select(InboxEvent.status)).all() == ["done"]
+    clock.now += timedelta(seconds=rt.stale_seconds + 1)
+    assert sweeper.run()["deals"] == 0
