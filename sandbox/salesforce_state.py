@@ -102,6 +102,13 @@ class _Usage:
     stamps: deque[datetime] = field(default_factory=deque)
 
 
+_CUSTOM_VALUE_KEYS = frozenset(
+    {"valueName", "label", "default", "color", "description", "isActive"}
+)
+"""The fields of a picklist value (CustomValue) in Tooling API JSON, as its reference lists them
+(Color, Default, Description, IsActive, Label, ValueName)."""
+
+
 class SalesforceState:
     """One org. ``clock`` gives the current aware UTC time (injected in tests)."""
 
@@ -304,12 +311,17 @@ class SalesforceState:
                     "DUPLICATE_DEVELOPER_NAME",
                     f"There is already a field named {name[:-3]} on {odef.name}.",
                 )
-            values = [
-                v.get("fullName") or v.get("label")
-                for v in (metadata.get("valueSet") or {})
-                .get("valueSetDefinition", {})
-                .get("value", [])
-            ]
+            given = (metadata.get("valueSet") or {}).get("valueSetDefinition", {}).get("value", [])
+            for v in given:
+                unknown = sorted(set(v) - _CUSTOM_VALUE_KEYS)
+                if unknown:  # the Tooling API's CustomValue: `valueName`, not the Metadata API's
+                    raise SalesforceError(  # `fullName`
+                        400,
+                        "JSON_PARSER_ERROR",
+                        f"Cannot deserialize instance of CustomValue: unrecognized field "
+                        f"\"{unknown[0]}\"",
+                    )
+            values = [v.get("valueName") or v.get("label") for v in given]
             fdef = FieldDef(
                 name,
                 kinds[type_],

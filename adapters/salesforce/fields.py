@@ -63,8 +63,10 @@ class Field:
                 "restricted": True,
                 "valueSetDefinition": {
                     "sorted": False,
+                    # The Tooling API's CustomValue names a value `valueName` (`fullName` is
+                    # the Metadata API's, which the Tooling API does not take).
                     "value": [
-                        {"fullName": value, "label": label(value), "default": False}
+                        {"valueName": value, "label": label(value), "default": False}
                         for value in self.options
                     ],
                 },

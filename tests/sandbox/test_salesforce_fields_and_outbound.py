@@ -113,6 +113,25 @@ def test_duplicate_custom_field_is_refused(sf: Salesforce) -> None:
     assert refused.value.content[0]["errorCode"] == "DUPLICATE_DEVELOPER_NAME"
 
 
+def test_a_picklist_value_is_named_by_value_name_as_the_tooling_api_takes_it(
+    sf: Salesforce, sf_state: SalesforceState
+) -> None:
+    """The Tooling API's CustomValue has ValueName; `fullName` is the Metadata API's."""
+
+    def picklist(name: str, key: str) -> dict:
+        value = {key: "poor", "label": "Poor", "default": False}
+        return {"FullName": f"Opportunity.{name}", "Metadata": {
+            "label": name, "type": "Picklist",
+            "valueSet": {"restricted": True, "valueSetDefinition": {"value": [value]}},
+        }}  # fmt: skip
+
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.toolingexecute("sobjects/CustomField", method="POST", data=picklist("A__c", "fullName"))
+    assert refused.value.content[0]["errorCode"] == "JSON_PARSER_ERROR"
+    sf.toolingexecute("sobjects/CustomField", method="POST", data=picklist("B__c", "valueName"))
+    assert sf_state.picklist("Opportunity", "B__c") == ["poor"]
+
+
 class SoapReceiver:
     """A local outbound-message listener answering the planned (status, Ack) pairs, then Ack."""
 
