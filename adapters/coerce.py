@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from engine.text import storable
+
 
 def as_text(value: Any) -> str:
-    """The value as stripped text; "" for None."""
+    """The value as stripped text every store takes (engine.text.storable); "" for None."""
     if value is None:
         return ""
-    return value.strip() if isinstance(value, str) else str(value)
+    return storable(value.strip()) if isinstance(value, str) else str(value)
 
 
 def as_number(value: Any) -> float | None:

@@ -17,6 +17,8 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
+from engine.text import storable
+
 SCHEMA_VERSION = 1
 """The version written by `dump_bundle`; loading accepts it or no version at all."""
 
@@ -155,7 +157,7 @@ def _text(d: Mapping[str, Any], key: str, where: str, *, required: bool = False)
         return ""
     if not isinstance(value, str):
         raise BundleError(f"{where}: field {key!r} must be a string, got {value!r}")
-    return value
+    return storable(value)
 
 
 def _timestamp(d: Mapping[str, Any], key: str, where: str) -> datetime:

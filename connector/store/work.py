@@ -7,7 +7,6 @@ can always find what is still pending, whatever happened to Redis or to a worker
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from connector.store.models import InboxEvent, OutboxEffect
 from connector.store.sql import in_key_order, insert_new_many, same_tenant
+from engine.text import storable
 
 InboxRow = tuple[str, str, str, str, list[str], str, datetime]
 """A new inbox row: (tenant id, dedupe key, source, body, deal ids, status, received at)."""
@@ -83,17 +83,6 @@ def as_dicts(rows: Sequence[InboxRow]) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
-
-
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def storable(text: str) -> str:
-    """`text` as PostgreSQL and SQLite take it: NUL (PostgreSQL refuses it in text) and lone
-    surrogates (a truncated emoji escaped in a CRM's JSON; neither database takes them) become
-    U+FFFD. Without this, one such event would have its whole delivery refused, again at every
-    retry of the sender, and the good events in it lost with it."""
-    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def _storable_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from connector.store.credentials import WEBHOOK_SECRET, load_tokens
 from connector.store.models import ActivityDealRow, DealContactRow
 from connector.store.secrets import SecretError
 from connector.store.tenants import get_tenant, tenant_for_api_key
-from connector.store.work import storable
+from engine.text import storable
 
 if TYPE_CHECKING:
     from connector.app import Services

@@ -38,6 +38,12 @@ def test_crm_text_is_stripped_and_none_is_empty() -> None:
     assert as_text("  Acme ") == "Acme" and as_text(None) == "" and as_text(42) == "42"
 
 
+def test_crm_text_no_database_stores_is_replaced() -> None:
+    assert as_text("Renewal \ud83d") == "Renewal \ufffd" and as_text("a\x00b") == "a\ufffdb"
+    assert as_text("Café 🚀") == "Café 🚀"
+
+
 def test_they_are_pure() -> None:
     assert imported_modules(marker_module.__file__) <= {"__future__", "hashlib"}
-    assert imported_modules(coerce_module.__file__) <= {"__future__", "math", "typing"}
+    # engine is pure too (tests/test_engine_purity.py)
+    assert imported_modules(coerce_module.__file__) <= {"__future__", "math", "typing", "engine"}

@@ -44,6 +44,24 @@ def test_bundles_round_trip_through_the_store(store: Store) -> None:
     assert [dump_bundle(b) for b in loaded] == [dump_bundle(b) for b in bundles]
 
 
+def test_text_no_database_stores_is_replaced_and_the_batch_saved(store: Store) -> None:
+    """A truncated emoji (a lone surrogate, as a CRM's JSON may escape it) or a NUL in a name:
+    had the batch been refused, the other deals of the pull would be lost with it, at every
+    retry."""
+    tid = _tenant(store)
+    docs = [json.loads(p.read_text()) for p in EXAMPLES[:2]]
+    docs[1]["deal"]["name"] = json.loads('"Renewal \\ud83d"')
+    docs[1]["contacts"][0]["name"] = "Ann\x00Lee"
+    bundles = [load_bundle(d) for d in docs]
+    with store.tenant(tid) as s:
+        assert save_bundles(s, tid, bundles, NOW) == 2
+    with store.tenant(tid) as s:
+        loaded = {b.deal.id: b for b in load_bundles(s, [b.deal.id for b in bundles])}
+    odd = loaded[bundles[1].deal.id]
+    assert odd.deal.name == "Renewal \ufffd"
+    assert odd.contacts[0].name == "Ann\ufffdLee"
+
+
 def test_deals_saved_before_activity_packs_read_the_same_through_the_links(store: Store) -> None:
     """A database upgraded to the pack column holds deals without one until their next refresh:
     the sweep must read their activities all the same."""

@@ -126,6 +126,19 @@ def test_a_seeded_deal_maps_field_by_field(seeded: Seeded, redis: Redis) -> None
     assert {a.id for a in bundle.activities}, "the deal's activities came along"
 
 
+def test_text_no_database_stores_comes_out_of_a_pull_replaced(redis: Redis) -> None:
+    """A name cut in the middle of an emoji reaches us as a lone surrogate escape in HubSpot's
+    JSON: the bundle carries U+FFFD in its place, so the store takes it."""
+    state = HubSpotState(PORTAL, clock=lambda: NOW, rate_limit=None, search_rate_limit=None)
+    deal = state.create_object("deals", {"dealname": "Renewal \ud83d"})
+    try:
+        with serve(state) as server:
+            (bundle,) = make_adapter(state, server, redis).pull([deal]).bundles
+    finally:
+        state.webhooks.stop()
+    assert bundle.deal.name == "Renewal \ufffd"
+
+
 def test_a_deleted_deal_comes_back_as_deleted(redis: Redis) -> None:
     state = HubSpotState(PORTAL, clock=lambda: NOW, rate_limit=None, search_rate_limit=None)
     kept = state.create_object("deals", {"dealname": "Kept"})
