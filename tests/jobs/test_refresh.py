@@ -10,6 +10,7 @@ from connector import queues
 from connector.store import tenants
 from connector.store.models import AlertEpisode, Evaluation, OutboxEffect
 from engine.model import dump_bundle
+from jobs import refresh, writeback
 from jobs.runtime import Runtime
 from tests.jobs.conftest import run_jobs, wait_scheduled
 
@@ -115,12 +116,13 @@ def test_a_write_during_an_outage_keeps_its_reason_and_is_written_when_it_ends(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
 ) -> None:
     crm.add_fault("write", error="transient")
-    queues.request_refresh(redis, tenant_id, DEALS, window=0)
-    run_jobs(redis)
+    refresh.refresh(tenant_id, DEALS, rt)
+    writeback.flush(tenant_id)  # here rather than by a worker: the retry follows within seconds
     with rt.store.tenant(tenant_id) as s:
         (row,) = s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "writeback"))
     assert (row.status, row.attempts) == ("pending", 1)
     assert "injected transient" in row.last_error
+    run_jobs(redis)
     wait_scheduled(redis, timeout=30)
     assert len(crm.calls("write")) == 2
     assert crm.written("d-1002")["health_grade"] == "poor"
