@@ -12,8 +12,11 @@ import pytest
 from cryptography.fernet import Fernet
 
 from connector.cli import main
+from connector.store.credentials import load_tokens, save_tokens
 from connector.store.db import Store
-from connector.store.tenants import list_tenants, tenant_for_api_key
+from connector.store.models import Hook
+from connector.store.secrets import TokenBox
+from connector.store.tenants import create_tenant, list_tenants, tenant_for_api_key
 from tests.store.test_migrations import HEAD
 
 ROOT = Path(__file__).parent.parent
@@ -184,8 +187,8 @@ def test_a_bad_choice_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [["db"], ["db", "upgrade"], ["db", "current"], ["tenants"], ["tenants", "add"],
-             ["tenants", "list"]],
+    "argv", [["db"], ["db", "upgrade"], ["db", "current"], ["db", "rotate-secrets"],
+             ["tenants"], ["tenants", "add"], ["tenants", "list"]],
 )  # fmt: skip
 def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as caught:
@@ -216,3 +219,39 @@ def test_the_installed_way(tmp_path: Path) -> None:
     assert "API key: drk_" in done.stdout
     done = dealradar("tenants", "list")
     assert done.returncode == 0 and " acme " in done.stdout
+
+
+def test_rotate_secrets_lets_the_old_key_go(
+    url: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Secrets never refreshed (a hook's, a Slack webhook) stay sealed under the key they were
+    made with until rotated: after `db rotate-secrets`, the new key alone opens every one."""
+    old, new, lost = (Fernet.generate_key().decode() for _ in range(3))
+    assert _run(capsys, "db", "upgrade", "--database-url", url)[0] == 0
+    store = Store(url)
+    now = datetime.now(UTC)
+    try:
+        tenant, _ = create_tenant(store, crm="hubspot", account_id="1", now=now)
+        save_tokens(store, TokenBox([old]), tenant.id, {"url": "https://hooks.slack.com/x"},
+                    None, now, name="slack:team")  # fmt: skip
+        sealed = TokenBox([old]).seal(tenant.id, {"secret": "s"})
+        with store.tenant(tenant.id) as s:
+            s.add(Hook(tenant_id=tenant.id, id="h1", target_url="https://zap.example/h",
+                       events=["alert.started"], secret=sealed, created_at=now,
+                       updated_at=now))  # fmt: skip
+        monkeypatch.setenv("DEALRADAR_SECRET_KEYS", f"{new},{old}")
+        code, out, _ = _run(capsys, "db", "rotate-secrets", "--database-url", url)
+        assert code == 0
+        assert "1 credentials, 1 hook secrets" in out and "can now be removed" in out
+        only_new = TokenBox([new])
+        assert load_tokens(store, only_new, tenant.id, name="slack:team").data["url"].endswith("/x")
+        with store.tenant(tenant.id) as s:
+            assert only_new.open(tenant.id, s.get(Hook, "h1").secret) == {"secret": "s"}
+        # A secret no configured key opens is named, and the old keys must stay.
+        save_tokens(store, TokenBox([lost]), tenant.id, {"a": 1}, None, now, name="webhook")
+        code, out, err = _run(capsys, "db", "rotate-secrets", "--database-url", url)
+        assert code == 2
+        assert f"not readable with any key: tenant {tenant.id}: credential 'webhook'" in err
+        assert "keep the old keys" in err
+    finally:
+        store.dispose()

@@ -1,4 +1,5 @@
-"""`dealradar db upgrade` and `dealradar db current`: the database schema (Alembic migrations).
+"""`dealradar db upgrade` and `dealradar db current`: the database schema (Alembic migrations);
+`dealradar db rotate-secrets`: every stored secret re-encrypted under the newest key.
 
 `upgrade` is safe to run on every deploy: on an up-to-date database it does nothing.
 Errors exit with status 2 and a message on stderr.
@@ -7,6 +8,7 @@ Errors exit with status 2 and a message on stderr.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from alembic.util import CommandError as MigrationError
 from sqlalchemy.exc import DBAPIError
@@ -19,7 +21,11 @@ from connector.commands.common import (
     fail,
     masked,
 )
+from connector.config import Config
 from connector.store import migrate
+from connector.store.db import Store
+from connector.store.rotation import rotate_secrets
+from connector.store.secrets import TokenBox
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +52,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_database_option(cur)
     cur.set_defaults(run=run_current)
+    rot = actions.add_parser(
+        "rotate-secrets",
+        help="re-encrypt every stored secret under the newest key",
+        description="Re-encrypt every tenant's stored tokens and secrets (CRM tokens, Slack "
+        "webhooks, hook and generic-event signing secrets) under the first key of "
+        "DEALRADAR_SECRET_KEYS. To rotate: put the new key first, restart, run this, then "
+        "remove the old key. Safe to run again; workers may run meanwhile.",
+    )
+    add_database_option(rot)
+    rot.set_defaults(run=run_rotate)
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
@@ -84,4 +100,37 @@ def run_current(args: argparse.Namespace) -> int:
         print(f"database at revision {revision} (the newest)")
     else:
         print(f"database at revision {revision}; the newest is {head}: run `dealradar db upgrade`")
+    return 0
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    config = Config.from_env()  # without keys: a ConfigError saying how to make one (cli)
+    box = TokenBox(config.secret_keys)
+
+    def progress(done: int, total: int) -> None:
+        if done % 100 == 0 or done == total:
+            print(f"{done}/{total} tenants", file=sys.stderr, flush=True)
+
+    try:
+        url = database_url(args)
+        store = Store(url)
+        try:
+            rotated = rotate_secrets(store, box, progress)
+        except DBAPIError as exc:
+            raise database_problem(url, exc) from None
+        finally:
+            store.dispose()
+    except CommandError as exc:
+        return fail("db rotate-secrets", str(exc))
+    print(f"re-encrypted under the newest key: {rotated.credentials} credentials, "
+          f"{rotated.hooks} hook secrets")  # fmt: skip
+    if rotated.unreadable:
+        for what in rotated.unreadable:
+            print(f"  not readable with any key: {what}", file=sys.stderr)
+        return fail(
+            "db rotate-secrets",
+            f"{len(rotated.unreadable)} secrets no key in DEALRADAR_SECRET_KEYS opens: keep the "
+            "old keys until those tenants reinstall (or their hooks are subscribed again)",
+        )
+    print("the older keys can now be removed from DEALRADAR_SECRET_KEYS")
     return 0

@@ -2,7 +2,8 @@
 
 `TokenBox` wraps cryptography's MultiFernet over DEALRADAR_SECRET_KEYS (newest first: the first
 key encrypts, every key decrypts, so a key is rotated by adding a new one in front, running
-`rotate` over the stored ciphertexts, then dropping the old key). The tenant's id is sealed inside
+`rotate` over the stored ciphertexts (`dealradar db rotate-secrets`, connector.store.rotation),
+then dropping the old key). The tenant's id is sealed inside
 the encrypted payload: a ciphertext copied into another tenant's row decrypts but is refused with
 `TokenMismatch`, never returned. Fernet authenticates what it encrypts, so neither the tenant id
 nor the tokens can be altered without the decryption failing.
