@@ -51,6 +51,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     kwargs.setdefault("json_serializer", jsoncodec.dumps)
     kwargs.setdefault("json_deserializer", jsoncodec.loads)
+    # A statement's values stay out of its errors (and so out of logs and job tracebacks):
+    # they may be sealed secrets, webhook bodies, contacts' names and emails.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "postgresql":
         engine = create_engine(url, pool_pre_ping=True, **kwargs)
         event.listen(engine, "connect", _binary_arrays)

@@ -11,6 +11,7 @@ import pytest
 import redis as redis_lib
 from cryptography.fernet import Fernet
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from connector.store import credentials as credentials_mod
 from connector.store.credentials import (
@@ -62,6 +63,19 @@ def test_save_and_load_round_trip_encrypted(store: Store, box: TokenBox) -> None
     with store.tenant(tid) as s:
         [row] = s.scalars(select(Credential)).all()
         assert "SECRET" not in row.ciphertext and row.name == "oauth"
+
+
+def test_a_database_error_on_a_secret_write_shows_no_ciphertext(
+    store: Store, box: TokenBox
+) -> None:
+    """A statement's values stay out of its error, which jobs log and RQ keeps."""
+    tid = _tenant(store)
+    sealed = box.seal(tid, OLD)
+    with pytest.raises(IntegrityError) as refused, store.tenant(tid) as s:
+        for _ in range(2):  # the same key twice
+            s.add(Credential(tenant_id=tid, name="oauth", ciphertext=sealed, updated_at=NOW))
+            s.flush()
+    assert sealed not in str(refused.value) and sealed[:20] not in repr(refused.value)
 
 
 def test_tokens_repr_hides_values(box: TokenBox) -> None:
