@@ -13,14 +13,30 @@ from typing import Any
 from engine.evaluate import Evaluation
 
 SUMMARY_LIMIT = 255
-"""The shortest text field among the CRMs (Salesforce's Text(255)) bounds the summary."""
+"""The shortest text field among the CRMs (Salesforce's Text(255)) bounds the summary, counted
+in UTF-16 units (an emoji in a contact's name is two), as Java-based platforms count a text's
+length, so that it fits however the CRM counts."""
 VOLATILE = frozenset({"evaluated_at"})
 
 
 def summary(evaluation: Evaluation) -> str:
     """One line a rep reads on hover: every alert's message, cut to the CRM's limit."""
     text = " · ".join(a.message for a in evaluation.alerts)
-    return text if len(text) <= SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 1] + "…"
+    if _utf16_length(text) <= SUMMARY_LIMIT:
+        return text
+    cut, units = [], 1  # the ellipsis
+    for char in text:
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > SUMMARY_LIMIT:
+            break
+        cut.append(char)
+    return "".join(cut) + "…"
+
+
+def _utf16_length(text: str) -> int:
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def field_values(evaluation: Evaluation, evaluated_at: str) -> dict[str, Any]:
