@@ -83,7 +83,11 @@ class Field:
             "DateTime": "Date/Time",
         }[self.type]
         values = f", values exactly {', '.join(self.options)}" if self.options else ""
-        return f"{kind} field '{self.label}' with API name {self.api_name}{values}"
+        # Setup's Field Name box takes the name without __c (Salesforce adds it).
+        return (
+            f"{kind} field '{self.label}' with Field Name {self.api_name.removesuffix('__c')} "
+            f"(API name {self.api_name}){values}"
+        )
 
 
 def label(value: str) -> str:

@@ -11,6 +11,7 @@ import pytest
 from adapters.salesforce import fields
 from adapters.salesforce.adapter import SalesforceAdapter
 from adapters.salesforce.client import SalesforceClient
+from adapters.salesforce.fields import BY_FIELD
 from adapters.salesforce.provision import provision
 from sandbox.salesforce import SalesforceState
 
@@ -123,3 +124,9 @@ def test_a_field_not_yet_visible_is_left_out_of_the_write_back(
     assert org.counts() == {"PATCH composite/sobjects": 2, "GET describe": 1}, (
         "one update, one describe, the update again without the hidden fields"
     )
+
+
+def test_the_step_to_create_a_field_by_hand_names_it_as_setup_asks() -> None:
+    """Setup's Field Name box refuses a name ending in __c: Salesforce adds it."""
+    step = BY_FIELD["summary"].admin_step()
+    assert "Field Name DealRadar_Summary (API name DealRadar_Summary__c)" in step
