@@ -172,8 +172,9 @@ def to_task(task: Mapping[str, Any], *, deal_id: str, contacts: set[str]) -> Act
     created (OWN_MARKER) and for email tasks, which the EmailMessage they log stands for.
 
     Done when closed (IsClosed, set from a closed Status), at CompletedDateTime when it falls
-    on the ActivityDate (the day the rep gave), else at that date's noon UTC; an open task is
-    due at its ActivityDate's noon (its creation when it has none), scheduled."""
+    on the ActivityDate (the day the rep gave), else at that date's noon UTC, but never after
+    its completion; an open task is due at its ActivityDate's noon (its creation when it has
+    none), scheduled."""
     task_id = _id(task, "Task")
     if OWN_MARKER in as_text(task.get("Description")):
         return None
@@ -186,7 +187,11 @@ def to_task(task: Mapping[str, Any], *, deal_id: str, contacts: set[str]) -> Act
     day = _date(task.get("ActivityDate"))
     closed = bool(task.get("IsClosed"))
     completed = _optional_datetime(task.get("CompletedDateTime"))
-    if closed and completed is not None and (day is None or completed.date() == day):
+    if closed and completed is not None and (
+        day is None or completed.date() == day or datetime.combine(day, DATE_NOON) > completed
+    ):
+        # Done is never after it was completed: a task closed before its due day (or a day that
+        # is the rep's local one, east of UTC) is dated at its completion.
         at = completed
     elif day is not None:
         at = datetime.combine(day, DATE_NOON)

@@ -32,6 +32,19 @@ def test_a_task_logged_for_a_day_sits_at_that_days_noon_utc() -> None:
     ), "completed on its day: the instant it was"
 
 
+def test_a_task_done_is_never_dated_after_it_was_completed() -> None:
+    """A call due next week done today, and a Tokyo rep's call logged for her day (25 Nov)
+    but completed at 23:00 UTC the day before: each counts from when it was done."""
+    early = {"Id": "00T3", "IsClosed": True, "ActivityDate": "2026-12-04", "TaskSubtype": "Call",
+             "CompletedDateTime": "2026-11-24T09:00:00.000+0000"}  # fmt: skip
+    done = to_task(early, deal_id="006X", contacts=set())
+    assert done is not None and done.at == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    tokyo = {**early, "ActivityDate": "2026-11-25",
+             "CompletedDateTime": "2026-11-24T23:00:00.000+0000"}  # fmt: skip
+    done = to_task(tokyo, deal_id="006X", contacts=set())
+    assert done is not None and done.at == datetime(2026, 11, 24, 23, 0, tzinfo=UTC)
+
+
 def test_open_tasks_are_scheduled_and_ours_and_email_tasks_are_none() -> None:
     todo = {"Id": "00T2", "IsClosed": False, "ActivityDate": "2026-12-01", "TaskSubtype": "Task"}
     task = to_task(todo, deal_id="006X", contacts=set())
