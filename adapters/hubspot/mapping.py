@@ -143,7 +143,9 @@ STAGE_ENTERED_PROPERTIES = (
 DEFAULT_APP_HOST = "app.hubspot.com"
 """Host of record links; EU portals use app-eu1.hubspot.com."""
 
-_ADDRESS = re.compile(r"[^\s<>,;:\"'()\[\]]+@[^\s<>,;:\"'()\[\]]+")
+_ADDRESS = re.compile(r"[^\s<>,;:\"()\[\]]+@[^\s<>,;:\"'()\[\]]+")
+"""An address in a header or a list: the local part may hold an apostrophe (pat.o'brien@), the
+domain may not (a quote around the address is stripped from its start)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -603,7 +605,7 @@ def _addresses(*values: Any) -> list[str]:
         elif isinstance(value, list | tuple):
             found += _addresses(*value)
         else:
-            found += [a.casefold().rstrip(".") for a in _ADDRESS.findall(str(value))]
+            found += [a.casefold().lstrip("'").rstrip(".") for a in _ADDRESS.findall(str(value))]
     return found
 
 

@@ -455,6 +455,17 @@ def test_recipient_lists_in_any_separator(to: str) -> None:
     assert activity.contacts == ("ann", "bob")
 
 
+def test_an_apostrophe_in_an_address_keeps_a_copied_contact_copied() -> None:
+    """Pat O'Brien on Cc: read as `brien@`, Pat would not be found on Cc, and would count as a
+    direct participant (closing a powermap gap Pat never took part in)."""
+    by_email = {"ann@acme.example": "ann", "pat.o'brien@acme.example": "pat"}
+    obj = _email(hs_email_to_email="ann@acme.example",
+                 hs_email_cc_email="'Pat O'Brien' <Pat.O'Brien@acme.example>")  # fmt: skip
+    activity = _map("email", obj, contacts_by_email=by_email, associated_contacts=["ann", "pat"])
+    assert activity is not None
+    assert (activity.contacts, activity.cc) == (("ann",), ("pat",))
+
+
 def test_unreadable_headers_are_ignored() -> None:
     obj = _email(hs_email_headers="{not json", hs_email_cc_email="bob@acme.example")
     activity = _map("email", obj, contacts_by_email=BY_EMAIL, associated_contacts=["ann", "bob"])
