@@ -83,7 +83,9 @@ OPPORTUNITY_QUERY = (
 )
 """What a pull reads of each opportunity (mapping.py reads these fields). Every user is read
 with User.IsActive, so that a deal whose owner left carries that owner as inactive."""
-ATTENDEES_QUERY = "SELECT EventId, RelationId FROM EventRelation WHERE EventId IN ({ids})"
+ATTENDEES_QUERY = (
+    "SELECT EventId, RelationId, Status FROM EventRelation WHERE EventId IN ({ids})"
+)
 """The attendees of the events the opportunities query returned, by their ids: SOQL takes no
 Event (nor Task) in a semi-join's inner select."""
 RECIPIENTS_QUERY = (
@@ -131,12 +133,12 @@ class SalesforceAdapter:
             return Pulled(bundles=[])
         ids = soql_ids(wanted)
         opportunities = self.client.query(OPPORTUNITY_QUERY.format(ids=ids), "query Opportunity")
-        attendees: dict[str, list[str]] = {}
+        attendees: dict[str, list[Mapping[str, Any]]] = {}
         events = [str(e["Id"]) for o in opportunities for e in children(o, "Events")]
         for chunk in _chunks(events, PULL_BATCH):
             query = ATTENDEES_QUERY.format(ids=soql_ids(chunk))
             for row in self.client.query(query, "query EventRelation"):
-                attendees.setdefault(str(row["EventId"]), []).append(str(row["RelationId"]))
+                attendees.setdefault(str(row["EventId"]), []).append(row)
         recipients: dict[str, list[Mapping[str, Any]]] = {}
         if any(children(o, "Emails") for o in opportunities):
             for row in self.client.query(
@@ -157,7 +159,7 @@ class SalesforceAdapter:
     def _bundle(
         self,
         opp: Mapping[str, Any],
-        attendees: Mapping[str, Sequence[str]],
+        attendees: Mapping[str, Sequence[Mapping[str, Any]]],
         recipients: Mapping[str, Sequence[Mapping[str, Any]]],
         now: datetime,
     ) -> Bundle:

@@ -213,17 +213,22 @@ def to_task(task: Mapping[str, Any], *, deal_id: str, contacts: set[str]) -> Act
     )
 
 
+NOT_ATTENDING = frozenset({"Declined", "Uninvited"})
+"""EventRelation statuses of an invitee who did not take part."""
+
+
 def to_event(
     event: Mapping[str, Any],
     *,
     deal_id: str,
-    attendees: Sequence[str],
+    attendees: Sequence[Mapping[str, Any]],
     contacts: set[str],
     now: datetime,
 ) -> Activity:
     """An Event as a meeting at its start: done once begun, scheduled before. Its contacts are
-    its EventRelation attendees (and WhoId) among the opportunity's contacts: with Shared
-    Activities one event relates to up to 50 contacts (crm-apis.md 2.4)."""
+    its attendees (EventRelation rows: RelationId, Status) and WhoId among the opportunity's
+    contacts, but for those who declined: with Shared Activities one event relates to up to 50
+    contacts (crm-apis.md 2.4)."""
     event_id = _id(event, "Event")
     where = f"Salesforce Event {event_id}"
     if event.get("IsAllDayEvent") and event.get("ActivityDate"):
@@ -232,8 +237,10 @@ def to_event(
         at = _required_datetime(
             event.get("StartDateTime") or event.get("ActivityDateTime"), where, "StartDateTime"
         )
+    absent = {as_text(r.get("RelationId")) for r in attendees if r.get("Status") in NOT_ATTENDING}
+    invited = [as_text(r.get("RelationId")) for r in attendees]
     who = as_text(event.get("WhoId"))
-    people = [p for p in (*attendees, who) if p in contacts]
+    people = [p for p in (*invited, who) if p in contacts and p not in absent]
     return Activity(
         id=event_id,
         kind="meeting",

@@ -57,13 +57,24 @@ def test_open_tasks_are_scheduled_and_ours_and_email_tasks_are_none() -> None:
 def test_an_all_day_event_and_a_future_meeting() -> None:
     all_day = {"Id": "00U1", "IsAllDayEvent": True, "ActivityDate": "2026-11-21",
                "StartDateTime": "2026-11-21T00:00:00.000+0000"}  # fmt: skip
-    meeting = to_event(all_day, deal_id="006X", attendees=["003A", "005R"], contacts={"003A"},
+    invited = [{"RelationId": "003A", "Status": "Accepted"}, {"RelationId": "005R"}]
+    meeting = to_event(all_day, deal_id="006X", attendees=invited, contacts={"003A"},
                        now=NOW)  # fmt: skip
     assert meeting.at == datetime(2026, 11, 21, 12, tzinfo=UTC)
     assert (meeting.status, meeting.contacts) == ("done", ("003A",))
     later = {"Id": "00U2", "StartDateTime": "2026-12-02T09:00:00.000+0000"}
     assert to_event(later, deal_id="006X", attendees=[], contacts=set(),
                     now=NOW).status == "scheduled"  # fmt: skip
+
+
+def test_a_contact_who_declined_a_meeting_did_not_take_part() -> None:
+    """Ann, the Economic Buyer, declined (even as the event's WhoId); Bob accepted."""
+    held = {"Id": "00U3", "StartDateTime": "2026-11-20T09:00:00.000+0000", "WhoId": "003A"}
+    invited = [{"RelationId": "003A", "Status": "Declined"},
+               {"RelationId": "003B", "Status": "Accepted"}]  # fmt: skip
+    meeting = to_event(held, deal_id="006X", attendees=invited, contacts={"003A", "003B"},
+                       now=NOW)  # fmt: skip
+    assert meeting.contacts == ("003B",)
 
 
 def test_a_draft_email_is_none() -> None:
