@@ -230,16 +230,20 @@ class Firehose:
             deals.update(d for ds in self.mirror.delete(stream, gone).values() for d in ds)
         else:
             self.mirror.delete(stream, gone)
-            self._note_stages(kept)
+            self._note_stages(items, {rid for rid, _, _ in kept})
         return deals
 
-    def _note_stages(self, kept: Iterable[tuple[str, dict[str, Any], Mapping[str, Any]]]) -> None:
-        entries = []
-        for rid, data, meta in kept:
+    def _note_stages(self, items: Iterable[Mapping[str, Any]], kept: set[str]) -> None:
+        """Each kept deal's last stage move in the page, from every event (not only the deal's
+        last one: a move followed by another edit before the next poll would be lost)."""
+        moves: dict[str, dict[str, Any]] = {}
+        for item in items:
+            meta, data = item.get("meta") or {}, item.get("data") or {}
             previous = meta.get("previous") or {}
             if "stage_id" in previous and previous["stage_id"] != data.get("stage_id"):
                 at = meta.get("event_time") or data.get("last_stage_change_at")
-                entries.append(Mirrored(rid, {"stage_id": data.get("stage_id"), "at": at}))
+                moves[str(data.get("id"))] = {"stage_id": data.get("stage_id"), "at": at}
+        entries = [Mirrored(rid, entry) for rid, entry in moves.items() if rid in kept]
         self.mirror.put(STAGE_ENTRIES, entries, 0)
 
     # -- full listings -------------------------------------------------------------------------

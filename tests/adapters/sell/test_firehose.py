@@ -117,11 +117,15 @@ def test_a_stage_change_the_feed_saw_dates_the_stage(account: Account) -> None:
     # A client importing history writes last_stage_change_at in the past with the move.
     state.update("deals", deal["id"], {"stage_id": stages[0]["id"],
                                        "last_stage_change_at": "2026-10-01T00:00:00Z"})
+    moved_at = account.clock()
+    account.clock.advance(minutes=1)
+    # and the rep edits the deal again before the next poll: the move is in the page still.
+    state.update("deals", deal["id"], {"value": 4321})
     found, _ = account.sync(cursor=cursor)
     assert found == [str(deal["id"])]
     (bundle,) = account.adapter().pull([str(deal["id"])]).bundles
     assert bundle.deal.stage == str(stages[0]["id"])
-    assert bundle.deal.stage_entered_at == account.clock(), (
+    assert bundle.deal.stage_entered_at == moved_at, (
         "the feed saw the move today: a stage is not entered before the change that moved it"
     )
 
