@@ -40,6 +40,9 @@ class TenantRef:
     crm: str
     account_id: str
     extra: Mapping[str, Any] = field(default_factory=dict)
+    timezone: str = "UTC"
+    """The IANA zone the tenant's days are counted in: a CRM that shows a datetime in its
+    user's zone (HubSpot's close date) is read as its users see it."""
 
 
 class TokenSource(Protocol):

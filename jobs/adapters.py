@@ -44,7 +44,10 @@ def tenant_ref(rt: Runtime, tenant: Tenant) -> TenantRef:
     if tenant.crm == "sell":
         extra["sell"] = dict(settings.sell)
         extra["roles"] = list(settings.document["alerts"]["key_role_silent"]["roles"])
-    return TenantRef(id=tenant.id, crm=tenant.crm, account_id=tenant.account_id, extra=extra)
+    return TenantRef(
+        id=tenant.id, crm=tenant.crm, account_id=tenant.account_id, extra=extra,
+        timezone=settings.timezone,
+    )  # fmt: skip
 
 
 def adapter_for_tenant(rt: Runtime, tenant: Tenant) -> Adapter:

@@ -36,6 +36,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from adapters.base import AdapterContext, Changes, Pulled, TenantRef, WriteResult
 from adapters.hubspot import events as hubspot_events
@@ -142,6 +143,7 @@ class HubSpotAdapter:
         self.label_roles: Mapping[str, str | None] = tenant.extra.get("label_roles", {})
         self._pipelines: Pipelines | None = None
         self._owners: dict[str, User] | None = None
+        self._zone = ZoneInfo(tenant.timezone)
         self._search: tuple[str, set[str]] | None = None
         """The listing under way: (cursor returned, ids returned at the cursor's timestamp)."""
 
@@ -187,7 +189,9 @@ class HubSpotAdapter:
         owners: Mapping[str, User],
         now: datetime,
     ) -> Bundle:
-        deal = to_deal(deal_json, pipelines=pipelines, portal_id=self.tenant.account_id)
+        deal = to_deal(
+            deal_json, pipelines=pipelines, portal_id=self.tenant.account_id, zone=self._zone
+        )
         deal_contacts: list[Contact] = []
         for link in links["contacts"].get(deal.id, ()):
             contact_json = contacts.get(str(link["toObjectId"]))

@@ -24,7 +24,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from adapters.coerce import as_number, as_text
@@ -263,8 +263,10 @@ def to_deal(
     pipelines: Pipelines,
     portal_id: int | str,
     app_host: str = DEFAULT_APP_HOST,
+    zone: tzinfo = UTC,
 ) -> Deal:
-    """A HubSpot deal as a Deal; MappingError when its stage or creation date is missing."""
+    """A HubSpot deal as a Deal; MappingError when its stage or creation date is missing.
+    `zone`: the tenant's, in which its reps see the close date."""
     deal_id = _record_id(obj, "deal")
     where = f"HubSpot deal {deal_id}"
     props = _properties(obj)
@@ -288,7 +290,7 @@ def to_deal(
         created_at=created,
         amount=_amount(props.get("amount")),
         currency=as_text(props.get("deal_currency_code")),
-        close_date=_close_date(props.get("closedate")),
+        close_date=_close_date(props.get("closedate"), zone),
         owner=as_text(props.get("hubspot_owner_id")) or None,
         status=stage.status if stage else _status_from_flags(props),
         url=f"https://{app_host}/contacts/{portal_id}/record/0-3/{deal_id}",
@@ -653,10 +655,11 @@ def _amount(value: Any) -> float | None:
     return as_number(value)
 
 
-def _close_date(value: Any) -> date | None:
-    """`closedate` is a datetime in HubSpot: its date in UTC. None when empty or unreadable."""
+def _close_date(value: Any, zone: tzinfo) -> date | None:
+    """`closedate` is a datetime in HubSpot, which shows it in its user's zone: its date there
+    (the tenant's zone), the day a rep picked. None when empty or unreadable."""
     when = _optional_datetime(value)
-    return when.astimezone(UTC).date() if when else None
+    return when.astimezone(zone).date() if when else None
 
 
 _DIGITS = re.compile(r"-?\d+")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -310,3 +310,15 @@ def test_contact_roles_follow_the_labels_mapped_at_install(rt: Runtime, portal: 
         (bundle,) = load_bundles(s, [portal.deal(deal.id)])
     roles = bundle.contact(portal.deal(champion)).roles
     assert "Economic Buyer" in roles and "Champion" not in roles
+
+
+def test_a_close_date_reads_as_the_tenants_reps_see_it(rt: Runtime, portal: Portal) -> None:
+    """A Paris team's close date of 1 May is stored by HubSpot as 30 April 22:00 UTC."""
+    tenants.save_settings(rt.store, portal.tenant_id, {"timezone": "Europe/Paris"}, "admin",
+                          rt.clock())  # fmt: skip
+    deal = portal.deal(portal.world.deals[0].id)
+    portal.state.update_object("deals", deal, {"closedate": "2026-04-30T22:00:00.000Z"})
+    _refresh(rt, portal, [deal])
+    with rt.store.tenant(portal.tenant_id) as s:
+        (bundle,) = load_bundles(s, [deal])
+    assert bundle.deal.close_date == date(2026, 5, 1)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -230,6 +231,17 @@ def test_amount(raw: Any, amount: float | None) -> None:
 )
 def test_close_date_is_the_utc_date(raw: str, day: date | None) -> None:
     deal = to_deal(_deal_obj(closedate=raw), pipelines=PIPELINES, portal_id=1)
+    assert deal.close_date == day
+
+
+@pytest.mark.parametrize(
+    ("zone", "day"), [("Europe/Paris", date(2026, 5, 1)), ("America/New_York", date(2026, 4, 30))]
+)
+def test_close_date_is_the_day_the_tenants_reps_see(zone: str, day: date) -> None:
+    """HubSpot shows a datetime in its user's zone: a close date a Paris rep picked as 1 May is
+    stored as 30 April 22:00 UTC, and must not pass a day early."""
+    obj = _deal_obj(closedate="2026-04-30T22:00:00.000Z")
+    deal = to_deal(obj, pipelines=PIPELINES, portal_id=1, zone=ZoneInfo(zone))
     assert deal.close_date == day
 
 
