@@ -324,6 +324,7 @@ _TASK_PROPS = (
           options=(("NONE", "None"), ("LOW", "Low"), ("MEDIUM", "Medium"), ("HIGH", "High"))),
     _prop("hs_task_type", "Task Type", "enumeration", "select",
           options=(("TODO", "To-do"), ("CALL", "Call"), ("EMAIL", "Email"))),
+    _prop("hs_task_completion_date", "Completed at", *_DT, read_only=True, calculated=True),
 )  # fmt: skip
 
 _NOTE_PROPS = (

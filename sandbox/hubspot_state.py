@@ -1027,7 +1027,14 @@ class HubSpotState:
         return True
 
     def _calculate(self, record: Record, when: datetime) -> list[str]:
-        """Recompute calculated deal properties from the stage; returns those that changed."""
+        """Recompute calculated properties (a deal's from its stage, a task's completion date
+        from its status); returns those that changed."""
+        if record.object_type == "tasks":
+            done = record.properties.get("hs_task_status") == "COMPLETED"
+            completed = record.properties.get("hs_task_completion_date") or format_datetime(when)
+            value = completed if done else None
+            return [n for n in ("hs_task_completion_date",)
+                    if self._set(record, n, value, when, CALCULATED)]  # fmt: skip
         if record.object_type != "deals":
             return []
         stage_id = record.properties.get("dealstage")

@@ -105,7 +105,8 @@ ACTIVITY_PROPERTIES: dict[str, list[str]] = {
         "hs_email_headers",
         "meetings": "hs_timestamp hubspot_owner_id hs_meeting_start_time hs_meeting_end_time "
         "hs_meeting_outcome hs_activity_type hs_meeting_source",
-        "tasks": "hs_timestamp hubspot_owner_id hs_task_status hs_task_type hs_task_body",
+        "tasks": "hs_timestamp hubspot_owner_id hs_task_status hs_task_type hs_task_body "
+        "hs_task_completion_date",
         "notes": "hs_timestamp hubspot_owner_id hs_note_body",
     }.items()
 }

@@ -122,12 +122,12 @@ MEETING_SOURCES_BOOKED_BY_CONTACT = frozenset({"MEETINGS_PUBLIC", "MEETINGS_EMBE
 # any other source (CRM_UI, calendar sync, integrations) is a meeting the rep set up: outbound.
 
 TASKS_DONE = frozenset({"COMPLETED"})
-"""Ends the body of every task and note Deal Radar creates (adapters/hubspot/actions.py). They
-are Deal Radar's output, not the rep's work, so they are no activity: an open task of ours would
-otherwise count as a next step and silence the alert it was made for, and completing it would
-count as done work in the health score."""
-BODIES = {"task": "hs_task_body", "note": "hs_note_body"}
 """`hs_task_status` of a finished task; any other (NOT_STARTED, IN_PROGRESS, ...) is to do."""
+BODIES = {"task": "hs_task_body", "note": "hs_note_body"}
+"""Where the marker ending the body of every task and note Deal Radar creates is found
+(adapters/hubspot/actions.py). They are Deal Radar's output, not the rep's work, so they are no
+activity: an open task of ours would otherwise count as a next step and silence the alert it was
+made for, and completing it would count as done work in the health score."""
 
 WON_PROBABILITY = 1.0
 """A closed stage is won when its probability is 1.0 (HubSpot's Closed Won), lost otherwise."""
@@ -435,6 +435,11 @@ def to_activity(
     status = STATUS_RULES[kind](props, at, _aware(now))
     if status is None:
         return None
+    if kind == "task" and status == "done":
+        # Done is never after it was completed: a task finished before its due date counts
+        # from then, not from a date still to come.
+        completed = _optional_datetime(props.get("hs_task_completion_date"))
+        at = min(at, completed) if completed is not None else at
     if kind == "email":
         contacts, cc, sender_known = _email_participants(
             props, contacts_by_email, associated_contacts

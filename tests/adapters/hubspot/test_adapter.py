@@ -139,6 +139,21 @@ def test_text_no_database_stores_comes_out_of_a_pull_replaced(redis: Redis) -> N
     assert bundle.deal.name == "Renewal \ufffd"
 
 
+def test_a_task_completed_before_its_due_date_is_pulled_as_done_then(redis: Redis) -> None:
+    state = HubSpotState(PORTAL, clock=lambda: NOW, rate_limit=None, search_rate_limit=None)
+    deal = state.create_object("deals", {"dealname": "Acme"})
+    task = {"hs_timestamp": NOW + timedelta(days=7), "hs_task_status": "COMPLETED",
+            "hs_task_subject": "Send the proposal"}  # fmt: skip
+    state.log_activity("tasks", task, deal_ids=[deal])
+    try:
+        with serve(state) as server:
+            (bundle,) = make_adapter(state, server, redis).pull([deal]).bundles
+    finally:
+        state.webhooks.stop()
+    (done,) = bundle.activities
+    assert (done.kind, done.status, done.at) == ("task", "done", NOW)
+
+
 def test_a_deleted_deal_comes_back_as_deleted(redis: Redis) -> None:
     state = HubSpotState(PORTAL, clock=lambda: NOW, rate_limit=None, search_rate_limit=None)
     kept = state.create_object("deals", {"dealname": "Kept"})

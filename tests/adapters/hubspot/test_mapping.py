@@ -467,6 +467,20 @@ def test_recipient_lists_in_any_separator(to: str) -> None:
     assert activity.contacts == ("ann", "bob")
 
 
+def test_a_task_done_before_its_due_date_counts_from_its_completion() -> None:
+    task = {"id": "9", "properties": {
+        "hs_timestamp": "2026-03-20T10:00:00Z", "hs_task_status": "COMPLETED",
+        "hs_task_completion_date": "2026-03-02T15:00:00Z",
+    }}  # fmt: skip
+    activity = _map("task", task)
+    assert activity is not None
+    assert (activity.status, activity.at) == ("done", datetime(2026, 3, 2, 15, tzinfo=UTC))
+    late = {**task["properties"], "hs_task_completion_date": "2026-03-25T09:00:00Z"}
+    activity = _map("task", {"id": "10", "properties": late})
+    assert activity is not None
+    assert activity.at == datetime(2026, 3, 20, 10, tzinfo=UTC), "its due date, as before"
+
+
 def test_an_apostrophe_in_an_address_keeps_a_copied_contact_copied() -> None:
     """Pat O'Brien on Cc: read as `brien@`, Pat would not be found on Cc, and would count as a
     direct participant (closing a powermap gap Pat never took part in)."""
