@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from connector.store.db import Store
 from connector.store.models import Credential, Hook
@@ -38,32 +39,35 @@ def rotate_secrets(
     tenants = list_tenants(store)
     for done, tenant in enumerate(tenants, start=1):
         with store.tenant(tenant.id) as s:
-            for name, sealed in s.execute(select(Credential.name, Credential.ciphertext)).all():
-                fresh = _rotated(box, sealed, out, f"tenant {tenant.id}: credential {name!r}")
-                if fresh is not None:
-                    out.credentials += s.execute(
-                        update(Credential)
-                        .where(Credential.tenant_id == tenant.id, Credential.name == name,
-                               Credential.ciphertext == sealed)
-                        .values(ciphertext=fresh)
-                    ).rowcount  # fmt: skip
-            for hook_id, sealed in s.execute(select(Hook.id, Hook.secret)).all():
-                fresh = _rotated(box, sealed, out, f"tenant {tenant.id}: hook {hook_id}")
-                if fresh is not None:
-                    out.hooks += s.execute(
-                        update(Hook)
-                        .where(Hook.tenant_id == tenant.id, Hook.id == hook_id,
-                               Hook.secret == sealed)
-                        .values(secret=fresh)
-                    ).rowcount  # fmt: skip
+            out.credentials += _rotate(s, box, out, tenant.id, Credential.name,
+                                       Credential.ciphertext, "credential")  # fmt: skip
+            out.hooks += _rotate(s, box, out, tenant.id, Hook.id, Hook.secret, "hook")
         if progress is not None:
             progress(done, len(tenants))
     return out
 
 
-def _rotated(box: TokenBox, sealed: str, out: Rotated, what: str) -> str | None:
-    try:
-        return box.rotate(sealed)
-    except SecretError:
-        out.unreadable.append(what)
-        return None
+def _rotate(
+    s: Session,
+    box: TokenBox,
+    out: Rotated,
+    tenant_id: str,
+    key: InstrumentedAttribute[str],
+    sealed_column: InstrumentedAttribute[str],
+    what: str,
+) -> int:
+    """Re-seal one table's sealed column for the tenant, row by row; how many rows changed."""
+    model = key.class_
+    changed = 0
+    for row_key, sealed in s.execute(select(key, sealed_column)).all():
+        try:
+            fresh = box.rotate(sealed)
+        except SecretError:
+            out.unreadable.append(f"tenant {tenant_id}: {what} {row_key!r}")
+            continue
+        changed += s.execute(
+            update(model)
+            .where(model.tenant_id == tenant_id, key == row_key, sealed_column == sealed)
+            .values({sealed_column: fresh})
+        ).rowcount
+    return changed
