@@ -93,6 +93,26 @@ def enqueue_once(
     return True
 
 
+def enqueue_now_or_later(
+    redis: Redis, name: str, func: str, tenant_id: str, *, what: str, delay: float = 0.0
+) -> bool:
+    """`enqueue_once` of a run wanted now under the mark `what`, of one `delay` seconds ahead
+    (a retry) under a later mark of its own: a retry scheduled far ahead, for one failing
+    target, never holds back a run wanted now for the others. The run clears both marks as it
+    starts (`runs_started`)."""
+    mark = what if delay <= 0 else _later(what)
+    return enqueue_once(redis, name, func, tenant_id, what=mark, delay=delay)
+
+
+def runs_started(redis: Redis, tenant_id: str, what: str) -> None:
+    """A run of `what` has started: the next request, now or later, schedules another."""
+    redis.delete(scheduled_key(tenant_id, what), scheduled_key(tenant_id, _later(what)))
+
+
+def _later(what: str) -> str:
+    return f"{what}_later"
+
+
 _REQUEST = """
 for i = 3, #ARGV, 1000 do
   redis.call('sadd', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))

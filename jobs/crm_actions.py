@@ -41,7 +41,6 @@ from jobs.crm_effects import (
     TASK,
     TASK_DONE,
     WHAT,
-    WHAT_LATER,
     Context,
     Effect,
     Outcome,
@@ -67,7 +66,7 @@ EFFECTS: dict[str, Callable[[Context, Effect], Outcome]] = {
 
 def run(tenant_id: str) -> None:
     rt = current()
-    rt.redis.delete(*(queues.scheduled_key(tenant_id, w) for w in (WHAT, WHAT_LATER)))
+    queues.runs_started(rt.redis, tenant_id, WHAT)
     lock = rt.redis.lock(
         f"dealradar:lock:{WHAT}:{tenant_id}", timeout=rt.lock_seconds, blocking=False
     )
@@ -258,10 +257,9 @@ def _schedule_next(tenant_id: str) -> None:
     if next_due is None:
         return
     delay = max(0.0, (_aware(next_due) - rt.clock()).total_seconds())
-    # Retries wait under a mark of their own, so that an effect proposed meanwhile still gets
-    # a run at once rather than after the longest backoff.
-    what = WHAT if delay == 0 else WHAT_LATER
-    queues.enqueue_once(rt.redis, queues.ACTIONS, RUN, tenant_id, what=what, delay=delay)
+    # A retry waits under a mark of its own: an effect proposed meanwhile still gets a run at
+    # once rather than after the longest backoff.
+    queues.enqueue_now_or_later(rt.redis, queues.ACTIONS, RUN, tenant_id, what=WHAT, delay=delay)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -32,8 +32,6 @@ KINDS = (TASK, TASK_DONE, NOTE)
 RUN = "jobs.crm_actions.run"
 WHAT = "crm_actions"
 """The run's name in the "scheduled" marks of connector.queues."""
-WHAT_LATER = "crm_actions_later"
-"""The mark of a run scheduled for an effect's retry."""
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,6 @@ log = logging.getLogger(__name__)
 
 DELIVERY = "hook_delivery"
 """The work kind the sweeper and the queue marks know hook deliveries by."""
-DELIVERY_LATER = "hook_delivery_later"
-"""The queue mark of a delivery run scheduled for a retry."""
 EVENT_TYPES = NOTIFY_EVENTS
 RETRY_BASE = 30.0
 RETRY_CAP = 3600.0
@@ -125,12 +123,11 @@ def _body(s: Session, tenant_id: str, event: dict[str, Any], now: datetime) -> s
 
 
 def request_delivery(rt: Runtime, tenant_id: str, delay: float = 0.0) -> None:
-    """A delivery run now, or one `delay` seconds ahead for a retry: under a mark of its own, so
-    that a target failing for hours never holds back what another target may have at once."""
-    what = DELIVERY if delay <= 0 else DELIVERY_LATER
+    """A delivery run now, or one `delay` seconds ahead for a retry (queues.enqueue_now_or_later:
+    a target failing for hours never holds back what another target may have at once)."""
     try:
-        queues.enqueue_once(
-            rt.redis, queues.ACTIONS, "jobs.hooks.deliver", tenant_id, what=what, delay=delay
+        queues.enqueue_now_or_later(
+            rt.redis, queues.ACTIONS, "jobs.hooks.deliver", tenant_id, what=DELIVERY, delay=delay
         )
     except RedisError:
         log.warning("tenant %s: hook deliveries wait for the sweeper (Redis refused)", tenant_id)
@@ -152,7 +149,7 @@ def due_tenants(s: Session, due_before: datetime) -> Iterable[str]:
 
 def deliver(tenant_id: str) -> dict[str, int]:
     rt = current()
-    rt.redis.delete(*(queues.scheduled_key(tenant_id, w) for w in (DELIVERY, DELIVERY_LATER)))
+    queues.runs_started(rt.redis, tenant_id, DELIVERY)
     now = rt.clock()
     with rt.store.tenant(tenant_id) as s:
         due = s.execute(

@@ -107,19 +107,16 @@ def _channels(channels: tuple[str, ...]) -> set[str]:
 
 
 SEND = "notify"
-"""The queue mark of a send run requested now (the sweeper's too)."""
-SEND_LATER = "notify_later"
-"""The queue mark of a send run scheduled for a retry."""
+"""The queue mark of a send run (the sweeper's too)."""
 
 
 def request_send(rt: Runtime, tenant_id: str, delay: float = 0.0) -> None:
-    """Ask for `send(tenant)` now, or `delay` seconds ahead for a retry: under a mark of its
-    own, so that a channel failing for hours never holds back another rep's message or the
-    digest. The sweeper asks again if Redis loses it."""
-    what = SEND if delay <= 0 else SEND_LATER
+    """Ask for `send(tenant)` now, or `delay` seconds ahead for a retry (queues.
+    enqueue_now_or_later: a channel failing for hours never holds back another rep's message or
+    the digest). The sweeper asks again if Redis loses it."""
     try:
-        queues.enqueue_once(
-            rt.redis, queues.ACTIONS, "jobs.notify.send", tenant_id, what=what, delay=delay
+        queues.enqueue_now_or_later(
+            rt.redis, queues.ACTIONS, "jobs.notify.send", tenant_id, what=SEND, delay=delay
         )
     except RedisError:
         log.warning("tenant %s: messages wait for the sweeper (Redis refused)", tenant_id)
@@ -127,7 +124,7 @@ def request_send(rt: Runtime, tenant_id: str, delay: float = 0.0) -> None:
 
 def send(tenant_id: str) -> dict[str, int]:
     rt = current()
-    rt.redis.delete(*(queues.scheduled_key(tenant_id, w) for w in (SEND, SEND_LATER)))
+    queues.runs_started(rt.redis, tenant_id, SEND)
     now = rt.clock()
     with rt.store.tenant(tenant_id) as s:
         rows = [

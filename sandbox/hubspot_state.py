@@ -1030,11 +1030,10 @@ class HubSpotState:
         """Recompute calculated properties (a deal's from its stage, a task's completion date
         from its status); returns those that changed."""
         if record.object_type == "tasks":
+            name = "hs_task_completion_date"
             done = record.properties.get("hs_task_status") == "COMPLETED"
-            completed = record.properties.get("hs_task_completion_date") or format_datetime(when)
-            value = completed if done else None
-            return [n for n in ("hs_task_completion_date",)
-                    if self._set(record, n, value, when, CALCULATED)]  # fmt: skip
+            value = (record.properties.get(name) or format_datetime(when)) if done else None
+            return [name] if self._set(record, name, value, when, CALCULATED) else []
         if record.object_type != "deals":
             return []
         stage_id = record.properties.get("dealstage")

@@ -45,10 +45,6 @@ def write_back(
     for deal_id, changed in values.items():
         for attempt in (1, 2):
             custom, skipped = encode(changed, fields)
-            if skipped:
-                skipped_fields[deal_id] = skipped
-            else:
-                skipped_fields.pop(deal_id, None)
             if not custom:
                 break
             try:
@@ -56,8 +52,7 @@ def write_back(
             except NotFound:
                 log.info("Sell deal %s was deleted before its write-back; skipped", deal_id)
                 failed[deal_id] = "deleted in Sell"
-                skipped_fields.pop(deal_id, None)
-                break
+                skipped = []
             except InvalidRequest as exc:
                 if attempt == 2 or not _names_a_custom_field(exc):
                     raise
@@ -66,6 +61,8 @@ def write_back(
                 fields = recheck()
                 continue
             break
+        if skipped:
+            skipped_fields[deal_id] = skipped
     return WriteResult(failed=failed, skipped_fields=skipped_fields, deleted=tuple(failed))
 
 

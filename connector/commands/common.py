@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from connector.config import Config, ConfigError, check_database_url
+from connector.store import migrate
+from connector.store.db import Store
 
 EXIT_USAGE = 2
 
@@ -50,6 +52,25 @@ def database_url(args: argparse.Namespace) -> str:
         return check_database_url(url, "--database-url" if args.database_url else "DATABASE_URL")
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
+
+
+def open_store(url: str) -> Store:
+    """The store, once its schema is known to be the one this code expects."""
+    try:
+        revision = migrate.current(url)
+    except DBAPIError as exc:
+        raise database_problem(url, exc) from None
+    head = migrate.head()
+    if revision is None:
+        raise CommandError(
+            f"the database at {masked(url)} has no tables yet: run `dealradar db upgrade` first"
+        )
+    if revision != head:
+        raise CommandError(
+            f"the database at {masked(url)} is at revision {revision}, this version needs "
+            f"{head}: run `dealradar db upgrade`"
+        )
+    return Store(url)
 
 
 def masked(url: str) -> str:

@@ -20,10 +20,10 @@ from connector.commands.common import (
     database_url,
     fail,
     masked,
+    open_store,
 )
 from connector.config import Config
 from connector.store import migrate
-from connector.store.db import Store
 from connector.store.rotation import rotate_secrets
 from connector.store.secrets import TokenBox
 
@@ -113,7 +113,7 @@ def run_rotate(args: argparse.Namespace) -> int:
 
     try:
         url = database_url(args)
-        store = Store(url)
+        store = open_store(url)
         try:
             rotated = rotate_secrets(store, box, progress)
         except DBAPIError as exc:

@@ -30,12 +30,10 @@ from connector.commands.common import (
     database_problem,
     database_url,
     fail,
-    masked,
+    open_store,
 )
 from connector.config import Config, ConfigError
-from connector.store import migrate
 from connector.store.credentials import WEBHOOK_SECRET, save_tokens
-from connector.store.db import Store
 from connector.store.secrets import TokenBox
 from connector.store.status import describe, tenant_status
 from connector.store.tenants import CRMS, TenantError, create_tenant, get_tenant, list_tenants
@@ -119,7 +117,7 @@ def run_add(args: argparse.Namespace) -> int:
         elif not args.account_id:
             raise CommandError("give the CRM account with --account-id ID")
         url = database_url(args)
-        store = _open(url)
+        store = open_store(url)
         try:
             now = datetime.now(UTC)
             tenant, key = create_tenant(
@@ -194,7 +192,7 @@ def _request_setup(personal: _PersonalToken, tenant_id: str) -> str:
 def run_list(args: argparse.Namespace) -> int:
     try:
         url = database_url(args)
-        store = _open(url)
+        store = open_store(url)
         try:
             tenants = list_tenants(store)
         except DBAPIError as exc:
@@ -214,7 +212,7 @@ def run_list(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     try:
         url = database_url(args)
-        store = _open(url)
+        store = open_store(url)
         try:
             now = datetime.now(UTC)
             ids = args.tenant_ids or [t.id for t in list_tenants(store)]
@@ -237,7 +235,7 @@ def run_webhook_secret(args: argparse.Namespace) -> int:
     value = new_secret()
     try:
         url = database_url(args)
-        store = _open(url)
+        store = open_store(url)
         try:
             get_tenant(store, args.tenant_id)
             save_tokens(
@@ -265,20 +263,3 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)]) + "\n"
 
 
-def _open(url: str) -> Store:
-    """The store, once its schema is known to be the one this code expects."""
-    try:
-        revision = migrate.current(url)
-    except DBAPIError as exc:
-        raise database_problem(url, exc) from None
-    head = migrate.head()
-    if revision is None:
-        raise CommandError(
-            f"the database at {masked(url)} has no tables yet: run `dealradar db upgrade` first"
-        )
-    if revision != head:
-        raise CommandError(
-            f"the database at {masked(url)} is at revision {revision}, this version needs "
-            f"{head}: run `dealradar db upgrade`"
-        )
-    return Store(url)

@@ -282,7 +282,10 @@ def get_settings() -> dict[str, Any]:
 @_errors(400, 401, 409, 415, 422)
 def put_settings() -> dict[str, Any]:
     """Replace the settings document; saved as a new version."""
-    return _save(_json_object(), "replaced through the API")
+    try:
+        return _save(_json_object(), "replaced through the API")
+    except SettingsConflict as exc:
+        abort(409, message=str(exc))
 
 
 @bp.patch("/settings")
@@ -293,21 +296,15 @@ def patch_settings() -> dict[str, Any]:
     """Change part of the settings document; saved as a new version. Applied to the latest
     version: a patch saved meanwhile by someone else is kept, not overwritten."""
     patch = _json_object()
-    for _ in range(PATCH_ATTEMPTS - 1):
+    for attempt in range(1, PATCH_ATTEMPTS + 1):
+        latest = _latest_settings(g.tenant)
+        saved, version = (latest.document, latest.version) if latest is not None else ({}, 0)
         try:
-            return _patch_latest(patch, conflict_raises=True)
-        except SettingsConflict:
-            continue  # another version was saved since the read: patch that one
-    return _patch_latest(patch)
-
-
-def _patch_latest(patch: Any, *, conflict_raises: bool = False) -> dict[str, Any]:
-    latest = _latest_settings(g.tenant)
-    saved, version = (latest.document, latest.version) if latest is not None else ({}, 0)
-    return _save(
-        merge_patch(saved, patch), "patched through the API", based_on=version,
-        conflict_raises=conflict_raises,
-    )  # fmt: skip
+            return _save(merge_patch(saved, patch), "patched through the API", based_on=version)
+        except SettingsConflict as exc:  # saved meanwhile: patch the new version
+            if attempt == PATCH_ATTEMPTS:
+                abort(409, message=str(exc))
+    raise AssertionError("unreachable: the last attempt returns or aborts")
 
 
 PATCH_ATTEMPTS = 5
@@ -374,13 +371,8 @@ def _settings_out(tenant_id: str) -> dict[str, Any]:
     }
 
 
-def _save(
-    document: dict[str, Any],
-    comment: str,
-    *,
-    based_on: int | None = None,
-    conflict_raises: bool = False,
-) -> dict[str, Any]:
+def _save(document: dict[str, Any], comment: str, *, based_on: int | None = None) -> dict[str, Any]:
+    """Validate and save; SettingsConflict (save_settings') is the caller's to answer."""
     services = _services()
     try:
         _validate(document)
@@ -390,10 +382,6 @@ def _save(
         )  # fmt: skip
     except SettingsError as exc:
         _invalid(exc.errors, "the settings are invalid; see `errors`")
-    except SettingsConflict as exc:
-        if conflict_raises:
-            raise
-        abort(409, message=str(exc))
     return _settings_out(g.tenant)
 
 

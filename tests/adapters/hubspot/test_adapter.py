@@ -20,6 +20,7 @@ from adapters.hubspot import adapter as hubspot_adapter
 from adapters.hubspot import properties
 from adapters.hubspot.adapter import HubSpotAdapter
 from engine.evaluate import Evaluator
+from engine.model import Bundle
 from engine.settings import load_settings
 from sandbox import hubspot_search
 from sandbox.hubspot import HubSpotState, ServerHandle, serve
@@ -53,6 +54,16 @@ def make_adapter(
     for name, value in client.items():
         setattr(adapter.client, name, value)
     return adapter
+
+
+def _pulled(state: HubSpotState, deal_id: str, redis: Redis) -> Bundle:
+    """One deal pulled from a portal served for the pull alone."""
+    try:
+        with serve(state) as server:
+            (bundle,) = make_adapter(state, server, redis).pull([deal_id]).bundles
+    finally:
+        state.webhooks.stop()
+    return bundle
 
 
 class Seeded:
@@ -131,11 +142,7 @@ def test_text_no_database_stores_comes_out_of_a_pull_replaced(redis: Redis) -> N
     JSON: the bundle carries U+FFFD in its place, so the store takes it."""
     state = HubSpotState(PORTAL, clock=lambda: NOW, rate_limit=None, search_rate_limit=None)
     deal = state.create_object("deals", {"dealname": "Renewal \ud83d"})
-    try:
-        with serve(state) as server:
-            (bundle,) = make_adapter(state, server, redis).pull([deal]).bundles
-    finally:
-        state.webhooks.stop()
+    bundle = _pulled(state, deal, redis)
     assert bundle.deal.name == "Renewal \ufffd"
 
 
@@ -145,11 +152,7 @@ def test_a_task_completed_before_its_due_date_is_pulled_as_done_then(redis: Redi
     task = {"hs_timestamp": NOW + timedelta(days=7), "hs_task_status": "COMPLETED",
             "hs_task_subject": "Send the proposal"}  # fmt: skip
     state.log_activity("tasks", task, deal_ids=[deal])
-    try:
-        with serve(state) as server:
-            (bundle,) = make_adapter(state, server, redis).pull([deal]).bundles
-    finally:
-        state.webhooks.stop()
+    bundle = _pulled(state, deal, redis)
     (done,) = bundle.activities
     assert (done.kind, done.status, done.at) == ("task", "done", NOW)
 
@@ -228,11 +231,7 @@ def test_a_prospects_voicemail_on_a_missed_call_counts_as_their_call(redis: Redi
         call = {"hs_timestamp": NOW - timedelta(days=1), "hs_call_direction": "INBOUND",
                 "hs_call_status": "MISSED", "hs_call_has_voicemail": voicemail}  # fmt: skip
         state.log_activity("calls", call, deal_ids=[deal])
-    try:
-        with serve(state) as server:
-            (bundle,) = make_adapter(state, server, redis).pull([deal]).bundles
-    finally:
-        state.webhooks.stop()
+    bundle = _pulled(state, deal, redis)
     assert [(a.kind, a.status, a.direction) for a in bundle.activities] == [
         ("call", "done", "inbound")
     ]
