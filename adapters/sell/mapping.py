@@ -29,7 +29,8 @@ Sell's vocabularies, and what we make of them:
   is contact (or prospect_and_customer); its deals are `associated_deal_ids`.
 - Visits are meetings (Sell's logged meetings): at `visited_at`, done once past, scheduled
   before; the rep went to the customer, so outbound.
-- Tasks: at their `due_date`, done when `completed`, else scheduled. Notes: done, at creation.
+- Tasks: at their `due_date`, done when `completed` (at `completed_at` when earlier), else
+  scheduled. Notes: done, at creation.
   Both internal. Tasks and notes Deal Radar made (OWN_MARKER in their content) are left out:
   they are our output, not the rep's work.
 """
@@ -307,6 +308,11 @@ def to_activity(
     elif kind == "task":
         at = _required(record, ("due_date", "created_at"), where)
         status = "done" if record.get("completed") is True else "scheduled"
+        completed = _datetime(record.get("completed_at")) if status == "done" else None
+        if completed is not None and (record.get("due_date") in (None, "") or completed < at):
+            # Done is never after it was completed: a task finished before its due date counts
+            # from then, not from a date still to come.
+            at = completed
         direction, user = "internal", record.get("owner_id")
     else:
         at = _required(record, ("created_at",), where)

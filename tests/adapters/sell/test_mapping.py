@@ -142,6 +142,38 @@ def test_calls_visits_tasks_and_notes() -> None:
     assert ours is None, "Deal Radar's own notes are no activity"
 
 
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        # Finished on 25 November, due 2 December: the work was done on the 25th.
+        ({"due_date": "2026-12-02T00:00:00Z", "completed_at": "2026-11-25T15:00:00Z"},
+         datetime(2026, 11, 25, 15, tzinfo=UTC)),
+        # Finished late: it counts on its due date, as a task done on time would.
+        ({"due_date": "2026-11-20T00:00:00Z", "completed_at": "2026-11-25T15:00:00Z"},
+         datetime(2026, 11, 20, tzinfo=UTC)),
+        # No due date: the completion, not the creation weeks before.
+        ({"created_at": "2026-10-01T08:00:00Z", "completed_at": "2026-11-25T15:00:00Z"},
+         datetime(2026, 11, 25, 15, tzinfo=UTC)),
+        ({"due_date": "2026-12-02T00:00:00Z"}, datetime(2026, 12, 2, tzinfo=UTC)),
+    ],
+)  # fmt: skip
+def test_a_completed_task_is_dated_no_later_than_its_completion(
+    fields: dict[str, str], expected: datetime
+) -> None:
+    record = {"id": 3, "completed": True, "owner_id": 3, "resource_type": "deal",
+              "resource_id": 5, **fields}  # fmt: skip
+    task = to_activity("tasks", record, deal_contacts=[], now=NOW)
+    assert task is not None and (task.status, task.at) == ("done", expected)
+
+
+def test_an_open_tasks_stale_completion_date_is_ignored() -> None:
+    record = {"id": 3, "completed": False, "completed_at": "2026-11-25T15:00:00Z",
+              "due_date": "2026-12-02T00:00:00Z", "resource_type": "deal", "resource_id": 5}
+    task = to_activity("tasks", record, deal_contacts=[], now=NOW)
+    assert task is not None and (task.status, task.at) == (
+        "scheduled", datetime(2026, 12, 2, tzinfo=UTC))
+
+
 def test_deal_links_follow_each_resources_rule() -> None:
     assert deal_links("calls", {"associated_deal_ids": [5], "resource_type": "deal",
                                 "resource_id": 9}) == ["5"]  # fmt: skip
