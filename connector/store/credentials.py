@@ -17,7 +17,9 @@ from typing import Any
 
 import redis as redis_lib
 from redis.exceptions import LockError
+from sqlalchemy import update
 
+from adapters.errors import AuthExpired, PermissionDenied
 from connector.store.db import Store
 from connector.store.models import Credential
 from connector.store.secrets import TokenBox
@@ -32,9 +34,10 @@ WEBHOOK_SECRET = "webhook"
 REFRESH_MARGIN = timedelta(minutes=5)
 """Tokens expiring sooner than this are refreshed first, so none expires mid-batch."""
 LOCK_KEY = "dealradar:lock:token:{tenant}"
-LOCK_TIMEOUT = 30.0
-"""Seconds the refresh lock lives: longer than any token endpoint call (its own timeout)."""
-LOCK_WAIT = 35.0
+LOCK_TIMEOUT = 40.0
+"""Seconds the refresh lock lives: longer than any token endpoint call (5 s to connect, 30 to
+read). Should one outlive it anyway, the save below refuses to overwrite newer tokens."""
+LOCK_WAIT = 45.0
 """Seconds a worker waits for another's refresh: past the lock's life, so it ends one way or
 another (the refresher finished, or its lock expired and this worker takes over)."""
 
@@ -101,6 +104,41 @@ def save_tokens(
     return Tokens(data=dict(tokens), expires_at=from_db(expires), version=version)
 
 
+def replace_tokens(
+    store: Store,
+    box: TokenBox,
+    tenant_id: str,
+    tokens: dict[str, Any],
+    expires_at: datetime | None,
+    now: datetime,
+    *,
+    version: int,
+) -> Tokens | None:
+    """Store refreshed tokens only if the row is still at `version` (the tokens refreshed);
+    None when another writer replaced them meanwhile (a reinstall, or a refresh that outlived
+    its lock): theirs are newer and stay."""
+    ciphertext = box.seal(tenant_id, tokens)
+    expires = to_db(expires_at) if expires_at is not None else None
+    with store.tenant(tenant_id) as s:
+        replaced = s.execute(
+            update(Credential)
+            .where(
+                Credential.tenant_id == tenant_id,
+                Credential.name == OAUTH,
+                Credential.version == version,
+            )
+            .values(
+                version=version + 1,
+                ciphertext=ciphertext,
+                expires_at=expires,
+                updated_at=to_db(now),
+            )
+        )
+        if replaced.rowcount != 1:
+            return None
+    return Tokens(data=dict(tokens), expires_at=from_db(expires), version=version + 1)
+
+
 def load_tokens(store: Store, box: TokenBox, tenant_id: str, *, name: str = OAUTH) -> Tokens | None:
     """The tenant's tokens, or None if none are stored.
 
@@ -164,8 +202,24 @@ def fresh_tokens(
         latest = _require(load_tokens(store, box, tenant_id), tenant_id)
         if latest.version != current.version or _usable(latest, now(), margin, rejected):
             return latest
-        data, expires_at = refresh(dict(latest.data))
-        saved = save_tokens(store, box, tenant_id, data, expires_at, now())
+        try:
+            data, expires_at = refresh(dict(latest.data))
+        except (AuthExpired, PermissionDenied):
+            # Refused: but if new tokens were stored meanwhile (a reinstall, or a worker that
+            # refreshed after this lock expired), they are the ones to use.
+            newer = _require(load_tokens(store, box, tenant_id), tenant_id)
+            if newer.version != latest.version:
+                return newer
+            raise
+        saved = replace_tokens(
+            store, box, tenant_id, data, expires_at, now(), version=latest.version
+        )
+        if saved is None:
+            log.warning(
+                "tenant %s: its OAuth tokens were replaced during a refresh; the newer stay",
+                tenant_id,
+            )
+            return _require(load_tokens(store, box, tenant_id), tenant_id)
         log.info("refreshed the OAuth tokens of tenant %s (version %d)", tenant_id, saved.version)
         return saved
     finally:

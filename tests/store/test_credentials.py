@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from adapters.errors import PermissionDenied
 from connector.store import credentials as credentials_mod
 from connector.store.credentials import (
     LOCK_KEY,
@@ -253,3 +254,51 @@ def test_a_rejected_token_is_refreshed_once_before_its_expiry(
     )
     assert first.data == second.data == NEW
     assert calls == [OLD], "the second worker gets the first one's new token"
+
+
+def test_tokens_stored_during_a_refresh_are_not_overwritten_by_it(
+    store: Store, box: TokenBox, redis: redis_lib.Redis
+) -> None:
+    """An admin reinstalls while a worker refreshes the old grant: the install's tokens are the
+    newer, and the refresh (of a grant the CRM has just replaced) must not store over them."""
+    tid = _tenant(store)
+    save_tokens(store, box, tid, OLD, NOW - timedelta(minutes=1), NOW)
+    reinstalled = {"access_token": "at-INSTALL-SECRET", "refresh_token": "rt-INSTALL-SECRET"}
+
+    def refresh(old: dict) -> tuple[dict, datetime]:
+        save_tokens(store, box, tid, reinstalled, NOW + timedelta(hours=6), NOW)  # the install
+        return dict(NEW), NOW + timedelta(hours=1)
+
+    got = fresh_tokens(store, box, redis, tid, refresh, lambda: NOW)
+    assert (got.data, got.version) == (reinstalled, 2)
+    assert load_tokens(store, box, tid).data == reinstalled
+
+
+def test_a_refused_refresh_uses_tokens_stored_meanwhile(
+    store: Store, box: TokenBox, redis: redis_lib.Redis
+) -> None:
+    """The CRM rotates refresh tokens: a worker whose lock expired refreshed first, so this
+    worker's refresh token is refused. The tokens that worker stored are good: no suspension."""
+    tid = _tenant(store)
+    save_tokens(store, box, tid, OLD, NOW - timedelta(minutes=1), NOW)
+
+    def refresh(old: dict) -> tuple[dict, datetime]:
+        save_tokens(store, box, tid, NEW, NOW + timedelta(hours=1), NOW)  # the other worker
+        raise PermissionDenied("invalid_grant: expired access/refresh token")
+
+    got = fresh_tokens(store, box, redis, tid, refresh, lambda: NOW)
+    assert (got.data, got.version) == (NEW, 2)
+
+
+def test_a_refused_refresh_with_nothing_newer_is_raised(
+    store: Store, box: TokenBox, redis: redis_lib.Redis
+) -> None:
+    tid = _tenant(store)
+    save_tokens(store, box, tid, OLD, NOW - timedelta(minutes=1), NOW)
+
+    def refresh(old: dict) -> tuple[dict, datetime]:
+        raise PermissionDenied("invalid_grant: expired access/refresh token")
+
+    with pytest.raises(PermissionDenied):
+        fresh_tokens(store, box, redis, tid, refresh, lambda: NOW)
+    assert load_tokens(store, box, tid).version == 1
