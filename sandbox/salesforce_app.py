@@ -289,7 +289,7 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
             "token_type": "Bearer",
             "issued_at": str(int(issued.issued_at.timestamp() * 1000)),
         }
-        if grant == "authorization_code":
+        if grant == "authorization_code" or state.rotate_refresh_tokens:
             answer["refresh_token"] = issued.refresh_token
         return jsonify(answer)
 

@@ -145,6 +145,9 @@ class SalesforceState:
         self.listeners: list[Callable[[Change], None]] = []
         self._sessions: dict[str, Session] = {}
         self._refresh: dict[str, Session] = {}
+        self.rotate_refresh_tokens = False
+        """The connected app's "Refresh Token Rotation": each refresh answers a new refresh
+        token and the one used stops working."""
         self._codes: dict[str, _Code] = {}
         self._picklists: dict[tuple[str, str], list[str]] = {
             ("OpportunityContactRole", "Role"): list(DEFAULT_ROLES),
@@ -826,7 +829,8 @@ class SalesforceState:
             return session
 
     def refresh(self, refresh_token: str, client_id: str, client_secret: str | None) -> Session:
-        """A new access token for a refresh token (which stays valid; no new one is sent)."""
+        """A new access token for a refresh token, which stays valid (no new one is sent),
+        unless the app rotates them: then a new one is issued and the old one revoked."""
         with self.lock:
             self.check_client(client_id, None)
             if client_secret is not None and not hmac.compare_digest(
@@ -836,6 +840,9 @@ class SalesforceState:
             old = self._refresh.get(refresh_token)
             if old is None:
                 raise _oauth_error(400, "invalid_grant", "expired access/refresh token")
+            if self.rotate_refresh_tokens:
+                del self._refresh[refresh_token]
+                return self.issue_session(old.user_id, refresh=True)
             fresh = self.issue_session(old.user_id, refresh=False)
             fresh.refresh_token = refresh_token
             return fresh

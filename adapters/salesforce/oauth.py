@@ -123,15 +123,17 @@ def refresh_grant(
     client_secret: str,
     session: requests.Session | None = None,
 ) -> dict[str, Any]:
-    """New tokens for the stored ones (the refresh token stays; Salesforce sends none back).
-    The new `instance_url` replaces the old: orgs move between instances."""
+    """New tokens for the stored ones. The refresh token stays unless Salesforce sends a new
+    one: it does when the connected app rotates refresh tokens, and then the old one no longer
+    works. The new `instance_url` replaces the old: orgs move between instances."""
     login_url = tokens.get("login_url") or LOGIN_URL
     answer = _token_call(
         "oauth.refresh", login_url, session, client_secret=client_secret,
         grant_type="refresh_token", refresh_token=tokens["refresh_token"], client_id=client_id,
         refresh=True,
     )  # fmt: skip
-    return _grant(answer, login_url, refresh_token=tokens["refresh_token"]).tokens
+    kept = answer.get("refresh_token") or tokens["refresh_token"]
+    return _grant(answer, login_url, refresh_token=kept).tokens
 
 
 def identity(id_url: str) -> tuple[str, str]:

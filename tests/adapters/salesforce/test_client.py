@@ -43,6 +43,22 @@ def test_an_expired_session_is_renewed_once_through_the_refresh_grant(
     assert tokens.detail("refresh_token"), "Salesforce sends no new refresh token: ours stays"
 
 
+def test_a_rotated_refresh_token_replaces_the_old_one(
+    org: SalesforceState, client: SalesforceClient, tokens: OrgTokens
+) -> None:
+    """With Refresh Token Rotation on, each refresh answers a new refresh token and the old one
+    is revoked: keeping the old one would fail the second refresh and suspend the tenant."""
+    org.rotate_refresh_tokens = True
+    _opportunity(org)
+    first = tokens.detail("refresh_token")
+    for renewal in (1, 2):
+        org.expire_sessions()
+        rows = client.query("SELECT Id, Name FROM Opportunity", "query Opportunity")
+        assert [r["Name"] for r in rows] == ["Acme renewal"]
+        assert tokens.renewed == renewal
+    assert tokens.detail("refresh_token") not in ("", first)
+
+
 def test_a_revoked_refresh_token_means_install_again(
     org: SalesforceState, client: SalesforceClient, tokens: OrgTokens
 ) -> None:
