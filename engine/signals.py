@@ -117,9 +117,12 @@ def scan(activities: Sequence[Activity], now_ts: float, half_life_days: float) -
                 elif kind == "task" and next_step is None:
                     next_step = ts
             continue
-        if a.status != "done":
-            continue
         kind = a.kind
+        if a.status != "done" and kind != "meeting":
+            continue
+        # A meeting still scheduled once its start has passed was held: CRMs are rarely told
+        # so, and nothing reads the deal again when the time comes, so a meeting read while
+        # still to come would otherwise never count.
         if kind == "note":
             continue
         done[kind].append(ts)

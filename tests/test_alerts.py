@@ -49,6 +49,23 @@ def test_no_activity_ignores_tasks_notes_and_scheduled_work() -> None:
     assert alerts(doc, only("no_activity"))["no_activity"]["facts"]["days"] == 20
 
 
+def test_a_meeting_read_before_it_began_counts_once_its_start_has_passed() -> None:
+    """The snapshot was read while the meeting was still to come; nobody marked it held in the
+    CRM and nothing read the deal again: the daily sweep must still count it."""
+    doc = bundle(
+        {"created_at": ago(40)},
+        [contact("c1", roles=("Champion",))],
+        [
+            activity("email", ago(20), contacts=("c1",)),
+            activity("meeting", ago(2), status="scheduled", contacts=("c1",)),
+        ],
+    )
+    found = alerts(doc, only("no_activity"))
+    assert "no_activity" not in found
+    assert "key_role_silent:Champion" not in alerts(doc, only("key_role_silent"))
+    assert run(doc).health.components["activities"]["meeting"] == 1
+
+
 def test_no_activity_counts_inbound_emails_from_a_contact() -> None:
     doc = bundle(
         {"created_at": ago(40)},
@@ -79,11 +96,11 @@ def test_no_activity_unless_next_step_holds_back_while_a_meeting_or_task_is_sche
         {"created_at": ago(40)}, [], [*past, activity("task", ahead(2), status="scheduled")]
     )
     with_old_plan = bundle(
-        {"created_at": ago(40)}, [], [*past, activity("meeting", ago(3), status="scheduled")]
+        {"created_at": ago(40)}, [], [*past, activity("task", ago(3), status="scheduled")]
     )
     option = only("no_activity", unless_next_step=True)
     assert "no_activity" not in alerts(with_task, option)
-    assert "no_activity" in alerts(with_old_plan, option), "a plan in the past is no next step"
+    assert "no_activity" in alerts(with_old_plan, option), "an overdue task is no next step"
     assert "no_activity" in alerts(with_task, only("no_activity")), "the option is off by default"
 
 
