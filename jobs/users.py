@@ -58,11 +58,12 @@ def refresh(tenant_id: str) -> dict[str, int]:
                 .distinct()
             )
         )
-    if not owners:
+    fallback = tenants.current_settings(rt.store, tenant_id).fallback_owner
+    if not owners and not fallback:
         return {"users": 0}
     attempts = f"dealradar:users:attempts:{tenant_id}"
     try:
-        found = directory(owners)
+        found = directory(owners) if owners else {}
     except CrmError as exc:
         decision = policy.decide_attempt(rt.redis, attempts, exc)
         if decision.action == "retry":
@@ -76,6 +77,8 @@ def refresh(tenant_id: str) -> dict[str, int]:
                         tenant_id, decision.reason)  # fmt: skip
         return {"users": 0}
     policy.forget_attempts(rt.redis, attempts)
+    if fallback and fallback not in found:
+        found.update(_fallback(directory, tenant_id, fallback))
     with rt.store.tenant(tenant_id) as s:
         save_users(s, tenant_id, found.values())
     left = sorted(u.id for u in found.values() if not u.active)
@@ -83,3 +86,15 @@ def refresh(tenant_id: str) -> dict[str, int]:
         log.info("tenant %s: %d owners of open deals are deactivated in the CRM: %s",
                  tenant_id, len(left), ", ".join(left))  # fmt: skip
     return {"users": len(found), "inactive": len(left)}
+
+
+def _fallback(directory: Any, tenant_id: str, user_id: str) -> dict[str, Any]:
+    """`tasks.fallback_owner` read on its own: a manager who left gets no more tasks (and one
+    the CRM once refused is seen active again), and an id the CRM cannot read costs the
+    owners' reading nothing."""
+    try:
+        return directory([user_id])
+    except (CrmError, ValueError) as exc:
+        log.warning("tenant %s: tasks.fallback_owner %r could not be read from the CRM (%s); "
+                    "check that it is a user id of the CRM", tenant_id, user_id, exc)  # fmt: skip
+        return {}

@@ -347,8 +347,9 @@ def id18(record_id: str) -> str:
 
 def soql_ids(ids: Iterable[str]) -> str:
     """An IN list of ids, in their 15-character form: SOQL takes either, and the shorter keeps
-    a query of 2,000 ids well inside its 100,000 characters."""
-    return ", ".join(f"'{i[:15]}'" for i in ids)
+    a query of 2,000 ids well inside its 100,000 characters. Quoted as SOQL strings: an id
+    from a setting or a request (a fallback owner, a deal to refresh) is not trusted to be one."""
+    return ", ".join("'" + i[:15].replace("\\", "\\\\").replace("'", "\\'") + "'" for i in ids)
 
 
 def _contacts(

@@ -12,6 +12,7 @@ from adapters.folder.client import FolderClient
 from connector import queues
 from connector.store import tenants
 from connector.store.models import SweepRun, UserRow
+from engine.model import dump_bundle
 from jobs import sweep, users
 from jobs.runtime import Runtime
 from tests.jobs.conftest import leaves_the_team, run_jobs
@@ -68,3 +69,27 @@ def test_a_crm_outage_reading_users_is_retried_and_the_sweep_goes_on(
     leaves_the_team(crm, "u-claire")
     assert users.refresh(tenant_id) == {"users": 2, "inactive": 1}
     assert not _active(rt, tenant_id, "u-claire")
+
+
+def test_a_fallback_owner_who_left_is_learned_though_they_own_no_open_deal(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    """The manager named as `tasks.fallback_owner` hands her open deals over and leaves: the
+    users' reading must ask about her too, or the departed reps' tasks keep going to her."""
+    tenants.save_settings(
+        rt.store, tenant_id, {"tasks": {"fallback_owner": "u-claire"}}, "admin", clock()
+    )
+    queues.request_refresh(redis, tenant_id, DEALS, window=0)
+    run_jobs(redis)
+    for deal_id in ("d-1001", "d-1003"):  # Claire's open deals go to Tom
+        doc = dump_bundle(crm.pull([deal_id]).bundles[0])
+        doc["deal"]["owner"] = "u-tom"
+        doc["users"] = [{"id": "u-tom", "name": "Tom", "email": "tom@vendor.example"}]
+        crm.put_deal(doc)
+    queues.request_refresh(redis, tenant_id, ["d-1001", "d-1003"], window=0)
+    run_jobs(redis)
+    leaves_the_team(crm, "u-claire")
+
+    assert users.refresh(tenant_id) == {"users": 2, "inactive": 1}
+    assert not _active(rt, tenant_id, "u-claire")
+    assert _active(rt, tenant_id, "u-tom")

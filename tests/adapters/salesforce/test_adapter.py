@@ -204,3 +204,14 @@ def test_listing_follows_batches_then_starts_again_from_the_cursor(
     again = make_adapter(org, client, clock).changed_since(second.cursor)
     # A new listing starts at the cursor's own millisecond: the last one seen comes again.
     assert again.deal_ids == [second.deal_ids[-1], changed] and not again.more
+
+
+def test_an_id_with_a_quote_cannot_widen_a_query(
+    org: SalesforceState, adapter: SalesforceAdapter
+) -> None:
+    """A deal id given to the API's refresh (or a fallback owner in settings) is not trusted to
+    be one: a quote in it stays inside the SOQL string, so the query finds nothing instead of
+    failing as malformed (or, on a longer id, reading records it was not asked for)."""
+    _deal(org, {})
+    pulled = adapter.pull(["x' OR Name != '"])
+    assert pulled.bundles == []
