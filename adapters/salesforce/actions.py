@@ -100,9 +100,14 @@ class SalesforceActions:
                 lambda answer: str(answer["id"]),
             )
         except InvalidRequest as error:
+            code = getattr(error, "code", None)
             # Without an OwnerId the owner is our own API user: nobody else to blame.
-            if owner_id and getattr(error, "code", None) == INACTIVE_OWNER:
+            if owner_id and code == INACTIVE_OWNER:
                 raise OwnerInactive(str(error), owner_id) from error
+            if code in GONE - {"INVALID_CROSS_REFERENCE_KEY"}:
+                # The opportunity was deleted: nothing to remind anyone of (the cross-reference
+                # code may be the owner's, so it is not read as a deletion).
+                raise NotFound(f"Salesforce opportunity {deal_id}: {error}") from error
             raise
 
     def complete_task(self, task_id: str) -> None:
@@ -131,7 +136,9 @@ class SalesforceActions:
         _aware(at, "at")
         suffix = f" ({OWN_MARKER}{token})"
         first_line = next((line.strip() for line in body.splitlines() if line.strip()), "")
-        title = f"Deal Radar: {first_line}"[: TITLE_MAX - len(suffix)] + suffix
+        if not first_line.startswith("Deal Radar"):
+            first_line = f"Deal Radar: {first_line}"  # the Notes list shows titles only
+        title = first_line[: TITLE_MAX - len(suffix)] + suffix
         content = "".join(f"<p>{html.escape(line)}</p>" for line in body.splitlines()) or "<p></p>"
         request = {
             "allOrNone": False,

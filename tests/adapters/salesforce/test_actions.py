@@ -145,6 +145,28 @@ def test_no_note_on_a_deleted_opportunity(org: SalesforceState, adapter: Salesfo
         assert list(org.live("ContentNote")) == [], "no note left behind unlinked"
 
 
+def test_no_task_on_a_deleted_opportunity(
+    org: SalesforceState, adapter: SalesforceAdapter
+) -> None:
+    """Deleted before its task was made: the effect is skipped as the README says, not failed."""
+    opp = _deal(org)
+    org.delete("Opportunity", opp)
+    with pytest.raises(NotFound):
+        adapter.create_task(opp, owner_id=None, subject="S", body="B",
+                            due=datetime.now(UTC), key="k")  # fmt: skip
+
+
+def test_a_grade_note_titled_deal_radar_is_not_prefixed_twice(
+    org: SalesforceState, adapter: SalesforceAdapter
+) -> None:
+    opp = _deal(org)
+    body = "Deal Radar: relationship health went from fair to good.\nRecency 30 -> 40"
+    note = adapter.create_note(opp, body=body, at=datetime.now(UTC), key="health:8")
+    with org.lock:
+        title = org.records["ContentNote"][note]["Title"]
+    assert title.startswith("Deal Radar: relationship health went from fair to good. (Deal")
+
+
 def test_bad_arguments_before_any_call(org: SalesforceState, adapter: SalesforceAdapter) -> None:
     with pytest.raises(ValueError, match="aware"):
         adapter.create_task(_deal(org), owner_id=None, subject="S", body="B",
