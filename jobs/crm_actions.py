@@ -23,8 +23,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import cast
 
-from redis.exceptions import LockNotOwnedError
+from redis.exceptions import LockNotOwnedError, RedisError
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.base import CrmActions
 from adapters.errors import AuthExpired, CrmError, RateLimited
@@ -151,6 +152,15 @@ def _attempt(ctx: Context, effect: Effect) -> bool:
         outcome = EFFECTS[effect.kind](ctx, effect)
     except CrmError as exc:
         return _failed(ctx, effect, exc)
+    except (SQLAlchemyError, RedisError):
+        raise  # our own store or queue: the whole run is tried again
+    except Exception as exc:
+        # This effect's own fault (a setting the CRM cannot take, a bug): recorded on it, so
+        # that the effects behind it, retried first in id order, are not held back for good.
+        log.exception("tenant %s: %s %s failed", ctx.tenant_id, effect.kind, effect.key)
+        _mark_failed(ctx.tenant_id, [effect.id],
+                     f"{effect.kind} {effect.key}: {type(exc).__name__}: {exc}")  # fmt: skip
+        return True
     _record(ctx, effect, outcome)
     policy.forget_attempts(rt.redis, _auth_failures_key(ctx.tenant_id))
     return True

@@ -29,7 +29,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.errors import NotFound, Transient
+from adapters.errors import NotFound, OwnerInactive, Transient
 from adapters.marker import marked, ref_token
 from adapters.retry import backoff
 from adapters.sell.client import SellClient
@@ -63,6 +63,10 @@ class SellActions:
             "resource_id": _sell_id(deal_id),
         }
         if owner_id:
+            if not str(owner_id).strip().isdigit():
+                # A fallback owner set to a name or an email: no Sell user can hold the task,
+                # so it goes to the next candidate (nobody), as for a deactivated owner.
+                raise OwnerInactive(f"{owner_id!r} is not a Sell user id (an integer)", owner_id)
             data["owner_id"] = _sell_id(owner_id)
         return self._create_once("tasks", str(deal_id), data, ref_token(key))
 

@@ -268,6 +268,30 @@ def test_invalid_data_fails_that_effect_and_the_run_goes_on(
     assert len(crm.tasks()) == len(effects) - 1
 
 
+def test_an_unexpected_error_fails_that_effect_and_the_run_goes_on(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An effect that raises something no CRM error explains (a setting the adapter cannot
+    take, a bug) is recorded as failed with its reason; it used to end the run, and the next
+    run took it first again: every task of the tenant waited behind it for good."""
+    create, calls = crm_actions.EFFECTS[TASK], []
+
+    def first_one_breaks(ctx: Context, effect: Effect) -> Any:
+        calls.append(effect.key)
+        if len(calls) == 1:
+            raise ValueError("'claire.manager' is not a Sell id (Sell's ids are integers)")
+        return create(ctx, effect)
+
+    monkeypatch.setitem(crm_actions.EFFECTS, TASK, first_one_breaks)
+    _refresh(redis, tenant_id)
+    effects = _effects(rt, tenant_id, TASK)
+    failed = [e for e in effects if e.status == "failed"]
+    assert len(failed) == 1 and "ValueError" in failed[0].last_error
+    assert "not a Sell id" in failed[0].last_error
+    assert all(e.status == "done" for e in effects if e not in failed)
+    assert len(crm.tasks()) == len(effects) - 1
+
+
 def test_a_revoked_grant_suspends_the_tenant_and_the_tasks_wait(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
 ) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from adapters.errors import OwnerInactive
 from tests.adapters.sell.conftest import Account
 
 DUE = datetime(2026, 12, 3, 9, tzinfo=UTC)
@@ -33,6 +34,15 @@ def test_a_task_is_linked_owned_due_and_made_once_per_key(account: Account) -> N
     assert task["content"].startswith("Call Ann\n\nNo activity")
     other = adapter.create_task(deal_id, owner_id=None, subject="x", body="y", due=DUE, key="k2")
     assert other != first
+
+
+def test_an_owner_that_is_no_sell_id_is_refused_as_no_user(account: Account) -> None:
+    """`tasks.fallback_owner` set to a name: the job gives the task to the next candidate."""
+    deal_id = str(account.state.records("deals")[0]["id"])
+    with pytest.raises(OwnerInactive) as refused:
+        account.adapter().create_task(deal_id, owner_id="claire.manager", subject="x", body="y",
+                                      due=DUE, key="k3")  # fmt: skip
+    assert refused.value.owner_id == "claire.manager"
 
 
 def test_complete_task_only_if_open_and_deleted_is_fine(account: Account) -> None:
