@@ -192,7 +192,9 @@ def _powermap_gap(ctx: Context, cfg: Mapping[str, Any]) -> Iterable[Facts]:
 
 def _stuck_in_stage(ctx: Context, cfg: Mapping[str, Any]) -> Iterable[Facts]:
     deal = ctx.bundle.deal
-    threshold = cfg.get("stages", {}).get(deal.stage, cfg["days"])
+    stages = cfg.get("stages", {})
+    # Keyed by the stage's id or by its name, as the admin reads it in the CRM.
+    threshold = stages.get(deal.stage, stages.get(deal.stage_name, cfg["days"]))
     entered = deal.stage_entered_at.timestamp()
     days = ctx.moment.days_since(entered)
     if days < threshold:
@@ -200,6 +202,7 @@ def _stuck_in_stage(ctx: Context, cfg: Mapping[str, Any]) -> Iterable[Facts]:
     return (
         {
             "stage": deal.stage,
+            "stage_name": deal.stage_name or deal.stage,
             "days": days,
             "threshold": threshold,
             "stage_entered_at": ctx.moment.iso(entered),

@@ -30,7 +30,7 @@ _TEMPLATES: dict[str, dict[str, str]] = {
         "powermap_gap.today": (
             "Closes today with no {level} or above engaged (threshold {threshold})"
         ),
-        "stuck_in_stage": "In stage {stage} for {days} (threshold {threshold})",
+        "stuck_in_stage": "In stage {stage_name} for {days} (threshold {threshold})",
         "close_date_passed": "Close date passed {days} ago ({close_date})",
         "amount_missing": "Amount is missing",
         "deal_too_old": "Deal created {days} ago (threshold {threshold})",
@@ -52,7 +52,7 @@ _TEMPLATES: dict[str, dict[str, str]] = {
         "powermap_gap.today": (
             "Clôture aujourd'hui sans interlocuteur de niveau {level} ou plus (seuil {threshold})"
         ),
-        "stuck_in_stage": "Dans l'étape {stage} depuis {days} (seuil {threshold})",
+        "stuck_in_stage": "Dans l'étape {stage_name} depuis {days} (seuil {threshold})",
         "close_date_passed": "Date de clôture dépassée depuis {days} ({close_date})",
         "amount_missing": "Montant manquant",
         "deal_too_old": "Affaire créée il y a {days} (seuil {threshold})",
@@ -102,6 +102,8 @@ def _words(code: str, facts: Mapping[str, Any], locale: str) -> dict[str, Any]:
         words["level"] = level_name(facts["level"], locale)
     if facts.get("close_date"):
         words["close_date"] = date_text(facts["close_date"], locale)
+    if "stage" in facts:
+        words.setdefault("stage_name", facts["stage"])  # facts stored before stage names
     return words
 
 

@@ -105,6 +105,8 @@ class Deal:
     owner: str | None = None
     status: str = "open"
     url: str | None = None
+    stage_name: str = ""
+    """The stage as reps read it, when `stage` is the CRM's internal id (HubSpot, Sell)."""
 
 
 _cached_role_key = lru_cache(maxsize=4096)(role_key)
@@ -255,6 +257,7 @@ def load_deal(d: Any) -> Deal:
         owner=None if owner is None else str(owner),
         status=_choice(d, "status", where, DEAL_STATUSES, "open"),
         url=d.get("url") or None,
+        stage_name=_text(d, "stage_name", where),
     )
 
 
@@ -443,6 +446,8 @@ def dump_bundle(bundle: Bundle) -> dict[str, Any]:
     }
     if d.url:
         deal["url"] = d.url
+    if d.stage_name:
+        deal["stage_name"] = d.stage_name
     return {
         "version": SCHEMA_VERSION,
         "deal": deal,

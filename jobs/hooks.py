@@ -110,6 +110,7 @@ def _body(s: Session, tenant_id: str, event: dict[str, Any], now: datetime) -> s
         "owner": deal.owner if deal is not None else None,
         "pipeline": data.get("pipeline"),
         "stage": data.get("stage"),
+        "stage_name": data.get("stage_name") or data.get("stage"),
         "amount": data.get("amount"),
         "currency": data.get("currency"),
     }

@@ -363,6 +363,19 @@ def test_stuck_in_stage_at_threshold(days: int, fires: bool) -> None:
         )
 
 
+def test_stuck_in_stage_names_the_stage_as_reps_read_it() -> None:
+    """HubSpot and Sell name a stage by an internal id ("98765432"): the message, written into
+    the CRM, gives its name; a per-stage threshold may be keyed by either."""
+    doc = bundle({"stage": "98765432", "stage_name": "Négociation",
+                  "stage_entered_at": ago(24), "created_at": ago(30)})  # fmt: skip
+    found = alerts(doc, {**only("stuck_in_stage"), "locale": "fr"})["stuck_in_stage"]
+    assert found["message"] == "Dans l'étape Négociation depuis 24 jours (seuil 12)"
+    assert (found["facts"]["stage"], found["facts"]["stage_name"]) == ("98765432", "Négociation")
+    by_name = only("stuck_in_stage")
+    by_name["alerts"]["stuck_in_stage"]["stages"] = {"Négociation": 30}
+    assert "stuck_in_stage" not in alerts(doc, by_name)
+
+
 def test_stuck_in_stage_per_stage_and_per_pipeline_thresholds() -> None:
     doc = bundle({"stage_entered_at": ago(8), "created_at": ago(20), "pipeline": "enterprise"})
     settings = only("stuck_in_stage")

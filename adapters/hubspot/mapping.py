@@ -294,6 +294,7 @@ def to_deal(
         owner=as_text(props.get("hubspot_owner_id")) or None,
         status=stage.status if stage else _status_from_flags(props),
         url=f"https://{app_host}/contacts/{portal_id}/record/0-3/{deal_id}",
+        stage_name=stage.label if stage else "",
     )
 
 

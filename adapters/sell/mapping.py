@@ -186,6 +186,7 @@ def to_deal(
         owner=as_text(record.get("owner_id")) or None,
         status=stage.status,
         url=DEAL_URL.format(id=deal_id),
+        stage_name=stage.name,
     )
 
 

@@ -97,6 +97,7 @@ def _deal_row(tenant_id: str, bundle: Bundle, now: datetime) -> dict[str, Any]:
             "owner": d.owner,
             "status": d.status,
             "url": d.url,
+            "stage_name": d.stage_name,
         },
         "activities": pack_activities(bundle.activities),
         "modified_at": None,

@@ -143,11 +143,15 @@ class HealthSchema(HealthSummarySchema):
     )
 
 
+STAGE_NAME = "The stage as reps read it in the CRM (its id when it has no other name)"
+
+
 class DealSummarySchema(Schema):
     id = fields.String(required=True)
     name = fields.String(required=True)
     pipeline = fields.String(required=True)
     stage = fields.String(required=True)
+    stage_name = fields.String(required=True, metadata={"description": STAGE_NAME})
     owner = fields.String(required=True, allow_none=True)
     amount = fields.Float(required=True, allow_none=True)
     currency = fields.String(required=True)
@@ -182,6 +186,7 @@ class DealSchema(Schema):
     name = fields.String(required=True)
     pipeline = fields.String(required=True)
     stage = fields.String(required=True)
+    stage_name = fields.String(required=True, metadata={"description": STAGE_NAME})
     stage_entered_at = fields.DateTime(required=True, allow_none=True)
     amount = fields.Float(required=True, allow_none=True)
     currency = fields.String(required=True)

@@ -400,6 +400,7 @@ def test_deals_list_items_carry_snapshot_health_alerts_and_evaluated_at(
         "name": "Globex expansion",
         "pipeline": "sales",
         "stage": "contractsent",
+        "stage_name": "contractsent",
         "owner": "u-tom",
         "amount": 23500.0,
         "currency": "EUR",

@@ -38,6 +38,7 @@ def _deal(**over: object) -> dict:
 def test_a_deal_maps_with_its_stage_status_and_pipeline() -> None:
     deal = to_deal(_deal(), stages=STAGES)
     assert (deal.id, deal.pipeline, deal.stage, deal.status) == ("5", "1", "11", "open")
+    assert deal.stage_name == "Qualified", "what reps read in Sell, for the alert's message"
     assert (deal.amount, deal.currency, deal.close_date) == (1200, "EUR", date(2026, 12, 31))
     assert deal.stage_entered_at == datetime(2026, 11, 1, 8, tzinfo=UTC)
     assert deal.url.endswith("/sales/deals/5")
