@@ -21,6 +21,15 @@ AUTH_RETRIES = 3
 """An expired token that refreshing did not cure, this many times, means the install is broken."""
 ATTEMPTS_TTL = 24 * 3600
 """A run of failures is forgotten this long after its last attempt."""
+TENANT_RUNS = (
+    "dealradar:attempts:{tenant_id}",  # jobs.refresh: deal pulls
+    "dealradar:attempts:poll:{tenant_id}",  # jobs.schedule
+    "dealradar:attempts:setup:{tenant_id}",  # jobs.install
+    "dealradar:attempts:flush:{tenant_id}",  # jobs.writeback
+    "dealradar:attempts:crm_actions:auth:{tenant_id}",  # jobs.crm_actions
+    "dealradar:users:attempts:{tenant_id}",  # jobs.users
+)
+"""The runs of failures each job counts per tenant (`forget_tenant` clears them all)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,15 @@ def decide_attempt(redis: Any, attempts_key: str, error: errors.CrmError) -> Dec
 def forget_attempts(redis: Any, attempts_key: str) -> None:
     """The work succeeded: its next failure starts a new run."""
     redis.delete(attempts_key, _auth_key(attempts_key))
+
+
+def forget_tenant(redis: Any, tenant_id: str) -> None:
+    """The tenant has a new grant (a reinstall, a new token): the failures counted against the
+    old one are forgotten, or the first expired token after it would suspend the tenant again."""
+    with redis.pipeline(transaction=False) as pipe:
+        for run in TENANT_RUNS:
+            forget_attempts(pipe, run.format(tenant_id=tenant_id))
+        pipe.execute()
 
 
 def _count(redis: Any, key: str) -> int:

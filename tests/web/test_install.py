@@ -18,6 +18,7 @@ from rq import Queue
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from adapters.errors import AuthExpired
 from adapters.hubspot.oauth import SCOPES
 from connector import queues
 from connector.app import create_app
@@ -27,6 +28,8 @@ from connector.store.db import Store
 from connector.store.models import Credential
 from connector.store.secrets import TokenBox
 from connector.store.tenants import find_tenant, list_api_keys, set_status, tenant_for_api_key
+from jobs import crm_actions, policy, refresh, schedule, writeback
+from jobs import install as install_job
 from sandbox.hubspot import HubSpotState, ServerHandle, serve
 from tests.web.conftest import SECRET_KEY
 
@@ -183,6 +186,29 @@ def test_a_reinstall_keeps_the_tenant_and_its_keys_and_replaces_the_tokens(
     tenant = find_tenant(store, "hubspot", str(PORTAL))
     assert (tenant.status, tenant.status_reason) == ("active", None)
     assert len(setup_jobs(redis)) == 2
+
+
+def test_a_reinstall_is_not_suspended_by_its_first_expired_token(
+    web: Served, store: Store, redis: Redis
+) -> None:
+    """Three expired tokens suspended the tenant, saying to reinstall; the reinstall's new grant
+    gets the same three tries, in every job that counts them."""
+    tenant_id = web.install().json()["tenant_id"]
+    runs = [
+        refresh._attempts_key(tenant_id),
+        schedule._attempts_key(tenant_id),
+        install_job._attempts_key(tenant_id),
+        writeback._attempts_key(tenant_id),
+        crm_actions._auth_failures_key(tenant_id),
+        f"dealradar:users:attempts:{tenant_id}",  # jobs.users names it inline
+    ]
+    for run in runs:
+        decisions = [policy.decide_attempt(redis, run, AuthExpired("401")) for _ in range(3)]
+        assert decisions[-1].action == "suspend", run
+    set_status(store, tenant_id, "suspended", decisions[-1].reason, web.clock())
+    assert web.install().json()["status"] == "reinstalled"
+    for run in runs:
+        assert policy.decide_attempt(redis, run, AuthExpired("401")).action == "retry", run
 
 
 def test_an_install_behind_a_proxy_that_serves_the_app_under_a_prefix(
