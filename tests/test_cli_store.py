@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
@@ -150,6 +151,45 @@ def test_tenants_add_and_list(url: str, capsys: pytest.CaptureFixture) -> None:
     assert row.split() == [tenant.id, "hubspot", "42", "Acme", "Europe/Paris", "fr", "active"]
 
 
+def test_a_lost_api_key_is_replaced_and_a_leaked_one_revoked(
+    url: str, capsys: pytest.CaptureFixture
+) -> None:
+    main(["db", "upgrade", "--database-url", url])
+    main(["tenants", "add", "--crm", "hubspot", "--account-id", "42", "--database-url", url])
+    first = capsys.readouterr().out.split("API key: ")[1].split()[0]
+    store = Store(url)
+    try:
+        [tenant] = list_tenants(store)
+        keys = ["tenants", "api-key"]
+        code, out, err = _run(capsys, *keys, "issue", tenant.id, "--label", "zapier",
+                              "--database-url", url)  # fmt: skip
+        assert (code, err) == (0, "")
+        second = out.split("API key: ")[1].split()[0]
+        assert "will not be shown again" in out
+        assert tenant_for_api_key(store, second, datetime.now(UTC)) == tenant.id
+        code, out, _ = _run(capsys, *keys, "list", tenant.id, "--database-url", url)
+        header, _rule, *rows = out.splitlines()
+        assert header.split() == ["id", "prefix", "label", "created", "last_used", "revoked"]
+        listed = {row.split()[2]: row.split() for row in rows}
+        assert sorted(listed) == ["initial", "zapier"]
+        assert listed["zapier"][1] == second[:8] + "..." and listed["zapier"][5] == "no"
+        for secret in (first, second, sha256(second.encode()).hexdigest()):
+            assert secret not in out, "a key is shown once, its hash never"
+        leaked = listed["initial"][0]
+        code, out, _ = _run(capsys, *keys, "revoke", tenant.id, leaked, "--database-url", url)
+        assert (code, out) == (0, f"API key {leaked} revoked\n")
+        assert tenant_for_api_key(store, first, datetime.now(UTC)) is None
+        assert tenant_for_api_key(store, second, datetime.now(UTC)) == tenant.id
+        code, out, _ = _run(capsys, *keys, "revoke", tenant.id, leaked, "--database-url", url)
+        assert (code, out) == (0, f"API key {leaked} was revoked already\n")
+        code, out, err = _run(capsys, *keys, "revoke", tenant.id, "nope", "--database-url", url)
+        assert (code, out) == (2, "") and f"dealradar tenants api-key list {tenant.id}" in err
+        code, out, err = _run(capsys, *keys, "issue", "nope", "--database-url", url)
+        assert (code, out) == (2, "") and "dealradar tenants list" in err
+    finally:
+        store.dispose()
+
+
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
@@ -188,7 +228,9 @@ def test_a_bad_choice_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
 
 @pytest.mark.parametrize(
     "argv", [["db"], ["db", "upgrade"], ["db", "current"], ["db", "rotate-secrets"],
-             ["tenants"], ["tenants", "add"], ["tenants", "list"]],
+             ["tenants"], ["tenants", "add"], ["tenants", "list"], ["tenants", "api-key"],
+             ["tenants", "api-key", "issue"], ["tenants", "api-key", "list"],
+             ["tenants", "api-key", "revoke"]],
 )  # fmt: skip
 def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as caught:

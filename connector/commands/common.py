@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
@@ -17,6 +19,7 @@ from connector.store import migrate
 from connector.store.db import Store
 
 EXIT_USAGE = 2
+T = TypeVar("T")
 
 
 class CommandError(Exception):
@@ -71,6 +74,19 @@ def open_store(url: str) -> Store:
             f"{head}: run `dealradar db upgrade`"
         )
     return Store(url)
+
+
+def in_store(args: argparse.Namespace, work: Callable[[Store], T]) -> T:
+    """`work` done on the command's database (its schema checked first), then closed; a
+    database error becomes a CommandError saying what to check."""
+    url = database_url(args)
+    store = open_store(url)
+    try:
+        return work(store)
+    except DBAPIError as exc:
+        raise database_problem(url, exc) from None
+    finally:
+        store.dispose()
 
 
 def masked(url: str) -> str:

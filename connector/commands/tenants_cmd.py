@@ -1,6 +1,9 @@
-"""`dealradar tenants add|list|status`: the CRM accounts using Deal Radar, and their pipelines.
+"""`dealradar tenants add|list|status|webhook-secret|api-key`: the CRM accounts using Deal
+Radar, their pipelines and their API keys.
 
-`add` prints the new tenant's API key, the one time it is ever shown (only its hash is kept).
+`add` prints the new tenant's API key, the one time it is ever shown (only its hash is kept);
+`api-key issue` gives a tenant another (a lost one cannot be shown again), `api-key revoke`
+stops one working, `api-key list` tells them apart by prefix and label.
 A Zendesk Sell account may be added with a personal access token instead of the OAuth install
 (`--token-stdin`: the token is read from standard input, never from the command line, checked
 against Sell, which also names the account, and stored encrypted like OAuth tokens); its setup
@@ -30,16 +33,30 @@ from connector.commands.common import (
     database_problem,
     database_url,
     fail,
+    in_store,
     open_store,
 )
 from connector.config import Config, ConfigError
 from connector.store.credentials import WEBHOOK_SECRET, save_tokens
+from connector.store.db import Store
+from connector.store.models import ApiKey
 from connector.store.secrets import TokenBox
 from connector.store.status import describe, tenant_status
-from connector.store.tenants import CRMS, TenantError, create_tenant, get_tenant, list_tenants
+from connector.store.tenants import (
+    CRMS,
+    TenantError,
+    create_tenant,
+    get_tenant,
+    issue_api_key,
+    list_api_keys,
+    list_tenants,
+    revoke_api_key,
+)
+from connector.store.times import from_db
 from engine.settings import LOCALES
 
 COLUMNS = ("id", "crm", "account", "name", "timezone", "locale", "status")
+KEY_COLUMNS = ("id", "prefix", "label", "created", "last_used", "revoked")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -106,6 +123,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     secret.add_argument("tenant_id", metavar="TENANT_ID")
     add_database_option(secret)
     secret.set_defaults(run=run_webhook_secret)
+    _register_api_key(actions)
+
+
+def _register_api_key(actions: argparse._SubParsersAction) -> None:
+    p = actions.add_parser(
+        "api-key",
+        help="issue, list and revoke a tenant's API keys",
+        description="A tenant's API keys (`Authorization: Bearer <key>` on /api/v1). Only a "
+        "key's hash is stored: a lost key cannot be shown again, issue another and revoke it.",
+    )
+    keys = p.add_subparsers(dest="api_key_command", metavar="ACTION", required=True)
+    issue = keys.add_parser(
+        "issue",
+        help="issue a new API key and print it (shown once)",
+        description="Issue a new API key for the tenant and print it, the one time it is shown. "
+        "The tenant's other keys keep working until revoked.",
+    )
+    issue.add_argument("tenant_id", metavar="TENANT_ID")
+    issue.add_argument(
+        "--label", default="", metavar="L", help="what the key is for, shown by `api-key list`"
+    )
+    ls = keys.add_parser(
+        "list",
+        help="print the tenant's keys: ids, prefixes, labels, dates (never the keys)",
+        description="Print the tenant's API keys, revoked ones included: id, the first "
+        "characters of the key, label, creation, last use (to the minute) and revocation.",
+    )
+    ls.add_argument("tenant_id", metavar="TENANT_ID")
+    revoke = keys.add_parser(
+        "revoke",
+        help="revoke one of the tenant's keys: it stops working at once",
+        description="Revoke an API key by its id (from `dealradar tenants api-key list`): "
+        "requests with it are refused from now on. Revoking it again does nothing.",
+    )
+    revoke.add_argument("tenant_id", metavar="TENANT_ID")
+    revoke.add_argument("key_id", metavar="KEY_ID")
+    for parser, run in ((issue, run_key_issue), (ls, run_key_list), (revoke, run_key_revoke)):
+        add_database_option(parser)
+        parser.set_defaults(run=run)
 
 
 def run_add(args: argparse.Namespace) -> int:
@@ -253,6 +309,63 @@ def run_webhook_secret(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_key_issue(args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+    try:
+        key = in_store(args, lambda store: issue_api_key(store, args.tenant_id, args.label, now))
+    except (CommandError, TenantError) as exc:
+        return fail("tenants api-key issue", str(exc))
+    print(f"API key issued for tenant {args.tenant_id}")
+    print(f"API key: {key}")
+    print("This API key will not be shown again: store it now (only its hash is kept).")
+    return 0
+
+
+def run_key_list(args: argparse.Namespace) -> int:
+    def keys(store: Store) -> list[ApiKey]:
+        get_tenant(store, args.tenant_id)  # an unknown tenant is an error, not "no keys"
+        return list_api_keys(store, args.tenant_id)
+
+    try:
+        rows = [_key_row(key) for key in in_store(args, keys)]
+    except (CommandError, TenantError) as exc:
+        return fail("tenants api-key list", str(exc))
+    if not rows:
+        print(f"no API keys: issue one with `dealradar tenants api-key issue {args.tenant_id}`")
+        return 0
+    print(render_table(KEY_COLUMNS, rows), end="")
+    return 0
+
+
+def _key_row(key: ApiKey) -> tuple[str, ...]:
+    def at(value: datetime | None, none: str) -> str:
+        when = from_db(value)
+        return when.isoformat(timespec="minutes") if when else none
+
+    return (key.id, key.prefix + "...", key.label or "-", at(key.created_at, "-"),
+            at(key.last_used_at, "never"), at(key.revoked_at, "no"))  # fmt: skip
+
+
+def run_key_revoke(args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+
+    def revoke(store: Store) -> tuple[bool, int]:
+        get_tenant(store, args.tenant_id)
+        done = revoke_api_key(store, args.tenant_id, args.key_id, now)
+        live = [k for k in list_api_keys(store, args.tenant_id) if k.revoked_at is None]
+        return done, len(live)
+
+    try:
+        done, live = in_store(args, revoke)
+    except (CommandError, TenantError) as exc:
+        return fail("tenants api-key revoke", str(exc))
+    print(f"API key {args.key_id} " + ("revoked" if done else "was revoked already"))
+    if not live:
+        print(f"tenant {args.tenant_id} has no live API key left: issue one with "
+              f"`dealradar tenants api-key issue {args.tenant_id}`")  # fmt: skip
+    return 0
+
+
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Plain aligned columns, a rule under the headers."""
     widths = [max(len(str(v)) for v in column) for column in zip(headers, *rows, strict=True)]
@@ -261,5 +374,3 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         return "  ".join(str(v).ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
 
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)]) + "\n"
-
-

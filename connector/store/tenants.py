@@ -232,7 +232,10 @@ def revoke_api_key(store: Store, tenant_id: str, key_id: str, now: datetime) -> 
     with store.tenant(tenant_id) as s:
         row = s.get(ApiKey, key_id)
         if row is None:
-            raise UnknownApiKey(f"tenant {tenant_id!r} has no API key {key_id!r}")
+            raise UnknownApiKey(
+                f"tenant {tenant_id!r} has no API key {key_id!r}: see the ids with "
+                f"`dealradar tenants api-key list {tenant_id}`"
+            )
         if row.revoked_at is not None:
             return False
         row.revoked_at = to_db(now)

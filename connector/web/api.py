@@ -181,7 +181,8 @@ def _authenticate() -> Response | None:
     if tenant_id is None:
         log.info("API request with an unknown or revoked key refused")
         return _unauthorized(
-            "this API key is unknown or revoked; ask an admin for a live one",
+            "this API key is unknown or revoked; an admin issues a new one with "
+            "`dealradar tenants api-key issue TENANT_ID`",
             f'{REALM}, error="invalid_token"',
         )
     g.tenant = tenant_id

@@ -242,7 +242,8 @@ def _enqueue_setup(services: Any, tenant_id: str, *, start: str) -> None:
         raise InstallError(
             503,
             "Deal Radar saved the install but could not start its first sync; install again "
-            f"from {start} in a minute (nothing is lost)",
+            f"from {start} in a minute (nothing is lost but a first install's API key, which "
+            f"`dealradar tenants api-key issue {tenant_id}` replaces)",
         ) from exc
 
 
@@ -320,7 +321,8 @@ def _installed_answer(
     key = (
         f"<p>Your API key (shown once, copy it now): <code>{html.escape(done.api_key)}</code></p>"
         if done.api_key
-        else "<p>Your existing API keys still work.</p>"
+        else "<p>Your existing API keys still work; to replace a lost one, run "
+        f"<code>dealradar tenants api-key issue {html.escape(done.tenant_id)}</code>.</p>"
     )
     body = (
         "<!doctype html><title>Deal Radar installed</title>"

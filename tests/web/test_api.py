@@ -158,6 +158,7 @@ def test_unknown_keys_are_401_invalid_token(
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
     assert set(response.json) == {"error", "detail"}
+    assert "dealradar tenants api-key issue" in response.json["detail"], "says how to get one"
 
 
 def test_a_key_in_another_scheme_is_not_taken(client: FlaskClient, a: Tenant) -> None:
