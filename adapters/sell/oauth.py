@@ -90,7 +90,8 @@ def refresh_grant(
         raise PermissionDenied(
             "Zendesk Sell refused the personal access token (revoked, or its user lost access); "
             "make a new one in Sell (Settings > Integrations > OAuth > Access tokens) and give "
-            "it to `dealradar tenants add --crm sell --token-stdin` again"
+            "it to `dealradar tenants add --crm sell --token-stdin` again (it replaces this one "
+            "and makes the tenant active again)"
         )
     refresh_token = stored.get("refresh_token")
     if not refresh_token:

@@ -7,7 +7,9 @@ stops one working, `api-key list` tells them apart by prefix and label.
 A Zendesk Sell account may be added with a personal access token instead of the OAuth install
 (`--token-stdin`: the token is read from standard input, never from the command line, checked
 against Sell, which also names the account, and stored encrypted like OAuth tokens); its setup
-is enqueued at once when Redis answers, else by the next `dealradar cron` tick.
+is enqueued at once when Redis answers, else by the next `dealradar cron` tick. Given for an
+account that has a tenant already, the token replaces that tenant's (one Sell refused, which
+suspended it: the suspension's reason says to do this) and the tenant is active again.
 Errors exit with status 2 and a message on stderr; nothing is printed to stdout then.
 """
 
@@ -37,23 +39,27 @@ from connector.commands.common import (
     open_store,
 )
 from connector.config import Config, ConfigError
-from connector.store.credentials import WEBHOOK_SECRET, save_tokens
+from connector.store.credentials import WEBHOOK_SECRET, load_tokens, save_tokens
 from connector.store.db import Store
-from connector.store.models import ApiKey
-from connector.store.secrets import TokenBox
+from connector.store.models import ApiKey, Tenant
+from connector.store.secrets import SecretError, TokenBox
 from connector.store.status import describe, tenant_status
 from connector.store.tenants import (
     CRMS,
     TenantError,
+    TenantExists,
     create_tenant,
+    find_tenant,
     get_tenant,
     issue_api_key,
     list_api_keys,
     list_tenants,
     revoke_api_key,
+    set_status,
 )
 from connector.store.times import from_db
 from engine.settings import LOCALES
+from jobs import policy
 
 COLUMNS = ("id", "crm", "account", "name", "timezone", "locale", "status")
 KEY_COLUMNS = ("id", "prefix", "label", "created", "last_used", "revoked")
@@ -85,7 +91,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="Zendesk Sell only: read a personal access token from standard input (Sell > "
         "Settings > Integrations > OAuth > Access tokens) and store it encrypted (needs "
-        "DEALRADAR_SECRET_KEYS; SELL_API_URL if not Sell's own API)",
+        "DEALRADAR_SECRET_KEYS; SELL_API_URL if not Sell's own API); for an account that has "
+        "a tenant already, replaces its token (one Sell refused) and makes it active again",
     )
     add.add_argument("--name", default="", metavar="N", help="a name to tell tenants apart")
     add.add_argument(
@@ -172,33 +179,77 @@ def run_add(args: argparse.Namespace) -> int:
             args.account_id = args.account_id or personal.account.id
         elif not args.account_id:
             raise CommandError("give the CRM account with --account-id ID")
-        url = database_url(args)
-        store = open_store(url)
-        try:
-            now = datetime.now(UTC)
-            tenant, key = create_tenant(
-                store,
-                crm=args.crm,
-                account_id=args.account_id,
-                name=args.name or (personal.account.name if personal else ""),
-                timezone=args.timezone,
-                locale=args.locale,
-                now=now,
-            )
-            if personal is not None:
-                save_tokens(store, personal.box, tenant.id, personal.tokens, None, now)
-        except DBAPIError as exc:
-            raise database_problem(url, exc) from None
-        finally:
-            store.dispose()
+        now = datetime.now(UTC)
+        tenant, key = in_store(args, lambda store: _add(store, args, personal, now))
     except (CommandError, TenantError) as exc:
         return fail("tenants add", str(exc))
+    if personal is not None and key is None:
+        _print_replaced(tenant, personal)
+        return 0
     print(f"tenant {tenant.id} added for {tenant.crm} account {tenant.account_id}")
     print(f"API key: {key}")
     print("This API key will not be shown again: store it now (only its hash is kept).")
     if personal is not None:
         print("personal access token stored encrypted; " + _request_setup(personal, tenant.id))
     return 0
+
+
+def _add(
+    store: Store, args: argparse.Namespace, personal: _PersonalToken | None, now: datetime
+) -> tuple[Tenant, str | None]:
+    """The new tenant and its first API key; for a personal token of a Sell account that has a
+    tenant already, that tenant (as it was) with its token replaced, and no key."""
+    try:
+        tenant, key = create_tenant(
+            store,
+            crm=args.crm,
+            account_id=args.account_id,
+            name=args.name or (personal.account.name if personal else ""),
+            timezone=args.timezone,
+            locale=args.locale,
+            now=now,
+        )
+    except TenantExists:
+        if personal is None:
+            raise
+        return _replace_token(store, personal, args.account_id, now), None
+    if personal is not None:
+        save_tokens(store, personal.box, tenant.id, personal.tokens, None, now)
+    return tenant, key
+
+
+def _replace_token(
+    store: Store, personal: _PersonalToken, account_id: str, now: datetime
+) -> Tenant:
+    """The new token stored over the one Sell refused, and the tenant active again. A tenant
+    installed with OAuth keeps its tokens: a reinstall renews those."""
+    tenant = find_tenant(store, "sell", account_id)
+    assert tenant is not None  # create_tenant has just found it
+    if _has_oauth_tokens(store, personal.box, tenant.id):
+        raise CommandError(
+            f"Sell account {account_id} has tenant {tenant.id}, installed with OAuth: install "
+            "Deal Radar again from PUBLIC_URL/install/sell (the tenant and its keys are kept)"
+        )
+    save_tokens(store, personal.box, tenant.id, personal.tokens, None, now)
+    if tenant.status != "active":
+        set_status(store, tenant.id, "active", "", now)
+    return tenant
+
+
+def _has_oauth_tokens(store: Store, box: TokenBox, tenant_id: str) -> bool:
+    try:
+        stored = load_tokens(store, box, tenant_id)
+    except SecretError:
+        return False  # tokens no configured key opens are of no use: replaced
+    return stored is not None and not stored.data.get("personal")
+
+
+def _print_replaced(tenant: Tenant, personal: _PersonalToken) -> None:
+    again = "" if tenant.status == "active" else f"; it was {tenant.status}, it is active again"
+    print(f"tenant {tenant.id} of sell account {tenant.account_id}: personal access token "
+          f"replaced{again}")  # fmt: skip
+    print(f"No new API key: its keys still work (`dealradar tenants api-key list {tenant.id}`).")
+    print("personal access token stored encrypted; " + _request_setup(personal, tenant.id))
 
 
 class _PersonalToken:
@@ -239,9 +290,15 @@ def _personal_token(args: argparse.Namespace) -> _PersonalToken:
 def _request_setup(personal: _PersonalToken, tenant_id: str) -> str:
     try:
         redis = Redis.from_url(personal.redis_url, socket_connect_timeout=2, socket_timeout=2)
+        # A new token: the refusals counted against the old one must not suspend it again.
+        policy.forget_tenant(redis, tenant_id)
         queues.request_setup(redis, tenant_id)
     except RedisError:
-        return "its setup starts at the next `dealradar cron` tick (Redis did not answer)"
+        return (
+            "its setup starts at the next `dealradar cron` tick (Redis did not answer; if this "
+            "replaced a refused token, run it again once Redis answers, or the refusals counted "
+            "against the old token may suspend the tenant again)"
+        )
     return "its setup is queued (a `dealradar worker` runs it; follow `tenants status`)"
 
 

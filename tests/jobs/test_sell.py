@@ -5,7 +5,8 @@ Covered here: the setup's check and initial sync, the poll chain the scheduler k
 clearing `no_activity` at the next poll, a position expired (410: every deal again, none
 missed), the role field missing, a Deal Radar field missing, 429 backed off by the jobs' policy,
 a deleted deal, a setup cut short resuming from its last page, the status an admin reads, and
-a tenant added with a personal access token through `dealradar tenants add`."""
+a tenant added with a personal access token through `dealradar tenants add`, and its token,
+once Sell refuses it, replaced the same way."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
+from adapters.errors import AuthExpired, PermissionDenied
+from adapters.sell import oauth
 from adapters.sell.fields import FIELDS
 from connector import queues
 from connector.store import tenants
@@ -28,7 +31,7 @@ from connector.store.mirror import notices
 from connector.store.models import Credential, DealRow, OutboxEffect, SetupRun, SyncCursor
 from connector.store.status import describe, tenant_status
 from engine.settings import ALERT_CODES
-from jobs import schedule, sweep
+from jobs import policy, refresh, schedule, sweep
 from jobs.runtime import Runtime
 from sandbox.seed import generate
 from sandbox.sell import SellState, ServerHandle, serve
@@ -345,6 +348,95 @@ def test_tenants_add_with_a_personal_token(
     finally:
         store.dispose()
     assert redis.exists(queues.scheduled_key(tenant.id, "setup"))
+
+
+def test_a_refused_personal_token_is_replaced_as_the_suspension_says(
+    clock, redis: Redis, redis_url: str, monkeypatch, capsys, tmp_path
+) -> None:
+    from connector.cli import main
+    from connector.store import migrate
+    from connector.store.db import Store
+    from connector.store.secrets import TokenBox
+
+    state = SellState(clock=clock, hourly_limit=None)
+    old = state.personal_access_token().access_token
+    url, secret = f"sqlite:///{tmp_path / 'cli.db'}", _fernet_key()
+    migrate.upgrade(url)
+    add = ["tenants", "add", "--crm", "sell", "--token-stdin", "--database-url", url]
+    store = Store(url)
+    with serve(state) as server:
+        monkeypatch.setenv("SELL_API_URL", server.url)
+        monkeypatch.setenv("REDIS_URL", redis_url)
+        monkeypatch.setenv("DEALRADAR_SECRET_KEYS", secret)
+        monkeypatch.setattr("sys.stdin", io.StringIO(old + "\n"))
+        assert main(add) == 0
+        capsys.readouterr()
+        (tenant,) = tenants.list_tenants(store)
+        # Sell refuses the token: what the workers count, and the reason they suspend with.
+        for _ in range(policy.AUTH_RETRIES):
+            policy.decide_attempt(redis, refresh._attempts_key(tenant.id), AuthExpired("401"))
+        with pytest.raises(PermissionDenied) as refused:
+            oauth.refresh_grant({"access_token": old, "personal": True}, client_id="",
+                                client_secret="", now=clock)  # fmt: skip
+        tenants.set_status(store, tenant.id, "suspended", str(refused.value), clock())
+        assert "dealradar tenants add --crm sell --token-stdin" in str(refused.value)
+        redis.delete(queues.scheduled_key(tenant.id, "setup"))  # the first setup ran
+        new = state.personal_access_token().access_token
+        monkeypatch.setattr("sys.stdin", io.StringIO(new + "\n"))
+        code = main(add)  # as the reason says
+    out, err = capsys.readouterr()
+    try:
+        assert (code, err) == (0, "")
+        assert (
+            f"tenant {tenant.id} of sell account {state.account['id']}: personal access "
+            "token replaced; it was suspended, it is active again" in out
+        )
+        assert "drk_" not in out and new not in out, "no new key, the token never shown"
+        after = tenants.get_tenant(store, tenant.id)
+        assert (after.status, after.status_reason) == ("active", None)
+        stored = load_tokens(store, TokenBox([secret]), tenant.id)
+        assert stored is not None and stored.data == {"access_token": new, "personal": True}
+        assert len(tenants.list_api_keys(store, tenant.id)) == 1, "its API keys are kept"
+        decision = policy.decide_attempt(
+            redis, refresh._attempts_key(tenant.id), AuthExpired("401")
+        )
+        assert decision.action == "retry", "the new token's first refusal is not a suspension"
+        assert redis.exists(queues.scheduled_key(tenant.id, "setup"))
+    finally:
+        store.dispose()
+
+
+def test_a_personal_token_never_replaces_an_oauth_install(
+    redis_url: str, monkeypatch, capsys, tmp_path, clock
+) -> None:
+    from connector.cli import main
+    from connector.store import migrate
+    from connector.store.db import Store
+    from connector.store.secrets import TokenBox
+
+    state = SellState(clock=clock, hourly_limit=None)
+    url, secret = f"sqlite:///{tmp_path / 'cli.db'}", _fernet_key()
+    migrate.upgrade(url)
+    store = Store(url)
+    try:
+        tenant, _ = tenants.create_tenant(store, crm="sell", account_id=str(state.account["id"]),
+                                          now=clock())  # fmt: skip
+        oauth_tokens = {"access_token": "a", "refresh_token": "r"}
+        save_tokens(store, TokenBox([secret]), tenant.id, oauth_tokens, None, clock())
+        with serve(state) as server:
+            monkeypatch.setenv("SELL_API_URL", server.url)
+            monkeypatch.setenv("REDIS_URL", redis_url)
+            monkeypatch.setenv("DEALRADAR_SECRET_KEYS", secret)
+            token = state.personal_access_token().access_token
+            monkeypatch.setattr("sys.stdin", io.StringIO(token + "\n"))
+            code = main(["tenants", "add", "--crm", "sell", "--token-stdin", "--database-url", url])
+        out, err = capsys.readouterr()
+        assert (code, out) == (2, "")
+        assert "installed with OAuth" in err and "/install/sell" in err
+        stored = load_tokens(store, TokenBox([secret]), tenant.id)
+        assert stored is not None and stored.data == oauth_tokens
+    finally:
+        store.dispose()
 
 
 def _fernet_key() -> str:
