@@ -233,3 +233,26 @@ class DealLocks:
             keys = [deal_lock_key(self.tenant_id, d) for d in self.held]
             self.redis.eval(_RELEASE, len(keys), *keys, self.token)
             self.held = []
+
+
+FAILURE_RUNS = (
+    "dealradar:attempts:{tenant_id}",  # jobs.refresh: deal pulls
+    "dealradar:attempts:poll:{tenant_id}",  # jobs.schedule
+    "dealradar:attempts:setup:{tenant_id}",  # jobs.install
+    "dealradar:attempts:flush:{tenant_id}",  # jobs.writeback
+    "dealradar:attempts:crm_actions:auth:{tenant_id}",  # jobs.crm_actions
+    "dealradar:users:attempts:{tenant_id}",  # jobs.users
+)
+"""The runs of failures the jobs count per tenant (jobs.policy.decide_attempt)."""
+
+
+def auth_run(attempts_key: str) -> str:
+    """Where a run's expired-token failures are counted apart from its other failures."""
+    return attempts_key + ":auth"
+
+
+def forget_tenant_failures(redis: Redis, tenant_id: str) -> None:
+    """The tenant has a new grant (a reinstall, a new token): the failures counted against the
+    old one are forgotten, or the first expired token after it would suspend the tenant again."""
+    keys = [run.format(tenant_id=tenant_id) for run in FAILURE_RUNS]
+    redis.delete(*keys, *map(auth_run, keys))

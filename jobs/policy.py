@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters import errors
+from connector import queues
 
 BACKOFF_BASE = 2.0
 """Seconds before the first retry."""
@@ -21,15 +22,6 @@ AUTH_RETRIES = 3
 """An expired token that refreshing did not cure, this many times, means the install is broken."""
 ATTEMPTS_TTL = 24 * 3600
 """A run of failures is forgotten this long after its last attempt."""
-TENANT_RUNS = (
-    "dealradar:attempts:{tenant_id}",  # jobs.refresh: deal pulls
-    "dealradar:attempts:poll:{tenant_id}",  # jobs.schedule
-    "dealradar:attempts:setup:{tenant_id}",  # jobs.install
-    "dealradar:attempts:flush:{tenant_id}",  # jobs.writeback
-    "dealradar:attempts:crm_actions:auth:{tenant_id}",  # jobs.crm_actions
-    "dealradar:users:attempts:{tenant_id}",  # jobs.users
-)
-"""The runs of failures each job counts per tenant (`forget_tenant` clears them all)."""
 
 
 @dataclass(frozen=True)
@@ -95,15 +87,6 @@ def forget_attempts(redis: Any, attempts_key: str) -> None:
     redis.delete(attempts_key, _auth_key(attempts_key))
 
 
-def forget_tenant(redis: Any, tenant_id: str) -> None:
-    """The tenant has a new grant (a reinstall, a new token): the failures counted against the
-    old one are forgotten, or the first expired token after it would suspend the tenant again."""
-    with redis.pipeline(transaction=False) as pipe:
-        for run in TENANT_RUNS:
-            forget_attempts(pipe, run.format(tenant_id=tenant_id))
-        pipe.execute()
-
-
 def _count(redis: Any, key: str) -> int:
     attempt = int(redis.incr(key))
     redis.expire(key, ATTEMPTS_TTL)
@@ -111,4 +94,4 @@ def _count(redis: Any, key: str) -> int:
 
 
 def _auth_key(attempts_key: str) -> str:
-    return attempts_key + ":auth"
+    return queues.auth_run(attempts_key)

@@ -65,3 +65,21 @@ def test_the_checks_catch_a_module_that_cheats() -> None:
     assert _impure_imports(cheat) == ["os", "redis"]
     assert _clock_or_environment(cheat) == ["4: now()"]
     assert _clock_or_environment("import os\nos.environ.get('X')\n") == ["2: environ"]
+
+
+def test_nothing_outside_jobs_imports_jobs() -> None:
+    """DESIGN.md: dependencies point one way, and nothing imports `jobs` (work is enqueued by
+    the job's dotted name)."""
+    root = ENGINE.parent
+    found = {}
+    for package in ("connector", "adapters", "engine"):
+        for path in sorted((root / package).rglob("*.py")):
+            tree = ast.parse(path.read_text())
+            names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+            names += [
+                n.module for n in ast.walk(tree)
+                if isinstance(n, ast.ImportFrom) and n.module and n.level == 0
+            ]  # fmt: skip
+            if bad := [n for n in names if n.split(".")[0] == "jobs"]:
+                found[str(path.relative_to(root))] = bad
+    assert found == {}

@@ -59,7 +59,6 @@ from connector.store.tenants import (
 )
 from connector.store.times import from_db
 from engine.settings import LOCALES
-from jobs import policy
 
 COLUMNS = ("id", "crm", "account", "name", "timezone", "locale", "status")
 KEY_COLUMNS = ("id", "prefix", "label", "created", "last_used", "revoked")
@@ -291,7 +290,7 @@ def _request_setup(personal: _PersonalToken, tenant_id: str) -> str:
     try:
         redis = Redis.from_url(personal.redis_url, socket_connect_timeout=2, socket_timeout=2)
         # A new token: the refusals counted against the old one must not suspend it again.
-        policy.forget_tenant(redis, tenant_id)
+        queues.forget_tenant_failures(redis, tenant_id)
         queues.request_setup(redis, tenant_id)
     except RedisError:
         return (

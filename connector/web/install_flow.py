@@ -37,7 +37,6 @@ from adapters.errors import CrmError, InvalidRequest, RateLimited, Transient
 from connector import queues
 from connector.store import tenants
 from connector.store.credentials import save_tokens
-from jobs import policy
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +234,7 @@ def _enqueue_setup(services: Any, tenant_id: str, *, start: str) -> None:
     one forgotten (a reinstall must not be suspended by its first expired token), the setup
     enqueued."""
     try:
-        policy.forget_tenant(services.redis, tenant_id)
+        queues.forget_tenant_failures(services.redis, tenant_id)
         queues.request_setup(services.redis, tenant_id)
     except RedisError as exc:
         log.error("tenant %s: the setup job could not be enqueued: %s", tenant_id, exc)
