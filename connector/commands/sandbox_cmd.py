@@ -49,6 +49,7 @@ from connector.commands.sandbox_report import (
     sync_line,
 )
 from connector.embedded import NoRedis, RedisProcess, free_port, start_redis
+from connector.metrics import empty_multiprocess_dir
 from connector.processes import ChildDied, Children, run_once
 from connector.store.db import Store
 from connector.store.status import describe, tenant_status
@@ -229,6 +230,9 @@ def _run(
                 py, "-m", "gunicorn", "--workers", "2", "--bind", app_url.removeprefix("http://"),
                 "--graceful-timeout", "5", *_no_control_socket(), "connector:create_app()",
             ],
+            # Two workers: /metrics adds up both only through the shared directory, as the
+            # Procfile's web line has it.
+            env={"PROMETHEUS_MULTIPROC_DIR": _metrics_dir(directory)},
         )  # fmt: skip
         stack.children.start("worker", [py, "-m", "connector.cli", "worker"])
         stack.children.start("cron", [py, "-m", "connector.cli", "cron"])
@@ -255,6 +259,14 @@ def _run(
             time.sleep(POLL_SECONDS)
     finally:
         stack.stop()
+
+
+def _metrics_dir(directory: Path) -> str:
+    """The web workers' shared counters, emptied for this run (gunicorn.conf.py does it too, but
+    only when gunicorn starts in the project's directory)."""
+    path = str((directory / "metrics").resolve())
+    empty_multiprocess_dir(path)
+    return path
 
 
 def load_or_make_secrets(path: Path) -> dict[str, str]:

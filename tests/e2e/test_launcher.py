@@ -90,6 +90,10 @@ def test_it_reaches_the_table_and_ctrl_c_stops_everything(
         f"{app}/api/v1/deals", headers={"Authorization": f"Bearer {key}"}, timeout=10
     ).json()["items"]
     assert len(listed) == DEALS, "the key printed in the curl example works"
+    scrapes = [requests.get(f"{app}/metrics", timeout=10) for _ in range(6)]
+    assert {r.status_code for r in scrapes} == {200}
+    shared = list((workdir / "instance" / "sandbox" / "metrics").glob("*.db"))
+    assert shared, "the web workers count into the shared directory /metrics adds up"
     secrets = (workdir / "instance" / "sandbox" / "secrets.json").read_text()
     for value in re.findall(r'"([A-Za-z0-9_=-]{40,})"', secrets):
         assert value not in out, "the encryption key and the client secret are never printed"
