@@ -65,7 +65,7 @@ def build(mail: Mail, mail_from: str, now: datetime) -> EmailMessage:
     message = EmailMessage()
     message["From"] = mail_from
     message["To"] = ", ".join(mail.to)
-    message["Subject"] = mail.subject
+    message["Subject"] = one_line(mail.subject)
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id(mail.key, mail_from)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
@@ -74,6 +74,13 @@ def build(mail: Mail, mail_from: str, now: datetime) -> EmailMessage:
         message.add_alternative(mail.html, subtype="html")
     message["Content-Language"] = mail.locale  # after the content: set_content drops Content-*
     return message
+
+
+def one_line(text: str) -> str:
+    """`text` with each run of whitespace as one space. A subject is made of CRM text (a deal's
+    name), which may hold a line break (\\n, \\r, U+2028...); Python's email refuses a header
+    holding one, and every str.splitlines() break is whitespace to str.split()."""
+    return " ".join(text.split())
 
 
 def message_id(key: str, mail_from: str) -> str:
@@ -177,7 +184,7 @@ def mailer_for(config: NotifyConfig, tenant_id: str) -> Mailer:
 def address(name: str, email: str) -> str:
     """A display name and address as one header value, quoted as need be."""
     try:
-        return str(Address(display_name=name or "", addr_spec=email))
+        return str(Address(display_name=one_line(name or ""), addr_spec=email))
     except (ValueError, IndexError):
         return email
 

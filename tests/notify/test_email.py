@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -11,7 +12,14 @@ import pytest
 
 from connector.config import Config, ConfigError
 from connector.notify.config import DEFAULT_OUTBOX, NotifyConfig
-from connector.notify.email import Mail, MailError, OutboxMailer, SmtpMailer, mailer_for
+from connector.notify.email import (
+    Mail,
+    MailError,
+    OutboxMailer,
+    SmtpMailer,
+    address,
+    mailer_for,
+)
 from tests.smtp_server import smtp_server
 
 NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
@@ -43,6 +51,23 @@ def test_without_smtp_url_mail_lands_in_the_outbox_folder(tmp_path: Path) -> Non
     again = message_from_bytes(files[0].read_bytes(), policy=policy.default)
     assert again["Message-ID"] == first_id
     assert not list((tmp_path / "out").rglob("*.tmp")), "no half-written file left"
+
+
+@pytest.mark.parametrize("brk", ["\n", "\r\n", "\u2028", "\x85", "\x0b", "\x1c"])
+def test_a_line_break_in_crm_text_reaches_the_rep_on_one_line(tmp_path: Path, brk: str) -> None:
+    """A deal or rep name typed with a line break in the CRM: the mail still goes, its subject
+    and the To's display name each on one line (Python's email refuses a header with a break)."""
+    mailer = mailer_for(NotifyConfig(outbox_dir=str(tmp_path)), "tenant-1")
+    mail = dataclasses.replace(
+        MAIL,
+        to=(address(f"Claire{brk}Martin", "claire@vendor.example"),),
+        subject=f"Deal Radar: New alert on Acme renewal{brk}(2027)",
+    )
+    mailer.send(mail, NOW)
+    (file,) = tmp_path.rglob("*.eml")
+    message = message_from_bytes(file.read_bytes(), policy=policy.default)
+    assert message["Subject"] == "Deal Radar: New alert on Acme renewal (2027)"
+    assert message["To"] == "Claire Martin <claire@vendor.example>"
 
 
 def test_the_outbox_folder_is_the_embedded_default_and_configurable() -> None:
