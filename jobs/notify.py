@@ -14,21 +14,24 @@ transient failure (SMTP or Slack unreachable, 4xx from SMTP, 429/5xx from Slack)
 with a backoff (30 s doubling, at most an hour apart) for up to RETRY_WINDOW; a permanent one
 (recipients refused, the Slack webhook revoked or refused by the SSRF policy, no stored webhook
 of that name) marks it `failed` with the reason, which `dealradar tenants status` shows among the
-outbox's failures. Retries are driven by `due_at`: a scheduled job at the next due time, and the
-sweeper's pass as the safety net.
+outbox's failures. Any other error (a bug, data no transport expected) fails that message too,
+with the error as its reason and its traceback in the log, and the next message goes. Retries
+are driven by `due_at`: a scheduled job at the next due time, and the sweeper's pass as the
+safety net.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.exceptions import RedisError
+from rq.timeouts import BaseTimeoutException
 
 from connector import queues
 from connector.notify import render
-from connector.notify.email import Mail, MailError, address, mailer_for
+from connector.notify.email import Mail, Mailer, MailError, address, mailer_for
 from connector.notify.slack import SlackError, post
 from connector.store import tenants, work
 from connector.store.credentials import load_tokens
@@ -52,6 +55,8 @@ RETRY_BASE = 30.0
 RETRY_CAP = 3600.0
 RETRY_WINDOW = timedelta(hours=24)
 """A message not sent within this long after it was proposed is given up (`failed`)."""
+UNEXPECTED_CHARS = 200
+"""How much of an unexpected error's text the outbox keeps as the message's reason."""
 SLACK_CREDENTIAL = "slack:{name}"
 """The Credential row of a stored Slack webhook URL (sealed, like OAuth tokens)."""
 
@@ -122,36 +127,32 @@ def request_send(rt: Runtime, tenant_id: str, delay: float = 0.0) -> None:
         log.warning("tenant %s: messages wait for the sweeper (Redis refused)", tenant_id)
 
 
+class _Pending(NamedTuple):
+    """An outbox message read for sending, detached from its session."""
+
+    effect_id: int
+    key: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime | None
+
+
 def send(tenant_id: str) -> dict[str, int]:
     rt = current()
     queues.runs_started(rt.redis, tenant_id, SEND)
     now = rt.clock()
     with rt.store.tenant(tenant_id) as s:
         rows = [
-            (e.id, e.key, e.kind, e.payload, e.attempts, from_db(e.created_at))
+            _Pending(e.id, e.key, e.kind, e.payload, e.attempts, from_db(e.created_at))
             for e in work.pending_of_kinds(s, KINDS, now, BATCH)
         ]
     counts = {"sent": 0, "retry": 0, "failed": 0}
     mailer = mailer_for(rt.notify, tenant_id)
-    for effect_id, key, kind, payload, attempts, created_at in rows:
-        with rt.store.tenant(tenant_id) as s:
-            if not work.claim(s, effect_id):
-                continue
-        try:
-            where = (
-                mailer.send(_mail(key, payload), now)
-                if kind == MAIL
-                else _slack(rt, tenant_id, payload)
-            )
-        except (MailError, SlackError) as exc:
-            outcome = _after_failure(rt, tenant_id, effect_id, exc, attempts + 1, created_at)
+    for row in rows:
+        outcome = _send_one(rt, tenant_id, mailer, row, now)
+        if outcome is not None:
             counts[outcome] += 1
-            log.warning("tenant %s: %s %s not sent (%s): %s", tenant_id, kind, effect_id,
-                        outcome, exc)  # fmt: skip
-            continue
-        with rt.store.tenant(tenant_id) as s:
-            work.settle(s, effect_id, "done", rt.clock(), result={"sent_to": where})
-        counts["sent"] += 1
     if len(rows) == BATCH:
         request_send(rt, tenant_id)
     elif counts["retry"]:
@@ -159,6 +160,44 @@ def send(tenant_id: str) -> dict[str, int]:
     if rows:
         log.info("tenant %s: messages %s", tenant_id, counts)
     return counts
+
+
+def _send_one(
+    rt: Runtime, tenant_id: str, mailer: Mailer, row: _Pending, now: datetime
+) -> str | None:
+    """Claim and send one message: "sent", "retry" or "failed"; None when already claimed."""
+    with rt.store.tenant(tenant_id) as s:
+        if not work.claim(s, row.effect_id):
+            return None
+    try:
+        where = (
+            mailer.send(_mail(row.key, row.payload), now)
+            if row.kind == MAIL
+            else _slack(rt, tenant_id, row.payload)
+        )
+    except (MailError, SlackError) as exc:
+        outcome = _after_failure(rt, tenant_id, row.effect_id, exc, row.attempts + 1,
+                                 row.created_at)  # fmt: skip
+        log.warning("tenant %s: %s %s not sent (%s): %s", tenant_id, row.kind, row.effect_id,
+                    outcome, exc)  # fmt: skip
+        return outcome
+    except BaseTimeoutException:
+        raise  # the job's time is up: the message stays claimed, as if the worker were killed
+    except Exception as exc:
+        # Anything else (a bug, CRM text no transport expected) fails this message with its
+        # reason: left claimed it would stay 'sending' for good, and the messages after it
+        # would wait for a job that fails the same way every time.
+        log.exception("tenant %s: %s %s failed unexpectedly", tenant_id, row.kind, row.effect_id)
+        with rt.store.tenant(tenant_id) as s:
+            work.settle(s, row.effect_id, "failed", rt.clock(), error=_unexpected(exc))
+        return "failed"
+    with rt.store.tenant(tenant_id) as s:
+        work.settle(s, row.effect_id, "done", rt.clock(), result={"sent_to": where})
+    return "sent"
+
+
+def _unexpected(exc: Exception) -> str:
+    return f"not sent: unexpected {type(exc).__name__} ({str(exc)[:UNEXPECTED_CHARS]})"
 
 
 def _mail(key: str, payload: dict[str, Any]) -> Mail:

@@ -188,6 +188,30 @@ def test_a_message_claimed_by_a_killed_worker_is_not_sent_again(
     assert len(_eml(rt)) == CLAIRE_STARTS - 1
 
 
+def test_a_message_that_fails_unexpectedly_is_failed_with_its_reason_and_the_rest_go(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    """Tom's address came from the CRM as two lines, which Python's email refuses in a
+    header (a ValueError, no MailError): his messages fail with that reason, Claire's go."""
+    tenants.save_settings(
+        rt.store, tenant_id, {"notifications": {"channels": ["email"]}}, "admin", clock()
+    )
+    _evaluate(rt, tenant_id, clock)
+    with rt.store.tenant(tenant_id) as s:
+        s.get(UserRow, (tenant_id, "u-tom")).email = "tom@vendor.example\ntom.b@vendor.example"
+    actions.dispatch(tenant_id)
+    run_jobs(redis)
+    assert [m["To"] for m in _eml(rt)] == ["Claire Martin <claire@vendor.example>"] * (
+        CLAIRE_STARTS
+    )
+    with rt.store.tenant(tenant_id) as s:
+        effects = s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "mail")).all()
+    toms = [e for e in effects if "tom@" in e.payload["to"][0]]
+    assert len(toms) == TOM_STARTS
+    assert {e.status for e in toms} == {"failed"}, "none left 'sending' for good"
+    assert all("unexpected ValueError (Header values may not" in e.last_error for e in toms)
+
+
 def test_slack_webhook_delivery_to_a_loopback_receiver(
     rt: Runtime, redis: Redis, tenant_id: str, clock: Clock, slack: Receiver
 ) -> None:
