@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import socket
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -76,6 +78,23 @@ def test_the_outbox_folder_is_the_embedded_default_and_configurable() -> None:
     assert Config.from_env(env).notify.outbox_dir == "/var/mail/dr"
     with pytest.raises(ConfigError, match="SMTP_URL must look like"):
         Config.from_env({"DEALRADAR_SECRET_KEYS": "x", "SMTP_URL": "http://mail"})
+
+
+@pytest.mark.parametrize("password", ["Kq#93-xZ!", "Kq/93-xZ!", "4471#Zk", "Kq?93-xZ!"])
+def test_a_password_not_percent_encoded_in_smtp_url_is_refused_at_start_unquoted(
+    password: str,
+) -> None:
+    """Accepted, every send failed on it with part of the password in the error (the outbox's
+    reason, the log); it is refused at start, saying what to do and quoting none of it."""
+    env = {"DEALRADAR_SECRET_KEYS": "x", "SMTP_URL": f"smtp://dr:{password}@mail.example:587"}
+    with pytest.raises(ConfigError, match=r"SMTP_URL .*percent-encode") as caught:
+        Config.from_env(env)
+    for part in re.split(r"[#/?]", password):
+        assert part not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    encoded = f"smtp://dr:{quote(password, safe='')}@mail.example:587"
+    mailer = mailer_for(Config.from_env({**env, "SMTP_URL": encoded}).notify, "t")
+    assert isinstance(mailer, SmtpMailer) and mailer.port == 587
 
 
 def test_an_unwritable_outbox_is_a_permanent_error_saying_what_to_do(tmp_path: Path) -> None:
