@@ -23,7 +23,9 @@ safety net.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, NamedTuple
 
 from redis.exceptions import RedisError
@@ -148,7 +150,9 @@ def send(tenant_id: str) -> dict[str, int]:
             for e in work.pending_of_kinds(s, KINDS, now, BATCH)
         ]
     counts = {"sent": 0, "retry": 0, "failed": 0}
-    mailer = mailer_for(rt.notify, tenant_id)
+    # Built at the first mail, not before the loop: a mailer that cannot be built fails the
+    # mail with its reason and never holds back a Slack message.
+    mailer = cache(lambda: mailer_for(rt.notify, tenant_id))
     for row in rows:
         outcome = _send_one(rt, tenant_id, mailer, row, now)
         if outcome is not None:
@@ -163,7 +167,7 @@ def send(tenant_id: str) -> dict[str, int]:
 
 
 def _send_one(
-    rt: Runtime, tenant_id: str, mailer: Mailer, row: _Pending, now: datetime
+    rt: Runtime, tenant_id: str, mailer: Callable[[], Mailer], row: _Pending, now: datetime
 ) -> str | None:
     """Claim and send one message: "sent", "retry" or "failed"; None when already claimed."""
     with rt.store.tenant(tenant_id) as s:
@@ -171,7 +175,7 @@ def _send_one(
             return None
     try:
         where = (
-            mailer.send(_mail(row.key, row.payload), now)
+            mailer().send(_mail(row.key, row.payload), now)
             if row.kind == MAIL
             else _slack(rt, tenant_id, row.payload)
         )

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from connector.notify.config import NotifyConfig
+from connector.notify.config import SMTP_URL_UNREADABLE, NotifyConfig
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,10 @@ class SmtpMailer:
         parts = urlsplit(url)
         self.tls = parts.scheme == "smtps"
         self.host = parts.hostname or ""
-        self.port = parts.port or (465 if self.tls else 25)
+        try:
+            self.port = parts.port or (465 if self.tls else 25)
+        except ValueError:  # its text would quote the password: SMTP_URL_UNREADABLE says why
+            raise MailError(SMTP_URL_UNREADABLE, transient=False) from None
         self.user = unquote(parts.username or "")
         self._password = unquote(parts.password or "")
         self.mail_from = mail_from

@@ -239,6 +239,29 @@ def test_slack_webhook_delivery_to_a_loopback_receiver(
     assert _eml(rt) == [], "Slack only"
 
 
+def test_a_mailer_that_cannot_be_built_fails_the_mail_and_never_holds_back_slack(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock, slack: Receiver
+) -> None:
+    """An SMTP_URL that slipped past the start's check (a config built in code): the mailer was
+    built before the first message, so the job died and Tom's Slack posts never went."""
+    bad = "smtp://dr:Kq#93-xZ!@mail.example:587"
+    rt.notify = NotifyConfig(outbox_dir=rt.notify.outbox_dir, smtp_url=bad, outbound=LOOPBACK)
+    save_tokens(rt.store, rt.box, tenant_id, {"url": slack.url}, None, clock(), name="slack:team")
+    settings = {"notifications": {
+        "channels": ["email"], "reps": {"u-tom": {"channels": ["slack"], "slack": "team"}},
+    }}  # fmt: skip
+    tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
+    _evaluate(rt, tenant_id, clock)
+    actions.dispatch(tenant_id)
+    run_jobs(redis)
+    assert len(slack.received) == TOM_STARTS
+    with rt.store.tenant(tenant_id) as s:
+        mails = s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "mail")).all()
+    assert len(mails) == CLAIRE_STARTS and {e.status for e in mails} == {"failed"}
+    assert all("percent-encode" in e.last_error for e in mails)
+    assert not any("Kq" in e.last_error for e in mails), "no part of the password shown"
+
+
 def test_a_slack_down_for_hours_never_holds_back_another_reps_email(
     rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
 ) -> None:
