@@ -2,8 +2,10 @@
 
 A tenant may name any URL; Deal Radar must never be made to call its own network: loopback,
 private ranges, link-local (the cloud metadata service at 169.254.169.254 and fd00:ec2::254),
-CGNAT, multicast, reserved and unspecified addresses are refused, as are IPv4 addresses
-embedded in IPv6 ones (mapped, NAT64, 6to4) that fall in those ranges. The check runs on the
+CGNAT, multicast, reserved and unspecified addresses, and every other range IANA lists as not
+globally reachable (REFUSED_NETWORKS: 192.0.0.0/24 with Oracle Cloud's 192.0.0.192, fec0::/10,
+documentation and benchmarking ranges...) are refused, as are IPv4 addresses embedded in IPv6
+ones (mapped, NAT64, 6to4) that fall in those ranges. The check runs on the
 addresses a name resolves to, not on the name, and `session()` connects to exactly the
 addresses it checked, in the same call: a name that resolves to a public address when checked
 and to a private one a moment later (DNS rebinding) cannot slip through, because the connection
@@ -40,9 +42,50 @@ Resolver = Callable[..., Sequence[tuple[Any, ...]]]
 canonname, sockaddr)]."""
 
 METADATA = frozenset(
-    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "fd00:ec2::254", "192.0.0.192", "100.100.100.200")
 )
-"""Cloud instance metadata services (AWS, GCP, Azure, and AWS's IPv6 one): named in refusals."""
+"""Cloud instance metadata services (AWS, GCP, Azure, AWS's IPv6 one, Oracle Cloud's older
+one, Alibaba Cloud's): named in refusals."""
+REFUSED_NETWORKS: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = tuple(
+    (ipaddress.ip_network(network), reason)
+    for network, reason in (
+        ("0.0.0.0/8", "an unspecified (this network) address"),
+        ("10.0.0.0/8", "a private address"),
+        ("100.64.0.0/10", "a carrier-grade NAT address"),
+        ("127.0.0.0/8", "a loopback address"),
+        ("169.254.0.0/16", "a link-local address"),
+        ("172.16.0.0/12", "a private address"),
+        ("192.0.0.0/24", "a reserved (IETF protocol) address"),
+        ("192.0.2.0/24", "a documentation address"),
+        ("192.88.99.0/24", "a reserved (6to4 relay) address"),
+        ("192.168.0.0/16", "a private address"),
+        ("198.18.0.0/15", "a reserved (benchmarking) address"),
+        ("198.51.100.0/24", "a documentation address"),
+        ("203.0.113.0/24", "a documentation address"),
+        ("224.0.0.0/4", "a multicast address"),
+        ("240.0.0.0/4", "a reserved address"),  # 255.255.255.255, the broadcast, included
+        ("::/128", "the unspecified address"),
+        ("::1/128", "a loopback address"),
+        ("::/96", "a reserved (IPv4-compatible) address"),
+        ("64:ff9b:1::/48", "a reserved (local NAT64) address"),
+        ("100::/64", "a reserved (discard) address"),
+        ("100:0:0:1::/64", "a reserved (dummy) address"),
+        ("2001::/23", "a reserved (IETF protocol) address"),
+        ("2001:db8::/32", "a documentation address"),
+        ("3fff::/20", "a documentation address"),
+        ("5f00::/16", "a reserved (SRv6) address"),
+        ("fc00::/7", "a private address"),
+        ("fe80::/10", "a link-local address"),
+        ("fec0::/10", "a site-local address"),
+        ("ff00::/8", "a multicast address"),
+    )
+)
+"""IANA's special-purpose ranges that are not globally reachable, refused by this list and not
+only by `ipaddress`'s flags, which change between Python releases (3.11.7 calls 192.0.0.0/24,
+Oracle Cloud's metadata address among them, and fec0::/10 global). IPv4 mapped, NAT64 and 6to4
+addresses are checked by the IPv4 address they embed. Loopback comes first, for
+`allow_loopback`."""
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 MAX_URL_LENGTH = 2048
@@ -114,6 +157,9 @@ class OutboundPolicy:
             return f"which embeds {embedded}, {reason}" if reason else None
         if address.is_loopback:
             return None if self.allow_loopback else "a loopback address"
+        listed = next((reason for net, reason in REFUSED_NETWORKS if address in net), None)
+        if listed:
+            return listed
         if address.version == 4 and address in CGNAT:
             return "a carrier-grade NAT address"
         if address.is_link_local:

@@ -63,6 +63,32 @@ def test_private_loopback_and_metadata_addresses_are_refused(url: str, why: str)
         OutboundPolicy().check(url)
 
 
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("192.0.0.192", "metadata"),  # Oracle Cloud's older metadata service
+        ("::ffff:192.0.0.192", "embeds 192.0.0.192, a cloud metadata"),
+        ("192.0.0.100", "reserved"),
+        ("192.88.99.1", "reserved"),
+        ("fec0::1", "site-local"),
+        ("fec0:0:0:ffff::1", "site-local"),
+        ("3fff::1", "documentation"),
+        ("64:ff9b:1::a", "NAT64"),
+        ("100::1", "discard"),
+        ("2001:2::1", "reserved"),
+        ("198.51.100.7", "documentation"),
+        ("255.255.255.255", "reserved"),
+    ],
+)
+def test_special_purpose_ranges_are_refused_whatever_python_calls_them(
+    address: str, why: str
+) -> None:
+    """Python 3.11.7's ipaddress calls 192.0.0.0/24 and fec0::/10 global: refused by list."""
+    policy = OutboundPolicy(resolver=resolver({"hooks.attacker.example": [address]}))
+    with pytest.raises(UnsafeUrl, match=why):
+        policy.check("https://hooks.attacker.example/x")
+
+
 def test_a_hostname_resolving_to_a_private_address_is_refused() -> None:
     policy = OutboundPolicy(
         resolver=resolver(
