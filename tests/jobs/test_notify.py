@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes, policy
@@ -17,6 +18,7 @@ from redis import Redis
 from sqlalchemy import select, update
 
 from connector import queues
+from connector.notify import slack as slack_module
 from connector.notify.config import NotifyConfig
 from connector.notify.ssrf import OutboundPolicy
 from connector.store import tenants
@@ -297,6 +299,41 @@ def test_a_slack_down_for_hours_never_holds_back_another_reps_email(
         assert len(_eml(rt)) == CLAIRE_STARTS + 1, "emailed at once"
     finally:
         down.stop()
+
+
+def test_a_slack_answer_too_late_leaves_one_post_not_two(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slack takes the post but answers after the read timeout (15 s in production): retried,
+    the rep saw the same alert twice in the channel."""
+    monkeypatch.setattr(slack_module, "TIMEOUT", (5.0, 0.2))
+    late = Receiver(check=lambda headers, body: time.sleep(0.5)).start()
+    try:
+        rt.notify = NotifyConfig(outbox_dir=rt.notify.outbox_dir, outbound=LOOPBACK)
+        save_tokens(
+            rt.store, rt.box, tenant_id, {"url": late.url}, None, clock(), name="slack:team"
+        )
+        claire = {"channels": ["slack"], "slack": "team"}
+        settings = {"notifications": {"reps": {"u-claire": claire}}}
+        tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
+        _evaluate(rt, tenant_id, clock)
+        actions.dispatch(tenant_id)  # the messages proposed; the send job is run by hand below
+        with rt.store.tenant(tenant_id) as s:  # one message is enough, and quicker
+            query = select(OutboxEffect).where(OutboxEffect.kind == "slack")
+            first, *others = s.scalars(query.order_by(OutboxEffect.id)).all()
+            for effect in others:
+                effect.status = "done"
+            first_id = first.id
+        notify.send(tenant_id)
+        clock.now += timedelta(hours=1)
+        notify.send(tenant_id)
+        time.sleep(0.5)
+        assert len(late.received) == 1, "posted once"
+        with rt.store.tenant(tenant_id) as s:
+            effect = s.get(OutboxEffect, first_id)
+        assert effect.status == "failed" and "may have been delivered" in effect.last_error
+    finally:
+        late.stop()
 
 
 def test_a_slack_webhook_refused_by_the_ssrf_policy_fails_without_sending(
