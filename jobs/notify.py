@@ -13,11 +13,11 @@ worker killed mid-send leaves it unsent rather than risk a duplicate (at most on
 transient failure (SMTP or Slack unreachable, 4xx from SMTP, 429/5xx from Slack) puts it back
 with a backoff (30 s doubling, at most an hour apart) for up to RETRY_WINDOW; a permanent one
 (recipients refused, the Slack webhook revoked or refused by the SSRF policy, no stored webhook
-of that name) marks it `failed` with the reason, which `dealradar tenants status` shows among the
-outbox's failures. Any other error (a bug, data no transport expected) fails that message too,
-with the error as its reason and its traceback in the log, and the next message goes. Retries
-are driven by `due_at`: a scheduled job at the next due time, and the sweeper's pass as the
-safety net.
+of that name, no answer once the message was sent: it may have been delivered) marks it
+`failed` with the reason, which `dealradar tenants status` shows among the outbox's failures.
+Any other error (a bug, data no transport expected) fails that message too, with the error as
+its reason and its traceback in the log, and the next message goes. Retries are driven by
+`due_at`: a scheduled job at the next due time, and the sweeper's pass as the safety net.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ class Inbox:
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     refuse_with: str | None = None
     """An SMTP reply ("550 ...") to give to DATA instead of accepting."""
+    hang_up_after_data: bool = False
+    """Keep the message, then close the connection without answering DATA (a server or a
+    network failing at the worst moment)."""
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.refuse_with:
@@ -27,6 +30,8 @@ class Inbox:
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         parsed: Any = message_from_bytes(envelope.original_content, policy=policy.default)
         self.messages.append(parsed)
+        if self.hang_up_after_data:
+            server.transport.close()
         return "250 Message accepted for delivery"
 
 

@@ -5,7 +5,9 @@ name, so a message written twice is one file and a receiving system can tell a r
 
 Error policy: `send` raises `MailError` with `transient=True` for what a later try may cure
 (the server unreachable, a 4xx answer, a timeout) and `transient=False` for what it will not
-(5xx: recipients refused, message rejected, authentication refused; an unwritable folder).
+(5xx: recipients refused, message rejected, authentication refused; an unwritable folder) and
+for a connection lost once the message itself was on its way (DATA): the server may have taken
+it, and sending it again could deliver it twice (at most once).
 Passwords in SMTP_URL are never logged nor put in a message.
 """
 
@@ -136,13 +138,14 @@ class SmtpMailer:
     def send(self, mail: Mail, now: datetime) -> str:
         message = build(mail, self.mail_from, now)
         context = ssl.create_default_context()
+        client: _TrackedSmtp | None = None
         try:
             if self.tls:
-                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                client = _TrackedSmtpSsl(
                     self.host, self.port, timeout=SMTP_TIMEOUT, context=context
                 )
             else:
-                client = smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT)
+                client = _TrackedSmtp(self.host, self.port, timeout=SMTP_TIMEOUT)
             with client:
                 client.ehlo()
                 if not self.tls and client.has_extn("starttls"):
@@ -169,6 +172,13 @@ class SmtpMailer:
                 transient=all(400 <= c < 500 for c in codes),
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
+            if client is not None and client.data_begun:
+                raise MailError(
+                    f"the connection to the SMTP server {self.host} was lost once the message "
+                    f"was on its way ({type(exc).__name__}): it may have been delivered, so it "
+                    "is not sent again",
+                    transient=False,
+                ) from None
             raise MailError(
                 f"cannot reach the SMTP server {self.host}:{self.port} ({type(exc).__name__})",
                 transient=True,
@@ -176,6 +186,21 @@ class SmtpMailer:
         if refused:
             log.warning("SMTP server %s refused %d of the recipients", self.host, len(refused))
         return f"smtp:{self.host}"
+
+
+class _TrackedSmtp(smtplib.SMTP):
+    """smtplib's client, noting when the message itself starts to go (DATA): a connection lost
+    after that may have delivered it."""
+
+    data_begun = False
+
+    def data(self, msg: bytes | str) -> tuple[int, bytes]:
+        self.data_begun = True
+        return super().data(msg)
+
+
+class _TrackedSmtpSsl(_TrackedSmtp, smtplib.SMTP_SSL):
+    pass
 
 
 def mailer_for(config: NotifyConfig, tenant_id: str) -> Mailer:

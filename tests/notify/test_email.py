@@ -143,6 +143,17 @@ def test_smtp_refusals_and_outages_say_whether_to_retry() -> None:
     assert down.value.transient
 
 
+def test_a_connection_lost_after_the_message_went_is_not_sent_again() -> None:
+    """The server took the message and the line dropped before its answer: a retry would put the
+    same mail in the rep's inbox twice; a connection lost before DATA is still retried."""
+    with smtp_server() as (url, inbox):
+        inbox.hang_up_after_data = True
+        with pytest.raises(MailError, match="may have been delivered") as lost:
+            SmtpMailer(url, "dr@example.com").send(MAIL, NOW)
+        assert not lost.value.transient
+        assert len(inbox.messages) == 1
+
+
 def test_a_password_is_never_sent_without_tls() -> None:
     with smtp_server() as (url, inbox):
         with pytest.raises(MailError, match="no STARTTLS") as caught:
