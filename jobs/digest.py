@@ -2,8 +2,9 @@
 
 `plan(tenant, settings, local)` is called by the scheduler's tick (jobs.schedule) every minute:
 from the tenant's digest hour (`digest.hour`, default 8, local), once today's sweep is over (or
-when none is due yet), it puts the day's digest into the outbox under `digest:<day>`, which
-makes it happen once whatever the number of crons and ticks. `run(tenant)` then reads the
+when none is due yet, or after MAX_WAIT_HOURS of waiting for it, past midnight for an evening
+digest), it puts the day's digest into the outbox under `digest:<day>`, which makes it happen
+once whatever the number of crons and ticks. `run(tenant)` then reads the
 alerting open deals from the latest evaluations, and proposes one `mail` effect per rep
 (`digest:<day>:<rep>`) and per manager of `digest.managers` (`digest:<day>:manager:<email>`),
 rendered in the tenant's locale; jobs.notify.send sends them, at most once each. A rep whose
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -40,25 +41,32 @@ DIGEST = "digest"
 MAX_WAIT_HOURS = 4
 """The longest the digest waits past its hour for the day's sweep, then goes with what the
 latest evaluations say."""
+LATE_TICK_HOURS = 1
+"""How long past MAX_WAIT_HOURS a digest whose wait crossed midnight is still planned: the
+tick that ends its wait may come after it, and the next day's date is then on the clock."""
 MAX_DEALS = 50
 """Deals listed in one email (per rep in a manager's); the rest are counted."""
 
 
 def plan(tenant_id: str, settings: Settings, local: datetime) -> bool:
-    """Put today's digest into the outbox when it is time; True when this call did."""
+    """Put a day's digest into the outbox when it is time; True when this call did."""
     config = settings.document["digest"]
-    if not config["enabled"] or local.hour < config["hour"]:
+    if not config["enabled"]:
+        return False
+    day = _digest_day(local, config["hour"])
+    if day is None:
         return False
     rt = current()
-    day = local.date()
     key = f"{DIGEST}:{day.isoformat()}"
     with rt.store.tenant(tenant_id) as s:
         if s.scalar(select(OutboxEffect.id).where(OutboxEffect.key == key)) is not None:
             return False
         sweep = s.get(SweepRun, (tenant_id, day))
-        sweep_due = local.hour >= settings.schedule["sweep_hour"]
+        now = local.astimezone(UTC)
+        sweep_due = now >= _at(day, settings.schedule["sweep_hour"], local)
         unswept = sweep is None or sweep.status in ("running", "paused")
-        if sweep_due and unswept and local.hour < config["hour"] + MAX_WAIT_HOURS:
+        waited = now - _at(day, config["hour"], local)
+        if sweep_due and unswept and waited < timedelta(hours=MAX_WAIT_HOURS):
             # After the sweep, so that the digest lists this morning's alerts; a sweep held
             # back for hours (paused by the CRM's API allowance) delays it that long at most.
             return False
@@ -66,6 +74,24 @@ def plan(tenant_id: str, settings: Settings, local: datetime) -> bool:
     if new:
         queues.enqueue_once(rt.redis, queues.ACTIONS, "jobs.digest.run", tenant_id, what=DIGEST)
     return bool(new)
+
+
+def _digest_day(local: datetime, hour: int) -> date | None:
+    """The day whose digest may be planned at `local`: today from its hour on; before it,
+    yesterday's while its wait for the sweep runs past midnight (a `digest.hour` of 20 or
+    later), and LATE_TICK_HOURS beyond so that the tick after the wait still plans it."""
+    today = local.date()
+    if local.hour >= hour:
+        return today
+    yesterday = today - timedelta(days=1)
+    last_chance = _at(yesterday, hour, local) + timedelta(hours=MAX_WAIT_HOURS + LATE_TICK_HOURS)
+    return yesterday if local.astimezone(UTC) < last_chance else None
+
+
+def _at(day: date, hour: int, local: datetime) -> datetime:
+    """`hour` o'clock on `day` in `local`'s zone, in UTC: elapsed times across a daylight
+    saving change count real hours."""
+    return datetime.combine(day, time(hour), tzinfo=local.tzinfo).astimezone(UTC)
 
 
 def run(tenant_id: str) -> int:

@@ -5,11 +5,12 @@ most valuable and most urgent deals first, in the tenant's locale."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from redis import Redis
@@ -19,7 +20,7 @@ from connector.store import tenants
 from connector.store.models import OutboxEffect, SweepRun, UserRow
 from connector.store.snapshots import save_bundles
 from engine.model import load_bundle
-from jobs import digest, schedule
+from jobs import digest, pipeline, schedule
 from jobs.runtime import Runtime
 from tests.jobs.conftest import EXAMPLES, Clock, run_jobs
 
@@ -56,11 +57,12 @@ def _bundle(example: str, deal_id: str, name: str, amount: Any, close: str, owne
     return load_bundle(doc)
 
 
-def _seed(rt: Runtime, tenant_id: str, clock: Clock) -> None:
+def _seed(rt: Runtime, tenant_id: str, clock: Clock) -> list[Any]:
     bundles = [_bundle(*spec, owner=CLAIRE) for spec in FIVE]
     bundles.append(_bundle("umbrella-new", "d-3001", "Tom's deal", 5000, "2027-02-01", TOM))
     with rt.store.tenant(tenant_id) as s:
         save_bundles(s, tenant_id, bundles, clock())
+    return bundles
 
 
 def _morning(rt: Runtime, redis: Redis) -> None:
@@ -209,6 +211,35 @@ def test_the_digest_waits_for_a_sweep_held_back_by_the_api_allowance_for_four_ho
     assert schedule.tick()["digests"] == 0, "this morning's alerts are not all there yet"
     clock.now += timedelta(hours=digest.MAX_WAIT_HOURS)
     assert schedule.tick()["digests"] == 1, "then with what the latest evaluations say"
+
+
+@pytest.mark.parametrize("hour", [20, 23])
+def test_an_evening_digest_waits_for_a_held_back_sweep_past_midnight_then_goes_once(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock, hour: int
+) -> None:
+    """With `digest.hour` 20 or later the wait ends after midnight, when the clock already says
+    the next day: the day's digest was never planned, nor sent."""
+    tenants.save_settings(rt.store, tenant_id, {"digest": {"hour": hour}}, "admin", clock())
+    bundles = _seed(rt, tenant_id, clock)
+    settings = tenants.current_settings(rt.store, tenant_id)
+    with rt.store.tenant(tenant_id) as s:  # the latest evaluations, from before the sweep
+        pipeline.record(s, tenant_id, bundles, settings, clock())
+    with rt.store.tenant(tenant_id) as s:  # the 25th's sweep, held back all day
+        s.add(SweepRun(tenant_id=tenant_id, day=date(2026, 11, 25), status="paused",
+                       started_at=clock.now))  # fmt: skip
+    start = datetime(2026, 11, 25, hour, 0, tzinfo=ZoneInfo("Europe/Paris")).astimezone(UTC)
+    planned = []
+    clock.now = start
+    while clock.now < start + timedelta(hours=digest.MAX_WAIT_HOURS + 3):
+        if schedule.tick()["digests"]:
+            planned.append(clock.now - start)
+        clock.now += timedelta(minutes=10)
+    assert planned == [timedelta(hours=digest.MAX_WAIT_HOURS)], "once, when the wait is over"
+    with rt.store.tenant(tenant_id) as s:
+        keys = s.scalars(select(OutboxEffect.key).where(OutboxEffect.kind == "digest")).all()
+    assert keys == ["digest:2026-11-25"]
+    run_jobs(redis)
+    assert "Claire Martin <claire@vendor.example>" in _mails(rt)
 
 
 def test_managers_get_the_teams_digest_and_reps_may_opt_out(
