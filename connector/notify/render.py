@@ -26,7 +26,8 @@ _WORDS: dict[str, dict[str, str]] = {
     "en": {
         "subject_one": "Deal Radar: 1 deal needs attention today",
         "subject_many": "Deal Radar: {n} deals need attention today",
-        "team_subject": "Deal Radar: your team's {n} deals with alerts today",
+        "team_subject_one": "Deal Radar: 1 deal of your team with alerts today",
+        "team_subject_many": "Deal Radar: your team's {n} deals with alerts today",
         "hello": "Hello {name},",
         "intro": "These deals of yours have alerts this morning, most valuable and most urgent "
         "first.",
@@ -37,7 +38,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "not_set": "not set",
         "open": "Open in the CRM",
         "deals_of": "Deals of {name}",
-        "more": "... and {n} more deals with alerts.",
+        "more_one": "... and 1 more deal with alerts.",
+        "more_many": "... and {n} more deals with alerts.",
         "footer": "Sent by Deal Radar every morning while your deals have alerts.",
         "started": "New alert on {deal}: {message}",
         "ended": "Alert resolved on {deal}: {message}",
@@ -48,7 +50,8 @@ _WORDS: dict[str, dict[str, str]] = {
     "fr": {
         "subject_one": "Deal Radar : 1 affaire à traiter aujourd'hui",
         "subject_many": "Deal Radar : {n} affaires à traiter aujourd'hui",
-        "team_subject": "Deal Radar : {n} affaires de votre équipe en alerte aujourd'hui",
+        "team_subject_one": "Deal Radar : 1 affaire de votre équipe en alerte aujourd'hui",
+        "team_subject_many": "Deal Radar : {n} affaires de votre équipe en alerte aujourd'hui",
         "hello": "Bonjour {name},",
         "intro": "Voici vos affaires en alerte ce matin, les plus importantes et les plus urgentes "
         "d'abord.",
@@ -59,7 +62,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "not_set": "non renseigné",
         "open": "Ouvrir dans le CRM",
         "deals_of": "Affaires de {name}",
-        "more": "... et {n} autres affaires en alerte.",
+        "more_one": "... et 1 autre affaire en alerte.",
+        "more_many": "... et {n} autres affaires en alerte.",
         "footer": "Envoyé par Deal Radar chaque matin tant que vos affaires sont en alerte.",
         "started": "Nouvelle alerte sur {deal} : {message}",
         "ended": "Alerte levée sur {deal} : {message}",
@@ -72,6 +76,11 @@ _WORDS: dict[str, dict[str, str]] = {
 
 def words(locale: str) -> dict[str, str]:
     return _WORDS.get(locale) or _WORDS[LOCALE_FALLBACK]
+
+
+def counted(w: Mapping[str, str], name: str, n: int) -> str:
+    """The `name_one` or `name_many` wording for `n` (1 deal, 2 deals; 1 affaire, 2 affaires)."""
+    return w[f"{name}_one" if n == 1 else f"{name}_many"].format(n=n)
 
 
 @dataclass(frozen=True)
@@ -190,10 +199,7 @@ def digest(
     w = words(locale)
     shown = [Section(s.title, ordered(s.deals), s.more) for s in sections if s.deals]
     count = sum(len(s.deals) + s.more for s in shown)
-    if team:
-        subject = w["team_subject"].format(n=count)
-    else:
-        subject = (w["subject_one"] if count == 1 else w["subject_many"]).format(n=count)
+    subject = counted(w, "team_subject" if team else "subject", count)
     context = {
         "w": w,
         "hello": w["hello"].format(name=recipient),
@@ -202,7 +208,7 @@ def digest(
             {
                 "title": w["deals_of"].format(name=s.title) if s.title else None,
                 "deals": [_deal_context(d, locale) for d in s.deals],
-                "more": w["more"].format(n=s.more) if s.more else None,
+                "more": counted(w, "more", s.more) if s.more else None,
             }
             for s in shown
         ],

@@ -58,3 +58,37 @@ def test_only_http_links_are_shown_and_slack_text_is_escaped() -> None:
     assert slack["text"].endswith("<https://crm.example/deals/d-1|Open in the CRM>")
     unnamed = render.event(STARTED, {"id": "d-9"}, "fr")
     assert "Affaire d-9" in unnamed.text
+
+
+def _digest_deal(deal_id: str) -> render.DigestDeal:
+    alert = {"code": "amount_missing", "message": "No amount", "facts": {}}
+    return render.DigestDeal.from_row({"id": deal_id, "name": f"Deal {deal_id}"}, [alert])
+
+
+def _more_line(rendered: render.Rendered) -> str:
+    return next(line for line in rendered.text.splitlines() if line.startswith("..."))
+
+
+def test_counts_of_one_read_in_the_singular_in_each_locale() -> None:
+    one = [render.Section("Claire", [_digest_deal("d-1")])]
+    assert render.digest("Sam", one, "en", team=True).subject == (
+        "Deal Radar: 1 deal of your team with alerts today"
+    )
+    assert render.digest("Sam", one, "fr", team=True).subject == (
+        "Deal Radar : 1 affaire de votre équipe en alerte aujourd'hui"
+    )
+    two = [render.Section("Claire", [_digest_deal("d-1"), _digest_deal("d-2")])]
+    assert render.digest("Sam", two, "en", team=True).subject == (
+        "Deal Radar: your team's 2 deals with alerts today"
+    )
+    left_out_one = [render.Section(None, [_digest_deal("d-1")], more=1)]
+    assert _more_line(render.digest("Claire", left_out_one, "en")) == (
+        "... and 1 more deal with alerts."
+    )
+    assert _more_line(render.digest("Claire", left_out_one, "fr")) == (
+        "... et 1 autre affaire en alerte."
+    )
+    left_out_two = [render.Section(None, [_digest_deal("d-1")], more=2)]
+    assert _more_line(render.digest("Claire", left_out_two, "fr")) == (
+        "... et 2 autres affaires en alerte."
+    )
