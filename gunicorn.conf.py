@@ -3,14 +3,21 @@ the hooks that keep /metrics right across workers (connector.metrics) and each w
 collector settings. Worker settings stay on the command line (the Procfile's web line)."""
 
 import gc
+import sys
 from typing import Any
 
-from connector.config import Config
+from connector.config import Config, ConfigError
 from connector.metrics import empty_multiprocess_dir, worker_exited
 
 
 def on_starting(server: Any) -> None:
-    """Before the first worker: counters start from zero for this server."""
+    """Before the first worker: a configuration the app cannot start with stops the server with
+    its one-line reason (each worker would print its traceback, then gunicorn stop); counters
+    start from zero for this server."""
+    try:
+        Config.from_env().require_public_url()
+    except ConfigError as exc:
+        sys.exit(f"dealradar: {exc}")
     path = Config.from_env(require_keys=False).metrics_dir
     if path:
         empty_multiprocess_dir(path)

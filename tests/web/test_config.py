@@ -77,4 +77,5 @@ def test_gunicorn_stops_at_start_up_naming_public_url(tmp_path: Path) -> None:
     ]  # fmt: skip
     ran = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert ran.returncode != 0
-    assert "ConfigError: PUBLIC_URL is not set" in ran.stderr
+    assert "dealradar: PUBLIC_URL is not set" in ran.stderr
+    assert "Traceback" not in ran.stderr, "one line that says what to set, not a traceback"
