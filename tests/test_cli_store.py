@@ -93,6 +93,21 @@ def test_a_database_the_store_cannot_open_is_named_not_a_traceback(
 
 
 @pytest.mark.parametrize(
+    ("name", "value", "database_hint"),
+    [("PUBLIC_URL", "foo", False), ("DEALRADAR_COALESCE_SECONDS", "abc", False),
+     ("DATABASE_URL", "mysql://db/x", True)],
+)  # fmt: skip
+def test_a_bad_setting_is_named_and_only_a_database_one_suggests_database_url(
+    name: str, value: str, database_hint: bool, capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv(name, value)
+    code, _, err = _run(capsys, "tenants", "list")
+    assert code == 2 and name in err
+    assert ("--database-url" in err) is database_hint
+
+
+@pytest.mark.parametrize(
     ("argv", "redis_url", "said"),
     [
         (["jobs", "failed"], "redis://127.0.0.1:1/0", "Redis failed: Error 111 connecting"),

@@ -43,7 +43,10 @@ def database_url(args: argparse.Namespace) -> str:
         try:
             url = Config.from_env(require_keys=False).database_url
         except ConfigError as exc:
-            raise CommandError(f"{exc}\nOr give the database with --database-url URL.") from None
+            # The configuration is read whole: only an error about the database has this way out.
+            about_it = "DATABASE_URL" in str(exc)
+            hint = "\nOr give the database with --database-url URL." if about_it else ""
+            raise CommandError(f"{exc}{hint}") from None
     try:
         make_url(url)
     except ArgumentError:
