@@ -309,6 +309,7 @@ def test_rotate_secrets_lets_the_old_key_go(
         code, out, err = _run(capsys, "db", "rotate-secrets", "--database-url", url)
         assert code == 2
         assert f"not readable with any key: tenant {tenant.id}: credential 'webhook'" in err
-        assert "keep the old keys" in err
+        assert "`dealradar tenants webhook-secret`" in err, "how to replace that one"
+        assert "1 secret no key" in err and "keep the old keys" in err
     finally:
         store.dispose()

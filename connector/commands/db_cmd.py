@@ -126,11 +126,23 @@ def run_rotate(args: argparse.Namespace) -> int:
           f"{rotated.hooks} hook secrets")  # fmt: skip
     if rotated.unreadable:
         for what in rotated.unreadable:
-            print(f"  not readable with any key: {what}", file=sys.stderr)
+            print(f"  not readable with any key: {what}; {_remedy(what)}", file=sys.stderr)
+        count = len(rotated.unreadable)
         return fail(
             "db rotate-secrets",
-            f"{len(rotated.unreadable)} secrets no key in DEALRADAR_SECRET_KEYS opens: keep the "
-            "old keys until those tenants reinstall (or their hooks are subscribed again)",
+            f"{count} {'secret' if count == 1 else 'secrets'} no key in DEALRADAR_SECRET_KEYS "
+            "opens: keep the old keys until each is replaced as said above",
         )
     print("the older keys can now be removed from DEALRADAR_SECRET_KEYS")
     return 0
+
+
+def _remedy(what: str) -> str:
+    """How the admin replaces one unreadable secret (named as rotation.Rotated names them)."""
+    if "credential 'oauth'" in what:
+        return "reinstall the app from the tenant's CRM (a Sell token: tenants add --token-stdin)"
+    if "credential 'webhook'" in what:
+        return "make a new one with `dealradar tenants webhook-secret` and give it to the sender"
+    if "credential 'slack:" in what:
+        return "add the Slack webhook again (PUT /api/v1/slack-webhooks/<name>)"
+    return "subscribe the hook again (POST /api/v1/hooks) and delete the old one"
