@@ -39,7 +39,7 @@ from connector.commands.common import (
     open_store,
 )
 from connector.config import Config, ConfigError
-from connector.store.credentials import WEBHOOK_SECRET, load_tokens, save_tokens
+from connector.store.credentials import OAUTH, WEBHOOK_SECRET, load_tokens, save_tokens
 from connector.store.db import Store
 from connector.store.models import ApiKey, Tenant
 from connector.store.secrets import SecretError, TokenBox
@@ -350,6 +350,7 @@ def run_webhook_secret(args: argparse.Namespace) -> int:
         store = open_store(url)
         try:
             get_tenant(store, args.tenant_id)
+            _check_keys(store, box, args.tenant_id)
             save_tokens(
                 store, box, args.tenant_id, {"secret": value}, None, datetime.now(UTC),
                 name=WEBHOOK_SECRET,
@@ -363,6 +364,21 @@ def run_webhook_secret(args: argparse.Namespace) -> int:
     print(f"signing secret for POST /webhooks/events/{args.tenant_id}: {value}")
     print("It will not be shown again: store it in the sending system now.")
     return 0
+
+
+def _check_keys(store: Store, box: TokenBox, tenant_id: str) -> None:
+    """Refuse keys that do not open what the tenant already has sealed: they are not the keys
+    the app runs with, and a secret sealed under them would be unreadable to it (every signed
+    event answered 503)."""
+    for name in (OAUTH, WEBHOOK_SECRET):
+        try:
+            load_tokens(store, box, tenant_id, name=name)
+        except SecretError:
+            raise CommandError(
+                "DEALRADAR_SECRET_KEYS does not open this tenant's stored secrets: give the keys "
+                "the web app runs with (make run's are in instance/sandbox/secrets.json); "
+                "nothing was changed"
+            ) from None
 
 
 def run_key_issue(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
@@ -119,3 +120,11 @@ def test_the_command_issues_a_secret_once(tmp_path, capsys, monkeypatch) -> None
     out = capsys.readouterr().out
     assert "whsec_" in out and "will not be shown again" in out
     assert main(["tenants", "webhook-secret", "nope", "--database-url", url]) == 2
+    capsys.readouterr()
+    # Another key than the app's: the secret it would seal could never be read by the app.
+    monkeypatch.setenv("DEALRADAR_SECRET_KEYS", Fernet.generate_key().decode())
+    assert main(["tenants", "webhook-secret", tenant, "--database-url", url]) == 2
+    err = capsys.readouterr().err
+    assert "does not open this tenant's stored secrets" in err and "nothing was changed" in err
+    monkeypatch.setenv("DEALRADAR_SECRET_KEYS", SECRET_KEY)
+    assert main(["tenants", "webhook-secret", tenant, "--database-url", url]) == 0, "unchanged"
