@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from connector import queues
 from connector.store import tenants
@@ -40,6 +40,8 @@ BATCH = 500
 SWEEP_TIMEOUT = 600
 RESUME_SECONDS = 900
 """How often a sweep paused for its tenant's API budget looks again."""
+FINISHED = ("done", "failed")
+"""A run in these states is over: a settings change starts it again (`again`)."""
 
 
 def start(tenant_id: str, day: str) -> bool:
@@ -67,6 +69,36 @@ def start(tenant_id: str, day: str) -> bool:
         return False
     log.info("sweep of tenant %s for %s: %d open deals", tenant_id, day, total)
     users.queue(rt.redis, tenant_id)  # who left, ahead of the chunks' tasks
+    _queue_chunk(rt, tenant_id, day, after="")
+    return True
+
+
+def again(tenant_id: str, day: str) -> bool:
+    """The settings changed: the day's sweep evaluates every open deal again under them, so that
+    a new threshold shows today, not tomorrow. A finished run starts over; a run still going
+    takes the new settings from its next chunk on (each chunk reads them); none yet: it starts.
+    True if a run was (re)started."""
+    rt = current()
+    now = rt.clock()
+    with rt.store.tenant(tenant_id) as s:
+        total = s.scalar(select(func.count()).select_from(DealRow).where(DealRow.status == "open"))
+        restarted = s.execute(
+            update(SweepRun)
+            .where(SweepRun.day == date.fromisoformat(day), SweepRun.status.in_(FINISHED))
+            .values(
+                status="running",
+                done=0,
+                total=total or 0,
+                cursor="",
+                started_at=now,
+                finished_at=None,
+                touched_at=now,
+            )
+        ).rowcount
+    if not restarted:
+        return start(tenant_id, day)
+    log.info("sweep of tenant %s for %s again (settings changed): %d open deals",
+             tenant_id, day, total)  # fmt: skip
     _queue_chunk(rt, tenant_id, day, after="")
     return True
 

@@ -58,6 +58,38 @@ def test_the_sweep_moves_time_based_alerts_without_any_crm_event(
     assert (run.status, run.done, run.total) == ("done", 4, 4)
 
 
+def test_a_settings_change_sweeps_the_day_again_under_the_new_settings(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    """Today's sweep has run; an admin raises no_activity's threshold: the alerts follow today
+    (in the API and the CRM's fields), not at tomorrow's sweep."""
+    _synced(redis, tenant_id)
+    assert sweep.start(tenant_id, "2026-11-25")
+    run_jobs(redis)
+    assert _no_activity_days(rt, tenant_id, "d-1002") == 23
+    pulls = len(crm.calls("pull"))
+    tenants.save_settings(rt.store, tenant_id, {"alerts": {"no_activity": {"days": 30}}},
+                          "admin", clock())  # fmt: skip
+    assert sweep.again(tenant_id, "2026-11-25")
+    run_jobs(redis)
+    assert _no_activity_days(rt, tenant_id, "d-1002") is None
+    assert "no_activity" not in crm.written("d-1002")["alerts"]
+    assert len(crm.calls("pull")) == pulls, "from the snapshot"
+    run = _run(rt, tenant_id, date(2026, 11, 25))
+    assert (run.status, run.done, run.total) == ("done", 4, 4)
+
+
+def test_a_settings_change_before_the_days_sweep_starts_it_and_not_twice(
+    rt: Runtime, redis: Redis, tenant_id: str
+) -> None:
+    _synced(redis, tenant_id)
+    assert sweep.again(tenant_id, "2026-11-25")
+    assert not sweep.start(tenant_id, "2026-11-25"), "the day's sweep has begun"
+    assert not sweep.again(tenant_id, "2026-11-25"), "a run still going reads new settings itself"
+    run_jobs(redis)
+    assert _run(rt, tenant_id, date(2026, 11, 25)).status == "done"
+
+
 def test_a_sweep_runs_once_a_day_in_chained_chunks(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -694,6 +694,23 @@ def test_sweep_enqueues_the_start_for_the_tenants_local_day(
     )  # fmt: skip
 
 
+def test_saved_settings_ask_for_the_days_sweep_again_under_them(
+    client: FlaskClient, services: Services, clock: Clock, redis: Redis, a: Tenant
+) -> None:
+    """A new threshold shows on every deal today, not at tomorrow's sweep; a refused change
+    asks for nothing."""
+    clock.now = datetime(2026, 11, 25, 23, 30, tzinfo=UTC)  # the 26th in Paris
+    assert client.patch("/api/v1/settings", headers=a.headers,
+                        json={"alerts": {"x": 1}}).status_code == 422  # fmt: skip
+    assert Queue(queues.SWEEP, connection=redis).count == 0
+    for method in (client.put, client.patch):
+        response = method("/api/v1/settings", headers=a.headers,
+                          json={"alerts": {"no_activity": {"days": 14}}})  # fmt: skip
+        assert response.status_code == 200
+    jobs = Queue(queues.SWEEP, connection=redis).get_jobs()
+    assert [(j.func_name, j.args) for j in jobs] == [("jobs.sweep.again", (a.id, "2026-11-26"))] * 2
+
+
 def test_a_sweep_already_started_today_is_409(
     client: FlaskClient, services: Services, redis: Redis, a: Tenant
 ) -> None:
