@@ -265,11 +265,15 @@ def _describe_setup(setup: dict[str, object]) -> list[str]:
     when = setup["finished_at"] or setup["started_at"]
     detail = f"; {setup['detail']}" if setup["detail"] else ""
     lines = [
-        f"  setup: {setup['status']} ({when}), {setup['requested']} deals requested in "
-        f"{setup['pages']} pages{detail}"
+        f"  setup: {setup['status']} ({when}), {_count(setup['requested'], 'deal')} requested "
+        f"in {_count(setup['pages'], 'page')}{detail}"
     ]
     labels = setup["labels"]
     if isinstance(labels, dict) and labels:
         mapped = ", ".join(f"{label} -> {role}" for label, role in sorted(labels.items()))
         lines.append(f"  contact labels: {mapped}")
     return lines
+
+
+def _count(n: object, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
