@@ -77,6 +77,10 @@ def on_event(tenant_id: str, event: dict[str, Any]) -> dict[str, Any]:
         deal = s.get(DealRow, (tenant_id, event["deal_id"]))
         if deal is None or not deal.owner:
             return {"notified": 0, "why": "no deal owner known"}
+        if event["type"] == "alert.ended" and deal.status != "open":
+            # Won or lost, every alert ends at once: the rep closed it and needs no message
+            # per alert saying each was "resolved".
+            return {"notified": 0, "why": f"the deal is {deal.status}: its alerts ended with it"}
         # A rep who left reads no mail: whoever takes their deals' tasks hears instead.
         inactive = inactive_users(s, deal.owner, settings.fallback_owner)
         rep = assignees(deal.owner, settings, inactive)[0]

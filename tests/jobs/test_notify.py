@@ -103,6 +103,34 @@ def test_email_without_smtp_lands_in_the_outbox_once_per_event(
     assert len(_eml(rt)) == CLAIRE_STARTS + TOM_STARTS, "no second message for an event"
 
 
+def test_a_deal_won_ends_its_alerts_without_a_resolved_message_for_each(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    """With alert.ended chosen, a rep hears of an alert resolved by work on the deal; winning
+    it ends all seven of Globex's at once, and seven "resolved" mails would only be noise."""
+    events = ["alert.started", "alert.ended"]
+    tenants.save_settings(rt.store, tenant_id,
+                          {"notifications": {"channels": ["email"], "events": events}},
+                          "admin", clock())  # fmt: skip
+    bundles = [load_bundle(json.loads(p.read_text())) for p in EXAMPLES]
+
+    def evaluate() -> None:
+        settings = tenants.current_settings(rt.store, tenant_id)
+        with rt.store.tenant(tenant_id) as s:
+            save_bundles(s, tenant_id, bundles, clock())
+            pipeline.record(s, tenant_id, bundles, settings, clock())
+        actions.dispatch(tenant_id)
+        run_jobs(redis)
+
+    evaluate()
+    assert len(_eml(rt)) == CLAIRE_STARTS + TOM_STARTS
+    globex = next(b for b in bundles if b.deal.name == "Globex expansion")
+    globex.deal.status = "won"
+    clock.now += timedelta(minutes=5)
+    evaluate()
+    assert len(_eml(rt)) == CLAIRE_STARTS + TOM_STARTS, "no mail for alerts a win ended"
+
+
 def test_alerts_a_deal_had_before_the_install_are_left_to_the_digest(
     rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
 ) -> None:
