@@ -33,6 +33,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from adapters.base import AdapterContext, ApiUsage, Changes, Pulled, TenantRef, WriteResult
 from adapters.salesforce import events as salesforce_events
@@ -121,6 +122,7 @@ class SalesforceAdapter:
         self.client = client
         self.actions = SalesforceActions(client)
         self.label_roles: Mapping[str, str | None] = tenant.extra.get("label_roles", {})
+        self._zone = ZoneInfo(tenant.timezone)
         self._listing: tuple[str, str] | None = None
         """The listing under way: (cursor returned, nextRecordsUrl of its next batch)."""
 
@@ -171,7 +173,7 @@ class SalesforceAdapter:
         _note_user(users, opp.get("OwnerId"), opp.get("Owner"))
         activities: list[Activity] = []
         for task in children(opp, "Tasks"):
-            activity = to_task(task, deal_id=deal.id, contacts=ours)
+            activity = to_task(task, deal_id=deal.id, contacts=ours, zone=self._zone)
             if activity is not None:
                 activities.append(activity)
                 _note_user(users, task.get("OwnerId"), task.get("Owner"))
@@ -179,7 +181,7 @@ class SalesforceAdapter:
             activities.append(
                 to_event(
                     event, deal_id=deal.id, attendees=attendees.get(str(event["Id"]), ()),
-                    contacts=ours, now=now,
+                    contacts=ours, now=now, zone=self._zone,
                 )
             )  # fmt: skip
             _note_user(users, event.get("OwnerId"), event.get("Owner"))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
 from adapters.coerce import as_number, as_text
@@ -52,10 +52,15 @@ EMAIL_DRAFT = "5"
 never sent: no activity."""
 TO, CC, BCC, FROM = "ToAddress", "CcAddress", "BccAddress", "FromAddress"
 """EmailMessageRelation.RelationType values."""
-DATE_NOON = time(12, 0, tzinfo=UTC)
-"""A date-only value (ActivityDate, an all-day event) is placed at noon UTC: the same calendar
-day in every zone from UTC-11 to UTC+12, where midnight UTC would be the day before in the
-Americas (Salesforce stores ActivityDate as midnight UTC: crm-apis.md 2.4)."""
+NOON = time(12, 0)
+"""A date-only value (ActivityDate, an all-day event) is placed at noon of that day in the
+tenant's zone: the calendar day the rep gave, wherever the team is (Salesforce stores
+ActivityDate as midnight UTC, which is the day before in the Americas: crm-apis.md 2.4; noon
+UTC would be the next day in New Zealand's summer, UTC+13)."""
+
+
+def _noon(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day, NOON, tzinfo=zone)
 
 _ADDRESS = re.compile(r"[^\s<>,;:\"'()\[\]]+@[^\s<>,;:\"'()\[\]]+")
 
@@ -167,14 +172,16 @@ def to_user(user_id: str, user: Mapping[str, Any] | None) -> User:
 # --------------------------------------------------------------------------------------------
 
 
-def to_task(task: Mapping[str, Any], *, deal_id: str, contacts: set[str]) -> Activity | None:
+def to_task(
+    task: Mapping[str, Any], *, deal_id: str, contacts: set[str], zone: tzinfo = UTC
+) -> Activity | None:
     """A Task as a call (TaskSubtype Call, or a CallType) or a task; None for one Deal Radar
     created (OWN_MARKER) and for email tasks, which the EmailMessage they log stands for.
 
     Done when closed (IsClosed, set from a closed Status), at CompletedDateTime when it falls
-    on the ActivityDate (the day the rep gave), else at that date's noon UTC, but never after
-    its completion; an open task is due at its ActivityDate's noon (its creation when it has
-    none), scheduled."""
+    on the ActivityDate (the day the rep gave, in `zone`, the tenant's), else at that day's noon,
+    but never after its completion; an open task is due at its ActivityDate's noon (its
+    creation when it has none), scheduled."""
     task_id = _id(task, "Task")
     if OWN_MARKER in as_text(task.get("Description")):
         return None
@@ -188,13 +195,13 @@ def to_task(task: Mapping[str, Any], *, deal_id: str, contacts: set[str]) -> Act
     closed = bool(task.get("IsClosed"))
     completed = _optional_datetime(task.get("CompletedDateTime"))
     if closed and completed is not None and (
-        day is None or completed.date() == day or datetime.combine(day, DATE_NOON) > completed
+        day is None or completed.astimezone(zone).date() == day or _noon(day, zone) > completed
     ):
         # Done is never after it was completed: a task closed before its due day (or a day that
         # is the rep's local one, east of UTC) is dated at its completion.
         at = completed
     elif day is not None:
-        at = datetime.combine(day, DATE_NOON)
+        at = _noon(day, zone)
     else:
         at = completed or _required_datetime(task.get("CreatedDate"), where, "CreatedDate")
     # An open call task is a call to make, like any open task: scheduled, whatever its date.
@@ -224,15 +231,16 @@ def to_event(
     attendees: Sequence[Mapping[str, Any]],
     contacts: set[str],
     now: datetime,
+    zone: tzinfo = UTC,
 ) -> Activity:
-    """An Event as a meeting at its start: done once begun, scheduled before. Its contacts are
-    its attendees (EventRelation rows: RelationId, Status) and WhoId among the opportunity's
-    contacts, but for those who declined: with Shared Activities one event relates to up to 50
-    contacts (crm-apis.md 2.4)."""
+    """An Event as a meeting at its start (an all-day event at its day's noon in `zone`): done
+    once begun, scheduled before. Its contacts are its attendees (EventRelation rows:
+    RelationId, Status) and WhoId among the opportunity's contacts, but for those who declined:
+    with Shared Activities one event relates to up to 50 contacts (crm-apis.md 2.4)."""
     event_id = _id(event, "Event")
     where = f"Salesforce Event {event_id}"
     if event.get("IsAllDayEvent") and event.get("ActivityDate"):
-        at = datetime.combine(_date(event["ActivityDate"]) or date.min, DATE_NOON)
+        at = _noon(_date(event["ActivityDate"]) or date.min, zone)
     else:
         at = _required_datetime(
             event.get("StartDateTime") or event.get("ActivityDateTime"), where, "StartDateTime"

@@ -1,12 +1,14 @@
 """Salesforce's records to the engine's model, from dicts shaped as the REST API answers: the
-date-only values placed at noon UTC, tasks and calls, an all-day event, drafts and Deal Radar's
-own tasks left out, a contact the user cannot see. And the mapping is pure."""
+date-only values placed at noon (UTC by default, else the tenant's zone), tasks and calls, an
+all-day event, drafts and Deal Radar's own tasks left out, a contact the user cannot see. And
+the mapping is pure."""
 
 from __future__ import annotations
 
 import ast
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from adapters.marker import OWN_MARKER
 from adapters.salesforce import mapping
@@ -65,6 +67,20 @@ def test_an_all_day_event_and_a_future_meeting() -> None:
     later = {"Id": "00U2", "StartDateTime": "2026-12-02T09:00:00.000+0000"}
     assert to_event(later, deal_id="006X", attendees=[], contacts=set(),
                     now=NOW).status == "scheduled"  # fmt: skip
+
+
+def test_date_only_activities_keep_their_day_in_the_tenants_zone() -> None:
+    """An Auckland team in its summer (UTC+13): noon UTC of 10 December is already the 11th
+    there. A day-only activity sits at noon of its day in the tenant's zone."""
+    auckland = ZoneInfo("Pacific/Auckland")
+    all_day = {"Id": "00U9", "IsAllDayEvent": True, "ActivityDate": "2026-12-10"}
+    meeting = to_event(all_day, deal_id="006X", attendees=[], contacts=set(), now=NOW,
+                       zone=auckland)  # fmt: skip
+    assert meeting.at.astimezone(auckland).date() == date(2026, 12, 10)
+    task = {"Id": "00T9", "IsClosed": True, "ActivityDate": "2026-12-10", "TaskSubtype": "Call",
+            "CompletedDateTime": "2026-12-10T20:30:00.000+0000"}  # fmt: skip
+    call = to_task(task, deal_id="006X", contacts=set(), zone=auckland)
+    assert call is not None and call.at == datetime(2026, 12, 10, 12, tzinfo=auckland)
 
 
 def test_a_contact_who_declined_a_meeting_did_not_take_part() -> None:
