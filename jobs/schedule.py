@@ -90,7 +90,11 @@ def tick() -> dict[str, int]:
     for tenant_id, crm, zone in active:
         settings = tenants.current_settings(rt.store, tenant_id)
         local = now.astimezone(ZoneInfo(settings.timezone or zone))
-        if local.hour >= settings.schedule["sweep_hour"] and not _swept(tenant_id, local):
+        if (
+            local.hour >= settings.schedule["sweep_hour"]
+            and not _swept(tenant_id, local)
+            and not _first_sync_under_way(tenant_id, now)
+        ):
             queues.queue(rt.redis, queues.SWEEP).enqueue(
                 "jobs.sweep.start", tenant_id, local.date().isoformat()
             )
@@ -118,6 +122,22 @@ def _swept(tenant_id: str, local: datetime) -> bool:
     rt = current()
     with rt.store.tenant(tenant_id) as s:
         return s.get(SweepRun, (tenant_id, local.date())) is not None
+
+
+FIRST_SYNC_WAIT = timedelta(hours=6)
+"""How long the day's sweep waits for an install's setup (provisioning, the initial sync)."""
+
+
+def _first_sync_under_way(tenant_id: str, now: datetime) -> bool:
+    """An install's setup is still listing the CRM's deals: a sweep now would sweep the few
+    stored so far and count as the day's (the initial sync evaluates every deal anyway). A
+    setup stuck for FIRST_SYNC_WAIT no longer holds the sweep back."""
+    rt = current()
+    with rt.store.tenant(tenant_id) as s:
+        setup = s.get(SetupRun, tenant_id)
+        if setup is None or setup.status not in ("provisioning", "syncing"):
+            return False
+        return now - from_db(setup.started_at) < FIRST_SYNC_WAIT
 
 
 def _set_up(tenant_id: str) -> bool:

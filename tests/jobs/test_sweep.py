@@ -14,7 +14,7 @@ from adapters.folder.client import FolderClient
 from connector import queues
 from connector.commands import cron_cmd
 from connector.store import tenants
-from connector.store.models import Evaluation, SweepRun, SyncCursor
+from connector.store.models import Evaluation, SetupRun, SweepRun, SyncCursor
 from jobs import pipeline, schedule, sweep, sweeper
 from jobs.runtime import Runtime
 from tests.jobs.conftest import run_jobs
@@ -238,6 +238,25 @@ def test_the_tick_starts_each_sweep_at_the_tenants_local_hour_once(
     clock.now = datetime(2026, 11, 27, 21, 59, tzinfo=UTC)  # 22:59 in Paris
     assert schedule.tick()["sweeps"] == 0
     clock.now = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
+    assert schedule.tick()["sweeps"] == 1
+
+
+def test_the_days_sweep_waits_for_an_installs_first_sync(
+    rt: Runtime, redis: Redis, tenant_id: str, clock
+) -> None:
+    """Installed after the sweep hour: a sweep started while the setup still lists the CRM's
+    deals would sweep none and be the day's; it waits, within FIRST_SYNC_WAIT."""
+    redis.delete(queues.scheduled_key(tenant_id, "poll"))
+    clock.now = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)  # 15:00 in Paris
+    with rt.store.tenant(tenant_id) as s:
+        s.add(SetupRun(tenant_id=tenant_id, status="syncing", started_at=clock(),
+                       updated_at=clock()))  # fmt: skip
+    assert schedule.tick()["sweeps"] == 0
+    clock.now += schedule.FIRST_SYNC_WAIT
+    assert schedule.tick()["sweeps"] == 1, "a setup stuck for hours holds it back no longer"
+    with rt.store.tenant(tenant_id) as s:
+        s.get(SetupRun, tenant_id).status = "done"
+    clock.now += timedelta(days=1)
     assert schedule.tick()["sweeps"] == 1
 
 
