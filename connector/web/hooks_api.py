@@ -23,11 +23,12 @@ from flask import Response, g
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from adapters.standard_webhooks import new_secret
 from connector.notify.ssrf import MAX_URL_LENGTH, UnsafeUrl
 from connector.store.credentials import save_tokens
-from connector.store.models import Credential, Hook
+from connector.store.models import Credential, Hook, HookDelivery
 from connector.store.times import from_db, to_db
 from connector.web import api
 from connector.web.api_schemas import NO_NUL
@@ -69,6 +70,26 @@ class HookSchema(Schema):
     )
     status_reason = fields.String(required=True, allow_none=True)
     created_at = fields.DateTime(required=True)
+    deliveries = fields.Nested(
+        lambda: HookDeliveriesSchema(),
+        required=True,
+        metadata={"description": "How its deliveries fare: a target failing shows here"},
+    )
+
+
+class HookDeliveriesSchema(Schema):
+    pending = fields.Integer(
+        required=True, metadata={"description": "Waiting for their first try or a retry"}
+    )
+    failed = fields.Integer(
+        required=True, metadata={"description": "Given up after the retry window (48 hours)"}
+    )
+    last_delivered_at = fields.DateTime(required=True, allow_none=True)
+    last_error = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Why the latest delivery still pending or failed was not taken"},
+    )
 
 
 class HookCreatedSchema(HookSchema):
@@ -143,7 +164,31 @@ def list_hooks() -> dict[str, Any]:
     """The tenant's hooks, oldest first (secrets are not shown again)."""
     with api._services().store.tenant(g.tenant) as s:
         hooks = s.scalars(select(Hook).order_by(Hook.created_at, Hook.id)).all()
-        return {"items": [_hook_out(h) for h in hooks]}
+        stats = _deliveries(s)
+        return {"items": [_hook_out(h, stats.get(h.id)) for h in hooks]}
+
+
+def _deliveries(s: Session) -> dict[str, dict[str, Any]]:
+    """Per hook: deliveries pending and failed, the last taken, the latest error (two grouped
+    queries, whatever the number of hooks and deliveries)."""
+    d = HookDelivery
+    stats: dict[str, dict[str, Any]] = {}
+    counts = select(d.hook_id, d.status, func.count(), func.max(d.delivered_at))
+    for hook_id, status, count, delivered in s.execute(counts.group_by(d.hook_id, d.status)):
+        out = stats.setdefault(hook_id, _no_deliveries())
+        if status in ("pending", "failed"):
+            out[status] = count
+        if status == "done" and delivered is not None:
+            out["last_delivered_at"] = from_db(delivered)
+    unsent = d.status.in_(("pending", "failed")) & d.last_error.is_not(None)
+    latest = select(func.max(d.id)).where(unsent).group_by(d.hook_id).scalar_subquery()
+    for hook_id, error in s.execute(select(d.hook_id, d.last_error).where(d.id.in_(latest))):
+        stats.setdefault(hook_id, _no_deliveries())["last_error"] = error
+    return stats
+
+
+def _no_deliveries() -> dict[str, Any]:
+    return {"pending": 0, "failed": 0, "last_delivered_at": None, "last_error": None}
 
 
 @api.bp.delete(_HOOK)
@@ -158,7 +203,7 @@ def unsubscribe(hook_id: str) -> Response:
     return Response(status=204)
 
 
-def _hook_out(hook: Hook) -> dict[str, Any]:
+def _hook_out(hook: Hook, deliveries: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "id": hook.id,
         "target_url": hook.target_url,
@@ -167,6 +212,7 @@ def _hook_out(hook: Hook) -> dict[str, Any]:
         "status": hook.status,
         "status_reason": hook.status_reason,
         "created_at": from_db(hook.created_at),
+        "deliveries": deliveries or _no_deliveries(),
     }
 
 

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from connector.store.models import Credential, Hook
+from connector.store.models import Credential, Hook, HookDelivery
 from connector.store.tenants import create_tenant
 from tests.web.test_openapi import CHECKS, schema
 
@@ -52,6 +52,29 @@ def test_subscribe_list_and_unsubscribe(app: Flask, client: FlaskClient) -> None
     assert client.get("/api/v1/hooks", headers=auth).get_json()["items"] == []
     gone = client.delete(f"/api/v1/hooks/{hook['id']}", headers=auth)
     assert gone.status_code == 404 and "no hook" in gone.get_json()["detail"]
+
+
+def test_a_hook_shows_how_its_deliveries_fare(app: Flask, client: FlaskClient) -> None:
+    """A target failing for hours said nothing in the listing ("active"): its deliveries
+    waiting, given up, the last taken and the latest error show there."""
+    tenant_id, auth = _key(app)
+    hook = client.post("/api/v1/hooks", json={"target_url": TARGET, "events": ["alert.started"]},
+                       headers=auth).get_json()  # fmt: skip
+    assert hook["deliveries"] == {"pending": 0, "failed": 0, "last_delivered_at": None,
+                                  "last_error": None}  # fmt: skip
+    rows = [("done", None, NOW), ("failed", "503 Service Unavailable", None),
+            ("pending", "timed out after 10 s", None), ("pending", None, None)]  # fmt: skip
+    with app.extensions["dealradar"].store.tenant(tenant_id) as s:
+        for n, (status, error, delivered) in enumerate(rows):
+            s.add(HookDelivery(tenant_id=tenant_id, hook_id=hook["id"], event_key=f"e{n}",
+                               event_type="alert.started", msg_id=f"m{n}", body="{}",
+                               status=status, attempts=1, last_error=error, created_at=NOW,
+                               due_at=NOW, delivered_at=delivered))  # fmt: skip
+    [listed] = client.get("/api/v1/hooks", headers=auth).get_json()["items"]
+    assert listed["deliveries"] == {
+        "pending": 2, "failed": 1, "last_delivered_at": "2026-11-25T08:00:00+00:00",
+        "last_error": "timed out after 10 s",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
