@@ -85,8 +85,7 @@ def save_tokens(
 ) -> Tokens:
     """Encrypt and store the tenant's tokens (insert or replace), bumping the row's version.
     `name` keeps other secrets apart (the "webhook" signing secret of generic events)."""
-    ciphertext = box.seal(tenant_id, tokens)
-    expires = to_db(expires_at) if expires_at is not None else None
+    ciphertext, expires = _sealed(box, tenant_id, tokens, expires_at)
     at = to_db(now)
     with store.tenant(tenant_id) as s:
         row = s.get(Credential, (tenant_id, name))
@@ -117,8 +116,7 @@ def replace_tokens(
     """Store refreshed tokens only if the row is still at `version` (the tokens refreshed);
     None when another writer replaced them meanwhile (a reinstall, or a refresh that outlived
     its lock): theirs are newer and stay."""
-    ciphertext = box.seal(tenant_id, tokens)
-    expires = to_db(expires_at) if expires_at is not None else None
+    ciphertext, expires = _sealed(box, tenant_id, tokens, expires_at)
     with store.tenant(tenant_id) as s:
         replaced = s.execute(
             update(Credential)
@@ -137,6 +135,13 @@ def replace_tokens(
         if replaced.rowcount != 1:
             return None
     return Tokens(data=dict(tokens), expires_at=from_db(expires), version=version + 1)
+
+
+def _sealed(
+    box: TokenBox, tenant_id: str, tokens: dict[str, Any], expires_at: datetime | None
+) -> tuple[str, datetime | None]:
+    """The tokens encrypted for the tenant, and their expiry as the database keeps it."""
+    return box.seal(tenant_id, tokens), to_db(expires_at) if expires_at is not None else None
 
 
 def load_tokens(store: Store, box: TokenBox, tenant_id: str, *, name: str = OAUTH) -> Tokens | None:
