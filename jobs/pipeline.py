@@ -192,12 +192,14 @@ def _propose_writebacks(
     session: Session, tenant_id: str, deal_digests: Sequence[str], now: datetime
 ) -> int:
     """One outbox row for the batch's deals whose fields changed. The flush writes each deal's
-    latest evaluation, whatever the row says, so an overtaken proposal never writes stale values;
-    the key (deals and their values) makes the same proposal a no-op."""
+    latest evaluation, whatever the row says, so an overtaken proposal never writes stale values.
+    The key names the deals, their values and the evaluation's time: a deal back to values it
+    had before (an amount cleared, entered, cleared again; a mute, lifted, set again) is written
+    again, where deals and values alone matched the first, done, row and proposed nothing."""
     if not deal_digests:
         return 0
     deal_ids = sorted(d.split(":", 1)[0] for d in deal_digests)
-    key = _batch_key("writeback", deal_digests)
+    key = _batch_key("writeback", [*deal_digests, f"at:{now.isoformat()}"])
     new = work.propose_many(session, tenant_id, [(key, WRITEBACK, {"deal_ids": deal_ids})], now)
     return len(deal_ids) if new else 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from redis import Redis
 from sqlalchemy import select
 
@@ -51,6 +53,23 @@ def test_refreshing_again_with_nothing_changed_writes_nothing(
     run_jobs(redis)
     assert len(crm.calls("pull")) == 2
     assert len(crm.calls("write")) == 1
+
+
+def test_a_deal_back_to_values_it_had_before_is_written_again(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    """A rep clears Acme's amount, enters it, clears it again: the third change must reach the
+    CRM's fields like the first (a key of deals and values alone matched the first's row)."""
+    queues.request_refresh(redis, tenant_id, DEALS, window=0)
+    run_jobs(redis)
+    doc = dump_bundle(crm.pull(["d-1001"]).bundles[0])
+    emptied = {**doc, "deal": {**doc["deal"], "amount": None}}
+    for version, alerted in ((emptied, True), (doc, False), (emptied, True)):
+        clock.now += timedelta(minutes=3)
+        crm.put_deal(version)
+        queues.request_refresh(redis, tenant_id, ["d-1001"], window=0)
+        run_jobs(redis)
+        assert ("amount_missing" in crm.written("d-1001")["alerts"]) is alerted
 
 
 def test_an_interaction_ends_the_episode_and_only_that_deal_is_written(
