@@ -217,6 +217,23 @@ def _propose_events(
     return len(events) if new else 0
 
 
+def propose_overtaken(
+    session: Session, tenant_id: str, read: dict[str, dict], now: datetime
+) -> int:
+    """Deals re-evaluated while a flush wrote the values it had `read` (by deal): a refresh
+    meanwhile diffed against what was written before the flush, and if its values matched
+    those it proposed nothing, so the flush's older values would stay in the CRM."""
+    if not read:
+        return 0
+    latest = results.latest_fields(session, list(read))
+    stale = [
+        f"{d}:{_digest(values)}"
+        for d, values in latest.items()
+        if d in read and changed(values, read[d])
+    ]
+    return _propose_writebacks(session, tenant_id, stale, now)
+
+
 def _episode_event(kind: str, ep: EpisodeRef, **details: Any) -> dict[str, Any]:
     """An episode's start or end, keyed once per episode and kind."""
     return {

@@ -65,13 +65,15 @@ def _flush(tenant_id: str) -> None:
     with rt.store.tenant(tenant_id) as s:
         results.record_written(s, tenant_id, written, rt.clock())
         work.complete(s, row_ids, rt.clock(), {"written": sorted(written), **unwritten})
+        read = {d: latest[d] for d in written}
+        again = pipeline.propose_overtaken(s, tenant_id, read, rt.clock())
         # Deleted in the CRM (which may send no event for it): forgotten as a pull would.
         events = pipeline.forget(s, tenant_id, gone, rt.clock()) if gone else 0
     policy.forget_attempts(rt.redis, _attempts_key(tenant_id))
     forgotten = f"; {len(gone)} deleted in the CRM, forgotten" if gone else ""
     log.info("tenant %s: wrote %d deals (%d outbox rows)%s",
              tenant_id, len(written), len(row_ids), forgotten)  # fmt: skip
-    refresh.follow_up(rt, tenant_id, 0, events)
+    refresh.follow_up(rt, tenant_id, again, events)
 
 
 def _written(batch: dict[str, dict], outcome: object) -> tuple[dict[str, dict], dict[str, object]]:

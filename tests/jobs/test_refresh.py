@@ -72,6 +72,32 @@ def test_a_deal_back_to_values_it_had_before_is_written_again(
         assert ("amount_missing" in crm.written("d-1001")["alerts"]) is alerted
 
 
+def test_a_refresh_while_a_flush_writes_is_not_lost(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, monkeypatch
+) -> None:
+    """The rep clears Acme's amount by mistake and enters it again while the flush is writing
+    'amount_missing': the refresh of the fix matches what was written before, proposes
+    nothing, and the flush then records its older values. They must not stay in the CRM."""
+    queues.request_refresh(redis, tenant_id, DEALS, window=0)
+    run_jobs(redis)
+    doc = dump_bundle(crm.pull(["d-1001"]).bundles[0])
+    crm.put_deal({**doc, "deal": {**doc["deal"], "amount": None}})
+    refresh.refresh(tenant_id, ["d-1001"], rt)
+    real_write, fixed = FolderClient.write_back, []
+
+    def write_back(self: FolderClient, values: dict) -> object:
+        taken = real_write(self, values)
+        if not fixed:  # taken by the CRM, not yet recorded: the rep's fix is refreshed now
+            fixed.append(True)
+            self.put_deal(doc)
+            refresh.refresh(tenant_id, ["d-1001"], rt)
+        return taken
+
+    monkeypatch.setattr(FolderClient, "write_back", write_back)
+    run_jobs(redis)
+    assert fixed and "amount_missing" not in crm.written("d-1001")["alerts"]
+
+
 def test_an_interaction_ends_the_episode_and_only_that_deal_is_written(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
 ) -> None:
