@@ -69,6 +69,22 @@ def provision(client: HubSpotClient) -> Provisioned:
     """Check the grant's scopes; create or fix the Deal Radar group and properties; read the
     association labels."""
     check_scopes(client)
+    done = repair_properties(client)
+    done.labels = association_labels(client)
+    log.info(
+        "provisioned HubSpot portal %s: group %s, properties created %s, updated %s, "
+        "unchanged %d; %d deal-contact labels",
+        client.portal_id, "created" if done.group_created else "present",
+        done.created or "none", done.updated or "none", len(done.unchanged),
+        sum(1 for lab in done.labels if lab.label),
+    )  # fmt: skip
+    return done
+
+
+def repair_properties(client: HubSpotClient) -> Provisioned:
+    """Create the Deal Radar group and properties that are missing, and put back what an admin
+    changed in them (an option removed, a type changed): provisioning's property step, run
+    again when HubSpot refuses a write-back for one of them."""
     done = Provisioned()
     groups = client.call(
         "properties.groups.get_all", lambda sdk: sdk.crm.properties.groups_api.get_all(OBJECT_TYPE)
@@ -92,14 +108,6 @@ def provision(client: HubSpotClient) -> Provisioned:
             done.updated.append(name)
         else:
             done.unchanged.append(name)
-    done.labels = association_labels(client)
-    log.info(
-        "provisioned HubSpot portal %s: group %s, properties created %s, updated %s, "
-        "unchanged %d; %d deal-contact labels",
-        client.portal_id, "created" if done.group_created else "present",
-        done.created or "none", done.updated or "none", len(done.unchanged),
-        sum(1 for lab in done.labels if lab.label),
-    )  # fmt: skip
     return done
 
 

@@ -348,6 +348,43 @@ def test_write_back_skips_a_deal_deleted_meanwhile_and_writes_the_others(
     assert result.failed == {gone: "deleted in HubSpot"}, "not recorded as written"
 
 
+def test_an_option_an_admin_removed_is_put_back_and_every_deal_written(
+    seeded: Seeded, redis: Redis
+) -> None:
+    """An admin removed `no_activity` from the Deal Radar alerts property: HubSpot refuses the
+    whole batch of 100 for the deals carrying it. The property is put back as provisioning
+    made it, and the batch goes."""
+    adapter = make_adapter(seeded.state, seeded.server, redis)
+    prop = next(p for p in seeded.state.properties("deals") if p["name"] == "dealradar_alerts")
+    options = [o for o in prop["options"] if o["value"] != "no_activity"]
+    seeded.state.update_property("deals", "dealradar_alerts", {"options": options})
+    deal_ids = list(seeded.deal_ids)[:30]
+    values = {d: {"alerts": ["no_activity"] if i % 5 == 0 else [], "alert_count": int(i % 5 == 0)}
+              for i, d in enumerate(deal_ids)}  # fmt: skip
+    result = adapter.write_back(values)
+    assert result.failed == {}
+    for i, d in enumerate(deal_ids):
+        wanted = "no_activity" if i % 5 == 0 else ""
+        assert seeded.state.get_object("deals", d).get("dealradar_alerts") in (wanted, None)
+    assert seeded.state.get_object("deals", deal_ids[0])["dealradar_alerts"] == "no_activity"
+
+
+def test_a_deal_whose_value_is_refused_holds_back_none_of_the_others(
+    seeded: Seeded, redis: Redis
+) -> None:
+    adapter = make_adapter(seeded.state, seeded.server, redis)
+    deal_ids = list(seeded.deal_ids)[:40]
+    values: dict[str, dict] = {d: {"alert_count": 2} for d in deal_ids}
+    values[deal_ids[17]] = {"alerts": ["not_an_alert_of_ours"]}  # no option, whatever repair
+    result = adapter.write_back(values)
+    assert list(result.failed) == [deal_ids[17]]
+    assert "not_an_alert_of_ours" in result.failed[deal_ids[17]]
+    assert result.deleted == ()
+    written = [d for d in deal_ids if seeded.state.get_object("deals", d).get(
+        "dealradar_alert_count") == "2"]  # fmt: skip
+    assert len(written) == 39
+
+
 class FlowingClock:
     """Real time, from NOW: the emulator's rate window moves while the test waits."""
 
