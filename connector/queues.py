@@ -18,13 +18,18 @@ sweeper will enqueue it", instead of silently evicting queued jobs).
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 
 from redis import Redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import LockError, NoScriptError, RedisError
 from rq import Queue
+
+log = logging.getLogger(__name__)
 
 EVENTS = "events"
 REFRESH = "refresh"
@@ -204,6 +209,44 @@ return released
 """
 
 
+_RENEW = """
+local renewed = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('get', key) == ARGV[1] then
+    redis.call('pexpire', key, ARGV[2])
+    renewed = renewed + 1
+  end
+end
+return renewed
+"""
+
+
+@contextmanager
+def kept_alive(renew: Callable[[], object], every: float) -> Iterator[None]:
+    """Renew a lock every `every` seconds while the work inside runs, so that work slower than
+    the lock's life (a pull waiting out 429s, a flush of thousands of deals one call each) is
+    not taken up by a second worker meanwhile. Renewing stops at the first failure (the lock
+    lost: `renew` returns False or raises), logged; the lock's own life is the bound again."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            try:
+                if renew() is False:
+                    raise LockError("not held any more")
+            except (LockError, RedisError) as exc:
+                log.warning("a lock could not be renewed (%s); the work goes on unguarded", exc)
+                return
+
+    thread = threading.Thread(target=loop, name="lock-renewal", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 class DealLocks:
     """Locks on many deals at once (one round trip each way), so two workers never refresh the
     same deal together. Each lock expires after DEAL_LOCK_SECONDS, so a dead worker's locks
@@ -233,6 +276,18 @@ class DealLocks:
             keys = [deal_lock_key(self.tenant_id, d) for d in self.held]
             self.redis.eval(_RELEASE, len(keys), *keys, self.token)
             self.held = []
+
+    def renew(self) -> bool:
+        """Give the held locks their full life again; False if any was lost meanwhile."""
+        if not self.held:
+            return True
+        keys = [deal_lock_key(self.tenant_id, d) for d in self.held]
+        return int(self.redis.eval(_RENEW, len(keys), *keys, self.token, self.ttl_ms)) == len(keys)
+
+    def kept(self) -> AbstractContextManager[None]:
+        """The locks held for as long as the work inside takes (renewed at a third of their
+        life)."""
+        return kept_alive(self.renew, self.ttl_ms / 3000)
 
 
 FAILURE_RUNS = (

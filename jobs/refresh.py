@@ -69,7 +69,8 @@ def drain(tenant_id: str) -> None:
         if busy:
             queues.request_refresh(r, tenant_id, busy, window=rt.coalesce_seconds)
         if taken:
-            refresh(tenant_id, taken, rt)
+            with locks.kept():  # a pull waiting out rate limits may outlive the locks' life
+                refresh(tenant_id, taken, rt)
     finally:
         locks.release()
 

@@ -27,7 +27,11 @@ def flush(tenant_id: str) -> None:
     rt = current()
     r = rt.redis
     r.delete(queues.scheduled_key(tenant_id, "flush"))
-    lock = r.lock(f"dealradar:lock:flush:{tenant_id}", timeout=rt.lock_seconds, blocking=False)
+    # Not thread-local: kept alive from another thread while a long flush writes.
+    lock = r.lock(
+        f"dealradar:lock:flush:{tenant_id}", timeout=rt.lock_seconds, blocking=False,
+        thread_local=False,
+    )  # fmt: skip
     if not lock.acquire():
         # Another flush is writing; try again once it is done rather than write twice.
         queues.enqueue_once(
@@ -35,7 +39,9 @@ def flush(tenant_id: str) -> None:
         )
         return
     try:
-        _flush(tenant_id)
+        # Thousands of deals (a sweep's, Sell's one call per deal) may outlive the lock's life.
+        with queues.kept_alive(lock.reacquire, rt.lock_seconds / 3):
+            _flush(tenant_id)
     finally:
         lock.release()
 

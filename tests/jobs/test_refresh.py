@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 from redis import Redis
@@ -96,6 +98,63 @@ def test_a_refresh_while_a_flush_writes_is_not_lost(
     monkeypatch.setattr(FolderClient, "write_back", write_back)
     run_jobs(redis)
     assert fixed and "amount_missing" not in crm.written("d-1001")["alerts"]
+
+
+def test_a_flush_slower_than_its_lock_keeps_it_and_writes_once(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, monkeypatch
+) -> None:
+    """Thousands of deals (a sweep's, one Sell call each) outlive the flush lock's life: the
+    next flush job must not write them all a second time meanwhile."""
+    refresh.refresh(tenant_id, DEALS, rt)  # proposes the write-back; no worker runs it
+    rt.lock_seconds = 0.3  # stands for the 90 s default
+    real_write, started = FolderClient.write_back, threading.Event()
+
+    def slow_write(self: FolderClient, values: dict) -> object:
+        started.set()
+        time.sleep(1.0)
+        return real_write(self, values)
+
+    monkeypatch.setattr(FolderClient, "write_back", slow_write)
+    first = threading.Thread(target=writeback.flush, args=(tenant_id,))
+    first.start()
+    started.wait(5)
+    time.sleep(0.6)  # past the lock's life
+    writeback.flush(tenant_id)  # the next flush job
+    first.join()
+    assert len(crm.calls("write")) == 1
+
+
+def test_a_pull_slower_than_its_deal_locks_keeps_them(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, monkeypatch
+) -> None:
+    """A pull waiting out rate limits outlives the deals' locks: a refresh of the same deal
+    meanwhile must wait for it, not pull beside it and be overwritten by its older read."""
+    queues.request_refresh(redis, tenant_id, DEALS, window=0)
+    run_jobs(redis)
+    doc = dump_bundle(crm.pull(["d-1001"]).bundles[0])
+    rt.lock_seconds = 0.3
+    real_pull, slow = FolderClient.pull, threading.Event()
+
+    def pull(self: FolderClient, ids: list[str]) -> object:
+        got = real_pull(self, ids)
+        if not slow.is_set():
+            slow.set()
+            time.sleep(1.0)
+        return got
+
+    monkeypatch.setattr(FolderClient, "pull", pull)
+    crm.put_deal({**doc, "deal": {**doc["deal"], "amount": None}})  # the rep clears the amount
+    queues.request_refresh(redis, tenant_id, ["d-1001"], window=0)
+    first = threading.Thread(target=refresh.drain, args=(tenant_id,))
+    first.start()
+    slow.wait(5)
+    time.sleep(0.5)  # past the locks' life
+    crm.put_deal(doc)  # and enters it again: its refresh comes while the first still pulls
+    queues.request_refresh(redis, tenant_id, ["d-1001"], window=0)
+    refresh.drain(tenant_id)
+    first.join()
+    run_jobs(redis)
+    assert "amount_missing" not in crm.written("d-1001")["alerts"]
 
 
 def test_an_interaction_ends_the_episode_and_only_that_deal_is_written(
