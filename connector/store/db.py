@@ -102,6 +102,9 @@ def _touches_tenant_data(state: ORMExecuteState) -> bool:
 
 @event.listens_for(Session, "do_orm_execute")
 def _scope_to_tenant(state: ORMExecuteState) -> None:
+    if state.is_insert:
+        _inserted_rows_carry_the_tenant(state)
+        return
     if not (state.is_select or state.is_update or state.is_delete):
         return
     tenant = state.session.info.get(TENANT)
@@ -115,11 +118,32 @@ def _scope_to_tenant(state: ORMExecuteState) -> None:
         # SQLAlchemy's bulk UPDATE by primary key ignores loader criteria: it would reach
         # other tenants' rows. connector.store.sql.update_many adds the tenant itself.
         raise UnscopedQuery("bulk UPDATE by primary key in a tenant session: use sql.update_many")
+    if state.is_update and _touches_tenant_data(state) and _sets_tenant_id(state):
+        raise CrossTenantWrite(f"an UPDATE that moves rows out of tenant {tenant!r}")
     state.statement = state.statement.options(
         with_loader_criteria(
             TenantScoped, lambda cls: cls.tenant_id == tenant, include_aliases=True
         )
     )
+
+
+def _inserted_rows_carry_the_tenant(state: ORMExecuteState) -> None:
+    """`session.execute(insert(Model), rows)` skips the flush, and so `before_flush`: its rows
+    are checked here (connector.store.sql's inserts check theirs themselves)."""
+    tenant = state.session.info.get(TENANT)
+    if tenant is None or not _touches_tenant_data(state):
+        return
+    rows = state.parameters if isinstance(state.parameters, list) else [state.parameters or {}]
+    strangers = {row["tenant_id"] for row in rows if row.get("tenant_id", tenant) != tenant}
+    if strangers:
+        raise CrossTenantWrite(
+            f"rows for tenants {sorted(strangers)!r} inserted in a session for {tenant!r}"
+        )
+
+
+def _sets_tenant_id(state: ORMExecuteState) -> bool:
+    values = getattr(state.statement, "_values", None) or {}
+    return any(getattr(column, "key", column) == "tenant_id" for column in values)
 
 
 @event.listens_for(Session, "before_flush")

@@ -551,10 +551,16 @@ def get_deal(deal_id: str) -> dict[str, Any]:
     }
 
 
+def _lookable(*ids: str) -> bool:
+    """Whether ids from a path can be looked up: PostgreSQL refuses text with NUL (a DataError,
+    then a 503) where SQLite finds nothing; neither can hold a row."""
+    return not any("\x00" in i for i in ids)
+
+
 def _deal(s: Any, deal_id: str) -> DealRow:
     """The tenant's deal, or 404 (ids that cannot be CRM ids are not looked up at all)."""
     deal = None
-    if "\x00" not in deal_id:
+    if _lookable(deal_id):
         deal = s.scalars(select(DealRow).where(DealRow.crm_id == deal_id)).first()
     if deal is None:
         abort(404, message=f"no deal {deal_id!r}")
@@ -643,9 +649,11 @@ def add_mute(mute: dict[str, Any], deal_id: str) -> dict[str, Any]:
 @_errors(401, 404)
 def remove_mute(deal_id: str, code: str) -> Response:
     """Lift the mute of one alert on the deal; the deal is re-evaluated soon after."""
-    with _services().store.tenant(g.tenant) as s:
-        gone = s.execute(delete(Mute).where(Mute.deal_id == deal_id, Mute.code == code))
-    if not gone.rowcount:
+    gone = None
+    if _lookable(deal_id, code):
+        with _services().store.tenant(g.tenant) as s:
+            gone = s.execute(delete(Mute).where(Mute.deal_id == deal_id, Mute.code == code))
+    if gone is None or not gone.rowcount:
         abort(404, message=f"deal {deal_id!r} has no mute of {code!r}")
     _refresh_soon(deal_id)
     return Response(status=204)

@@ -197,7 +197,7 @@ def _no_deliveries() -> dict[str, Any]:
 def unsubscribe(hook_id: str) -> Response:
     """Unsubscribe: the hook and its deliveries still waiting are deleted."""
     with api._services().store.tenant(g.tenant) as s:
-        gone = s.execute(delete(Hook).where(Hook.id == hook_id)) if "\x00" not in hook_id else None
+        gone = s.execute(delete(Hook).where(Hook.id == hook_id)) if api._lookable(hook_id) else None
     if gone is None or not gone.rowcount:
         abort(404, message=f"no hook {hook_id!r}")
     return Response(status=204)
@@ -268,8 +268,9 @@ def list_slack_webhooks() -> dict[str, Any]:
 def delete_slack_webhook(name: str) -> Response:
     """Forget a stored Slack webhook; notifications naming it fail until it is stored again."""
     with api._services().store.tenant(g.tenant) as s:
-        gone = s.execute(delete(Credential).where(Credential.name == SLACK_PREFIX + name))
-    if not gone.rowcount:
+        name_gone = delete(Credential).where(Credential.name == SLACK_PREFIX + name)
+        gone = s.execute(name_gone) if api._lookable(name) else None
+    if gone is None or not gone.rowcount:
         abort(404, message=f"no Slack webhook named {name!r}")
     return Response(status=204)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from connector.store.db import CrossTenantWrite, Store, UnscopedQuery
 from connector.store.models import Base, DealRow, Tenant, TenantScoped
@@ -77,6 +77,24 @@ def test_writing_another_tenants_row_is_refused(store: Store) -> None:
         s.add(_deal("B", "d1"))
     with store.tenant("B") as s:
         assert s.scalars(select(DealRow)).all() == []
+
+
+def test_a_bulk_insert_or_an_update_cannot_write_into_another_tenant(store: Store) -> None:
+    """`session.execute(insert(...), rows)` skips the flush the other check runs in, and an
+    UPDATE's criterion scopes the rows it changes, not the tenant it gives them."""
+    _tenants(store, "A", "B")
+    row = {"crm_id": "d1", "pipeline": "p", "stage": "s1", "status": "open", "data": {},
+           "synced_at": NOW}  # fmt: skip
+    with pytest.raises(CrossTenantWrite), store.tenant("A") as s:
+        s.execute(insert(DealRow), [{**row, "tenant_id": "A"}, {**row, "tenant_id": "B"}])
+    with store.tenant("A") as s:
+        s.execute(insert(DealRow), [{**row, "tenant_id": "A"}])
+    with pytest.raises(CrossTenantWrite), store.tenant("A") as s:
+        s.execute(update(DealRow).where(DealRow.crm_id == "d1").values(tenant_id="B"))
+    with store.tenant("B") as s:
+        assert s.scalars(select(DealRow)).all() == []
+    with store.tenant("A") as s:
+        assert [d.crm_id for d in s.scalars(select(DealRow))] == ["d1"]
 
 
 def test_bulk_updates_by_primary_key_cannot_reach_another_tenant(store: Store) -> None:

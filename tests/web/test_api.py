@@ -580,6 +580,8 @@ def test_an_unknown_deal_is_404(client: FlaskClient, a: Tenant, deal_id: str) ->
     response = client.get(f"/api/v1/deals/{deal_id}", headers=a.headers)
     assert response.status_code == 404
     assert {"error", "detail"} <= set(response.json)
+    gone = client.delete(f"/api/v1/deals/{deal_id}/mutes/no_activity", headers=a.headers)
+    assert gone.status_code == 404, "not a 503 from PostgreSQL refusing a NUL"
 
 
 # --- mutes --------------------------------------------------------------------------------------

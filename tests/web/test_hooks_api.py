@@ -52,6 +52,7 @@ def test_subscribe_list_and_unsubscribe(app: Flask, client: FlaskClient) -> None
     assert client.get("/api/v1/hooks", headers=auth).get_json()["items"] == []
     gone = client.delete(f"/api/v1/hooks/{hook['id']}", headers=auth)
     assert gone.status_code == 404 and "no hook" in gone.get_json()["detail"]
+    assert client.delete("/api/v1/slack-webhooks/a%00b", headers=auth).status_code == 404
 
 
 def test_a_hook_shows_how_its_deliveries_fare(app: Flask, client: FlaskClient) -> None:
