@@ -160,7 +160,8 @@ def token_info(access_token: str, *, host: str = API_HOST) -> TokenInfo:
     try:
         answer = sdk.oauth.access_tokens_api.get(access_token, _request_timeout=TIMEOUT)
     except Exception as exc:  # the oauth package's own ApiException, or the network's
-        raise translate(exc, "oauth.token_info") from exc
+        # Not chained: a network error's text holds the URL, and the URL holds the token.
+        raise translate(exc, "oauth.token_info") from None
     return TokenInfo.from_answer(answer)
 
 
