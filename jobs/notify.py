@@ -37,7 +37,7 @@ from connector.notify.email import Mail, Mailer, MailError, address, mailer_for
 from connector.notify.slack import SlackError, post
 from connector.store import tenants, work
 from connector.store.credentials import load_tokens
-from connector.store.models import DealRow, UserRow
+from connector.store.models import AlertEpisode, DealRow, UserRow
 from connector.store.secrets import SecretError
 from connector.store.snapshots import inactive_users
 from connector.store.times import from_db, to_db
@@ -77,6 +77,8 @@ def on_event(tenant_id: str, event: dict[str, Any]) -> dict[str, Any]:
         deal = s.get(DealRow, (tenant_id, event["deal_id"]))
         if deal is None or not deal.owner:
             return {"notified": 0, "why": "no deal owner known"}
+        if event["type"] == "alert.started" and _ended(s, event):
+            return {"notified": 0, "why": "the alert ended before its message was made"}
         if event["type"] == "alert.ended" and deal.status != "open":
             # Won or lost, every alert ends at once: the rep closed it and needs no message
             # per alert saying each was "resolved".
@@ -111,6 +113,13 @@ def on_event(tenant_id: str, event: dict[str, Any]) -> dict[str, Any]:
     if new:
         request_send(rt, tenant_id)
     return {"notified": len(effects)}
+
+
+def _ended(s: Any, event: dict[str, Any]) -> bool:
+    """The episode is over already (the deal changed again, a mute, the deal closed) by the
+    time its start is handled: telling the rep of an alert gone would be noise."""
+    episode = s.get(AlertEpisode, int(event["episode_id"])) if "episode_id" in event else None
+    return episode is not None and episode.ended_at is not None
 
 
 def _channels(channels: tuple[str, ...]) -> set[str]:

@@ -131,6 +131,30 @@ def test_a_deal_won_ends_its_alerts_without_a_resolved_message_for_each(
     assert len(_eml(rt)) == CLAIRE_STARTS + TOM_STARTS, "no mail for alerts a win ended"
 
 
+def test_an_alert_over_before_its_start_is_handled_sends_nothing(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    """Globex is won before the dispatcher handles its alerts' starts (a worker busy, Redis
+    down a while): the rep hears nothing of seven alerts already gone."""
+    tenants.save_settings(
+        rt.store, tenant_id, {"notifications": {"channels": ["email"]}}, "admin", clock()
+    )
+    bundles = [load_bundle(json.loads(p.read_text())) for p in EXAMPLES]
+    settings = tenants.current_settings(rt.store, tenant_id)
+    for won in (False, True):
+        if won:
+            next(b for b in bundles if b.deal.name == "Globex expansion").deal.status = "won"
+            clock.now += timedelta(minutes=5)
+        with rt.store.tenant(tenant_id) as s:
+            save_bundles(s, tenant_id, bundles, clock())
+            pipeline.record(s, tenant_id, bundles, settings, clock())
+    actions.dispatch(tenant_id)
+    run_jobs(redis)
+    mails = _eml(rt)
+    assert len(mails) == CLAIRE_STARTS + TOM_STARTS - 7
+    assert not any("Globex" in m["Subject"] for m in mails)
+
+
 def test_alerts_a_deal_had_before_the_install_are_left_to_the_digest(
     rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
 ) -> None:
