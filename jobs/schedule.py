@@ -42,7 +42,7 @@ from connector.store.models import InboxEvent, SetupRun, SweepRun, SyncCursor, T
 from connector.store.status import FEED_CURSOR, LAST_POLL
 from connector.store.times import from_db
 from engine.settings import Settings
-from jobs import budget, digest, policy
+from jobs import budget, digest, policy, sweep
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import Runtime, current
 
@@ -93,7 +93,7 @@ def tick() -> dict[str, int]:
         if (
             local.hour >= settings.schedule["sweep_hour"]
             and not _swept(tenant_id, local)
-            and not _first_sync_under_way(tenant_id, now)
+            and not sweep.first_sync_under_way(tenant_id, now)
         ):
             queues.queue(rt.redis, queues.SWEEP).enqueue(
                 "jobs.sweep.start", tenant_id, local.date().isoformat()
@@ -122,22 +122,6 @@ def _swept(tenant_id: str, local: datetime) -> bool:
     rt = current()
     with rt.store.tenant(tenant_id) as s:
         return s.get(SweepRun, (tenant_id, local.date())) is not None
-
-
-FIRST_SYNC_WAIT = timedelta(hours=6)
-"""How long the day's sweep waits for an install's setup (provisioning, the initial sync)."""
-
-
-def _first_sync_under_way(tenant_id: str, now: datetime) -> bool:
-    """An install's setup is still listing the CRM's deals: a sweep now would sweep the few
-    stored so far and count as the day's (the initial sync evaluates every deal anyway). A
-    setup stuck for FIRST_SYNC_WAIT no longer holds the sweep back."""
-    rt = current()
-    with rt.store.tenant(tenant_id) as s:
-        setup = s.get(SetupRun, tenant_id)
-        if setup is None or setup.status not in ("provisioning", "syncing"):
-            return False
-        return now - from_db(setup.started_at) < FIRST_SYNC_WAIT
 
 
 def _set_up(tenant_id: str) -> bool:

@@ -16,15 +16,16 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
 from connector import queues
 from connector.store import tenants
-from connector.store.models import DealRow, SweepRun, Tenant
+from connector.store.models import DealRow, SetupRun, SweepRun, Tenant
 from connector.store.snapshots import load_bundles, open_deal_ids
 from connector.store.sql import insert_new
+from connector.store.times import from_db
 from jobs import budget, pipeline, users
 from jobs.adapters import adapter_for_tenant
 from jobs.behind import WritesBehind
@@ -73,6 +74,22 @@ def start(tenant_id: str, day: str) -> bool:
     return True
 
 
+FIRST_SYNC_WAIT = timedelta(hours=6)
+"""How long the day's sweep waits for an install's setup (provisioning, the initial sync)."""
+
+
+def first_sync_under_way(tenant_id: str, now: datetime) -> bool:
+    """An install's setup is still listing the CRM's deals: a sweep now would sweep the few
+    stored so far and count as the day's (the initial sync evaluates every deal anyway). A
+    setup stuck for FIRST_SYNC_WAIT no longer holds the sweep back."""
+    rt = current()
+    with rt.store.tenant(tenant_id) as s:
+        setup = s.get(SetupRun, tenant_id)
+        if setup is None or setup.status not in ("provisioning", "syncing"):
+            return False
+        return now - from_db(setup.started_at) < FIRST_SYNC_WAIT
+
+
 def again(tenant_id: str, day: str) -> bool:
     """The settings changed: the day's sweep evaluates every open deal again under them, so that
     a new threshold shows today, not tomorrow. A finished run starts over; a run still going
@@ -96,7 +113,9 @@ def again(tenant_id: str, day: str) -> bool:
             )
         ).rowcount
     if not restarted:
-        return start(tenant_id, day)
+        # None yet: it starts now, unless an install's first sync is still listing the deals
+        # (its refreshes evaluate each under the settings in force).
+        return not first_sync_under_way(tenant_id, now) and start(tenant_id, day)
     log.info("sweep of tenant %s for %s again (settings changed): %d open deals",
              tenant_id, day, total)  # fmt: skip
     _queue_chunk(rt, tenant_id, day, after="")

@@ -90,6 +90,19 @@ def test_a_settings_change_before_the_days_sweep_starts_it_and_not_twice(
     assert _run(rt, tenant_id, date(2026, 11, 25)).status == "done"
 
 
+def test_settings_saved_during_an_installs_first_sync_start_no_sweep(
+    rt: Runtime, redis: Redis, tenant_id: str, clock
+) -> None:
+    """The first sync's refreshes evaluate each deal under the settings in force; a sweep
+    started now would sweep the few deals stored so far and count as the day's."""
+    with rt.store.tenant(tenant_id) as s:
+        s.add(SetupRun(tenant_id=tenant_id, status="syncing", started_at=clock(),
+                       updated_at=clock()))  # fmt: skip
+    assert not sweep.again(tenant_id, "2026-11-25")
+    with rt.store.tenant(tenant_id) as s:
+        assert s.get(SweepRun, (tenant_id, date(2026, 11, 25))) is None
+
+
 def test_a_sweep_runs_once_a_day_in_chained_chunks(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -252,7 +265,7 @@ def test_the_days_sweep_waits_for_an_installs_first_sync(
         s.add(SetupRun(tenant_id=tenant_id, status="syncing", started_at=clock(),
                        updated_at=clock()))  # fmt: skip
     assert schedule.tick()["sweeps"] == 0
-    clock.now += schedule.FIRST_SYNC_WAIT
+    clock.now += sweep.FIRST_SYNC_WAIT
     assert schedule.tick()["sweeps"] == 1, "a setup stuck for hours holds it back no longer"
     with rt.store.tenant(tenant_id) as s:
         s.get(SetupRun, tenant_id).status = "done"
