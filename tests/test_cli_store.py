@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import select
 
 from connector.cli import main
 from connector.store.credentials import load_tokens, save_tokens
 from connector.store.db import Store
-from connector.store.models import Hook
+from connector.store.models import Credential, Hook
 from connector.store.secrets import TokenBox
 from connector.store.tenants import create_tenant, list_tenants, tenant_for_api_key
 from tests.store.test_migrations import HEAD
@@ -205,6 +206,32 @@ def test_a_lost_api_key_is_replaced_and_a_leaked_one_revoked(
         store.dispose()
 
 
+def test_an_uninstalled_tenant_keeps_no_secret_and_its_keys_stop(
+    url: str, capsys: pytest.CaptureFixture
+) -> None:
+    main(["db", "upgrade", "--database-url", url])
+    main(["tenants", "add", "--crm", "hubspot", "--account-id", "42", "--database-url", url])
+    key = capsys.readouterr().out.split("API key: ")[1].split()[0]
+    store = Store(url)
+    try:
+        [tenant] = list_tenants(store)
+        box = TokenBox([Fernet.generate_key().decode()])
+        for name in ("oauth", "webhook", "slack:team"):
+            save_tokens(store, box, tenant.id, {"s": "x"}, None, datetime.now(UTC), name=name)
+        code, out, err = _run(capsys, "tenants", "uninstall", tenant.id, "--reason",
+                              "the customer left", "--database-url", url)  # fmt: skip
+        assert (code, err) == (0, "") and "3 stored secrets deleted" in out
+        assert tenant_for_api_key(store, key, datetime.now(UTC)) is None
+        [gone] = list_tenants(store)
+        assert (gone.status, gone.status_reason) == ("uninstalled", "the customer left")
+        with store.tenant(tenant.id) as s:
+            assert s.scalars(select(Credential)).all() == []
+        code, _, err = _run(capsys, "tenants", "uninstall", "nope", "--database-url", url)
+        assert code == 2 and "dealradar tenants list" in err
+    finally:
+        store.dispose()
+
+
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
@@ -245,7 +272,7 @@ def test_a_bad_choice_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
     "argv", [["db"], ["db", "upgrade"], ["db", "current"], ["db", "rotate-secrets"],
              ["tenants"], ["tenants", "add"], ["tenants", "list"], ["tenants", "api-key"],
              ["tenants", "api-key", "issue"], ["tenants", "api-key", "list"],
-             ["tenants", "api-key", "revoke"]],
+             ["tenants", "api-key", "revoke"], ["tenants", "uninstall"]],
 )  # fmt: skip
 def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as caught:

@@ -56,6 +56,7 @@ from connector.store.tenants import (
     list_tenants,
     revoke_api_key,
     set_status,
+    uninstall_tenant,
 )
 from connector.store.times import from_db
 from engine.settings import LOCALES
@@ -129,6 +130,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     secret.add_argument("tenant_id", metavar="TENANT_ID")
     add_database_option(secret)
     secret.set_defaults(run=run_webhook_secret)
+    gone = actions.add_parser(
+        "uninstall",
+        help="stop a tenant for good: its tokens and secrets deleted, its API keys refused",
+        description="Mark a tenant uninstalled (a customer who left, an app removed from the "
+        "CRM): its CRM tokens, signing secret and Slack webhooks are deleted, its API keys are "
+        "refused and the workers leave it alone. Its evaluations stay. Installing the app again "
+        "from the CRM account makes it active again (with new tokens and a new API key).",
+    )
+    gone.add_argument("tenant_id", metavar="TENANT_ID")
+    gone.add_argument(
+        "--reason", default="uninstalled by an operator", metavar="R", help="kept on the tenant"
+    )
+    add_database_option(gone)
+    gone.set_defaults(run=run_uninstall)
     _register_api_key(actions)
 
 
@@ -379,6 +394,22 @@ def _check_keys(store: Store, box: TokenBox, tenant_id: str) -> None:
                 "the web app runs with (make run's are in instance/sandbox/secrets.json); "
                 "nothing was changed"
             ) from None
+
+
+def run_uninstall(args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+
+    def uninstall(store: Store) -> int:
+        get_tenant(store, args.tenant_id)
+        return uninstall_tenant(store, args.tenant_id, args.reason, now)
+
+    try:
+        deleted = in_store(args, uninstall)
+    except (CommandError, TenantError) as exc:
+        return fail("tenants uninstall", str(exc))
+    print(f"tenant {args.tenant_id} uninstalled: {deleted} stored secrets deleted, its API keys "
+          "refused; installing the app again from the CRM account brings it back")  # fmt: skip
+    return 0
 
 
 def run_key_issue(args: argparse.Namespace) -> int:

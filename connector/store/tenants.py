@@ -24,12 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector.store.db import Store
-from connector.store.models import ApiKey, SettingsVersion, Tenant
+from connector.store.models import ApiKey, Credential, SettingsVersion, Tenant
 from connector.store.times import from_db, to_db
 from engine.settings import LOCALES, Settings, load_settings
 
@@ -193,6 +193,15 @@ def set_status(store: Store, tenant_id: str, status: str, reason: str, now: date
         tenant.status_reason = reason or None
         tenant.updated_at = to_db(now)
     return tenant
+
+
+def uninstall_tenant(store: Store, tenant_id: str, reason: str, now: datetime) -> int:
+    """Mark the tenant uninstalled and delete what it stored to act for it (CRM tokens, signing
+    secret, Slack webhooks): its API keys are refused from now on (`tenant_for_key`). Returns
+    how many secrets were deleted."""
+    set_status(store, tenant_id, "uninstalled", reason, now)
+    with store.tenant(tenant_id) as s:
+        return s.execute(delete(Credential)).rowcount
 
 
 def adopt_timezone(store: Store, tenant_id: str, timezone: str, now: datetime) -> bool:
