@@ -136,7 +136,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Mark a tenant uninstalled (a customer who left, an app removed from the "
         "CRM): its CRM tokens, signing secret and Slack webhooks are deleted, its API keys are "
         "refused and the workers leave it alone. Its evaluations stay. Installing the app again "
-        "from the CRM account makes it active again (with new tokens and a new API key).",
+        "from the CRM account makes it active again, with new tokens; its API keys work again "
+        "(revoke them with `tenants api-key revoke` if they should not).",
     )
     gone.add_argument("tenant_id", metavar="TENANT_ID")
     gone.add_argument(
