@@ -7,7 +7,8 @@ sweeping work that is merely slow costs nothing but a few Redis calls. Suspended
 skipped: their work waits for an admin, and `dealradar tenants status` shows it.
 
 A daily sweep that stopped moving (its chunk job failed or was lost) is resumed from where its
-committed batches end (jobs.sweep.resume_stalled).
+committed batches end (jobs.sweep.resume_stalled); an install's setup whose row stopped moving
+(its job killed, timed out, or its retry lost with Redis) is requested again.
 
 Events that named no deal the snapshot knew (a contact not yet pulled, a call just logged) are
 kept `unresolved`; for each tenant with such events the sweeper enqueues `resolve(tenant)`,
@@ -26,7 +27,7 @@ from sqlalchemy import select
 from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
-from connector.store.models import InboxEvent, OutboxEffect, Tenant
+from connector.store.models import InboxEvent, OutboxEffect, SetupRun, Tenant
 from jobs import crm_effects, digest, hooks, notify, pipeline, policy, sweep
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import current
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 
 RESOLVE_BATCH = 500
 """Unresolved events placed by one resolve job; more wait for the next one."""
+SETUP_STALLED = timedelta(seconds=queues.SETUP_TIMEOUT + 300)
+"""A setup whose row has not moved for longer than its job may run has no job left: a live one
+records every page, and a retry waits at most policy.BACKOFF_CAP."""
 
 _FOLLOW_UPS = {
     pipeline.WRITEBACK: (queues.WRITEBACK, "jobs.writeback.flush", "flush"),
@@ -84,6 +88,22 @@ def run() -> dict[str, int]:
                 .distinct()
             )
         )
+        stalled_setups = list(
+            s.scalars(
+                select(SetupRun.tenant_id)
+                .join(Tenant, Tenant.id == SetupRun.tenant_id)
+                .where(
+                    SetupRun.status.in_(("provisioning", "syncing")),
+                    SetupRun.updated_at <= now - SETUP_STALLED,
+                    Tenant.status == "active",
+                )
+            )
+        )
+    for tenant_id in stalled_setups:
+        # Its job is gone (killed, timed out, its retry lost with Redis): the listing goes on
+        # from its last checkpointed page.
+        if queues.request_setup(rt.redis, tenant_id):
+            log.warning("sweeper: tenant %s's setup stopped moving; requested again", tenant_id)
     for tenant_id in unresolved:
         queues.enqueue_once(rt.redis, queues.EVENTS, "jobs.sweeper.resolve", tenant_id,
                             what="resolve")  # fmt: skip
@@ -108,6 +128,7 @@ def run() -> dict[str, int]:
         "deals": sum(len(v) for v in deals.values()),
         "effects": len(effects),
         "sweeps": sweeps,
+        "setups": len(stalled_setups),
     }
 
 

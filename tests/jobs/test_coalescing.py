@@ -86,7 +86,8 @@ def test_a_revoked_permission_suspends_the_tenant_and_keeps_its_events(
     assert "injected permission_denied" in tenant.status_reason
     clock.now += timedelta(minutes=5)
     waits = sweeper.run()
-    assert waits == {"deals": 0, "effects": 0, "sweeps": 0}, "a suspended tenant's work waits"
+    nothing = {"deals": 0, "effects": 0, "sweeps": 0, "setups": 0}
+    assert waits == nothing, "a suspended tenant's work waits"
     with rt.store.tenant(tenant_id) as s:
         assert s.scalars(select(InboxEvent.status)).all() == ["pending"]
     tenants.set_status(rt.store, tenant_id, "active", "reinstalled", clock())
@@ -113,7 +114,7 @@ def test_the_sweeper_puts_back_what_redis_lost(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
 ) -> None:
     _event(rt, tenant_id, "evt-5", ["d-1004"])  # committed, but never enqueued
-    assert sweeper.run() == {"deals": 0, "effects": 0, "sweeps": 0}, "not stale yet"
+    assert sweeper.run() == {"deals": 0, "effects": 0, "sweeps": 0, "setups": 0}, "not stale yet"
     clock.now += timedelta(seconds=rt.stale_seconds + 1)
     assert sweeper.run()["deals"] == 1
     run_jobs(redis)

@@ -236,6 +236,23 @@ def test_the_sweeper_resumes_a_sweep_whose_chain_was_lost(
     assert sweeper.run()["sweeps"] == 0, "a finished sweep stays finished"
 
 
+def test_an_install_setup_whose_job_was_lost_is_requested_again(
+    rt: Runtime, redis: Redis, tenant_id: str, clock
+) -> None:
+    """Its worker killed mid-sync (a deploy), its job timed out, or its retry lost with Redis:
+    the setup would stay `syncing` for good, its deals never listed."""
+    with rt.store.tenant(tenant_id) as s:
+        s.add(SetupRun(tenant_id=tenant_id, status="syncing", started_at=clock(),
+                       updated_at=clock()))  # fmt: skip
+    clock.now += timedelta(minutes=20)
+    assert sweeper.run()["setups"] == 0, "a live setup may be on a slow page"
+    clock.now += sweeper.SETUP_STALLED
+    assert sweeper.run()["setups"] == 1
+    jobs = queues.queue(redis, queues.EVENTS).get_jobs()
+    assert [(j.func_name, j.args) for j in jobs] == [("jobs.install.setup", (tenant_id,))]
+    assert sweeper.run()["setups"] == 1 and len(queues.queue(redis, queues.EVENTS)) == 1
+
+
 def test_the_tick_starts_each_sweep_at_the_tenants_local_hour_once(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
 ) -> None:
