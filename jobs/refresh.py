@@ -16,13 +16,14 @@ sweeper can always put back what a crash or Redis lost.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
 
 from adapters import ADAPTERS
-from adapters.errors import CrmError
+from adapters.errors import CrmError, InvalidRequest
 from connector import queues
 from connector.store import tenants, work
 from connector.store.models import InboxEvent
@@ -83,8 +84,16 @@ def _batch(rt: Runtime, tenant_id: str) -> int:
     return int(getattr(ADAPTERS.get(crm), "pull_batch", DRAIN_BATCH))
 
 
-def refresh(tenant_id: str, deal_ids: Sequence[str], rt: Runtime | None = None) -> None:
-    """Pull, store, evaluate and record these deals (the caller holds their locks)."""
+def refresh(
+    tenant_id: str,
+    deal_ids: Sequence[str],
+    rt: Runtime | None = None,
+    *,
+    splits: list[int] | None = None,
+) -> None:
+    """Pull, store, evaluate and record these deals (the caller holds their locks). A pull the
+    CRM refuses for its data is tried again in halves, so that one deal it refuses fails alone,
+    not the deals coalesced with it; `splits` is what is left of the halving's budget."""
     rt = rt or current()
     started = rt.clock()
     try:
@@ -99,6 +108,14 @@ def refresh(tenant_id: str, deal_ids: Sequence[str], rt: Runtime | None = None) 
         return
     try:
         pulled = adapter_for_tenant(rt, tenant).pull(deal_ids)
+    except InvalidRequest as exc:
+        splits = [2 * math.ceil(math.log2(len(deal_ids))) + 2] if splits is None else splits
+        if len(deal_ids) > 1 and splits[0] > 0:
+            splits[0] -= 1
+            _in_halves(tenant_id, deal_ids, rt, splits)
+        else:
+            _failed(rt, tenant_id, deal_ids, exc, started)
+        return
     except CrmError as exc:
         _failed(rt, tenant_id, deal_ids, exc, started)
         return
@@ -116,6 +133,20 @@ def refresh(tenant_id: str, deal_ids: Sequence[str], rt: Runtime | None = None) 
         recorded.events + events,
     )  # fmt: skip
     follow_up(rt, tenant_id, recorded.writebacks, recorded.events + events)
+
+
+def _in_halves(tenant_id: str, deal_ids: Sequence[str], rt: Runtime, splits: list[int]) -> None:
+    """Each half refreshed on its own; the refusals (RefreshFailed) raised together at the end,
+    once the other half had its turn."""
+    middle = len(deal_ids) // 2
+    refused = []
+    for half in (deal_ids[:middle], deal_ids[middle:]):
+        try:
+            refresh(tenant_id, half, rt, splits=splits)
+        except RefreshFailed as exc:
+            refused.append(str(exc))
+    if refused:
+        raise RefreshFailed("; ".join(refused))
 
 
 def follow_up(rt: Runtime, tenant_id: str, writebacks: int, events: int) -> None:

@@ -6,6 +6,7 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
 from redis import Redis
 from sqlalchemy import select
 
@@ -155,6 +156,20 @@ def test_a_pull_slower_than_its_deal_locks_keeps_them(
     first.join()
     run_jobs(redis)
     assert "amount_missing" not in crm.written("d-1001")["alerts"]
+
+
+def test_a_deal_the_crm_refuses_to_give_fails_alone(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
+) -> None:
+    """One deal of a coalesced batch the CRM refuses (InvalidRequest): the others are pulled
+    and evaluated all the same (halving the batch), and the refusal names that deal."""
+    (crm.root / "deals" / "d-1003.json").write_text("{not json")
+    with pytest.raises(refresh.RefreshFailed, match="d-1003"):
+        refresh.refresh(tenant_id, DEALS, rt)
+    with rt.store.tenant(tenant_id) as s:
+        evaluated = {e.deal_id for e in s.scalars(select(Evaluation))}
+    assert evaluated == set(DEALS) - {"d-1003"}
+    assert len(crm.calls("pull")) <= 2 * 3 + 1, "halving, not one pull per deal"
 
 
 def test_an_interaction_ends_the_episode_and_only_that_deal_is_written(
