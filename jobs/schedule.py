@@ -26,11 +26,13 @@ the tick first.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from adapters import ADAPTERS
@@ -280,12 +282,18 @@ def follow_changes(
     for _ in range(pages):
         changes = adapter.changed_since(cursor)
         cursor = changes.cursor
-        queues.request_refresh(rt.redis, tenant_id, changes.deal_ids, window=rt.coalesce_seconds)
         progress.requested += len(changes.deal_ids)
         progress.pages += 1
         progress.cursor = _not_after(changes.cursor, horizon)
         progress.more = changes.more
-        _checkpoint(tenant_id, progress.cursor)
+        _checkpoint(tenant_id, progress.cursor, changes.deal_ids)
+        try:
+            queues.request_refresh(
+                rt.redis, tenant_id, changes.deal_ids, window=rt.coalesce_seconds
+            )
+        except RedisError:
+            log.warning("tenant %s: %d changed deals wait for the sweeper (Redis refused)",
+                        tenant_id, len(changes.deal_ids))  # fmt: skip
         if on_page is not None:
             on_page(progress)
         if not changes.more:
@@ -310,9 +318,21 @@ def _not_after(cursor: str, horizon: float) -> str:
     return str(min(value, horizon))
 
 
-def _checkpoint(tenant_id: str, value: str) -> None:
+def _checkpoint(tenant_id: str, value: str, deal_ids: Sequence[str] = ()) -> None:
+    """Move the cursor past a page, and keep the page's deals as a pending inbox event in the
+    same transaction: the cursor no longer finds them, and their refresh requested on Redis
+    alone would be lost with it (flushed, a drain killed or timed out after taking them); the
+    sweeper requests a pending event's deals again, and their refresh settles it."""
     rt = current()
     with rt.store.tenant(tenant_id) as s:
+        if deal_ids:
+            s.add(
+                InboxEvent(
+                    tenant_id=tenant_id, dedupe_key=f"poll:{uuid.uuid4().hex}", source="poll",
+                    body="", deal_ids=sorted(set(deal_ids)), status="pending", attempts=0,
+                    received_at=rt.clock(),
+                )
+            )  # fmt: skip
         row = s.get(SyncCursor, (tenant_id, DEALS_CURSOR))
         if row is None:
             s.add(

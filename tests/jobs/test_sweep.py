@@ -14,7 +14,7 @@ from adapters.folder.client import FolderClient
 from connector import queues
 from connector.commands import cron_cmd
 from connector.store import tenants
-from connector.store.models import Evaluation, SetupRun, SweepRun, SyncCursor
+from connector.store.models import Evaluation, InboxEvent, SetupRun, SweepRun, SyncCursor
 from jobs import pipeline, schedule, sweep, sweeper
 from jobs.runtime import Runtime
 from tests.jobs.conftest import run_jobs
@@ -288,6 +288,24 @@ def test_the_days_sweep_waits_for_an_installs_first_sync(
         s.get(SetupRun, tenant_id).status = "done"
     clock.now += timedelta(days=1)
     assert schedule.tick()["sweeps"] == 1
+
+
+def test_deals_a_poll_found_are_refreshed_though_redis_lost_their_request(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    """The poll's cursor moved past the deals it found: their refresh, asked on Redis alone,
+    was lost for good with Redis (flushed, a drain killed or timed out after taking them). The
+    page is kept as a pending inbox event, which the sweeper asks for again."""
+    clock.now = datetime.now(UTC)  # the folder CRM's modification times are real time
+    assert schedule.poll(tenant_id) == 5
+    redis.flushdb()  # the pending set and the drain job gone
+    assert crm.calls("pull") == []
+    clock.now += timedelta(seconds=rt.stale_seconds + 1)
+    assert sweeper.run()["deals"] == 5
+    run_jobs(redis)
+    with rt.store.tenant(tenant_id) as s:
+        assert {e.deal_id for e in s.scalars(select(Evaluation))} == set(OPEN) | {"d-1005"}
+        assert set(s.scalars(select(InboxEvent.status))) == {"done"}, "settled by the refresh"
 
 
 def test_polling_requests_changed_deals_once_per_interval_and_checkpoints(
