@@ -21,6 +21,24 @@ WORKER_TTL = 35
 """Seconds without a heartbeat after which a worker counts as dead."""
 JOB_MONITORING_INTERVAL = 10
 MAINTENANCE_INTERVAL = 60
+COMMAND_WAIT = 1.0
+"""Seconds the worker's command-channel thread waits per read (RQ's: 60)."""
+
+
+class DealRadarWorker(Worker):
+    """RQ's worker, its command channel read in COMMAND_WAIT-second waits. RQ waits 60 s a
+    read, and redis-py's PubSubWorkerThread.stop() waits for the read under way to end: a
+    stop that came between two reads (the reply to RQ's own UNSUBSCRIBE woke the thread just
+    before) held a worker told to stop (Ctrl-C, a deploy) for up to a minute."""
+
+    def subscribe(self) -> None:
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=COMMAND_WAIT, daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )  # fmt: skip
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     redis = Redis.from_url(config.redis_url)
     served = [Queue(name, connection=redis) for name in (args.queues or queues.QUEUES)]
-    worker = Worker(
+    worker = DealRadarWorker(
         served,
         connection=redis,
         worker_ttl=WORKER_TTL,

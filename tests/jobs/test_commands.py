@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from adapters.folder.client import FolderClient
 from connector import queues
 from connector.cli import main
 from connector.commands.jobs_cmd import failed_jobs, reason
+from connector.commands.worker_cmd import COMMAND_WAIT, DealRadarWorker
 from connector.intake import accept_event
 from connector.store import tenants
 from connector.store.models import UserRow
@@ -117,3 +119,18 @@ def test_tenants_status_command(tmp_path, capsys: pytest.CaptureFixture) -> None
     ]
     assert main(["tenants", "status", "nope", "--database-url", url]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_a_worker_told_to_stop_is_not_held_by_its_command_channel(redis: Redis) -> None:
+    """The worker's command-channel thread reads with a short wait: stopping it while it waits
+    (as RQ does at every shutdown, sometimes just after a read) returns within seconds, not
+    the minute RQ's own wait took, which Ctrl-C on `make run` sometimes met."""
+    worker = DealRadarWorker([queues.queue(redis, queues.EVENTS)], connection=redis)
+    worker.subscribe()
+    try:
+        time.sleep(0.3)  # the thread is in a read, with nothing to read
+        began = time.monotonic()
+        worker.pubsub_thread.stop()
+        assert time.monotonic() - began < 3 * COMMAND_WAIT + 1
+    finally:
+        worker.pubsub.close()
