@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlalchemy import select
 
@@ -95,7 +94,6 @@ def refresh(
     CRM refuses for its data is tried again in halves, so that one deal it refuses fails alone,
     not the deals coalesced with it; `splits` is what is left of the halving's budget."""
     rt = rt or current()
-    started = rt.clock()
     try:
         tenant = tenants.get_tenant(rt.store, tenant_id)
     except tenants.UnknownTenant:
@@ -106,6 +104,10 @@ def refresh(
             "tenant %s is %s; refresh of %d deals waits", tenant_id, tenant.status, len(deal_ids)
         )
         return
+    with rt.store.tenant(tenant_id) as s:
+        # The events this pull answers: those stored before it began, told apart by id, not by
+        # the web host's clock against this worker's.
+        stored = work.newest_pending_event(s)
     try:
         pulled = adapter_for_tenant(rt, tenant).pull(deal_ids)
     except InvalidRequest as exc:
@@ -114,10 +116,10 @@ def refresh(
             splits[0] -= 1
             _in_halves(tenant_id, deal_ids, rt, splits)
         else:
-            _failed(rt, tenant_id, deal_ids, exc, started)
+            _failed(rt, tenant_id, deal_ids, exc, stored)
         return
     except CrmError as exc:
-        _failed(rt, tenant_id, deal_ids, exc, started)
+        _failed(rt, tenant_id, deal_ids, exc, stored)
         return
     settings = tenants.current_settings(rt.store, tenant_id)
     now = rt.clock()
@@ -125,7 +127,7 @@ def refresh(
         save_bundles(s, tenant_id, pulled.bundles, now)
         recorded = pipeline.record(s, tenant_id, pulled.bundles, settings, now)
         events = pipeline.forget(s, tenant_id, pulled.deleted, now) if pulled.deleted else 0
-        work.settle_events(s, set(deal_ids), started, now)
+        work.settle_events(s, set(deal_ids), stored, now)
     policy.forget_attempts(rt.redis, _attempts_key(tenant_id))
     log.info(
         "tenant %s: refreshed %d deals (%d deleted), %d write-backs, %d events",
@@ -161,7 +163,7 @@ def follow_up(rt: Runtime, tenant_id: str, writebacks: int, events: int) -> None
 
 
 def _failed(
-    rt: Runtime, tenant_id: str, deal_ids: Sequence[str], error: CrmError, started: datetime
+    rt: Runtime, tenant_id: str, deal_ids: Sequence[str], error: CrmError, stored: int
 ) -> None:
     r = rt.redis
     decision = policy.decide_attempt(r, _attempts_key(tenant_id), error)
@@ -179,7 +181,7 @@ def _failed(
         with rt.store.tenant(tenant_id) as s:
             events = pipeline.forget(s, tenant_id, deal_ids, rt.clock())
             # Their events are done with: left pending, the sweeper would ask again forever.
-            work.settle_events(s, set(deal_ids), started, rt.clock())
+            work.settle_events(s, set(deal_ids), stored, rt.clock())
         follow_up(rt, tenant_id, 0, events)
     else:
         _fail_events(rt, tenant_id, set(deal_ids), decision.reason)

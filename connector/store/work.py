@@ -235,23 +235,32 @@ def mark(session: Session, inbox_id: int, status: str, error: str | None = None)
     )
 
 
-def pending_events(session: Session, received_before: datetime) -> list[InboxEvent]:
+def pending_events(session: Session, up_to: int) -> list[InboxEvent]:
     return list(
         session.scalars(
             select(InboxEvent)
-            .where(InboxEvent.status == "pending", InboxEvent.received_at <= received_before)
+            .where(InboxEvent.status == "pending", InboxEvent.id <= up_to)
             .order_by(InboxEvent.id)
         )
     )
 
 
-def settle_events(session: Session, refreshed: set[str], started: datetime, now: datetime) -> int:
-    """Mark done the pending events received before `started` whose deals were all refreshed;
-    an event some of whose deals were refreshed keeps only the others, still to refresh: an
-    event naming more deals than one refresh pulls (a contact on hundreds of deals) is settled
-    over several, rather than never, its deals requested again by the sweeper forever."""
+def newest_pending_event(session: Session) -> int:
+    """The highest id among the tenant's pending events (0 if none): read before a pull, it
+    marks the events the pull answers. An event stored after it has a higher id, whatever the
+    clocks of the web host that took it and the worker that pulls say."""
+    newest = session.scalar(select(func.max(InboxEvent.id)).where(InboxEvent.status == "pending"))
+    return int(newest or 0)
+
+
+def settle_events(session: Session, refreshed: set[str], up_to: int, now: datetime) -> int:
+    """Mark done the pending events up to id `up_to` (those stored before the pull began: see
+    newest_pending_event) whose deals were all refreshed; an event some of whose deals were
+    refreshed keeps only the others, still to refresh: an event naming more deals than one
+    refresh pulls (a contact on hundreds of deals) is settled over several, rather than never,
+    its deals requested again by the sweeper forever."""
     settled = 0
-    for event in pending_events(session, started):
+    for event in pending_events(session, up_to):
         remaining = [d for d in event.deal_ids if d not in refreshed]
         if not remaining:
             event.status = "done"

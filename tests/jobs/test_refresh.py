@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from adapters.folder.client import FolderClient
 from connector import queues
+from connector.intake import accept_event
 from connector.store import tenants
-from connector.store.models import AlertEpisode, Evaluation, OutboxEffect
+from connector.store.models import AlertEpisode, Evaluation, InboxEvent, OutboxEffect
 from engine.model import dump_bundle
 from jobs import refresh, writeback
 from jobs.runtime import Runtime
@@ -170,6 +171,32 @@ def test_a_deal_the_crm_refuses_to_give_fails_alone(
         evaluated = {e.deal_id for e in s.scalars(select(Evaluation))}
     assert evaluated == set(DEALS) - {"d-1003"}
     assert len(crm.calls("pull")) <= 2 * 3 + 1, "halving, not one pull per deal"
+
+
+def test_an_event_stored_during_a_pull_stays_pending_whatever_the_clocks(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock, monkeypatch
+) -> None:
+    """A rep changes Globex while its refresh records what it read; the webhook lands on a web
+    host whose clock is 5 s behind the worker's, and Redis refuses its request: the inbox alone
+    carries it. The refresh must not settle it (it read the CRM before the change)."""
+    down = Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.2)
+    real_pull = FolderClient.pull
+
+    def pull_then_change(self: FolderClient, deal_ids: list[str]) -> object:
+        pulled = real_pull(self, deal_ids)
+        clock.now += timedelta(seconds=1)
+        late = accept_event(
+            rt.store, down, tenant_id, dedupe_key="evt-late", source="test", body="{}",
+            deal_ids=["d-1002"], now=clock() - timedelta(seconds=5), window=0,
+        )  # fmt: skip
+        assert late.inbox_id and not late.queued
+        return pulled
+
+    monkeypatch.setattr(FolderClient, "pull", pull_then_change)
+    refresh.refresh(tenant_id, ["d-1002"], rt)
+    with rt.store.tenant(tenant_id) as s:
+        status = s.scalar(select(InboxEvent.status).where(InboxEvent.dedupe_key == "evt-late"))
+    assert status == "pending", "left for the sweeper to ask for again"
 
 
 def test_an_interaction_ends_the_episode_and_only_that_deal_is_written(
