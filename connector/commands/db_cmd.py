@@ -19,8 +19,8 @@ from connector.commands.common import (
     database_problem,
     database_url,
     fail,
+    in_store,
     masked,
-    open_store,
 )
 from connector.config import Config
 from connector.store import migrate
@@ -112,14 +112,7 @@ def run_rotate(args: argparse.Namespace) -> int:
             print(f"{done}/{total} tenants", file=sys.stderr, flush=True)
 
     try:
-        url = database_url(args)
-        store = open_store(url)
-        try:
-            rotated = rotate_secrets(store, box, progress)
-        except DBAPIError as exc:
-            raise database_problem(url, exc) from None
-        finally:
-            store.dispose()
+        rotated = in_store(args, lambda store: rotate_secrets(store, box, progress))
     except CommandError as exc:
         return fail("db rotate-secrets", str(exc))
     print(f"re-encrypted under the newest key: {rotated.credentials} credentials, "

@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError
 
 from adapters.errors import AuthExpired, CrmError, PermissionDenied
 from adapters.sell import client as sell_client
@@ -32,11 +31,8 @@ from connector import queues
 from connector.commands.common import (
     CommandError,
     add_database_option,
-    database_problem,
-    database_url,
     fail,
     in_store,
-    open_store,
 )
 from connector.config import Config, ConfigError
 from connector.store.credentials import OAUTH, WEBHOOK_SECRET, load_tokens, save_tokens
@@ -319,14 +315,7 @@ def _request_setup(personal: _PersonalToken, tenant_id: str) -> str:
 
 def run_list(args: argparse.Namespace) -> int:
     try:
-        url = database_url(args)
-        store = open_store(url)
-        try:
-            tenants = list_tenants(store)
-        except DBAPIError as exc:
-            raise database_problem(url, exc) from None
-        finally:
-            store.dispose()
+        tenants = in_store(args, list_tenants)
     except CommandError as exc:
         return fail("tenants list", str(exc))
     if not tenants:
@@ -338,17 +327,14 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+
+    def reports_of(store: Store) -> list[list[str]]:
+        ids = args.tenant_ids or [t.id for t in list_tenants(store)]
+        return [describe(tenant_status(store, tenant_id, now)) for tenant_id in ids]
+
     try:
-        url = database_url(args)
-        store = open_store(url)
-        try:
-            now = datetime.now(UTC)
-            ids = args.tenant_ids or [t.id for t in list_tenants(store)]
-            reports = [describe(tenant_status(store, tenant_id, now)) for tenant_id in ids]
-        except DBAPIError as exc:
-            raise database_problem(url, exc) from None
-        finally:
-            store.dispose()
+        reports = in_store(args, reports_of)
     except (CommandError, TenantError) as exc:
         return fail("tenants status", str(exc))
     if not reports:
@@ -361,20 +347,17 @@ def run_status(args: argparse.Namespace) -> int:
 def run_webhook_secret(args: argparse.Namespace) -> int:
     box = TokenBox(Config.from_env().secret_keys)  # a ConfigError ends the command (cli)
     value = new_secret()
+
+    def issue(store: Store) -> None:
+        get_tenant(store, args.tenant_id)
+        _check_keys(store, box, args.tenant_id)
+        save_tokens(
+            store, box, args.tenant_id, {"secret": value}, None, datetime.now(UTC),
+            name=WEBHOOK_SECRET,
+        )  # fmt: skip
+
     try:
-        url = database_url(args)
-        store = open_store(url)
-        try:
-            get_tenant(store, args.tenant_id)
-            _check_keys(store, box, args.tenant_id)
-            save_tokens(
-                store, box, args.tenant_id, {"secret": value}, None, datetime.now(UTC),
-                name=WEBHOOK_SECRET,
-            )  # fmt: skip
-        except DBAPIError as exc:
-            raise database_problem(url, exc) from None
-        finally:
-            store.dispose()
+        in_store(args, issue)
     except (CommandError, TenantError) as exc:
         return fail("tenants webhook-secret", str(exc))
     print(f"signing secret for POST /webhooks/events/{args.tenant_id}: {value}")
