@@ -167,12 +167,17 @@ def test_tenants_add_and_list(url: str, capsys: pytest.CaptureFixture) -> None:
     assert row.split() == [tenant.id, "hubspot", "42", "Acme", "Europe/Paris", "fr", "active"]
 
 
+def _a_tenant(url: str, capsys: pytest.CaptureFixture) -> str:
+    """A schema and a HubSpot tenant added through the command; its first API key."""
+    main(["db", "upgrade", "--database-url", url])
+    main(["tenants", "add", "--crm", "hubspot", "--account-id", "42", "--database-url", url])
+    return capsys.readouterr().out.split("API key: ")[1].split()[0]
+
+
 def test_a_lost_api_key_is_replaced_and_a_leaked_one_revoked(
     url: str, capsys: pytest.CaptureFixture
 ) -> None:
-    main(["db", "upgrade", "--database-url", url])
-    main(["tenants", "add", "--crm", "hubspot", "--account-id", "42", "--database-url", url])
-    first = capsys.readouterr().out.split("API key: ")[1].split()[0]
+    first = _a_tenant(url, capsys)
     store = Store(url)
     try:
         [tenant] = list_tenants(store)
@@ -209,9 +214,7 @@ def test_a_lost_api_key_is_replaced_and_a_leaked_one_revoked(
 def test_an_uninstalled_tenant_keeps_no_secret_and_its_keys_stop(
     url: str, capsys: pytest.CaptureFixture
 ) -> None:
-    main(["db", "upgrade", "--database-url", url])
-    main(["tenants", "add", "--crm", "hubspot", "--account-id", "42", "--database-url", url])
-    key = capsys.readouterr().out.split("API key: ")[1].split()[0]
+    key = _a_tenant(url, capsys)
     store = Store(url)
     try:
         [tenant] = list_tenants(store)

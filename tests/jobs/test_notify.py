@@ -55,6 +55,16 @@ def _evaluate(rt: Runtime, tenant_id: str, clock: Clock) -> None:
         pipeline.record(s, tenant_id, bundles, settings, clock())
 
 
+TOM_ON_SLACK = {"channels": ["email"], "reps": {"u-tom": {"channels": ["slack"], "slack": "team"}}}
+"""Claire by email, Tom on the Slack webhook named `team`."""
+
+
+def _slack_team(rt: Runtime, tenant_id: str, clock: Clock, url: str, notifications: dict) -> None:
+    """A Slack webhook stored as `team` (at `url`), and these notification settings."""
+    save_tokens(rt.store, rt.box, tenant_id, {"url": url}, None, clock(), name="slack:team")
+    tenants.save_settings(rt.store, tenant_id, {"notifications": notifications}, "admin", clock())
+
+
 def _eml(rt: Runtime) -> list:
     return [
         message_from_bytes(p.read_bytes(), policy=policy.default)
@@ -300,11 +310,7 @@ def test_a_mailer_that_cannot_be_built_fails_the_mail_and_never_holds_back_slack
     built before the first message, so the job died and Tom's Slack posts never went."""
     bad = "smtp://dr:Kq#93-xZ!@mail.example:587"
     rt.notify = NotifyConfig(outbox_dir=rt.notify.outbox_dir, smtp_url=bad, outbound=LOOPBACK)
-    save_tokens(rt.store, rt.box, tenant_id, {"url": slack.url}, None, clock(), name="slack:team")
-    settings = {"notifications": {
-        "channels": ["email"], "reps": {"u-tom": {"channels": ["slack"], "slack": "team"}},
-    }}  # fmt: skip
-    tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
+    _slack_team(rt, tenant_id, clock, slack.url, TOM_ON_SLACK)
     _evaluate(rt, tenant_id, clock)
     actions.dispatch(tenant_id)
     run_jobs(redis)
@@ -324,12 +330,7 @@ def test_a_slack_down_for_hours_never_holds_back_another_reps_email(
     rt.notify = NotifyConfig(outbox_dir=rt.notify.outbox_dir, outbound=LOOPBACK)
     down = Receiver(status=503).start()
     try:
-        save_tokens(rt.store, rt.box, tenant_id, {"url": down.url}, None, clock(),
-                    name="slack:team")  # fmt: skip
-        settings = {"notifications": {
-            "channels": ["email"], "reps": {"u-tom": {"channels": ["slack"], "slack": "team"}},
-        }}  # fmt: skip
-        tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
+        _slack_team(rt, tenant_id, clock, down.url, TOM_ON_SLACK)
         _evaluate(rt, tenant_id, clock)
         actions.dispatch(tenant_id)
         run_jobs(redis)
@@ -362,12 +363,8 @@ def test_a_slack_answer_too_late_leaves_one_post_not_two(
     late = Receiver(check=lambda headers, body: time.sleep(0.5)).start()
     try:
         rt.notify = NotifyConfig(outbox_dir=rt.notify.outbox_dir, outbound=LOOPBACK)
-        save_tokens(
-            rt.store, rt.box, tenant_id, {"url": late.url}, None, clock(), name="slack:team"
-        )
         claire = {"channels": ["slack"], "slack": "team"}
-        settings = {"notifications": {"reps": {"u-claire": claire}}}
-        tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
+        _slack_team(rt, tenant_id, clock, late.url, {"reps": {"u-claire": claire}})
         _evaluate(rt, tenant_id, clock)
         actions.dispatch(tenant_id)  # the messages proposed; the send job is run by hand below
         with rt.store.tenant(tenant_id) as s:  # one message is enough, and quicker
@@ -391,9 +388,7 @@ def test_a_slack_answer_too_late_leaves_one_post_not_two(
 def test_a_slack_webhook_refused_by_the_ssrf_policy_fails_without_sending(
     rt: Runtime, redis: Redis, tenant_id: str, clock: Clock, slack: Receiver
 ) -> None:
-    save_tokens(rt.store, rt.box, tenant_id, {"url": slack.url}, None, clock(), name="slack:team")
-    settings = {"notifications": {"channels": ["slack"], "slack": "team"}}
-    tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
+    _slack_team(rt, tenant_id, clock, slack.url, {"channels": ["slack"], "slack": "team"})
     _evaluate(rt, tenant_id, clock)
     actions.dispatch(tenant_id)
     run_jobs(redis)  # the runtime's policy is production's: no loopback, https only
