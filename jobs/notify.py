@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 from redis.exceptions import RedisError
 from rq.timeouts import BaseTimeoutException
+from sqlalchemy.orm import Session
 
 from connector import queues
 from connector.notify import render
@@ -115,10 +116,10 @@ def on_event(tenant_id: str, event: dict[str, Any]) -> dict[str, Any]:
     return {"notified": len(effects)}
 
 
-def _ended(s: Any, event: dict[str, Any]) -> bool:
+def _ended(s: Session, event: dict[str, Any]) -> bool:
     """The episode is over already (the deal changed again, a mute, the deal closed) by the
     time its start is handled: telling the rep of an alert gone would be noise."""
-    episode = s.get(AlertEpisode, int(event["episode_id"])) if "episode_id" in event else None
+    episode = s.get(AlertEpisode, int(event["episode_id"]))
     return episode is not None and episode.ended_at is not None
 
 
