@@ -248,6 +248,12 @@ class CrmActions(Protocol):
         the CRM is left alone (not an error)."""
         ...
 
+    def reassign_task(self, task_id: str, owner_id: str) -> bool:
+        """Give a task still open to `owner_id` (a deal handed to another rep); False when the
+        task was completed or deleted in the CRM meanwhile, which is left alone. Raises
+        OwnerInactive when the CRM refuses that user as deactivated."""
+        ...
+
     def create_note(self, deal_id: str, *, body: str, at: datetime, key: str) -> str:
         """A note on the deal's timeline at `at` (aware); returns its id."""
         ...

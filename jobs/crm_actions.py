@@ -41,6 +41,7 @@ from jobs.crm_effects import (
     RUN,
     TASK,
     TASK_DONE,
+    TASK_OWNER,
     WHAT,
     Context,
     Effect,
@@ -60,6 +61,7 @@ BUSY_DELAY = 5.0
 EFFECTS: dict[str, Callable[[Context, Effect], Outcome]] = {
     TASK: crm_tasks.create,
     TASK_DONE: crm_tasks.complete,
+    TASK_OWNER: crm_tasks.hand_over,
     NOTE: crm_notes.create,
 }
 """Effect kind -> what does it."""

@@ -25,9 +25,11 @@ TASK = "crm_task"
 """Create the task of an alert episode."""
 TASK_DONE = "crm_task_done"
 """Complete it when the episode ends."""
+TASK_OWNER = "crm_task_owner"
+"""Hand an episode's open task to the deal's new owner."""
 NOTE = "crm_note"
 """A note on a deal's timeline for a grade change."""
-KINDS = (TASK, TASK_DONE, NOTE)
+KINDS = (TASK, TASK_DONE, TASK_OWNER, NOTE)
 
 RUN = "jobs.crm_actions.run"
 WHAT = "crm_actions"

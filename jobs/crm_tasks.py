@@ -16,6 +16,13 @@ nobody when none is set or that user is deactivated too: the task is still made,
 manager sees it. Deal Radar knows a user is deactivated from the last sync (`users.active`), or
 learns it when the CRM refuses the task (OwnerInactive), and remembers it until the next sync.
 
+A deal handed to another rep (its owner changed in the CRM) hands over its open Deal Radar tasks
+too: each refresh compares the pulled owner with the one each open task was made for
+(`crm_refs["task_for_owner"]`) and proposes `crm_task_owner:<episode id>:<n>:<owner>`, which
+gives the task to the new owner (or to `tasks.fallback_owner` when the new owner is deactivated).
+A task completed or deleted in the CRM is left alone; with nobody active to take it, the task
+stays with whoever has it rather than becoming nobody's.
+
 An episode that ended before its task was first tried (the CRM was down all along) gets no
 task: the alert is over. One that ended after a try that may have reached the CRM gets its task
 (found again, or made) and then completed, so no open task outlives its alert.
@@ -24,18 +31,29 @@ task: the alert is over. One that ended after a try that may have reached the CR
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from adapters.errors import OwnerInactive
-from connector.store import tenants
+from connector.store import results, tenants, work
 from connector.store.models import AlertEpisode, DealRow, OutboxEffect, UserRow
 from connector.store.snapshots import inactive_users
 from connector.store.times import from_db
 from engine.actions import assignees, plan_task
-from jobs.crm_effects import TASK, TASK_DONE, Context, Effect, Outcome, crm_can_act, propose
+from jobs.crm_effects import (
+    TASK,
+    TASK_DONE,
+    TASK_OWNER,
+    Context,
+    Effect,
+    Outcome,
+    crm_can_act,
+    propose,
+)
 from jobs.runtime import current
 
 log = logging.getLogger(__name__)
@@ -137,7 +155,7 @@ def create(ctx: Context, effect: Effect) -> Outcome:
     result = {"task_id": task_id, "due": plan.due.isoformat()}
     if assignee != owner:
         result |= {"owner_inactive": owner, "assigned_to": assignee}
-    return Outcome(result, episode_id, {"task": task_id})
+    return Outcome(result, episode_id, {"task": task_id, "task_for_owner": owner})
 
 
 def _remember_inactive(ctx: Context, user_id: str) -> None:
@@ -170,3 +188,89 @@ def complete(ctx: Context, effect: Effect) -> Outcome:
         return Outcome({"task_id": task_id})
     ctx.crm.complete_task(task_id)
     return Outcome({"task_id": task_id, "completed": True}, episode_id, {"task_completed": True})
+
+
+# -- a deal handed to another rep --------------------------------------------------------------
+
+
+def owner_key(episode_id: int, handovers: int, owner: str | None) -> str:
+    return f"{TASK_OWNER}:{episode_id}:{handovers}:{owner or ''}"
+
+
+def propose_handovers(
+    session: Session, tenant_id: str, owners: Mapping[str, str | None], now: datetime
+) -> int:
+    """Within a refresh's transaction, `owners` being the pulled deals' owners: an effect for
+    each open episode whose task was made for someone else (or whose task is still being made,
+    for the owner its creation read), so that the task follows the deal. How many were new."""
+    made, unmade = [], {}
+    for episode_id, deal_id, refs in results.open_episode_refs(session, list(owners)):
+        if refs.get("task"):
+            if not refs.get("task_completed") and _moved(refs, owners[deal_id]):
+                made.append((episode_id, deal_id, refs))
+        else:
+            unmade[task_key(episode_id)] = (episode_id, deal_id, refs)
+    if unmade:
+        being_made = session.scalars(
+            select(OutboxEffect.key).where(
+                OutboxEffect.key.in_(list(unmade)), OutboxEffect.status == "pending"
+            )
+        )
+        made += [unmade[key] for key in being_made]
+    effects = [
+        (owner_key(episode_id, int(refs.get("task_handovers", 0)), owners[deal_id]), TASK_OWNER,
+         {"episode_id": episode_id, "deal_id": deal_id})
+        for episode_id, deal_id, refs in made
+    ]  # fmt: skip
+    return work.propose_many(session, tenant_id, effects, now) if effects else 0
+
+
+def _moved(refs: Mapping[str, Any], owner: str | None) -> bool:
+    # Tasks made before owners were recorded say nothing of whom they were made for.
+    return "task_for_owner" in refs and refs["task_for_owner"] != owner
+
+
+def hand_over(ctx: Context, effect: Effect) -> Outcome:
+    episode_id = int(effect.payload["episode_id"])
+    with ctx.rt.store.tenant(ctx.tenant_id) as s:
+        episode = s.get(AlertEpisode, episode_id)
+        if episode is None:
+            return Outcome({"skipped": "the alert episode no longer exists"})
+        refs, deal_id = dict(episode.crm_refs or {}), episode.deal_id
+        deal = s.get(DealRow, (ctx.tenant_id, deal_id))
+        owner = (dict(deal.data) if deal is not None else {}).get("owner") or None
+        inactive = inactive_users(s, owner, ctx.settings.fallback_owner)
+        creation = s.scalar(
+            select(OutboxEffect).where(
+                OutboxEffect.key == task_key(episode_id), OutboxEffect.status == "pending"
+            )
+        )
+        creation_due = from_db(creation.due_at) if creation is not None else None
+    task_id = refs.get("task")
+    if task_id is None and creation_due is not None:
+        later = max(creation_due, ctx.now) + timedelta(seconds=RECHECK_SECONDS)
+        return Outcome(wait_until=later)
+    counted = {"task_handovers": int(refs.get("task_handovers", 0)) + 1}
+    if task_id is None:
+        return Outcome({"skipped": "no task was made for this episode"}, episode_id, counted)
+    if refs.get("task_completed") or deal is None:
+        return Outcome({"skipped": "the task is closed or its deal gone"}, episode_id, counted)
+    # Asked of the CRM even when the owner seems unchanged: a task found again by a retried
+    # creation was made for whoever owned the deal at the first try.
+    mine = counted | {"task_for_owner": owner}
+    for assignee in assignees(owner, ctx.settings, inactive)[:-1]:
+        try:
+            open_ = ctx.crm.reassign_task(task_id, assignee)
+        except OwnerInactive as refused:
+            log.info("tenant %s: the CRM refused task %s for deactivated user %s",
+                     ctx.tenant_id, task_id, refused.owner_id)  # fmt: skip
+            _remember_inactive(ctx, refused.owner_id)
+            continue
+        if not open_:
+            return Outcome({"skipped": "the task was completed or deleted in the CRM"},
+                           episode_id, mine)  # fmt: skip
+        log.info("tenant %s: task %s handed to %s with deal %s",
+                 ctx.tenant_id, task_id, assignee, deal_id)  # fmt: skip
+        return Outcome({"task_id": task_id, "assigned_to": assignee}, episode_id, mine)
+    # Nobody active to take it: better with its previous holder than with nobody.
+    return Outcome({"skipped": f"no active user to hand task {task_id} to"}, episode_id, mine)

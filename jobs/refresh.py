@@ -18,16 +18,19 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from adapters import ADAPTERS
 from adapters.errors import CrmError, InvalidRequest
 from connector import queues
 from connector.store import tenants, work
-from connector.store.models import InboxEvent
+from connector.store.models import InboxEvent, Tenant
 from connector.store.snapshots import save_bundles
-from jobs import pipeline, policy
+from engine.model import Bundle
+from jobs import crm_effects, crm_tasks, pipeline, policy
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import Runtime, current
 
@@ -127,6 +130,7 @@ def refresh(
         save_bundles(s, tenant_id, pulled.bundles, now)
         recorded = pipeline.record(s, tenant_id, pulled.bundles, settings, now)
         events = pipeline.forget(s, tenant_id, pulled.deleted, now) if pulled.deleted else 0
+        handovers = _hand_over_tasks(s, tenant, pulled.bundles, now)
         work.settle_events(s, set(deal_ids), stored, now)
     policy.forget_attempts(rt.redis, _attempts_key(tenant_id))
     log.info(
@@ -135,6 +139,20 @@ def refresh(
         recorded.events + events,
     )  # fmt: skip
     follow_up(rt, tenant_id, recorded.writebacks, recorded.events + events)
+    if handovers:
+        queues.enqueue_once(
+            rt.redis, queues.ACTIONS, crm_effects.RUN, tenant_id, what=crm_effects.WHAT
+        )
+
+
+def _hand_over_tasks(
+    session: Session, tenant: Tenant, bundles: Sequence[Bundle], now: datetime
+) -> int:
+    """Open tasks of deals handed to another rep follow them (jobs.crm_tasks)."""
+    if not bundles or not callable(getattr(ADAPTERS.get(tenant.crm), "reassign_task", None)):
+        return 0
+    owners = {b.deal.id: b.deal.owner or None for b in bundles}
+    return crm_tasks.propose_handovers(session, tenant.id, owners, now)
 
 
 def _in_halves(tenant_id: str, deal_ids: Sequence[str], rt: Runtime, splits: list[int]) -> None:

@@ -173,6 +173,21 @@ class FolderClient:
         if lost:
             raise lost
 
+    def reassign_task(self, task_id: str, owner_id: str) -> bool:
+        lost = self._call("reassign_task", id=task_id, owner=owner_id)
+        still_open: list[bool] = []
+
+        def reassign(doc: dict[str, Any]) -> None:
+            task = doc.get("tasks", {}).get(task_id)
+            if task is not None and task["status"] == "open":
+                task["owner_id"] = owner_id
+                still_open.append(True)
+
+        self._edit_actions(reassign)
+        if lost:
+            raise lost
+        return bool(still_open)
+
     def create_note(self, deal_id: str, *, body: str, at: datetime, key: str) -> str:
         if at.tzinfo is None:
             raise ValueError(f"at must be an aware datetime, got {at}")

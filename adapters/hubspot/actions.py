@@ -117,6 +117,31 @@ class HubSpotActions:
             log.info("HubSpot portal %s: task %s was deleted; nothing to complete",
                      self.client.portal_id, task_id)  # fmt: skip
 
+    def reassign_task(self, task_id: str, owner_id: str) -> bool:
+        task_id = str(task_id)
+        try:
+            task = self._json(
+                "tasks.get",
+                lambda sdk: sdk.crm.objects.tasks.basic_api.get_by_id(
+                    task_id, properties=["hs_task_status", "hubspot_owner_id"], **_RAW
+                ),
+            )
+            properties = task.get("properties") or {}
+            if properties.get("hs_task_status") == COMPLETED:
+                return False
+            if properties.get("hubspot_owner_id") != str(owner_id):
+                self._json(
+                    "tasks.update",
+                    lambda sdk: sdk.crm.objects.tasks.basic_api.update(
+                        task_id, {"properties": {"hubspot_owner_id": str(owner_id)}}, **_RAW
+                    ),
+                )
+            return True
+        except NotFound:
+            log.info("HubSpot portal %s: task %s was deleted; nobody to hand it to",
+                     self.client.portal_id, task_id)  # fmt: skip
+            return False
+
     # -- once per key --------------------------------------------------------------------------
 
     def _create_once(

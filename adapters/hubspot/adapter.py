@@ -339,6 +339,9 @@ class HubSpotAdapter:
     def complete_task(self, task_id: str) -> None:
         self.actions.complete_task(task_id)
 
+    def reassign_task(self, task_id: str, owner_id: str) -> bool:
+        return self.actions.reassign_task(task_id, owner_id)
+
     def create_note(self, deal_id: str, *, body: str, at: datetime, key: str) -> str:
         return self.actions.create_note(deal_id, body=body, at=at, key=key)
 

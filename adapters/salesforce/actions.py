@@ -131,6 +131,35 @@ class SalesforceActions:
             log.info("Salesforce org %s: task %s was deleted; nothing to complete",
                      self.client.org_id, task_id)  # fmt: skip
 
+    def reassign_task(self, task_id: str, owner_id: str) -> bool:
+        try:
+            task = self.client.call(
+                "read Task",
+                lambda sf: sf.restful(
+                    f"sobjects/Task/{task_id}", params={"fields": "Id,IsClosed,OwnerId"},
+                    timeout=TIMEOUT,
+                ),
+            )  # fmt: skip
+            if (task or {}).get("IsClosed"):
+                return False
+            if (task or {}).get("OwnerId") != owner_id:
+                self.client.call(
+                    "update Task",
+                    lambda sf: sf.restful(
+                        f"sobjects/Task/{task_id}", method="PATCH", json={"OwnerId": owner_id},
+                        timeout=TIMEOUT,
+                    ),
+                )  # fmt: skip
+            return True
+        except NotFound:
+            log.info("Salesforce org %s: task %s was deleted; nobody to hand it to",
+                     self.client.org_id, task_id)  # fmt: skip
+            return False
+        except InvalidRequest as error:
+            if getattr(error, "code", None) == INACTIVE_OWNER:
+                raise OwnerInactive(str(error), owner_id) from error
+            raise
+
     def create_note(self, deal_id: str, *, body: str, at: datetime, key: str) -> str:
         token = ref_token(key)
         _aware(at, "at")

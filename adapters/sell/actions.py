@@ -63,11 +63,7 @@ class SellActions:
             "resource_id": _sell_id(deal_id),
         }
         if owner_id:
-            if not str(owner_id).strip().isdigit():
-                # A fallback owner set to a name or an email: no Sell user can hold the task,
-                # so it goes to the next candidate (nobody), as for a deactivated owner.
-                raise OwnerInactive(f"{owner_id!r} is not a Sell user id (an integer)", owner_id)
-            data["owner_id"] = _sell_id(owner_id)
+            data["owner_id"] = _user_id(owner_id)
         return self._create_once("tasks", str(deal_id), data, ref_token(key))
 
     def create_note(self, deal_id: str, *, body: str, at: datetime, key: str) -> str:
@@ -85,6 +81,20 @@ class SellActions:
             self.client.call("PUT", path, endpoint="/v2/tasks/{id}", data={"completed": True})
         except NotFound:
             log.info("Sell task %s was deleted; nothing to complete", task_id)
+
+    def reassign_task(self, task_id: str, owner_id: str) -> bool:
+        user_id = _user_id(owner_id)
+        path = f"/v2/tasks/{_sell_id(task_id)}"
+        try:
+            task = self.client.get(path, endpoint="/v2/tasks/{id}").get("data") or {}
+            if task.get("completed") is True:
+                return False
+            if task.get("owner_id") != user_id:
+                self.client.call("PUT", path, endpoint="/v2/tasks/{id}", data={"owner_id": user_id})
+            return True
+        except NotFound:
+            log.info("Sell task %s was deleted; nobody to hand it to", task_id)
+            return False
 
     def _create_once(self, kind: str, deal_id: str, data: dict[str, Any], token: str) -> str:
         failures = 0
@@ -117,6 +127,14 @@ def _instant(moment: datetime, name: str) -> str:
     if moment.tzinfo is None:
         raise ValueError(f"{name} must be an aware datetime (a time zone), got {moment}")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _user_id(owner_id: str) -> int:
+    if not str(owner_id).strip().isdigit():
+        # A fallback owner set to a name or an email: no Sell user can hold the task, so it
+        # goes to the next candidate, as for a deactivated owner.
+        raise OwnerInactive(f"{owner_id!r} is not a Sell user id (an integer)", owner_id)
+    return _sell_id(owner_id)
 
 
 def _sell_id(value: str) -> int:

@@ -160,6 +160,17 @@ def _open_episodes(session: Session, deal_ids: Sequence[str]) -> list[EpisodeRef
     ]
 
 
+def open_episode_refs(
+    session: Session, deal_ids: Sequence[str]
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """(episode id, deal id, what was made in the CRM for it) of these deals' open episodes."""
+    ended_at = AlertEpisode.__table__.c.ended_at
+    rows = _of_deals(
+        session, AlertEpisode, ("id", "deal_id", "crm_refs"), deal_ids, ended_at.is_(None)
+    )
+    return [(episode_id, deal_id, refs or {}) for episode_id, deal_id, refs in rows]
+
+
 def end_episodes_of(session: Session, deal_ids: Sequence[str], now: datetime) -> list[EpisodeRef]:
     """Deleted deals: their open episodes end now."""
     episodes = _open_episodes(session, deal_ids)

@@ -163,10 +163,10 @@ def test_one_task_per_episode_for_the_owner_completed_when_the_alert_ends(
     episode = episodes[0]
     deal_id = episode.deal_id
     [task] = _our_tasks(product, deal_id)
-    assert episode.crm_refs == {"task": task.id}
     with product.state.lock:
         deal = dict(product.state.record("deals", deal_id).properties)
         links = product.state.associations("tasks", task.id, "deals")
+    assert episode.crm_refs == {"task": task.id, "task_for_owner": deal["hubspot_owner_id"]}
     assert deal.get("hubspot_owner_id"), "the seeded deal has an owner"
     props = task.properties
     assert props["hubspot_owner_id"] == deal["hubspot_owner_id"], "assigned to the deal's owner"
@@ -188,7 +188,7 @@ def test_one_task_per_episode_for_the_owner_completed_when_the_alert_ends(
     _wait_settled(product, store, tenant_id, "the call's refresh and its effects")
     [ended] = [e for e in _episodes(store, tenant_id, "no_activity") if e.id == episode.id]
     assert ended.ended_at is not None
-    assert ended.crm_refs == {"task": task.id, "task_completed": True}
+    assert ended.crm_refs["task"] == task.id and ended.crm_refs["task_completed"] is True
     others = {t: s for t, s in _statuses(product).items() if t != task.id}
     assert set(others.values()) == {"NOT_STARTED"}, "the other deals' tasks stay open"
 
@@ -267,9 +267,10 @@ def test_a_worker_killed_between_hubspots_answer_and_the_commit_leaves_one_task(
     assert [t.id for t in _our_tasks(product, deal_id)] == [made], "found again, not made twice"
     assert _creates(product) == creates + 1
     [episode] = [e for e in _episodes(store, tenant_id, "amount_missing") if e.deal_id == deal_id]
-    assert episode.crm_refs == {"task": made}
     with product.state.lock:
         deal_owner = product.state.record("deals", deal_id).properties.get("hubspot_owner_id")
+    assert episode.crm_refs == {"task": made, "task_for_owner": deal_owner}
+    with product.state.lock:
         assert product.state.record("tasks", made).properties["hubspot_owner_id"] == deal_owner
 
     # And again, for good measure: the sweeper and a refresh change nothing more.
@@ -279,3 +280,30 @@ def test_a_worker_killed_between_hubspots_answer_and_the_commit_leaves_one_task(
     _wait_settled(product, store, tenant_id, "the repeated refresh")
     assert [t.id for t in _our_tasks(product, deal_id)] == [made]
     assert _creates(product) == creates + 1
+
+
+def test_a_deal_handed_to_another_rep_takes_its_open_task_along(
+    product: Product, store: Store
+) -> None:
+    tenant_id = _prepare_tenant(product, store, {"no_activity"})
+    _wait_settled(product, store, tenant_id, "the initial sync and its tasks")
+    episode = next(e for e in _episodes(store, tenant_id, "no_activity") if e.ended_at is None)
+    deal_id = episode.deal_id
+    [task] = _our_tasks(product, deal_id)
+    with product.state.lock:
+        owner = product.state.record("deals", deal_id).properties["hubspot_owner_id"]
+        other = next(o["id"] for o in product.state.owners() if o["id"] != owner)
+    assert task.properties["hubspot_owner_id"] == owner
+
+    answer = requests.patch(
+        f"{product.emulator.url}/_sandbox/ui/deals/{deal_id}",
+        json={"properties": {"hubspot_owner_id": other}}, timeout=10,
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    product.wait(
+        "the deal's open task follows it to its new owner in HubSpot",
+        lambda: _our_tasks(product, deal_id)[0].properties.get("hubspot_owner_id") == other,
+        CHANGE_SECONDS,
+    )
+    _wait_settled(product, store, tenant_id, "the hand-over and its effects")
+    assert [t.id for t in _our_tasks(product, deal_id)] == [task.id], "the same task, no other"

@@ -23,7 +23,7 @@ from connector.store.models import AlertEpisode, Evaluation, OutboxEffect, Tenan
 from connector.store.times import from_db
 from engine.model import dump_bundle
 from jobs import crm_actions, crm_tasks, sweeper
-from jobs.crm_effects import NOTE, TASK, TASK_DONE, Context, Effect, propose
+from jobs.crm_effects import NOTE, TASK, TASK_DONE, TASK_OWNER, Context, Effect, propose
 from jobs.policy import BACKOFF_CAP
 from jobs.runtime import Runtime
 from tests.jobs.conftest import Clock, leaves_the_team, run_jobs
@@ -102,7 +102,7 @@ def test_an_episode_start_makes_one_task_for_the_owner_due_next_business_day(
     assert datetime.fromisoformat(task["due"]).utcoffset() == timedelta(hours=1)
     episode = _episode(rt, tenant_id, "d-1002", "no_activity")
     task_id = next(i for i, t in tasks.items() if t is task or t == task)
-    assert episode.crm_refs == {"task": task_id}
+    assert episode.crm_refs == {"task": task_id, "task_for_owner": "u-tom"}
     assert task["key"] == f"crm_task:{episode.id}"
     assert not [t for t in tasks.values() if "meeting" in t["subject"]], "off by default"
     assert all(e.status == "done" for e in _effects(rt, tenant_id, TASK))
@@ -566,3 +566,99 @@ def test_a_task_refused_for_an_owner_deactivated_since_the_sync_goes_to_the_fall
     with rt.store.tenant(tenant_id) as s:
         assert s.get(UserRow, (tenant_id, "u-tom")).active is True
     assert set(_owners_tried(crm, "d-1004")) == {"u-tom"}
+
+
+def _hand_to(crm: FolderClient, deal_id: str, user_id: str, *, active: bool = True) -> None:
+    """A manager gives the deal to another rep in the CRM."""
+    doc = dump_bundle(crm.pull([deal_id]).bundles[0])
+    doc["deal"]["owner"] = user_id
+    doc["users"] = [u for u in doc["users"] if u["id"] != user_id] + [
+        {"id": user_id, "name": user_id, "email": f"{user_id}@example.com", "active": active}
+    ]
+    crm.put_deal(doc)
+
+
+def _open_tasks_of(crm: FolderClient, deal_id: str) -> list[dict[str, Any]]:
+    return [t for t in crm.tasks().values() if t["deal_id"] == deal_id and t["status"] == "open"]
+
+
+def test_a_deal_handed_to_another_rep_hands_its_open_tasks_over(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
+) -> None:
+    _refresh(redis, tenant_id)
+    assert {t["owner_id"] for t in _open_tasks_of(crm, "d-1002")} == {"u-tom"}
+    others = {i: t for i, t in crm.tasks().items() if t["deal_id"] != "d-1002"}
+
+    _hand_to(crm, "d-1002", "u-claire")
+    _refresh(redis, tenant_id, ["d-1002"])
+
+    tasks = _open_tasks_of(crm, "d-1002")
+    assert len(tasks) > 1 and {t["owner_id"] for t in tasks} == {"u-claire"}
+    assert {i: t for i, t in crm.tasks().items() if t["deal_id"] != "d-1002"} == others
+    episode = _episode(rt, tenant_id, "d-1002", "no_activity")
+    assert episode.crm_refs["task_for_owner"] == "u-claire"
+    handed = len(crm.calls("reassign_task"))
+    assert handed == len(tasks)
+
+    _refresh(redis, tenant_id, ["d-1002"])  # nothing changed: nothing more asked of the CRM
+    crm_actions.run(tenant_id)
+    assert len(crm.calls("reassign_task")) == handed
+
+    _hand_to(crm, "d-1002", "u-tom")  # and back to Tom: the same tasks follow again
+    _refresh(redis, tenant_id, ["d-1002"])
+    assert {t["owner_id"] for t in _open_tasks_of(crm, "d-1002")} == {"u-tom"}
+    assert len(crm.calls("reassign_task")) == 2 * handed
+
+
+def test_a_completed_task_stays_with_the_rep_who_had_it(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
+) -> None:
+    _refresh(redis, tenant_id)
+    _log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")  # ends no_activity: its task completed
+    _refresh(redis, tenant_id, ["d-1002"])
+    [done] = [t for t in _task_of(crm, "d-1002", "Get back in touch")]
+    assert done["status"] == "completed"
+
+    _hand_to(crm, "d-1002", "u-claire")
+    _refresh(redis, tenant_id, ["d-1002"])
+    [done] = [t for t in _task_of(crm, "d-1002", "Get back in touch")]
+    assert done["owner_id"] == "u-tom"
+    assert {t["owner_id"] for t in _open_tasks_of(crm, "d-1002")} == {"u-claire"}
+
+
+def test_a_deal_handed_to_a_deactivated_rep_hands_its_tasks_to_the_fallback_or_keeps_them(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    _refresh(redis, tenant_id)
+    _hand_to(crm, "d-1002", "u-gone", active=False)
+    _refresh(redis, tenant_id, ["d-1002"])
+    assert {t["owner_id"] for t in _open_tasks_of(crm, "d-1002")} == {"u-tom"}, (
+        "nobody active to take them: better with Tom than with nobody"
+    )
+    assert all(e.status == "done" for e in _effects(rt, tenant_id, TASK_OWNER))
+
+    document = {"tasks": {"fallback_owner": "u-claire"}}
+    tenants.save_settings(rt.store, tenant_id, document, changed_by="test", now=clock())
+    _hand_to(crm, "d-1002", "u-left", active=False)
+    _refresh(redis, tenant_id, ["d-1002"])
+    assert {t["owner_id"] for t in _open_tasks_of(crm, "d-1002")} == {"u-claire"}
+
+
+def test_a_task_whose_first_answer_was_lost_follows_the_deal_handed_over_meanwhile(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    """The CRM made the task for Tom but its answer was lost; before the retry found it, the
+    deal went to Claire. The retry finds Tom's task: it must still reach Claire."""
+    crm.add_fault("create_task", error="transient", after=True)
+    _refresh(redis, tenant_id, ["d-1002"])
+    [lost] = [t for t in crm.tasks().values() if t["deal_id"] == "d-1002" and t["key"] in {
+        e.key for e in _effects(rt, tenant_id, TASK) if e.status == "pending"}]  # fmt: skip
+    assert lost["owner_id"] == "u-tom"
+
+    _hand_to(crm, "d-1002", "u-claire")
+    _refresh(redis, tenant_id, ["d-1002"])
+    _after_stale(rt, clock, BACKOFF_CAP)
+    _after_stale(rt, clock, 0)
+
+    assert all(e.status == "done" for e in _effects(rt, tenant_id, TASK))
+    assert {t["owner_id"] for t in _open_tasks_of(crm, "d-1002")} == {"u-claire"}

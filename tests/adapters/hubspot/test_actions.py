@@ -369,3 +369,23 @@ def test_our_own_tasks_and_notes_are_not_the_deals_activities(
     ids = {a.id for a in bundle.activities}
     assert theirs in ids
     assert ours not in ids and note not in ids
+
+
+def test_a_task_handed_to_another_owner_only_while_open(
+    state: HubSpotState, adapter: HubSpotAdapter
+) -> None:
+    deal, owner = _deal_and_owner(state)
+    other = state.add_owner("ann@example.com", "Ann", "Other")
+    task, done, gone = (_task(adapter, deal, owner, key=k) for k in ("a", "b", "c"))
+    state.update_object("tasks", done, {"hs_task_status": "COMPLETED"})
+    state.archive_object("tasks", gone)
+    state.reset_counts()
+
+    assert adapter.reassign_task(task, other) is True
+    assert adapter.reassign_task(task, other) is True  # already hers: nothing sent
+    assert adapter.reassign_task(done, other) is False
+    assert adapter.reassign_task(gone, other) is False
+
+    assert state.get_object("tasks", task)["hubspot_owner_id"] == other
+    assert state.get_object("tasks", done)["hubspot_owner_id"] == owner
+    assert state.counts().get(UPDATE_TASK) == 1

@@ -173,3 +173,29 @@ def test_bad_arguments_before_any_call(org: SalesforceState, adapter: Salesforce
                             due=datetime(2026, 1, 1), key="k")  # fmt: skip
     with pytest.raises(ValueError, match="outbox key"):
         adapter.create_note(_deal(org), body="B", at=datetime.now(UTC), key="")
+
+
+def test_a_task_handed_to_another_owner_only_while_open_and_never_to_one_who_left(
+    org: SalesforceState, client: SalesforceClient, adapter: SalesforceAdapter
+) -> None:
+    opp = _deal(org)
+    ann, olga = (
+        org.insert("User", {"Username": f"{n}@vendor.example", "LastName": "Rep",
+                            "Email": f"{n}@vendor.example"})  # fmt: skip
+        for n in ("ann", "olga")
+    )
+    client.call("deactivate", lambda sf: sf.User.update(olga, {"IsActive": False}))
+    args = {"subject": "S", "body": "B", "due": datetime.now(UTC)}
+    task = adapter.create_task(opp, owner_id=None, key="k1", **args)
+    done = adapter.create_task(opp, owner_id=None, key="k2", **args)
+    adapter.complete_task(done)
+
+    assert adapter.reassign_task(task, ann) is True
+    assert org.records["Task"][task]["OwnerId"] == ann
+    with pytest.raises(OwnerInactive) as refused:
+        adapter.reassign_task(task, olga)
+    assert refused.value.owner_id == olga
+    assert adapter.reassign_task(done, ann) is False
+    assert org.records["Task"][done]["OwnerId"] == org.api_user_id
+    org.delete("Task", task)
+    assert adapter.reassign_task(task, ann) is False

@@ -70,3 +70,22 @@ def test_a_note_once_per_key_and_our_records_are_no_activity(account: Account) -
     assert {note, task}.isdisjoint(a.id for a in bundle.activities)
     with pytest.raises(ValueError, match="aware"):
         adapter.create_note(deal_id, body="b", at=datetime(2026, 12, 1), key="n2")
+
+
+def test_a_task_handed_to_another_owner_only_while_open(account: Account) -> None:
+    deal = account.state.records("deals")[0]
+    deal_id, owner = str(deal["id"]), str(deal["owner_id"])
+    other = next(str(u["id"]) for u in account.state.records("users") if str(u["id"]) != owner)
+    adapter = account.adapter()
+    task = adapter.create_task(deal_id, owner_id=owner, subject="s", body="b", due=DUE, key="k")
+    done = adapter.create_task(deal_id, owner_id=owner, subject="s", body="b", due=DUE, key="d")
+    adapter.complete_task(done)
+
+    assert adapter.reassign_task(task, other) is True
+    assert account.state.get("tasks", int(task))["owner_id"] == int(other)
+    assert adapter.reassign_task(done, other) is False
+    assert account.state.get("tasks", int(done))["owner_id"] == int(owner)
+    with pytest.raises(OwnerInactive):
+        adapter.reassign_task(task, "claire.manager")
+    account.state.delete("tasks", int(task))
+    assert adapter.reassign_task(task, other) is False
