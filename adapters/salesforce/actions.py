@@ -111,54 +111,40 @@ class SalesforceActions:
             raise
 
     def complete_task(self, task_id: str) -> None:
-        try:
-            task = self.client.call(
-                "read Task",
-                lambda sf: sf.restful(
-                    f"sobjects/Task/{task_id}", params={"fields": "Id,IsClosed"}, timeout=TIMEOUT
-                ),
-            )
-            if (task or {}).get("IsClosed"):
-                return
-            self.client.call(
-                "update Task",
-                lambda sf: sf.restful(
-                    f"sobjects/Task/{task_id}", method="PATCH", json={"Status": COMPLETED},
-                    timeout=TIMEOUT,
-                ),
-            )  # fmt: skip
-        except NotFound:
-            log.info("Salesforce org %s: task %s was deleted; nothing to complete",
+        if not self._update_open_task(task_id, {"Status": COMPLETED}):
+            log.info("Salesforce org %s: task %s was completed or deleted; nothing to complete",
                      self.client.org_id, task_id)  # fmt: skip
 
     def reassign_task(self, task_id: str, owner_id: str) -> bool:
         try:
-            task = self.client.call(
-                "read Task",
-                lambda sf: sf.restful(
-                    f"sobjects/Task/{task_id}", params={"fields": "Id,IsClosed,OwnerId"},
-                    timeout=TIMEOUT,
-                ),
-            )  # fmt: skip
-            if (task or {}).get("IsClosed"):
-                return False
-            if (task or {}).get("OwnerId") != owner_id:
-                self.client.call(
-                    "update Task",
-                    lambda sf: sf.restful(
-                        f"sobjects/Task/{task_id}", method="PATCH", json={"OwnerId": owner_id},
-                        timeout=TIMEOUT,
-                    ),
-                )  # fmt: skip
-            return True
-        except NotFound:
-            log.info("Salesforce org %s: task %s was deleted; nobody to hand it to",
-                     self.client.org_id, task_id)  # fmt: skip
-            return False
+            return self._update_open_task(task_id, {"OwnerId": owner_id})
         except InvalidRequest as error:
             if getattr(error, "code", None) == INACTIVE_OWNER:
                 raise OwnerInactive(str(error), owner_id) from error
             raise
+
+    def _update_open_task(self, task_id: str, values: dict[str, str]) -> bool:
+        """Set `values` on the task unless it is closed or deleted (False) or has them already."""
+        fields = ",".join(["Id", "IsClosed", *values])
+        try:
+            task = self.client.call(
+                "read Task",
+                lambda sf: sf.restful(
+                    f"sobjects/Task/{task_id}", params={"fields": fields}, timeout=TIMEOUT
+                ),
+            )
+            if (task or {}).get("IsClosed"):
+                return False
+            if any((task or {}).get(name) != value for name, value in values.items()):
+                self.client.call(
+                    "update Task",
+                    lambda sf: sf.restful(
+                        f"sobjects/Task/{task_id}", method="PATCH", json=values, timeout=TIMEOUT
+                    ),
+                )
+            return True
+        except NotFound:
+            return False
 
     def create_note(self, deal_id: str, *, body: str, at: datetime, key: str) -> str:
         token = ref_token(key)
