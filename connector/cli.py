@@ -13,6 +13,7 @@ from connector.commands import (
     cron_cmd,
     db_cmd,
     evaluate_cmd,
+    hubspot_cmd,
     jobs_cmd,
     sandbox_cmd,
     tenants_cmd,
@@ -20,7 +21,9 @@ from connector.commands import (
 )
 from connector.config import ConfigError
 
-COMMANDS = (evaluate_cmd, db_cmd, tenants_cmd, worker_cmd, cron_cmd, jobs_cmd, sandbox_cmd)
+COMMANDS = (
+    evaluate_cmd, db_cmd, tenants_cmd, worker_cmd, cron_cmd, jobs_cmd, hubspot_cmd, sandbox_cmd,
+)
 """Each module adds its sub-command with `register(subparsers)` and handles it in `run(args)`."""
 
 

@@ -275,7 +275,8 @@ def test_a_bad_choice_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
     "argv", [["db"], ["db", "upgrade"], ["db", "current"], ["db", "rotate-secrets"],
              ["tenants"], ["tenants", "add"], ["tenants", "list"], ["tenants", "api-key"],
              ["tenants", "api-key", "issue"], ["tenants", "api-key", "list"],
-             ["tenants", "api-key", "revoke"], ["tenants", "uninstall"]],
+             ["tenants", "api-key", "revoke"], ["tenants", "uninstall"],
+             ["hubspot"], ["hubspot", "subscriptions"]],
 )  # fmt: skip
 def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as caught:

@@ -23,6 +23,7 @@ import requests
 from cryptography.fernet import Fernet
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from adapters.hubspot.subscriptions import wanted
 from connector.app import create_app
 from connector.config import Config
 from connector.store import migrate
@@ -193,7 +194,9 @@ def product(
         with app_and_worker(
             base_env(database_url, redis_url), worker_log, lambda app_url: crm
         ) as (app_url, worker):
-            state.webhooks.configure(f"{app_url}/webhooks/hubspot")
+            # Exactly the subscriptions `dealradar hubspot subscriptions` tells a developer to
+            # set: the HubSpot journeys below prove they carry every change that matters.
+            state.webhooks.configure(f"{app_url}/webhooks/hubspot", subscriptions=wanted())
             yield Product(state, emulator, app_url, worker_log, database_url, redis_url, worker)
     finally:
         state.webhooks.stop()

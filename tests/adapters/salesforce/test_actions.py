@@ -180,9 +180,8 @@ def test_a_task_handed_to_another_owner_only_while_open_and_never_to_one_who_lef
 ) -> None:
     opp = _deal(org)
     ann, olga = (
-        org.insert("User", {"Username": f"{n}@vendor.example", "LastName": "Rep",
-                            "Email": f"{n}@vendor.example"})  # fmt: skip
-        for n in ("ann", "olga")
+        org.insert("User", {"Username": n, "LastName": "Rep", "Email": n})
+        for n in ("ann@vendor.example", "olga@vendor.example")
     )
     client.call("deactivate", lambda sf: sf.User.update(olga, {"IsActive": False}))
     args = {"subject": "S", "body": "B", "due": datetime.now(UTC)}
