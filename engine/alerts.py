@@ -9,6 +9,7 @@ is rendered from the facts, so what a rep reads and what the API returns cannot 
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -190,11 +191,25 @@ def _powermap_gap(ctx: Context, cfg: Mapping[str, Any]) -> Iterable[Facts]:
     )
 
 
+def _stage_threshold(stage: str, stage_name: str | None, cfg: Mapping[str, Any]) -> int:
+    """The days a deal may spend in its stage: a per-stage threshold, else the alert's days.
+
+    A stage is keyed by its id or by its name, as the admin reads it in the CRM. The pipeline's
+    thresholds (the first layer of a ChainMap, engine.settings) win over the organisation's
+    however either is keyed; within one layer the id wins over the name.
+    """
+    stages = cfg.get("stages", {})
+    layers = stages.maps if isinstance(stages, ChainMap) else (stages,)
+    for layer in layers:
+        for key in (stage, stage_name):
+            if key is not None and key in layer:
+                return layer[key]
+    return cfg["days"]
+
+
 def _stuck_in_stage(ctx: Context, cfg: Mapping[str, Any]) -> Iterable[Facts]:
     deal = ctx.bundle.deal
-    stages = cfg.get("stages", {})
-    # Keyed by the stage's id or by its name, as the admin reads it in the CRM.
-    threshold = stages.get(deal.stage, stages.get(deal.stage_name, cfg["days"]))
+    threshold = _stage_threshold(deal.stage, deal.stage_name, cfg)
     entered = deal.stage_entered_at.timestamp()
     days = ctx.moment.days_since(entered)
     if days < threshold:

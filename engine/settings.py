@@ -3,12 +3,14 @@
 A settings document may be partial; what it leaves out takes the default. Invalid documents give
 one error per field, with a dotted path an admin can act on (`alerts.no_activity.days: ...`).
 Pipeline overrides (`pipelines.<pipeline>.alerts.<code>`) are partial alert blocks laid over the
-organisation's blocks; `stuck_in_stage` also takes per-stage thresholds.
+organisation's blocks; `stuck_in_stage` also takes per-stage thresholds, the pipeline's asked
+before the organisation's.
 """
 
 from __future__ import annotations
 
 import copy
+from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -358,6 +360,23 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _lay_over(alerts: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """A pipeline's partial alert blocks laid over the organisation's, field by field.
+
+    `stuck_in_stage.stages` stays two layers, the pipeline's over the organisation's (a
+    ChainMap, which reads as the merged thresholds): only the deal knows that a stage id and a
+    stage name are one stage, so a flat merge would let the organisation's "98765432" beat the
+    pipeline's "Negotiation"; the rule asks each layer in turn instead.
+    """
+    resolved = _merge(alerts, override)
+    stages = override.get("stuck_in_stage", {}).get("stages")
+    if stages:
+        resolved["stuck_in_stage"]["stages"] = ChainMap(
+            copy.deepcopy(stages), alerts["stuck_in_stage"]["stages"]
+        )
+    return resolved
+
+
 def _move_neighbour(health: dict[str, Any]) -> dict[str, Any]:
     """Moving one cut point past the default of the other moves that one too (as in Dynamics)."""
     health = dict(health)
@@ -446,7 +465,9 @@ class Settings:
         if resolved is None:
             override = self.document["pipelines"].get(pipeline, {}).get("alerts", {})
             resolved = (
-                _merge(self.document["alerts"], override) if override else self.document["alerts"]
+                _lay_over(self.document["alerts"], override)
+                if override
+                else self.document["alerts"]
             )
             self._by_pipeline[pipeline] = resolved
         return resolved

@@ -390,6 +390,42 @@ def test_stuck_in_stage_per_stage_and_per_pipeline_thresholds() -> None:
     assert "stuck_in_stage" in alerts(doc, settings), "the override is for enterprise only"
 
 
+def _negotiation(days: int, org: dict[str, int], pipeline: dict[str, int]) -> dict:
+    """The alert for a deal `days` into HubSpot stage 98765432 ("Negotiation") of the
+    enterprise pipeline, with per-stage thresholds from the organisation and the pipeline."""
+    doc = bundle({"pipeline": "enterprise", "stage": "98765432", "stage_name": "Negotiation",
+                  "stage_entered_at": ago(days), "created_at": ago(days + 30)})  # fmt: skip
+    settings = only("stuck_in_stage", stages=org)
+    settings["pipelines"] = {"enterprise": {"alerts": {"stuck_in_stage": {"stages": pipeline}}}}
+    return alerts(doc, settings).get("stuck_in_stage", {})
+
+
+@pytest.mark.parametrize(
+    ("org", "pipeline"),
+    [
+        ({"98765432": 20}, {"Negotiation": 45}),
+        ({"Negotiation": 20}, {"98765432": 45}),
+        ({"98765432": 20, "Negotiation": 20}, {"Negotiation": 45}),
+    ],
+)
+def test_stuck_in_stage_pipeline_threshold_wins_however_either_keys_the_stage(
+    org: dict[str, int], pipeline: dict[str, int]
+) -> None:
+    """The enterprise pipeline gives Negotiation 45 days over the organisation's 20: a deal 30
+    days in is not stuck, whether the admin wrote the stage's id or its name at either level."""
+    assert _negotiation(30, org, pipeline) == {}
+    assert _negotiation(45, org, pipeline)["facts"]["threshold"] == 45
+
+
+def test_stuck_in_stage_the_organisations_threshold_holds_where_the_pipeline_names_none() -> None:
+    """Within one level the stage's id wins over its name; a pipeline that sets other stages
+    leaves the organisation's threshold for this one in force."""
+    found = _negotiation(25, {"98765432": 25, "Negotiation": 40}, {"Discovery": 5})
+    assert found["facts"]["threshold"] == 25
+    found = _negotiation(25, {"Negotiation": 40}, {"98765432": 25, "Negotiation": 60})
+    assert found["facts"]["threshold"] == 25
+
+
 @pytest.mark.parametrize(("overdue", "fires"), [(0, False), (1, True)])
 def test_close_date_passed(overdue: int, fires: bool) -> None:
     close = date.fromordinal(NOW.date().toordinal() - overdue).isoformat()
