@@ -17,7 +17,10 @@ whole words only.
   former-marker opening the title (former, ex, retired, ancien) makes the whole title None.
   Before matching, "reference phrases" are removed: a preposition, an optional article and a
   level word ("to the CEO", "auprès du PDG", "of the Founder & CEO") name somebody else, so
-  "Office of the CEO" is None while "Directeur de cabinet du Président" stays director.
+  "Office of the CEO" is None while "Directeur de cabinet du Président" stays director. So
+  does a level word written possessively ("CEO's Chief of Staff": the job after it decides),
+  named right after a staff job ("Chief of Staff, CEO", "Chargé de mission DG"), or naming
+  an office ("CEO Office Manager"; but "CEO, Office Depot" is the CEO).
 
 ``extra`` lets an admin add phrases per level (e.g. "Gérant" as c_level). They are matched
 as whole-word literal phrases on the normalized title, can only raise the built-in level,
@@ -127,6 +130,18 @@ _DEMOTE = re.compile(
 )
 
 _PREPOSITION = r"(?:to|for|of|aupres de|aupres du|du|de|des|au|aux|a)"
+# Jobs done for somebody, who may be named straight after them: "Chief of Staff, CEO",
+# "Chargé de mission DG" (normalization has dropped the comma).
+_STAFF = r"(?:chief of staff|chef de cabinet|chargee? de mission)"
+# "CEO Office Manager" works in the CEO's office; "CEO, Office Depot" is still the CEO, so
+# only these words (or the end of the title) may follow "office".
+_OFFICE_JOB = (
+    r"(?:manager|coordinator|administrator|assistant|associate|analyst|lead|head|director"
+    r"|chief|staff|team|operations)"
+)
+_POSSESSIVE = "'s"
+"""How _pre_normalize writes an English possessive: normalize() never leaves an apostrophe,
+so the mark cannot come from the title's own words."""
 _ARTICLE = r"(?:the|la|le|les|l)"
 # Adjectives that may sit between the article and the person referred to:
 # "Advisor to the Group CEO", "Chief of Staff to the Executive Vice President".
@@ -134,17 +149,24 @@ _MODIFIER = r"(?:group|groupe|global|company|deputy|acting|interim|senior|execut
 
 
 def _reference_pattern(tokens: str) -> re.Pattern[str]:
-    """Preposition + optional article + a level word, chained by &/and/et.
+    """Level words (chained by &/and/et) that name somebody else, in one of four forms.
 
-    The preposition is kept (group "lead") so that removing the person leaves phrases
-    like "head of" intact: "Head of the CEO Office" is still a director. Words joined by
-    a bare space are not chained on purpose: after normalization "Advisor to the CEO,
-    President of X" has lost its comma, and X's president should keep the title.
+    * A preposition and an optional article before them ("to the CEO", "du PDG"). The
+      preposition is kept (group "lead") so that removing the person leaves phrases like
+      "head of" intact: "Head of the CEO Office" is still a director.
+    * A job done for somebody just before them ("Chief of Staff, CEO"); the job is kept.
+    * A possessive after them ("CEO's Chief of Staff"): the job after it decides.
+    * "office" after them, ending the title or followed by a job ("CEO Office Manager").
+
+    Words joined by a bare space are not chained on purpose: after normalization "Advisor to
+    the CEO, President of X" has lost its comma, and X's president should keep the title.
     """
     item = rf"(?:{_MODIFIER} ){{0,2}}(?:{tokens})\b"
+    chain = rf"{item}(?: (?:&|and|et) (?:{_ARTICLE} )?{item})*"
     return re.compile(
-        rf"\b(?P<lead>{_PREPOSITION} (?:{_ARTICLE} )?){item}"
-        rf"(?: (?:&|and|et) (?:{_ARTICLE} )?{item})*"
+        rf"\b(?P<lead>(?:{_PREPOSITION}|{_STAFF}) (?:{_ARTICLE} )?){chain}"
+        rf"|\b{chain} {_POSSESSIVE}(?= |$)"
+        rf"|\b{chain}(?= office(?: {_OFFICE_JOB}\b|$))"
     )
 
 
@@ -153,14 +175,23 @@ _REFERENCE = _reference_pattern(_ALL_LEVEL_TOKENS)
 
 
 def _strip_references(norm: str, pattern: re.Pattern[str]) -> str:
-    # Re-collapse spaces so multi-word rules ("vice president") still see one space.
-    return " ".join(pattern.sub(r"\g<lead>", norm).split())
+    # Re-collapse spaces so multi-word rules ("vice president") still see one space, and
+    # turn a possessive left standing ("Women's") back into what normalize() makes of it.
+    text = pattern.sub(r"\g<lead>", norm).replace(_POSSESSIVE, "s")
+    return " ".join(text.split())
+
+
+_APOSTROPHE_S = re.compile(r"['’]s\b", re.IGNORECASE)
 
 
 def _pre_normalize(title: str) -> str:
     # A slash or plus between roles means "and"; keeping it as "&" lets reference phrases
     # chain through it ("to the Founder/CEO") while normalize() itself stays as specified.
-    return normalize(title.replace("/", " & ").replace("+", " & "))
+    title = title.replace("/", " & ").replace("+", " & ")
+    # normalize() would make "CEO's" the "ceo s" of "Directeur S.I.", so the possessive is
+    # marked first, outside the words normalize() can produce.
+    parts = (normalize(part) for part in _APOSTROPHE_S.split(title))
+    return " ".join(f" {_POSSESSIVE} ".join(parts).split())
 
 
 def _match_level(text: str) -> str | None:
@@ -172,7 +203,7 @@ def _match_level(text: str) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _builtin(title: str) -> tuple[str, str | None, bool]:
-    """(normalized title, built-in level ignoring demotion, demoted?) for a raw title."""
+    """(normalized title, possessives marked; built-in level ignoring demotion; demoted?)."""
     norm = _pre_normalize(title)
     text = _strip_references(norm, _REFERENCE)
     return norm, _match_level(text), _DEMOTE.search(text) is not None

@@ -336,6 +336,17 @@ def test_powermap_gap_on_the_closing_day_says_today() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "title",
+    ["CEO's Chief of Staff", "Chief of Staff, CEO", "Chief of Staff - CEO Office",
+     "CEO Office Manager", "Chargé de mission DG"],
+)  # fmt: skip
+def test_powermap_gap_not_hidden_by_someone_working_for_the_ceo(title: str) -> None:
+    """The only active contact works for the CEO; the deal has nobody senior engaged."""
+    found = alerts(_powermap(5, title=title), only("powermap_gap", min_level="c_level"))
+    assert found["powermap_gap"]["facts"]["highest_level"] is None
+
+
 def test_powermap_gap_extra_titles() -> None:
     doc = _powermap(5, title="Gérant")
     assert "powermap_gap" in alerts(doc, only("powermap_gap"))

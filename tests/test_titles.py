@@ -194,6 +194,27 @@ TITLES: list[tuple[str, str | None]] = [
     ("Advisor to the Group CEO", NONE),
     ("Advisor to the Vice President", NONE),
     ("Rattachée à la Présidente", NONE),
+    # --- None: someone else's, written possessively or named after the job ---
+    ("CEO's Chief of Staff", NONE),
+    ("The CEO’s Chief of Staff", NONE),
+    ("Founder & CEO's Chief of Staff", NONE),
+    ("Group CEO's Executive Assistant", NONE),
+    ("CEO's Office", NONE),
+    ("CEO'S OFFICE MANAGER", NONE),
+    ("VP Sales, CEO's Office", VP),
+    ("Director, CEO's Office", DIR),
+    ("Women's Health Director", DIR),
+    ("Chief of Staff, CEO", NONE),
+    ("Chief of Staff - CEO Office", NONE),
+    ("Chief of Staff, VP Operations", NONE),
+    ("Chief of Staff & CFO", C),
+    ("CEO Office Manager", NONE),
+    ("CEO Office", NONE),
+    ("CFO Office Director", DIR),
+    ("CEO, Office Depot France", C),
+    ("Chargé de mission DG", NONE),
+    ("Chargée de mission Président", NONE),
+    ("Chef de cabinet PDG", NONE),
     # --- None: former roles ---
     ("Former CEO", NONE),
     ("Ancien DG", NONE),
@@ -276,6 +297,13 @@ def test_extra_reference_to_someone_else_does_not_count() -> None:
     extra = {"c_level": ["Gérant"]}
     assert seniority("Assistante du Gérant", extra) is None
     assert seniority("Conseiller du Gérant", extra) is None
+
+
+def test_extra_possessive_reference_does_not_count() -> None:
+    extra = {"c_level": ["Gérant"]}
+    assert seniority("Gérant's Assistant", extra) is None
+    assert seniority("Gérant's Chief of Staff", extra) is None
+    assert seniority("Gérant, Dupont's", extra) == C
 
 
 def test_extra_phrase_is_exempt_from_support_demotion() -> None:
