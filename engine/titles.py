@@ -15,6 +15,9 @@ whole words only.
   initialisms DSI, DAF, DRH and DCG (heads of IT, finance, HR, management control).
 * Demotions. A support or trainee word (assistant, secrétaire, intern, stagiaire, ...) or a
   former-marker opening the title (former, ex, retired, ancien) makes the whole title None.
+  A former-marker further on (also formerly, previously, anciennement) removes the past job
+  it opens, up to the next comma, bracket, bar, slash or spaced dash, so today's job decides:
+  "Head of Sales (former CEO)" is a director, "CEO (ex-intern)" C-level.
   Before matching, "reference phrases" are removed: a preposition, an optional article and a
   level word ("to the CEO", "auprès du PDG", "of the Founder & CEO") name somebody else, so
   "Office of the CEO" is None while "Directeur de cabinet du Président" stays director. So
@@ -125,7 +128,8 @@ _LEVEL_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _DEMOTE = re.compile(
     r"\b(?:assistant(?! (?:vice ?president|vp|director)\b)|assistante|secretary|secretaire"
     r"|intern|stagiaire|alternante?|apprentie?)\b"
-    # A former-marker only opens a title: "Ex-CEO" was, "VP Sales (ex-Google)" still is.
+    # A former-marker opening a title makes it all the past: "Ex-CEO" was. One further on
+    # opens a past job, which _pre_normalize has already removed (see _PAST_JOB).
     r"|^(?:former|ex|retired|ancien(?:ne)?)\b"
 )
 
@@ -183,11 +187,23 @@ def _strip_references(norm: str, pattern: re.Pattern[str]) -> str:
 
 _APOSTROPHE_S = re.compile(r"['’]s\b", re.IGNORECASE)
 
+# A former-marker after the first word opens a past job, which runs to the next comma,
+# bracket, bar, slash or spaced dash: "VP Sales, ex-CEO of Foo" is a VP today, "CEO
+# (ex-intern)" a CEO. Removing what follows a marker even when it is no job ("ex-Google")
+# changes nothing, since an employer's name carries no level. A marker opening the title
+# is left to _DEMOTE: the whole title is then the past. A marker glued to the word before
+# by a slash or "&" is no marker: "CX/EX Director" (employee experience) is a director.
+_PAST_JOB = re.compile(
+    r"(?<=\w)(?![/&+]\w)(?P<gap>\W+?)\b(?:former(?:ly)?|ex|retired|previously|ancien(?:ne|nement)?)\b"
+    r".*?(?=\s[-–—]\s|[,;()\[\]|/·]|$)",
+    re.IGNORECASE,
+)
+
 
 def _pre_normalize(title: str) -> str:
     # A slash or plus between roles means "and"; keeping it as "&" lets reference phrases
     # chain through it ("to the Founder/CEO") while normalize() itself stays as specified.
-    title = title.replace("/", " & ").replace("+", " & ")
+    title = _PAST_JOB.sub(r"\g<gap>", title).replace("/", " & ").replace("+", " & ")
     # normalize() would make "CEO's" the "ceo s" of "Directeur S.I.", so the possessive is
     # marked first, outside the words normalize() can produce.
     parts = (normalize(part) for part in _APOSTROPHE_S.split(title))

@@ -347,6 +347,15 @@ def test_powermap_gap_not_hidden_by_someone_working_for_the_ceo(title: str) -> N
     assert found["powermap_gap"]["facts"]["highest_level"] is None
 
 
+def test_powermap_gap_reads_todays_job_not_a_past_one() -> None:
+    """A head of sales who once was a CEO is a director today; a CEO who started as an intern
+    is a CEO."""
+    c_level = only("powermap_gap", min_level="c_level")
+    found = alerts(_powermap(5, title="Head of Sales (former CEO)"), c_level)
+    assert found["powermap_gap"]["facts"]["highest_level"] == "director"
+    assert "powermap_gap" not in alerts(_powermap(5, title="CEO (ex-intern)"), c_level)
+
+
 def test_powermap_gap_extra_titles() -> None:
     doc = _powermap(5, title="Gérant")
     assert "powermap_gap" in alerts(doc, only("powermap_gap"))

@@ -224,6 +224,21 @@ TITLES: list[tuple[str, str | None]] = [
     # --- a former-marker later in the title is about the past employer, not the role ---
     ("VP Sales (ex-Google)", "vp"),
     ("Head of Growth, ex Criteo", "director"),
+    # --- a past job later in the title is gone: today's job decides ---
+    ("Head of Sales (former CEO)", DIR),
+    ("VP Sales, ex-CEO of Foo", VP),
+    ("VP Sales, Ex CEO, Board Advisor", VP),
+    ("Directeur commercial, ancien PDG de X", DIR),
+    ("Directrice marketing (ancienne DG)", DIR),
+    ("Advisor, previously Founder & CEO of Foo", NONE),
+    ("Account Executive | Formerly VP Sales", NONE),
+    ("Board Advisor (retired CEO)", NONE),
+    ("Founder & CEO (former Executive Assistant)", C),
+    ("CEO (ex-intern)", C),
+    ("Directeur Général, ancien stagiaire", C),
+    ("Founder/ex-CEO", C),
+    ("VP Sales (ex-CEO) & Founder", C),
+    ("CX/EX Director", DIR),
     ("Technicien CAO", NONE),
 ]
 
