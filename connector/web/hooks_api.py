@@ -9,13 +9,16 @@ returned (only its host). Thin handlers: validate, persist, answer; deliveries a
 
 Error policy: 422 for an invalid body or a URL the SSRF policy refuses (the reason in
 `errors.target_url` / `errors.url`), 404 for a hook or webhook the tenant does not have, 409 at
-MAX_HOOKS subscriptions, and the API's own 401/400/415/503 answers.
+MAX_HOOKS subscriptions, and the API's own 401/400/415/503 answers. A stored Slack URL that the
+current keys cannot decrypt is listed with its `problem`, never a 500 for the whole list.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,10 +32,13 @@ from adapters.standard_webhooks import new_secret
 from connector.notify.ssrf import MAX_URL_LENGTH, UnsafeUrl
 from connector.store.credentials import save_tokens
 from connector.store.models import Credential, Hook, HookDelivery
+from connector.store.secrets import SecretError
 from connector.store.times import from_db, to_db
 from connector.web import api
 from connector.web.api_schemas import NO_NUL
 from engine.notify_settings import NOTIFY_EVENTS, WEBHOOK_NAME
+
+log = logging.getLogger(__name__)
 
 MAX_HOOKS = 100
 """Subscriptions per tenant: each event is delivered to every one of them."""
@@ -115,9 +121,18 @@ class SlackWebhookInSchema(Schema):
 
 class SlackWebhookSchema(Schema):
     name = fields.String(required=True)
-    host = fields.String(required=True, metadata={"description": "The URL's host (the URL is a "
-                                                  "secret and never shown)"})  # fmt: skip
+    host = fields.String(
+        required=True, allow_none=True,
+        metadata={"description": "The URL's host (the URL is a secret and never shown); null "
+                  "when the stored URL cannot be read (see `problem`)"},
+    )  # fmt: skip
     updated_at = fields.DateTime(required=True)
+    problem = fields.String(
+        required=True, allow_none=True,
+        metadata={"description": "Null when the webhook can be used; otherwise why not and what "
+                  "to do, e.g. a URL the app's current secret keys cannot read (after a key "
+                  "rotation), to be stored again with PUT"},
+    )  # fmt: skip
 
 
 class SlackWebhookListSchema(Schema):
@@ -233,14 +248,15 @@ def put_slack_webhook(body: dict[str, Any], name: str) -> dict[str, Any]:
     now = services.clock()
     save_tokens(services.store, services.box, g.tenant, {"url": body["url"]}, None, now,
                 name=SLACK_PREFIX + name)  # fmt: skip
-    return {"name": name, "host": urlsplit(body["url"]).hostname or "", "updated_at": now}
+    return _slack_out(name, body["url"], now)
 
 
 @api.bp.get("/slack-webhooks")
 @api.bp.response(200, SlackWebhookListSchema)
 @api._errors(401)
 def list_slack_webhooks() -> dict[str, Any]:
-    """The stored Slack webhooks: names and hosts (the URLs are secrets)."""
+    """The stored Slack webhooks: names and hosts (the URLs are secrets), and for one that
+    cannot be used, why (`problem`)."""
     services = api._services()
     with services.store.tenant(g.tenant) as s:
         rows = s.scalars(
@@ -248,18 +264,33 @@ def list_slack_webhooks() -> dict[str, Any]:
             .where(Credential.name.startswith(SLACK_PREFIX, autoescape=True))
             .order_by(Credential.name)
         ).all()
-        sealed = [(r.name, r.ciphertext, r.updated_at) for r in rows]
+        sealed = [(r.name.removeprefix(SLACK_PREFIX), r.ciphertext, r.updated_at) for r in rows]
     items = []
-    for credential, ciphertext, updated_at in sealed:
-        url = services.box.open(g.tenant, ciphertext).get("url", "")
-        items.append(
-            {
-                "name": credential.removeprefix(SLACK_PREFIX),
-                "host": urlsplit(url).hostname or "",
-                "updated_at": from_db(updated_at),
-            }
-        )
+    for name, ciphertext, updated_at in sealed:
+        try:
+            url = services.box.open(g.tenant, ciphertext).get("url", "")
+        except SecretError:
+            # A key dropped from DEALRADAR_SECRET_KEYS (or a copied row) spoils this one URL:
+            # the others stay listed, and this one says how to mend it.
+            log.warning("Slack webhook %r of tenant %s cannot be decrypted", name, g.tenant)
+            items.append(_unreadable_slack_out(name, from_db(updated_at)))
+        else:
+            items.append(_slack_out(name, url, from_db(updated_at)))
     return {"items": items}
+
+
+def _slack_out(name: str, url: str, updated_at: datetime) -> dict[str, Any]:
+    host = urlsplit(url).hostname or ""
+    return {"name": name, "host": host, "updated_at": updated_at, "problem": None}
+
+
+def _unreadable_slack_out(name: str, updated_at: datetime) -> dict[str, Any]:
+    problem = (
+        "the stored URL cannot be read with the app's current secret keys "
+        "(DEALRADAR_SECRET_KEYS: was its key dropped after a rotation?); notifications naming "
+        f"it fail until it is stored again with PUT /api/v1/slack-webhooks/{name}"
+    )
+    return {"name": name, "host": None, "updated_at": updated_at, "problem": problem}
 
 
 @api.bp.delete(_SLACK)

@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connector.store.models import Credential, Hook, HookDelivery
+from connector.store.secrets import TokenBox
 from connector.store.tenants import create_tenant
 from tests.web.test_openapi import CHECKS, schema
 
@@ -146,6 +148,34 @@ def test_slack_webhooks_are_stored_sealed_and_never_shown(app: Flask, client: Fl
     assert client.delete("/api/v1/slack-webhooks/sales-team", headers=auth).status_code == 204
     assert client.delete("/api/v1/slack-webhooks/sales-team", headers=auth).status_code == 404
     assert client.get("/api/v1/slack-webhooks", headers=auth).get_json()["items"] == []
+
+
+def test_a_webhook_sealed_under_a_dropped_key_is_listed_with_how_to_mend_it(
+    app: Flask, client: FlaskClient
+) -> None:
+    """After a key rotation that dropped a key too soon, the whole list answered 500: every
+    webhook is listed, the unreadable one saying so and how to store it again."""
+    tenant_id, auth = _key(app)
+    url = "https://hooks.example.com/services/T000/B000/XXXX"
+    for name in ("sales", "support"):
+        assert client.put(f"/api/v1/slack-webhooks/{name}", json={"url": url},
+                          headers=auth).status_code == 200  # fmt: skip
+    lost_key = TokenBox((Fernet.generate_key().decode(),)).seal(tenant_id, {"url": url})
+    with app.extensions["dealradar"].store.tenant(tenant_id) as s:
+        s.execute(update(Credential).where(Credential.name == "slack:sales")
+                  .values(ciphertext=lost_key))  # fmt: skip
+    listing = schema["/api/v1/slack-webhooks"]["GET"].Case()
+    listed = listing.call_and_validate(app=app, headers=auth, checks=CHECKS)  # as documented
+    assert listed.status_code == 200
+    sales, support = listed.json()["items"]
+    assert (sales["name"], sales["host"]) == ("sales", None)
+    assert "cannot be read" in sales["problem"]
+    assert "PUT /api/v1/slack-webhooks/sales" in sales["problem"]
+    assert (support["host"], support["problem"]) == ("hooks.example.com", None)
+    assert client.put("/api/v1/slack-webhooks/sales", json={"url": url},
+                      headers=auth).status_code == 200  # fmt: skip
+    mended = client.get("/api/v1/slack-webhooks", headers=auth).get_json()["items"]
+    assert [w["problem"] for w in mended] == [None, None]
 
 
 def test_stored_hooks_and_webhooks_answer_as_documented(app: Flask) -> None:
