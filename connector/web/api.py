@@ -24,6 +24,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
+from functools import wraps
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from flask import Flask, Response, current_app, g, jsonify, request
@@ -156,6 +157,19 @@ def _errors(*codes: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return decorator
 
 
+def _json_body(func: Callable[..., Any]) -> Callable[..., Any]:
+    """For a view taking a JSON body, above its `arguments` (or before it reads the body): a
+    body that is not JSON is 415, a malformed one 400, as documented. Without it webargs takes
+    a form-encoded body for no body at all, and answers 422 "Missing data"."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        request.get_json()  # 415 when not JSON, 400 when malformed; cached for the parser
+        return func(*args, **kwargs)
+
+    return _errors(400, 415)(wrapper)
+
+
 # --- authentication and errors ------------------------------------------------------------------
 
 
@@ -278,9 +292,10 @@ def get_settings() -> dict[str, Any]:
 
 
 @bp.put("/settings")
+@_json_body
 @bp.doc(requestBody=_SETTINGS_BODY)
 @bp.response(200, SettingsOutSchema)
-@_errors(400, 401, 409, 415, 422)
+@_errors(401, 409, 422)
 def put_settings() -> dict[str, Any]:
     """Replace the settings document; saved as a new version."""
     try:
@@ -290,9 +305,10 @@ def put_settings() -> dict[str, Any]:
 
 
 @bp.patch("/settings")
+@_json_body
 @bp.doc(requestBody=_PATCH_BODY)
 @bp.response(200, SettingsOutSchema)
-@_errors(400, 401, 409, 415, 422)
+@_errors(401, 409, 422)
 def patch_settings() -> dict[str, Any]:
     """Change part of the settings document; saved as a new version. Applied to the latest
     version: a patch saved meanwhile by someone else is kept, not overwritten."""
@@ -346,7 +362,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def _json_object() -> dict[str, Any]:
-    body = request.get_json()  # 415 when not JSON, 400 when malformed
+    body = request.get_json()  # JSON: _json_body checked it
     if not isinstance(body, dict):
         _invalid({"settings": ["must be a JSON object"]}, "the body must be a JSON object")
     return body
@@ -616,9 +632,10 @@ def _day(value: str | None) -> date | None:
 
 
 @bp.post(f"{_DEAL}/mutes")
+@_json_body
 @bp.arguments(MuteInSchema)
 @bp.response(201, MuteSchema)
-@_errors(400, 401, 404)
+@_errors(401, 404)
 def add_mute(mute: dict[str, Any], deal_id: str) -> dict[str, Any]:
     """Mute one alert on the deal until a day (replacing any mute of that alert there); the deal
     is re-evaluated soon after, so that its alerts and CRM fields follow."""

@@ -143,9 +143,10 @@ class SlackWebhookListSchema(Schema):
 
 
 @api.bp.post("/hooks")
+@api._json_body
 @api.bp.arguments(HookInSchema)
 @api.bp.response(201, HookCreatedSchema)
-@api._errors(400, 401, 409, 415, 422)
+@api._errors(401, 409, 422)
 def subscribe(body: dict[str, Any]) -> dict[str, Any]:
     """Subscribe a target URL to events; the answer carries the signing secret, once."""
     services = api._services()
@@ -235,9 +236,10 @@ def _hook_out(hook: Hook, deliveries: dict[str, Any] | None = None) -> dict[str,
 
 
 @api.bp.put(_SLACK)
+@api._json_body
 @api.bp.arguments(SlackWebhookInSchema)
 @api.bp.response(200, SlackWebhookSchema)
-@api._errors(400, 401, 415, 422)
+@api._errors(401, 422)
 def put_slack_webhook(body: dict[str, Any], name: str) -> dict[str, Any]:
     """Store (or replace) a Slack incoming webhook under a name that settings refer to
     (`notifications.slack`, `notifications.reps.<id>.slack`)."""

@@ -375,6 +375,31 @@ def test_a_settings_body_must_be_a_json_object(
     assert {"error", "detail"} <= set(response.json)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "documented"),
+    [
+        ("PUT", "/api/v1/settings", "/api/v1/settings"),
+        ("PATCH", "/api/v1/settings", "/api/v1/settings"),
+        ("POST", "/api/v1/deals/d-1002/mutes", "/api/v1/deals/{deal_id}/mutes"),
+        ("POST", "/api/v1/hooks", "/api/v1/hooks"),
+        ("PUT", "/api/v1/slack-webhooks/sales", "/api/v1/slack-webhooks/{name}"),
+    ],
+)
+def test_a_form_instead_of_json_is_415_wherever_a_body_is_taken(
+    client: FlaskClient, services: Services, a: Tenant, method: str, path: str, documented: str
+) -> None:
+    """A form-encoded body got 422 "Missing data" from the hooks, Slack webhooks and mutes,
+    where the document and the settings say 415: not JSON."""
+    seed_examples(services, a)
+    form = "target_url=https://hooks.example.com/x&url=https://hooks.example.com/s&until=2027-01-15"
+    response = client.open(path, method=method, headers=a.headers, data=form,
+                           content_type="application/x-www-form-urlencoded")  # fmt: skip
+    assert response.status_code == 415, response.json
+    assert "application/json" in response.json["detail"]
+    spec = client.get("/api/v1/openapi.json").json
+    assert "415" in spec["paths"][documented][method.lower()]["responses"]
+
+
 def test_a_body_nested_too_deeply_to_parse_is_400(client: FlaskClient, a: Tenant) -> None:
     deep = "[" * 100_000 + "]" * 100_000
     for method in ("PUT", "PATCH"):
