@@ -18,7 +18,12 @@ from connector.store.credentials import load_tokens, save_tokens
 from connector.store.db import Store
 from connector.store.models import Credential, Hook
 from connector.store.secrets import TokenBox
-from connector.store.tenants import create_tenant, list_tenants, tenant_for_api_key
+from connector.store.tenants import (
+    create_tenant,
+    list_api_keys,
+    list_tenants,
+    tenant_for_api_key,
+)
 from tests.store.test_migrations import HEAD
 
 ROOT = Path(__file__).parent.parent
@@ -231,6 +236,28 @@ def test_an_uninstalled_tenant_keeps_no_secret_and_its_keys_stop(
             assert s.scalars(select(Credential)).all() == []
         code, _, err = _run(capsys, "tenants", "uninstall", "nope", "--database-url", url)
         assert code == 2 and "dealradar tenants list" in err
+    finally:
+        store.dispose()
+
+
+def test_no_api_key_is_issued_for_an_uninstalled_tenant_whose_keys_are_refused(
+    url: str, capsys: pytest.CaptureFixture
+) -> None:
+    """`api-key issue` printed a key for an uninstalled tenant, which the API refused like the
+    lost one: now it issues none and says the tenant must be installed again."""
+    _a_tenant(url, capsys)
+    store = Store(url)
+    try:
+        [tenant] = list_tenants(store)
+        _run(capsys, "tenants", "uninstall", tenant.id, "--reason", "the customer left",
+             "--database-url", url)  # fmt: skip
+        code, out, err = _run(capsys, "tenants", "api-key", "issue", tenant.id,
+                              "--database-url", url)  # fmt: skip
+        assert (code, out) == (2, "")
+        assert "uninstalled (the customer left)" in err and "installed again" in err
+        assert "/install/hubspot" in err
+        [initial] = list_api_keys(store, tenant.id)
+        assert initial.label == "initial", "no key added"
     finally:
         store.dispose()
 

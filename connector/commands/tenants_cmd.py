@@ -48,6 +48,8 @@ from connector.store.tenants import (
     find_tenant,
     get_tenant,
     issue_api_key,
+    keys_refused,
+    keys_refused_because,
     list_api_keys,
     list_tenants,
     revoke_api_key,
@@ -398,8 +400,15 @@ def run_uninstall(args: argparse.Namespace) -> int:
 
 def run_key_issue(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
+
+    def issue(store: Store) -> str:
+        tenant = get_tenant(store, args.tenant_id)
+        if keys_refused(tenant):  # the key shown would be refused like the others: say why
+            raise CommandError(f"no API key issued: {keys_refused_because(tenant)}")
+        return issue_api_key(store, args.tenant_id, args.label, now)
+
     try:
-        key = in_store(args, lambda store: issue_api_key(store, args.tenant_id, args.label, now))
+        key = in_store(args, issue)
     except (CommandError, TenantError) as exc:
         return fail("tenants api-key issue", str(exc))
     print(f"API key issued for tenant {args.tenant_id}")

@@ -223,11 +223,29 @@ def adopt_timezone(store: Store, tenant_id: str, timezone: str, now: datetime) -
 
 
 def issue_api_key(store: Store, tenant_id: str, label: str, now: datetime) -> str:
-    """A new API key for the tenant; returns its plaintext, which is not kept anywhere."""
+    """A new API key for the tenant; returns its plaintext, which is not kept anywhere. Like
+    the tenant's other keys, it is refused while the tenant is uninstalled (`keys_refused`)."""
     _fits("label", label, ApiKey.label)
     with store.tenant(tenant_id) as s:
         _require(s, tenant_id)
         return _add_api_key(s, tenant_id, label, to_db(now))
+
+
+def keys_refused_because(tenant: Tenant) -> str:
+    """Why the tenant's API keys are refused, and what makes them work again, for whoever holds
+    one of them (an admin of that tenant: nothing of another tenant is told)."""
+    return (
+        f"tenant {tenant.id} is {tenant.status} ({tenant.status_reason or 'no reason given'}): "
+        "its API keys, new ones included, are refused until Deal Radar is installed again for "
+        f"its {tenant.crm} account (PUBLIC_URL/install/{tenant.crm}); the reinstall makes its "
+        "keys work again"
+    )
+
+
+def keys_refused(tenant: Tenant) -> bool:
+    """Whether the tenant refuses all its API keys (uninstalled). A suspended tenant's keys still
+    work: its admin reads and fixes settings through them."""
+    return tenant.status == "uninstalled"
 
 
 def list_api_keys(store: Store, tenant_id: str) -> list[ApiKey]:
@@ -258,23 +276,43 @@ def tenant_for_api_key(store: Store, key: str, now: datetime) -> str | None:
     tenant. Never raises on bad input, never logs the key.
     """
     at = to_db(now)
-    if not isinstance(key, str) or len(key) != API_KEY_LENGTH or not key.startswith(API_KEY_PREFIX):
+    if not _well_formed(key):
         return None
-    digest = _hash(key)
     with store.all_tenants("API key authentication: the key is what names the tenant") as s:
-        row = s.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
-        # The index lookup finds the row; the constant-time compare is what decides.
-        if row is None or not hmac.compare_digest(row.key_hash, digest):
-            return None
-        if row.revoked_at is not None:
-            return None
-        tenant = s.get(Tenant, row.tenant_id)
-        if tenant is None or tenant.status == "uninstalled":
+        row = _live_key(s, key)
+        tenant = s.get(Tenant, row.tenant_id) if row is not None else None
+        if row is None or tenant is None or keys_refused(tenant):
             return None
         last = from_db(row.last_used_at)
         if last is None or at - last >= LAST_USED_RESOLUTION:
             row.last_used_at = at
         return row.tenant_id
+
+
+def refusing_tenant(store: Store, key: str) -> Tenant | None:
+    """The tenant of a live (unrevoked) API key that tenant_for_api_key refused because the
+    tenant refuses its keys (uninstalled), so that the 401 can say so; None for any other key.
+    Only the key's holder learns of its own tenant."""
+    if not _well_formed(key):
+        return None
+    with store.all_tenants("API key refusal: the key is what names the tenant") as s:
+        row = _live_key(s, key)
+        tenant = s.get(Tenant, row.tenant_id) if row is not None else None
+        return tenant if tenant is not None and keys_refused(tenant) else None
+
+
+def _well_formed(key: object) -> bool:
+    return isinstance(key, str) and len(key) == API_KEY_LENGTH and key.startswith(API_KEY_PREFIX)
+
+
+def _live_key(s: Session, key: str) -> ApiKey | None:
+    """The unrevoked key row a well-formed key is, or None."""
+    digest = _hash(key)
+    row = s.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+    # The index lookup finds the row; the constant-time compare is what decides.
+    if row is None or not hmac.compare_digest(row.key_hash, digest):
+        return None
+    return row if row.revoked_at is None else None
 
 
 # --- settings -----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from connector.store.tenants import (
     list_api_keys,
     revoke_api_key,
     set_status,
+    uninstall_tenant,
 )
 from connector.web import api
 from engine.model import load_bundle
@@ -168,6 +169,23 @@ def test_a_key_in_another_scheme_is_not_taken(client: FlaskClient, a: Tenant) ->
 
 def test_x_api_key_is_accepted(client: FlaskClient, a: Tenant) -> None:
     assert client.get("/api/v1/settings", headers={"X-Api-Key": a.key}).status_code == 200
+
+
+def test_an_uninstalled_tenants_key_is_told_to_install_again_not_to_get_a_new_key(
+    client: FlaskClient, services: Services, a: Tenant, b: Tenant
+) -> None:
+    """The 401 told an uninstalled tenant's admin to issue a new key, which was refused too."""
+    fresh = issue_api_key(services.store, a.id, "before the uninstall", NOW)
+    uninstall_tenant(services.store, a.id, "the customer left", NOW)
+    for key in (a.key, fresh):
+        response = client.get("/api/v1/settings", headers={"Authorization": f"Bearer {key}"})
+        assert response.status_code == 401
+        detail = response.json["detail"]
+        assert "uninstalled (the customer left)" in detail and "installed again" in detail
+        assert "api-key issue" not in detail
+    assert client.get("/api/v1/settings", headers=b.headers).status_code == 200
+    unknown = client.get("/api/v1/settings", headers={"X-Api-Key": "drk_" + "z" * 40})
+    assert "uninstalled" not in unknown.json["detail"], "an unknown key learns of no tenant"
 
 
 def test_a_revoked_key_is_401_and_the_tenants_other_keys_still_work(
