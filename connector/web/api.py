@@ -181,10 +181,11 @@ def _services() -> Services:
 
 
 def _presented_key() -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, credentials = header.partition(" ")
-        return credentials.strip() if scheme.lower() == "bearer" else None
+    """A Bearer Authorization's key, else X-Api-Key's: an Authorization in another scheme (Basic,
+    added by a proxy or an HTTP client) is someone else's and must not hide the X-Api-Key."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return credentials.strip() or None
     return request.headers.get("X-Api-Key") or None
 
 

@@ -171,6 +171,16 @@ def test_x_api_key_is_accepted(client: FlaskClient, a: Tenant) -> None:
     assert client.get("/api/v1/settings", headers={"X-Api-Key": a.key}).status_code == 200
 
 
+def test_x_api_key_is_taken_beside_an_authorization_in_another_scheme(
+    client: FlaskClient, a: Tenant
+) -> None:
+    """A client (or a proxy) sending Basic credentials had its X-Api-Key ignored: 401."""
+    basic = {"Authorization": "Basic dXNlcjpwYXNz", "X-Api-Key": a.key}
+    assert client.get("/api/v1/settings", headers=basic).status_code == 200
+    bearer_wins = {"Authorization": "Bearer drk_" + "x" * 40, "X-Api-Key": a.key}
+    assert client.get("/api/v1/settings", headers=bearer_wins).status_code == 401
+
+
 def test_an_uninstalled_tenants_key_is_told_to_install_again_not_to_get_a_new_key(
     client: FlaskClient, services: Services, a: Tenant, b: Tenant
 ) -> None:
