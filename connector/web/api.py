@@ -657,11 +657,6 @@ def add_mute(mute: dict[str, Any], deal_id: str) -> dict[str, Any]:
     is re-evaluated soon after, so that its alerts and CRM fields follow."""
     services = _services()
     today = _local_today(g.tenant)
-    if mute["until"] <= today:
-        _invalid(
-            {"until": [f"must be after today ({today.isoformat()}): the alert is back that day"]},
-            "a mute must end in the future",
-        )
     row = {
         "tenant_id": g.tenant,
         "deal_id": deal_id,
@@ -671,10 +666,20 @@ def add_mute(mute: dict[str, Any], deal_id: str) -> dict[str, Any]:
         "created_at": to_db(services.clock()),
     }
     with services.store.tenant(g.tenant) as s:
-        _deal(s, deal_id)
+        _deal(s, deal_id)  # first: a deal the tenant lacks is 404, whatever the body says
+        _ends_after(mute["until"], today)
         upsert(s, Mute, [row], ("tenant_id", "deal_id", "code"))
     _refresh_soon(deal_id)
     return _mute_out(deal_id, row["code"], row["until"], row["created_by"], row["created_at"])
+
+
+def _ends_after(until: date, today: date) -> None:
+    """422 for a mute ending today or before: it would mute nothing."""
+    if until <= today:
+        _invalid(
+            {"until": [f"must be after today ({today.isoformat()}): the alert is back that day"]},
+            "a mute must end in the future",
+        )
 
 
 @bp.delete(f"{_DEAL}/mutes/{_CODE}")

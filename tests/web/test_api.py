@@ -701,7 +701,7 @@ def test_the_past_is_the_tenants_local_day(
     assert "2026-11-26" in response.json["errors"]["until"][0]
 
 
-def test_muting_an_unknown_deal_is_404_and_a_malformed_body_400(
+def test_muting_an_unknown_deal_is_404_whatever_the_date_and_a_malformed_body_400(
     client: FlaskClient, services: Services, a: Tenant
 ) -> None:
     seed_examples(services, a)
@@ -711,6 +711,13 @@ def test_muting_an_unknown_deal_is_404_and_a_malformed_body_400(
         json={"code": "no_activity", "until": "2026-12-01"},
     )
     assert unknown.status_code == 404
+    ended = client.post(
+        "/api/v1/deals/d-404/mutes",
+        headers=a.headers,
+        json={"code": "no_activity", "until": "2020-01-01"},
+    )
+    assert ended.status_code == 404, "not 422 for the date: the deal is what is wrong"
+    assert "d-404" in ended.json["detail"]
     malformed = client.post(
         "/api/v1/deals/d-1002/mutes",
         headers=a.headers,
