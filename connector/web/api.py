@@ -98,7 +98,15 @@ bp = Blueprint(
     description="A tenant's settings, deals, alerts, mutes and refreshes, by API key.",
 )
 _DEAL = f"/deals/<string(maxlength={CRM_ID.length}):deal_id>"
-_CODE = "<any({}):code>".format(", ".join(ALERT_CODES))
+_CODE = "<code>"
+"""Any segment, so that a misspelt code gets this API's 404 naming the codes, not Werkzeug's;
+the document lists the codes (_CODE_PARAMETER)."""
+_CODE_PARAMETER = {
+    "in": "path",
+    "name": "code",
+    "description": "The alert code whose mute is lifted",
+    "schema": {"type": "string", "enum": list(ALERT_CODES)},
+}
 
 _DESCRIPTIONS = {
     400: "The body is not valid JSON",
@@ -682,11 +690,13 @@ def _ends_after(until: date, today: date) -> None:
         )
 
 
-@bp.delete(f"{_DEAL}/mutes/{_CODE}")
+@bp.delete(f"{_DEAL}/mutes/{_CODE}", parameters=[_CODE_PARAMETER])
 @bp.response(204)
 @_errors(401, 404)
 def remove_mute(deal_id: str, code: str) -> Response:
     """Lift the mute of one alert on the deal; the deal is re-evaluated soon after."""
+    if code not in ALERT_CODES:
+        abort(404, message=f"no alert code {code!r}: use one of {', '.join(ALERT_CODES)}")
     gone = None
     if _lookable(deal_id, code):
         with _services().store.tenant(g.tenant) as s:

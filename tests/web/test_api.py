@@ -729,6 +729,18 @@ def test_muting_an_unknown_deal_is_404_whatever_the_date_and_a_malformed_body_40
     assert not_an_alert.status_code == 404
 
 
+def test_lifting_a_mute_of_a_misspelt_code_is_404_naming_the_codes(
+    client: FlaskClient, services: Services, a: Tenant
+) -> None:
+    """A typo in the code got Werkzeug's page-style 404, saying nothing of the code."""
+    seed_examples(services, a)
+    response = client.delete("/api/v1/deals/d-1002/mutes/no_activty", headers=a.headers)
+    assert response.status_code == 404
+    assert set(response.json) == {"error", "detail"}
+    assert "'no_activty'" in response.json["detail"]
+    assert "no_activity, no_meeting_scheduled" in response.json["detail"]
+
+
 # --- refresh and sweep --------------------------------------------------------------------------
 
 
