@@ -46,6 +46,8 @@ FREQUENCY_DAYS: dict[str, float] = {
 }
 """The expected communication frequencies, as the interval in days between two interactions."""
 
+KEY_SHOWN = 40
+"""Characters of an invalid map key (a pipeline's, a role label's) quoted in its error."""
 MAX_DAYS = 3650
 """Ten years: any larger threshold is a typo, not a policy."""
 MAX_DUE_BUSINESS_DAYS = 60
@@ -330,10 +332,22 @@ def _flatten(errors: Any, path: str = "") -> dict[str, list[str]]:
         return {path or "settings": [str(e) for e in errors]}
     out: dict[str, list[str]] = {}
     for key, value in errors.items():
+        if isinstance(value, Mapping) and isinstance(value.get("key"), list):
+            # A Dict entry whose key is invalid (marshmallow files that under "key"): the key
+            # may be empty or huge, so the map names the error and the message quotes the key
+            # (its value's errors, if any, follow once the key is fixed).
+            messages = out.setdefault(path or "settings", [])
+            messages.extend(f"invalid key {_quoted(key)}: {m}" for m in value["key"])
+            continue
         # marshmallow files a Dict entry's errors under "value"; the admin thinks of the key.
         sub = path if key == "value" else (f"{path}.{key}" if path else str(key))
         out.update(_flatten(value, sub))
     return out
+
+
+def _quoted(key: Any) -> str:
+    text = str(key)
+    return repr(text) if len(text) <= KEY_SHOWN else repr(text[:KEY_SHOWN]) + "..."
 
 
 def _explain(path: str, messages: list[str]) -> list[str]:

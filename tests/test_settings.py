@@ -91,6 +91,25 @@ def test_unknown_alert_lists_the_known_ones() -> None:
     assert list(errors) == ["pipelines.sales.alerts.bogus"]
 
 
+@pytest.mark.parametrize(
+    ("document", "path", "message"),
+    [
+        ({"pipelines": {"": {}}}, "pipelines", "invalid key '': "),
+        ({"alerts": {"stuck_in_stage": {"stages": {"": 3}}}}, "alerts.stuck_in_stage.stages",
+         "invalid key '': "),
+        ({"role_labels": {"L" * 201: "Champion"}}, "role_labels", "invalid key '" + "L" * 40),
+    ],
+)  # fmt: skip
+def test_an_invalid_map_key_is_named_by_its_map_and_quoted(
+    document: dict, path: str, message: str
+) -> None:
+    """An empty pipeline name was reported at "pipelines..key": an empty segment and
+    marshmallow's own label, which no admin wrote."""
+    errors = _errors(document)
+    assert list(errors) == [path]
+    assert errors[path][0].startswith(message)
+
+
 def test_fair_cut_point_above_good() -> None:
     errors = _errors({"health": {"good_from": 50, "fair_from": 70}})
     assert errors == {

@@ -367,6 +367,7 @@ def test_a_patch_overtaken_at_every_try_is_409_and_saves_nothing(
     [
         ({"alerts": {"no_activity": {"days": 0}}}, "alerts.no_activity.days"),
         ({"alerts": {"no_activty": {"days": 3}}}, "alerts.no_activty"),
+        ({"pipelines": {"": {}}}, "pipelines"),  # an empty key: not "pipelines..key"
         ({"health": {"good_from": 30, "fair_from": 50}}, "health.fair_from"),
         ({"timezone": "Mars/Olympus"}, "timezone"),
         ({"timezone": "Europe"}, "timezone"),  # zoneinfo: IsADirectoryError, not 'not found'
