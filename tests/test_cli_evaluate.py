@@ -142,6 +142,20 @@ def test_bad_options_exit_2(
     assert captured.out == "" and message in captured.err
 
 
+@pytest.mark.parametrize("given", ["2026-11-25", "2026-11-25T09:00", "2026-11-25T09:00:00"])
+def test_the_now_suggested_for_one_without_an_offset_is_taken(
+    tmp_path: Path, capsys: pytest.CaptureFixture, given: str
+) -> None:
+    """`--now 2026-11-25` suggested 2026-11-25Z, which the command refused in turn."""
+    path = _write(tmp_path, "b.json", _rotting())
+    assert main(["evaluate", path, "--now", given]) == 2
+    hint = capsys.readouterr().err.split("e.g. ")[1].split()
+    for suggested in (hint[0], hint[2]):
+        assert suggested.startswith(given)
+        assert main(["evaluate", path, "--now", suggested]) == 0, suggested
+        assert capsys.readouterr().err == ""
+
+
 def test_invalid_settings_are_listed_field_by_field(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

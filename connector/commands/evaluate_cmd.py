@@ -84,7 +84,10 @@ def _parse_now(text: str | None) -> datetime:
     except ValueError:
         raise InputError(f"--now: not an ISO 8601 timestamp: {text!r}") from None
     if now.tzinfo is None:
-        raise InputError(f"--now: needs an offset or Z, e.g. {text}Z")
+        # The examples are the instant given, whole, so that they parse: a date alone takes
+        # neither a Z nor an offset.
+        example = now.isoformat()
+        raise InputError(f"--now: needs an offset or Z, e.g. {example}Z or {example}+01:00")
     return now
 
 
