@@ -71,6 +71,7 @@ from connector.web.api_schemas import (
     SettingsHistorySchema,
     SettingsOutSchema,
     SweepOutSchema,
+    merge_patch_schema,
 )
 from engine.alerts import ALERT_CODES
 from engine.alerts import Alert as EngineAlert
@@ -301,8 +302,8 @@ _PATCH_BODY = {
     "description": "A JSON merge patch (RFC 7396) of the saved document: objects merge key by "
     "key, `null` removes a key (back to its default), anything else replaces",
     "content": {
-        "application/json": {"schema": SettingsSchema},
-        "application/merge-patch+json": {"schema": SettingsSchema},
+        "application/json": {"schema": merge_patch_schema(SettingsSchema)},
+        "application/merge-patch+json": {"schema": merge_patch_schema(SettingsSchema)},
     },
 }
 

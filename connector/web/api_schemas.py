@@ -12,6 +12,8 @@ schemathesis run instead of reaching clients unannounced.
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
@@ -31,6 +33,33 @@ NO_NUL = validate.Regexp(r"^[^\x00]*$", error="must not contain NUL characters")
 
 def _text(max_length: int) -> list[validate.Validator]:
     return [validate.Length(min=1, max=max_length), NO_NUL]
+
+
+# --- settings patches ---------------------------------------------------------------------------
+
+
+@functools.cache
+def merge_patch_schema(schema: type[Schema]) -> type[Schema]:
+    """`schema` as a JSON merge patch (RFC 7396) of its documents: every property may also be
+    null, which removes it, in nested objects and maps too. Generated from `schema` so that the
+    PATCH body the document describes never drifts from it; it only documents: the view applies
+    the patch and validates the result with `schema` itself. Cached: one class, so one
+    component, per schema however many fields nest it."""
+    declared = {name: _nullable(field) for name, field in schema._declared_fields.items()}
+    name = schema.__name__.lstrip("_").removesuffix("Schema") + "PatchSchema"
+    return Schema.from_dict(declared, name=name)
+
+
+def _nullable(field: fields.Field) -> fields.Field:
+    if isinstance(field, fields.Nested) and isinstance(field.nested, type):
+        patched: fields.Field = fields.Nested(merge_patch_schema(field.nested))
+        patched.metadata = dict(field.metadata)
+    else:
+        patched = copy.deepcopy(field)
+        if isinstance(patched, fields.Dict) and patched.value_field is not None:
+            patched.value_field = _nullable(patched.value_field)  # null removes the entry
+    patched.allow_none = True
+    return patched
 
 
 # --- errors -------------------------------------------------------------------------------------

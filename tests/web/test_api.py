@@ -305,6 +305,51 @@ def test_patch_merges_into_the_saved_document(client: FlaskClient, a: Tenant) ->
     assert response.json["effective"]["alerts"]["no_activity"]["days"] == 10
 
 
+def test_the_documented_patch_body_takes_the_nulls_that_remove_settings(
+    client: FlaskClient, a: Tenant
+) -> None:
+    """The document described the PATCH body with the closed Settings schema, which forbids
+    null: a client generated from it could not remove a setting, nor a validator pass one."""
+    patch = {"locale": None, "alerts": {"no_activity": {"days": None}}, "pipelines": {"p": None}}
+    response = client.patch("/api/v1/settings", headers=a.headers, data=json.dumps(patch),
+                            content_type="application/merge-patch+json")  # fmt: skip
+    assert response.status_code == 200, response.json
+    spec = client.get("/api/v1/openapi.json").json
+    schemas = spec["components"]["schemas"]
+    body = spec["paths"]["/api/v1/settings"]["patch"]["requestBody"]["content"]
+    for media in ("application/json", "application/merge-patch+json"):
+        patch_schema = _resolved(schemas, body[media]["schema"])
+        assert patch_schema.get("additionalProperties") is False, "still closed"
+        alerts = _resolved(schemas, patch_schema["properties"]["alerts"])
+        no_activity = _resolved(schemas, alerts["properties"]["no_activity"])
+        for nullable in (
+            patch_schema["properties"]["locale"],
+            patch_schema["properties"]["alerts"],
+            no_activity["properties"]["days"],
+            patch_schema["properties"]["pipelines"]["additionalProperties"],
+        ):
+            assert _takes_null(nullable), nullable
+    put = spec["paths"]["/api/v1/settings"]["put"]["requestBody"]["content"]["application/json"]
+    assert not _takes_null(_resolved(schemas, put["schema"])["properties"]["locale"])
+
+
+def _resolved(schemas: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """A schema reached through its $ref, also when it is one branch of a nullable anyOf."""
+    for branch in node.get("anyOf", [node]):
+        if "$ref" in branch:
+            return schemas[branch["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _takes_null(node: dict[str, Any]) -> bool:
+    types = node.get("type")
+    return (
+        node.get("nullable") is True
+        or (isinstance(types, list) and "null" in types)
+        or any(branch.get("type") == "null" for branch in node.get("anyOf", []))
+    )
+
+
 def test_patch_with_nothing_saved_starts_from_an_empty_document(
     client: FlaskClient, a: Tenant
 ) -> None:
