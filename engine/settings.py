@@ -51,9 +51,9 @@ KEY_SHOWN = 40
 MAX_DAYS = 3650
 """Ten years: any larger threshold is a typo, not a policy."""
 MAX_DUE_BUSINESS_DAYS = 60
+"""A task due further out than three months is not a follow-up any more."""
 MAX_HOLIDAYS = 400
 """Holidays a tenant may list: a few years of public holidays and closures."""
-"""A task due further out than three months is not a follow-up any more."""
 TASK_PLACEHOLDERS = ("deal_name", "message", "deal_url")
 """What an admin's task wording may name: `{message}` is the alert's one-line explanation."""
 TASKS_OFF_BY_DEFAULT = frozenset({"no_meeting_scheduled", "deal_too_old"})
