@@ -222,6 +222,9 @@ def _record_poll(tenant_id: str, outcome: str) -> None:
             row.value, row.updated_at = outcome, rt.clock()
 
 
+POLLED = "poll"
+"""The inbox source of the deals a poll (or an install's listing) found."""
+
 PUSH_FRESH = timedelta(hours=6)
 """An account that pushed a change this recently pushes: polling it every few minutes would read
 again what its pushes already brought (it is polled every PUSH_POLL instead). Past it (a quiet
@@ -244,7 +247,10 @@ def _safety_net_due(tenant_id: str) -> bool:
 def _pushing(tenant_id: str) -> bool:
     rt = current()
     with rt.store.tenant(tenant_id) as s:
-        newest = s.scalar(select(func.max(InboxEvent.received_at)))
+        # The polls' own pages are inbox events too: only what the CRM sent counts as a push.
+        newest = s.scalar(
+            select(func.max(InboxEvent.received_at)).where(InboxEvent.source != POLLED)
+        )
     return newest is not None and rt.clock() - from_db(newest) < PUSH_FRESH
 
 
@@ -328,7 +334,7 @@ def _checkpoint(tenant_id: str, value: str, deal_ids: Sequence[str] = ()) -> Non
         if deal_ids:
             s.add(
                 InboxEvent(
-                    tenant_id=tenant_id, dedupe_key=f"poll:{uuid.uuid4().hex}", source="poll",
+                    tenant_id=tenant_id, dedupe_key=f"poll:{uuid.uuid4().hex}", source=POLLED,
                     body="", deal_ids=sorted(set(deal_ids)), status="pending", attempts=0,
                     received_at=rt.clock(),
                 )

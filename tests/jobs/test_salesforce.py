@@ -193,6 +193,26 @@ def test_while_the_org_pushes_it_is_polled_hourly_and_nothing_unpushed_is_missed
     assert changed in {i.decode() for i in rt.redis.smembers(pending)}
 
 
+def test_an_org_that_never_pushed_is_polled_at_its_pace_after_a_poll_found_changes(
+    rt: Runtime, installed: Org, clock: Any
+) -> None:
+    """The polls' own pages are inbox events: they must not make the org look like one that
+    pushes, which is polled only hourly (without Outbound Messages or Flows, every edit would
+    wait up to an hour instead of `schedule.poll_minutes`)."""
+    tenant_id, state = installed.tenant_id, installed.state
+    clock.now += schedule.PUSH_FRESH + timedelta(hours=1)  # the install's listing long past
+    first, second = installed.opportunities()[:2]
+    state.update("Opportunity", first, {"Amount": 98})
+    clock.now += timedelta(minutes=5)
+    assert schedule.poll(tenant_id) >= 1, "the poll finds the edit"
+    clock.now += timedelta(minutes=5)
+    state.update("Opportunity", second, {"Amount": 99})
+    clock.now += timedelta(minutes=5)
+    state.reset_counts()
+    assert schedule.poll(tenant_id) >= 1, "five minutes on, the next poll reads again"
+    assert LISTING in state.counts()
+
+
 def test_a_record_the_org_refuses_is_not_recorded_as_written(rt: Runtime, installed: Org) -> None:
     tenant_id, state = installed.tenant_id, installed.state
     kept, gone = installed.opportunities(open_only=True)[:2]
