@@ -212,8 +212,13 @@ class SalesforceAdapter:
             if cursor is not None:
                 where = f" WHERE SystemModstamp >= {_soql_datetime(int(float(cursor)))}"
             soql = f"SELECT {LISTING_FIELDS} FROM Opportunity{where} ORDER BY SystemModstamp"
+            # After the first listing, queryAll: a deletion stamps the record, and no Outbound
+            # Message or Flow tells of it, so this is how a deleted deal comes to be forgotten
+            # (its pull finds it gone).
+            deleted = cursor is not None
             page = self.client.call(
-                "query Opportunity changes", lambda sf: sf.query(soql, timeout=TIMEOUT)
+                "query Opportunity changes",
+                lambda sf: sf.query(soql, include_deleted=deleted, timeout=TIMEOUT),
             )
         records = page.get("records") or []
         ids = [str(r["Id"]) for r in records]

@@ -32,7 +32,8 @@ from tests.jobs.conftest import run_jobs
 CLIENT_ID = "jobs-consumer-key"
 CLIENT_SECRET = "jobs-consumer-secret"
 EVALUATED = BY_FIELD["evaluated_at"].api_name
-LISTING = "GET query"
+LISTING = "GET queryAll"
+"""A poll's listing after the install's: deleted opportunities included."""
 
 
 @dataclass
@@ -211,6 +212,23 @@ def test_an_org_that_never_pushed_is_polled_at_its_pace_after_a_poll_found_chang
     state.reset_counts()
     assert schedule.poll(tenant_id) >= 1, "five minutes on, the next poll reads again"
     assert LISTING in state.counts()
+
+
+def test_an_opportunity_deleted_in_salesforce_is_forgotten_at_the_next_poll(
+    rt: Runtime, installed: Org, clock: Any
+) -> None:
+    tenant_id, state = installed.tenant_id, installed.state
+    gone = installed.opportunities(open_only=True)[0]
+    clock.now += schedule.PUSH_FRESH + timedelta(hours=1)
+    state.delete("Opportunity", gone)  # no push tells of it
+    clock.now += timedelta(minutes=5)
+    assert schedule.poll(tenant_id) >= 1
+    run_jobs(rt.redis)
+    with rt.store.tenant(tenant_id) as s:
+        assert s.get(DealRow, (tenant_id, gone)) is None, "forgotten, out of sweeps and digests"
+        still_open = AlertEpisode.deal_id == gone, AlertEpisode.ended_at.is_(None)
+        open_episodes = s.scalars(select(AlertEpisode).where(*still_open)).all()
+    assert open_episodes == [], "its alerts ended"
 
 
 def test_a_record_the_org_refuses_is_not_recorded_as_written(rt: Runtime, installed: Org) -> None:

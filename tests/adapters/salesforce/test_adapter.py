@@ -215,3 +215,20 @@ def test_an_id_with_a_quote_cannot_widen_a_query(
     _deal(org, {})
     pulled = adapter.pull(["x' OR Name != '"])
     assert pulled.bundles == []
+
+
+def test_a_deleted_opportunity_is_listed_by_the_next_poll_and_its_pull_finds_it_gone(
+    org: SalesforceState, adapter: SalesforceAdapter, clock: Clock
+) -> None:
+    """Salesforce sends no Outbound Message and runs no after-save Flow for a deletion: the
+    poll (queryAll after the first listing) is how the deal comes to be forgotten."""
+    opp = org.insert("Opportunity", {"Name": "Acme", "StageName": "Prospecting",
+                                     "CloseDate": "2030-01-01"})  # fmt: skip
+    first = adapter.changed_since(None)
+    assert first.deal_ids == [opp]
+    clock.advance(hours=1)
+    org.delete("Opportunity", opp)
+
+    later = adapter.changed_since(first.cursor)
+    assert later.deal_ids == [opp]
+    assert adapter.pull([opp]).deleted == [opp]
