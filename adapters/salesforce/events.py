@@ -127,12 +127,16 @@ def _record(kind: str) -> Callable[[Notification], tuple[Hint, ...]]:
     return handler
 
 
+OPPORTUNITY_PREFIX = "006"
+"""The key prefix of every Opportunity id (WhatId may name an account or another object)."""
+
+
 def _activity(notification: Notification) -> tuple[Hint, ...]:
     """A Task or Event, and the opportunity (WhatId 006...) and contact (WhoId 003...) it is on."""
     found = [Hint("activity", notification.record_id)]
     what_id = notification.fields.get("WhatId") or ""
     who_id = notification.fields.get("WhoId") or ""
-    if what_id.startswith("006"):
+    if what_id.startswith(OPPORTUNITY_PREFIX):
         found.append(Hint("deal", what_id))
     if who_id.startswith("003"):
         found.append(Hint("contact", who_id))
@@ -265,11 +269,14 @@ def parse_flow(body: bytes, organization_id: str) -> list[ParsedEvent]:
         if not isinstance(record, str) or not _SFID.fullmatch(record):
             raise MalformedBody(f"events.{i}.record_id: a 15 or 18 character Salesforce id")
         hints = [Hint(FLOW_OBJECTS[sobject], record)]
+        # A Flow formula gives "" for an empty lookup (a call logged on a contact alone: no
+        # WhatId), and WhatId may name an account: neither names a deal, neither is an error.
         opportunity = item.get("opportunity_id")
-        if opportunity is not None:
+        if opportunity not in (None, ""):
             if not isinstance(opportunity, str) or not _SFID.fullmatch(opportunity):
                 raise MalformedBody(f"events.{i}.opportunity_id: a Salesforce id")
-            hints.append(Hint("deal", opportunity))
+            if opportunity.startswith(OPPORTUNITY_PREFIX):
+                hints.append(Hint("deal", opportunity))
         parsed.append(
             ParsedEvent(
                 dedupe_key=f"{organization_id}:flow:{event_id}",

@@ -61,3 +61,21 @@ def test_malformed_events_are_400(
     client: FlaskClient, tenant: tuple[str, str], doc: object
 ) -> None:
     assert _post(client, tenant[1], doc).status_code == 400
+
+
+def test_a_task_on_no_opportunity_or_on_an_account_is_taken_without_queueing_it_as_a_deal(
+    client: FlaskClient, redis: Redis, tenant: tuple[str, str]
+) -> None:
+    """The README's Flow sends "opportunity_id": "{!$Record.WhatId}", which is "" for a call
+    logged on a contact alone and an account's id for one logged on an account: neither may
+    refuse the delivery (the Flow would fault and its other events be lost), neither is a deal."""
+    tenant_id, key = tenant
+    account = "0015e00000AbCdEAAZ"
+    doc = {"events": [
+        {"id": "e-1", "object": "Opportunity", "record_id": OPP},
+        {"id": "e-2", "object": "Task", "record_id": "00T5e00000AbCdEAAZ", "opportunity_id": ""},
+        {"id": "e-3", "object": "Task", "record_id": "00T5e00000AbCdFAAZ",
+         "opportunity_id": account},
+    ]}  # fmt: skip
+    assert _post(client, key, doc).status_code == 202
+    assert pending_deals(redis, tenant_id, {OPP, account}) == {OPP}
