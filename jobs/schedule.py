@@ -29,11 +29,12 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapters import ADAPTERS
 from adapters.base import Adapter
@@ -88,36 +89,59 @@ def tick() -> dict[str, int]:
         active = [(t.id, t.crm, t.timezone) for t in s.scalars(
             select(Tenant).where(Tenant.status == "active")
         )]  # fmt: skip
-    sweeps = polls = digests = 0
+    counts = {"tenants": len(active), "sweeps": 0, "polls": 0, "digests": 0}
     for tenant_id, crm, zone in active:
-        settings = tenants.current_settings(rt.store, tenant_id)
-        local = now.astimezone(ZoneInfo(settings.timezone or zone))
-        if (
-            local.hour >= settings.schedule["sweep_hour"]
-            and not _swept(tenant_id, local)
-            and not sweep.first_sync_under_way(tenant_id, now)
-        ):
-            queues.queue(rt.redis, queues.SWEEP).enqueue(
-                "jobs.sweep.start", tenant_id, local.date().isoformat()
-            )
-            sweeps += 1
-        digests += digest.plan(tenant_id, settings, local)
-        if not _needs_polling(crm):
-            continue
-        seconds = _poll_seconds(crm, settings)
-        if seconds is None:
-            interval = settings.schedule["poll_minutes"] * 60
-            polls += queues.enqueue_once(
-                rt.redis, queues.EVENTS, "jobs.schedule.poll", tenant_id, what="poll", hold=interval
-            )
-        elif not _set_up(tenant_id):
-            polls += queues.request_setup(rt.redis, tenant_id)
-        else:
-            polls += queues.enqueue_once(
-                rt.redis, queues.EVENTS, "jobs.schedule.poll", tenant_id, what="poll",
-                hold=seconds + POLL_GRACE,
-            )  # fmt: skip
-    return {"tenants": len(active), "sweeps": sweeps, "polls": polls, "digests": digests}
+        try:
+            for what, n in _tick_tenant(rt, tenant_id, crm, zone, now).items():
+                counts[what] += n
+        except (RedisError, SQLAlchemyError):
+            raise  # our own store or queue: every tenant would fail alike; the next tick retries
+        except Exception:
+            # One tenant's fault (saved settings today's code refuses, say) must not hold back
+            # the sweeps, digests and polls of the tenants after it.
+            log.exception("tick: tenant %s skipped", tenant_id)
+    return counts
+
+
+def _tick_tenant(rt: Runtime, tenant_id: str, crm: str, zone: str, now: datetime) -> dict[str, int]:
+    settings = tenants.current_settings(rt.store, tenant_id)
+    local = now.astimezone(ZoneInfo(settings.timezone or zone))
+    counts = {"sweeps": 0, "polls": 0, "digests": 0}
+    if (
+        _sweep_hour_reached(local, settings.schedule["sweep_hour"])
+        and not _swept(tenant_id, local)
+        and not sweep.first_sync_under_way(tenant_id, now)
+    ):
+        queues.queue(rt.redis, queues.SWEEP).enqueue(
+            "jobs.sweep.start", tenant_id, local.date().isoformat()
+        )
+        counts["sweeps"] = 1
+    counts["digests"] = digest.plan(tenant_id, settings, local)
+    if not _needs_polling(crm):
+        return counts
+    seconds = _poll_seconds(crm, settings)
+    if seconds is None:
+        interval = settings.schedule["poll_minutes"] * 60
+        counts["polls"] = queues.enqueue_once(
+            rt.redis, queues.EVENTS, "jobs.schedule.poll", tenant_id, what="poll", hold=interval
+        )
+    elif not _set_up(tenant_id):
+        counts["polls"] = queues.request_setup(rt.redis, tenant_id)
+    else:
+        counts["polls"] = queues.enqueue_once(
+            rt.redis, queues.EVENTS, "jobs.schedule.poll", tenant_id, what="poll",
+            hold=seconds + POLL_GRACE,
+        )  # fmt: skip
+    return counts
+
+
+def _sweep_hour_reached(local: datetime, hour: int) -> bool:
+    """Whether `local`'s day has reached `hour` o'clock: the first of two when the clocks fall
+    back; an hour early when they spring forward over it, since America/Nuuk's clocks go from
+    22:59 to the next day's 00:00 on some days, which would otherwise never reach 23:00."""
+    at = datetime.combine(local.date(), time(hour), tzinfo=local.tzinfo)
+    earliest = min(at.astimezone(UTC), at.replace(fold=1).astimezone(UTC))
+    return local.astimezone(UTC) >= earliest
 
 
 def _swept(tenant_id: str, local: datetime) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from redis import Redis
@@ -14,7 +15,14 @@ from adapters.folder.client import FolderClient
 from connector import queues
 from connector.commands import cron_cmd
 from connector.store import tenants
-from connector.store.models import Evaluation, InboxEvent, SetupRun, SweepRun, SyncCursor
+from connector.store.models import (
+    Evaluation,
+    InboxEvent,
+    SettingsVersion,
+    SetupRun,
+    SweepRun,
+    SyncCursor,
+)
 from jobs import pipeline, schedule, sweep, sweeper
 from jobs.runtime import Runtime
 from tests.jobs.conftest import run_jobs
@@ -269,6 +277,46 @@ def test_the_tick_starts_each_sweep_at_the_tenants_local_hour_once(
     assert schedule.tick()["sweeps"] == 0
     clock.now = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
     assert schedule.tick()["sweeps"] == 1
+
+
+def test_a_day_whose_clocks_skip_the_sweep_hour_is_swept_all_the_same(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    """America/Nuuk, 28 March 2026: the clocks go from 22:59 to 00:00, so that day has no
+    23:00; a team sweeping at 23:00 still gets its day's alerts, at 22:00."""
+    _synced(redis, tenant_id)
+    document = {"timezone": "America/Nuuk", "schedule": {"sweep_hour": 23}}
+    tenants.save_settings(rt.store, tenant_id, document, "admin", clock())
+    nuuk = ZoneInfo("America/Nuuk")
+    clock.now = datetime(2026, 3, 27, 12, 0, tzinfo=nuuk).astimezone(UTC)
+    while clock.now < datetime(2026, 3, 30, 12, 0, tzinfo=nuuk):
+        if schedule.tick()["sweeps"]:
+            run_jobs(redis)
+        clock.now += timedelta(minutes=10)
+    with rt.store.tenant(tenant_id) as s:
+        days = sorted(s.scalars(select(SweepRun.day)).all())
+    assert date(2026, 3, 28) in days
+    assert days[-3:] == [date(2026, 3, 27), date(2026, 3, 28), date(2026, 3, 29)]
+
+
+def test_a_tenant_whose_settings_no_longer_load_holds_back_no_other_tenant(
+    rt: Runtime, redis: Redis, tmp_path, clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Saved settings today's code refuses (a holiday calendar a library upgrade dropped) fail
+    that tenant's tick alone: the tenants after it still get their sweep."""
+    broken, _ = tenants.create_tenant(rt.store, crm="test", account_id=str(tmp_path / "a"),
+                                      now=clock())  # fmt: skip
+    with rt.store.tenant(broken.id) as s:
+        s.add(SettingsVersion(tenant_id=broken.id, version=1, changed_at=clock(),
+                              document={"tasks": {"public_holidays": "XX"}}))  # fmt: skip
+    healthy, _ = tenants.create_tenant(rt.store, crm="test", account_id=str(tmp_path / "b"),
+                                       now=clock())  # fmt: skip
+    clock.now = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)  # past 06:00 in both (UTC) tenants
+    assert schedule.tick()["sweeps"] >= 1
+    run_jobs(redis)
+    with rt.store.tenant(healthy.id) as s:
+        assert s.get(SweepRun, (healthy.id, date(2026, 11, 26))) is not None
+    assert f"tenant {broken.id} skipped" in caplog.text
 
 
 def test_the_days_sweep_waits_for_an_installs_first_sync(
