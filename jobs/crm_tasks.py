@@ -44,6 +44,7 @@ from connector.store.models import AlertEpisode, DealRow, OutboxEffect, UserRow
 from connector.store.snapshots import inactive_users
 from connector.store.times import from_db
 from engine.actions import assignees, plan_task
+from engine.settings import Settings
 from jobs.crm_effects import (
     TASK,
     TASK_DONE,
@@ -155,7 +156,8 @@ def create(ctx: Context, effect: Effect) -> Outcome:
     result = {"task_id": task_id, "due": plan.due.isoformat()}
     if assignee != owner:
         result |= {"owner_inactive": owner, "assigned_to": assignee}
-    return Outcome(result, episode_id, {"task": task_id, "task_for_owner": owner})
+    refs = {"task": task_id, "task_for_owner": owner, "task_assignee": assignee}
+    return Outcome(result, episode_id, refs)
 
 
 def _remember_inactive(ctx: Context, user_id: str) -> None:
@@ -225,6 +227,36 @@ def propose_handovers(
     return work.propose_many(session, tenant_id, effects, now) if effects else 0
 
 
+def propose_for_departed(
+    session: Session, tenant_id: str, settings: Settings, now: datetime
+) -> int:
+    """Once the CRM's users are read (jobs.users): the open tasks still held by an owner the
+    CRM deactivated, on their deals, go to `tasks.fallback_owner` (when set and active), where
+    they are seen; the deal itself stays the departed rep's until someone hands it over. How
+    many were new."""
+    fallback = settings.fallback_owner
+    departed = set(session.scalars(select(UserRow.crm_id).where(~UserRow.active)))
+    if not fallback or fallback in departed or not departed:
+        return 0
+    owners = dict(
+        session.execute(
+            select(DealRow.crm_id, DealRow.owner).where(
+                DealRow.status == "open", DealRow.owner.in_(sorted(departed))
+            )
+        ).all()
+    )
+    if not owners:
+        return 0
+    effects = [
+        (owner_key(episode_id, int(refs.get("task_handovers", 0)), owners[deal_id]), TASK_OWNER,
+         {"episode_id": episode_id, "deal_id": deal_id})
+        for episode_id, deal_id, refs in results.open_episode_refs(session, list(owners))
+        if refs.get("task") and not refs.get("task_completed")
+        and refs.get("task_assignee") == owners[deal_id]
+    ]  # fmt: skip
+    return work.propose_many(session, tenant_id, effects, now) if effects else 0
+
+
 def _moved(refs: Mapping[str, Any], owner: str | None) -> bool:
     # Tasks made before owners were recorded say nothing of whom they were made for.
     return "task_for_owner" in refs and refs["task_for_owner"] != owner
@@ -266,11 +298,12 @@ def hand_over(ctx: Context, effect: Effect) -> Outcome:
                      ctx.tenant_id, task_id, refused.owner_id)  # fmt: skip
             _remember_inactive(ctx, refused.owner_id)
             continue
-        if not open_:
+        if not open_:  # nothing of ours left open for this episode: nothing more to do
             return Outcome({"skipped": "the task was completed or deleted in the CRM"},
-                           episode_id, mine)  # fmt: skip
+                           episode_id, mine | {"task_completed": True})  # fmt: skip
         log.info("tenant %s: task %s handed to %s with deal %s",
                  ctx.tenant_id, task_id, assignee, deal_id)  # fmt: skip
+        mine["task_assignee"] = assignee
         return Outcome({"task_id": task_id, "assigned_to": assignee}, episode_id, mine)
     # Nobody active to take it: better with its previous holder than with nobody.
     return Outcome({"skipped": f"no active user to hand task {task_id} to"}, episode_id, mine)

@@ -5,7 +5,8 @@ change, a poll), and the deals that rot are the ones nobody changes: the sweep s
 alerts and tasks. So the sweep's start queues `refresh`, which asks the adapter
 (`adapters.base.UserDirectory`) about the owners of the open deals and records who is active
 (`users.active`), ahead of the sweep's first chunk on the same queue. An adapter that cannot
-list users (none yet) leaves it to the pulls.
+list users (none yet) leaves it to the pulls. The open Deal Radar tasks a departed owner still
+holds then go to `tasks.fallback_owner` (jobs.crm_tasks.propose_for_departed).
 
 Error policy: adapters.errors through jobs.policy: a rate limit or an outage is tried again
 after its backoff, a revoked grant suspends the tenant, a refused request is logged and waits
@@ -25,7 +26,7 @@ from connector import queues
 from connector.store import tenants
 from connector.store.models import DealRow
 from connector.store.snapshots import save_users
-from jobs import policy
+from jobs import crm_effects, crm_tasks, policy
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import current
 
@@ -47,7 +48,8 @@ def refresh(tenant_id: str) -> dict[str, int]:
     tenant = tenants.get_tenant(rt.store, tenant_id)
     if tenant.status != "active":
         return {"users": 0}
-    directory = getattr(adapter_for_tenant(rt, tenant), "users_by_id", None)
+    adapter = adapter_for_tenant(rt, tenant)
+    directory = getattr(adapter, "users_by_id", None)
     if directory is None:
         return {"users": 0}
     with rt.store.tenant(tenant_id) as s:
@@ -58,7 +60,8 @@ def refresh(tenant_id: str) -> dict[str, int]:
                 .distinct()
             )
         )
-    fallback = tenants.current_settings(rt.store, tenant_id).fallback_owner
+    settings = tenants.current_settings(rt.store, tenant_id)
+    fallback = settings.fallback_owner
     if not owners and not fallback:
         return {"users": 0}
     attempts = f"dealradar:users:attempts:{tenant_id}"
@@ -79,8 +82,16 @@ def refresh(tenant_id: str) -> dict[str, int]:
     policy.forget_attempts(rt.redis, attempts)
     if fallback and fallback not in found:
         found.update(_fallback(directory, tenant_id, fallback))
+    hands_over = callable(getattr(adapter, "reassign_task", None))
     with rt.store.tenant(tenant_id) as s:
         save_users(s, tenant_id, found.values())
+        handed = (
+            crm_tasks.propose_for_departed(s, tenant_id, settings, rt.clock()) if hands_over else 0
+        )
+    if handed:
+        queues.enqueue_once(
+            rt.redis, queues.ACTIONS, crm_effects.RUN, tenant_id, what=crm_effects.WHAT
+        )
     left = sorted(u.id for u in found.values() if not u.active)
     if left:
         log.info("tenant %s: %d owners of open deals are deactivated in the CRM: %s",

@@ -166,7 +166,8 @@ def test_one_task_per_episode_for_the_owner_completed_when_the_alert_ends(
     with product.state.lock:
         deal = dict(product.state.record("deals", deal_id).properties)
         links = product.state.associations("tasks", task.id, "deals")
-    assert episode.crm_refs == {"task": task.id, "task_for_owner": deal["hubspot_owner_id"]}
+    owner = deal["hubspot_owner_id"]
+    assert episode.crm_refs == {"task": task.id, "task_for_owner": owner, "task_assignee": owner}
     assert deal.get("hubspot_owner_id"), "the seeded deal has an owner"
     props = task.properties
     assert props["hubspot_owner_id"] == deal["hubspot_owner_id"], "assigned to the deal's owner"
@@ -269,7 +270,9 @@ def test_a_worker_killed_between_hubspots_answer_and_the_commit_leaves_one_task(
     [episode] = [e for e in _episodes(store, tenant_id, "amount_missing") if e.deal_id == deal_id]
     with product.state.lock:
         deal_owner = product.state.record("deals", deal_id).properties.get("hubspot_owner_id")
-    assert episode.crm_refs == {"task": made, "task_for_owner": deal_owner}
+    assert episode.crm_refs == {
+        "task": made, "task_for_owner": deal_owner, "task_assignee": deal_owner
+    }
     with product.state.lock:
         assert product.state.record("tasks", made).properties["hubspot_owner_id"] == deal_owner
 

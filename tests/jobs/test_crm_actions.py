@@ -102,7 +102,8 @@ def test_an_episode_start_makes_one_task_for_the_owner_due_next_business_day(
     assert datetime.fromisoformat(task["due"]).utcoffset() == timedelta(hours=1)
     episode = _episode(rt, tenant_id, "d-1002", "no_activity")
     task_id = next(i for i, t in tasks.items() if t is task or t == task)
-    assert episode.crm_refs == {"task": task_id, "task_for_owner": "u-tom"}
+    tom = {"task_for_owner": "u-tom", "task_assignee": "u-tom"}
+    assert episode.crm_refs == {"task": task_id, **tom}
     assert task["key"] == f"crm_task:{episode.id}"
     assert not [t for t in tasks.values() if "meeting" in t["subject"]], "off by default"
     assert all(e.status == "done" for e in _effects(rt, tenant_id, TASK))

@@ -93,3 +93,32 @@ def test_a_fallback_owner_who_left_is_learned_though_they_own_no_open_deal(
     assert users.refresh(tenant_id) == {"users": 2, "inactive": 1}
     assert not _active(rt, tenant_id, "u-claire")
     assert _active(rt, tenant_id, "u-tom")
+
+
+def test_a_rep_who_left_hands_their_open_tasks_to_the_fallback_owner(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    """Tom leaves and nobody hands his deals over yet: the tasks Deal Radar gave him would sit
+    in a list nobody reads. Once the CRM's users are read, they go to the fallback owner; the
+    deals stay Tom's, and the tasks he had completed stay his."""
+    tenants.save_settings(
+        rt.store, tenant_id, {"tasks": {"fallback_owner": "u-claire"}}, "admin", clock()
+    )
+    queues.request_refresh(redis, tenant_id, DEALS, window=0)
+    run_jobs(redis)
+    toms = {i for i, t in crm.tasks().items() if t["owner_id"] == "u-tom"}
+    assert toms
+    done = sorted(toms)[0]
+    crm.complete_task(done)  # Tom did this one before leaving
+    leaves_the_team(crm, "u-tom")
+
+    assert users.refresh(tenant_id)["inactive"] == 1
+    run_jobs(redis)
+    tasks = crm.tasks()
+    assert {tasks[i]["owner_id"] for i in toms - {done}} == {"u-claire"}
+    assert tasks[done]["owner_id"] == "u-tom"
+    handed = len(crm.calls("reassign_task"))
+
+    assert users.refresh(tenant_id)["inactive"] == 1  # the next day: nothing more to do
+    run_jobs(redis)
+    assert len(crm.calls("reassign_task")) == handed
