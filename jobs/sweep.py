@@ -41,8 +41,6 @@ BATCH = 500
 SWEEP_TIMEOUT = 600
 RESUME_SECONDS = 900
 """How often a sweep paused for its tenant's API budget looks again."""
-FINISHED = ("done", "failed")
-"""A run in these states is over: a settings change starts it again (`again`)."""
 
 
 def start(tenant_id: str, day: str) -> bool:
@@ -92,8 +90,11 @@ def first_sync_under_way(tenant_id: str, now: datetime) -> bool:
 
 def again(tenant_id: str, day: str) -> bool:
     """The settings changed: the day's sweep evaluates every open deal again under them, so that
-    a new threshold shows today, not tomorrow. A finished run starts over; a run still going
-    takes the new settings from its next chunk on (each chunk reads them); none yet: it starts.
+    a new threshold shows today, not tomorrow. A run, finished or still going (paused by the
+    API allowance, say), starts over from the first deal: the deals it had swept would keep
+    the old settings' alerts till tomorrow. A chunk of the old pass still in flight finds the
+    cursor moved and stops (its batches are not the next one); one yet to sweep its first deal
+    goes on. None yet: it starts.
     True if a run was (re)started."""
     rt = current()
     now = rt.clock()
@@ -101,7 +102,11 @@ def again(tenant_id: str, day: str) -> bool:
         total = s.scalar(select(func.count()).select_from(DealRow).where(DealRow.status == "open"))
         restarted = s.execute(
             update(SweepRun)
-            .where(SweepRun.day == date.fromisoformat(day), SweepRun.status.in_(FINISHED))
+            # One yet to sweep its first deal reads the new settings in its first chunk.
+            .where(
+                SweepRun.day == date.fromisoformat(day),
+                (SweepRun.status != "running") | (SweepRun.cursor != ""),
+            )
             .values(
                 status="running",
                 done=0,

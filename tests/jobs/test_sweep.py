@@ -87,6 +87,29 @@ def test_a_settings_change_sweeps_the_day_again_under_the_new_settings(
     assert (run.status, run.done, run.total) == ("done", 4, 4)
 
 
+def test_a_settings_change_during_the_days_sweep_reaches_the_deals_already_swept(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sweep is half way (paused by the API allowance, say) when the admin raises a
+    threshold: the deals already swept must not keep the old alert till tomorrow."""
+    _synced(redis, tenant_id)
+    monkeypatch.setattr(sweep, "CHUNK", 2)
+    assert sweep.start(tenant_id, "2026-11-25")
+    queues.queue(redis, queues.SWEEP).empty()
+    sweep.chunk(tenant_id, "2026-11-25", "")  # d-1001 and d-1002 swept, the next chunk queued
+    assert _no_activity_days(rt, tenant_id, "d-1002") == 23
+    tenants.save_settings(rt.store, tenant_id, {"alerts": {"no_activity": {"days": 30}}},
+                          "admin", clock())  # fmt: skip
+    assert sweep.again(tenant_id, "2026-11-25")  # what saving the settings asks for
+    run_jobs(redis)  # the old pass's next chunk and the new pass both run
+
+    assert _no_activity_days(rt, tenant_id, "d-1002") is None
+    assert "no_activity" not in crm.written("d-1002")["alerts"]
+    run = _run(rt, tenant_id, date(2026, 11, 25))
+    assert (run.status, run.done, run.total) == ("done", 4, 4), "each deal counted once"
+
+
 def test_a_settings_change_before_the_days_sweep_starts_it_and_not_twice(
     rt: Runtime, redis: Redis, tenant_id: str
 ) -> None:
