@@ -132,10 +132,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "uninstall",
         help="stop a tenant for good: its tokens and secrets deleted, its API keys refused",
         description="Mark a tenant uninstalled (a customer who left, an app removed from the "
-        "CRM): its CRM tokens, signing secret and Slack webhooks are deleted, its API keys are "
+        "CRM): its CRM tokens, signing secret and Slack webhooks are deleted, its REST hooks "
+        "unsubscribed with their secrets (no delivery already queued goes out), its API keys "
         "refused and the workers leave it alone. Its evaluations stay. Installing the app again "
         "from the CRM account makes it active again, with new tokens; its API keys work again "
-        "(revoke them with `tenants api-key revoke` if they should not).",
+        "(revoke them with `tenants api-key revoke` if they should not); its hooks must be "
+        "subscribed again.",
     )
     gone.add_argument("tenant_id", metavar="TENANT_ID")
     gone.add_argument(

@@ -24,12 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector.store.db import Store
-from connector.store.models import ApiKey, Credential, SettingsVersion, Tenant
+from connector.store.models import ApiKey, Credential, Hook, SettingsVersion, Tenant
 from connector.store.times import from_db, to_db
 from engine.settings import LOCALES, Settings, load_settings
 
@@ -197,11 +197,18 @@ def set_status(store: Store, tenant_id: str, status: str, reason: str, now: date
 
 def uninstall_tenant(store: Store, tenant_id: str, reason: str, now: datetime) -> int:
     """Mark the tenant uninstalled and delete what it stored to act for it (CRM tokens, signing
-    secret, Slack webhooks): its API keys are refused from now on (`tenant_for_key`). Returns
-    how many secrets were deleted."""
+    secret, Slack webhooks, its REST hooks' signing secrets): its API keys are refused from now
+    on (`tenant_for_key`), and its hooks are unsubscribed, so that no delivery already queued
+    goes out after it left. Returns how many secrets were deleted."""
     set_status(store, tenant_id, "uninstalled", reason, now)
     with store.tenant(tenant_id) as s:
-        return s.execute(delete(Credential)).rowcount
+        hooks = s.execute(
+            update(Hook)
+            .where(Hook.secret != "")
+            .values(status="unsubscribed", status_reason=f"tenant uninstalled: {reason}",
+                    secret="", updated_at=to_db(now))
+        ).rowcount  # fmt: skip
+        return s.execute(delete(Credential)).rowcount + hooks
 
 
 def adopt_timezone(store: Store, tenant_id: str, timezone: str, now: datetime) -> bool:

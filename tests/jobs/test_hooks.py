@@ -22,7 +22,7 @@ from connector.config import Config
 from connector.notify.config import NotifyConfig
 from connector.notify.ssrf import OutboundPolicy
 from connector.store import tenants
-from connector.store.models import HookDelivery
+from connector.store.models import Hook, HookDelivery
 from connector.store.secrets import TokenBox
 from connector.store.snapshots import save_bundles
 from connector.store.times import from_db
@@ -336,3 +336,23 @@ def test_finished_deliveries_are_purged_after_a_week(
     clock.now += timedelta(days=2)
     purge.run()
     assert _deliveries(rt, tenant_id) == []
+
+
+def test_an_uninstalled_tenants_hooks_send_nothing_more_and_keep_no_secret(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock, api: FlaskClient, auth: dict,
+    receiver: Receiver,
+) -> None:
+    """Deliveries already queued when the customer leaves must not go out after, signed with a
+    secret Deal Radar said it deleted."""
+    _subscribe(api, auth, receiver, ["alert.started"])
+    _evaluate(rt, tenant_id, clock)  # deliveries due, as at any moment of a live tenant
+    tenants.uninstall_tenant(rt.store, tenant_id, "the customer left", clock())
+    run_jobs(redis)
+
+    assert receiver.received == []
+    with rt.store.tenant(tenant_id) as s:
+        subscribed = list(s.scalars(select(Hook)))
+        statuses = set(s.scalars(select(HookDelivery.status)))
+    assert subscribed and all(h.secret == "" and h.status == "unsubscribed" for h in subscribed)
+    assert "the customer left" in subscribed[0].status_reason
+    assert statuses == {"cancelled"}
