@@ -6,7 +6,8 @@ is refused by the unique key; after that, the events that are done are deleted, 
 tenant, in batches of PURGE_BATCH rows with one short transaction each, so that the inbox does
 not grow forever and the purge never holds locks the webhook receiver waits for. Pending,
 failed and unresolved events are never purged: they are work, or evidence of it. Safe to run
-twice: a second run finds nothing old enough left.
+twice: a second run finds nothing old enough left. An uninstalled tenant's events, which
+nothing will work on (a reinstall syncs anew), are all deleted.
 
 The inbox has no foreign key to `tenants` (migration 0010), so a deleted tenant's events stay
 behind it (never worked on: the sweeper joins them to their tenant); the purge deletes them all,
@@ -35,13 +36,16 @@ def run() -> dict[str, int]:
     rt = current()
     cutoff = rt.clock() - work.DEDUPE_WINDOW
     with rt.store.global_session() as s:
-        tenant_ids = list(s.scalars(select(Tenant.id).order_by(Tenant.id)))
+        tenants = list(s.execute(select(Tenant.id, Tenant.status).order_by(Tenant.id)).all())
     purged: dict[str, int] = {}
-    for tenant_id in tenant_ids:
+    for tenant_id, status in tenants:
         total = 0
         while True:
             with rt.store.tenant(tenant_id) as s:
-                deleted = work.purge_processed(s, cutoff, PURGE_BATCH)
+                if status == "uninstalled":  # never to be worked on: a reinstall syncs anew
+                    deleted = work.purge_all(s, PURGE_BATCH)
+                else:
+                    deleted = work.purge_processed(s, cutoff, PURGE_BATCH)
             total += deleted
             if deleted < PURGE_BATCH:
                 break

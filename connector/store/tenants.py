@@ -142,7 +142,8 @@ class AccountTenants:
 
     Every delivery names its account; looking it up costs the receiver more than storing the
     events does. Only found tenants are remembered: a portal installing right now must not
-    have its first webhooks dropped as "unknown" for a minute. A tenant deleted meanwhile is
+    have its first webhooks dropped as "unknown" for a minute. An uninstalled tenant counts as
+    unknown. A tenant deleted (or uninstalled) meanwhile is
     seen within `ttl`; until then its events are stored, never worked on, and the hourly purge
     deletes them (the inbox has no foreign key to refuse them: migration 0010).
     """
@@ -161,7 +162,9 @@ class AccountTenants:
         if known is not None and self.clock() < known[1]:
             return known[0]
         tenant = find_tenant(self.store, crm, account_id)
-        if tenant is None:
+        if tenant is None or tenant.status == "uninstalled":
+            # A customer who left but whose CRM still sends: acknowledged like an unknown
+            # account, not stored (nothing will ever work on it; a reinstall syncs anew).
             self._known.pop(key, None)
             return None
         self._known[key] = (tenant.id, self.clock() + self.ttl)

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select
 
 from connector.commands import cron_cmd
 from connector.intake import accept_event
-from connector.store import work
+from connector.store import tenants, work
 from connector.store.models import InboxEvent, Tenant
 from connector.store.tenants import create_tenant
 from jobs import purge
@@ -96,3 +96,18 @@ def test_the_cron_schedules_the_purge_hourly(redis: Redis) -> None:
     jobs = {job.func_name: job for job in cron_cmd.scheduler(redis, 60).get_jobs()}
     assert jobs["jobs.purge.run"].cron == cron_cmd.PURGE_CRON
     assert jobs["jobs.purge.run"].queue_name == "sweep"
+
+
+def test_an_uninstalled_tenants_events_are_purged_whatever_their_status(
+    rt: Runtime, tenant_id: str, clock: Clock
+) -> None:
+    """Events stored before the uninstall, pending for good (nothing works on an uninstalled
+    tenant): the inbox must not keep them forever."""
+    other, _ = create_tenant(rt.store, crm="test", account_id="/tmp/other", now=clock())
+    for key in ("a", "b"):
+        _receive(rt, tenant_id, key)
+        _receive(rt, other.id, key)
+    tenants.uninstall_tenant(rt.store, tenant_id, "left", clock())
+    purge.run()
+    assert _keys(rt, tenant_id) == {}
+    assert set(_keys(rt, other.id)) == {"a", "b"}, "the others' work is kept"

@@ -312,3 +312,17 @@ def test_account_tenants_remembers_found_tenants_for_its_ttl_only(store: Store) 
     clock[0] = 61.0
     assert accounts.find("hubspot", "777") == tenant_id
     assert len(queries) == 1
+
+
+def test_an_uninstalled_tenants_account_is_unknown_to_the_receiver_until_reinstalled(
+    store: Store,
+) -> None:
+    """A customer who left but whose CRM still sends webhooks: acknowledged as an unknown
+    account, not stored for a tenant nothing will ever work on."""
+    accounts = AccountTenants(store, ttl=0)
+    tenant_id, _ = _hubspot(store, account="778")
+    assert accounts.find("hubspot", "778") == tenant_id
+    tenants_mod.uninstall_tenant(store, tenant_id, "left", NOW)
+    assert accounts.find("hubspot", "778") is None
+    tenants_mod.set_status(store, tenant_id, "active", "", NOW)  # installed again
+    assert accounts.find("hubspot", "778") == tenant_id
