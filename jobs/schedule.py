@@ -204,14 +204,14 @@ def _poll(rt: Runtime, tenant: Tenant) -> Progress:
     why = budget.paused(rt, tenant_id, lambda: adapter)
     if why is not None:
         log.info("poll of tenant %s skipped: %s", tenant_id, why)
-        return Progress()
+        return Progress(more=False)  # nothing read: no backlog to read on at once
     if (
         getattr(adapter, "push_optional", False)
         and _pushing(tenant_id)
         and not _safety_net_due(tenant_id)
     ):
         log.debug("poll of tenant %s skipped: its CRM pushes changes", tenant_id)
-        return Progress()
+        return Progress(more=False)
     progress = Progress()
     outcome = "ok"
     try:
@@ -225,6 +225,12 @@ def _poll(rt: Runtime, tenant: Tenant) -> Progress:
         elif decision.action == "retry":
             progress.delay = decision.delay
             outcome += f" (attempt {decision.attempt}; again in {decision.delay:.0f} s)"
+        else:
+            # Not worth retrying (a request Sell refuses, 400/404), yet the chain goes on: a
+            # change in the CRM may cure it. Polled again at once, it would send the same
+            # request in a loop, spending the account's hourly allowance: the next poll waits
+            # at least the interval, longer the more polls in a row fail.
+            progress.delay = policy.backoff(decision.attempt)
     else:
         policy.forget_attempts(rt.redis, _attempts_key(tenant_id))
     _record_poll(tenant_id, f"{outcome}; {progress.pages} pages, {progress.requested} deals")
@@ -287,7 +293,8 @@ class Progress:
     cursor: str | None = None
     more: bool = True
     delay: float | None = None
-    """Seconds to wait before the next poll, when the CRM asked to slow down."""
+    """Seconds to wait before the next poll (at least its interval), when the CRM asked to slow
+    down or the poll failed."""
 
 
 def follow_changes(

@@ -11,6 +11,7 @@ once Sell refuses it, replaced the same way."""
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -242,6 +243,27 @@ def test_429_backs_off_by_the_jobs_policy(account: Account, redis: Redis, clock)
     assert redis.pttl(queues.backoff_key(account.tenant_id)) >= (3600 - 5) * 1000
     assert redis.sismember(queues.pending_key(account.tenant_id), deal_id)
     assert any("stopped: Sell" in line for line in account.status())
+
+
+def test_a_request_sell_refuses_is_not_sent_again_in_a_loop(
+    account: Account, redis: Redis
+) -> None:
+    account.setup()
+    with account.rt.store.tenant(account.tenant_id) as s:
+        row = s.get(SyncCursor, (account.tenant_id, schedule.DEALS_CURSOR))
+        assert row is not None
+        feed = json.loads(row.value)
+        feed["streams"]["deals"]["pos"] = "not-a-position"  # Sell answers 400 invalid_param
+        row.value = json.dumps(feed)
+    account.state.reset_counts()
+    schedule.poll(account.tenant_id)
+    poll = account.cursor("poll")
+    assert poll is not None and poll.value.startswith("stopped: Sell GET /v3/deals/stream: 400")
+    assert account.state.counts() == {"GET /v3/deals/stream": 1}, "sent once, not looped"
+    assert _scheduled_poll_in(redis, account.tenant_id) >= 15 - 1, "the next poll 15 s later"
+    for _ in range(9):  # it keeps failing: the polls space out, the chain goes on
+        schedule.poll(account.tenant_id)
+    assert _scheduled_poll_in(redis, account.tenant_id) >= 60
 
 
 def test_a_deleted_deal_is_forgotten_and_its_alerts_end(account: Account, clock) -> None:
