@@ -27,6 +27,9 @@ from engine.evaluate import Evaluation as EngineEvaluation
 
 TREND_LOOKBACK = timedelta(days=7)
 """The trend compares with the score this long ago."""
+HEALTH_KEPT = timedelta(days=180)
+"""A deal's daily health points are kept this long (twice the 90 days the API's history
+shows): one row a deal a day would otherwise grow for good."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,14 @@ def end_episodes_of(session: Session, deal_ids: Sequence[str], now: datetime) ->
     """Deleted deals: their open episodes end now."""
     episodes = _open_episodes(session, deal_ids)
     update_many(session, AlertEpisode, [{"id": e.id, "ended_at": now} for e in episodes])
-    session.execute(delete(Evaluation).where(Evaluation.deal_id.in_(list(deal_ids))))
+    ids = list(deal_ids)
+    session.execute(delete(Evaluation).where(Evaluation.deal_id.in_(ids)))
+    session.execute(delete(HealthPoint).where(HealthPoint.deal_id.in_(ids)))
+    session.execute(
+        delete(WrittenValues).where(
+            WrittenValues.object_type == DEAL, WrittenValues.record_id.in_(ids)
+        )
+    )
     return episodes
 
 
@@ -213,6 +223,14 @@ def save_evaluations(
         )
     upsert(session, Evaluation, rows, ("tenant_id", "deal_id"))
     upsert(session, HealthPoint, points, ("tenant_id", "deal_id", "day"))
+    # Pruned here, by the primary key, deal by deal: every open deal is evaluated daily, and
+    # a purge by day alone would walk each tenant's every point.
+    session.execute(
+        delete(HealthPoint).where(
+            HealthPoint.deal_id.in_([e.deal_id for e in evaluations]),
+            HealthPoint.day < today - HEALTH_KEPT,
+        )
+    )
 
 
 DEAL = "deal"

@@ -14,7 +14,14 @@ from adapters.folder.client import FolderClient
 from connector import queues
 from connector.intake import accept_event
 from connector.store import tenants
-from connector.store.models import AlertEpisode, Evaluation, InboxEvent, OutboxEffect
+from connector.store.models import (
+    AlertEpisode,
+    Evaluation,
+    HealthPoint,
+    InboxEvent,
+    OutboxEffect,
+    WrittenValues,
+)
 from engine.model import dump_bundle
 from jobs import refresh, writeback
 from jobs.runtime import Runtime
@@ -241,6 +248,29 @@ def test_a_deal_deleted_in_the_crm_is_forgotten(
         assert s.get(Evaluation, (tenant_id, "d-1002")) is None
         episodes = [e for e in s.scalars(select(AlertEpisode)) if e.deal_id == "d-1002"]
         assert episodes and all(e.ended_at is not None for e in episodes)
+        assert s.scalars(select(HealthPoint).where(HealthPoint.deal_id == "d-1002")).all() == []
+        assert s.get(WrittenValues, (tenant_id, "deal", "d-1002")) is None
+        assert s.scalars(select(HealthPoint)).all(), "the other deals' points stay"
+
+
+def test_a_deals_health_points_are_kept_180_days(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    """One point a deal a day: kept twice the 90 days the API's history shows, then pruned as
+    the deal is evaluated, so the table does not grow for good."""
+    queues.request_refresh(redis, tenant_id, DEALS, window=0)
+    run_jobs(redis)
+    first = clock().date()
+    for days in (179, 181):
+        clock.now += timedelta(days=days - (clock().date() - first).days)
+        queues.request_refresh(redis, tenant_id, ["d-1002"], window=0)
+        run_jobs(redis)
+        with rt.store.tenant(tenant_id) as s:
+            kept = sorted(
+                s.scalars(select(HealthPoint.day).where(HealthPoint.deal_id == "d-1002"))
+            )
+        assert (first in kept) == (days <= 180), f"{days} days on: {kept}"
+        assert kept[-1] == clock().date()
 
 
 def test_a_write_the_crm_refuses_for_its_data_ends_failed_with_the_reason_not_retried(
