@@ -1,5 +1,6 @@
 """Every hour, purge the inbox of processed events older than the dedupe window (and finished
-outbound hook deliveries older than a week, jobs.hooks.KEEP_FINISHED).
+outbound hook deliveries older than a week, jobs.hooks.KEEP_FINISHED, and done write-backs and
+event batches older than KEEP_DONE_EFFECTS).
 
 The inbox keeps each event's key for work.DEDUPE_WINDOW (7 days) so that a redelivery within it
 is refused by the unique key; after that, the events that are done are deleted, tenant by
@@ -17,18 +18,25 @@ whatever their status, in the same batches.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from connector.store import work
 from connector.store.models import Tenant
-from jobs import hooks
+from jobs import hooks, pipeline
 from jobs.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
 
 PURGE_BATCH = 1_000
 """Inbox rows deleted per transaction: short locks, steady progress."""
+KEEP_DONE_EFFECTS = timedelta(days=30)
+"""Done write-backs and event batches are kept this long, then deleted."""
+UNGUARDED = (pipeline.WRITEBACK, pipeline.EVENT)
+"""Outbox kinds whose keys guard nothing once done: a write-back's names its evaluation time,
+an event batch's is born with the state change it reports, once. The keys of tasks, notes,
+mails and digests keep those from being made twice, and stay."""
 
 
 def run() -> dict[str, int]:
@@ -52,6 +60,13 @@ def run() -> dict[str, int]:
         while True:  # finished hook deliveries, kept a week for inspection
             with rt.store.tenant(tenant_id) as s:
                 gone = hooks.purge_finished(s, rt.clock() - hooks.KEEP_FINISHED, PURGE_BATCH)
+            if gone < PURGE_BATCH:
+                break
+        while True:  # done write-backs and event batches, kept a while for inspection
+            with rt.store.tenant(tenant_id) as s:
+                gone = work.purge_done_effects(
+                    s, UNGUARDED, rt.clock() - KEEP_DONE_EFFECTS, PURGE_BATCH
+                )
             if gone < PURGE_BATCH:
                 break
         if total:

@@ -200,6 +200,31 @@ def purge_processed(session: Session, received_before: datetime, limit: int) -> 
     return len(ids)
 
 
+def purge_done_effects(
+    session: Session, kinds: Sequence[str], before: datetime, limit: int
+) -> int:
+    """Delete up to `limit` of the session tenant's done effects of these kinds last due before
+    `before`, oldest first; how many. Only kinds whose keys guard nothing once done."""
+    tenant_id = session.info.get("tenant_id")
+    if tenant_id is None:
+        raise RuntimeError("purge_done_effects needs a tenant session (Store.tenant)")
+    oldest = (
+        select(OutboxEffect.id)
+        .where(
+            OutboxEffect.tenant_id == tenant_id,
+            OutboxEffect.status == "done",
+            OutboxEffect.due_at < before,
+            OutboxEffect.kind.in_(list(kinds)),
+        )
+        .order_by(OutboxEffect.due_at)
+        .limit(limit)
+    )
+    ids = list(session.scalars(oldest))
+    if ids:
+        session.execute(delete(OutboxEffect).where(OutboxEffect.id.in_(ids)))
+    return len(ids)
+
+
 _TENANTS_GONE = text(
     "WITH RECURSIVE t(id) AS ("
     " SELECT min(tenant_id) FROM inbox"

@@ -22,7 +22,7 @@ from connector.store import tenants
 from connector.store.models import AlertEpisode, Evaluation, OutboxEffect, Tenant, UserRow
 from connector.store.times import from_db
 from engine.model import dump_bundle
-from jobs import crm_actions, crm_tasks, sweeper
+from jobs import crm_actions, crm_tasks, purge, sweeper
 from jobs.crm_effects import NOTE, TASK, TASK_DONE, TASK_OWNER, Context, Effect, propose
 from jobs.policy import BACKOFF_CAP
 from jobs.runtime import Runtime
@@ -663,3 +663,36 @@ def test_a_task_whose_first_answer_was_lost_follows_the_deal_handed_over_meanwhi
 
     assert all(e.status == "done" for e in _effects(rt, tenant_id, TASK))
     assert {t["owner_id"] for t in _open_tasks_of(crm, "d-1002")} == {"u-claire"}
+
+
+def test_done_write_backs_and_event_batches_are_purged_after_30_days_and_task_keys_stay(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    """Every evaluated batch whose fields changed leaves an outbox row: kept a month, then
+    deleted, so the outbox does not grow for good. The keys that keep a task from being made
+    twice stay, and a run afterwards makes no second task."""
+    _refresh(redis, tenant_id)
+    kinds = {e.kind for e in _effects_all(rt, tenant_id)}
+    assert {"writeback", "event", TASK} <= kinds
+    tasks = crm.tasks()
+
+    clock.now += timedelta(days=29)
+    purge.run()
+    assert {e.kind for e in _effects_all(rt, tenant_id)} == kinds, "within the month: kept"
+    clock.now += timedelta(days=2)
+    purge.run()
+    left = {e.kind for e in _effects_all(rt, tenant_id)}
+    assert "writeback" not in left and "event" not in left
+    assert TASK in left
+    with rt.store.tenant(tenant_id) as s:  # the same tasks proposed again: their keys refuse
+        rows = [(e.key, e.kind, dict(e.payload)) for e in s.scalars(select(OutboxEffect))]
+    assert propose(tenant_id, [r for r in rows if r[1] == TASK]) == 0
+    run_jobs(redis)
+    assert crm.tasks() == tasks
+
+
+def _effects_all(rt: Runtime, tenant_id: str) -> list[OutboxEffect]:
+    with rt.store.tenant(tenant_id) as s:
+        rows = list(s.scalars(select(OutboxEffect)))
+        s.expunge_all()
+        return rows
