@@ -18,9 +18,11 @@ whatever their status, in the same batches.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from connector.store import work
 from connector.store.models import Tenant
@@ -43,32 +45,24 @@ def run() -> dict[str, int]:
     """Delete every tenant's processed inbox events received before the dedupe window."""
     rt = current()
     cutoff = rt.clock() - work.DEDUPE_WINDOW
+    hooks_before = rt.clock() - hooks.KEEP_FINISHED
+    effects_before = rt.clock() - KEEP_DONE_EFFECTS
     with rt.store.global_session() as s:
         tenants = list(s.execute(select(Tenant.id, Tenant.status).order_by(Tenant.id)).all())
     purged: dict[str, int] = {}
     for tenant_id, status in tenants:
-        total = 0
-        while True:
-            with rt.store.tenant(tenant_id) as s:
-                if status == "uninstalled":  # never to be worked on: a reinstall syncs anew
-                    deleted = work.purge_all(s, PURGE_BATCH)
-                else:
-                    deleted = work.purge_processed(s, cutoff, PURGE_BATCH)
-            total += deleted
-            if deleted < PURGE_BATCH:
-                break
-        while True:  # finished hook deliveries, kept a week for inspection
-            with rt.store.tenant(tenant_id) as s:
-                gone = hooks.purge_finished(s, rt.clock() - hooks.KEEP_FINISHED, PURGE_BATCH)
-            if gone < PURGE_BATCH:
-                break
-        while True:  # done write-backs and event batches, kept a while for inspection
-            with rt.store.tenant(tenant_id) as s:
-                gone = work.purge_done_effects(
-                    s, UNGUARDED, rt.clock() - KEEP_DONE_EFFECTS, PURGE_BATCH
-                )
-            if gone < PURGE_BATCH:
-                break
+        if status == "uninstalled":  # never to be worked on: a reinstall syncs anew
+            total = _in_batches(rt, tenant_id, lambda s: work.purge_all(s, PURGE_BATCH))
+        else:
+            total = _in_batches(
+                rt, tenant_id, lambda s: work.purge_processed(s, cutoff, PURGE_BATCH)
+            )
+        # Finished hook deliveries, done write-backs and event batches: kept for inspection.
+        _in_batches(rt, tenant_id, lambda s: hooks.purge_finished(s, hooks_before, PURGE_BATCH))
+        _in_batches(
+            rt, tenant_id,
+            lambda s: work.purge_done_effects(s, UNGUARDED, effects_before, PURGE_BATCH),
+        )  # fmt: skip
         if total:
             purged[tenant_id] = total
             log.info("inbox purge: tenant %s: %d processed events received before %s",
@@ -82,11 +76,17 @@ def _purge_tenants_gone(rt: Runtime) -> None:
     with rt.store.all_tenants("the purge finds the inbox rows of deleted tenants") as s:
         gone = work.tenants_gone(s)
     for tenant_id in gone:
-        total = 0
-        while True:
-            with rt.store.tenant(tenant_id) as s:
-                deleted = work.purge_all(s, PURGE_BATCH)
-            total += deleted
-            if deleted < PURGE_BATCH:
-                break
+        total = _in_batches(rt, tenant_id, lambda s: work.purge_all(s, PURGE_BATCH))
         log.info("inbox purge: tenant %s no longer exists: %d events deleted", tenant_id, total)
+
+
+def _in_batches(rt: Runtime, tenant_id: str, batch: Callable[[Session], int]) -> int:
+    """Run `batch` (deleting up to PURGE_BATCH rows) in one short transaction at a time until
+    it deletes fewer; how many in all."""
+    total = 0
+    while True:
+        with rt.store.tenant(tenant_id) as s:
+            deleted = batch(s)
+        total += deleted
+        if deleted < PURGE_BATCH:
+            return total

@@ -181,23 +181,10 @@ this are purged (jobs.purge.run), after which a redelivery would count as new.""
 def purge_processed(session: Session, received_before: datetime, limit: int) -> int:
     """Delete up to `limit` of the session tenant's processed (`done`) events received before
     `received_before`, oldest first; how many. Pending, failed and unresolved events are kept."""
-    tenant_id = session.info.get("tenant_id")
-    if tenant_id is None:
-        raise RuntimeError("purge_processed needs a tenant session (Store.tenant)")
-    oldest = (
-        select(InboxEvent.id)
-        .where(
-            InboxEvent.tenant_id == tenant_id,
-            InboxEvent.status == "done",
-            InboxEvent.received_at < received_before,
-        )
-        .order_by(InboxEvent.received_at)
-        .limit(limit)
-    )
-    ids = list(session.scalars(oldest))
-    if ids:
-        session.execute(delete(InboxEvent).where(InboxEvent.id.in_(ids)))
-    return len(ids)
+    return _delete_oldest(
+        session, InboxEvent, InboxEvent.received_at, limit,
+        InboxEvent.status == "done", InboxEvent.received_at < received_before,
+    )  # fmt: skip
 
 
 def purge_done_effects(
@@ -205,23 +192,30 @@ def purge_done_effects(
 ) -> int:
     """Delete up to `limit` of the session tenant's done effects of these kinds last due before
     `before`, oldest first; how many. Only kinds whose keys guard nothing once done."""
+    return _delete_oldest(
+        session, OutboxEffect, OutboxEffect.due_at, limit,
+        OutboxEffect.status == "done", OutboxEffect.due_at < before,
+        OutboxEffect.kind.in_(list(kinds)),
+    )  # fmt: skip
+
+
+def _delete_oldest(
+    session: Session, model: Any, oldest_first: Any, limit: int, *criteria: Any
+) -> int:
+    """Delete up to `limit` rows of `model` of the session's tenant matching `criteria`,
+    ordered by `oldest_first`: one short transaction per batch for the hourly purge."""
     tenant_id = session.info.get("tenant_id")
     if tenant_id is None:
-        raise RuntimeError("purge_done_effects needs a tenant session (Store.tenant)")
+        raise RuntimeError("the purge needs a tenant session (Store.tenant)")
     oldest = (
-        select(OutboxEffect.id)
-        .where(
-            OutboxEffect.tenant_id == tenant_id,
-            OutboxEffect.status == "done",
-            OutboxEffect.due_at < before,
-            OutboxEffect.kind.in_(list(kinds)),
-        )
-        .order_by(OutboxEffect.due_at)
+        select(model.id)
+        .where(model.tenant_id == tenant_id, *criteria)
+        .order_by(oldest_first)
         .limit(limit)
     )
     ids = list(session.scalars(oldest))
     if ids:
-        session.execute(delete(OutboxEffect).where(OutboxEffect.id.in_(ids)))
+        session.execute(delete(model).where(model.id.in_(ids)))
     return len(ids)
 
 
