@@ -9,7 +9,7 @@ grade change names the old and new grades and the parts of the score that moved.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -137,6 +137,17 @@ def assignees(
     nobody (None). The first is who gets the deal's tasks, notifications and digest."""
     wanted = dict.fromkeys(u for u in (owner, settings.fallback_owner) if u)
     return [u for u in wanted if u not in inactive] + [None]
+
+
+def team_turn(members: Sequence[str], turn: int, inactive: Container[str]) -> list[str]:
+    """Who takes the task that drew `turn` (1, 2, 3, ...) of a team's round robin, in the order
+    to try: the active member whose turn it is, then the others after them, round the team.
+    Empty when every member is deactivated."""
+    active = [m for m in members if m not in inactive]
+    if not active:
+        return []
+    start = (turn - 1) % len(active)
+    return active[start:] + active[:start]
 
 
 def grade_note(

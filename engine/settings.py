@@ -54,6 +54,8 @@ MAX_DUE_BUSINESS_DAYS = 60
 """A task due further out than three months is not a follow-up any more."""
 MAX_HOLIDAYS = 400
 """Holidays a tenant may list: a few years of public holidays and closures."""
+MAX_TEAM_MEMBERS = 200
+"""Users in one task team: a whole sales floor, not a directory."""
 TASK_PLACEHOLDERS = ("deal_name", "message", "deal_url")
 """What an admin's task wording may name: `{message}` is the alert's one-line explanation."""
 TASKS_OFF_BY_DEFAULT = frozenset({"no_meeting_scheduled", "deal_too_old"})
@@ -92,6 +94,7 @@ DEFAULTS: dict[str, Any] = {
         "holidays": [],
         "public_holidays": None,
         "fallback_owner": None,
+        "teams": {},
         "alerts": {code: {"enabled": code not in TASKS_OFF_BY_DEFAULT} for code in ALERT_CODES},
     },
     "notes": {"grade_changed": False},
@@ -235,6 +238,8 @@ class _TaskAlert(_Strict):
     subject = fields.String(validate=[validate.Length(min=1, max=200), _valid_template])
     body = fields.String(validate=[validate.Length(min=1, max=5000), _valid_template])
     due_in_business_days = _due_days()
+    # A name in `tasks.teams`: the alert's tasks go round robin to that team, not the owner.
+    team = fields.String(allow_none=True, validate=validate.Length(min=1, max=50))
 
 
 _TaskAlerts = type(
@@ -256,6 +261,12 @@ def _valid_calendar(name: str) -> None:
         raise ValidationError(str(exc)) from None
 
 
+def _each_once(members: list[str]) -> None:
+    repeated = sorted({m for m in members if members.count(m) > 1})
+    if repeated:
+        raise ValidationError(f"{', '.join(map(repr, repeated))} listed twice; list each user once")
+
+
 class _Tasks(_Strict):
     due_in_business_days = _due_days()
     due_hour = fields.Integer(strict=True, validate=validate.Range(min=0, max=23))
@@ -267,6 +278,17 @@ class _Tasks(_Strict):
     # The CRM's id of the user who takes the tasks of deals whose owner was deactivated.
     fallback_owner = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
     public_holidays = fields.String(allow_none=True, validate=_valid_calendar)
+    # Team name -> CRM user ids, in the order their turns come round.
+    teams = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=50)),
+        values=fields.List(
+            fields.String(validate=validate.Length(min=1, max=64)),
+            validate=[
+                validate.Length(min=1, max=MAX_TEAM_MEMBERS, error="a team lists 1 to {max} users"),
+                _each_once,
+            ],
+        ),
+    )
     alerts = fields.Nested(_TaskAlerts)
 
 
@@ -453,6 +475,12 @@ class Settings:
             **block,
         }
 
+    def team_for(self, code: str) -> tuple[str, list[str]] | None:
+        """The team that takes an alert's tasks in turn (`tasks.alerts.<code>.team`), with its
+        members in turn order; None: the deal's owner takes them."""
+        name = self.document["tasks"]["alerts"].get(code, {}).get("team")
+        return None if name is None else (name, self.document["tasks"]["teams"][name])
+
     @property
     def fallback_owner(self) -> str | None:
         """Who gets the task of a deal whose owner the CRM deactivated (`tasks.fallback_owner`,
@@ -500,4 +528,19 @@ def load_settings(document: Mapping[str, Any] | None = None) -> Settings:
     if "health" in given:
         given["health"] = _move_neighbour(given["health"])
     merged = _merge(DEFAULTS, given)
+    unknown = _unknown_teams(merged["tasks"])
+    if unknown:
+        raise SettingsError(unknown)
     return Settings(document=merged, zone=ZoneInfo(merged["timezone"]))
+
+
+def _unknown_teams(tasks: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Alerts whose tasks name a team that `tasks.teams` does not define (checked on the whole
+    document: a team removed by one change must not leave an alert pointing at nothing)."""
+    teams = tasks["teams"]
+    known = ", ".join(map(repr, sorted(teams))) or "none yet"
+    return {
+        f"tasks.alerts.{code}.team": [f"no team {name!r} in tasks.teams (teams: {known})"]
+        for code, block in tasks["alerts"].items()
+        if (name := block.get("team")) is not None and name not in teams
+    }

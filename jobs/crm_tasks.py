@@ -23,6 +23,14 @@ gives the task to the new owner (or to `tasks.fallback_owner` when the new owner
 A task completed or deleted in the CRM is left alone; with nobody active to take it, the task
 stays with whoever has it rather than becoming nobody's.
 
+An alert whose tasks go to a team (`tasks.alerts.<code>.team`, a name in `tasks.teams`) gives
+them round robin instead: the episode draws the team's next turn once (a counter in the
+database, `task_rotations`, so that two workers never draw the same one; kept on the episode as
+`crm_refs["task_turn"]`, so that a retried creation asks the same member), and the task goes to
+the member whose turn it is, skipping deactivated members; with none active, to the owner as
+above. A team's task stays with its member when the deal changes hands; a member who leaves
+hands it to the team's next active member.
+
 An episode that ended before its task was first tried (the CRM was down all along) gets no
 task: the alert is over. One that ended after a try that may have reached the CRM gets its task
 (found again, or made) and then completed, so no open task outlives its alert.
@@ -40,10 +48,11 @@ from sqlalchemy.orm import Session
 
 from adapters.errors import OwnerInactive
 from connector.store import results, tenants, work
-from connector.store.models import AlertEpisode, DealRow, OutboxEffect, UserRow
+from connector.store.models import AlertEpisode, DealRow, OutboxEffect, TaskRotation, UserRow
 from connector.store.snapshots import inactive_users
+from connector.store.sql import increment, tenant_of
 from connector.store.times import from_db
-from engine.actions import assignees, plan_task
+from engine.actions import assignees, plan_task, team_turn
 from engine.settings import Settings
 from jobs.crm_effects import (
     TASK,
@@ -119,9 +128,13 @@ def create(ctx: Context, effect: Effect) -> Outcome:
         deal = s.get(DealRow, (ctx.tenant_id, deal_id))
         deal_data = dict(deal.data) if deal is not None else None
         owner = (deal_data or {}).get("owner") or None
-        candidates = assignees(
-            owner, ctx.settings, inactive_users(s, owner, ctx.settings.fallback_owner)
-        )
+        team = ctx.settings.team_for(code)
+        members = team[1] if team else []
+        inactive = inactive_users(s, owner, ctx.settings.fallback_owner, *members)
+        if team and not refs.get("task") and "task_turn" not in refs:
+            # Drawn once, with the episode, so that a retried creation asks the same member.
+            refs["task_turn"] = _take_turn(s, team[0])
+            episode.crm_refs = refs
     if refs.get("task"):
         return Outcome({"task_id": refs["task"]})
     if ended and effect.attempts <= 1:
@@ -137,6 +150,9 @@ def create(ctx: Context, effect: Effect) -> Outcome:
     )  # fmt: skip
     if plan is None:
         return Outcome({"skipped": f"tasks are off for {code}"})
+    turn = team_turn(members, refs["task_turn"], inactive) if team else []
+    # A team with nobody active left: the deal's owner (or the fallback) rather than nobody.
+    candidates = list(dict.fromkeys([*turn, *assignees(owner, ctx.settings, inactive)]))
     for assignee in candidates:
         try:
             task_id = ctx.crm.create_task(
@@ -154,10 +170,21 @@ def create(ctx: Context, effect: Effect) -> Outcome:
              ctx.tenant_id, task_id, code, deal_id, plan.due.isoformat(),
              assignee or "nobody")  # fmt: skip
     result = {"task_id": task_id, "due": plan.due.isoformat()}
+    if team and assignee in turn:
+        # The team's task, not the owner's: it stays with its member when the deal changes hands.
+        result |= {"team": team[0], "assigned_to": assignee}
+        return Outcome(result, episode_id, {"task": task_id, "task_team": team[0],
+                                            "task_assignee": assignee})  # fmt: skip
     if assignee != owner:
         result |= {"owner_inactive": owner, "assigned_to": assignee}
     refs = {"task": task_id, "task_for_owner": owner, "task_assignee": assignee}
     return Outcome(result, episode_id, refs)
+
+
+def _take_turn(session: Session, team: str) -> int:
+    """The next turn of a team's round robin (1 for its first task)."""
+    row = {"tenant_id": tenant_of(session), "team": team}
+    return increment(session, TaskRotation, row, ("tenant_id", "team"), "turns")
 
 
 def _remember_inactive(ctx: Context, user_id: str) -> None:
@@ -219,25 +246,40 @@ def propose_handovers(
             )
         )
         made += [unmade[key] for key in being_made]
-    effects = [
-        (owner_key(episode_id, int(refs.get("task_handovers", 0)), owners[deal_id]), TASK_OWNER,
-         {"episode_id": episode_id, "deal_id": deal_id})
-        for episode_id, deal_id, refs in made
-    ]  # fmt: skip
+    effects = [_handing(episode, deal_id, refs, owners[deal_id]) for episode, deal_id, refs in made]
     return work.propose_many(session, tenant_id, effects, now) if effects else 0
 
 
 def propose_for_departed(
     session: Session, tenant_id: str, settings: Settings, now: datetime
 ) -> int:
-    """Once the CRM's users are read (jobs.users): the open tasks still held by an owner the
-    CRM deactivated, on their deals, go to `tasks.fallback_owner` (when set and active), where
-    they are seen; the deal itself stays the departed rep's until someone hands it over. How
-    many were new."""
-    fallback = settings.fallback_owner
+    """Once the CRM's users are read (jobs.users): the open tasks still held by a user the CRM
+    deactivated go elsewhere, where they are seen. A departed owner's, on their deals, go to
+    `tasks.fallback_owner` (when set and active); the deal itself stays theirs until someone
+    hands it over. A departed member's team tasks go to the team's next active member. How many
+    were new."""
     departed = set(session.scalars(select(UserRow.crm_id).where(~UserRow.active)))
-    if not fallback or fallback in departed or not departed:
+    if not departed:
         return 0
+    effects = _departed_owners_tasks(session, settings, departed)
+    effects += _departed_members_tasks(session, departed)
+    return work.propose_many(session, tenant_id, effects, now) if effects else 0
+
+
+Proposal = tuple[str, str, dict[str, Any]]
+
+
+def _handing(episode_id: int, deal_id: str, refs: Mapping[str, Any], owner: str | None) -> Proposal:
+    key = owner_key(episode_id, int(refs.get("task_handovers", 0)), owner)
+    return key, TASK_OWNER, {"episode_id": episode_id, "deal_id": deal_id}
+
+
+def _departed_owners_tasks(
+    session: Session, settings: Settings, departed: set[str]
+) -> list[Proposal]:
+    fallback = settings.fallback_owner
+    if not fallback or fallback in departed:
+        return []
     owners = dict(
         session.execute(
             select(DealRow.crm_id, DealRow.owner).where(
@@ -246,15 +288,31 @@ def propose_for_departed(
         ).all()
     )
     if not owners:
-        return 0
-    effects = [
-        (owner_key(episode_id, int(refs.get("task_handovers", 0)), owners[deal_id]), TASK_OWNER,
-         {"episode_id": episode_id, "deal_id": deal_id})
+        return []
+    return [
+        _handing(episode_id, deal_id, refs, owners[deal_id])
         for episode_id, deal_id, refs in results.open_episode_refs(session, list(owners))
-        if refs.get("task") and not refs.get("task_completed")
+        if _open_task(refs) and not refs.get("task_team")
         and refs.get("task_assignee") == owners[deal_id]
     ]  # fmt: skip
-    return work.propose_many(session, tenant_id, effects, now) if effects else 0
+
+
+def _departed_members_tasks(session: Session, departed: set[str]) -> list[Proposal]:
+    assignee = AlertEpisode.crm_refs["task_assignee"].as_string()
+    held = session.execute(
+        select(AlertEpisode.id, AlertEpisode.deal_id, AlertEpisode.crm_refs).where(
+            AlertEpisode.ended_at.is_(None), assignee.in_(sorted(departed))
+        )
+    )
+    return [
+        _handing(episode_id, deal_id, refs, None)
+        for episode_id, deal_id, refs in held
+        if _open_task(refs) and refs.get("task_team")
+    ]
+
+
+def _open_task(refs: Mapping[str, Any]) -> bool:
+    return bool(refs.get("task")) and not refs.get("task_completed")
 
 
 def _moved(refs: Mapping[str, Any], owner: str | None) -> bool:
@@ -271,7 +329,10 @@ def hand_over(ctx: Context, effect: Effect) -> Outcome:
         refs, deal_id = dict(episode.crm_refs or {}), episode.deal_id
         deal = s.get(DealRow, (ctx.tenant_id, deal_id))
         owner = (dict(deal.data) if deal is not None else {}).get("owner") or None
-        inactive = inactive_users(s, owner, ctx.settings.fallback_owner)
+        team = refs.get("task_team")
+        members = ctx.settings.document["tasks"]["teams"].get(team, []) if team else []
+        holder = refs.get("task_assignee")
+        inactive = inactive_users(s, owner, ctx.settings.fallback_owner, holder, *members)
         creation = s.scalar(
             select(OutboxEffect).where(
                 OutboxEffect.key == task_key(episode_id), OutboxEffect.status == "pending"
@@ -287,10 +348,18 @@ def hand_over(ctx: Context, effect: Effect) -> Outcome:
         return Outcome({"skipped": "no task was made for this episode"}, episode_id, counted)
     if refs.get("task_completed") or deal is None:
         return Outcome({"skipped": "the task is closed or its deal gone"}, episode_id, counted)
-    # Asked of the CRM even when the owner seems unchanged: a task found again by a retried
-    # creation was made for whoever owned the deal at the first try.
-    mine = counted | {"task_for_owner": owner}
-    for assignee in assignees(owner, ctx.settings, inactive)[:-1]:
+    if team:
+        if holder not in inactive:
+            return Outcome({"skipped": f"the task is team {team}'s, not the deal owner's"},
+                           episode_id, counted)  # fmt: skip
+        # The team's next active member; with none left (or the team gone), the owner's way.
+        turn = team_turn(members, int(refs.get("task_turn", 1)), inactive)
+        mine = dict(counted)
+    else:
+        # Asked of the CRM even when the owner seems unchanged: a task found again by a retried
+        # creation was made for whoever owned the deal at the first try.
+        turn, mine = [], counted | {"task_for_owner": owner}
+    for assignee in [*turn, *assignees(owner, ctx.settings, inactive)[:-1]]:
         try:
             open_ = ctx.crm.reassign_task(task_id, assignee)
         except OwnerInactive as refused:
@@ -304,6 +373,8 @@ def hand_over(ctx: Context, effect: Effect) -> Outcome:
         log.info("tenant %s: task %s handed to %s with deal %s",
                  ctx.tenant_id, task_id, assignee, deal_id)  # fmt: skip
         mine["task_assignee"] = assignee
+        if team and assignee not in turn:  # the owner's task from now on
+            mine |= {"task_team": None, "task_for_owner": owner}
         return Outcome({"task_id": task_id, "assigned_to": assignee}, episode_id, mine)
     # Nobody active to take it: better with its previous holder than with nobody.
     return Outcome({"skipped": f"no active user to hand task {task_id} to"}, episode_id, mine)

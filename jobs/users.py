@@ -6,7 +6,9 @@ alerts and tasks. So the sweep's start queues `refresh`, which asks the adapter
 (`adapters.base.UserDirectory`) about the owners of the open deals and records who is active
 (`users.active`), ahead of the sweep's first chunk on the same queue. An adapter that cannot
 list users (none yet) leaves it to the pulls. The open Deal Radar tasks a departed owner still
-holds then go to `tasks.fallback_owner` (jobs.crm_tasks.propose_for_departed).
+holds then go to `tasks.fallback_owner`, and a departed team member's team tasks to the team's
+next member (jobs.crm_tasks.propose_for_departed). The users the settings name (the fallback
+owner, the teams' members) are read too, whether or not they own an open deal.
 
 Error policy: adapters.errors through jobs.policy: a rate limit or an outage is tried again
 after its backoff, a revoked grant suspends the tenant, a refused request is logged and waits
@@ -16,6 +18,7 @@ for tomorrow's sweep (the pulls and the CRM's refusal of a task still tell).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +29,7 @@ from connector import queues
 from connector.store import tenants
 from connector.store.models import DealRow
 from connector.store.snapshots import save_users
+from engine.settings import Settings
 from jobs import crm_effects, crm_tasks, policy
 from jobs.adapters import adapter_for_tenant
 from jobs.runtime import current
@@ -61,8 +65,8 @@ def refresh(tenant_id: str) -> dict[str, int]:
             )
         )
     settings = tenants.current_settings(rt.store, tenant_id)
-    fallback = settings.fallback_owner
-    if not owners and not fallback:
+    listed = _listed_users(settings)
+    if not owners and not listed:
         return {"users": 0}
     attempts = f"dealradar:users:attempts:{tenant_id}"
     try:
@@ -80,8 +84,9 @@ def refresh(tenant_id: str) -> dict[str, int]:
                         tenant_id, decision.reason)  # fmt: skip
         return {"users": 0}
     policy.forget_attempts(rt.redis, attempts)
-    if fallback and fallback not in found:
-        found.update(_fallback(directory, tenant_id, fallback))
+    unread = {user: where for user, where in listed.items() if user not in found}
+    if unread:
+        found.update(_read_listed(directory, tenant_id, unread))
     hands_over = callable(getattr(adapter, "reassign_task", None))
     with rt.store.tenant(tenant_id) as s:
         save_users(s, tenant_id, found.values())
@@ -99,13 +104,33 @@ def refresh(tenant_id: str) -> dict[str, int]:
     return {"users": len(found), "inactive": len(left)}
 
 
-def _fallback(directory: Any, tenant_id: str, user_id: str) -> dict[str, Any]:
-    """`tasks.fallback_owner` read on its own: a manager who left gets no more tasks (and one
-    the CRM once refused is seen active again), and an id the CRM cannot read costs the
-    owners' reading nothing."""
+def _listed_users(settings: Settings) -> dict[str, str]:
+    """The users the settings name, each with the setting that names them: who takes tasks
+    whether or not they own an open deal."""
+    listed = {
+        member: f"tasks.teams.{team}"
+        for team, members in sorted(settings.document["tasks"]["teams"].items())
+        for member in members
+    }
+    if settings.fallback_owner:
+        listed[settings.fallback_owner] = "tasks.fallback_owner"
+    return listed
+
+
+def _read_listed(directory: Any, tenant_id: str, listed: Mapping[str, str]) -> dict[str, Any]:
+    """The users the settings name, read apart from the owners: a manager who left gets no more
+    tasks (and one the CRM once refused is seen active again), and an id the CRM cannot read
+    costs the owners' reading nothing. Read together, or one by one when that fails, so that
+    one mistyped id costs the others nothing."""
     try:
-        return directory([user_id])
-    except (CrmError, ValueError) as exc:
-        log.warning("tenant %s: tasks.fallback_owner %r could not be read from the CRM (%s); "
-                    "check that it is a user id of the CRM", tenant_id, user_id, exc)  # fmt: skip
-        return {}
+        return directory(sorted(listed))
+    except (CrmError, ValueError):
+        if len(listed) == 1:
+            ((user_id, where),) = listed.items()
+            log.warning("tenant %s: %s %r could not be read from the CRM; check that it is a "
+                        "user id of the CRM", tenant_id, where, user_id)  # fmt: skip
+            return {}
+    found: dict[str, Any] = {}
+    for user_id, where in listed.items():
+        found.update(_read_listed(directory, tenant_id, {user_id: where}))
+    return found

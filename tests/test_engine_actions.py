@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.actions import assignees, grade_note, plan_task
+from engine.actions import assignees, grade_note, plan_task, team_turn
 from engine.settings import ALERT_CODES, SettingsError, load_settings
 
 FRIDAY_EVENING = datetime(2026, 11, 27, 17, 30, tzinfo=UTC)  # 18:30 in Paris
@@ -252,3 +252,15 @@ def test_who_stands_for_a_deals_owner() -> None:
     assert assignees("u-tom", covered, {"u-tom", "u-boss"}) == [None], "both left"
     assert assignees(None, covered, set()) == ["u-boss", None]
     assert assignees("u-boss", covered, set()) == ["u-boss", None], "each once"
+
+
+def test_a_teams_turns_go_round_its_members_in_order_skipping_those_who_left() -> None:
+    team = ["u-ana", "u-ben", "u-cy"]
+    assert [team_turn(team, turn, set())[0] for turn in range(1, 8)] == [
+        "u-ana", "u-ben", "u-cy", "u-ana", "u-ben", "u-cy", "u-ana"
+    ]  # fmt: skip
+    assert team_turn(team, 2, set()) == ["u-ben", "u-cy", "u-ana"], "then the others, in turn"
+    assert [team_turn(team, turn, {"u-ben"})[0] for turn in range(1, 5)] == [
+        "u-ana", "u-cy", "u-ana", "u-cy"
+    ], "Ben left: the team's tasks go to Ana and Cy in turn"  # fmt: skip
+    assert team_turn(team, 5, {"u-ana", "u-ben", "u-cy"}) == []

@@ -192,3 +192,35 @@ def test_role_labels_refuse_what_is_not_label_to_role_text(labels: object, path:
     with pytest.raises(SettingsError) as caught:
         load_settings({"role_labels": labels})
     assert any(key.startswith(path) for key in caught.value.errors), caught.value.errors
+
+
+def test_an_alerts_tasks_may_go_to_a_team_named_in_tasks_teams() -> None:
+    settings = load_settings(
+        {"tasks": {"teams": {"revops": ["u-ana", "u-ben"]},
+                   "alerts": {"amount_missing": {"team": "revops"}}}}
+    )  # fmt: skip
+    assert settings.team_for("amount_missing") == ("revops", ["u-ana", "u-ben"])
+    assert settings.team_for("no_activity") is None, "the deal's owner by default"
+    assert load_settings({}).document["tasks"]["teams"] == {}
+
+
+@pytest.mark.parametrize(
+    ("tasks", "path", "words"),
+    [
+        ({"alerts": {"amount_missing": {"team": "ops"}}},
+         "tasks.alerts.amount_missing.team", "no team 'ops' in tasks.teams (teams: none yet)"),
+        ({"teams": {"revops": ["u-ana"]}, "alerts": {"close_date_passed": {"team": "Revops"}}},
+         "tasks.alerts.close_date_passed.team", "(teams: 'revops')"),
+        ({"teams": {"revops": []}}, "tasks.teams.revops", "a team lists 1 to 200 users"),
+        ({"teams": {"revops": ["u-ana", "u-ben", "u-ana"]}}, "tasks.teams.revops",
+         "'u-ana' listed twice"),
+        ({"teams": {"": ["u-ana"]}}, "tasks.teams", "invalid key"),
+    ],
+)  # fmt: skip
+def test_a_team_that_cannot_take_tasks_is_refused_naming_the_setting(
+    tasks: dict, path: str, words: str
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"tasks": tasks})
+    assert path in refused.value.errors
+    assert words in " ".join(refused.value.errors[path])

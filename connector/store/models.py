@@ -223,6 +223,17 @@ class UserRow(TenantScoped, Base):
     """False once the CRM says the user is deactivated (engine.model.User.active)."""
 
 
+class TaskRotation(TenantScoped, Base):
+    """How many tasks a team's round robin (`tasks.teams`) has handed out: the next one goes to
+    the member after the last one's, counted in the database so that two workers making tasks
+    at once never draw the same turn."""
+
+    __tablename__ = "task_rotations"
+
+    team: Mapped[str] = mapped_column(String(50), primary_key=True)
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Mute(TenantScoped, Base):
     """A rep's mute of one alert on one deal, until a date (the engine takes it as input)."""
 

@@ -269,3 +269,20 @@ def insert_new(session: Session, model: type, row: dict[str, Any], keys: Sequenc
     )
     found = session.execute(stmt).first()
     return None if found is None else (found[0] if len(found) == 1 else tuple(found))
+
+
+def increment(
+    session: Session, model: type, row: dict[str, Any], keys: Sequence[str], column: str
+) -> int:
+    """Add one to `column` of the row with these `keys` (made at 1 when missing); the new value.
+
+    One statement, so two writers counting at once each get their own value."""
+    same_tenant(session, [row])
+    table = model.__table__
+    stmt = (
+        _insert(session, model)
+        .values(**row, **{column: 1})
+        .on_conflict_do_update(index_elements=list(keys), set_={column: table.c[column] + 1})
+        .returning(table.c[column])
+    )
+    return int(session.execute(stmt).scalar_one())

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select, update
 
 from connector.store.db import Store
-from connector.store.models import ActivityRow, DealContactRow, DealRow, Tenant
+from connector.store.models import ActivityRow, DealContactRow, DealRow, TaskRotation, Tenant
 from connector.store.snapshots import (
     delete_deals,
     load_bundles,
@@ -17,6 +18,7 @@ from connector.store.snapshots import (
     save_bundles,
     save_users,
 )
+from connector.store.sql import increment
 from engine.model import User, dump_bundle, load_bundle
 from tests.store.side_by_side import side_by_side
 
@@ -144,3 +146,17 @@ def test_two_jobs_saving_the_same_users_at_once_never_deadlock(store: Store) -> 
             save_users(s, tenant, users if side == 0 else users[::-1])
 
     side_by_side(30, save)  # raises the first failure (PostgreSQL's DeadlockDetected)
+
+
+def test_two_writers_drawing_a_teams_turns_at_once_never_draw_the_same_one(store: Store) -> None:
+    tid, other = _tenant(store), _tenant(store, "U")
+
+    def draw(tenant: str) -> int:
+        with store.tenant(tenant) as s:
+            row = {"tenant_id": tenant, "team": "revops"}
+            return increment(s, TaskRotation, row, ("tenant_id", "team"), "turns")
+
+    with ThreadPoolExecutor(4) as pool:
+        drawn = list(pool.map(draw, [tid] * 40))
+    assert sorted(drawn) == list(range(1, 41))
+    assert draw(other) == 1, "each tenant's team counts its own turns"

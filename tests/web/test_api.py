@@ -305,6 +305,21 @@ def test_patch_merges_into_the_saved_document(client: FlaskClient, a: Tenant) ->
     assert response.json["effective"]["alerts"]["no_activity"]["days"] == 10
 
 
+def test_removing_a_team_an_alert_still_gives_its_tasks_to_is_refused_naming_the_alert(
+    client: FlaskClient, a: Tenant
+) -> None:
+    team = {"tasks": {"teams": {"revops": ["101", "102"]},
+                      "alerts": {"amount_missing": {"team": "revops"}}}}  # fmt: skip
+    assert client.put("/api/v1/settings", headers=a.headers, json=team).status_code == 200
+
+    response = client.patch("/api/v1/settings", headers=a.headers, data=json.dumps(
+        {"tasks": {"teams": {"revops": None}}}), content_type="application/merge-patch+json")
+
+    assert response.status_code == 422
+    assert list(response.json["errors"]) == ["tasks.alerts.amount_missing.team"]
+    assert client.get("/api/v1/settings", headers=a.headers).json["document"] == team
+
+
 def test_the_documented_patch_body_takes_the_nulls_that_remove_settings(
     client: FlaskClient, a: Tenant
 ) -> None:

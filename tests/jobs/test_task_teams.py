@@ -1,0 +1,150 @@
+"""Alerts whose CRM tasks go round robin to a team (`tasks.teams`) instead of the deal's owner,
+through the real jobs: refresh, the CRM actions run, the daily reading of the CRM's users; a
+real Redis and RQ worker, the folder CRM, the store on SQLite (and PostgreSQL when
+DATABASE_URL names one)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from redis import Redis
+
+from adapters.folder.client import FolderClient
+from connector.store import tenants
+from connector.store.models import UserRow
+from engine.model import dump_bundle
+from engine.settings import ALERT_CODES
+from jobs import users
+from jobs.crm_effects import TASK
+from jobs.policy import BACKOFF_CAP
+from jobs.runtime import Runtime
+from tests.jobs.conftest import Clock
+from tests.jobs.test_crm_actions import (
+    _after_stale,
+    _effects,
+    _episode,
+    _episodes,
+    _hand_to,
+    _open_tasks_of,
+    _refresh,
+)
+
+TEAM = ["u-ana", "u-ben", "u-cy"]
+
+
+def _team_takes(
+    rt: Runtime, tenant_id: str, clock: Clock, codes: Sequence[str] = ALERT_CODES,
+    team: Sequence[str] = TEAM,
+) -> None:  # fmt: skip
+    document = {"tasks": {"teams": {"revops": list(team)},
+                          "alerts": {code: {"team": "revops"} for code in codes}}}  # fmt: skip
+    tenants.save_settings(rt.store, tenant_id, document, changed_by="test", now=clock())
+
+
+def _turns(rt: Runtime, tenant_id: str) -> dict[str, tuple[int, str]]:
+    """Each team task's turn and holder, by task id, as the episodes recorded them."""
+    return {
+        e.crm_refs["task"]: (e.crm_refs["task_turn"], e.crm_refs["task_assignee"])
+        for e in _episodes(rt, tenant_id) if e.crm_refs.get("task_team")
+    }  # fmt: skip
+
+
+def test_a_teams_tasks_go_to_its_members_in_turn_not_to_the_deals_owners(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    _team_takes(rt, tenant_id, clock)
+    _refresh(redis, tenant_id)
+
+    tasks = crm.tasks()
+    assert len(tasks) > 5
+    held = Counter(t["owner_id"] for t in tasks.values())
+    assert set(held) == set(TEAM), "none for Tom or Claire, who own the deals"
+    assert max(held.values()) - min(held.values()) <= 1, "shared out evenly"
+    turns = _turns(rt, tenant_id)
+    assert sorted(turn for turn, _ in turns.values()) == list(range(1, len(tasks) + 1))
+    for task_id, (turn, holder) in turns.items():
+        assert tasks[task_id]["owner_id"] == holder == TEAM[(turn - 1) % len(TEAM)]
+
+
+def test_only_the_alerts_given_to_the_team_go_to_it(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    _team_takes(rt, tenant_id, clock, codes=["no_activity"])
+    _refresh(redis, tenant_id)
+
+    episode = _episode(rt, tenant_id, "d-1002", "no_activity")
+    assert crm.tasks()[episode.crm_refs["task"]]["owner_id"] == "u-ana", "the team's first turn"
+    others = [t for i, t in crm.tasks().items() if i != episode.crm_refs["task"]]
+    assert others and {t["owner_id"] for t in others} <= {"u-tom", "u-claire"}
+
+
+def test_a_member_who_left_is_skipped_and_a_retry_asks_the_same_member(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    _team_takes(rt, tenant_id, clock)
+    with rt.store.tenant(tenant_id) as s:  # the last reading of the CRM's users: Ben left
+        s.add(UserRow(tenant_id=tenant_id, crm_id="u-ben", active=False))
+    crm.add_fault("create_task", error="transient")  # the first try reaches nobody
+    _refresh(redis, tenant_id)
+    _after_stale(rt, clock, BACKOFF_CAP)
+
+    assert all(e.status == "done" for e in _effects(rt, tenant_id, TASK))
+    tasks = crm.tasks()
+    turns = _turns(rt, tenant_id)
+    assert sorted(turn for turn, _ in turns.values()) == list(range(1, len(tasks) + 1)), (
+        "the retried task kept the turn it drew: none drawn twice, none skipped"
+    )
+    assert {t["owner_id"] for t in tasks.values()} == {"u-ana", "u-cy"}
+    assert "u-ben" not in [c.get("owner") for c in crm.calls("create_task")]
+
+
+def test_a_teams_task_stays_with_its_member_when_the_deal_changes_hands(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    _team_takes(rt, tenant_id, clock, codes=["no_activity"])
+    _refresh(redis, tenant_id)
+    team_task = _episode(rt, tenant_id, "d-1002", "no_activity").crm_refs["task"]
+
+    _hand_to(crm, "d-1002", "u-claire")
+    _refresh(redis, tenant_id, ["d-1002"])
+
+    open_ = {t["key"]: t["owner_id"] for t in _open_tasks_of(crm, "d-1002")}
+    assert crm.tasks()[team_task]["owner_id"] == "u-ana"
+    assert team_task not in {c["id"] for c in crm.calls("reassign_task")}, "not even asked"
+    assert len(open_) > 1 and set(open_.values()) == {"u-ana", "u-claire"}, (
+        "the deal's other tasks, Tom's, went to Claire with it"
+    )
+
+
+def _known_to_the_crm(crm: FolderClient, user_id: str, *, active: bool) -> None:
+    """The CRM's users include this one (on no deal of theirs)."""
+    doc = dump_bundle(crm.pull(["d-1001"]).bundles[0])
+    doc["users"] = [u for u in doc["users"] if u["id"] != user_id] + [
+        {"id": user_id, "name": user_id, "email": f"{user_id}@example.com", "active": active}
+    ]
+    crm.put_deal(doc)
+
+
+def test_a_member_who_leaves_hands_their_open_team_tasks_to_the_next_member(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    _team_takes(rt, tenant_id, clock, team=["u-ana", "u-ben"])
+    _refresh(redis, tenant_id)
+    anas = {i for i, t in crm.tasks().items() if t["owner_id"] == "u-ana"}
+    bens = {i for i, t in crm.tasks().items() if t["owner_id"] == "u-ben"}
+    assert anas and bens
+
+    _known_to_the_crm(crm, "u-ana", active=False)  # she owns no deal: read as a team member
+    users.refresh(tenant_id)
+    _refresh(redis, tenant_id, [])
+
+    tasks = crm.tasks()
+    assert {tasks[i]["owner_id"] for i in anas | bens} == {"u-ben"}
+    assert {_turns(rt, tenant_id)[i][1] for i in anas} == {"u-ben"}
+    handed = len(crm.calls("reassign_task"))
+    assert handed == len(anas), "Ben's own tasks were not touched"
+
+    users.refresh(tenant_id)  # the next day: nothing more to do
+    _refresh(redis, tenant_id, [])
+    assert len(crm.calls("reassign_task")) == handed
