@@ -17,12 +17,14 @@ by id have no index lag (traps 2 advises them after a change; that the v4 associ
 record is as current as a read by id is our reading, not a documented promise). The association
 is made by the create call itself, so it is there as soon as the record is.
 
-Retries. The create is sent once per try (`HubSpotClient.call(attempts=1)`): a 429 means HubSpot
-refused it, so it is sent again after the backoff; a 5xx, a timeout or a dropped connection may
-hide a record HubSpot did create, so the look-up runs again before any new create. After the
-client's number of tries the error goes to the job (RateLimited or Transient); the caller's
-outbox retries the same key later, and that retry looks up first too. A worker killed between
-HubSpot's answer and the outbox's commit is the same case: the next run finds the record.
+Retries. The create is sent once per try (`HubSpotClient.call(attempts=1)`): a 429 or a 423
+means HubSpot refused it, so it is sent again after the backoff (a wait HubSpot names beyond
+what a worker sleeps, a DAILY 429 or a 477, goes to the job at once); a 5xx, a timeout or a
+dropped connection may hide a record HubSpot did create, so the look-up runs again before any
+new create. After the client's number of tries the error goes to the job (RateLimited or
+Transient); the caller's outbox retries the same key later, and that retry looks up first too.
+A worker killed between HubSpot's answer and the outbox's commit is the same case: the next
+run finds the record.
 
 What the marker does not cover: a rep who deletes the marker from the body, or removes the
 task from the deal, between a lost answer and the retry (minutes) would get a second task. A
@@ -41,7 +43,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.errors import NotFound, RateLimited, Transient
-from adapters.hubspot.client import HubSpotClient, backoff
+from adapters.hubspot.client import BUDGET_WAIT, HubSpotClient, backoff
 from adapters.marker import marked, ref_token
 
 log = logging.getLogger(__name__)
@@ -173,7 +175,7 @@ class HubSpotActions:
                 return str(created["id"])
             except (RateLimited, Transient) as error:
                 failures += 1
-                if failures >= self.client.attempts:
+                if failures >= self.client.attempts or _waits_long(error):
                     raise
                 # A 429 is a refusal; anything else may have created the record unseen.
                 lookup = not isinstance(error, RateLimited)
@@ -212,6 +214,12 @@ class HubSpotActions:
     def _json(self, what: str, fn: Callable[[Any], Any], *, attempts: int | None = None) -> Any:
         raw = self.client.call(what, lambda sdk: fn(sdk).data, attempts=attempts)
         return json.loads(raw) if raw else {}
+
+
+def _waits_long(error: Exception) -> bool:
+    """A wait HubSpot names beyond what a worker sleeps in a call (a DAILY 429, a 477): the
+    job's retry waits it, as the client's own retries decide."""
+    return isinstance(error, RateLimited) and (error.retry_after or 0) > BUDGET_WAIT
 
 
 def _instant(moment: datetime, name: str) -> str:

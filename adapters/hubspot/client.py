@@ -10,8 +10,10 @@ Error policy: a 401 renews the token once and repeats the call, a second 401 is 
 a 429 or a 5xx, a timeout or a dropped connection is retried within the call up to ATTEMPTS
 times with jittered exponential backoff (honouring Retry-After, else HubSpot's 10 s window for
 a 429), then raised as `RateLimited` or `Transient` for the job's retry policy (a 429 of the
-DAILY policy at once, to be tried again in an hour); every request has TIMEOUT; 403 is
-`PermissionDenied` (a scope lost, the app uninstalled), 404 `NotFound`, any other 4xx
+DAILY policy at once, to be tried again in an hour); HubSpot's two other "wait, then retry"
+answers (its error handling guide) are `RateLimited` too: 423 Locked after LOCKED_RETRY, 477
+Migration in Progress after its Retry-After, which goes to the job; every request has TIMEOUT;
+403 is `PermissionDenied` (a scope lost, the app uninstalled), 404 `NotFound`, any other 4xx
 `InvalidRequest` with HubSpot's message. Nothing else is retried, nothing is logged with a token.
 
 The official SDK builds a new API client (and a new connection pool) on every attribute access;
@@ -64,6 +66,13 @@ DAILY_RETRY = 3600.0
 """Seconds before trying again after a 429 of the DAILY policy: the day's allowance comes back
 at midnight in the portal's time zone (crm-apis.md 1.7), which the client does not know, so the
 job tries hourly until then rather than every few minutes."""
+LOCKED_RETRY = 2.0
+"""Seconds before trying again after a 423 Locked: HubSpot locks a portal's records for 2 s
+when it receives a large volume of writes in a short time (a sweep's write-back) and asks for
+at least that delay (https://developers.hubspot.com/docs/api-reference/error-handling)."""
+MIGRATION_RETRY = 3600.0
+"""Seconds before trying again after a 477 Migration in Progress that names no Retry-After: the
+portal is moving between data centres, which HubSpot says typically takes up to 24 hours."""
 
 _TAKE = """
 local now = tonumber(ARGV[1])
@@ -254,6 +263,12 @@ def translate(exc: Exception, what: str) -> CrmError:
             f"{message} (policy {policy})",
             retry_after=DAILY_RETRY if policy == "DAILY" else _retry_after(exc),
         )
+    elif status == 423:
+        error = RateLimited(f"{message} (records locked)", retry_after=LOCKED_RETRY)
+    elif status == 477:
+        error = RateLimited(
+            f"{message} (portal migrating)", retry_after=_retry_after(exc, MIGRATION_RETRY)
+        )
     elif status >= 500:
         error = Transient(message)
     else:
@@ -275,8 +290,9 @@ def _body(exc: Exception) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _retry_after(exc: Exception) -> float:
-    """Retry-After when HubSpot sends one (undocumented: crm-apis.md 1.7), else the window."""
+def _retry_after(exc: Exception, default: float | None = None) -> float:
+    """Retry-After when HubSpot sends one (undocumented for a 429: crm-apis.md 1.7), else
+    `default`, else the rate limit's window."""
     headers = getattr(exc, "headers", None) or {}
     for name in ("Retry-After", "retry-after"):
         value = headers.get(name)
@@ -285,6 +301,8 @@ def _retry_after(exc: Exception) -> float:
                 return max(0.0, float(value))
             except ValueError:
                 break
+    if default is not None:
+        return default
     interval = headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
     try:
         return float(interval) / 1000 if interval else BURST[1]

@@ -15,7 +15,7 @@ import pytest
 from redis import Redis
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from adapters.errors import NotFound, Transient
+from adapters.errors import NotFound, RateLimited, Transient
 from adapters.hubspot.adapter import HubSpotAdapter
 from sandbox.hubspot import HubSpotState, ServerHandle, serve
 from sandbox.hubspot_state import parse_datetime
@@ -202,8 +202,9 @@ def test_a_note_is_created_on_the_deal_once_per_key(
 class Faulty:
     """A proxy in front of the emulator that spoils the answers of the next creates: "lost"
     forwards the create (HubSpot made the record) but answers 502, as when the answer is lost
-    on the way back; "refused" answers 503 or 429 without forwarding; "expire" expires the
-    access tokens, then forwards."""
+    on the way back; "refused" answers 503, 429, 423 or 477 without forwarding (a 477 with the
+    Retry-After HubSpot's error handling guide says it carries); "expire" expires the access
+    tokens, then forwards."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = urlsplit(upstream)
@@ -238,14 +239,17 @@ class Faulty:
             status, data = answer.status, answer.read()
             content_type = answer.getheader("Content-Type", "application/json")
             connection.close()
+        extra: list[tuple[str, str]] = []
         if fault is not None:
             status, content_type = fault[1], "application/json"
             data = b'{"status":"error","message":"Bad gateway","category":"INTERNAL"}'
             if status == 429:
                 data = (b'{"status":"error","message":"Rate limited","errorType":"RATE_LIMIT",'
                         b'"policyName":"TEN_SECONDLY_ROLLING"}')  # fmt: skip
+            if status == 477:
+                extra = [("Retry-After", "7200")]
         start_response(f"{status} X", [("Content-Type", content_type),
-                                       ("Content-Length", str(len(data)))])  # fmt: skip
+                                       ("Content-Length", str(len(data))), *extra])  # fmt: skip
         return [data]
 
     def stop(self) -> None:
@@ -312,6 +316,35 @@ def test_an_outage_outlasting_the_tries_goes_to_the_job_and_its_retry_makes_one_
     # The outbox runs the job again later, with the same key.
     made = _task(behind, deal, owner)
     assert _task(behind, deal, owner) == made
+    assert [r.id for r in state.records("tasks")] == [made]
+
+
+def test_a_423_locked_is_waited_out_and_makes_one_task(
+    state: HubSpotState, faulty: Faulty, behind: HubSpotAdapter, sleeps: list[float]
+) -> None:
+    """HubSpot answers 423 Locked to writes that come in bulk (a sweep's write-back): its locks
+    last 2 s and its error handling guide asks for at least that delay before the next try.
+    A refusal to wait out, not a request to fail for good (the rep would never get the task)."""
+    deal, owner = _deal_and_owner(state)
+    faulty.plan = [("refused", 423)]
+    made = _task(behind, deal, owner)
+    assert [r.id for r in state.records("tasks")] == [made]
+    assert len(sleeps) == 1 and sleeps[0] >= 2.0
+    assert state.counts().get(LIST_TASKS) == 1, "refused, so nothing was made to look for"
+
+
+def test_a_portal_migrating_data_centres_sends_the_task_back_to_the_job_for_its_retry_after(
+    state: HubSpotState, faulty: Faulty, behind: HubSpotAdapter, sleeps: list[float]
+) -> None:
+    """477 Migration in Progress comes with a Retry-After (hours): the job waits that long, not
+    a worker asleep in the call, and the effect is not failed for good."""
+    deal, owner = _deal_and_owner(state)
+    faulty.plan = [("refused", 477)]
+    with pytest.raises(RateLimited) as raised:
+        _task(behind, deal, owner)
+    assert raised.value.retry_after == 7200 and sleeps == []
+    assert state.records("tasks") == []
+    made = _task(behind, deal, owner)  # the outbox's retry, hours later
     assert [r.id for r in state.records("tasks")] == [made]
 
 
