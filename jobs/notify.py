@@ -17,7 +17,9 @@ of that name, no answer once the message was sent: it may have been delivered) m
 `failed` with the reason, which `dealradar tenants status` shows among the outbox's failures.
 Any other error (a bug, data no transport expected) fails that message too, with the error as
 its reason and its traceback in the log, and the next message goes. Retries are driven by
-`due_at`: a scheduled job at the next due time, and the sweeper's pass as the safety net.
+`due_at`: a scheduled job at the next due time, and the sweeper's pass as the safety net. A
+run takes no new message after TIME_BUDGET and enqueues the next run, so RQ's job timeout
+never stops one mid-message.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ SLACK = "slack"
 KINDS = (MAIL, SLACK)
 BATCH = 200
 """Messages sent by one job; more continue in the next."""
+TIME_BUDGET = timedelta(seconds=20)
+"""A run takes no new message after this long; the next run, enqueued at once, goes on. RQ
+kills a job at 60 s, and a message it was sending then would stay claimed for good: one
+message takes at most 20 s on Slack (connect and read timeouts) and an SMTP step 30 s."""
 RETRY_BASE = 30.0
 RETRY_CAP = 3600.0
 RETRY_WINDOW = timedelta(hours=24)
@@ -167,11 +173,15 @@ def send(tenant_id: str) -> dict[str, int]:
     # Built at the first mail, not before the loop: a mailer that cannot be built fails the
     # mail with its reason and never holds back a Slack message.
     mailer = cache(lambda: mailer_for(rt.notify, tenant_id))
+    taken = 0
     for row in rows:
+        if rt.clock() - now > TIME_BUDGET:
+            break
+        taken += 1
         outcome = _send_one(rt, tenant_id, mailer, row, now)
         if outcome is not None:
             counts[outcome] += 1
-    if len(rows) == BATCH:
+    if taken < len(rows) or len(rows) == BATCH:
         request_send(rt, tenant_id)
     elif counts["retry"]:
         _schedule_next(rt, tenant_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes, policy
@@ -426,3 +427,31 @@ def test_a_deactivated_reps_notifications_go_to_the_fallback_owner_or_nobody(
     assert len(mails) == CLAIRE_STARTS + TOM_STARTS
     assert {m["To"] for m in mails} == {"Claire Martin <claire@vendor.example>"}
     assert any("Globex expansion" in m["Subject"] for m in mails), "Tom's deal, to Claire"
+
+
+def test_a_run_slower_than_the_job_timeout_strands_no_message(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each post takes a while (a slow Slack, or SMTP over TLS to a remote relay: a morning
+    digest to a hundred reps): a run that went on past RQ's job timeout (60 s; 2 s here) was
+    killed mid-message, which stayed 'sending' for good, never sent nor retried."""
+    monkeypatch.setitem(queues.enqueue_once.__kwdefaults__, "timeout", 2)
+    monkeypatch.setattr(notify, "TIME_BUDGET", timedelta(seconds=1), raising=False)
+
+    def slow(headers: dict, body: bytes) -> None:
+        time.sleep(0.2)
+        clock.now += timedelta(seconds=0.4)  # the run's clock: its budget ends well in time
+
+    rt.notify = NotifyConfig(outbox_dir=rt.notify.outbox_dir, outbound=LOOPBACK)
+    slow_slack = Receiver(check=slow).start()
+    try:
+        _slack_team(rt, tenant_id, clock, slow_slack.url, {"channels": ["slack"], "slack": "team"})
+        _evaluate(rt, tenant_id, clock)
+        actions.dispatch(tenant_id)
+        run_jobs(redis)
+        with rt.store.tenant(tenant_id) as s:
+            statuses = s.scalars(select(OutboxEffect.status).where(OutboxEffect.kind == "slack"))
+            assert Counter(statuses) == {"done": CLAIRE_STARTS + TOM_STARTS}
+        assert len(slow_slack.received) == CLAIRE_STARTS + TOM_STARTS
+    finally:
+        slow_slack.stop()
