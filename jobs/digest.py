@@ -8,7 +8,8 @@ once whatever the number of crons and ticks. `run(tenant)` then reads the
 alerting open deals from the latest evaluations, and proposes one `mail` effect per rep
 (`digest:<day>:<rep>`) and per manager of `digest.managers` (`digest:<day>:manager:<email>`),
 rendered in the tenant's locale; jobs.notify.send sends them, at most once each. A rep whose
-settings say `digest: false`, or with no email address, gets none.
+settings say `digest: false`, or with no email address, gets none. A day's digest still unrun
+when a later day's is (workers away for days) is closed unsent: it would list the same deals.
 
 Error policy: database and Redis errors propagate (the day's row stays pending and the sweeper
 runs it again; the mails already proposed are not proposed twice).
@@ -102,16 +103,29 @@ def run(tenant_id: str) -> int:
         days = [(e.id, e.payload["day"]) for e in work.pending_effects(s, DIGEST, rt.clock())]
     if not days:
         return 0
+    *missed, (row_id, day) = sorted(days, key=lambda row: row[1])
+    _skip(tenant_id, missed, day)
     settings = tenants.current_settings(rt.store, tenant_id)
-    proposed = 0
-    for row_id, day in days:
-        mails = compose(tenant_id, settings, day)
-        with rt.store.tenant(tenant_id) as s:
-            proposed += work.propose_many(s, tenant_id, mails, rt.clock())
-            work.complete(s, [row_id], rt.clock(), {"mails": len(mails)})
-        log.info("tenant %s: digest of %s, %d mails", tenant_id, day, len(mails))
+    mails = compose(tenant_id, settings, day)
+    with rt.store.tenant(tenant_id) as s:
+        proposed = work.propose_many(s, tenant_id, mails, rt.clock())
+        work.complete(s, [row_id], rt.clock(), {"mails": len(mails)})
+    log.info("tenant %s: digest of %s, %d mails", tenant_id, day, len(mails))
     notify.request_send(rt, tenant_id)
     return proposed
+
+
+def _skip(tenant_id: str, missed: list[tuple[int, str]], latest: str) -> None:
+    """Close the digests of days before `latest` still unsent (the workers away for days): each
+    would list today's deals again, the same mail once per day missed."""
+    if not missed:
+        return
+    rt = current()
+    with rt.store.tenant(tenant_id) as s:
+        work.complete(s, [row_id for row_id, _ in missed], rt.clock(),
+                      {"mails": 0, "superseded_by": latest})  # fmt: skip
+    log.info("tenant %s: digests of %s not sent, superseded by %s's", tenant_id,
+             ", ".join(day for _, day in missed), latest)  # fmt: skip
 
 
 def compose(tenant_id: str, settings: Settings, day: str) -> list[tuple[str, str, dict[str, Any]]]:

@@ -330,3 +330,30 @@ def test_without_a_fallback_a_deactivated_rep_gets_no_digest(
     mails = _mails(rt)
     assert set(mails) == {"Claire Martin <claire@vendor.example>"}
     assert "Tom's deal" not in _parts(mails["Claire Martin <claire@vendor.example>"])[0]
+
+
+def test_digests_of_days_the_workers_missed_go_as_one_mail_not_one_a_day(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    """The workers were down over the weekend while the cron kept planning each morning's
+    digest: on their return every rep got Saturday's, Sunday's and Monday's at once, three
+    mails listing the same deals (all three read today's evaluations)."""
+    bundles = _seed(rt, tenant_id, clock)
+    settings = tenants.current_settings(rt.store, tenant_id)
+    with rt.store.tenant(tenant_id) as s:
+        pipeline.record(s, tenant_id, bundles, settings, clock())
+    days = [date(2026, 11, 28), date(2026, 11, 29), date(2026, 11, 30)]
+    for day in days:  # each morning's sweep done, each morning's digest planned, none run
+        with rt.store.tenant(tenant_id) as s:
+            s.add(SweepRun(tenant_id=tenant_id, day=day, status="done", started_at=clock.now))
+        clock.now = datetime.combine(day, datetime.min.time(), UTC).replace(hour=7, minute=5)
+        assert schedule.tick()["digests"] == 1
+        redis.flushdb()  # nobody takes the job; Redis lost it, or the workers are away
+    digest.run(tenant_id)
+    run_jobs(redis)
+    names = sorted(path.name for path in Path(rt.notify.outbox_dir).rglob("*.eml"))
+    assert len(names) == 2, names  # Claire's and Tom's, once each
+    assert all("2026-11-30" in name for name in names), names
+    with rt.store.tenant(tenant_id) as s:
+        rows = s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "digest")).all()
+    assert {r.status for r in rows} == {"done"}, "no day's digest is left pending"
