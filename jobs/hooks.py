@@ -13,7 +13,9 @@ and cancels its pending deliveries. Anything else (another status, a timeout, a 
 connection, an address the SSRF policy refuses now) is retried with a jittered exponential
 backoff, 30 s doubling up to an hour apart, until RETRY_WINDOW (48 hours) after the event, then
 the delivery is `failed` with its last error. No worker sleeps: a retry is a `due_at` in the
-database, run by a scheduled job at that time and, should Redis lose it, by the sweeper.
+database, run by a scheduled job at that time and, should Redis lose it, by the sweeper. A run
+takes no new delivery after TIME_BUDGET and enqueues the next, so RQ's job timeout never stops
+one mid-delivery.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ LEASE = timedelta(minutes=5)
 BATCH = 100
 TIMEOUT = (5.0, 10.0)
 """Seconds to connect to a target and to wait for its answer."""
+TIME_BUDGET = timedelta(seconds=30)
+"""A run takes no new delivery after this long and enqueues the next run: RQ kills a job at
+60 s, and one delivery takes at most 15 s (TIMEOUT)."""
 USER_AGENT = "DealRadar-Hooks/1"
 KEEP_FINISHED = timedelta(days=7)
 """Finished deliveries (done, failed, cancelled) are kept this long after their event, then
@@ -160,10 +165,14 @@ def deliver(tenant_id: str) -> dict[str, int]:
             .limit(BATCH)
         ).all()
     counts = dict.fromkeys(("delivered", "retry", "failed", "gone", "cancelled", "skipped"), 0)
+    taken = 0
     with rt.notify.outbound.session() as http:
         for delivery_id, due_at in due:
+            if rt.clock() - now > TIME_BUDGET:
+                break
+            taken += 1
             counts[_attempt(rt, http, tenant_id, delivery_id, due_at)] += 1
-    if len(due) == BATCH:
+    if taken < len(due) or len(due) == BATCH:
         request_delivery(rt, tenant_id)
     else:
         _schedule_next(rt, tenant_id)

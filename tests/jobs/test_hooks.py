@@ -6,6 +6,7 @@ subscribes through the API, events are delivered signed per Standard Webhooks (c
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import select
 
+from connector import queues
 from connector.app import create_app
 from connector.config import Config
 from connector.notify.config import NotifyConfig
@@ -356,3 +358,31 @@ def test_an_uninstalled_tenants_hooks_send_nothing_more_and_keep_no_secret(
     assert subscribed and all(h.secret == "" and h.status == "unsubscribed" for h in subscribed)
     assert "the customer left" in subscribed[0].status_reason
     assert statuses == {"cancelled"}
+
+
+def test_a_run_slower_than_the_job_timeout_is_not_killed_mid_delivery(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock, api: FlaskClient, auth: dict,
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A target that takes its time to answer (10 s is allowed; 0.2 s here): a run with many
+    deliveries went on past RQ's job timeout (60 s; 2 s here) and was killed mid-delivery. The
+    job failed, the delivery it was sending went again after its lease (a repeat for a target
+    that took it), and the rest waited for the sweeper."""
+    monkeypatch.setitem(queues.enqueue_once.__kwdefaults__, "timeout", 2)
+    monkeypatch.setattr(hooks, "TIME_BUDGET", timedelta(seconds=1), raising=False)
+    _subscribe(api, auth, receiver, ["alert.started"])
+    verify = receiver.check
+    assert verify is not None
+
+    def slow(headers: dict[str, str], body: bytes) -> None:
+        verify(headers, body)
+        time.sleep(0.2)
+        clock.now += timedelta(seconds=0.4)  # the run's clock: its budget ends well in time
+
+    receiver.check = slow
+    _evaluate(rt, tenant_id, clock)
+    run_jobs(redis)
+    assert receiver.refused == []
+    assert queues.queue(redis, queues.ACTIONS).failed_job_registry.count == 0, "no job killed"
+    assert {d.status for d in _deliveries(rt, tenant_id)} == {"done"}
+    assert len(receiver.received) == STARTED == len(receiver.answered), "each once"
