@@ -23,6 +23,11 @@ class Inbox:
     hang_up_after_data: bool = False
     """Keep the message, then close the connection without answering DATA (a server or a
     network failing at the worst moment)."""
+    quit_reply: str | None = None
+    """An SMTP reply ("421 ...") to give to QUIT instead of 221."""
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> Any:
+        return self.quit_reply or "221 Bye"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.refuse_with:

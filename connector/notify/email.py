@@ -13,6 +13,7 @@ Passwords in SMTP_URL are never logged nor put in a message.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -146,7 +147,10 @@ class SmtpMailer:
                 )
             else:
                 client = _TrackedSmtp(self.host, self.port, timeout=SMTP_TIMEOUT)
-            with client:
+            # Closed, not QUIT, on the way out: once the message is taken, what QUIT answers
+            # changes nothing (smtplib's own exit would raise on a reply other than 221, and a
+            # delivered mail would be retried or reported lost).
+            with contextlib.closing(client):
                 client.ehlo()
                 if not self.tls and client.has_extn("starttls"):
                     client.starttls(context=context)
@@ -160,6 +164,8 @@ class SmtpMailer:
                         )
                     client.login(self.user, self._password)
                 refused = client.send_message(message)
+                with contextlib.suppress(OSError, smtplib.SMTPException):
+                    client.quit()
         except smtplib.SMTPResponseException as exc:
             transient = 400 <= exc.smtp_code < 500
             raise MailError(

@@ -154,6 +154,17 @@ def test_a_connection_lost_after_the_message_went_is_not_sent_again() -> None:
         assert len(inbox.messages) == 1
 
 
+@pytest.mark.parametrize("reply", ["421 Service shutting down", "554 Transaction failed"])
+def test_an_odd_answer_to_quit_after_the_message_was_taken_is_not_a_failure(reply: str) -> None:
+    """The server took the message (250), then answered QUIT with something other than 221: the
+    mail is delivered, so a retry (421) would put it in the rep's inbox twice, and a failure
+    (554) would report a delivered mail as lost."""
+    with smtp_server() as (url, inbox):
+        inbox.quit_reply = reply
+        assert SmtpMailer(url, "dr@example.com").send(MAIL, NOW) == "smtp:127.0.0.1"
+        assert len(inbox.messages) == 1
+
+
 def test_a_password_is_never_sent_without_tls() -> None:
     with smtp_server() as (url, inbox):
         with pytest.raises(MailError, match="no STARTTLS") as caught:
