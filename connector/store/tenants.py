@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector.store.db import Store
-from connector.store.models import ApiKey, Credential, Hook, SettingsVersion, Tenant
+from connector.store.models import ApiKey, Credential, Hook, OutboxEffect, SettingsVersion, Tenant
 from connector.store.times import from_db, to_db
 from engine.settings import LOCALES, Settings, load_settings
 
@@ -202,9 +202,16 @@ def uninstall_tenant(store: Store, tenant_id: str, reason: str, now: datetime) -
     """Mark the tenant uninstalled and delete what it stored to act for it (CRM tokens, signing
     secret, Slack webhooks, its REST hooks' signing secrets): its API keys are refused from now
     on (`tenant_for_key`), and its hooks are unsubscribed, so that no delivery already queued
-    goes out after it left. Returns how many secrets were deleted."""
+    goes out after it left. Its outbox's waiting effects (mails, Slack posts, CRM tasks and
+    write-backs held back by an outage) fail with the reason: none goes out after it left, nor
+    stale after a reinstall. Returns how many secrets were deleted."""
     set_status(store, tenant_id, "uninstalled", reason, now)
     with store.tenant(tenant_id) as s:
+        s.execute(
+            update(OutboxEffect)
+            .where(OutboxEffect.status == "pending")
+            .values(status="failed", last_error=f"tenant uninstalled: {reason}")
+        )
         hooks = s.execute(
             update(Hook)
             .where(Hook.secret != "")

@@ -231,6 +231,35 @@ def test_an_smtp_outage_is_retried_later_and_sends_once(
     assert len(inbox.messages) == CLAIRE_STARTS
 
 
+def test_messages_still_waiting_when_the_customer_uninstalls_never_go_out(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    """An SMTP outage holds Claire's mails back; meanwhile the customer uninstalls. Neither the
+    retry already scheduled nor a reinstall weeks later may send those stale alerts."""
+    settings = {"notifications": {"reps": {"u-claire": {"channels": ["email"]}}}}
+    tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
+    _evaluate(rt, tenant_id, clock)
+    with smtp_server() as (url, inbox):
+        inbox.refuse_with = "421 4.3.2 Service shutting down"
+        rt.notify = dataclasses.replace(rt.notify, smtp_url=url)
+        actions.dispatch(tenant_id)
+        run_jobs(redis)
+        tenants.uninstall_tenant(rt.store, tenant_id, "the customer left", clock())
+        inbox.refuse_with = None
+        clock.now += timedelta(hours=2)
+        notify.send(tenant_id)  # the retry scheduled before the uninstall
+        tenants.set_status(rt.store, tenant_id, "active", None, clock())  # reinstalled
+        notify.send(tenant_id)
+        run_jobs(redis)
+        assert inbox.messages == []
+    with rt.store.tenant(tenant_id) as s:
+        mails = s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "mail")).all()
+    assert len(mails) == CLAIRE_STARTS
+    assert {(e.status, e.last_error) for e in mails} == {
+        ("failed", "tenant uninstalled: the customer left")
+    }
+
+
 def test_a_message_claimed_by_a_killed_worker_is_not_sent_again(
     rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
 ) -> None:
