@@ -10,6 +10,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -32,7 +33,7 @@ from jobs import actions, notify, pipeline, sweeper
 from jobs.runtime import Runtime
 from tests.jobs.conftest import EXAMPLES, Clock, run_jobs
 from tests.receiver import Receiver
-from tests.smtp_server import smtp_server
+from tests.smtp_server import Inbox, smtp_server
 
 LOOPBACK = OutboundPolicy(allow_http=True, allow_loopback=True)
 CLAIRE_STARTS = 7  # d-1001: 2 alerts, d-1003: 5 (d-1005 is won)
@@ -204,9 +205,11 @@ def test_with_smtp_url_the_smtp_server_receives_each_message_once(
     assert _eml(rt) == [], "with SMTP_URL set nothing goes to the outbox folder"
 
 
-def test_an_smtp_outage_is_retried_later_and_sends_once(
+@contextmanager
+def _claires_mails_during_an_smtp_outage(
     rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
-) -> None:
+) -> Iterator[Inbox]:
+    """Claire's alert mails, refused by an SMTP server that is shutting down (421)."""
     settings = {"notifications": {"reps": {"u-claire": {"channels": ["email"]}}}}
     tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
     _evaluate(rt, tenant_id, clock)
@@ -215,6 +218,13 @@ def test_an_smtp_outage_is_retried_later_and_sends_once(
         rt.notify = dataclasses.replace(rt.notify, smtp_url=url)
         actions.dispatch(tenant_id)
         run_jobs(redis)
+        yield inbox
+
+
+def test_an_smtp_outage_is_retried_later_and_sends_once(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    with _claires_mails_during_an_smtp_outage(rt, redis, tenant_id, clock) as inbox:
         assert inbox.messages == []
         with rt.store.tenant(tenant_id) as s:
             waiting = s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "mail")).all()
@@ -236,14 +246,7 @@ def test_messages_still_waiting_when_the_customer_uninstalls_never_go_out(
 ) -> None:
     """An SMTP outage holds Claire's mails back; meanwhile the customer uninstalls. Neither the
     retry already scheduled nor a reinstall weeks later may send those stale alerts."""
-    settings = {"notifications": {"reps": {"u-claire": {"channels": ["email"]}}}}
-    tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
-    _evaluate(rt, tenant_id, clock)
-    with smtp_server() as (url, inbox):
-        inbox.refuse_with = "421 4.3.2 Service shutting down"
-        rt.notify = dataclasses.replace(rt.notify, smtp_url=url)
-        actions.dispatch(tenant_id)
-        run_jobs(redis)
+    with _claires_mails_during_an_smtp_outage(rt, redis, tenant_id, clock) as inbox:
         tenants.uninstall_tenant(rt.store, tenant_id, "the customer left", clock())
         inbox.refuse_with = None
         clock.now += timedelta(hours=2)
