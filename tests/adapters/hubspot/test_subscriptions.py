@@ -5,6 +5,7 @@ HubSpot journeys in tests/e2e run with exactly these subscriptions."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,10 @@ def test_the_command_prints_them_for_a_person_and_for_a_script(
     assert f"{len(wanted())} subscriptions" in out
     assert main(["hubspot", "subscriptions", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == wanted()
+
+
+def test_the_readmes_count_of_subscriptions_is_the_lists() -> None:
+    """The install steps tell an admin how many subscriptions to set: a property read or
+    dropped changes the list, and the README must follow."""
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    assert f"notes ({len(wanted())} in all, of HubSpot's 1,000 per app)" in readme
