@@ -10,6 +10,10 @@ failed and unresolved events are never purged: they are work, or evidence of it.
 twice: a second run finds nothing old enough left. An uninstalled tenant's events, which
 nothing will work on (a reinstall syncs anew), are all deleted.
 
+Once a day (the run of ORPHANS_HOUR, UTC), the rows no deal needs any more go too
+(connector.store.orphans): contacts and activities no deal has linked for KEEP_ORPHANS, and the
+episodes of deals deleted that long ago. A live deal's ended episodes are its history and stay.
+
 The inbox has no foreign key to `tenants` (migration 0010), so a deleted tenant's events stay
 behind it (never worked on: the sweeper joins them to their tenant); the purge deletes them all,
 whatever their status, in the same batches.
@@ -19,12 +23,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.store import work
+from connector.store import orphans, work
 from connector.store.models import Tenant
 from jobs import hooks, pipeline
 from jobs.runtime import Runtime, current
@@ -35,6 +39,12 @@ PURGE_BATCH = 1_000
 """Inbox rows deleted per transaction: short locks, steady progress."""
 KEEP_DONE_EFFECTS = timedelta(days=30)
 """Done write-backs and event batches are kept this long, then deleted."""
+KEEP_ORPHANS = timedelta(days=30)
+"""Contacts and activities no deal links, and deleted deals' ended episodes, are kept this
+long (a deal restored from the CRM's recycle bin within it finds them again), then deleted."""
+ORPHANS_HOUR = 3
+"""The UTC hour whose run also deletes the orphans: a scan of a tenant's contacts and
+activities, once a day rather than hourly."""
 UNGUARDED = (pipeline.WRITEBACK, pipeline.EVENT)
 """Outbox kinds whose keys guard nothing once done: a write-back's names its evaluation time,
 an event batch's is born with the state change it reports, once. The keys of tasks, notes,
@@ -47,6 +57,8 @@ def run() -> dict[str, int]:
     cutoff = rt.clock() - work.DEDUPE_WINDOW
     hooks_before = rt.clock() - hooks.KEEP_FINISHED
     effects_before = rt.clock() - KEEP_DONE_EFFECTS
+    daily = rt.clock().astimezone(UTC).hour == ORPHANS_HOUR
+    orphans_before = rt.clock() - KEEP_ORPHANS if daily else None
     with rt.store.global_session() as s:
         tenants = list(s.execute(select(Tenant.id, Tenant.status).order_by(Tenant.id)).all())
     purged: dict[str, int] = {}
@@ -63,12 +75,28 @@ def run() -> dict[str, int]:
             rt, tenant_id,
             lambda s: work.purge_done_effects(s, UNGUARDED, effects_before, PURGE_BATCH),
         )  # fmt: skip
+        if orphans_before is not None and status != "uninstalled":
+            _purge_orphans(rt, tenant_id, orphans_before)
         if total:
             purged[tenant_id] = total
             log.info("inbox purge: tenant %s: %d processed events received before %s",
                      tenant_id, total, cutoff.isoformat())  # fmt: skip
     _purge_tenants_gone(rt)
     return {"tenants": len(purged), "events": sum(purged.values())}
+
+
+def _purge_orphans(rt: Runtime, tenant_id: str, before: datetime) -> None:
+    counts = {
+        what: _in_batches(rt, tenant_id, lambda s, purge=purge: purge(s, before, PURGE_BATCH))
+        for what, purge in (
+            ("activities", orphans.unlinked_activities),
+            ("contacts", orphans.unlinked_contacts),
+            ("episodes", orphans.episodes_of_deleted_deals),
+        )
+    }
+    if any(counts.values()):
+        log.info("purge: tenant %s: rows no deal needs since %s: %s",
+                 tenant_id, before.isoformat(), counts)  # fmt: skip
 
 
 def _purge_tenants_gone(rt: Runtime) -> None:

@@ -178,6 +178,8 @@ class DealContactRow(TenantScoped, Base):
     """A contact's place on a deal: its roles there (from labels, contact roles, a custom field)."""
 
     __tablename__ = "deal_contacts"
+    # The deals of a contact: a contact's webhook finds them, the purge its last link.
+    __table_args__ = (Index("ix_deal_contacts_contact", "tenant_id", "contact_id"),)
 
     deal_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)
     contact_id: Mapped[str] = mapped_column(CRM_ID, primary_key=True)

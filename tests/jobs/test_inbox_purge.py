@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from redis import Redis
 from sqlalchemy import delete, func, select
 
+from adapters.folder.client import FolderClient
+from connector import queues
 from connector.commands import cron_cmd
 from connector.intake import accept_event
 from connector.store import tenants, work
-from connector.store.models import InboxEvent, Tenant
+from connector.store.models import ContactRow, InboxEvent, Tenant
+from connector.store.snapshots import delete_deals
 from connector.store.tenants import create_tenant
 from jobs import purge
 from jobs.runtime import Runtime
-from tests.jobs.conftest import Clock
+from tests.jobs.conftest import Clock, run_jobs
+
+DEALS = ["d-1001", "d-1002", "d-1003", "d-1004", "d-1005"]
 
 
 def _receive(rt: Runtime, tenant_id: str, key: str) -> int | None:
@@ -111,3 +116,25 @@ def test_an_uninstalled_tenants_events_are_purged_whatever_their_status(
     purge.run()
     assert _keys(rt, tenant_id) == {}
     assert set(_keys(rt, other.id)) == {"a", "b"}, "the others' work is kept"
+
+
+def test_once_a_day_the_purge_deletes_what_a_deleted_deal_left_behind(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    queues.request_refresh(redis, tenant_id, DEALS, window=0)
+    run_jobs(redis)
+    with rt.store.tenant(tenant_id) as s:
+        delete_deals(s, ["d-1002"])  # deleted in the CRM: its contacts c-10 and c-11 stay behind
+
+    def contacts() -> set[str]:
+        with rt.store.tenant(tenant_id) as s:
+            return set(s.scalars(select(ContactRow.crm_id)))
+
+    before = contacts()
+    day = (clock.now + purge.KEEP_ORPHANS + timedelta(days=1)).astimezone(UTC).replace(minute=5)
+    clock.now = day.replace(hour=(purge.ORPHANS_HOUR + 1) % 24)
+    purge.run()
+    assert contacts() == before, "not at every hourly run"
+    clock.now = day.replace(hour=purge.ORPHANS_HOUR)
+    purge.run()
+    assert contacts() == before - {"c-10", "c-11"}

@@ -14,7 +14,7 @@ from connector.store import migrate
 from connector.store.db import Store
 from connector.store.models import AlertEpisode, Base, Tenant
 
-HEAD = "0014_task_rotations"
+HEAD = "0015_deal_contacts_by_contact"
 """The newest migration: named once here (tests/test_cli_store.py reads it too)."""
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)

@@ -1,0 +1,79 @@
+"""What no deal needs any more: contacts and activities no deal links (their deals deleted in
+the CRM, or a rep unlinked them), and the ended alert episodes of deleted deals.
+
+A deal's pull replaces its links and upserts its contacts and activities, so a row that lost
+its last link stays behind; nothing reads it again (the sweep and the API start from deals).
+These functions delete such rows of the session's tenant in batches, for the daily purge
+(jobs.purge). A row is taken only once it has gone untouched since `before`: a pull that links
+it again (another deal's, the same deal restored) rewrites its `synced_at` in the transaction
+that adds the link, and the delete checks both again, so a row linked meanwhile stays.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.orm import Session
+
+from connector.store.models import (
+    ActivityDealRow,
+    ActivityRow,
+    AlertEpisode,
+    ContactRow,
+    DealContactRow,
+    DealRow,
+)
+from connector.store.sql import tenant_of
+from connector.store.times import to_db
+
+
+def unlinked_activities(session: Session, before: datetime, limit: int) -> int:
+    """Delete up to `limit` activities no deal links, last saved before `before`; how many."""
+    linked = exists().where(
+        ActivityDealRow.tenant_id == ActivityRow.tenant_id,
+        ActivityDealRow.activity_id == ActivityRow.crm_id,
+    )
+    return _delete_some(
+        session, ActivityRow, ActivityRow.crm_id, limit,
+        ActivityRow.synced_at < to_db(before), ~linked,
+    )  # fmt: skip
+
+
+def unlinked_contacts(session: Session, before: datetime, limit: int) -> int:
+    """Delete up to `limit` contacts no deal links, last saved before `before`; how many."""
+    linked = exists().where(
+        DealContactRow.tenant_id == ContactRow.tenant_id,
+        DealContactRow.contact_id == ContactRow.crm_id,
+    )
+    return _delete_some(
+        session, ContactRow, ContactRow.crm_id, limit,
+        ContactRow.synced_at < to_db(before), ~linked,
+    )  # fmt: skip
+
+
+def episodes_of_deleted_deals(session: Session, before: datetime, limit: int) -> int:
+    """Delete up to `limit` episodes that ended before `before` on deals that are gone; how
+    many. A live deal's ended episodes are its alert history, and stay."""
+    deal = exists().where(
+        DealRow.tenant_id == AlertEpisode.tenant_id, DealRow.crm_id == AlertEpisode.deal_id
+    )
+    return _delete_some(
+        session, AlertEpisode, AlertEpisode.id, limit,
+        AlertEpisode.ended_at < to_db(before), ~deal,
+    )  # fmt: skip
+
+
+def _delete_some(session: Session, model: Any, key: Any, limit: int, *criteria: Any) -> int:
+    """Delete up to `limit` rows of the session's tenant matching `criteria`, which the delete
+    itself checks again (a row changed since the look-up stays)."""
+    tenant_id = tenant_of(session)
+    keys = list(
+        session.scalars(select(key).where(model.tenant_id == tenant_id, *criteria).limit(limit))
+    )
+    if not keys:
+        return 0
+    return session.execute(
+        delete(model).where(model.tenant_id == tenant_id, key.in_(keys), *criteria)
+    ).rowcount

@@ -1,0 +1,97 @@
+"""What no deal needs any more (connector.store.orphans): the contacts and activities of deals
+deleted in the CRM, and their ended episodes, go once untouched for the keeping period; what a
+live deal still links, and a live deal's alert history, stay."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from connector.store.db import Store
+from connector.store.models import ActivityRow, AlertEpisode, ContactRow, Tenant
+from connector.store.orphans import (
+    episodes_of_deleted_deals,
+    unlinked_activities,
+    unlinked_contacts,
+)
+from connector.store.snapshots import delete_deals, save_bundles
+from engine.model import load_bundle
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "bundles").glob("*.json"))
+
+
+def _tenant(store: Store) -> str:
+    with store.global_session() as s:
+        s.add(Tenant(id="T", crm="test", account_id="T", created_at=NOW, updated_at=NOW))
+    return "T"
+
+
+def _docs() -> dict[str, dict]:
+    docs = {d["deal"]["id"]: d for d in (json.loads(p.read_text()) for p in EXAMPLES)}
+    acme, globex = docs["d-1001"], docs["d-1002"]
+    globex["contacts"].append(acme["contacts"][0])  # Acme's c-1 is on Globex's deal too
+    return docs
+
+
+def _save(store: Store, docs: list[dict], at: datetime) -> None:
+    with store.tenant("T") as s:
+        save_bundles(s, "T", [load_bundle(d) for d in docs], at)
+
+
+def _episode(deal_id: str, ended_at: datetime | None) -> AlertEpisode:
+    return AlertEpisode(
+        tenant_id="T", deal_id=deal_id, key="no_activity", code="no_activity",
+        started_at=NOW - timedelta(days=3), ended_at=ended_at, facts={}, message="",
+    )  # fmt: skip
+
+
+def _left(store: Store) -> tuple[set[str], int, set[str]]:
+    with store.tenant("T") as s:
+        contacts = set(s.scalars(select(ContactRow.crm_id)))
+        activities = s.scalar(select(func.count()).select_from(ActivityRow))
+        episodes = set(s.scalars(select(AlertEpisode.deal_id)))
+    return contacts, activities, episodes
+
+
+def _purge(store: Store, before: datetime, limit: int = 1000) -> tuple[int, int, int]:
+    with store.tenant("T") as s:
+        return (unlinked_activities(s, before, limit), unlinked_contacts(s, before, limit),
+                episodes_of_deleted_deals(s, before, limit))  # fmt: skip
+
+
+def test_a_deleted_deals_contacts_activities_and_episodes_go_and_nothing_else(
+    store: Store,
+) -> None:
+    _tenant(store)
+    docs = _docs()
+    _save(store, list(docs.values()), NOW)
+    with store.tenant("T") as s:
+        s.add_all([_episode("d-1001", NOW), _episode("d-1003", NOW), _episode("d-1004", None)])
+        delete_deals(s, ["d-1001"])  # Acme's deal deleted in the CRM
+    contacts, activities, _ = _left(store)
+    acme_activities = len(docs["d-1001"]["activities"])
+
+    assert _purge(store, NOW) == (0, 0, 0), "nothing goes within the keeping period"
+    assert _purge(store, NOW + timedelta(days=1), limit=2) == (2, 2, 1), "in batches"
+    assert _purge(store, NOW + timedelta(days=1)) == (acme_activities - 2, 0, 0)
+
+    assert _left(store) == (
+        contacts - {"c-2", "c-3"}, activities - acme_activities, {"d-1003", "d-1004"}
+    ), "c-1 is still on Globex's deal; live deals keep their alert history"
+
+
+def test_a_row_linked_again_before_the_purge_stays(store: Store) -> None:
+    _tenant(store)
+    docs = _docs()
+    _save(store, list(docs.values()), NOW)
+    with store.tenant("T") as s:
+        delete_deals(s, ["d-1001"])
+    later = NOW + timedelta(days=40)
+    _save(store, [docs["d-1001"]], later)  # restored from the CRM's recycle bin
+
+    assert _purge(store, later - timedelta(days=30)) == (0, 0, 0)
+    assert {"c-1", "c-2", "c-3"} <= _left(store)[0]
