@@ -20,6 +20,9 @@ position is taken first, then every record is listed through the Core API (`GET 
 listing did not show was deleted meanwhile, and its deals are refreshed too; then the stream
 goes on from the position taken first, so a change made during the listing is read from the
 feed as well. A listing of deals requests every deal: no deal is missed, whatever the gap.
+Sell pages by number, so a record deleted from a page already read moves the next page's first
+record onto it: after each page, the record now last on the page before is checked (`_shifted`),
+and a page that moved is read again for what it gained.
 
 A contact custom field's definition changing (renamed, deleted) lists the contacts again: their
 values follow the field, and the contacts stream need not carry that.
@@ -54,6 +57,10 @@ log = logging.getLogger(__name__)
 STREAMS = ("deals", "contacts", "calls", "visits", "tasks", "notes", "custom_fields")
 """The Firehose streams read, in the order a step picks them."""
 ACTIVITIES = ("calls", "visits", "tasks", "notes")
+SHIFT_CHECKED = ("deals", *ACTIVITIES)
+"""Listings whose page boundaries are checked for records a deletion moved (`_shifted`): a deal
+missed would not be synced, an activity would be missing from its deal until edited. A contact
+missed costs nothing: pulls read a deal's contacts by id, not from the mirror."""
 STAGE_ENTRIES = "stage_entries"
 """The mirror's kind for the stage changes the feed saw ({deal id: {"stage_id", "at"}})."""
 VERSION = 1
@@ -81,6 +88,8 @@ class Listing:
     top: str | None = None
     """The stream's position taken before the listing began."""
     at: float | None = None
+    last: str | None = None
+    """The last id of the page read before (see `_shifted`)."""
 
 
 @dataclass
@@ -264,6 +273,10 @@ class Firehose:
             sort_by="id:asc",
         )  # fmt: skip
         found = records(answer)
+        shifted = self._shifted(stream, listing, found)
+        if found:
+            listing.last = str(found[-1]["id"])
+        found += shifted
         changed = self.mirror.put(
             stream,
             [Mirrored(str(r["id"]), r, _links(stream, str(r["id"]), r)) for r in found],
@@ -277,6 +290,39 @@ class Firehose:
             listing.page += 1
             return deals
         return deals | self._listed(state, stream)
+
+    def _shifted(
+        self, stream: str, listing: Listing, page: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The records a deletion moved from this page onto the one read before, unseen.
+
+        Sell lists by page number: a record deleted from a page already read moves the next
+        page's first record onto it. So, once a page is read, the record now last on the page
+        before is asked for alone; when it is no longer the one read there, that page is read
+        again and what lies between the two pages' ids is taken too. New records take higher
+        ids (the listing is by id), so only deletions shift it."""
+        if listing.page == 1 or listing.last is None or stream not in SHIFT_CHECKED:
+            return []
+        boundary = (listing.page - 1) * PER_PAGE
+        probe = records(self.client.get(
+            f"/v2/{stream}", endpoint=f"/v2/{stream}", page=boundary, per_page=1,
+            sort_by="id:asc",
+        ))  # fmt: skip
+        if probe and str(probe[0]["id"]) == listing.last:
+            return []
+        before = records(self.client.get(
+            f"/v2/{stream}", endpoint=f"/v2/{stream}", page=listing.page - 1,
+            per_page=PER_PAGE, sort_by="id:asc",
+        ))  # fmt: skip
+        low = int(listing.last)
+        high = int(page[0]["id"]) if page else None
+        missed = [
+            r for r in before if int(r["id"]) > low and (high is None or int(r["id"]) < high)
+        ]
+        if missed:
+            log.info("Sell %s: %d records moved onto a page already listed (a deletion "
+                     "meanwhile), taken from it again", stream, len(missed))  # fmt: skip
+        return missed
 
     def _listed(self, state: FeedCursor, stream: str) -> set[str]:
         """The listing is complete: forget what it did not see, go on from the feed."""
