@@ -51,6 +51,11 @@ Emulated (each shape loads through simple-salesforce 1.12):
   IsClosed and CompletedDateTime; an event's ActivityDateTime, ActivityDate and duration; the
   AccountId of activities; an opportunity's LastActivityDate; CreatedDate, LastModifiedDate and
   SystemModstamp; the OwnerId of a record created without one (its creator).
+- Shared Activities: on unless ``SalesforceState(shared_activities=False)``, which makes
+  TaskRelation no type of the org (``INVALID_TYPE`` in SOQL, as in an org without the
+  setting). TaskRelation rows (TaskId, RelationId, IsWhat: a task's contacts, up to 50) are
+  stored as inserted: the rows Salesforce itself keeps for a task's WhoId and WhatId are not
+  derived.
 - Users: ``IsActive`` (true unless the insert says false; seeded reps are active). An admin
   deactivates one with ``PATCH /sobjects/User/{id}`` ``{"IsActive": false}`` (or
   ``state.update("User", id, {"IsActive": False})``); a record then given to that user, on
@@ -75,7 +80,7 @@ the emulator's own.
 
 Not emulated: the Metadata (SOAP) API, Bulk API 2.0, Composite graphs and batches, Change Data
 Capture and the Pub/Sub API, Flow callouts, sharing (every user sees every record), record
-types, currencies, Leads, TaskRelation, the per-app usage in ``Sforce-Limit-Info``, concurrency
+types, currencies, Leads, the per-app usage in ``Sforce-Limit-Info``, concurrency
 limits, nested child subqueries (API 58.0), session timeouts extended by activity (a token lives
 ``session_seconds`` from its issue), Salesforce's 24-hour retry schedule (quick retries).
 

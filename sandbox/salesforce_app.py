@@ -165,7 +165,10 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
             return record if record is not None and not record["IsDeleted"] else None
 
         def type_name(name: str) -> str:
-            odef = next((o for n, o in table.items() if n.lower() == name.lower()), None)
+            odef = next(
+                (o for n, o in table.items() if n.lower() == name.lower() and state.has_type(n)),
+                None,
+            )
             if odef is None:
                 raise SalesforceError(
                     400,
@@ -181,7 +184,9 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
             lookup=lookup,
             schema=lambda t: state.fields_for(t, user, tooling=tooling),
             type_name=type_name,
-            children=lambda t: table[t].children,
+            children=lambda t: {
+                n: c for n, c in table[t].children.items() if state.has_type(c[0])
+            },
             now=state.clock(),
             url=url,
         )
@@ -346,7 +351,11 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
             {
                 "encoding": "UTF-8",
                 "maxBatchSize": COLLECTION_MAX,
-                "sobjects": [_object_summary(o.name, o.prefix) for o in OBJECTS.values()],
+                "sobjects": [
+                    _object_summary(o.name, o.prefix)
+                    for o in OBJECTS.values()
+                    if state.has_type(o.name)
+                ],
             }
         )
 

@@ -1,6 +1,6 @@
 """The emulated org's sObject types: key prefixes, fields (with describe types), parent
 relationships and child relationships, after the Object Reference (Opportunity,
-OpportunityContactRole, OpportunityHistory, Task, Event, EventRelation, EmailMessage,
+OpportunityContactRole, OpportunityHistory, Task, TaskRelation, Event, EventRelation, EmailMessage,
 EmailMessageRelation, PermissionSet, FieldPermissions...) and the Tooling API's CustomField.
 
 Only the fields an integration reads or writes are declared; custom fields are added at run
@@ -265,6 +265,7 @@ OBJECTS: dict[str, ObjectDef] = {
                 _f("CompletedDateTime", "datetime", **_RO),
                 _f("IsClosed", "boolean", **_RO),
             ],
+            children={"TaskRelations": ("TaskRelation", "TaskId")},
             required=("Status", "Priority"),
         ),
         _object(
@@ -301,6 +302,24 @@ OBJECTS: dict[str, ObjectDef] = {
                 _f("RespondedDate", "datetime"),
             ],
             required=("EventId", "RelationId"),
+        ),
+        # With Shared Activities, a task's contacts (up to 50, WhoId among them) and its one
+        # other record; only in orgs with Shared Activities on (Object Reference, TaskRelation).
+        _object(
+            "TaskRelation",
+            "0RT",
+            [
+                _ref("TaskId", "Task", "Task", nillable=False, updateable=False),
+                _ref(
+                    "RelationId",
+                    ("Contact", "Opportunity", "Account"),
+                    "Relation",
+                    updateable=False,
+                ),
+                _f("IsWhat", "boolean", updateable=False),
+                _ref("AccountId", "Account", "Account", **_RO),
+            ],
+            required=("TaskId", "RelationId"),
         ),
         _object(
             "EmailMessage",

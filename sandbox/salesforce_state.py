@@ -124,8 +124,11 @@ class SalesforceState:
         api_version: str = "59.0",
         instance_url: str = "https://127.0.0.1",
         time_zone: str = "America/Los_Angeles",
+        shared_activities: bool = True,
     ) -> None:
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.shared_activities = shared_activities
+        """The org's Shared Activities setting: off, TaskRelation is no type of the org."""
         self.lock = threading.RLock()
         self.ids = IdMaker()
         self.api_version = api_version
@@ -217,11 +220,15 @@ class SalesforceState:
         """The type named ``sobject`` (any case); 404 NOT_FOUND-style error when unknown."""
         table = TOOLING_OBJECTS if tooling else OBJECTS
         for name, odef in table.items():
-            if name.lower() == sobject.lower():
+            if name.lower() == sobject.lower() and self.has_type(name):
                 return odef
         raise SalesforceError(
             404, "NOT_FOUND", f"The requested resource does not exist: sObject type '{sobject}'"
         )
+
+    def has_type(self, name: str) -> bool:
+        """Whether the org has this type: TaskRelation only with Shared Activities on."""
+        return name != "TaskRelation" or self.shared_activities
 
     def fields_for(
         self, sobject: str, user_id: str | None, *, edit: bool = False, tooling: bool = False

@@ -8,9 +8,10 @@ query batch holds up to 2,000 records, child records counted:
 - `pull(ids)`: one query of the opportunities with their contact roles (the contacts' name,
   email and title as parent fields), stage history, tasks (email tasks left out: the
   EmailMessage they log stands for them) , events and email messages as child subqueries,
-  owners as parent fields; then one query of the events' attendees (EventRelation) and one of
-  the emails' contact recipients (EmailMessageRelation), each selecting by a semi-join on the
-  same opportunities. Three queries whatever the number of deals, each read to its end.
+  owners as parent fields; then one query of the events' attendees (EventRelation), one of
+  the tasks' contacts (TaskRelation, with Shared Activities) and one of the emails' contact
+  recipients (EmailMessageRelation, by a semi-join on the same opportunities). Four queries
+  whatever the number of deals (per 2,000 events or tasks), each read to its end.
   Opportunities the query does not return are `Pulled.deleted`.
 - `changed_since(cursor)`: one batch of `SELECT Id, SystemModstamp FROM Opportunity` ordered
   by SystemModstamp, after the cursor (epoch milliseconds of the last SystemModstamp seen);
@@ -36,6 +37,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from adapters.base import AdapterContext, ApiUsage, Changes, Pulled, TenantRef, WriteResult
+from adapters.errors import InvalidRequest
 from adapters.salesforce import events as salesforce_events
 from adapters.salesforce import writeback
 from adapters.salesforce.actions import SalesforceActions
@@ -89,6 +91,12 @@ ATTENDEES_QUERY = (
 )
 """The attendees of the events the opportunities query returned, by their ids: SOQL takes no
 Event (nor Task) in a semi-join's inner select."""
+TASK_CONTACTS_QUERY = (
+    "SELECT TaskId, RelationId FROM TaskRelation WHERE TaskId IN ({ids}) AND IsWhat = false"
+)
+"""The contacts of the tasks the opportunities query returned: with Shared Activities a task
+relates to up to 50 contacts, its WhoId only one of them (crm-apis.md 2.4). Orgs without
+Shared Activities have no TaskRelation type (INVALID_TYPE): there, WhoId is the one contact."""
 RECIPIENTS_QUERY = (
     "SELECT EmailMessageId, RelationId, RelationType FROM EmailMessageRelation "
     "WHERE EmailMessageId IN (SELECT Id FROM EmailMessage WHERE RelatedToId IN ({ids})) "
@@ -125,6 +133,8 @@ class SalesforceAdapter:
         self._zone = ZoneInfo(tenant.timezone)
         self._listing: tuple[str, str] | None = None
         """The listing under way: (cursor returned, nextRecordsUrl of its next batch)."""
+        self._shared_activities = True
+        """False once the org answered that it has no TaskRelation (no Shared Activities)."""
 
     # -- pull ----------------------------------------------------------------------------------
 
@@ -141,6 +151,8 @@ class SalesforceAdapter:
             query = ATTENDEES_QUERY.format(ids=soql_ids(chunk))
             for row in self.client.query(query, "query EventRelation"):
                 attendees.setdefault(str(row["EventId"]), []).append(row)
+        tasks = [str(t["Id"]) for o in opportunities for t in children(o, "Tasks")]
+        task_contacts = self._task_contacts(tasks)
         recipients: dict[str, list[Mapping[str, Any]]] = {}
         if any(children(o, "Emails") for o in opportunities):
             for row in self.client.query(
@@ -152,16 +164,36 @@ class SalesforceAdapter:
         bundles = []
         for opp in opportunities:
             try:
-                bundles.append(self._bundle(opp, attendees, recipients, now))
+                bundles.append(self._bundle(opp, attendees, task_contacts, recipients, now))
             except MappingError as exc:
                 log.error("tenant %s: Salesforce opportunity left out: %s", self.tenant.id, exc)
         deleted = [given for given, full in asked.items() if full not in found]
         return Pulled(bundles=bundles, deleted=deleted)
 
+    def _task_contacts(self, task_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The contacts each task relates to through TaskRelation, by task id; none in an org
+        without Shared Activities (asked once per adapter: the refusal costs a call)."""
+        found: dict[str, list[str]] = {}
+        for chunk in _chunks(task_ids, PULL_BATCH):
+            if not self._shared_activities:
+                break
+            query = TASK_CONTACTS_QUERY.format(ids=soql_ids(chunk))
+            try:
+                rows = self.client.query(query, "query TaskRelation")
+            except InvalidRequest as exc:
+                if getattr(exc, "code", "") != "INVALID_TYPE":
+                    raise
+                self._shared_activities = False
+                break
+            for row in rows:
+                found.setdefault(str(row["TaskId"]), []).append(str(row["RelationId"]))
+        return found
+
     def _bundle(
         self,
         opp: Mapping[str, Any],
         attendees: Mapping[str, Sequence[Mapping[str, Any]]],
+        task_contacts: Mapping[str, Sequence[str]],
         recipients: Mapping[str, Sequence[Mapping[str, Any]]],
         now: datetime,
     ) -> Bundle:
@@ -173,7 +205,10 @@ class SalesforceAdapter:
         _note_user(users, opp.get("OwnerId"), opp.get("Owner"))
         activities: list[Activity] = []
         for task in children(opp, "Tasks"):
-            activity = to_task(task, deal_id=deal.id, contacts=ours, zone=self._zone)
+            activity = to_task(
+                task, deal_id=deal.id, contacts=ours, zone=self._zone,
+                related=task_contacts.get(str(task["Id"]), ()),
+            )  # fmt: skip
             if activity is not None:
                 activities.append(activity)
                 _note_user(users, task.get("OwnerId"), task.get("Owner"))

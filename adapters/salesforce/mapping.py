@@ -173,7 +173,12 @@ def to_user(user_id: str, user: Mapping[str, Any] | None) -> User:
 
 
 def to_task(
-    task: Mapping[str, Any], *, deal_id: str, contacts: set[str], zone: tzinfo = UTC
+    task: Mapping[str, Any],
+    *,
+    deal_id: str,
+    contacts: set[str],
+    zone: tzinfo = UTC,
+    related: Sequence[str] = (),
 ) -> Activity | None:
     """A Task as a call (TaskSubtype Call, or a CallType) or a task; None for one Deal Radar
     created (OWN_MARKER) and for email tasks, which the EmailMessage they log stands for.
@@ -181,7 +186,9 @@ def to_task(
     Done when closed (IsClosed, set from a closed Status), at CompletedDateTime when it falls
     on the ActivityDate (the day the rep gave, in `zone`, the tenant's), else at that day's noon,
     but never after its completion; an open task is due at its ActivityDate's noon (its
-    creation when it has none), scheduled."""
+    creation when it has none), scheduled. Its contacts are its WhoId and the `related` ones
+    (TaskRelation's RelationId: with Shared Activities one task relates to up to 50 contacts,
+    crm-apis.md 2.4) among the opportunity's contacts."""
     task_id = _id(task, "Task")
     if OWN_MARKER in as_text(task.get("Description")):
         return None
@@ -207,14 +214,14 @@ def to_task(
     # An open call task is a call to make, like any open task: scheduled, whatever its date.
     direction = CALL_TYPES.get(call_type, "outbound") if kind == "call" else "internal"
     status = "done" if closed else "scheduled"
-    who = as_text(task.get("WhoId"))
+    people = [as_text(task.get("WhoId")), *related]
     return Activity(
         id=task_id,
         kind=kind,
         at=at,
         direction=direction,
         status=status,
-        contacts=(who,) if who in contacts else (),
+        contacts=_unique(p for p in people if p in contacts),
         user=as_text(task.get("OwnerId")) or None,
         deals=(deal_id,),
     )

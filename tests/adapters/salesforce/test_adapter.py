@@ -12,8 +12,14 @@ from adapters.roles import match_labels
 from adapters.salesforce.adapter import SalesforceAdapter, id18
 from adapters.salesforce.client import SalesforceClient
 from adapters.salesforce.provision import role_values
-from sandbox.salesforce import SalesforceState
-from tests.adapters.salesforce.conftest import Clock, make_adapter
+from sandbox.salesforce import SalesforceState, serve
+from tests.adapters.salesforce.conftest import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    Clock,
+    OrgTokens,
+    make_adapter,
+)
 
 T0 = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
 ROLES = ["Champion", "Decision Maker", "Economic Buyer"]
@@ -134,6 +140,53 @@ def test_deal_radars_own_tasks_are_no_activity(
     assert [(a.kind, a.direction, a.contacts) for a in bundle.activities] == [
         ("call", "outbound", (ana,))
     ]
+
+
+def _call_with_three_contacts(org: SalesforceState, clock: Clock) -> tuple[str, list[str]]:
+    """A call logged on a deal with Ana (its WhoId), Bob and Cy: with Shared Activities, the
+    task relates to each of them through a TaskRelation row."""
+    people = [_contact(org, n) for n in ("Ana", "Bob", "Cy")]
+    opp = _deal(org, dict.fromkeys(people))
+    task = org.insert("Task", {"WhatId": opp, "WhoId": people[0], "Subject": "Pricing call",
+                               "Status": "Completed", "Priority": "Normal",
+                               "TaskSubtype": "Call", "CallType": "Outbound",
+                               "ActivityDate": clock().date()})  # fmt: skip
+    if org.shared_activities:
+        for who in people:
+            org.insert("TaskRelation", {"TaskId": task, "RelationId": who, "IsWhat": False})
+        org.insert("TaskRelation", {"TaskId": task, "RelationId": opp, "IsWhat": True})
+    return opp, people
+
+
+def test_a_call_with_several_contacts_counts_each_of_them(
+    org: SalesforceState, adapter: SalesforceAdapter, clock: Clock
+) -> None:
+    """Shared Activities relates a task to up to 50 contacts, only one of them its WhoId: a
+    call with the champion and the economic buyer is a call with both."""
+    opp, people = _call_with_three_contacts(org, clock)
+    (bundle,) = adapter.pull([opp]).bundles
+    (call,) = bundle.activities
+    assert call.kind == "call"
+    assert set(call.contacts) == set(people)
+
+
+def test_an_org_without_shared_activities_is_pulled_from_the_whoid(
+    client: SalesforceClient, clock: Clock
+) -> None:
+    """TaskRelation is no type of such an org: the pull takes the WhoId and asks once."""
+    org = SalesforceState(clock=clock, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                          shared_activities=False)  # fmt: skip
+    with serve(org) as server:
+        tokens = OrgTokens(org, server)
+        client = SalesforceClient(org.org_id, tokens, ca_bundle=server.cert_path,
+                                  sleep=lambda s: None)  # fmt: skip
+        adapter = make_adapter(org, client, clock)
+        opp, people = _call_with_three_contacts(org, clock)
+        for _ in range(2):
+            (bundle,) = adapter.pull([opp]).bundles
+            (call,) = bundle.activities
+            assert call.contacts == (people[0],)
+        assert client.calls["query TaskRelation"] == 1
 
 
 def _rep(org: SalesforceState, first: str) -> str:

@@ -69,8 +69,8 @@ def test_every_query_the_adapter_sends_is_accepted(
     kinds = {q.split(" FROM ")[1].split()[0] for q, _ in sent if " FROM " in q}
     assert kinds >= {
         "CustomField", "PermissionSet", "PermissionSetAssignment", "FieldPermissions",
-        "Opportunity", "EventRelation", "EmailMessageRelation", "Task", "OpportunityContactRole",
-        "ContentNote", "ContentDocumentLink",
+        "Opportunity", "EventRelation", "TaskRelation", "EmailMessageRelation", "Task",
+        "OpportunityContactRole", "ContentNote", "ContentDocumentLink",
     }, kinds  # fmt: skip
     refused = [(q, status) for q, status in sent if status >= 300]
     assert refused == []
