@@ -48,7 +48,8 @@ Emulated (each shape loads through simple-salesforce 1.12):
 - Derived values: Name of contacts and users; IsClosed, IsWon, Probability, ForecastCategoryName
   and LastStageChangeDate from the stage; an OpportunityHistory row on create and whenever
   StageName, Amount, CloseDate or Probability changes (PrevAmount, PrevCloseDate); a task's
-  IsClosed and CompletedDateTime; an event's ActivityDateTime, ActivityDate and duration; the
+  IsClosed and CompletedDateTime; an event's ActivityDateTime, ActivityDate and duration; a
+  user invitee's own copy of an event (a child Event: IsChild, OwnerId the invitee); the
   AccountId of activities; an opportunity's LastActivityDate; CreatedDate, LastModifiedDate and
   SystemModstamp; the OwnerId of a record created without one (its creator).
 - Shared Activities: on unless ``SalesforceState(shared_activities=False)``, which makes

@@ -282,6 +282,7 @@ OBJECTS: dict[str, ObjectDef] = {
                 _f("ActivityDate", "date", **_RO),
                 _f("DurationInMinutes", "int"),
                 _f("IsAllDayEvent", "boolean"),
+                _f("IsChild", "boolean", **_RO),
                 _f("EventSubtype", "picklist", updateable=False),
                 _ref("OwnerId", "User", "Owner"),
                 _f("Description", "textarea", length=32000),

@@ -520,6 +520,8 @@ class SalesforceState:
             self._derive_opportunity(record, values, before, at, by, creating)
         elif sobject in ("Task", "Event"):
             self._derive_activity(sobject, record, at)
+        elif sobject == "EventRelation" and creating:
+            self._derive_child_event(record, at)
         elif sobject == "EmailMessageRelation":
             record["RelationObjectType"] = self.type_of(record["RelationId"] or "")
         elif sobject == "ContentNote":
@@ -598,6 +600,26 @@ class SalesforceState:
             if opp and (opp["LastActivityDate"] is None or opp["LastActivityDate"] < day):
                 opp["LastActivityDate"] = day
                 opp["SystemModstamp"] = max(opp["SystemModstamp"], at)
+
+    def _derive_child_event(self, relation: dict[str, Any], at: datetime) -> None:
+        """A user invited to an event gets their own copy of it: a child Event (IsChild true,
+        OwnerId the invitee); contacts and other invitees get none (Change Data Capture guide,
+        "Event Invitees"). The copy keeps the event's subject, times and related records."""
+        invitee = relation["RelationId"] or ""
+        event = self.records["Event"].get(relation["EventId"] or "")
+        if not relation["IsInvitee"] or self.type_of(invitee) != "User" or event is None:
+            return
+        if event["IsChild"]:
+            return
+        copied = ("WhatId", "WhoId", "Subject", "StartDateTime", "EndDateTime", "IsAllDayEvent",
+                  "Description")  # fmt: skip
+        self._insert_raw(
+            "Event",
+            {**{name: event[name] for name in copied}, "OwnerId": invitee},
+            at,
+            event["OwnerId"],
+            derived={"IsChild": True},
+        )
 
     def validate(
         self, odef: ObjectDef, values: dict[str, Any], user_id: str | None, *, creating: bool

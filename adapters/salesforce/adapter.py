@@ -78,14 +78,16 @@ OPPORTUNITY_QUERY = (
     "CallType, WhoId, OwnerId, Owner.Name, Owner.Email, Owner.IsActive, Description FROM Tasks "
     "WHERE TaskSubtype != 'Email'), "
     "(SELECT Id, StartDateTime, ActivityDateTime, ActivityDate, IsAllDayEvent, WhoId, OwnerId, "
-    "Owner.Name, Owner.Email, Owner.IsActive FROM Events), "
+    "Owner.Name, Owner.Email, Owner.IsActive FROM Events WHERE IsChild = false), "
     "(SELECT Id, MessageDate, CreatedDate, Incoming, Status, FromAddress, ToAddress, CcAddress, "
     "BccAddress, CreatedById, CreatedBy.Name, CreatedBy.Email, CreatedBy.IsActive "
     "FROM Emails) "
     "FROM Opportunity WHERE Id IN ({ids})"
 )
 """What a pull reads of each opportunity (mapping.py reads these fields). Every user is read
-with User.IsActive, so that a deal whose owner left carries that owner as inactive."""
+with User.IsActive, so that a deal whose owner left carries that owner as inactive. Child
+events are left out: each user invited to an event gets one, a copy of the event it owns
+(IsChild), and the event itself stands for the meeting, with every attendee."""
 ATTENDEES_QUERY = (
     "SELECT EventId, RelationId, Status FROM EventRelation WHERE EventId IN ({ids})"
 )

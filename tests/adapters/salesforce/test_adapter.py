@@ -89,6 +89,26 @@ def test_an_event_with_three_attendees(
     assert set(meeting.contacts) == set(people[:3])
 
 
+def test_a_meeting_two_colleagues_were_invited_to_is_one_meeting(
+    org: SalesforceState, adapter: SalesforceAdapter, clock: Clock
+) -> None:
+    """Salesforce gives each user invited to an event a copy of it (a child Event, IsChild,
+    owned by the invitee, on the same opportunity): three Event records for one meeting."""
+    ana, bob = _contact(org, "Ana"), _contact(org, "Bob")
+    opp = _deal(org, {ana: None, bob: None})
+    olga, cal = _rep(org, "Olga"), _rep(org, "Cal")
+    start = clock() + timedelta(days=3)
+    event = org.insert("Event", {"WhatId": opp, "WhoId": ana, "Subject": "Demo",
+                                 "StartDateTime": start,
+                                 "EndDateTime": start + timedelta(hours=1)})  # fmt: skip
+    for who in (ana, bob, olga, cal):
+        org.insert("EventRelation", {"EventId": event, "RelationId": who, "IsInvitee": True})
+    (bundle,) = adapter.pull([opp]).bundles
+    (meeting,) = bundle.activities
+    assert meeting.id == event and meeting.status == "scheduled"
+    assert set(meeting.contacts) == {ana, bob}
+
+
 def test_an_email_whose_contact_is_only_in_email_message_relation(
     org: SalesforceState, adapter: SalesforceAdapter, clock: Clock
 ) -> None:
