@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections import ChainMap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from string import Formatter
@@ -544,3 +544,77 @@ def _unknown_teams(tasks: Mapping[str, Any]) -> dict[str, list[str]]:
         for code, block in tasks["alerts"].items()
         if (name := block.get("team")) is not None and name not in teams
     }
+
+
+# --- CRM user ids -------------------------------------------------------------------------------
+
+
+def rename_users(
+    document: Mapping[str, Any], rename: Callable[[str], str]
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """A copy of a settings document (partial, as saved) with every CRM user id it names
+    replaced by `rename(id)`, and what was wrong, by dotted path as SettingsError takes it.
+
+    The settings that name users: `tasks.fallback_owner`, the members of `tasks.teams.<team>`,
+    the keys of `notifications.reps` and each of `digest.managers`' `reps`. A new setting that
+    names users belongs here, or a CRM whose ids come in several forms (Salesforce's 15 and 18
+    characters) would compare it with the form its API sends only by chance.
+
+    `rename` raises ValueError, with a message quoting the id, for text that is no user id:
+    that id is kept as written, and the message is an error. Ids that become one are kept
+    once, which is an error too: in a list the first stays (its place in a team's turns);
+    among `notifications.reps`, the entry already keyed by `rename`'s answer. Parts of another
+    shape are left alone (load_settings refuses them)."""
+    out = copy.deepcopy(dict(document))
+    errors: dict[str, list[str]] = {}
+
+    def renamed(path: str, user_id: Any, before: str = "") -> Any:
+        if not isinstance(user_id, str):
+            return user_id
+        try:
+            return rename(user_id)
+        except ValueError as exc:
+            errors.setdefault(path, []).append(f"{before}{exc}")
+            return user_id
+
+    def each_once(path: str, written: list[Any], ids: list[Any]) -> list[Any]:
+        kept = list(dict.fromkeys(ids))
+        if len(kept) < len(ids):
+            twice = [u for u in kept if ids.count(u) > 1]
+            forms = "; ".join(
+                " and ".join(repr(w) for w, u in zip(written, ids, strict=True) if u == user)
+                for user in twice
+            )
+            errors.setdefault(path, []).append(f"one user listed twice ({forms}); list each once")
+        return kept
+
+    def listed(path: str, ids: Any) -> Any:
+        if not isinstance(ids, list):
+            return ids
+        return each_once(path, ids, [renamed(f"{path}.{i}", u) for i, u in enumerate(ids)])
+
+    tasks = out.get("tasks")
+    if isinstance(tasks, dict):
+        if "fallback_owner" in tasks:
+            tasks["fallback_owner"] = renamed("tasks.fallback_owner", tasks["fallback_owner"])
+        teams = tasks.get("teams")
+        if isinstance(teams, dict):
+            tasks["teams"] = {
+                team: listed(f"tasks.teams.{team}", ids) for team, ids in teams.items()
+            }
+    notifications = out.get("notifications")
+    if isinstance(notifications, dict) and isinstance(notifications.get("reps"), dict):
+        reps = notifications["reps"]
+        keys = {key: renamed("notifications.reps", key, "invalid key: ") for key in reps}
+        each_once("notifications.reps", list(keys), list(keys.values()))
+        # The entry keyed as `rename` answers (the one in force so far) wins a collision.
+        ordered = sorted(reps, key=lambda key: key != keys[key])
+        notifications["reps"] = {}
+        for key in ordered:
+            notifications["reps"].setdefault(keys[key], reps[key])
+    digest = out.get("digest")
+    if isinstance(digest, dict) and isinstance(digest.get("managers"), list):
+        for i, manager in enumerate(digest["managers"]):
+            if isinstance(manager, dict) and "reps" in manager:
+                manager["reps"] = listed(f"digest.managers.{i}.reps", manager["reps"])
+    return out, errors

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.settings import ALERT_CODES, DEFAULTS, SettingsError, load_settings
+from engine.settings import ALERT_CODES, DEFAULTS, SettingsError, load_settings, rename_users
 
 
 def test_empty_document_is_the_defaults() -> None:
@@ -224,3 +224,62 @@ def test_a_team_that_cannot_take_tasks_is_refused_naming_the_setting(
         load_settings({"tasks": tasks})
     assert path in refused.value.errors
     assert words in " ".join(refused.value.errors[path])
+
+
+def _upper(user_id: str) -> str:
+    """A CRM whose ids are written in any case and sent in capitals; "bad..." is no id."""
+    if user_id.startswith("bad"):
+        raise ValueError(f"{user_id!r} is no user id")
+    return user_id.upper()
+
+
+def test_rename_users_reaches_every_setting_that_names_users() -> None:
+    document = {
+        "locale": "fr",
+        "tasks": {"fallback_owner": "ana", "teams": {"desk": ["ben", "ana"]}, "backlog": True},
+        "notifications": {"channels": ["email"], "reps": {"ben": {"digest": False}}},
+        "digest": {"hour": 9, "managers": [{"email": "sam@vendor.example", "reps": ["cy"]},
+                                           {"email": "max@vendor.example"}]},
+    }  # fmt: skip
+    renamed, errors = rename_users(document, _upper)
+    assert errors == {}
+    assert renamed == {
+        "locale": "fr",
+        "tasks": {"fallback_owner": "ANA", "teams": {"desk": ["BEN", "ANA"]}, "backlog": True},
+        "notifications": {"channels": ["email"], "reps": {"BEN": {"digest": False}}},
+        "digest": {"hour": 9, "managers": [{"email": "sam@vendor.example", "reps": ["CY"]},
+                                           {"email": "max@vendor.example"}]},
+    }  # fmt: skip
+    assert document["tasks"]["teams"]["desk"] == ["ben", "ana"], "the document is not changed"
+    load_settings(renamed)
+
+
+def test_rename_users_keeps_what_is_no_id_and_each_user_once_and_says_so() -> None:
+    document = {
+        "tasks": {"fallback_owner": "bad one", "teams": {"desk": ["ana", "ben", "ANA"]}},
+        "notifications": {"reps": {"ben": {"digest": False}, "BEN": {}, "bad": {}}},
+        "digest": {"managers": [{"email": "sam@vendor.example", "reps": ["cy", "bad2"]}]},
+    }
+    renamed, errors = rename_users(document, _upper)
+    assert renamed["tasks"] == {"fallback_owner": "bad one", "teams": {"desk": ["ANA", "BEN"]}}
+    assert renamed["notifications"]["reps"] == {"BEN": {}, "bad": {}}, "the sent form's wins"
+    assert renamed["digest"]["managers"][0]["reps"] == ["CY", "bad2"]
+    assert errors == {
+        "tasks.fallback_owner": ["'bad one' is no user id"],
+        "tasks.teams.desk": ["one user listed twice ('ana' and 'ANA'); list each once"],
+        "notifications.reps": ["invalid key: 'bad' is no user id",
+                               "one user listed twice ('ben' and 'BEN'); list each once"],
+        "digest.managers.0.reps.1": ["'bad2' is no user id"],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"tasks": "x"}, {"tasks": {"teams": ["a"]}}, {"tasks": {"teams": {"t": "a"}}},
+        {"tasks": {"fallback_owner": None}}, {"notifications": {"reps": ["a"]}},
+        {"digest": {"managers": "x"}}, {"digest": {"managers": ["x", {"reps": None}]}},
+    ],
+)  # fmt: skip
+def test_rename_users_leaves_other_shapes_to_validation(document: dict) -> None:
+    assert rename_users(document, _upper) == (document, {})

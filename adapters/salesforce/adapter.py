@@ -45,6 +45,7 @@ from adapters.salesforce.client import TIMEOUT, SalesforceClient
 from adapters.salesforce.mapping import (
     MappingError,
     children,
+    id18,
     to_contact,
     to_deal,
     to_email,
@@ -377,19 +378,6 @@ PREFIXES = {
     "Opportunity": "006", "Contact": "003", "Task": "00T", "Event": "00U", "EmailMessage": "02s",
 }  # fmt: skip
 """Key prefixes: the first three characters of every record id name its object type."""
-_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-
-
-def id18(record_id: str) -> str:
-    """The 18-character, case-insensitive form of a 15- or 18-character Salesforce id (the
-    suffix encodes which of the 15 characters are capitals, five at a time)."""
-    if len(record_id) != 15:
-        return record_id
-    suffix = ""
-    for start in range(0, 15, 5):
-        bits = sum(1 << i for i, ch in enumerate(record_id[start : start + 5]) if "A" <= ch <= "Z")
-        suffix += _CHECKSUM[bits]
-    return record_id + suffix
 
 
 def soql_ids(ids: Iterable[str]) -> str:

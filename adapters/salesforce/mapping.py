@@ -30,6 +30,7 @@ from engine.model import Activity, Contact, Deal, User
 __all__ = [
     "MappingError",
     "children",
+    "id18",
     "stage_entered_at",
     "to_contact",
     "to_deal",
@@ -37,6 +38,7 @@ __all__ = [
     "to_event",
     "to_task",
     "to_user",
+    "user_id",
 ]
 
 PIPELINE = "default"
@@ -67,6 +69,56 @@ _ADDRESS = re.compile(r"[^\s<>,;:\"'()\[\]]+@[^\s<>,;:\"'()\[\]]+")
 
 class MappingError(ValueError):
     """A Salesforce record lacks data every such record has; the message names record and field."""
+
+
+# --------------------------------------------------------------------------------------------
+# Ids
+# --------------------------------------------------------------------------------------------
+
+_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+USER_PREFIX = "005"
+"""The key prefix of User ids (the first three characters of a record id name its object)."""
+_LETTERS_AND_DIGITS = re.compile(r"[A-Za-z0-9]*")
+
+
+def id18(record_id: str) -> str:
+    """The 18-character, case-insensitive form of a 15- or 18-character Salesforce id (the
+    suffix encodes which of the 15 characters are capitals, five at a time)."""
+    if len(record_id) != 15:
+        return record_id
+    suffix = ""
+    for start in range(0, 15, 5):
+        bits = sum(1 << i for i, ch in enumerate(record_id[start : start + 5]) if "A" <= ch <= "Z")
+        suffix += _CHECKSUM[bits]
+    return record_id + suffix
+
+
+def user_id(text: str) -> str:
+    """The 18-character id the API sends for a user id an admin wrote (15 characters, as the
+    Salesforce UI and reports show it, or 18); ValueError, quoting the text and saying what is
+    wrong, for text that can be no user's id: then it could never match any user."""
+    if len(text) not in (15, 18):
+        raise ValueError(
+            f"{text!r} is not a Salesforce user id: it has {len(text)} characters, a user id 15 "
+            f"or 18, starting {USER_PREFIX} (copy it from the user's page in Setup, or from the "
+            "User ID column of a report)"
+        )
+    if not _LETTERS_AND_DIGITS.fullmatch(text):
+        bad = next(ch for ch in text if not (ch.isascii() and ch.isalnum()))
+        raise ValueError(f"{text!r} is not a Salesforce user id: {bad!r} is no letter or digit")
+    if not text.startswith(USER_PREFIX):
+        raise ValueError(
+            f"{text!r} is not a Salesforce user id: user ids start with {USER_PREFIX}, and "
+            f"{text[:3]} is another kind of record's"
+        )
+    full = id18(text[:15])
+    if len(text) == 18 and text[15:].upper() != full[15:]:
+        raise ValueError(
+            f"{text!r} is not a Salesforce id: its last three characters, which say which of "
+            f"the first 15 are capitals, should be {full[15:]}; a character was mistyped or "
+            "changed case: copy the id from Salesforce again"
+        )
+    return full
 
 
 # --------------------------------------------------------------------------------------------

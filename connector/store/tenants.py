@@ -28,10 +28,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from adapters.salesforce import mapping as salesforce_mapping
 from connector.store.db import Store
 from connector.store.models import ApiKey, Credential, Hook, OutboxEffect, SettingsVersion, Tenant
 from connector.store.times import from_db, to_db
-from engine.settings import LOCALES, Settings, load_settings
+from engine.settings import LOCALES, Settings, SettingsError, load_settings, rename_users
 
 CRMS = ("hubspot", "salesforce", "sell", "test")
 DEFAULT_TIMEZONE = "UTC"
@@ -50,6 +51,10 @@ SETTINGS_SAVE_ATTEMPTS = 2
 SALESFORCE_PREFIX = 15
 """Salesforce ids come in a case-sensitive 15-character form and an 18-character form."""
 _SALESFORCE_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+USER_IDS: dict[str, Callable[[str], str]] = {"salesforce": salesforce_mapping.user_id}
+"""CRMs whose user ids an admin may write in more than one form: the form the CRM's API sends
+for what the admin wrote, ValueError for what can be no user id. Other CRMs' ids are compared as
+written."""
 _MAX_ACCOUNT_ID: int = Tenant.__table__.c.account_id.type.length  # type: ignore[attr-defined]
 
 
@@ -347,6 +352,11 @@ def save_settings(
 ) -> int:
     """Validate and save a new version of the tenant's settings; returns its version number.
 
+    The document is saved as written. For a CRM of USER_IDS, the user ids it names must be
+    that CRM's (a Salesforce tenant's: 15 or 18 characters, starting 005, the 18's suffix
+    matching), each user named once (not in both forms): current_settings reads them in the
+    form the CRM's API sends.
+
     `based_on`: the version the document was made from (0: none yet), for a change that must
     not overwrite another saved since (a patch); None saves whatever the latest is.
 
@@ -356,6 +366,11 @@ def save_settings(
     """
     load_settings(document)
     _fits("changed_by", changed_by, SettingsVersion.changed_by)
+    rename = USER_IDS.get(get_tenant(store, tenant_id).crm)
+    if rename is not None:
+        _, errors = rename_users(document, rename)
+        if errors:
+            raise SettingsError(errors)
     # A plain JSON copy: what is stored is exactly what will be read back.
     stored = json.loads(json.dumps(dict(document)))
     at = to_db(now)
@@ -404,11 +419,18 @@ def current_settings(store: Store, tenant_id: str) -> Settings:
     """The settings in force: the latest saved document (or the defaults) resolved.
 
     The tenant's timezone and locale (from its tenants row) apply unless the document sets them.
+    The user ids it names are in the form the CRM's API sends (USER_IDS): for Salesforce, the
+    18 characters of an id written in 15, so that it matches deals' owners and the users read.
+    Here rather than when saving, so that documents saved before (and any saved otherwise) are
+    read so too; an id that is none is left as written, to match nothing as before.
     """
     with store.tenant(tenant_id) as s:
         tenant = _require(s, tenant_id)
         document = _latest_document(s, tenant_id)
     document = dict(document or {})
+    rename = USER_IDS.get(tenant.crm)
+    if rename is not None:
+        document, _ = rename_users(document, rename)
     document.setdefault("timezone", tenant.timezone)
     document.setdefault("locale", tenant.locale)
     return load_settings(document)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +24,7 @@ from connector.store import results, tenants
 from connector.store.credentials import load_tokens, save_tokens
 from connector.store.models import AlertEpisode, DealRow, OutboxEffect, SetupRun, SweepRun
 from connector.store.status import describe, tenant_status
-from jobs import refresh, schedule, sweep
+from jobs import digest, refresh, schedule, sweep, users
 from jobs.runtime import Runtime
 from sandbox.salesforce import SalesforceState, ServerHandle, serve
 from sandbox.salesforce_seed import load_into_salesforce
@@ -260,3 +262,118 @@ def test_a_record_the_org_refuses_is_not_recorded_as_written(rt: Runtime, instal
             )
         ).all()
     assert "amount_missing" in state.records["Opportunity"][kept][BY_FIELD["alerts"].api_name]
+
+
+# --- settings naming users by their 15-character ids ---------------------------------------------
+
+
+def _mails(rt: Runtime) -> dict[str, str]:
+    """The mails in the outbox, the plain text of each by recipient."""
+    found = {}
+    for path in Path(rt.notify.outbox_dir).rglob("*.eml"):
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        found[message["To"]] = message.get_body(("plain",)).get_content()  # type: ignore
+    return found
+
+
+def _rep_and_manager(org: Org) -> tuple[str, str, dict[str, Any]]:
+    """An open opportunity with an amount, its owner, and another rep who owns one too: the
+    manager whose 18-character id Salesforce's API sends, and whose 15-character id the admin
+    copied from the Salesforce UI or a report."""
+    with org.state.lock:
+        opps = [r for r in org.state.live("Opportunity") if not r["IsClosed"] and r["Amount"]]
+        rep = opps[0]["OwnerId"]
+        manager = next(r["OwnerId"] for r in org.state.live("Opportunity") if r["OwnerId"] != rep)
+        user = dict(org.state.records["User"][manager])
+    assert len(rep) == len(manager) == 18 and manager[:15] != manager
+    return opps[0]["Id"], manager, user
+
+
+def _amount_cleared(rt: Runtime, org: Org, opp: str) -> None:
+    """A rep empties an opportunity's amount: `amount_missing` starts, with its task."""
+    org.state.update("Opportunity", opp, {"Amount": None})
+    queues.request_refresh(rt.redis, org.tenant_id, [opp], window=0)
+    run_jobs(rt.redis)
+
+
+def _tasks_on(org: Org, opp: str) -> list[dict[str, Any]]:
+    with org.state.lock:
+        return [dict(t) for t in org.state.live("Task") if t.get("WhatId") == opp]
+
+
+def test_a_fallback_owner_given_by_a_15_character_id_takes_the_tasks_and_the_mail(
+    rt: Runtime, installed: Org
+) -> None:
+    """The rep left; the admin named the sales manager as `tasks.fallback_owner` with the id
+    the Salesforce UI shows (15 characters): the task and the notification of the rep's
+    rotting deal are the manager's, as with the 18-character id."""
+    opp, manager, user = _rep_and_manager(installed)
+    rep = installed.state.records["Opportunity"][opp]["OwnerId"]
+    with installed.state.lock:
+        installed.state.records["User"][rep]["IsActive"] = False
+    document = {"tasks": {"fallback_owner": manager[:15]},
+                "notifications": {"channels": ["email"]}}  # fmt: skip
+    tenants.save_settings(rt.store, installed.tenant_id, document, "admin", rt.clock())
+
+    _amount_cleared(rt, installed, opp)
+
+    [task] = [t for t in _tasks_on(installed, opp) if "amount" in t["Subject"].lower()]
+    assert task["OwnerId"] == manager
+    mails = _mails(rt)
+    assert [to for to in mails if user["Email"] in to], f"no mail to the manager: {list(mails)}"
+
+
+def test_per_rep_choices_and_managers_reps_given_by_15_character_ids_apply(
+    rt: Runtime, installed: Org, clock: Any
+) -> None:
+    """`notifications.reps.<id>` and `digest.managers[].reps` name reps by the ids an admin
+    copied from a Salesforce report: the rep who turned the digest off gets none, and the
+    manager's digest lists the rep's deals."""
+    opp, _, _ = _rep_and_manager(installed)
+    rep = installed.state.records["Opportunity"][opp]["OwnerId"]
+    _amount_cleared(rt, installed, opp)  # the rep has an alerting deal, for sure
+    document = {
+        "notifications": {"reps": {rep[:15]: {"digest": False}}},
+        "digest": {"managers": [{"email": "boss@vendor.example", "reps": [rep[:15]]}]},
+    }
+    tenants.save_settings(rt.store, installed.tenant_id, document, "admin", clock())
+    settings = tenants.current_settings(rt.store, installed.tenant_id)
+    local = clock().astimezone(settings.zone)
+    assert sweep.start(installed.tenant_id, local.date().isoformat())
+    run_jobs(rt.redis)
+    assert digest.plan(installed.tenant_id, settings, local.replace(hour=9))
+    run_jobs(rt.redis)
+
+    mails = _mails(rt)
+    with installed.state.lock:
+        email = installed.state.records["User"][rep]["Email"]
+        name = installed.state.records["User"][rep]["Name"]
+    assert not [to for to in mails if email in to], "the rep turned their digest off"
+    assert "boss@vendor.example" in mails, f"no digest for the manager: {list(mails)}"
+    assert name in mails["boss@vendor.example"]
+
+
+def test_team_members_given_by_15_character_ids_hand_over_when_they_leave(
+    rt: Runtime, installed: Org
+) -> None:
+    """A team listed with the ids of a Salesforce report: a member who leaves hands their open
+    team tasks to the next member once the users are read, as with 18-character ids."""
+    opp, second, _ = _rep_and_manager(installed)
+    first = next(
+        u["Id"] for u in installed.state.live("User")
+        if u["IsActive"] and u["Id"] not in (second, installed.state.api_user_id)
+    )  # fmt: skip
+    document = {"tasks": {"teams": {"desk": [first[:15], second[:15]]},
+                          "alerts": {"amount_missing": {"team": "desk"}}}}  # fmt: skip
+    tenants.save_settings(rt.store, installed.tenant_id, document, "admin", rt.clock())
+    _amount_cleared(rt, installed, opp)
+    [task] = [t for t in _tasks_on(installed, opp) if "amount" in t["Subject"].lower()]
+    assert task["OwnerId"] == first, "the team's first turn"
+
+    with installed.state.lock:
+        installed.state.records["User"][first]["IsActive"] = False
+    users.refresh(installed.tenant_id)
+    run_jobs(rt.redis)
+
+    [task] = [t for t in _tasks_on(installed, opp) if "amount" in t["Subject"].lower()]
+    assert task["OwnerId"] == second, "handed to the next member"

@@ -10,7 +10,7 @@ from sqlalchemy import event, select
 
 from connector.store import tenants as tenants_mod
 from connector.store.db import Store
-from connector.store.models import ApiKey
+from connector.store.models import ApiKey, SettingsVersion
 from connector.store.tenants import (
     AccountTenants,
     InvalidTenant,
@@ -259,6 +259,30 @@ def test_invalid_settings_raise_the_engines_error_unchanged(store: Store) -> Non
         save_settings(store, "nope", {}, "ana", NOW)
     with pytest.raises(UnknownTenant):
         current_settings(store, "nope")
+
+
+def test_salesforce_user_ids_saved_in_15_characters_are_read_in_18(store: Store) -> None:
+    """Documents saved before 15-character user ids were understood (or by any other way in)
+    are read with the 18-character ids Salesforce's API sends; an id that is none is left as
+    it was, whatever it is, and other CRMs' ids are never touched."""
+    sf = create_tenant(store, crm="salesforce", account_id=ORG15, now=NOW)[0].id
+    hs, _ = _hubspot(store)
+    ana15, ana18, ben18 = "005Dx0023j4OKWi", "005Dx0023j4OKWiIAO", "005Dx0023j4OISzIAO"
+    legacy = {
+        "tasks": {"fallback_owner": ana15, "teams": {"desk": [ana15, "u-tom", ana18, ben18]}},
+        "notifications": {"reps": {ana15: {"digest": False}, ana18: {"channels": ["email"]}}},
+        "digest": {"managers": [{"email": "sam@vendor.example", "reps": [ana15]}]},
+    }
+    for tid in (sf, hs):
+        with store.tenant(tid) as s:
+            s.add(SettingsVersion(tenant_id=tid, version=1, document=legacy, changed_by="old",
+                                  changed_at=NOW, comment=""))  # fmt: skip
+    read = current_settings(store, sf).document
+    assert read["tasks"]["fallback_owner"] == ana18
+    assert read["tasks"]["teams"] == {"desk": [ana18, "u-tom", ben18]}, "Ana once, first turn"
+    assert read["notifications"]["reps"] == {ana18: {"channels": ["email"]}}, "the 18's wins"
+    assert read["digest"]["managers"][0]["reps"] == [ana18]
+    assert current_settings(store, hs).document["tasks"]["teams"] == legacy["tasks"]["teams"]
 
 
 def test_a_save_that_loses_the_version_race_retries_once(

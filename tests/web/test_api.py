@@ -445,6 +445,72 @@ def test_invalid_settings_are_422_with_field_errors_and_nothing_saved(
     assert client.get("/api/v1/settings", headers=a.headers).json["version"] == 0
 
 
+# Salesforce user ids: the API sends 18 characters, the UI and reports often show 15.
+ANA15, ANA18 = "005Dx0023j4OKWi", "005Dx0023j4OKWiIAO"
+BEN15, BEN18 = "005Dx0023j4OISz", "005Dx0023j4OISzIAO"
+
+
+@pytest.fixture
+def sf(services: Services) -> Tenant:
+    tenant, key = create_tenant(
+        services.store, crm="salesforce", account_id="00D5e000000Hxb2", timezone="UTC", now=NOW
+    )
+    return Tenant(tenant.id, key)
+
+
+def test_a_salesforce_tenants_settings_take_15_character_user_ids_as_their_18(
+    client: FlaskClient, sf: Tenant
+) -> None:
+    """Wherever settings name users, a 15-character id works as the 18-character one the API
+    sends: the document keeps what the admin wrote, the settings in force say the 18."""
+    document = {
+        "tasks": {"fallback_owner": ANA15, "teams": {"desk": [ANA15, BEN18]}},
+        "notifications": {"reps": {BEN15: {"digest": False}}},
+        "digest": {"managers": [{"email": "sam@vendor.example", "reps": [ANA15, BEN15]}]},
+    }
+    response = client.put("/api/v1/settings", headers=sf.headers, json=document)
+    assert response.status_code == 200, response.json
+    assert response.json["document"] == document
+    effective = response.json["effective"]
+    assert effective["tasks"]["fallback_owner"] == ANA18
+    assert effective["tasks"]["teams"] == {"desk": [ANA18, BEN18]}
+    assert effective["notifications"]["reps"] == {BEN18: {"digest": False}}
+    assert effective["digest"]["managers"][0]["reps"] == [ANA18, BEN18]
+
+
+@pytest.mark.parametrize(
+    ("document", "path", "words"),
+    [
+        ({"tasks": {"fallback_owner": "u-claire"}}, "tasks.fallback_owner", "15 or 18"),
+        ({"tasks": {"fallback_owner": ANA15 + "I"}}, "tasks.fallback_owner", "15 or 18"),
+        ({"tasks": {"fallback_owner": "00G5e000000AbCd"}}, "tasks.fallback_owner", "005"),
+        ({"tasks": {"fallback_owner": ANA15 + "AAA"}}, "tasks.fallback_owner", "IAO"),
+        ({"tasks": {"fallback_owner": ANA15.lower() + "IAO"}}, "tasks.fallback_owner", "AAA"),
+        ({"tasks": {"teams": {"desk": [BEN18, "0051x0000#abcde"]}}}, "tasks.teams.desk.1", "#"),
+        ({"tasks": {"teams": {"desk": [ANA15, BEN15, ANA18]}}}, "tasks.teams.desk", "twice"),
+        ({"notifications": {"reps": {"tom": {"digest": False}}}}, "notifications.reps", "tom"),
+        ({"notifications": {"reps": {ANA15: {}, ANA18: {}}}}, "notifications.reps", "twice"),
+        (
+            {"digest": {"managers": [{"email": "sam@vendor.example", "reps": [ANA15[:14]]}]}},
+            "digest.managers.0.reps.0",
+            "15 or 18",
+        ),
+    ],
+)
+def test_a_salesforce_tenants_settings_refuse_what_is_no_salesforce_user_id(
+    client: FlaskClient, sf: Tenant, a: Tenant, document: dict, path: str, words: str
+) -> None:
+    """An id that can match no Salesforce user would be a fallback owner, a team member or a
+    rep's choice that silently never applies: refused, naming the setting and the id."""
+    response = client.put("/api/v1/settings", headers=sf.headers, json=document)
+    assert response.status_code == 422, response.json
+    assert path in response.json["errors"], response.json
+    assert words in " ".join(response.json["errors"][path])
+    assert client.get("/api/v1/settings", headers=sf.headers).json["version"] == 0
+    other = client.put("/api/v1/settings", headers=a.headers, json=document)
+    assert other.status_code == 200, "another CRM's ids are its own business"
+
+
 @pytest.mark.parametrize(
     ("data", "content_type", "status"),
     [
