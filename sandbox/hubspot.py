@@ -3,10 +3,15 @@ with HubSpot's documented paths, JSON shapes, limits and errors, and signed webh
 
 Emulated (each shape loads through hubspot-api-client 12's models):
 
-- OAuth v1: ``GET /oauth/authorize`` (consent answered at once: 302 to ``redirect_uri`` with
-  ``code`` and ``state``), ``POST /oauth/v1/token`` (authorization_code, refresh_token; 30-minute
-  access tokens), ``GET /oauth/v1/access-tokens/{token}``, ``GET|DELETE
-  /oauth/v1/refresh-tokens/{token}``; 401 ``EXPIRED_AUTHENTICATION`` / ``INVALID_AUTHENTICATION``.
+- OAuth: ``GET /oauth/authorize`` (consent answered at once: 302 to ``redirect_uri`` with
+  ``code`` and ``state``); v3, every parameter in a form body: ``POST /oauth/v3/token``
+  (authorization_code, refresh_token; 30-minute access tokens), ``POST
+  /oauth/v3/token/introspect`` (access or refresh token: hub_id, scopes, expires_in, user...;
+  ``{"active": false}`` for one unknown, expired or revoked), ``POST /oauth/v3/token/revoke``;
+  v1, still served (HubSpot retires it on 2027-02-16): ``POST /oauth/v1/token``, ``GET
+  /oauth/v1/access-tokens/{token}``, ``GET|DELETE /oauth/v1/refresh-tokens/{token}``. Refusals
+  carry RFC 6749's ``error``/``error_description`` beside HubSpot's ``status``/``message``;
+  401 ``EXPIRED_AUTHENTICATION`` / ``INVALID_AUTHENTICATION`` on the CRM routes.
 - CRM objects v3 for deals, contacts, companies, calls, emails, meetings, notes and tasks
   (``/crm/v3/objects/{objectType}``, type names, singulars or ids like ``0-3``): list (``limit``
   <= 100, 50 with ``propertiesWithHistory``; ``after``, ``properties``, ``associations``,
@@ -50,7 +55,8 @@ association types).
 Not emulated: daily limits; scopes (every token may call every route); merges, restores and
 upserts; full-text ``query`` beyond substrings of a few properties; paging of the
 ``associations`` embedded in v3 reads; tickets, line items, products and custom objects; the
-OAuth v3 API and date-versioned paths; the webhook settings API (``/webhooks/v3/{appId}``: use
+date-versioned OAuth paths (``/oauth/2026-03/...``, the same operations as v3's); PKCE's
+``code_verifier``; the webhook settings API (``/webhooks/v3/{appId}``: use
 ``state.webhooks.configure`` or ``POST /_sandbox/webhooks``); concurrent webhook deliveries and
 HubSpot's 24-hour retry schedule (a few quick retries instead).
 

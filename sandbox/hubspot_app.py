@@ -19,7 +19,8 @@ from urllib.parse import urlencode
 from flask import Flask, Response, g, jsonify, redirect, request
 from werkzeug.exceptions import HTTPException
 
-from sandbox.hubspot_auth import not_authenticated
+from sandbox.hubspot_auth import Token, not_authenticated
+from sandbox.hubspot_errors import oauth_error
 from sandbox.hubspot_objects import (
     DEFAULT_ASSOCIATION_TYPES,
     OBJECT_TYPES,
@@ -349,44 +350,66 @@ def _register_oauth(app: Flask, state: HubSpotState) -> None:
         joiner = "&" if "?" in redirect_uri else "?"
         return redirect(redirect_uri + joiner + urlencode(query), code=302)
 
-    @app.post("/oauth/v1/token")
-    def token() -> Response:
+    def grant() -> Token:
+        """The grant a token request's form asks for (the same in v1 and v3)."""
         form = request.form
-        grant = form.get("grant_type")
-        if grant == "authorization_code":
-            issued = state.oauth.exchange_code(
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            return state.oauth.exchange_code(
                 form.get("code", ""),
                 form.get("redirect_uri", ""),
                 form.get("client_id", ""),
                 form.get("client_secret", ""),
             )
-        elif grant == "refresh_token":
-            issued = state.oauth.refresh(
+        if grant_type == "refresh_token":
+            return state.oauth.refresh(
                 form.get("refresh_token", ""),
                 form.get("client_id", ""),
                 form.get("client_secret", ""),
             )
-        else:
-            raise HubSpotError(
-                400,
-                "grant_type must be authorization_code or refresh_token",
-                body={
-                    "status": "BAD_GRANT_TYPE",
-                    "message": "grant_type must be authorization_code or refresh_token",
-                    "correlationId": str(uuid.uuid4()),
-                },
-            )
-        return jsonify(
-            {
-                "token_type": "bearer",
-                "refresh_token": issued.refresh_token,
-                "access_token": issued.access_token,
-                "expires_in": int((issued.expires_at - issued.issued_at).total_seconds()),
-                "hub_id": state.portal_id,
-                "user_id": issued.user_id,
-                "scopes": list(issued.scopes),
-            }
+        raise oauth_error(
+            "BAD_GRANT_TYPE", "grant_type must be authorization_code or refresh_token"
         )
+
+    def tokens(issued: Token) -> dict:
+        return {
+            "token_type": "bearer",
+            "refresh_token": issued.refresh_token,
+            "access_token": issued.access_token,
+            "expires_in": int((issued.expires_at - issued.issued_at).total_seconds()),
+            "hub_id": state.portal_id,
+            "user_id": issued.user_id,
+            "scopes": list(issued.scopes),
+        }
+
+    @app.post("/oauth/v1/token")
+    def token() -> Response:
+        return jsonify(tokens(grant()))
+
+    @app.post("/oauth/v3/token")
+    def token_v3() -> Response:
+        """The 2026-03 spec's ``AccessTokenResponse``: v1's fields and ``token_use``."""
+        return jsonify(tokens(grant()) | {"token_use": "access_token"})
+
+    @app.post("/oauth/v3/token/introspect")
+    def introspect() -> Response:
+        form = request.form
+        return jsonify(
+            state.oauth.introspect(
+                form.get("token", ""),
+                form.get("client_id", ""),
+                form.get("client_secret", ""),
+                form.get("token_type_hint", ""),
+            )
+        )
+
+    @app.post("/oauth/v3/token/revoke")
+    def revoke_v3() -> Response:
+        form = request.form
+        state.oauth.revoke_by_client(
+            form.get("token", ""), form.get("client_id", ""), form.get("client_secret", "")
+        )
+        return Response(status=200)
 
     @app.get("/oauth/v1/access-tokens/<token>")
     def access_token_info(token: str) -> Response:

@@ -1,12 +1,25 @@
 """OAuth tokens and rate-limit windows of the emulated portal.
 
-OAuth v1 as HubSpot documents it: authorization codes (valid 10 minutes, single use, bound to
+OAuth as HubSpot documents it: authorization codes (valid 10 minutes, single use, bound to
 their redirect_uri), access tokens that expire after 30 minutes, refresh tokens that stay the
 same across refreshes until revoked; unknown or revoked tokens get 401 INVALID_AUTHENTICATION,
-expired ones 401 EXPIRED_AUTHENTICATION. Sources:
+expired ones 401 EXPIRED_AUTHENTICATION. Token information two ways: v1's
+``GET /oauth/v1/access-tokens/{token}`` and v3's introspection (``introspect``: the client
+credentials and the token in a form body; the answer's fields are the 2026-03 spec's
+``PublicAccessTokenInfoResponse`` and ``PublicRefreshTokenInfoResponse``, the date-versioned
+twin of ``POST /oauth/v3/token/introspect``). Sources:
 https://developers.hubspot.com/docs/api/oauth-quickstart-guide ;
+https://developers.hubspot.com/docs/api-reference/auth-oauth-v3/guide ;
+https://developers.hubspot.com/docs/api-reference/latest/authentication/oauth-tokens/token-introspect
+;
+HubSpot-public-api-spec-collection ``PublicApiSpecs/Auth/Oauth/Rollouts/279897/2026-03/oauth.json``;
 https://developers.hubspot.com/changelog/upcoming-expiration-of-oauth-access-tokens-is-changing ;
 ``hubspot/oauth`` models of hubspot-api-client 12.
+
+Not documented by HubSpot, so the emulator's choice: what introspection answers for a token that
+is unknown, expired or revoked (here RFC 7662's 200 ``{"active": false}``), the ``token_type``
+values and the values inside ``signed_access_token``, and what revocation answers (here RFC
+7009's empty 200, for an unknown token too).
 
 Rate limits: a public app gets 110 requests per rolling 10 seconds per installing account
 (policy TEN_SECONDLY_ROLLING), search 5 per second per account (policy name SECONDLY is this
@@ -210,6 +223,92 @@ class OAuthTokens:
                 "user_id": token.user_id,
                 "token_type": "refresh",
             }
+
+    def introspect(
+        self, token: str, client_id: str, client_secret: str, hint: str = ""
+    ) -> dict:
+        """``POST /oauth/v3/token/introspect``: what HubSpot knows of an access or a refresh
+        token (``hint`` says which to look for first, as RFC 7662's ``token_type_hint``), or
+        ``{"active": false}``; 400 ``invalid_client`` for the wrong client credentials."""
+        with self._state.lock:
+            self._check_client(client_id, client_secret)
+            kinds = [self._access_answer, self._refresh_answer]
+            if hint == "refresh_token":
+                kinds.reverse()
+            for answer in kinds:
+                found = answer(token)
+                if found is not None:
+                    return found
+            return {"active": False}
+
+    def _access_answer(self, access_token: str) -> dict | None:
+        try:
+            token = self.authenticate(access_token)
+        except HubSpotError:
+            return None
+        state = self._state
+        expires_in = max(0, int((token.expires_at - state.now()).total_seconds()))
+        return {
+            "token_use": "access_token",
+            "active": True,
+            "token": token.access_token,
+            "hub_id": state.portal_id,
+            "user_id": token.user_id,
+            "client_id": state.client_id,
+            "app_id": state.app_id,
+            "scopes": list(token.scopes),
+            "signed_access_token": {  # the spec's keys; the values are the emulator's
+                "appId": state.app_id,
+                "appInstallId": f"sandbox-{state.app_id}-{state.portal_id}",
+                "audience": "sandbox",
+                "expiresAt": int(token.expires_at.timestamp() * 1000),
+                "hubId": state.portal_id,
+                "hublet": "na1",
+                "installingUserId": token.user_id,
+                "isPrivateDistribution": False,
+                "isServiceAccount": False,
+                "isUserLevel": False,
+                "newSignature": "sandbox",
+                "scopeToScopeGroupPks": "",
+                "scopes": " ".join(token.scopes),
+                "signature": "sandbox",
+                "trialScopeToScopeGroupPks": "",
+                "trialScopes": "",
+                "userId": token.user_id,
+            },
+            "expires_in": expires_in,
+            "is_private_distribution": False,
+            "token_type": "bearer",
+            "user": token.user,
+            "hub_domain": f"portal-{state.portal_id}.sandbox.example",
+        }
+
+    def _refresh_answer(self, refresh_token: str) -> dict | None:
+        token = self._refresh.get(refresh_token)
+        if token is None or token.revoked:
+            return None
+        state = self._state
+        return {
+            "token_use": "refresh_token",
+            "active": True,
+            "token": refresh_token,
+            "hub_id": state.portal_id,
+            "user_id": token.user_id,
+            "client_id": state.client_id,
+            "app_id": state.app_id,
+            "scopes": list(token.scopes),
+            "token_type": "refresh",
+            "user": token.user,
+            "hub_domain": f"portal-{state.portal_id}.sandbox.example",
+        }
+
+    def revoke_by_client(self, token: str, client_id: str, client_secret: str) -> None:
+        """``POST /oauth/v3/token/revoke``: revoke a refresh token (and the access tokens it
+        gave); an unknown one is no error (RFC 7009). 400 ``invalid_client`` for the wrong
+        client credentials."""
+        with self._state.lock:
+            self._check_client(client_id, client_secret)
+            self.revoke(token)
 
     def revoke(self, refresh_token: str) -> bool:
         """Revoke a refresh token and every access token issued from it; False if unknown."""

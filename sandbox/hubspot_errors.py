@@ -3,8 +3,10 @@
 Shapes: the ``Error`` schema of the CRM v3 specs (status, message, correlationId, category,
 subCategory, errors, context; https://developers.hubspot.com/docs/api-reference/latest/error-handling),
 the property-validation 400 whose ``message`` embeds a JSON list of per-property problems, the
-OAuth v1 token endpoint's ``{status: <reason code>, message}``, and the 429 body with
-``errorType: RATE_LIMIT`` and ``policyName`` (usage guidelines).
+OAuth endpoints' ``{error, error_description, status: <reason code>, message}`` (v1 and v3 alike:
+RFC 6749's two fields were added beside HubSpot's own,
+https://developers.hubspot.com/changelog/new-oauth-v3-api-endpoints-and-standardized-error-responses),
+and the 429 body with ``errorType: RATE_LIMIT`` and ``policyName`` (usage guidelines).
 """
 
 import json
@@ -12,6 +14,7 @@ import uuid
 from datetime import timedelta
 
 __all__ = [
+    "OAUTH_ERROR_CODES",
     "HubSpotError",
     "not_found",
     "oauth_error",
@@ -93,13 +96,33 @@ def property_errors(problems: list[dict]) -> HubSpotError:
     return HubSpotError(400, message, "VALIDATION_ERROR")
 
 
+OAUTH_ERROR_CODES = {
+    "BAD_AUTH_CODE": "invalid_grant",
+    "BAD_REDIRECT_URI": "invalid_grant",
+    "BAD_REFRESH_TOKEN": "invalid_grant",
+    "BAD_CLIENT_ID": "invalid_client",
+    "BAD_CLIENT_SECRET": "invalid_client",
+    "BAD_GRANT_TYPE": "unsupported_grant_type",
+}
+"""RFC 6749's ``error`` for each of HubSpot's OAuth reason codes. HubSpot documents only
+BAD_REFRESH_TOKEN's (``invalid_grant``, the changelog's example); the others follow RFC 6749
+section 5.2 (the emulator's choice)."""
+
+
 def oauth_error(status: str, message: str) -> HubSpotError:
-    """The OAuth v1 token endpoint's 400 body (``status`` carries the reason code)."""
+    """An OAuth endpoint's 400: RFC 6749's ``error`` and ``error_description`` beside HubSpot's
+    ``status`` (the reason code) and ``message``, as the changelog's example."""
     return HubSpotError(
         400,
         message,
         "VALIDATION_ERROR",
-        body={"status": status, "message": message, "correlationId": str(uuid.uuid4())},
+        body={
+            "error": OAUTH_ERROR_CODES.get(status, "invalid_request"),
+            "error_description": message,
+            "status": status,
+            "message": message,
+            "correlationId": str(uuid.uuid4()),
+        },
     )
 
 

@@ -1352,7 +1352,8 @@ class HubSpotState:
 
     def revoke_refresh_token(self, refresh_token: str) -> bool:
         """Revoke a refresh token and the access tokens issued from it (as an uninstall or
-        ``DELETE /oauth/v1/refresh-tokens/{token}`` does); False if unknown."""
+        ``POST /oauth/v3/token/revoke`` or ``DELETE /oauth/v1/refresh-tokens/{token}`` does); False
+        if unknown."""
         return self.oauth.revoke(refresh_token)
 
     # ---- misc ------------------------------------------------------------------------------

@@ -159,6 +159,88 @@ def test_revoked_refresh_token_cannot_refresh_and_its_access_token_stops(
     assert (status, body["category"]) == (401, "INVALID_AUTHENTICATION")
 
 
+def _v3(server: ServerHandle, path: str, **form: str) -> requests.Response:
+    return requests.post(f"{server.url}/oauth/v3/token{path}", data=form, timeout=5)
+
+
+def test_oauth_v3_takes_everything_in_the_form_body_and_answers_hubspots_fields(
+    state: HubSpotState, server: ServerHandle, clock: Clock
+) -> None:
+    # Shapes: the 2026-03 spec's AccessTokenResponse and PublicAccessTokenInfoResponse (the
+    # date-versioned twins of /oauth/v3/token and /oauth/v3/token/introspect).
+    code = state.oauth.issue_code(REDIRECT, ("oauth", "crm.objects.deals.read"))
+    client = {"client_id": state.client_id, "client_secret": CLIENT_SECRET}
+    answer = _v3(server, "", grant_type="authorization_code", code=code, redirect_uri=REDIRECT,
+                 **client)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    tokens = answer.json()
+    assert {"access_token", "refresh_token", "expires_in", "token_type", "token_use"} <= set(tokens)
+    assert (tokens["expires_in"], tokens["token_use"], tokens["hub_id"]) == (
+        1800, "access_token", state.portal_id,
+    )  # fmt: skip
+    assert tokens["scopes"] == ["oauth", "crm.objects.deals.read"]
+
+    info = _v3(server, "/introspect", token=tokens["access_token"],
+               token_type_hint="access_token", **client).json()  # fmt: skip
+    assert (info["active"], info["token_use"], info["hub_id"], info["app_id"]) == (
+        True, "access_token", state.portal_id, state.app_id,
+    )  # fmt: skip
+    assert info["scopes"] == ["oauth", "crm.objects.deals.read"]
+    assert info["expires_in"] == 1800 and info["client_id"] == state.client_id
+    assert {"user", "user_id", "hub_domain", "signed_access_token", "token_type"} <= set(info)
+    refresh = _v3(server, "/introspect", token=tokens["refresh_token"],
+                  token_type_hint="refresh_token", **client).json()  # fmt: skip
+    assert (refresh["active"], refresh["token_use"], refresh["hub_id"]) == (
+        True, "refresh_token", state.portal_id,
+    )  # fmt: skip
+    assert "expires_in" not in refresh
+
+    clock.advance(minutes=30)
+    expired = _v3(server, "/introspect", token=tokens["access_token"], **client)
+    assert (expired.status_code, expired.json()) == (200, {"active": False})
+    renewed = _v3(server, "", grant_type="refresh_token", refresh_token=tokens["refresh_token"],
+                  **client).json()  # fmt: skip
+    assert renewed["refresh_token"] == tokens["refresh_token"]
+    assert renewed["access_token"] != tokens["access_token"]
+    assert state.counts() == {"POST /oauth/v3/token": 2, "POST /oauth/v3/token/introspect": 3}
+
+
+def test_oauth_refusals_carry_rfc_6749_fields_beside_hubspots(
+    state: HubSpotState, server: ServerHandle
+) -> None:
+    wrong = {"client_id": state.client_id, "client_secret": "nope"}
+    for path, form in (
+        ("", {"grant_type": "authorization_code", "code": "x", "redirect_uri": REDIRECT}),
+        ("/introspect", {"token": "x"}),
+        ("/revoke", {"token": "x"}),
+    ):
+        refused = _v3(server, path, **form, **wrong)
+        assert refused.status_code == 400, path
+        body = refused.json()
+        assert (body["error"], body["status"]) == ("invalid_client", "BAD_CLIENT_SECRET"), path
+        assert body["error_description"] == body["message"]
+    v1 = requests.post(f"{server.url}/oauth/v1/token", data={"grant_type": "password"}, timeout=5)
+    assert (v1.status_code, v1.json()["error"], v1.json()["status"]) == (
+        400, "unsupported_grant_type", "BAD_GRANT_TYPE",
+    )  # fmt: skip
+
+
+def test_a_refresh_token_revoked_through_v3_refreshes_no_more(
+    state: HubSpotState, server: ServerHandle, token: Token
+) -> None:
+    client = {"client_id": state.client_id, "client_secret": CLIENT_SECRET}
+    revoked = _v3(server, "/revoke", token=token.refresh_token, token_type_hint="refresh_token",
+                  **client)  # fmt: skip
+    assert revoked.status_code == 200
+    assert _v3(server, "/revoke", token="na1-unknown", **client).status_code == 200  # RFC 7009
+    again = _v3(server, "", grant_type="refresh_token", refresh_token=token.refresh_token,
+                **client)  # fmt: skip
+    assert again.status_code == 400
+    assert (again.json()["error"], again.json()["status"]) == ("invalid_grant", "BAD_REFRESH_TOKEN")
+    gone = _v3(server, "/introspect", token=token.access_token, **client).json()
+    assert gone == {"active": False}
+
+
 def test_missing_or_unknown_token_is_401(server: ServerHandle) -> None:
     bare = requests.get(f"{server.url}/crm/v3/objects/deals", timeout=5)
     assert bare.status_code == 401
