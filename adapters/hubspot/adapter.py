@@ -135,9 +135,12 @@ class HubSpotAdapter:
             budget: dict[str, Any] = {} if context.redis is not None else {
                 "burst": None, "search_burst": None
             }  # fmt: skip
+            client_id = context.crm.get("HUBSPOT_CLIENT_ID")
+            secret = context.crm.get("HUBSPOT_CLIENT_SECRET")
             client = HubSpotClient(
                 tenant.account_id, context.tokens, context.redis,
-                host=context.crm.get("HUBSPOT_API_URL", API_HOST), **budget,
+                host=context.crm.get("HUBSPOT_API_URL", API_HOST),
+                app=(client_id, secret) if client_id and secret else None, **budget,
             )  # fmt: skip
         self.client = client
         self.actions = HubSpotActions(client)

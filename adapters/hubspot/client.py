@@ -185,9 +185,14 @@ class HubSpotClient:
         search_burst: tuple[int, float] | None = SEARCH_BURST,
         sleep: Callable[[float], None] = time.sleep,
         attempts: int = ATTEMPTS,
+        app: tuple[str, str] | None = None,
     ) -> None:
         self.portal_id = portal_id
         self.tokens = tokens
+        self.host = host.rstrip("/")
+        self.app = app
+        """The app's client id and secret, for the OAuth calls that need them (token
+        introspection: adapters/hubspot/provision.py `check_scopes`); None when not configured."""
         self.sleep = sleep
         self.attempts = attempts
         self._apis = _Apis()

@@ -1,34 +1,44 @@
-"""HubSpot OAuth v1 for a public app: the consent URL, the code and refresh grants, token info.
+"""HubSpot OAuth for a public app: the consent URL, the code and refresh grants, token info.
 
 Install: the admin's browser goes to `authorize_url(...)`; HubSpot sends it back to our
 redirect URI with a `code`, which `exchange_code` swaps for tokens; `token_info` names the
 portal (hub id) and the scopes granted. Later, `refresh_grant` renews the 30-minute access
-token (crm-apis.md 1.1). Every call goes to HubSpot's token endpoints through the official SDK's
-oauth package, with the client's TIMEOUT and its error translation.
+token (crm-apis.md 1.1). Every call goes to HubSpot's OAuth v3 endpoints (`POST /oauth/v3/token`,
+`POST /oauth/v3/token/introspect`), with the client's TIMEOUT and its error translation. They
+take every parameter (the code, the tokens, the client secret) in a form body, never in the URL:
+HubSpot retires v1, whose token info put the access token in the URL path, on 2027-02-16. The
+official SDK (hubspot-api-client 12) still calls v1, so these are plain `requests` calls.
 
 Error policy: a refused authorization code, redirect URI, client id or secret is
-`InvalidRequest` (the admin starts the install again, or our configuration is wrong); a refused
-refresh token (BAD_REFRESH_TOKEN: the grant was revoked, the app uninstalled) is
-`PermissionDenied`, an admin must install again; an unknown or expired access token asked
-about is `NotFound`; a timeout, 5xx or dropped connection is `Transient`; a 429 `RateLimited`.
-Nothing is retried here (the callback answers the browser, the jobs retry by policy), and
-nothing logs a token: `token_info` puts the access token in a URL path, so the HTTP library's
-DEBUG line for that request is redacted (`RedactTokenPaths`).
+`InvalidRequest` (the admin starts the install again, or our configuration is wrong; a 401 from
+these endpoints refuses our app's credentials, not a token); a refused refresh token
+(BAD_REFRESH_TOKEN, RFC 6749's invalid_grant: the grant was revoked, the app uninstalled) is
+`PermissionDenied`, an admin must install again; an access token introspection says is not
+active is `NotFound`; a timeout, 5xx or dropped connection is `Transient`; a 429 `RateLimited`;
+an answer without the fields HubSpot documents is `InvalidRequest` naming the field. Nothing is
+retried here (the callback answers the browser, the jobs retry by policy, `check_scopes` goes
+through `HubSpotClient.call`), and nothing logs a token: an error's text has every secret we
+sent (code, tokens, client secret) replaced by `***`.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from hubspot import HubSpot
+import requests
 
-from adapters.errors import CrmError, PermissionDenied
+from adapters.errors import (
+    AuthExpired,
+    CrmError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    Transient,
+)
 from adapters.hubspot.client import API_HOST, TIMEOUT, _body, translate
 
 AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
@@ -47,26 +57,14 @@ SCOPES: tuple[str, ...] = (
 as required (since October 2024 the URL and the app settings must match)."""
 OPTIONAL_SCOPES: tuple[str, ...] = ("sales-email-read",)
 """Granted when the portal has them: email details (To/Cc headers) beyond the summary fields."""
-
-_TOKEN_PATH = re.compile(r"(/oauth/v1/(?:access|refresh)-tokens/)[^\s\"'?/]+")
-
-
-class RedactTokenPaths(logging.Filter):
-    """Replaces a token in an OAuth token-info URL with `***` in the HTTP library's log lines
-    (urllib3 logs every request line at DEBUG, and HubSpot puts the token in the path)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "/oauth/v1/" in message:
-            record.msg, record.args = _TOKEN_PATH.sub(r"\1***", message), None
-        return True
-
-
-def hide_token_paths(logger_name: str = "urllib3.connectionpool") -> None:
-    """Install RedactTokenPaths on the HTTP library's logger, once per process."""
-    logger = logging.getLogger(logger_name)
-    if not any(isinstance(f, RedactTokenPaths) for f in logger.filters):
-        logger.addFilter(RedactTokenPaths())
+TOKEN_PATH = "/oauth/v3/token"
+"""The code and refresh grants (form body; crm-apis.md 1.1). HubSpot's docs now call v3
+"legacy" beside its date-versioned twin `/oauth/2026-03/token`, the same operation in its specs;
+only v1 has a retirement date (2027-02-16)."""
+INTROSPECT_PATH = "/oauth/v3/token/introspect"
+"""What HubSpot knows of a token: the client credentials and the token in a form body."""
+_SECRET_FIELDS = ("code", "refresh_token", "token", "client_secret")
+"""The form fields whose values never appear in an error's text."""
 
 
 @dataclass(frozen=True)
@@ -81,14 +79,20 @@ class TokenInfo:
     hub_domain: str = ""
 
     @classmethod
-    def from_answer(cls, answer: Any) -> TokenInfo:
-        """From the SDK's AccessTokenInfoResponse."""
+    def from_answer(cls, answer: Mapping[str, Any], what: str = "oauth.token_info") -> TokenInfo:
+        """From introspection's answer for an active access token (`PublicAccessTokenInfoResponse`
+        in HubSpot's 2026-03 spec: `hub_id`, `scopes` a list, `expires_in`, `user`...)."""
+        if answer.get("hub_id") is None:
+            raise InvalidRequest(f"HubSpot {what}: the answer names no hub_id")
+        scopes = answer.get("scopes") or ()
+        if isinstance(scopes, str):  # documented as a list; RFC 7662 spaces them in a string
+            scopes = scopes.split()
         return cls(
-            portal_id=str(answer.hub_id),
-            scopes=tuple(answer.scopes or ()),
-            expires_in=int(answer.expires_in or 0),
-            user=answer.user or "",
-            hub_domain=answer.hub_domain or "",
+            portal_id=str(answer["hub_id"]),
+            scopes=tuple(str(s) for s in scopes),
+            expires_in=int(answer.get("expires_in") or 0),
+            user=str(answer.get("user") or ""),
+            hub_domain=str(answer.get("hub_domain") or ""),
         )
 
     def missing(self, required: Iterable[str] = SCOPES) -> list[str]:
@@ -139,11 +143,12 @@ def refresh_grant(
     host: str = API_HOST,
     now: Callable[[], datetime],
 ) -> tuple[dict[str, Any], datetime]:
-    """New tokens for a refresh token (OAuth v1), and when the access token expires.
+    """New tokens for a refresh token, and when the access token expires.
 
-    A refused refresh token (400 BAD_REFRESH_TOKEN: the app was uninstalled or the grant
-    revoked) is PermissionDenied: refreshing again cannot help, an admin must install again.
-    A refused client id or secret is InvalidRequest: our configuration, not the tenant's."""
+    A refused refresh token (400 BAD_REFRESH_TOKEN, invalid_grant: the app was uninstalled or
+    the grant revoked) is PermissionDenied: refreshing again cannot help, an admin must install
+    again. A refused client id or secret is InvalidRequest: our configuration, not the
+    tenant's."""
     tokens, expires_at = _grant(
         "oauth.refresh", host, now, grant_type="refresh_token", client_id=client_id,
         client_secret=client_secret, refresh_token=refresh_token,
@@ -153,40 +158,95 @@ def refresh_grant(
     return tokens, expires_at
 
 
-def token_info(access_token: str, *, host: str = API_HOST) -> TokenInfo:
-    """The portal and scopes of an access token (GET /oauth/v1/access-tokens/{token})."""
-    hide_token_paths()
-    sdk = HubSpot(host=host.rstrip("/"))
-    try:
-        answer = sdk.oauth.access_tokens_api.get(access_token, _request_timeout=TIMEOUT)
-    except Exception as exc:  # the oauth package's own ApiException, or the network's
-        # Not chained: a network error's text holds the URL, and the URL holds the token.
-        raise translate(exc, "oauth.token_info") from None
-    return TokenInfo.from_answer(answer)
+def token_info(
+    access_token: str, *, client_id: str, client_secret: str, host: str = API_HOST
+) -> TokenInfo:
+    """The portal and scopes of an access token (`POST /oauth/v3/token/introspect`, which needs
+    the app's client id and secret); NotFound when HubSpot says the token is not active."""
+    what = "oauth.token_info"
+    answer = _post(
+        what, host, INTROSPECT_PATH, client_id=client_id, client_secret=client_secret,
+        token=access_token, token_type_hint="access_token",
+    )  # fmt: skip
+    if answer.get("active") is not True:
+        raise NotFound(f"HubSpot {what}: the access token is not active (unknown, expired or "
+                       "revoked)")  # fmt: skip
+    return TokenInfo.from_answer(answer, what)
 
 
 def _grant(
     what: str, host: str, now: Callable[[], datetime], **form: str
 ) -> tuple[dict[str, Any], datetime]:
-    sdk = HubSpot(host=host.rstrip("/"))
+    answer = _post(what, host, TOKEN_PATH, **form)
+    for field in ("access_token", "expires_in"):
+        if answer.get(field) in (None, ""):
+            raise InvalidRequest(f"HubSpot {what}: the answer has no {field}")
+    tokens = {"access_token": answer["access_token"], "refresh_token": answer.get("refresh_token")}
+    return tokens, now() + timedelta(seconds=int(answer["expires_in"]))
+
+
+def _post(what: str, host: str, path: str, **form: str) -> dict[str, Any]:
+    """POST `form` (form-encoded) to one of HubSpot's OAuth endpoints: its JSON answer, or the
+    module's error for a refusal."""
     try:
-        answer = sdk.oauth.tokens_api.create(**form, _request_timeout=TIMEOUT)
-    except Exception as exc:  # the oauth package's own ApiException, or the network's
-        raise _refused(exc, what) from exc
-    tokens = {"access_token": answer.access_token, "refresh_token": answer.refresh_token}
-    return tokens, now() + timedelta(seconds=int(answer.expires_in))
+        response = requests.post(
+            host.rstrip("/") + path, data=form, headers={"Accept": "application/json"},
+            timeout=TIMEOUT,
+        )  # fmt: skip
+    except requests.RequestException as exc:  # the URL in its text holds no secret with v3
+        raise Transient(f"HubSpot {what}: {type(exc).__name__}") from exc
+    if response.status_code >= 400:
+        raise _refused(_Refusal(response), what, form)
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise InvalidRequest(f"HubSpot {what}: {response.status_code} answer is not a JSON object")
+    return answer
 
 
-def _refused(exc: Exception, what: str) -> CrmError:
+class _Refusal(Exception):
+    """An OAuth endpoint's 4xx or 5xx, shaped as `translate` reads the SDK's ApiException."""
+
+    def __init__(self, response: requests.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.status = response.status_code
+        self.body = response.text
+        self.headers = response.headers
+
+
+def _refused(exc: _Refusal, what: str, form: Mapping[str, str]) -> CrmError:
     body = _body(exc)
-    status = body.get("status")
-    if status == "BAD_REFRESH_TOKEN":
-        return PermissionDenied(
+    status, code = body.get("status"), body.get("error")
+    refresh = form.get("grant_type") == "refresh_token"
+    if status == "BAD_REFRESH_TOKEN" or (refresh and code == "invalid_grant"):
+        error: CrmError = PermissionDenied(
             "HubSpot refused the refresh token: the grant was revoked or the app "
             "uninstalled; install Deal Radar again"
         )
-    error = translate(exc, what)
-    if status:
-        # HubSpot's OAuth errors name the culprit in `status` (BAD_AUTH_CODE, BAD_CLIENT_ID...).
-        error.args = (f"{error.args[0]} ({status})",)
+    else:
+        error = translate(exc, what)
+        if isinstance(error, AuthExpired):  # these endpoints' 401 refuses our client, no token
+            error = InvalidRequest(f"{error} (check HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET)")
+        # HubSpot's OAuth errors name the culprit in `status` (BAD_AUTH_CODE, BAD_CLIENT_ID...)
+        # and in RFC 6749's `error` (invalid_grant, invalid_client...), explained by
+        # `error_description` when no `message` came with it.
+        described = None if body.get("message") else body.get("error_description")
+        reasons = [
+            r for r in (status, code, described) if isinstance(r, str) and r and r != "error"
+        ]
+        if reasons:
+            error.args = (f"{error.args[0]} ({', '.join(reasons)})",)
+    error.args = (_scrub(str(error.args[0]), form),)
+    error.__cause__ = exc
     return error
+
+
+def _scrub(text: str, form: Mapping[str, str]) -> str:
+    """`text` with the secrets we sent replaced by `***` (an error's text is logged and stored)."""
+    for name in _SECRET_FIELDS:
+        secret = form.get(name)
+        if secret:
+            text = text.replace(secret, "***")
+    return text

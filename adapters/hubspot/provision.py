@@ -26,7 +26,7 @@ from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCre
 
 from adapters.errors import InvalidRequest, PermissionDenied
 from adapters.hubspot.client import TIMEOUT, HubSpotClient, _body
-from adapters.hubspot.oauth import SCOPES, TokenInfo, hide_token_paths
+from adapters.hubspot.oauth import SCOPES, token_info
 from adapters.hubspot.properties import GROUP, definitions
 from adapters.roles import match_labels
 
@@ -113,15 +113,22 @@ def repair_properties(client: HubSpotClient) -> Provisioned:
 
 def check_scopes(client: HubSpotClient, required: Sequence[str] = SCOPES) -> None:
     """PermissionDenied naming the scopes the tenant's grant lacks (an app whose scopes grew
-    since the portal installed it, an install made with fewer), before anything fails halfway."""
-    hide_token_paths()
+    since the portal installed it, an install made with fewer), before anything fails halfway.
+    Introspection needs the app's credentials: without them, InvalidRequest naming the settings."""
+    if client.app is None:
+        raise InvalidRequest(
+            "HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET are not both set: the worker cannot ask "
+            "HubSpot which scopes the portal granted; set them to the app's credentials"
+        )
+    client_id, client_secret = client.app
     info = client.call(
         "oauth.token_info",
-        lambda sdk: sdk.oauth.access_tokens_api.get(
-            client.tokens.current(), _request_timeout=TIMEOUT
+        lambda _sdk: token_info(
+            client.tokens.current(), client_id=client_id, client_secret=client_secret,
+            host=client.host,
         ),
-    )
-    missing = TokenInfo.from_answer(info).missing(required)
+    )  # fmt: skip
+    missing = info.missing(required)
     if missing:
         raise PermissionDenied(
             f"HubSpot portal {client.portal_id} did not grant Deal Radar the "

@@ -2,7 +2,8 @@
 
 `GET /install/hubspot` sends the admin's browser to HubSpot's consent screen with a signed,
 expiring, single-use `state`, bound to that browser by a cookie. `GET /install/hubspot/callback`
-checks that state, swaps the code for tokens, asks HubSpot which portal they belong to, creates
+checks that state, swaps the code for tokens (`POST /oauth/v3/token`), asks HubSpot which portal
+they belong to (`POST /oauth/v3/token/introspect`: adapters/hubspot/oauth.py), creates
 the portal's tenant (or finds it again), stores the tokens encrypted, and enqueues
 `jobs.install.setup` (provisioning, then the initial sync). What every CRM's install shares,
 and the error policy, is in connector/web/install_flow.py.
@@ -55,12 +56,18 @@ def callback() -> Response | tuple[Response, int]:
         code = FLOW.code()
         client_id, client_secret = _app_credentials(config)
         host = config.crm.get("HUBSPOT_API_URL", API_HOST)
-        with FLOW.crm_refusals(("BAD_CLIENT",), "HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET"):
+        with FLOW.crm_refusals(
+            ("BAD_CLIENT", "invalid_client", "HUBSPOT_CLIENT_ID"),
+            "HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET",
+        ):
             tokens, expires_at = oauth.exchange_code(
                 code, client_id=client_id, client_secret=client_secret,
                 redirect_uri=config.public_url + FLOW.callback, host=host, now=services.clock,
             )  # fmt: skip
-            info = oauth.token_info(tokens["access_token"], host=host)
+            info = oauth.token_info(
+                tokens["access_token"], client_id=client_id, client_secret=client_secret,
+                host=host,
+            )  # fmt: skip
         name = info.hub_domain or f"HubSpot portal {info.portal_id}"
         done = FLOW.install(services, "hubspot", info.portal_id, name, tokens, expires_at)
         g.tenant = done.tenant_id

@@ -22,7 +22,7 @@ from connector import queues
 from connector.app import create_app
 from connector.config import Config
 from connector.store import results, tenants
-from connector.store.credentials import save_tokens
+from connector.store.credentials import load_tokens, save_tokens
 from connector.store.models import InboxEvent, SetupRun, SyncCursor
 from connector.store.snapshots import load_bundles
 from jobs import schedule, sweeper
@@ -213,6 +213,19 @@ def test_an_event_about_a_contact_without_deals_is_done_without_a_refresh(
     assert (event.status, event.deal_ids, event.last_error) == ("done", [], "concerns no deal")
     assert rt.redis.scard(queues.pending_key(portal.tenant_id)) == 0
     del loner
+
+
+def test_an_expired_access_token_is_renewed_through_oauth_v3(rt: Runtime, portal: Portal) -> None:
+    portal.state.expire_access_tokens()
+    portal.state.reset_counts()
+    _refresh(rt, portal, [portal.deal("d1")])
+
+    oauth = {k: n for k, n in portal.state.counts().items() if "/oauth/" in k}
+    assert oauth == {"POST /oauth/v3/token": 1}, "the refresh grant, not v1 (retired 2027-02-16)"
+    stored = load_tokens(rt.store, rt.box, portal.tenant_id)  # type: ignore[arg-type]
+    assert stored is not None and stored.data["access_token"] != portal.token.access_token
+    assert stored.data["refresh_token"] == portal.token.refresh_token
+    assert tenants.get_tenant(rt.store, portal.tenant_id).status == "active"
 
 
 def test_a_revoked_grant_suspends_the_tenant_and_keeps_its_work(

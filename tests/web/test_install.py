@@ -161,8 +161,15 @@ def test_a_first_install(
     # Nothing secret in any log line.
     lines = [r.getMessage() for r in caplog.records]
     assert any("installed as tenant" in line for line in lines)
-    for secret in (access, refresh, body["api_key"]):
+    for secret in (access, refresh, body["api_key"], hubspot.state.client_secret):
         assert not [line for line in lines if secret in line]
+    # HubSpot's OAuth v3 (v1 retires on 2027-02-16): the code exchange, then the portal's id.
+    oauth = {k: n for k, n in hubspot.state.counts().items() if "/oauth/" in k}
+    assert oauth == {
+        "GET /oauth/authorize": 1,
+        "POST /oauth/v3/token": 1,
+        "POST /oauth/v3/token/introspect": 1,
+    }
 
 
 def test_a_reinstall_keeps_the_tenant_and_its_keys_and_replaces_the_tokens(
@@ -334,3 +341,21 @@ def test_an_unconfigured_app_says_which_settings_to_set(
         web.stop()
     assert answer.status_code == 500
     assert "HUBSPOT_CLIENT_ID" in answer.json()["detail"]
+
+
+def test_a_wrong_client_secret_says_which_settings_to_check(
+    store: Store, redis: Redis, hubspot: ServerHandle
+) -> None:  # type: ignore[no-untyped-def]
+    web = Served(
+        store, redis, hubspot.url,
+        HUBSPOT_CLIENT_ID=hubspot.state.client_id, HUBSPOT_CLIENT_SECRET="not-the-secret",
+    )  # fmt: skip
+    try:
+        answer = web.install()
+    finally:
+        web.stop()
+    assert answer.status_code == 500
+    detail = answer.json()["detail"]
+    assert "refused Deal Radar's app credentials" in detail and "HUBSPOT_CLIENT_SECRET" in detail
+    assert "not-the-secret" not in detail
+    assert find_tenant(store, "hubspot", str(PORTAL)) is None

@@ -14,7 +14,7 @@ from hubspot.crm.deals import BatchInputSimplePublicObjectBatchInput, SimplePubl
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from adapters.errors import PermissionDenied
+from adapters.errors import InvalidRequest, PermissionDenied
 from adapters.hubspot.client import HubSpotClient
 from adapters.hubspot.oauth import SCOPES
 from adapters.hubspot.properties import GROUP, NAMES, PROPERTIES, encode
@@ -52,12 +52,19 @@ def server(state: HubSpotState) -> Iterator[ServerHandle]:
 def client_for(state: HubSpotState, url: str, scopes: tuple[str, ...] = ()) -> HubSpotClient:
     token = state.issue_token(scopes).access_token
     return HubSpotClient(
-        str(PORTAL), StaticTokens(token), None, host=url, burst=None, search_burst=None
-    )
+        str(PORTAL), StaticTokens(token), None, host=url, burst=None, search_burst=None,
+        app=(state.client_id, state.client_secret),
+    )  # fmt: skip
+
+
+INTROSPECT = "POST /oauth/v3/token/introspect"
+"""The scope check's one call (a POST that writes nothing)."""
 
 
 def writes(state: HubSpotState) -> dict[str, int]:
-    return {k: n for k, n in state.counts().items() if not k.startswith("GET ")}
+    return {
+        k: n for k, n in state.counts().items() if not k.startswith("GET ") and k != INTROSPECT
+    }
 
 
 def test_provisioning_defines_the_group_and_every_property(state, server) -> None:  # type: ignore[no-untyped-def]
@@ -92,6 +99,7 @@ def test_a_second_run_changes_nothing_and_only_reads(state, server) -> None:  # 
     assert again.unchanged == list(NAMES)
     assert writes(state) == {}
     assert sum(state.counts().values()) == 4  # scopes, groups, properties, labels
+    assert state.counts()[INTROSPECT] == 1  # OAuth v3: v1's token info retires on 2027-02-16
     assert [state.get_property("deals", name) for name in NAMES] == before
 
 
@@ -176,6 +184,14 @@ def test_a_grant_without_the_schema_scope_is_refused_before_any_write(state, ser
     assert "install Deal Radar again from /install/hubspot" in message
     assert writes(state) == {}
     assert not any(g["name"] == "dealradar" for g in state.property_groups("deals"))
+
+
+def test_without_the_apps_credentials_the_scope_check_says_what_to_set(state, server) -> None:  # type: ignore[no-untyped-def]
+    client = client_for(state, server.url)
+    client.app = None
+    with pytest.raises(InvalidRequest, match="HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET"):
+        provision(client)
+    assert state.counts() == {}
 
 
 MISSING_SCOPES = {
