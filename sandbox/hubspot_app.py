@@ -387,11 +387,13 @@ def _register_oauth(app: Flask, state: HubSpotState) -> None:
         return jsonify(tokens(grant()))
 
     @app.post("/oauth/v3/token")
+    @app.post("/oauth/2026-03/token")
     def token_v3() -> Response:
         """The 2026-03 spec's ``AccessTokenResponse``: v1's fields and ``token_use``."""
         return jsonify(tokens(grant()) | {"token_use": "access_token"})
 
     @app.post("/oauth/v3/token/introspect")
+    @app.post("/oauth/2026-03/token/introspect")
     def introspect() -> Response:
         form = request.form
         return jsonify(
@@ -404,6 +406,7 @@ def _register_oauth(app: Flask, state: HubSpotState) -> None:
         )
 
     @app.post("/oauth/v3/token/revoke")
+    @app.post("/oauth/2026-03/token/revoke")
     def revoke_v3() -> Response:
         form = request.form
         state.oauth.revoke_by_client(

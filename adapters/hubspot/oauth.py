@@ -3,11 +3,12 @@
 Install: the admin's browser goes to `authorize_url(...)`; HubSpot sends it back to our
 redirect URI with a `code`, which `exchange_code` swaps for tokens; `token_info` names the
 portal (hub id) and the scopes granted. Later, `refresh_grant` renews the 30-minute access
-token (crm-apis.md 1.1). Every call goes to HubSpot's OAuth v3 endpoints (`POST /oauth/v3/token`,
-`POST /oauth/v3/token/introspect`), with the client's TIMEOUT and its error translation. They
-take every parameter (the code, the tokens, the client secret) in a form body, never in the URL:
-HubSpot retires v1, whose token info put the access token in the URL path, on 2027-02-16. The
-official SDK (hubspot-api-client 12) still calls v1, so these are plain `requests` calls.
+token (crm-apis.md 1.1). Every call goes to HubSpot's date-versioned OAuth endpoints (`POST
+/oauth/2026-03/token`, `POST /oauth/2026-03/token/introspect`), where its v1 migration guide
+points, with the client's TIMEOUT and its error translation. They take every parameter (the
+code, the tokens, the client secret) in a form body, never in the URL: HubSpot retires v1,
+whose token info put the access token in the URL path, on 2027-02-16. The official SDK
+(hubspot-api-client 12) still calls v1, so these are plain `requests` calls.
 
 Error policy: a refused authorization code, redirect URI, client id or secret is
 `InvalidRequest` (the admin starts the install again, or our configuration is wrong; a 401 from
@@ -57,11 +58,12 @@ SCOPES: tuple[str, ...] = (
 as required (since October 2024 the URL and the app settings must match)."""
 OPTIONAL_SCOPES: tuple[str, ...] = ("sales-email-read",)
 """Granted when the portal has them: email details (To/Cc headers) beyond the summary fields."""
-TOKEN_PATH = "/oauth/v3/token"
-"""The code and refresh grants (form body; crm-apis.md 1.1). HubSpot's docs now call v3
-"legacy" beside its date-versioned twin `/oauth/2026-03/token`, the same operation in its specs;
-only v1 has a retirement date (2027-02-16)."""
-INTROSPECT_PATH = "/oauth/v3/token/introspect"
+TOKEN_PATH = "/oauth/2026-03/token"
+"""The code and refresh grants (form body; crm-apis.md 1.1): the endpoint HubSpot's v1
+migration guide names (https://developers.hubspot.com/docs/api-reference/legacy/
+authentication/oauth-tokens/v1/migration-guide). `/oauth/v3/token` is the same operation in
+HubSpot's specs, which its docs now list as legacy; v1 retires on 2027-02-16."""
+INTROSPECT_PATH = "/oauth/2026-03/token/introspect"
 """What HubSpot knows of a token: the client credentials and the token in a form body."""
 _SECRET_FIELDS = ("code", "refresh_token", "token", "client_secret")
 """The form fields whose values never appear in an error's text."""
@@ -161,7 +163,7 @@ def refresh_grant(
 def token_info(
     access_token: str, *, client_id: str, client_secret: str, host: str = API_HOST
 ) -> TokenInfo:
-    """The portal and scopes of an access token (`POST /oauth/v3/token/introspect`, which needs
+    """The portal and scopes of an access token (`POST /oauth/2026-03/token/introspect`, which needs
     the app's client id and secret); NotFound when HubSpot says the token is not active."""
     what = "oauth.token_info"
     answer = _post(
@@ -193,7 +195,7 @@ def _post(what: str, host: str, path: str, **form: str) -> dict[str, Any]:
             host.rstrip("/") + path, data=form, headers={"Accept": "application/json"},
             timeout=TIMEOUT,
         )  # fmt: skip
-    except requests.RequestException as exc:  # the URL in its text holds no secret with v3
+    except requests.RequestException as exc:  # the URL in its text holds no secret
         raise Transient(f"HubSpot {what}: {type(exc).__name__}") from exc
     if response.status_code >= 400:
         raise _refused(_Refusal(response), what, form)

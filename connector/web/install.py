@@ -2,9 +2,9 @@
 
 `GET /install/hubspot` sends the admin's browser to HubSpot's consent screen with a signed,
 expiring, single-use `state`, bound to that browser by a cookie. `GET /install/hubspot/callback`
-checks that state, swaps the code for tokens (`POST /oauth/v3/token`), asks HubSpot which portal
-they belong to (`POST /oauth/v3/token/introspect`: adapters/hubspot/oauth.py), creates
-the portal's tenant (or finds it again), stores the tokens encrypted, and enqueues
+checks that state, swaps the code for tokens (`POST /oauth/2026-03/token`), asks HubSpot which
+portal they belong to (`POST /oauth/2026-03/token/introspect`: adapters/hubspot/oauth.py),
+creates the portal's tenant (or finds it again), stores the tokens encrypted, and enqueues
 `jobs.install.setup` (provisioning, then the initial sync). What every CRM's install shares,
 and the error policy, is in connector/web/install_flow.py.
 

@@ -221,7 +221,7 @@ def test_an_expired_access_token_is_renewed_through_oauth_v3(rt: Runtime, portal
     _refresh(rt, portal, [portal.deal("d1")])
 
     oauth = {k: n for k, n in portal.state.counts().items() if "/oauth/" in k}
-    assert oauth == {"POST /oauth/v3/token": 1}, "the refresh grant, not v1 (retired 2027-02-16)"
+    assert oauth == {"POST /oauth/2026-03/token": 1}, "the refresh grant, not v1 (retired 2027)"
     stored = load_tokens(rt.store, rt.box, portal.tenant_id)  # type: ignore[arg-type]
     assert stored is not None and stored.data["access_token"] != portal.token.access_token
     assert stored.data["refresh_token"] == portal.token.refresh_token

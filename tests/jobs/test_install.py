@@ -135,7 +135,7 @@ def test_a_second_setup_rewrites_nothing(rt: Runtime, portal: Portal, clock: Clo
     assert setup_row(rt, tenant_id).status == "done"
     # The scope check introspects the token with the app's credentials (OAuth v3, not v1).
     oauth = {k: n for k, n in portal.state.counts().items() if "/oauth/" in k}
-    assert oauth == {"POST /oauth/v3/token/introspect": 1}
+    assert oauth == {"POST /oauth/2026-03/token/introspect": 1}
 
 
 def test_a_grant_without_the_schema_scope_suspends_the_tenant_saying_what_to_do(

@@ -167,8 +167,8 @@ def test_a_first_install(
     oauth = {k: n for k, n in hubspot.state.counts().items() if "/oauth/" in k}
     assert oauth == {
         "GET /oauth/authorize": 1,
-        "POST /oauth/v3/token": 1,
-        "POST /oauth/v3/token/introspect": 1,
+        "POST /oauth/2026-03/token": 1,
+        "POST /oauth/2026-03/token/introspect": 1,
     }
 
 

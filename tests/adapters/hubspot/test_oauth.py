@@ -147,8 +147,8 @@ def test_every_call_goes_to_oauth_v3_not_v1(state, server) -> None:  # type: ign
     refresh(state, server.url, tokens["refresh_token"])
     assert state.counts() == {
         "GET /oauth/authorize": 1,
-        "POST /oauth/v3/token": 2,
-        "POST /oauth/v3/token/introspect": 1,
+        "POST /oauth/2026-03/token": 2,
+        "POST /oauth/2026-03/token/introspect": 1,
     }
 
 
@@ -187,7 +187,7 @@ def test_a_401_from_the_token_endpoint_is_our_credentials_not_a_token(state) -> 
     # RFC 6749 lets a server answer invalid_client with a 401; that is our app's id or secret.
     body = {"error": "invalid_client", "error_description": "client authentication failed"}
     with (
-        answering(state, "/oauth/v3/token", 401, body) as url,
+        answering(state, "/oauth/2026-03/token", 401, body) as url,
         pytest.raises(InvalidRequest, match="HUBSPOT_CLIENT_ID") as refused,
     ):
         exchange_code(
@@ -208,7 +208,7 @@ def test_a_revoked_refresh_token_needs_a_new_install(state, server) -> None:  # 
 def test_a_refresh_refused_with_only_rfc_6749_fields_needs_a_new_install(state) -> None:  # type: ignore[no-untyped-def]
     body = {"error": "invalid_grant", "error_description": "refresh token is invalid"}
     with (
-        answering(state, "/oauth/v3/token", 400, body) as url,
+        answering(state, "/oauth/2026-03/token", 400, body) as url,
         pytest.raises(PermissionDenied, match="install Deal Radar again"),
     ):
         refresh(state, url, "na1-revoked")
@@ -245,7 +245,7 @@ def test_an_introspection_refusal_never_repeats_the_token(state) -> None:  # typ
     # What HubSpot answers for an unknown token is not documented: maybe a 400 naming it.
     body = {"status": "error", "message": "Token {token} is invalid", "category": "OAUTH"}
     with (
-        answering(state, "/oauth/v3/token/introspect", 400, body) as url,
+        answering(state, "/oauth/2026-03/token/introspect", 400, body) as url,
         pytest.raises(InvalidRequest) as refused,
     ):
         info_of(state, url, "COsecret-token-123")
@@ -256,7 +256,7 @@ def test_an_introspection_refusal_never_repeats_the_token(state) -> None:  # typ
 def test_an_active_answer_without_the_portal_is_refused_loudly(state) -> None:  # type: ignore[no-untyped-def]
     # The v3 reference page's example is only {"active": true}; the 2026-03 spec adds hub_id.
     with (
-        answering(state, "/oauth/v3/token/introspect", 200, {"active": True}) as url,
+        answering(state, "/oauth/2026-03/token/introspect", 200, {"active": True}) as url,
         pytest.raises(InvalidRequest, match="names no hub_id"),
     ):
         info_of(state, url, "CO-token")
@@ -270,6 +270,6 @@ def test_no_token_or_secret_in_any_log_line(state, server, caplog) -> None:  # t
     info_of(state, server.url, tokens["access_token"])
     refresh(state, server.url, tokens["refresh_token"])
     lines = [r.getMessage() for r in caplog.records]
-    assert any("/oauth/v3/token/introspect" in line for line in lines), "urllib3 logged the calls"
+    assert any("/oauth/2026-03/token/introspect" in line for line in lines), "urllib3 logged"
     for secret in (code, tokens["access_token"], tokens["refresh_token"], state.client_secret):
         assert not [line for line in lines if secret in line]

@@ -57,7 +57,7 @@ def client_for(state: HubSpotState, url: str, scopes: tuple[str, ...] = ()) -> H
     )  # fmt: skip
 
 
-INTROSPECT = "POST /oauth/v3/token/introspect"
+INTROSPECT = "POST /oauth/2026-03/token/introspect"
 """The scope check's one call (a POST that writes nothing)."""
 
 
