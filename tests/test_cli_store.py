@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from connector.cli import main
+from connector.cli import build_parser, main
 from connector.store.credentials import load_tokens, save_tokens
 from connector.store.db import Store
 from connector.store.models import Credential, Hook
@@ -310,6 +312,34 @@ def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture) 
         main([*argv, "--help"])
     assert caught.value.code == 0
     assert capsys.readouterr().out.startswith(f"usage: dealradar {' '.join(argv)}")
+
+
+def _commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, (*path, name))
+
+
+def test_every_command_s_help_says_what_it_does(capsys: pytest.CaptureFixture) -> None:
+    """Every command and sub-command the parser knows, the README's included: `--help` works
+    and says, above the options, what the command does (not the usage line alone)."""
+    commands = list(_commands(build_parser()))
+    assert len(commands) > 20
+    silent = []
+    for argv, _parser in commands[1:]:
+        with pytest.raises(SystemExit) as caught:
+            main([*argv, "--help"])
+        assert caught.value.code == 0
+        out = capsys.readouterr().out
+        usage, _, rest = out.partition("\n\n")
+        assert usage.startswith(f"usage: dealradar {' '.join(argv)}")
+        if rest.startswith(("positional arguments:", "options:")):
+            silent.append(" ".join(argv))
+    assert silent == []
 
 
 def test_the_installed_way(tmp_path: Path) -> None:

@@ -15,9 +15,21 @@ from connector.config import Config
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("jobs", help="inspect and retry failed jobs", description=__doc__)
     jobs_sub = p.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
-    failed = jobs_sub.add_parser("failed", help="list failed jobs with their reason")
+    failed = jobs_sub.add_parser(
+        "failed",
+        help="list failed jobs with their reason",
+        description="List the jobs that failed on every queue (REDIS_URL): id, queue, function "
+        "and arguments, when it ended, and the last line of its error. Requeue them with "
+        "`dealradar jobs retry`.",
+    )
     failed.set_defaults(run=run_failed)
-    retry = jobs_sub.add_parser("retry", help="requeue failed jobs")
+    retry = jobs_sub.add_parser(
+        "retry",
+        help="requeue failed jobs",
+        description="Put failed jobs back on their queues for a worker to run again: those "
+        "named by id (from `dealradar jobs failed`), or all of them. Exits 1 if an id is not "
+        "among the failed jobs.",
+    )
     retry.add_argument("job_ids", nargs="*", metavar="JOB_ID", help="jobs to retry (default: all)")
     retry.set_defaults(run=run_retry)
 
