@@ -454,6 +454,8 @@ def _workers(redis_url: str) -> int:
 def _port(port: int, option: str, any_free: bool = True) -> int:
     """The port to use: a free one for 0 (chosen here when the launcher must know it first),
     else the one given, if nothing listens on it."""
+    if not 0 <= port <= 65535:
+        raise Refused(f"{option} must be a port number, 0 to 65535 (0: any free port)")
     if port == 0:
         return free_port() if any_free else 0
     with socket.socket() as s:

@@ -181,6 +181,13 @@ def test_a_port_something_listens_on_is_still_refused() -> None:
         sandbox_port(port, "--port")
 
 
+@pytest.mark.parametrize("port", [65536, 99999, -1])
+def test_a_port_out_of_range_is_refused_saying_which_ports_are(port: int) -> None:
+    """`make run RUN_ARGS="--port 99999"` ended in bind()'s OverflowError, a traceback."""
+    with pytest.raises(Refused, match="--emulator-port must be a port number, 0 to 65535"):
+        sandbox_port(port, "--emulator-port", any_free=False)
+
+
 def _deal(deal_id: str, alerts: list[str], score: int, status: str = "open") -> dict:
     return {
         "id": deal_id, "name": f"Deal {deal_id}", "stage": "s1", "status": status,
