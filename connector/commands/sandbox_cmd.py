@@ -126,7 +126,13 @@ def run(args: argparse.Namespace) -> int:
     except Refused as exc:
         return fail("sandbox", str(exc))
     directory: Path = args.dir
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return fail(
+            "sandbox",
+            f"cannot use --dir {directory}: {exc.strerror}; give a directory you can write to",
+        )
     try:
         with _only_one(directory):
             keys = load_or_make_secrets(directory / "secrets.json")

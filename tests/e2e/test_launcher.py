@@ -150,6 +150,22 @@ def test_a_port_in_use_is_refused_before_anything_starts(workdir: Path) -> None:
     assert not (workdir / "instance" / "sandbox" / "logs").exists()
 
 
+def test_a_dir_that_cannot_be_made_is_refused_before_anything_starts(workdir: Path) -> None:
+    """`--dir` naming a file (or under one) ended in mkdir's traceback."""
+    taken = workdir / "a-file"
+    taken.write_text("")
+    for directory in (taken, taken / "sandbox"):
+        done = subprocess.run(
+            [sys.executable, "-m", "connector.cli", "sandbox", "--dir", str(directory),
+             "--port", "0", "--emulator-port", "0"],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr
+        assert f"dealradar sandbox: cannot use --dir {directory}:" in done.stderr
+        assert "give a directory" in done.stderr
+
+
 # --- the launcher's parts, without processes ---------------------------------------------------
 
 
