@@ -6,6 +6,7 @@ one the document declares, with the body it declares."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,45 @@ def test_stored_deals_answer_as_documented(app: Flask, api_key: str) -> None:
             )
             response = case.call_and_validate(app=app, headers=headers, checks=CHECKS)
             assert response.status_code < 300, (method, path, deal_id, response.text)
+
+
+def _readme_calls() -> set[tuple[str, str]]:
+    """(method, path) of every curl to /api/v1 in the README, ids as they are written there."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    readme = readme.replace("$API", "http://127.0.0.1:8000/api/v1").replace("\\\n", " ")
+    calls = set()
+    for line in readme.splitlines():
+        if "curl " not in line:
+            continue
+        method = re.search(r"-X (\w+)", line)
+        for path in re.findall(r"(/api/v1/[^\s'\"?]*)", line):
+            calls.add((method.group(1) if method else "GET", path))
+    return calls
+
+
+def _operations() -> list[tuple[str, str, re.Pattern[str]]]:
+    """(method, path, a pattern its concrete paths match) of every operation of the document."""
+    return [
+        (method.upper(), path, re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$"))
+        for path, operations in _document()["paths"].items()
+        for method in operations
+        if method.upper() in ("GET", "POST", "PUT", "PATCH", "DELETE")
+    ]
+
+
+def test_the_readme_shows_every_operation() -> None:
+    """The README's curls are how a user finds the API: each operation of the document is
+    shown there, with its method (ids as the README writes them: DEAL_ID, sales, ...), and the
+    README shows none the API does not have."""
+    calls, operations = _readme_calls(), _operations()
+    missing = [
+        f"{method} {path}" for method, path, pattern in operations
+        if not any(m == method and pattern.match(p) for m, p in calls)
+    ]  # fmt: skip
+    assert missing == [], "operations the README does not show"
+    unknown = sorted(
+        f"{m} {p}" for m, p in calls
+        if p != "/api/v1/openapi.json"
+        and not any(m == method and pattern.match(p) for method, _, pattern in operations)
+    )  # fmt: skip
+    assert unknown == [], "calls the README shows that the API does not have"
