@@ -48,6 +48,7 @@ from connector.commands.sandbox_report import (
     next_steps,
     sync_line,
 )
+from connector.config import Config, ConfigError
 from connector.embedded import NoRedis, RedisProcess, free_port, start_redis
 from connector.metrics import empty_multiprocess_dir
 from connector.processes import ChildDied, Children, run_once
@@ -120,6 +121,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.deals < 1:
         return fail("sandbox", "--deals must be 1 or more")
+    if os.environ.get("REDIS_URL"):
+        try:  # as the children will read it, before anything starts
+            Config.from_env({"REDIS_URL": os.environ["REDIS_URL"]}, require_keys=False)
+        except ConfigError as exc:
+            return fail("sandbox", f"{exc}; or unset it for a Redis started here")
     try:
         port = _port(args.port, "--port")
         emulator_port = _port(args.emulator_port, "--emulator-port", any_free=False)

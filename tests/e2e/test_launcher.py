@@ -166,6 +166,22 @@ def test_a_dir_that_cannot_be_made_is_refused_before_anything_starts(workdir: Pa
         assert "give a directory" in done.stderr
 
 
+@pytest.mark.parametrize("redis_url", ["localhost:6379", "bogus"])
+def test_a_redis_url_that_is_no_url_is_refused_before_anything_starts(
+    workdir: Path, redis_url: str
+) -> None:
+    """REDIS_URL=localhost:6379 (no scheme) ended in a traceback from printing it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "connector.cli", "sandbox", "--port", "0", "--emulator-port", "0"],
+        cwd=workdir, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "REDIS_URL": redis_url},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "dealradar sandbox: REDIS_URL must be a URL such as redis://" in done.stderr
+    assert not (workdir / "instance" / "sandbox" / "logs").exists()
+
+
 # --- the launcher's parts, without processes ---------------------------------------------------
 
 
