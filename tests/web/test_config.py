@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,31 @@ def test_gunicorn_stops_at_start_up_naming_public_url(tmp_path: Path) -> None:
     assert ran.returncode != 0
     assert "dealradar: PUBLIC_URL is not set" in ran.stderr
     assert "Traceback" not in ran.stderr, "one line that says what to set, not a traceback"
+
+
+class _Reads(dict):
+    """An environment that records every name the configuration asks it for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[str] = set()
+
+    def get(self, name: str, default: object = None) -> object:
+        self.asked.add(name)
+        return super().get(name, default)
+
+    def __getitem__(self, name: str) -> str:
+        self.asked.add(name)
+        return super().__getitem__(name)
+
+
+def test_the_readme_tables_name_every_variable_the_configuration_reads() -> None:
+    """The README's environment tables are the operator's list: every name Config.from_env
+    reads is in them, and they name none it does not read."""
+    env = _Reads()
+    Config.from_env(env, require_keys=False)
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| (`[A-Z][A-Z0-9_]*`(?:, `[A-Z][A-Z0-9_]*`)*) \|", readme, re.M)
+    documented = {name for row in rows for name in re.findall(r"`([A-Z0-9_]+)`", row)}
+    assert env.asked - documented == set(), "read but not in the README"
+    assert documented - env.asked == set(), "in the README but never read"
