@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from engine.settings import ALERT_CODES, DEFAULTS, SettingsError, load_settings, rename_users
@@ -283,3 +286,59 @@ def test_rename_users_keeps_what_is_no_id_and_each_user_once_and_says_so() -> No
 )  # fmt: skip
 def test_rename_users_leaves_other_shapes_to_validation(document: dict) -> None:
     assert rename_users(document, _upper) == (document, {})
+
+
+# --- the README's Settings section, held to the code -------------------------------------------
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def _readme_settings() -> str:
+    text = README.read_text()
+    return text[text.index("\n## Settings\n") : text.index("\n## Relationship health\n")]
+
+
+def test_the_readme_s_settings_document_is_the_defaults() -> None:
+    block = _readme_settings().split("```json\n", 1)[1].split("```", 1)[0]
+    shown = json.loads(block)
+    assert shown == {key: DEFAULTS[key] for key in shown}
+
+
+def test_every_top_level_setting_is_in_the_readme() -> None:
+    section = _readme_settings()
+    assert [key for key in DEFAULTS if f"`{key}" not in section and f'"{key}"' not in section] == []
+
+
+def _at(path: str, value: object) -> dict:
+    """A settings document that sets `path` (dotted) to `value`."""
+    head, _, rest = path.partition(".")
+    return {head: _at(rest, value) if rest else value}
+
+
+@pytest.mark.parametrize(
+    ("said", "path", "low", "high", "default"),
+    [
+        ("`schedule.sweep_hour` (0..23, default 6)", "schedule.sweep_hour", 0, 23, 6),
+        ("`schedule.poll_minutes` (1..60, default 5)", "schedule.poll_minutes", 1, 60, 5),
+        ("`schedule.api_share` (10..100, default 80)", "schedule.api_share", 10, 100, 80),
+        ("`poll_seconds` (5..3600, default 15)", "sell.poll_seconds", 5, 3600, 15),
+        ("`due_in_business_days` (0..60, default 1;", "tasks.due_in_business_days", 0, 60, 1),
+        ("`due_hour` (0..23, default 17)", "tasks.due_hour", 0, 23, 17),
+        ("whole days from 1 to 3650", "alerts.no_activity.days", 1, 3650, 10),
+        ("(`days_to_close` from 0)", "alerts.powermap_gap.days_to_close", 0, 3650, 10),
+        ("`health.weights`: 3 to 9 per kind", "health.weights.call", 3, 9, 6),
+    ],
+)  # fmt: skip
+def test_the_readme_s_ranges_and_defaults_are_the_code_s(
+    said: str, path: str, low: int, high: int, default: int
+) -> None:
+    assert said in " ".join(_readme_settings().split())
+    value = load_settings({}).document
+    for part in path.split("."):
+        value = value[part]
+    assert value == default
+    for ok in (low, high):
+        load_settings(_at(path, ok))
+    for wrong in (low - 1, high + 1):
+        with pytest.raises(SettingsError):
+            load_settings(_at(path, wrong))
