@@ -11,7 +11,8 @@ query batch holds up to 2,000 records, child records counted:
   owners as parent fields; then one query of the events' attendees (EventRelation), one of
   the tasks' contacts (TaskRelation, with Shared Activities) and one of the emails' contact
   recipients (EmailMessageRelation, by a semi-join on the same opportunities). Four queries
-  whatever the number of deals (per 2,000 events or tasks), each read to its end.
+  whatever the number of deals (per 2,000 events, or 4,000 tasks naming a contact), each read
+  to its end.
   Opportunities the query does not return are `Pulled.deleted`.
 - `changed_since(cursor)`: one batch of `SELECT Id, SystemModstamp FROM Opportunity` ordered
   by SystemModstamp, after the cursor (epoch milliseconds of the last SystemModstamp seen);
@@ -100,6 +101,10 @@ TASK_CONTACTS_QUERY = (
 """The contacts of the tasks the opportunities query returned: with Shared Activities a task
 relates to up to 50 contacts, its WhoId only one of them (crm-apis.md 2.4). Orgs without
 Shared Activities have no TaskRelation type (INVALID_TYPE): there, WhoId is the one contact."""
+TASK_RELATION_IDS = 4_000
+"""Task ids per TaskRelation query: 4,000 quoted 18-character ids are about 84,000 characters,
+under SOQL's 100,000 (the client sends a query that long through Composite). Most tasks have one
+contact or none, so the answer is far smaller than the ids asked: the fewer queries the better."""
 RECIPIENTS_QUERY = (
     "SELECT EmailMessageId, RelationId, RelationType FROM EmailMessageRelation "
     "WHERE EmailMessageId IN (SELECT Id FROM EmailMessage WHERE RelatedToId IN ({ids})) "
@@ -154,7 +159,10 @@ class SalesforceAdapter:
             query = ATTENDEES_QUERY.format(ids=soql_ids(chunk))
             for row in self.client.query(query, "query EventRelation"):
                 attendees.setdefault(str(row["EventId"]), []).append(row)
-        tasks = [str(t["Id"]) for o in opportunities for t in children(o, "Tasks")]
+        # A task with contacts names one of them (its primary) as WhoId: only those can have more.
+        tasks = [
+            str(t["Id"]) for o in opportunities for t in children(o, "Tasks") if t.get("WhoId")
+        ]
         task_contacts = self._task_contacts(tasks)
         recipients: dict[str, list[Mapping[str, Any]]] = {}
         if any(children(o, "Emails") for o in opportunities):
@@ -177,7 +185,7 @@ class SalesforceAdapter:
         """The contacts each task relates to through TaskRelation, by task id; none in an org
         without Shared Activities (asked once per adapter: the refusal costs a call)."""
         found: dict[str, list[str]] = {}
-        for chunk in _chunks(task_ids, PULL_BATCH):
+        for chunk in _chunks(task_ids, TASK_RELATION_IDS):
             if not self._shared_activities:
                 break
             query = TASK_CONTACTS_QUERY.format(ids=soql_ids(chunk))
