@@ -5,7 +5,7 @@ Secrets that are never refreshed (a hook's signing secret, a Slack webhook, the 
 secret, a CRM token that does not expire) would otherwise stay sealed under the old key, and
 removing it would break them. Each row is replaced only if it is still the ciphertext that was
 read, so a token a worker refreshed meanwhile (sealed under the newest key already) is left as
-it is.
+it is. A hook whose secret an uninstall erased holds nothing sealed, and is passed over.
 """
 
 from __future__ import annotations
@@ -59,7 +59,9 @@ def _rotate(
     """Re-seal one table's sealed column for the tenant, row by row; how many rows changed."""
     model = key.class_
     changed = 0
-    for row_key, sealed in s.execute(select(key, sealed_column)).all():
+    # An uninstall erases its hooks' secrets (""): nothing sealed is left there to rotate.
+    rows = s.execute(select(key, sealed_column).where(sealed_column != "")).all()
+    for row_key, sealed in rows:
         try:
             fresh = box.rotate(sealed)
         except SecretError:
