@@ -9,7 +9,7 @@ scheduler) that open `Store.all_tenants()` on purpose and say why.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
+from sqlalchemy.sql.elements import BindParameter
 
 from connector.store import jsoncodec
 from connector.store.models import TenantScoped
@@ -128,17 +129,35 @@ def _scope_to_tenant(state: ORMExecuteState) -> None:
 
 
 def _inserted_rows_carry_the_tenant(state: ORMExecuteState) -> None:
-    """`session.execute(insert(Model), rows)` skips the flush, and so `before_flush`: its rows
-    are checked here (connector.store.sql's inserts check theirs themselves)."""
-    tenant = state.session.info.get(TENANT)
-    if tenant is None or not _touches_tenant_data(state):
+    """`session.execute(insert(Model), rows)` and `insert(Model).values(...)` skip the flush,
+    and so `before_flush`: their rows, given to the execute or in the statement, are checked
+    here (connector.store.sql's inserts check theirs themselves)."""
+    if not _touches_tenant_data(state):
         return
+    tenant = state.session.info.get(TENANT)
+    if tenant is None:
+        if state.session.info.get(ALL_TENANTS):
+            return
+        raise UnscopedQuery("writing tenant data from a session with no tenant")
     rows = state.parameters if isinstance(state.parameters, list) else [state.parameters or {}]
+    rows = [*rows, *_statement_rows(state.statement)]
     strangers = {row["tenant_id"] for row in rows if row.get("tenant_id", tenant) != tenant}
     if strangers:
         raise CrossTenantWrite(
             f"rows for tenants {sorted(strangers)!r} inserted in a session for {tenant!r}"
         )
+
+
+def _statement_rows(statement: Any) -> list[dict[str, Any]]:
+    """The rows an INSERT names itself (`.values(...)`, one row or many), by column name."""
+    given = [getattr(statement, "_values", None) or {}]
+    for rows in getattr(statement, "_multi_values", ()):
+        given += [row for row in rows if isinstance(row, Mapping)]
+    return [{getattr(c, "key", c): _bound(v) for c, v in row.items()} for row in given if row]
+
+
+def _bound(value: Any) -> Any:
+    return value.value if isinstance(value, BindParameter) else value
 
 
 def _sets_tenant_id(state: ORMExecuteState) -> bool:

@@ -97,6 +97,31 @@ def test_a_bulk_insert_or_an_update_cannot_write_into_another_tenant(store: Stor
         assert [d.crm_id for d in s.scalars(select(DealRow))] == ["d1"]
 
 
+def test_an_insert_carrying_its_own_values_cannot_write_into_another_tenant(store: Store) -> None:
+    """`insert(Model).values(...)` (one row or many) names its rows in the statement, not in
+    the execute's parameters; and a session for no tenant may not insert tenant rows at all."""
+    _tenants(store, "A", "B")
+    row = {"crm_id": "d1", "pipeline": "p", "stage": "s1", "status": "open", "data": {},
+           "synced_at": NOW}  # fmt: skip
+    with pytest.raises(CrossTenantWrite), store.tenant("A") as s:
+        s.execute(insert(DealRow).values(**row, tenant_id="B"))
+    with pytest.raises(CrossTenantWrite), store.tenant("A") as s:
+        s.execute(insert(DealRow).values([{**row, "tenant_id": "A"}, {**row, "tenant_id": "B"}]))
+    with pytest.raises(UnscopedQuery), store.global_session() as s:
+        s.execute(insert(DealRow), [{**row, "tenant_id": "B"}])
+    with pytest.raises(UnscopedQuery), store.global_session() as s:
+        s.execute(insert(DealRow).values(**row, tenant_id="B"))
+    with store.tenant("B") as s:
+        assert s.scalars(select(DealRow)).all() == []
+    with store.tenant("A") as s:
+        s.execute(insert(DealRow).values(**row, tenant_id="A"))
+        s.execute(insert(DealRow).values([{**row, "crm_id": "d2", "tenant_id": "A"}]))
+    with store.tenant("A") as s:
+        assert [d.crm_id for d in s.scalars(select(DealRow).order_by(DealRow.crm_id))] == [
+            "d1", "d2",
+        ]  # fmt: skip
+
+
 def test_bulk_updates_by_primary_key_cannot_reach_another_tenant(store: Store) -> None:
     _tenants(store, "A", "B")
     for t in ("A", "B"):
