@@ -176,8 +176,10 @@ class Flow:
         return done
 
     def answer(self, done: Installed, facts: dict[str, Any], *, where: str, doing: str) -> Response:
-        """`facts` as JSON when asked for, else a page with the API key; the cookie dropped."""
+        """`facts` as JSON when asked for, else a page with the API key; the cookie dropped.
+        No cache keeps it: the key is shown once (RFC 6749 5.1 asks the same of tokens)."""
         response = _installed_answer(done, facts, where=where, doing=doing)
+        response.headers["Cache-Control"] = "no-store"
         services = current_app.extensions["dealradar"]
         response.delete_cookie(self.cookie, path=self._cookie_path(services))
         return response

@@ -245,6 +245,16 @@ def test_the_html_answer_shows_the_same_facts(web: Served) -> None:
     assert "drk_" in answer.text
 
 
+def test_the_answer_showing_the_api_key_is_kept_by_no_cache(web: Served) -> None:
+    """The key is shown once: neither the browser's cache (the back button, a shared computer)
+    nor a proxy may keep the page or the JSON that carry it (RFC 6749 5.1 asks the same of
+    token answers)."""
+    for accept in ("text/html", "application/json"):
+        answer = web.install(headers={"Accept": accept})
+        assert answer.status_code == 200
+        assert answer.headers.get("Cache-Control") == "no-store"
+
+
 def test_a_forged_state_is_refused(web: Served, store: Store) -> None:
     callback = urlsplit(web.consent())
     query = {k: v[0] for k, v in parse_qs(callback.query).items()}
