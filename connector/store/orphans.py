@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from connector.store.models import (
@@ -59,9 +59,19 @@ def episodes_of_deleted_deals(session: Session, before: datetime, limit: int) ->
     deal = exists().where(
         DealRow.tenant_id == AlertEpisode.tenant_id, DealRow.crm_id == AlertEpisode.deal_id
     )
+    # The tenant's newest episode stays whatever its deal: SQLite gives a new row the highest
+    # id + 1, so deleting the highest would hand its id to the next episode, whose task, note
+    # and notifications the outbox would then take for the old one's (their keys name the
+    # episode id, and stay so that nothing is made twice). Keeping each tenant's newest keeps
+    # the table's, and ids only grow.
+    newest = session.scalar(
+        select(func.max(AlertEpisode.id)).where(AlertEpisode.tenant_id == tenant_of(session))
+    )
+    if newest is None:
+        return 0
     return _delete_some(
         session, AlertEpisode, AlertEpisode.id, limit,
-        AlertEpisode.ended_at < to_db(before), ~deal,
+        AlertEpisode.ended_at < to_db(before), ~deal, AlertEpisode.id < newest,
     )  # fmt: skip
 
 

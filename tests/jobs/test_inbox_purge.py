@@ -12,10 +12,11 @@ from connector import queues
 from connector.commands import cron_cmd
 from connector.intake import accept_event
 from connector.store import tenants, work
-from connector.store.models import ContactRow, InboxEvent, Tenant
+from connector.store.models import AlertEpisode, ContactRow, InboxEvent, OutboxEffect, Tenant
 from connector.store.snapshots import delete_deals
 from connector.store.tenants import create_tenant
 from jobs import purge
+from jobs.crm_effects import TASK
 from jobs.runtime import Runtime
 from tests.jobs.conftest import Clock, run_jobs
 
@@ -138,3 +139,43 @@ def test_once_a_day_the_purge_deletes_what_a_deleted_deal_left_behind(
     clock.now = day.replace(hour=purge.ORPHANS_HOUR)
     purge.run()
     assert contacts() == before - {"c-10", "c-11"}
+
+
+def test_a_new_alert_after_the_daily_purge_gets_its_own_task(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    """The newest episodes were a deleted deal's, and the daily purge deleted them: the next
+    episode must not take one of their ids (SQLite hands a deleted highest id out again), or
+    the outbox, which keeps `crm_task:<episode id>` so that no task is made twice, takes it
+    for the old episode's task and makes none."""
+    queues.request_refresh(redis, tenant_id, ["d-1002"], window=0)
+    run_jobs(redis)
+    crm.remove_deal("d-1002")  # deleted in the CRM: its episodes end
+    queues.request_refresh(redis, tenant_id, ["d-1002"], window=0)
+    run_jobs(redis)
+
+    def episodes() -> int:
+        with rt.store.tenant(tenant_id) as s:
+            return s.scalar(select(func.count()).select_from(AlertEpisode)) or 0
+
+    before = episodes()
+    day = (clock.now + purge.KEEP_ORPHANS + timedelta(days=1)).astimezone(UTC)
+    clock.now = day.replace(hour=purge.ORPHANS_HOUR, minute=5)
+    purge.run()
+    assert before > 1 and episodes() < before, "the deleted deal's episodes were purged"
+
+    queues.request_refresh(redis, tenant_id, ["d-1003"], window=0)
+    run_jobs(redis)
+
+    with rt.store.tenant(tenant_id) as s:
+        started = {e.id: e.deal_id for e in s.scalars(select(AlertEpisode))}
+        made = {
+            int(e.key.split(":")[1]): e.result["task_id"]
+            for e in s.scalars(select(OutboxEffect).where(OutboxEffect.kind == TASK))
+            if int(e.key.split(":")[1]) in started
+        }
+    tasks = crm.tasks()
+    assert made, "the new alerts want tasks"
+    assert {task: tasks[task]["deal_id"] for task in made.values()} == {
+        task: "d-1003" for task in made.values()
+    }, "a new episode's task was taken for the purged episode's, on the deleted deal"
