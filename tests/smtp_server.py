@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -25,11 +25,16 @@ class Inbox:
     network failing at the worst moment)."""
     quit_reply: str | None = None
     """An SMTP reply ("421 ...") to give to QUIT instead of 221."""
+    on_data: Callable[[], None] | None = None
+    """Called as DATA arrives, once: the world moving on while a message is being sent."""
 
     async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> Any:
         return self.quit_reply or "221 Bye"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.on_data is not None:
+            meanwhile, self.on_data = self.on_data, None
+            meanwhile()
         if self.refuse_with:
             return self.refuse_with
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))

@@ -209,12 +209,14 @@ def uninstall_tenant(store: Store, tenant_id: str, reason: str, now: datetime) -
     on (`tenant_for_key`), and its hooks are unsubscribed, so that no delivery already queued
     goes out after it left. Its outbox's waiting effects (mails, Slack posts, CRM tasks and
     write-backs held back by an outage) fail with the reason: none goes out after it left, nor
-    stale after a reinstall. Returns how many secrets were deleted."""
+    stale after a reinstall. So does a message being sent at that moment (`sending`), which
+    its worker then records as sent if it was, but no longer puts back for a retry
+    (work.settle). Returns how many secrets were deleted."""
     set_status(store, tenant_id, "uninstalled", reason, now)
     with store.tenant(tenant_id) as s:
         s.execute(
             update(OutboxEffect)
-            .where(OutboxEffect.status == "pending")
+            .where(OutboxEffect.status.in_(("pending", "sending")))
             .values(status="failed", last_error=f"tenant uninstalled: {reason}")
         )
         hooks = s.execute(

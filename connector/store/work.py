@@ -389,13 +389,19 @@ def settle(
     error: str | None = None,
     result: Any = None,
 ) -> None:
-    """Record how a claimed effect went: `done`, `failed`, or `pending` again at `due_at`."""
+    """Record how a claimed effect went: `done`, `failed`, or `pending` again at `due_at`.
+
+    Put back `pending` only while still claimed: an uninstall meanwhile failed it
+    (tenants.uninstall_tenant), and a retry would send it after the customer left."""
     values: dict[str, Any] = {"status": status, "last_error": error}
     if status == "done":
         values.update(done_at=now, result=result)
     if due_at is not None:
         values["due_at"] = due_at
-    session.execute(update(OutboxEffect).where(OutboxEffect.id == effect_id).values(**values))
+    claimed = [OutboxEffect.status == "sending"] if status == "pending" else []
+    session.execute(
+        update(OutboxEffect).where(OutboxEffect.id == effect_id, *claimed).values(**values)
+    )
 
 
 def next_due(session: Session, kinds: Sequence[str]) -> datetime | None:

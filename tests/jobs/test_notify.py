@@ -263,6 +263,37 @@ def test_messages_still_waiting_when_the_customer_uninstalls_never_go_out(
     }
 
 
+def test_a_message_being_sent_when_the_customer_uninstalls_never_goes_out_later(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    """The customer uninstalls while the SMTP server, in an outage, is being given one of
+    Claire's mails: the others fail with the uninstall, and the one being sent, refused, must
+    not be put back for a retry that sends it after the customer left (or stale after a
+    reinstall)."""
+    settings = {"notifications": {"reps": {"u-claire": {"channels": ["email"]}}}}
+    tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
+    _evaluate(rt, tenant_id, clock)
+    with smtp_server() as (url, inbox):
+        inbox.refuse_with = "421 4.3.2 Service shutting down"
+        inbox.on_data = lambda: tenants.uninstall_tenant(
+            rt.store, tenant_id, "the customer left", clock()
+        )
+        rt.notify = dataclasses.replace(rt.notify, smtp_url=url)
+        actions.dispatch(tenant_id)
+        run_jobs(redis)
+        inbox.refuse_with = None
+        clock.now += timedelta(hours=2)
+        notify.send(tenant_id)  # the retry of the mail that was being sent
+        tenants.set_status(rt.store, tenant_id, "active", None, clock())  # reinstalled
+        notify.send(tenant_id)
+        run_jobs(redis)
+        assert inbox.messages == []
+    with rt.store.tenant(tenant_id) as s:
+        mails = s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "mail")).all()
+    assert len(mails) == CLAIRE_STARTS
+    assert {e.status for e in mails} == {"failed"}
+
+
 def test_a_message_claimed_by_a_killed_worker_is_not_sent_again(
     rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
 ) -> None:
