@@ -131,10 +131,6 @@ def create(ctx: Context, effect: Effect) -> Outcome:
         team = ctx.settings.team_for(code)
         members = team[1] if team else []
         inactive = inactive_users(s, owner, ctx.settings.fallback_owner, *members)
-        if team and not refs.get("task") and "task_turn" not in refs:
-            # Drawn once, with the episode, so that a retried creation asks the same member.
-            refs["task_turn"] = _take_turn(s, team[0])
-            episode.crm_refs = refs
     if refs.get("task"):
         return Outcome({"task_id": refs["task"]})
     if ended and effect.attempts <= 1:
@@ -150,6 +146,10 @@ def create(ctx: Context, effect: Effect) -> Outcome:
     )  # fmt: skip
     if plan is None:
         return Outcome({"skipped": f"tasks are off for {code}"})
+    if team and "task_turn" not in refs:
+        # Drawn only now that a task is to be made: an episode skipped above would use up a
+        # member's turn, and the team's tasks would no longer go round evenly.
+        refs["task_turn"] = _draw_turn(ctx, episode_id, team[0])
     turn = team_turn(members, refs["task_turn"], inactive) if team else []
     # A team with nobody active left: the deal's owner (or the fallback) rather than nobody.
     candidates = list(dict.fromkeys([*turn, *assignees(owner, ctx.settings, inactive)]))
@@ -179,6 +179,19 @@ def create(ctx: Context, effect: Effect) -> Outcome:
         result |= {"owner_inactive": owner, "assigned_to": assignee}
     refs = {"task": task_id, "task_for_owner": owner, "task_assignee": assignee}
     return Outcome(result, episode_id, refs)
+
+
+def _draw_turn(ctx: Context, episode_id: int, team: str) -> int:
+    """The episode's turn of the team's round robin, drawn once and kept with the episode in
+    the same transaction, so that a retried creation asks the same member."""
+    with ctx.rt.store.tenant(ctx.tenant_id) as s:
+        episode = s.get(AlertEpisode, episode_id)
+        refs = dict(episode.crm_refs or {}) if episode is not None else {}
+        if "task_turn" not in refs:
+            refs["task_turn"] = _take_turn(s, team)
+            if episode is not None:
+                episode.crm_refs = refs
+        return int(refs["task_turn"])
 
 
 def _take_turn(session: Session, team: str) -> int:

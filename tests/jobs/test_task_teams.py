@@ -26,6 +26,7 @@ from tests.jobs.test_crm_actions import (
     _episode,
     _episodes,
     _hand_to,
+    _log_a_call,
     _open_tasks_of,
     _refresh,
 )
@@ -148,3 +149,28 @@ def test_a_member_who_leaves_hands_their_open_team_tasks_to_the_next_member(
     users.refresh(tenant_id)  # the next day: nothing more to do
     _refresh(redis, tenant_id, [])
     assert len(crm.calls("reassign_task")) == handed
+
+
+def test_an_alert_over_before_its_task_was_tried_takes_no_turn(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    """The CRM refused the first task (a rate limit) and a call logged meanwhile ended some of
+    d-1002's alerts: those get no task, and must not use up a member's turn, or the team's
+    tasks are no longer shared in turn (with two members, one could get them all)."""
+    _team_takes(rt, tenant_id, clock, team=["u-ana", "u-ben"])
+    crm.add_fault("create_task", error="rate_limited", retry_after=120)
+    _refresh(redis, tenant_id, ["d-1002"])
+    _log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")
+    _refresh(redis, tenant_id, ["d-1002"])
+    _after_stale(rt, clock, 120)
+    _after_stale(rt, clock, 0)
+
+    skipped = [e for e in _effects(rt, tenant_id, TASK) if "skipped" in (e.result or {})]
+    assert skipped, "some alerts ended before their first try"
+    tasks = crm.tasks()
+    turns = _turns(rt, tenant_id)
+    assert sorted(turn for turn, _ in turns.values()) == list(range(1, len(tasks) + 1)), (
+        "the turns went to the tasks made, none to the alerts that got none"
+    )
+    held = Counter(t["owner_id"] for t in tasks.values())
+    assert max(held.values()) - min(held.values()) <= 1, f"shared out evenly: {held}"
