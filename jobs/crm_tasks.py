@@ -310,6 +310,19 @@ def _departed_owners_tasks(
     ]  # fmt: skip
 
 
+def team_task_holders(session: Session) -> set[str]:
+    """Who holds an open team task: read with the CRM's users whether or not the settings
+    still list them (a member taken off the team as they leave keeps their tasks until then)."""
+    team = AlertEpisode.crm_refs["task_team"].as_string()
+    holder = AlertEpisode.crm_refs["task_assignee"].as_string()
+    held = session.scalars(
+        select(holder)
+        .where(AlertEpisode.ended_at.is_(None), team.is_not(None), holder.is_not(None))
+        .distinct()
+    )
+    return set(held)
+
+
 def _departed_members_tasks(session: Session, departed: set[str]) -> list[Proposal]:
     assignee = AlertEpisode.crm_refs["task_assignee"].as_string()
     held = session.execute(

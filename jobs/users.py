@@ -8,7 +8,8 @@ alerts and tasks. So the sweep's start queues `refresh`, which asks the adapter
 list users (none yet) leaves it to the pulls. The open Deal Radar tasks a departed owner still
 holds then go to `tasks.fallback_owner`, and a departed team member's team tasks to the team's
 next member (jobs.crm_tasks.propose_for_departed). The users the settings name (the fallback
-owner, the teams' members) are read too, whether or not they own an open deal.
+owner, the teams' members) are read too, whether or not they own an open deal, and so are the
+holders of open team tasks, whether or not a team still lists them.
 
 Error policy: adapters.errors through jobs.policy: a rate limit or an outage is tried again
 after its backoff, a revoked grant suspends the tenant, a refused request is logged and waits
@@ -64,8 +65,12 @@ def refresh(tenant_id: str) -> dict[str, int]:
                 .distinct()
             )
         )
+        holders = crm_tasks.team_task_holders(s)
     settings = tenants.current_settings(rt.store, tenant_id)
-    listed = _listed_users(settings)
+    # The teams' holders of open tasks too, listed or not any more: taken off a team as they
+    # left, their tasks would otherwise stay with a user nobody reads again.
+    listed = {user: "an open team task's holder" for user in sorted(holders)}
+    listed |= _listed_users(settings)
     if not owners and not listed:
         return {"users": 0}
     attempts = f"dealradar:users:attempts:{tenant_id}"

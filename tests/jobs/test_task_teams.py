@@ -174,3 +174,22 @@ def test_an_alert_over_before_its_task_was_tried_takes_no_turn(
     )
     held = Counter(t["owner_id"] for t in tasks.values())
     assert max(held.values()) - min(held.values()) <= 1, f"shared out evenly: {held}"
+
+
+def test_a_member_taken_off_the_team_as_they_leave_still_hands_their_open_tasks_on(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    """Ana leaves the company: the admin takes her off the team and the CRM deactivates her.
+    Her open team tasks must still go to the team, not stay with a user nobody sees."""
+    _team_takes(rt, tenant_id, clock, team=["u-ana", "u-ben"])
+    _refresh(redis, tenant_id)
+    anas = {i for i, t in crm.tasks().items() if t["owner_id"] == "u-ana"}
+    assert anas
+
+    _team_takes(rt, tenant_id, clock, team=["u-ben"])
+    _known_to_the_crm(crm, "u-ana", active=False)  # she owns no deal
+    users.refresh(tenant_id)
+    _refresh(redis, tenant_id, [])
+
+    tasks = crm.tasks()
+    assert {tasks[i]["owner_id"] for i in anas} == {"u-ben"}
