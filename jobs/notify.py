@@ -164,6 +164,13 @@ def send(tenant_id: str) -> dict[str, int]:
     rt = current()
     queues.runs_started(rt.redis, tenant_id, SEND)
     now = rt.clock()
+    tenant = tenants.get_tenant(rt.store, tenant_id)
+    if tenant.status == "uninstalled":
+        # Messages a digest or a dispatch proposed while the uninstall was under way (it failed
+        # those already waiting): none goes to reps of a customer who left.
+        with rt.store.tenant(tenant_id) as s:
+            failed = tenants.fail_waiting_effects(s, f"tenant uninstalled: {tenant.status_reason}")
+        return {"sent": 0, "retry": 0, "failed": failed}
     with rt.store.tenant(tenant_id) as s:
         rows = [
             _Pending(e.id, e.key, e.kind, e.payload, e.attempts, from_db(e.created_at))

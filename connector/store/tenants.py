@@ -214,11 +214,7 @@ def uninstall_tenant(store: Store, tenant_id: str, reason: str, now: datetime) -
     (work.settle). Returns how many secrets were deleted."""
     set_status(store, tenant_id, "uninstalled", reason, now)
     with store.tenant(tenant_id) as s:
-        s.execute(
-            update(OutboxEffect)
-            .where(OutboxEffect.status.in_(("pending", "sending")))
-            .values(status="failed", last_error=f"tenant uninstalled: {reason}")
-        )
+        fail_waiting_effects(s, f"tenant uninstalled: {reason}")
         hooks = s.execute(
             update(Hook)
             .where(Hook.secret != "")
@@ -226,6 +222,16 @@ def uninstall_tenant(store: Store, tenant_id: str, reason: str, now: datetime) -
                     secret="", updated_at=to_db(now))
         ).rowcount  # fmt: skip
         return s.execute(delete(Credential)).rowcount + hooks
+
+
+def fail_waiting_effects(session: Session, reason: str) -> int:
+    """Fail the session tenant's outbox effects that wait (or are being sent) with `reason`: an
+    uninstalled tenant's; how many."""
+    return session.execute(
+        update(OutboxEffect)
+        .where(OutboxEffect.status.in_(("pending", "sending")))
+        .values(status="failed", last_error=reason)
+    ).rowcount
 
 
 def adopt_timezone(store: Store, tenant_id: str, timezone: str, now: datetime) -> bool:

@@ -241,6 +241,29 @@ def test_an_smtp_outage_is_retried_later_and_sends_once(
     assert len(inbox.messages) == CLAIRE_STARTS
 
 
+def test_messages_proposed_while_the_customer_uninstalls_never_go_out(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
+) -> None:
+    """A dispatch that read its events before the uninstall proposes Claire's mails after it
+    (the uninstall failed what was waiting then): the send must not deliver them."""
+    settings = {"notifications": {"reps": {"u-claire": {"channels": ["email"]}}}}
+    tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
+    _evaluate(rt, tenant_id, clock)
+    tenants.uninstall_tenant(rt.store, tenant_id, "the customer left", clock())
+    with rt.store.tenant(tenant_id) as s:  # as the racing dispatch would have: pending again
+        s.execute(update(OutboxEffect).values(status="pending"))
+    actions.dispatch(tenant_id)
+    notify.send(tenant_id)
+    run_jobs(redis)
+
+    assert _eml(rt) == []
+    with rt.store.tenant(tenant_id) as s:
+        mails = s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "mail")).all()
+    assert mails and {(e.status, e.last_error) for e in mails} == {
+        ("failed", "tenant uninstalled: the customer left")
+    }
+
+
 def test_messages_still_waiting_when_the_customer_uninstalls_never_go_out(
     rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
 ) -> None:
