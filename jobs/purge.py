@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -87,7 +88,7 @@ def run() -> dict[str, int]:
 
 def _purge_orphans(rt: Runtime, tenant_id: str, before: datetime) -> None:
     counts = {
-        what: _in_batches(rt, tenant_id, lambda s, purge=purge: purge(s, before, PURGE_BATCH))
+        what: _orphan_batches(rt, tenant_id, purge, before)
         for what, purge in (
             ("activities", orphans.unlinked_activities),
             ("contacts", orphans.unlinked_contacts),
@@ -97,6 +98,20 @@ def _purge_orphans(rt: Runtime, tenant_id: str, before: datetime) -> None:
     if any(counts.values()):
         log.info("purge: tenant %s: rows no deal needs since %s: %s",
                  tenant_id, before.isoformat(), counts)  # fmt: skip
+
+
+def _orphan_batches(
+    rt: Runtime, tenant_id: str, purge: Callable[..., Any], before: datetime
+) -> int:
+    """Run an orphans purge in short transactions, each going on where the last stopped; how
+    many rows it deleted in all."""
+    total, after = 0, None
+    while True:
+        with rt.store.tenant(tenant_id) as s:
+            deleted, after = purge(s, before, PURGE_BATCH, after)
+        total += deleted
+        if after is None:
+            return total
 
 
 def _purge_tenants_gone(rt: Runtime) -> None:

@@ -28,34 +28,43 @@ from connector.store.models import (
 from connector.store.sql import tenant_of
 from connector.store.times import to_db
 
+Batch = tuple[int, Any]
+"""(rows deleted, the last key looked at, where the next batch starts; None once done)."""
 
-def unlinked_activities(session: Session, before: datetime, limit: int) -> int:
-    """Delete up to `limit` activities no deal links, last saved before `before`; how many."""
+
+def unlinked_activities(
+    session: Session, before: datetime, limit: int, after: Any = None
+) -> Batch:
+    """Delete up to `limit` activities no deal links, last saved before `before`, among those
+    after the key `after`."""
     linked = exists().where(
         ActivityDealRow.tenant_id == ActivityRow.tenant_id,
         ActivityDealRow.activity_id == ActivityRow.crm_id,
     )
     return _delete_some(
-        session, ActivityRow, ActivityRow.crm_id, limit,
+        session, ActivityRow, ActivityRow.crm_id, limit, after,
         ActivityRow.synced_at < to_db(before), ~linked,
     )  # fmt: skip
 
 
-def unlinked_contacts(session: Session, before: datetime, limit: int) -> int:
-    """Delete up to `limit` contacts no deal links, last saved before `before`; how many."""
+def unlinked_contacts(session: Session, before: datetime, limit: int, after: Any = None) -> Batch:
+    """Delete up to `limit` contacts no deal links, last saved before `before`, among those
+    after the key `after`."""
     linked = exists().where(
         DealContactRow.tenant_id == ContactRow.tenant_id,
         DealContactRow.contact_id == ContactRow.crm_id,
     )
     return _delete_some(
-        session, ContactRow, ContactRow.crm_id, limit,
+        session, ContactRow, ContactRow.crm_id, limit, after,
         ContactRow.synced_at < to_db(before), ~linked,
     )  # fmt: skip
 
 
-def episodes_of_deleted_deals(session: Session, before: datetime, limit: int) -> int:
-    """Delete up to `limit` episodes that ended before `before` on deals that are gone; how
-    many. A live deal's ended episodes are its alert history, and stay."""
+def episodes_of_deleted_deals(
+    session: Session, before: datetime, limit: int, after: Any = None
+) -> Batch:
+    """Delete up to `limit` episodes that ended before `before` on deals that are gone, among
+    those after the id `after`. A live deal's ended episodes are its alert history, and stay."""
     deal = exists().where(
         DealRow.tenant_id == AlertEpisode.tenant_id, DealRow.crm_id == AlertEpisode.deal_id
     )
@@ -68,22 +77,28 @@ def episodes_of_deleted_deals(session: Session, before: datetime, limit: int) ->
         select(func.max(AlertEpisode.id)).where(AlertEpisode.tenant_id == tenant_of(session))
     )
     if newest is None:
-        return 0
+        return 0, None
     return _delete_some(
-        session, AlertEpisode, AlertEpisode.id, limit,
+        session, AlertEpisode, AlertEpisode.id, limit, after,
         AlertEpisode.ended_at < to_db(before), ~deal, AlertEpisode.id < newest,
     )  # fmt: skip
 
 
-def _delete_some(session: Session, model: Any, key: Any, limit: int, *criteria: Any) -> int:
-    """Delete up to `limit` rows of the session's tenant matching `criteria`, which the delete
-    itself checks again (a row changed since the look-up stays)."""
+def _delete_some(
+    session: Session, model: Any, key: Any, limit: int, after: Any, *criteria: Any
+) -> Batch:
+    """Delete up to `limit` rows of the session's tenant matching `criteria` (which the delete
+    itself checks again: a row changed since the look-up stays), looked for in `key` order
+    after `after`: each batch goes on where the last stopped instead of reading again the rows
+    that stay, so a day's purge reads each row once."""
     tenant_id = tenant_of(session)
-    keys = list(
-        session.scalars(select(key).where(model.tenant_id == tenant_id, *criteria).limit(limit))
-    )
+    where = [model.tenant_id == tenant_id, *criteria]
+    if after is not None:
+        where.append(key > after)
+    keys = list(session.scalars(select(key).where(*where).order_by(key).limit(limit)))
     if not keys:
-        return 0
-    return session.execute(
+        return 0, None
+    deleted = session.execute(
         delete(model).where(model.tenant_id == tenant_id, key.in_(keys), *criteria)
     ).rowcount
+    return deleted, keys[-1] if len(keys) == limit else None
