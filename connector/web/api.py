@@ -212,6 +212,14 @@ def _authenticate() -> Response | None:
     return None
 
 
+@bp.after_request
+def _kept_by_no_cache(response: Response) -> Response:
+    # Every answer is one tenant's data, and a hook's creation carries its signing secret: no
+    # browser or proxy on the way may keep one.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _refused(key: str) -> Response:
     """401 for a key that names no tenant that takes it. A new key helps with an unknown or
     revoked one, not with one of an uninstalled tenant: its holder is told the tenant's status

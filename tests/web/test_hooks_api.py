@@ -42,6 +42,7 @@ def test_subscribe_list_and_unsubscribe(app: Flask, client: FlaskClient) -> None
     assert created.status_code == 201, created.get_json()
     hook = created.get_json()
     assert hook["secret"].startswith("whsec_") and len(hook["secret"]) > 30
+    assert created.headers["Cache-Control"] == "no-store", "the secret is kept by no cache"
     assert hook["events"] == ["alert.started", "alert.ended"]
     assert hook["status"] == "active" and hook["description"] == "Zap 42"
     listed = client.get("/api/v1/hooks", headers=auth).get_json()["items"]
