@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from adapters.errors import CrmError
+from adapters.errors import CrmError, RateLimited, Transient
 from connector import queues
 from connector.store import tenants
 from connector.store.models import DealRow
@@ -126,9 +126,15 @@ def _read_listed(directory: Any, tenant_id: str, listed: Mapping[str, str]) -> d
     """The users the settings name, read apart from the owners: a manager who left gets no more
     tasks (and one the CRM once refused is seen active again), and an id the CRM cannot read
     costs the owners' reading nothing. Read together, or one by one when that fails, so that
-    one mistyped id costs the others nothing."""
+    one mistyped id costs the others nothing. A CRM that is down or rate-limited is not asked
+    again id by id (a large team would spend the job's time and the allowance on failures):
+    they are read at the next reading."""
     try:
         return directory(sorted(listed))
+    except (RateLimited, Transient) as exc:
+        log.warning("tenant %s: the %d users the settings name were not read (%s); the next "
+                    "reading of the users tries again", tenant_id, len(listed), exc)  # fmt: skip
+        return {}
     except (CrmError, ValueError):
         if len(listed) == 1:
             ((user_id, where),) = listed.items()

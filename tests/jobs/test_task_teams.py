@@ -193,3 +193,19 @@ def test_a_member_taken_off_the_team_as_they_leave_still_hands_their_open_tasks_
 
     tasks = crm.tasks()
     assert {tasks[i]["owner_id"] for i in anas} == {"u-ben"}
+
+
+def test_a_crm_outage_reading_the_teams_is_not_asked_again_member_by_member(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
+) -> None:
+    """The owners are read, then the CRM fails: the team's members wait for the next reading
+    rather than being asked one by one, each call failing in turn."""
+    _team_takes(rt, tenant_id, clock)
+    _refresh(redis, tenant_id)
+    asked = len(crm.calls("users_by_id"))
+    crm.add_fault("users_by_id")  # the owners' reading goes through
+    crm.add_fault("users_by_id", error="transient")
+
+    assert users.refresh(tenant_id)["users"] > 0
+
+    assert len(crm.calls("users_by_id")) == asked + 2
