@@ -37,27 +37,24 @@ def unlinked_activities(
 ) -> Batch:
     """Delete up to `limit` activities no deal links, last saved before `before`, among those
     after the key `after`."""
-    linked = exists().where(
-        ActivityDealRow.tenant_id == ActivityRow.tenant_id,
-        ActivityDealRow.activity_id == ActivityRow.crm_id,
-    )
-    return _delete_some(
-        session, ActivityRow, ActivityRow.crm_id, limit, after,
-        ActivityRow.synced_at < to_db(before), ~linked,
-    )  # fmt: skip
+    return _unlinked(session, ActivityRow, ActivityDealRow.activity_id, before, limit, after)
 
 
 def unlinked_contacts(session: Session, before: datetime, limit: int, after: Any = None) -> Batch:
     """Delete up to `limit` contacts no deal links, last saved before `before`, among those
     after the key `after`."""
-    linked = exists().where(
-        DealContactRow.tenant_id == ContactRow.tenant_id,
-        DealContactRow.contact_id == ContactRow.crm_id,
-    )
+    return _unlinked(session, ContactRow, DealContactRow.contact_id, before, limit, after)
+
+
+def _unlinked(
+    session: Session, model: Any, link: Any, before: datetime, limit: int, after: Any
+) -> Batch:
+    """Rows of `model` (a record keyed by `crm_id`) that no row of `link`'s table names."""
+    links = link.class_
+    linked = exists().where(links.tenant_id == model.tenant_id, link == model.crm_id)
     return _delete_some(
-        session, ContactRow, ContactRow.crm_id, limit, after,
-        ContactRow.synced_at < to_db(before), ~linked,
-    )  # fmt: skip
+        session, model, model.crm_id, limit, after, model.synced_at < to_db(before), ~linked
+    )
 
 
 def episodes_of_deleted_deals(
