@@ -24,6 +24,7 @@ before any byte is sent. Resolution failures are `UnsafeUrl` too ("cannot be res
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -90,6 +91,8 @@ CGNAT = ipaddress.ip_network("100.64.0.0/10")
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 MAX_URL_LENGTH = 2048
 
+log = logging.getLogger(__name__)
+
 
 class UnsafeUrl(ValueError):
     """An outbound URL Deal Radar will not call; the message says why and what to give."""
@@ -137,10 +140,7 @@ class OutboundPolicy:
             address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
             reason = self.refusal(address)
             if reason:
-                raise UnsafeUrl(
-                    f"the host {host!r} resolves to {address}, {reason}; outbound calls go to "
-                    "public addresses only"
-                )
+                raise UnsafeUrl(_refused(host, address, reason))
             if address not in addresses:
                 addresses.append(address)
         if not addresses:
@@ -185,6 +185,22 @@ class OutboundPolicy:
         s.mount("https://", adapter)
         s.mount("http://", adapter if self.allow_http else _Refuse())
         return s
+
+
+def _refused(host: str, address: Address, reason: str) -> str:
+    """The refusal a tenant reads. A host given by name is refused without the address it
+    resolved to: naming it would let anyone who may set a hook URL map our internal DNS, one
+    name at a time. The address goes to our own log instead."""
+    try:
+        literal = ipaddress.ip_address(host) == address
+    except ValueError:
+        literal = False
+    if literal:
+        shown = f"{address}, {reason}"
+    else:
+        log.warning("outbound URL refused: %r resolves to %s, %s", host, address, reason)
+        shown = reason.rsplit(", ", 1)[-1]  # "which embeds 10.0.0.8, a private address"
+    return f"the host {host!r} resolves to {shown}; outbound calls go to public addresses only"
 
 
 def _embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
