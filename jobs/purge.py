@@ -13,6 +13,9 @@ nothing will work on (a reinstall syncs anew), are all deleted.
 Once a day (the run of ORPHANS_HOUR, UTC), the rows no deal needs any more go too
 (connector.store.orphans): contacts and activities no deal has linked for KEEP_ORPHANS, and the
 episodes of deals deleted that long ago. A live deal's ended episodes are its history and stay.
+So do the done and failed outbox rows of CRM tasks, notes, mails and digests, kept
+KEEP_DONE_EFFECTS, once their keys can never be proposed again (jobs.retention): the task's of
+an episode that has ended, a digest's of a day long past; the others stay until then.
 
 The inbox has no foreign key to `tenants` (migration 0010), so a deleted tenant's events stay
 behind it (never worked on: the sweeper joins them to their tenant); the purge deletes them all,
@@ -24,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -31,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from connector.store import orphans, work
 from connector.store.models import Tenant
-from jobs import hooks, pipeline
+from jobs import hooks, pipeline, retention
 from jobs.runtime import Runtime, current
 
 log = logging.getLogger(__name__)
@@ -39,7 +43,8 @@ log = logging.getLogger(__name__)
 PURGE_BATCH = 1_000
 """Inbox rows deleted per transaction: short locks, steady progress."""
 KEEP_DONE_EFFECTS = timedelta(days=30)
-"""Done write-backs and event batches are kept this long, then deleted."""
+"""Done write-backs and event batches are kept this long, then deleted; so are the finished rows
+of tasks, notes, mails and digests whose keys can never be proposed again (jobs.retention)."""
 KEEP_ORPHANS = timedelta(days=30)
 """Contacts and activities no deal links, and deleted deals' ended episodes, are kept this
 long (a deal restored from the CRM's recycle bin within it finds them again), then deleted."""
@@ -49,7 +54,8 @@ activities, once a day rather than hourly."""
 UNGUARDED = (pipeline.WRITEBACK, pipeline.EVENT)
 """Outbox kinds whose keys guard nothing once done: a write-back's names its evaluation time,
 an event batch's is born with the state change it reports, once. The keys of tasks, notes,
-mails and digests keep those from being made twice, and stay."""
+mails and digests keep those from being made twice: they go once nothing can propose them
+again (jobs.retention, daily)."""
 
 
 def run() -> dict[str, int]:
@@ -76,8 +82,12 @@ def run() -> dict[str, int]:
             rt, tenant_id,
             lambda s: work.purge_done_effects(s, UNGUARDED, effects_before, PURGE_BATCH),
         )  # fmt: skip
-        if orphans_before is not None and status != "uninstalled":
-            _purge_orphans(rt, tenant_id, orphans_before)
+        if orphans_before is not None:
+            # An uninstalled tenant's too: its uninstall failed what waited, and a reinstall
+            # finds its episodes and keys as they were, under the same rules.
+            _purge_finished_effects(rt, tenant_id, effects_before, orphans_before)
+            if status != "uninstalled":
+                _purge_orphans(rt, tenant_id, orphans_before)
         if total:
             purged[tenant_id] = total
             log.info("inbox purge: tenant %s: %d processed events received before %s",
@@ -86,9 +96,19 @@ def run() -> dict[str, int]:
     return {"tenants": len(purged), "events": sum(purged.values())}
 
 
+def _purge_finished_effects(
+    rt: Runtime, tenant_id: str, before: datetime, orphans_before: datetime
+) -> None:
+    finished = partial(retention.finished_effects, gone_before=orphans_before)
+    deleted = _keyset_batches(rt, tenant_id, finished, before)
+    if deleted:
+        log.info("purge: tenant %s: %d finished tasks, notes, mails and digests due before %s",
+                 tenant_id, deleted, before.isoformat())  # fmt: skip
+
+
 def _purge_orphans(rt: Runtime, tenant_id: str, before: datetime) -> None:
     counts = {
-        what: _orphan_batches(rt, tenant_id, purge, before)
+        what: _keyset_batches(rt, tenant_id, purge, before)
         for what, purge in (
             ("activities", orphans.unlinked_activities),
             ("contacts", orphans.unlinked_contacts),
@@ -100,11 +120,11 @@ def _purge_orphans(rt: Runtime, tenant_id: str, before: datetime) -> None:
                  tenant_id, before.isoformat(), counts)  # fmt: skip
 
 
-def _orphan_batches(
+def _keyset_batches(
     rt: Runtime, tenant_id: str, purge: Callable[..., Any], before: datetime
 ) -> int:
-    """Run an orphans purge in short transactions, each going on where the last stopped; how
-    many rows it deleted in all."""
+    """Run a purge by keyset (orphans, finished effects) in short transactions, each going on
+    where the last stopped; how many rows it deleted in all."""
     total, after = 0, None
     while True:
         with rt.store.tenant(tenant_id) as s:

@@ -68,8 +68,8 @@ def episodes_of_deleted_deals(
     # The tenant's newest episode stays whatever its deal: SQLite gives a new row the highest
     # id + 1, so deleting the highest would hand its id to the next episode, whose task, note
     # and notifications the outbox would then take for the old one's (their keys name the
-    # episode id, and stay so that nothing is made twice). Keeping each tenant's newest keeps
-    # the table's, and ids only grow.
+    # episode id, and stay while they keep anything from being made twice: jobs.retention).
+    # Keeping each tenant's newest keeps the table's, and ids only grow.
     newest = session.scalar(
         select(func.max(AlertEpisode.id)).where(AlertEpisode.tenant_id == tenant_of(session))
     )
