@@ -121,35 +121,36 @@ def create(ctx: Context, effect: Effect) -> Outcome:
         if episode is None:
             return Outcome({"skipped": "the alert episode no longer exists"})
         refs = dict(episode.crm_refs or {})
-        ended = episode.ended_at is not None
-        code, message = episode.code, episode.message
-        started_at = from_db(episode.started_at)
-        deal_id = episode.deal_id
+        if refs.get("task"):
+            return Outcome({"task_id": refs["task"]})
+        if episode.ended_at is not None and effect.attempts <= 1:
+            return Outcome({"skipped": "the alert ended before its task was made"})
+        code, deal_id = episode.code, episode.deal_id
         deal = s.get(DealRow, (ctx.tenant_id, deal_id))
-        deal_data = dict(deal.data) if deal is not None else None
-        owner = (deal_data or {}).get("owner") or None
+        if deal is None:
+            log.info("tenant %s: deal %s is gone; no task for episode %s",
+                     ctx.tenant_id, deal_id, episode_id)  # fmt: skip
+            return Outcome({"skipped": "the deal is no longer in the CRM"})
+        deal_data = dict(deal.data)
+        started_at = from_db(episode.started_at)
+        assert started_at is not None
+        plan = plan_task(
+            ctx.settings, code, message=episode.message,
+            deal_name=deal_data.get("name") or deal_id, deal_url=deal_data.get("url"),
+            started_at=started_at,
+        )  # fmt: skip
+        if plan is None:
+            return Outcome({"skipped": f"tasks are off for {code}"})
+        owner = deal_data.get("owner") or None
         team = ctx.settings.team_for(code)
         members = team[1] if team else []
         inactive = inactive_users(s, owner, ctx.settings.fallback_owner, *members)
-    if refs.get("task"):
-        return Outcome({"task_id": refs["task"]})
-    if ended and effect.attempts <= 1:
-        return Outcome({"skipped": "the alert ended before its task was made"})
-    if deal_data is None:
-        log.info("tenant %s: deal %s is gone; no task for episode %s",
-                 ctx.tenant_id, deal_id, episode_id)  # fmt: skip
-        return Outcome({"skipped": "the deal is no longer in the CRM"})
-    assert started_at is not None
-    plan = plan_task(
-        ctx.settings, code, message=message, deal_name=deal_data.get("name") or deal_id,
-        deal_url=deal_data.get("url"), started_at=started_at,
-    )  # fmt: skip
-    if plan is None:
-        return Outcome({"skipped": f"tasks are off for {code}"})
-    if team and "task_turn" not in refs:
-        # Drawn only now that a task is to be made: an episode skipped above would use up a
-        # member's turn, and the team's tasks would no longer go round evenly.
-        refs["task_turn"] = _draw_turn(ctx, episode_id, team[0])
+        if team and "task_turn" not in refs:
+            # Drawn only now that a task is to be made, with the episode that keeps it: an
+            # episode skipped above would use up a member's turn (the team's tasks would no
+            # longer go round evenly), and a retried creation must ask the same member.
+            refs["task_turn"] = _take_turn(s, team[0])
+            episode.crm_refs = refs
     turn = team_turn(members, refs["task_turn"], inactive) if team else []
     # A team with nobody active left: the deal's owner (or the fallback) rather than nobody.
     candidates = list(dict.fromkeys([*turn, *assignees(owner, ctx.settings, inactive)]))
@@ -179,19 +180,6 @@ def create(ctx: Context, effect: Effect) -> Outcome:
         result |= {"owner_inactive": owner, "assigned_to": assignee}
     refs = {"task": task_id, "task_for_owner": owner, "task_assignee": assignee}
     return Outcome(result, episode_id, refs)
-
-
-def _draw_turn(ctx: Context, episode_id: int, team: str) -> int:
-    """The episode's turn of the team's round robin, drawn once and kept with the episode in
-    the same transaction, so that a retried creation asks the same member."""
-    with ctx.rt.store.tenant(ctx.tenant_id) as s:
-        episode = s.get(AlertEpisode, episode_id)
-        refs = dict(episode.crm_refs or {}) if episode is not None else {}
-        if "task_turn" not in refs:
-            refs["task_turn"] = _take_turn(s, team)
-            if episode is not None:
-                episode.crm_refs = refs
-        return int(refs["task_turn"])
 
 
 def _take_turn(session: Session, team: str) -> int:
