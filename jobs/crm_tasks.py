@@ -203,21 +203,32 @@ def complete(ctx: Context, effect: Effect) -> Outcome:
     with ctx.rt.store.tenant(ctx.tenant_id) as s:
         episode = s.get(AlertEpisode, episode_id)
         refs = dict(episode.crm_refs or {}) if episode is not None else {}
-        creation = s.scalar(select(OutboxEffect).where(OutboxEffect.key == task_key(episode_id)))
-        waiting = creation is not None and creation.status == "pending"
-        creation_due = from_db(creation.due_at) if creation is not None else None
+        creation_due = _creation_due(s, episode_id)
     task_id = refs.get("task")
     if task_id is None:
-        if waiting:
+        if creation_due is not None:
             # Its task is still to be made (or found again): complete it once it is.
-            assert creation_due is not None
-            later = max(creation_due, ctx.now) + timedelta(seconds=RECHECK_SECONDS)
-            return Outcome(wait_until=later)
+            return _after_creation(ctx, creation_due)
         return Outcome({"skipped": "no task was made for this episode"})
     if refs.get("task_completed"):
         return Outcome({"task_id": task_id})
     ctx.crm.complete_task(task_id)
     return Outcome({"task_id": task_id, "completed": True}, episode_id, {"task_completed": True})
+
+
+def _creation_due(session: Session, episode_id: int) -> datetime | None:
+    """When the episode's task creation is next tried, if it is still waiting to be."""
+    due = session.scalar(
+        select(OutboxEffect.due_at).where(
+            OutboxEffect.key == task_key(episode_id), OutboxEffect.status == "pending"
+        )
+    )
+    return from_db(due)
+
+
+def _after_creation(ctx: Context, creation_due: datetime) -> Outcome:
+    """Look again once the task's creation has had its try: what to do needs its task id."""
+    return Outcome(wait_until=max(creation_due, ctx.now) + timedelta(seconds=RECHECK_SECONDS))
 
 
 # -- a deal handed to another rep --------------------------------------------------------------
@@ -347,16 +358,10 @@ def hand_over(ctx: Context, effect: Effect) -> Outcome:
         members = ctx.settings.document["tasks"]["teams"].get(team, []) if team else []
         holder = refs.get("task_assignee")
         inactive = inactive_users(s, owner, ctx.settings.fallback_owner, holder, *members)
-        creation = s.scalar(
-            select(OutboxEffect).where(
-                OutboxEffect.key == task_key(episode_id), OutboxEffect.status == "pending"
-            )
-        )
-        creation_due = from_db(creation.due_at) if creation is not None else None
+        creation_due = _creation_due(s, episode_id)
     task_id = refs.get("task")
     if task_id is None and creation_due is not None:
-        later = max(creation_due, ctx.now) + timedelta(seconds=RECHECK_SECONDS)
-        return Outcome(wait_until=later)
+        return _after_creation(ctx, creation_due)
     counted = {"task_handovers": int(refs.get("task_handovers", 0)) + 1}
     if task_id is None:
         return Outcome({"skipped": "no task was made for this episode"}, episode_id, counted)
