@@ -475,11 +475,16 @@ class Settings:
             **block,
         }
 
+    @property
+    def teams(self) -> dict[str, list[str]]:
+        """`tasks.teams`: each team's members (CRM user ids) in turn order, by team name."""
+        return self.document["tasks"]["teams"]
+
     def team_for(self, code: str) -> tuple[str, list[str]] | None:
         """The team that takes an alert's tasks in turn (`tasks.alerts.<code>.team`), with its
         members in turn order; None: the deal's owner takes them."""
         name = self.document["tasks"]["alerts"].get(code, {}).get("team")
-        return None if name is None else (name, self.document["tasks"]["teams"][name])
+        return None if name is None else (name, self.teams[name])
 
     @property
     def fallback_owner(self) -> str | None:

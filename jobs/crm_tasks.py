@@ -355,7 +355,9 @@ def hand_over(ctx: Context, effect: Effect) -> Outcome:
         deal = s.get(DealRow, (ctx.tenant_id, deal_id))
         owner = (dict(deal.data) if deal is not None else {}).get("owner") or None
         team = refs.get("task_team")
-        members = ctx.settings.document["tasks"]["teams"].get(team, []) if team else []
+        # The team that took the task, not the one its alert names now: a team renamed since
+        # is another, and this one, gone, has nobody left to take it.
+        members = ctx.settings.teams.get(team, []) if team else []
         holder = refs.get("task_assignee")
         inactive = inactive_users(s, owner, ctx.settings.fallback_owner, holder, *members)
         creation_due = _creation_due(s, episode_id)

@@ -114,7 +114,7 @@ def _listed_users(settings: Settings) -> dict[str, str]:
     whether or not they own an open deal."""
     listed = {
         member: f"tasks.teams.{team}"
-        for team, members in sorted(settings.document["tasks"]["teams"].items())
+        for team, members in sorted(settings.teams.items())
         for member in members
     }
     if settings.fallback_owner:
