@@ -557,8 +557,9 @@ def _unknown_teams(tasks: Mapping[str, Any]) -> dict[str, list[str]]:
 def rename_users(
     document: Mapping[str, Any], rename: Callable[[str], str]
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """A copy of a settings document (partial, as saved) with every CRM user id it names
-    replaced by `rename(id)`, and what was wrong, by dotted path as SettingsError takes it.
+    """A settings document (partial, as saved) with every CRM user id it names replaced by
+    `rename(id)`, and what was wrong, by dotted path as SettingsError takes it. `document` is
+    not changed: the answer is new where it names users and shares the rest with it.
 
     The settings that name users: `tasks.fallback_owner`, the members of `tasks.teams.<team>`,
     the keys of `notifications.reps` and each of `digest.managers`' `reps`. A new setting that
@@ -570,7 +571,7 @@ def rename_users(
     once, which is an error too: in a list the first stays (its place in a team's turns);
     among `notifications.reps`, the entry already keyed by `rename`'s answer. Parts of another
     shape are left alone (load_settings refuses them)."""
-    out = copy.deepcopy(dict(document))
+    out = dict(document)
     errors: dict[str, list[str]] = {}
 
     def renamed(path: str, user_id: Any, before: str = "") -> Any:
@@ -598,8 +599,11 @@ def rename_users(
             return ids
         return each_once(path, ids, [renamed(f"{path}.{i}", u) for i, u in enumerate(ids)])
 
+    # Each container on the way to a user id is copied before it is written to (the document
+    # is read again at every settings read); the rest is the caller's, shared, never written.
     tasks = out.get("tasks")
     if isinstance(tasks, dict):
+        tasks = out["tasks"] = dict(tasks)
         if "fallback_owner" in tasks:
             tasks["fallback_owner"] = renamed("tasks.fallback_owner", tasks["fallback_owner"])
         teams = tasks.get("teams")
@@ -614,12 +618,19 @@ def rename_users(
         each_once("notifications.reps", list(keys), list(keys.values()))
         # The entry keyed as `rename` answers (the one in force so far) wins a collision.
         ordered = sorted(reps, key=lambda key: key != keys[key])
-        notifications["reps"] = {}
+        kept: dict[str, Any] = {}
         for key in ordered:
-            notifications["reps"].setdefault(keys[key], reps[key])
+            kept.setdefault(keys[key], reps[key])
+        out["notifications"] = {**notifications, "reps": kept}
     digest = out.get("digest")
     if isinstance(digest, dict) and isinstance(digest.get("managers"), list):
-        for i, manager in enumerate(digest["managers"]):
-            if isinstance(manager, dict) and "reps" in manager:
-                manager["reps"] = listed(f"digest.managers.{i}.reps", manager["reps"])
+        out["digest"] = {
+            **digest,
+            "managers": [
+                {**manager, "reps": listed(f"digest.managers.{i}.reps", manager["reps"])}
+                if isinstance(manager, dict) and "reps" in manager
+                else manager
+                for i, manager in enumerate(digest["managers"])
+            ],
+        }
     return out, errors

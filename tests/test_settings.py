@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -274,6 +275,29 @@ def test_rename_users_keeps_what_is_no_id_and_each_user_once_and_says_so() -> No
                                "one user listed twice ('ben' and 'BEN'); list each once"],
         "digest.managers.0.reps.1": ["'bad2' is no user id"],
     }  # fmt: skip
+
+
+def _sent_form_settings(user: str = "") -> dict:
+    """Settings naming users in the form the CRM sends them, or in `user` case ("lower")."""
+    ids = {u: getattr(u, user)() if user else u for u in ("ANA", "BEN", "CY")}
+    return {
+        "alerts": {"stuck_in_stage": {"days": 20, "stages": {"proposal": 5}}},
+        "pipelines": {"enterprise": {"alerts": {"no_activity": {"days": 9}}}},
+        "tasks": {"fallback_owner": ids["ANA"], "teams": {"desk": [ids["BEN"], ids["ANA"]]},
+                  "alerts": {"no_activity": {"team": "desk"}}},
+        "notifications": {"reps": {ids["BEN"]: {"digest": False}}},
+        "digest": {"managers": [{"email": "sam@vendor.example", "reps": [ids["CY"]]}]},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("written", ["", "lower"], ids=["as sent", "to rename"])
+def test_rename_users_leaves_the_callers_document_as_it_was(written: str) -> None:
+    """What an admin saved is read again at every settings read: renaming it for one read
+    must not change it for the next, nor a document that names every user as sent."""
+    document = _sent_form_settings(written)
+    before = copy.deepcopy(document)
+    assert rename_users(document, _upper) == (_sent_form_settings(), {})
+    assert document == before
 
 
 @pytest.mark.parametrize(
