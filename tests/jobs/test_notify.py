@@ -9,7 +9,7 @@ import dataclasses
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from email import message_from_bytes, policy
@@ -207,14 +207,17 @@ def test_with_smtp_url_the_smtp_server_receives_each_message_once(
 
 @contextmanager
 def _claires_mails_during_an_smtp_outage(
-    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
-) -> Iterator[Inbox]:
-    """Claire's alert mails, refused by an SMTP server that is shutting down (421)."""
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock,
+    on_data: Callable[[], None] | None = None,
+) -> Iterator[Inbox]:  # fmt: skip
+    """Claire's alert mails, refused by an SMTP server that is shutting down (421); `on_data`
+    happens while the server is given the first of them."""
     settings = {"notifications": {"reps": {"u-claire": {"channels": ["email"]}}}}
     tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
     _evaluate(rt, tenant_id, clock)
     with smtp_server() as (url, inbox):
         inbox.refuse_with = "421 4.3.2 Service shutting down"
+        inbox.on_data = on_data
         rt.notify = dataclasses.replace(rt.notify, smtp_url=url)
         actions.dispatch(tenant_id)
         run_jobs(redis)
@@ -264,6 +267,24 @@ def test_messages_proposed_while_the_customer_uninstalls_never_go_out(
     }
 
 
+def _claires_mails_after_the_outage_and_a_reinstall(
+    rt: Runtime, redis: Redis, tenant_id: str, clock: Clock, inbox: Inbox
+) -> list[OutboxEffect]:
+    """The SMTP server is back when the retries scheduled before the uninstall come due, and
+    then the customer reinstalls: none of Claire's mails may go out. Each, as it ended."""
+    inbox.refuse_with = None
+    clock.now += timedelta(hours=2)
+    notify.send(tenant_id)  # the retries scheduled before the uninstall
+    tenants.set_status(rt.store, tenant_id, "active", None, clock())  # reinstalled
+    notify.send(tenant_id)
+    run_jobs(redis)
+    assert inbox.messages == []
+    with rt.store.tenant(tenant_id) as s:
+        mails = list(s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "mail")))
+    assert len(mails) == CLAIRE_STARTS
+    return mails
+
+
 def test_messages_still_waiting_when_the_customer_uninstalls_never_go_out(
     rt: Runtime, redis: Redis, tenant_id: str, clock: Clock
 ) -> None:
@@ -271,16 +292,7 @@ def test_messages_still_waiting_when_the_customer_uninstalls_never_go_out(
     retry already scheduled nor a reinstall weeks later may send those stale alerts."""
     with _claires_mails_during_an_smtp_outage(rt, redis, tenant_id, clock) as inbox:
         tenants.uninstall_tenant(rt.store, tenant_id, "the customer left", clock())
-        inbox.refuse_with = None
-        clock.now += timedelta(hours=2)
-        notify.send(tenant_id)  # the retry scheduled before the uninstall
-        tenants.set_status(rt.store, tenant_id, "active", None, clock())  # reinstalled
-        notify.send(tenant_id)
-        run_jobs(redis)
-        assert inbox.messages == []
-    with rt.store.tenant(tenant_id) as s:
-        mails = s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "mail")).all()
-    assert len(mails) == CLAIRE_STARTS
+        mails = _claires_mails_after_the_outage_and_a_reinstall(rt, redis, tenant_id, clock, inbox)
     assert {(e.status, e.last_error) for e in mails} == {
         ("failed", "tenant uninstalled: the customer left")
     }
@@ -293,27 +305,12 @@ def test_a_message_being_sent_when_the_customer_uninstalls_never_goes_out_later(
     Claire's mails: the others fail with the uninstall, and the one being sent, refused, must
     not be put back for a retry that sends it after the customer left (or stale after a
     reinstall)."""
-    settings = {"notifications": {"reps": {"u-claire": {"channels": ["email"]}}}}
-    tenants.save_settings(rt.store, tenant_id, settings, "admin", clock())
-    _evaluate(rt, tenant_id, clock)
-    with smtp_server() as (url, inbox):
-        inbox.refuse_with = "421 4.3.2 Service shutting down"
-        inbox.on_data = lambda: tenants.uninstall_tenant(
-            rt.store, tenant_id, "the customer left", clock()
-        )
-        rt.notify = dataclasses.replace(rt.notify, smtp_url=url)
-        actions.dispatch(tenant_id)
-        run_jobs(redis)
-        inbox.refuse_with = None
-        clock.now += timedelta(hours=2)
-        notify.send(tenant_id)  # the retry of the mail that was being sent
-        tenants.set_status(rt.store, tenant_id, "active", None, clock())  # reinstalled
-        notify.send(tenant_id)
-        run_jobs(redis)
-        assert inbox.messages == []
-    with rt.store.tenant(tenant_id) as s:
-        mails = s.scalars(select(OutboxEffect).where(OutboxEffect.kind == "mail")).all()
-    assert len(mails) == CLAIRE_STARTS
+
+    def uninstall() -> None:
+        tenants.uninstall_tenant(rt.store, tenant_id, "the customer left", clock())
+
+    with _claires_mails_during_an_smtp_outage(rt, redis, tenant_id, clock, uninstall) as inbox:
+        mails = _claires_mails_after_the_outage_and_a_reinstall(rt, redis, tenant_id, clock, inbox)
     assert {e.status for e in mails} == {"failed"}
 
 
