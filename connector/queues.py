@@ -22,7 +22,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import timedelta
 
 from redis import Redis
@@ -81,20 +81,29 @@ def enqueue_once(
     delay: float = 0.0,
     hold: float = 60.0,
     timeout: int = REFRESH_TIMEOUT,
+    args: tuple[str, ...] = (),
 ) -> bool:
-    """Enqueue `func(tenant_id)` unless one is already waiting for this tenant (`what` names the
-    kind of work); True if this call enqueued it. The mark lapses after `delay + hold` seconds,
-    so a job lost with a Redis restart is scheduled again by the next request."""
+    """Enqueue `func(tenant_id, *args)` unless one is already waiting for this tenant (`what`
+    names the kind of work); True if this call enqueued it. The mark lapses after
+    `delay + hold` seconds, so a job lost with a Redis restart is scheduled again by the next
+    request."""
     mark = scheduled_key(tenant_id, what)
     ttl_ms = int((delay + hold) * 1000)
     if not redis.set(mark, "1", nx=True, px=ttl_ms):
         return False
     q = queue(redis, name)
     job_id = f"{what}-{tenant_id}-{uuid.uuid4().hex[:8]}"
-    if delay > 0:
-        q.enqueue_in(timedelta(seconds=delay), func, tenant_id, job_id=job_id, job_timeout=timeout)
-    else:
-        q.enqueue(func, tenant_id, job_id=job_id, job_timeout=timeout)
+    try:
+        if delay > 0:
+            q.enqueue_in(timedelta(seconds=delay), func, tenant_id, *args, job_id=job_id,
+                         job_timeout=timeout)  # fmt: skip
+        else:
+            q.enqueue(func, tenant_id, *args, job_id=job_id, job_timeout=timeout)
+    except RedisError:
+        # A mark without its job would turn away every request until it lapses.
+        with suppress(RedisError):
+            redis.delete(mark)
+        raise
     return True
 
 
@@ -170,6 +179,29 @@ def request_setup(redis: Redis, tenant_id: str, *, delay: float = 0.0) -> bool:
     return enqueue_once(
         redis, EVENTS, "jobs.install.setup", tenant_id, what="setup",
         delay=delay, hold=SETUP_TIMEOUT, timeout=SETUP_TIMEOUT,
+    )  # fmt: skip
+
+
+SWEEP_AGAIN_HOLD = 900.0
+"""Seconds a queued re-sweep (new settings) holds back another: it waits on the sweep queue,
+served last, behind other tenants' chunks of up to 10 minutes. One lost with its worker is
+asked again by a save this much later; a second queued behind a first still waiting longer
+finds the first's pass not begun and does nothing."""
+
+
+def sweep_again_mark(day: str) -> str:
+    """The mark of a queued, not yet started re-sweep of a tenant's local `day`."""
+    return f"sweep_again_{day}"
+
+
+def request_sweep_again(redis: Redis, tenant_id: str, day: str) -> bool:
+    """Enqueue the day's sweep again under new settings (jobs.sweep.again) unless one is queued
+    and not started: it reads the settings when it runs, so one waiting serves every save made
+    before it starts. It clears the mark as it starts (`runs_started`), so a save made while it
+    runs, which it may not have read, queues one more. True if this call enqueued it."""
+    return enqueue_once(
+        redis, SWEEP, "jobs.sweep.again", tenant_id, what=sweep_again_mark(day),
+        hold=SWEEP_AGAIN_HOLD, args=(day,),
     )  # fmt: skip
 
 

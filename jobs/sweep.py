@@ -97,6 +97,9 @@ def again(tenant_id: str, day: str) -> bool:
     goes on. None yet: it starts.
     True if a run was (re)started."""
     rt = current()
+    # Before anything is read: a save from now on may come too late for this run, so it
+    # queues another (connector.queues.request_sweep_again).
+    queues.runs_started(rt.redis, tenant_id, queues.sweep_again_mark(day))
     now = rt.clock()
     with rt.store.tenant(tenant_id) as s:
         total = s.scalar(select(func.count()).select_from(DealRow).where(DealRow.status == "open"))

@@ -438,14 +438,13 @@ def _save(document: dict[str, Any], comment: str, *, based_on: int | None = None
 
 def _sweep_again() -> None:
     """New settings apply to every open deal today: the day's sweep runs again under them
-    (jobs.sweep.again). Saved whether or not Redis takes it: tomorrow's sweep applies them."""
+    (jobs.sweep.again), once for saves in a row (queues.request_sweep_again). Saved whether or
+    not Redis takes it: tomorrow's sweep applies them."""
     services = _services()
     if get_tenant(services.store, g.tenant).status != "active":
         return  # nothing runs for a suspended tenant; its next sweep applies them
     try:
-        queues.queue(services.redis, queues.SWEEP).enqueue(
-            "jobs.sweep.again", g.tenant, _local_today(g.tenant).isoformat()
-        )
+        queues.request_sweep_again(services.redis, g.tenant, _local_today(g.tenant).isoformat())
     except RedisError:
         log.warning("settings saved, but Redis refused their sweep; tomorrow's applies them")
 

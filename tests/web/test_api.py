@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 from sqlalchemy import select, update
 
@@ -32,7 +33,9 @@ from connector.store.tenants import (
 )
 from connector.web import api
 from engine.model import load_bundle
+from jobs import runtime, sweep
 from jobs.pipeline import record
+from jobs.runtime import Runtime
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 TODAY = date(2026, 11, 25)  # in Europe/Paris too, at 09:00
@@ -909,7 +912,81 @@ def test_saved_settings_ask_for_the_days_sweep_again_under_them(
                           json={"alerts": {"no_activity": {"days": 14}}})  # fmt: skip
         assert response.status_code == 200
     jobs = Queue(queues.SWEEP, connection=redis).get_jobs()
-    assert [(j.func_name, j.args) for j in jobs] == [("jobs.sweep.again", (a.id, "2026-11-26"))] * 2
+    assert [(j.func_name, j.args) for j in jobs] == [("jobs.sweep.again", (a.id, "2026-11-26"))]
+
+
+def _sweeps_again(redis: Redis) -> list[tuple[str, ...]]:
+    sweeps = Queue(queues.SWEEP, connection=redis).get_jobs()
+    return [j.args for j in sweeps if j.func_name == "jobs.sweep.again"]
+
+
+def test_saves_in_a_row_queue_one_sweep_again_and_one_more_once_it_has_started(
+    client: FlaskClient,
+    services: Services,
+    clock: Clock,
+    redis: Redis,
+    a: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An admin tuning a threshold saves ten times in a minute: one re-sweep of every open deal,
+    not ten (each writing back to the CRM). Saves made once that sweep has started, which may
+    have read the settings before them, get exactly one more."""
+    seed_examples(services, a)
+
+    def save(days: int) -> None:
+        response = client.patch("/api/v1/settings", headers=a.headers,
+                                json={"alerts": {"no_activity": {"days": days}}})  # fmt: skip
+        assert response.status_code == 200
+
+    for days in range(10, 20):
+        save(days)
+    assert _sweeps_again(redis) == [(a.id, "2026-11-25")]
+
+    # A worker takes the re-sweep; the admin saves three more times while it runs.
+    monkeypatch.setattr(sweep, "_queue_chunk", _saving_first(sweep._queue_chunk, save))
+    runtime.install(Runtime(store=services.store, redis=redis, clock=clock))
+    try:
+        job, _queue = Queue.dequeue_any([Queue(queues.SWEEP, connection=redis)], None,
+                                        connection=redis)  # fmt: skip
+        job.perform()
+    finally:
+        runtime.install(None)
+    assert _sweeps_again(redis) == [(a.id, "2026-11-25")], "the last save is swept, once"
+
+
+def test_a_save_whose_sweep_redis_refused_does_not_hold_back_the_next_saves(
+    client: FlaskClient,
+    services: Services,
+    clock: Clock,
+    redis: Redis,
+    a: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis took the "one is queued" mark but refused the job: the next save must queue the
+    sweep, or the settings would wait for tomorrow's."""
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise RedisError("OOM command not allowed when used memory > 'maxmemory'")
+
+    with monkeypatch.context() as m:
+        m.setattr(Queue, "enqueue", refused)
+        response = client.patch("/api/v1/settings", headers=a.headers,
+                                json={"alerts": {"no_activity": {"days": 14}}})  # fmt: skip
+        assert response.status_code == 200, "saved all the same"
+    assert _sweeps_again(redis) == []
+    response = client.patch("/api/v1/settings", headers=a.headers,
+                            json={"alerts": {"no_activity": {"days": 15}}})  # fmt: skip
+    assert response.status_code == 200
+    assert _sweeps_again(redis) == [(a.id, "2026-11-25")]
+
+
+def _saving_first(queue_chunk: Any, save: Any) -> Any:
+    def saved_then_queued(*args: Any, **kwargs: Any) -> None:
+        for days in (20, 21, 22):
+            save(days)
+        queue_chunk(*args, **kwargs)
+
+    return saved_then_queued
 
 
 def test_a_sweep_already_started_today_is_409(
