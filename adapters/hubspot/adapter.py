@@ -18,7 +18,8 @@ number of calls is what a portal's rate limit spends:
 - `write_back(values)`: adapters/hubspot/writeback.py, batch update (100 per call) of the
   properties in adapters/hubspot/properties.py, values as strings.
 - `deals_for_events(bodies)`: the deals of stored webhook events that named no deal known to
-  the snapshot (a new call, a contact not yet pulled), through associations v4.
+  the snapshot (a new call, a contact not yet pulled), through associations v4. A company's
+  deals need a scope the app does not ask for: refused, that hint is dropped (OPTIONAL_HINTS).
 - `create_task`, `complete_task`, `create_note` (`CrmActions`): adapters/hubspot/actions.py,
   one task or note per outbox key, found again by reads rather than by search.
 
@@ -39,6 +40,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from adapters.base import AdapterContext, Changes, Pulled, TenantRef, WriteResult
+from adapters.errors import PermissionDenied
 from adapters.hubspot import events as hubspot_events
 from adapters.hubspot import writeback
 from adapters.hubspot.actions import HubSpotActions
@@ -366,7 +368,7 @@ class HubSpotAdapter:
             for object_type, object_id in records:
                 if object_type != "deals":
                     ids_by_type.setdefault(object_type, []).append(object_id)
-        deals_by_type = {t: self.deals_of(t, ids) for t, ids in ids_by_type.items()}
+        deals_by_type = {t: self._hinted_deals(t, ids) for t, ids in ids_by_type.items()}
         return [
             {
                 deal
@@ -378,6 +380,25 @@ class HubSpotAdapter:
             }
             for records in wanted
         ]  # fmt: skip
+
+    def _hinted_deals(self, object_type: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        """`deals_of`, but a read HubSpot refuses (403) for a scope the app does not require
+        (OPTIONAL_HINTS) finds no deal: those records' part of the events is dropped, and
+        their other records still place them, instead of a hint it can do without suspending
+        the tenant."""
+        try:
+            return self.deals_of(object_type, ids)
+        except PermissionDenied as exc:
+            scope = OPTIONAL_HINTS.get(object_type)
+            if scope is None:
+                raise
+            log.warning(
+                "tenant %s: HubSpot refused the deals of %d records of %s (%s); changes to %s "
+                "re-evaluate no deal until the app is granted the %s scope (add it to the "
+                "app's scopes, then install Deal Radar again)",
+                self.tenant.id, len(set(ids)), object_type, exc, object_type, scope,
+            )  # fmt: skip
+            return {}
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -441,6 +462,9 @@ OBJECT_TYPES_BY_ID = {
 }  # fmt: skip
 """HubSpot's object type ids (crm-apis.md 1.2) and the names the v3/v4 paths take."""
 HINT_TYPES = {"deal": "deals", "contact": "contacts", "company": "companies"}
+OPTIONAL_HINTS = {"companies": "crm.objects.companies.read"}
+"""Object types whose deals are read only to place an event, with the scope HubSpot may want
+for it that oauth.SCOPES does not ask for: a refusal drops the hint, it suspends nothing."""
 
 
 def _records_of(body: str) -> list[tuple[str, str]]:

@@ -4,6 +4,7 @@ RQ workers running refresh, write-back, the sweeper's resolution of unresolved e
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from cryptography.fernet import Fernet
 from rq.job import Job
 from sqlalchemy import select
 from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
 
 from adapters.hubspot import properties
 from adapters.hubspot.adapter import HubSpotAdapter
@@ -28,6 +30,7 @@ from connector.store.snapshots import load_bundles
 from jobs import schedule, sweeper
 from jobs.runtime import Runtime
 from sandbox.hubspot import HubSpotState, ServerHandle, serve
+from sandbox.hubspot import create_app as create_hubspot
 from sandbox.hubspot_seed import load_into_hubspot
 from sandbox.hubspot_state import Token
 from sandbox.seed import generate
@@ -213,6 +216,83 @@ def test_an_event_about_a_contact_without_deals_is_done_without_a_refresh(
     assert (event.status, event.deal_ids, event.last_error) == ("done", [], "concerns no deal")
     assert rt.redis.scard(queues.pending_key(portal.tenant_id)) == 0
     del loner
+
+
+MISSING_COMPANIES_SCOPE = {
+    "status": "error",
+    "message": "This app hasn't been granted all required scopes to make this call.",
+    "correlationId": "6f0c2b7e-0000-4000-8000-000000000000",
+    "errors": [
+        {
+            "message": "One or more of the following scopes are required.",
+            "context": {"requiredScopes": ["crm.objects.companies.read"]},
+        }
+    ],
+    "category": "MISSING_SCOPES",
+}
+
+
+@pytest.fixture
+def without_companies_scope(rt: Runtime, portal: Portal) -> Iterator[None]:
+    """HubSpot's 403 MISSING_SCOPES to the companies -> deals associations read, which Deal
+    Radar's required scopes do not cover (the emulator ignores scopes, and HubSpot's spec
+    lists the endpoint's scopes as "one of"); every other call is the emulator's."""
+    emulator = create_hubspot(portal.state)
+
+    @Request.application
+    def refusing(request: Request) -> Response:
+        if request.path == "/crm/v4/associations/companies/deals/batch/read":
+            body = json.dumps(MISSING_COMPANIES_SCOPE)
+            return Response(body, 403, content_type="application/json")
+        return emulator
+
+    server = make_server("127.0.0.1", 0, refusing, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    rt.crm = {**rt.crm, "HUBSPOT_API_URL": f"http://127.0.0.1:{server.server_port}"}
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def test_a_company_hubspot_refuses_without_its_scope_suspends_nothing_and_deals_refresh(
+    rt: Runtime,
+    portal: Portal,
+    web: str,
+    without_companies_scope: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A rep links a contact to a company. The contact's deals read fine but HubSpot refuses
+    the company's (a scope the app does not require): the company part of the events is
+    dropped, said once with what to grant, and the contact's deals are refreshed; the tenant
+    is not suspended for a hint it can do without."""
+    deal = next(d for d in portal.world.deals if d.contacts and d.status == "open")
+    deal_id, person = portal.deal(deal.id), portal.deal(deal.contacts[0].person_id)
+    deals_of_person = {
+        portal.deal(d.id) for d in portal.world.deals
+        if deal.contacts[0].person_id in {c.person_id for c in d.contacts}
+    }  # fmt: skip
+    company = portal.state.create_object("companies", {"name": "Initech"})
+    portal.state.associate("contacts", person, "companies", company)
+    assert portal.state.webhooks.flush()
+    unresolved = [e for e in _inbox(rt, portal.tenant_id) if e.status == "unresolved"]
+    assert len(unresolved) >= 2, "the company's creation and the contact's association"
+
+    sweeper.run()
+    run_jobs(rt.redis)
+
+    assert tenants.get_tenant(rt.store, portal.tenant_id).status == "active"
+    placed = {e.id: e for e in _inbox(rt, portal.tenant_id)}
+    assert {placed[e.id].status for e in unresolved} == {"done"}
+    assert set().union(*(placed[e.id].deal_ids for e in unresolved)) == deals_of_person
+    with rt.store.tenant(portal.tenant_id) as s:
+        (bundle,) = load_bundles(s, [deal_id])  # never pulled before: the refresh pulled it
+    assert person in {c.id for c in bundle.contacts}
+    said = [r.getMessage() for r in caplog.records]
+    said = [m for m in said if "crm.objects.companies.read" in m]
+    assert len(said) == 1 and "grant" in said[0], said
 
 
 def test_an_expired_access_token_is_renewed_through_oauth_v3(rt: Runtime, portal: Portal) -> None:
