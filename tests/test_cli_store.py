@@ -273,6 +273,8 @@ def test_no_api_key_is_issued_for_an_uninstalled_tenant_whose_keys_are_refused(
         (["--crm", "salesforce", "--account-id", "org-1"], "15- or 18-character"),
         # A portal's domain or name instead of its id: no webhook would ever find the tenant.
         (["--crm", "hubspot", "--account-id", "acme.hubspot.com"], "not a HubSpot portal id"),
+        (["--crm", "hubspot", "--account-id", "0042"], "not a HubSpot portal id"),
+        (["--crm", "sell", "--account-id", "acme"], "not a Zendesk Sell account id"),
     ],
 )
 def test_tenants_add_errors(

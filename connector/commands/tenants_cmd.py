@@ -16,7 +16,6 @@ Errors exit with status 2 and a message on stderr; nothing is printed to stdout 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -195,12 +194,6 @@ def run_add(args: argparse.Namespace) -> int:
             args.account_id = args.account_id or personal.account.id
         elif not args.account_id:
             raise CommandError("give the CRM account with --account-id ID")
-        if args.crm == "hubspot" and not re.fullmatch(r"[0-9]+", args.account_id.strip()):
-            # Webhooks and installs name the portal by its number only.
-            raise CommandError(
-                f"{args.account_id!r} is not a HubSpot portal id: give the portal's number "
-                "(its Hub ID, in HubSpot's account menu), e.g. --account-id 1234567"
-            )
         now = datetime.now(UTC)
         tenant, key = in_store(args, lambda store: _add(store, args, personal, now))
     except (CommandError, TenantError) as exc:

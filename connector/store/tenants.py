@@ -56,6 +56,16 @@ USER_IDS: dict[str, Callable[[str], str]] = {"salesforce": salesforce_mapping.us
 for what the admin wrote, ValueError for what can be no user id. Other CRMs' ids are compared as
 written."""
 _MAX_ACCOUNT_ID: int = Tenant.__table__.c.account_id.type.length  # type: ignore[attr-defined]
+_NUMBER = re.compile(r"[1-9][0-9]*")
+NUMBERED_ACCOUNTS: dict[str, str] = {
+    "hubspot": "HubSpot portal id: give the portal's number (its Hub ID, in HubSpot's account "
+    "menu), e.g. 1234567",
+    "sell": "Zendesk Sell account id: give the account's number (the `id` Sell's "
+    "GET /v2/accounts/self answers), e.g. 7000001",
+}
+"""CRMs whose accounts are positive integers, written as their API sends them (HubSpot's
+webhooks and token introspection, Sell's accounts/self): under any other spelling (a domain,
+leading zeros) no webhook or reinstall would ever find the tenant. What to give instead."""
 
 
 class TenantError(Exception):
@@ -518,6 +528,8 @@ def _valid_account(crm: str, account_id: str) -> tuple[str, str]:
         raise InvalidTenant("the CRM account id is empty; give the portal, org or account id")
     if len(account_id) > _MAX_ACCOUNT_ID:
         raise InvalidTenant(f"the CRM account id is longer than {_MAX_ACCOUNT_ID} characters")
+    if crm in NUMBERED_ACCOUNTS and not _NUMBER.fullmatch(account_id):
+        raise InvalidTenant(f"{account_id!r} is not a {NUMBERED_ACCOUNTS[crm]}")
     if crm == "salesforce" and not _SALESFORCE_ID.fullmatch(account_id):
         raise InvalidTenant(
             f"{account_id!r} is not a Salesforce org id: give its 15- or 18-character id "

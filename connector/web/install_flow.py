@@ -222,6 +222,13 @@ def install_account(
         elif tenant.status != "active":
             tenants.set_status(store, tenant.id, "active", "", now)
         save_tokens(store, services.box, tenant.id, tokens, expires_at, now)
+    except tenants.InvalidTenant as exc:
+        # The CRM named its account in a form its webhooks and a reinstall would not repeat.
+        log.error("%s install: the account %r cannot be a tenant: %s", crm, account_id, exc)
+        raise InstallError(
+            502, f"the CRM named an account Deal Radar cannot use ({exc}); nothing was "
+            f"installed: start again at {start}, and report it if it happens again",
+        ) from exc  # fmt: skip
     except SQLAlchemyError as exc:
         log.error("%s account %s: the install could not be saved: %s", crm, account_id, exc)
         raise InstallError(

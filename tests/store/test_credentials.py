@@ -86,7 +86,7 @@ def test_tokens_repr_hides_values(box: TokenBox) -> None:
 
 
 def test_a_row_copied_to_another_tenant_is_refused(store: Store, box: TokenBox) -> None:
-    a, b = _tenant(store, "a"), _tenant(store, "b")
+    a, b = _tenant(store, "11"), _tenant(store, "12")
     save_tokens(store, box, a, OLD, None, NOW)
     save_tokens(store, box, b, NEW, None, NOW)
     with store.tenant(a) as s:

@@ -74,6 +74,16 @@ def test_create_returns_the_tenant_and_its_key_once(store: Store) -> None:
         ({"timezone": ""}, "IANA"),
         ({"locale": "de"}, "en, fr"),
         ({"crm": "salesforce", "account_id": "00D-not-an-id"}, "15- or 18-character"),
+        # Webhooks name a portal by its number: a tenant under any other spelling of it
+        # (its domain, leading zeros, a sign, a decimal point) would never be found.
+        ({"account_id": "acme.hubspot.com"}, "not a HubSpot portal id"),
+        ({"account_id": "0123"}, "not a HubSpot portal id"),
+        ({"account_id": "0"}, "not a HubSpot portal id"),
+        ({"account_id": "-5"}, "not a HubSpot portal id"),
+        ({"account_id": "123.0"}, "not a HubSpot portal id"),
+        ({"account_id": "１２３"}, "not a HubSpot portal id"),  # fullwidth: str.isdigit() says yes
+        ({"crm": "sell", "account_id": "acme"}, "not a Zendesk Sell account id"),
+        ({"crm": "sell", "account_id": "007000001"}, "not a Zendesk Sell account id"),
     ],
 )
 def test_invalid_fields_say_what_is_allowed(store: Store, fields: dict, words: str) -> None:
@@ -215,7 +225,7 @@ def test_defaults_take_the_tenants_timezone_and_locale(store: Store) -> None:
 
 def test_save_appends_versions_and_the_latest_is_in_force(store: Store) -> None:
     tid, _ = _hubspot(store, timezone="Europe/Paris")
-    other, _ = _hubspot(store, "other")
+    other, _ = _hubspot(store, "456")
     assert save_settings(store, tid, {"alerts": {"no_activity": {"days": 15}}}, "ana", NOW) == 1
     doc = {"timezone": "America/New_York", "alerts": {"no_activity": {"days": 20}}}
     assert save_settings(store, tid, doc, "bob", NOW, comment="US team") == 2
@@ -233,14 +243,14 @@ def test_save_appends_versions_and_the_latest_is_in_force(store: Store) -> None:
 
 
 def test_a_crm_accounts_zone_is_adopted_only_where_nobody_chose_one(store: Store) -> None:
-    fresh, _ = _hubspot(store, "fresh")
+    fresh, _ = _hubspot(store, "201")
     assert tenants_mod.adopt_timezone(store, fresh, "Europe/Paris", NOW)
     assert get_tenant(store, fresh).timezone == "Europe/Paris"
     assert not tenants_mod.adopt_timezone(store, fresh, "US/Pacific", NOW)  # taken once
-    chosen, _ = _hubspot(store, "chosen", timezone="Asia/Tokyo")
+    chosen, _ = _hubspot(store, "202", timezone="Asia/Tokyo")
     assert not tenants_mod.adopt_timezone(store, chosen, "Europe/Paris", NOW)
     assert get_tenant(store, chosen).timezone == "Asia/Tokyo"
-    in_settings, _ = _hubspot(store, "in-settings")
+    in_settings, _ = _hubspot(store, "203")
     save_settings(store, in_settings, {"timezone": "UTC"}, "ana", NOW)  # UTC on purpose
     assert not tenants_mod.adopt_timezone(store, in_settings, "Europe/Paris", NOW)
     assert current_settings(store, in_settings).timezone == "UTC"

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from flask import Flask
 from redis import Redis
 from rq import Queue
 from sqlalchemy import select
@@ -28,6 +29,7 @@ from connector.store.db import Store
 from connector.store.models import Credential
 from connector.store.secrets import TokenBox
 from connector.store.tenants import find_tenant, list_api_keys, set_status, tenant_for_api_key
+from connector.web.install_flow import InstallError, install_account
 from jobs import crm_actions, policy, refresh, schedule, writeback
 from jobs import install as install_job
 from sandbox.hubspot import HubSpotState, ServerHandle, serve
@@ -119,6 +121,24 @@ def setup_jobs(redis: Redis) -> list:
         for j in Queue(queues.EVENTS, connection=redis).jobs
         if j.func_name == "jobs.install.setup"
     ]
+
+
+@pytest.mark.parametrize(
+    ("crm", "account_id", "words"),
+    [("hubspot", "acme.hubspot.com", "HubSpot portal id"), ("sell", "acme", "Sell account id")],
+)
+def test_an_install_naming_an_unusable_account_id_installs_nothing(
+    app: Flask, store: Store, crm: str, account_id: str, words: str
+) -> None:
+    """Every install callback creates its tenant through install_account: one for an account
+    id no webhook or reinstall would ever name again must not be made."""
+    services = app.extensions["dealradar"]
+    with pytest.raises(InstallError) as refused:
+        install_account(services, crm, account_id, "Acme", {"access_token": "a"}, None,
+                        start=f"/install/{crm}")  # fmt: skip
+    assert refused.value.status == 502
+    assert words in str(refused.value) and f"/install/{crm}" in str(refused.value)
+    assert find_tenant(store, crm, account_id) is None
 
 
 def test_the_start_page_sends_the_browser_to_hubspots_consent(web: Served) -> None:
