@@ -50,8 +50,10 @@ Emulated (each shape loads through simple-salesforce 1.12):
   StageName, Amount, CloseDate or Probability changes (PrevAmount, PrevCloseDate); a task's
   IsClosed and CompletedDateTime; an event's ActivityDateTime, ActivityDate and duration; a
   user invitee's own copy of an event (a child Event: IsChild, OwnerId the invitee); the
-  AccountId of activities; an opportunity's LastActivityDate; CreatedDate, LastModifiedDate and
-  SystemModstamp; the OwnerId of a record created without one (its creator).
+  AccountId of activities; an opportunity's LastActivityDate (without stamping the
+  opportunity: whether Salesforce moves its SystemModstamp then is not documented, so the
+  emulator does not); CreatedDate, LastModifiedDate and SystemModstamp; the OwnerId of a
+  record created without one (its creator).
 - Shared Activities: on unless ``SalesforceState(shared_activities=False)``, which makes
   TaskRelation no type of the org (``INVALID_TYPE`` in SOQL, as in an org without the
   setting). TaskRelation rows (TaskId, RelationId, IsWhat: a task's contacts, up to 50) are

@@ -595,11 +595,13 @@ class SalesforceState:
                 record["DurationInMinutes"] = int((end - start).total_seconds() // 60)
             day = record["ActivityDate"]
         # LastActivityDate: the latest closed task or event on the opportunity, not future ones.
+        # Its SystemModstamp is left alone: Salesforce does not document that this derived
+        # update stamps the opportunity (it does not move LastModifiedDate), so the emulator
+        # takes the case an integration must survive: the activity alone shows the change.
         if day and what and self.type_of(what) == "Opportunity" and day <= at.date():
             opp = self.records["Opportunity"].get(what)
             if opp and (opp["LastActivityDate"] is None or opp["LastActivityDate"] < day):
                 opp["LastActivityDate"] = day
-                opp["SystemModstamp"] = max(opp["SystemModstamp"], at)
 
     def _derive_child_event(self, relation: dict[str, Any], at: datetime) -> None:
         """A user invited to an event gets their own copy of it: a child Event (IsChild true,

@@ -429,6 +429,30 @@ def test_updated_and_deleted_windows(sf: Salesforce, account: str, clock: Clock)
     assert [r["id"] for r in removed["deletedRecords"]] == [gone]
 
 
+def test_a_logged_call_sets_last_activity_but_leaves_the_opportunity_unstamped(
+    sf: Salesforce, account: str, clock: Clock
+) -> None:
+    """Salesforce derives LastActivityDate, which does not move LastModifiedDate, and does not
+    document whether SystemModstamp moves: the emulator leaves it, so only the Task shows the
+    call to a reader of SystemModstamps (deleted ones too, through queryAll)."""
+    opp = _opportunity(sf, account)
+    stamped = sf.Opportunity.get(opp)["SystemModstamp"]
+    clock.advance(minutes=5)
+    since = clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    call = sf.Task.create({"WhatId": opp, "Subject": "Call", "Status": "Completed",
+                           "Priority": "Normal", "TaskSubtype": "Call",
+                           "ActivityDate": clock().date().isoformat()})["id"]  # fmt: skip
+    record = sf.Opportunity.get(opp)
+    assert record["LastActivityDate"] == clock().date().isoformat()
+    assert record["SystemModstamp"] == stamped
+    clock.advance(minutes=5)
+    sf.Task.delete(call)
+    soql = f"SELECT Id, WhatId, IsDeleted FROM Task WHERE SystemModstamp >= {since}"
+    assert sf.query(soql)["records"] == []
+    [gone] = sf.query_all(soql, include_deleted=True)["records"]
+    assert (gone["Id"], gone["WhatId"], gone["IsDeleted"]) == (call, opp, True)
+
+
 def test_collections_retrieve_and_identity(
     sf: Salesforce, sf_state: SalesforceState, sf_server: ServerHandle, account: str
 ) -> None:
