@@ -16,8 +16,9 @@ query batch holds up to 2,000 records, child records counted:
   Opportunities the query does not return are `Pulled.deleted`.
 - `changed_since(cursor)`: one batch of `SELECT Id, SystemModstamp FROM Opportunity` ordered
   by SystemModstamp, after the cursor (epoch milliseconds of the last SystemModstamp seen);
-  the batches of one listing follow its query locator, a new listing starts at the cursor's
-  own millisecond (repeating what was seen there rather than missing a tie).
+  the batches of one listing follow its query locator; a listing cut short starts again at
+  its cursor's own millisecond (repeating what was seen there rather than missing a tie), one
+  read to its end just after it (nothing is listed again).
 - `write_back(values)`: adapters/salesforce/writeback.py (sObject Collections, 200 a call).
 - `create_task`, `complete_task`, `create_note` (`CrmActions`): adapters/salesforce/actions.py.
 - `deals_for_events(bodies)`: the opportunities of stored events that named none the snapshot
@@ -268,10 +269,8 @@ class SalesforceAdapter:
             )
         records = page.get("records") or []
         ids = [str(r["Id"]) for r in records]
-        out = cursor
-        if records:
-            out = str(_epoch_ms(str(records[-1]["SystemModstamp"])))
         more = not page.get("done", True) and bool(page.get("nextRecordsUrl"))
+        out = _after_page(records, cursor, more)
         self._listing = (out or "0", page["nextRecordsUrl"]) if more else None
         return Changes(ids, out or "0", more=more)
 
@@ -431,6 +430,18 @@ def _epoch_ms(value: str) -> int:
     if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
         text = text[:-2] + ":" + text[-2:]
     return (datetime.fromisoformat(text) - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _after_page(records: Sequence[Mapping[str, Any]], cursor: str | None, more: bool) -> str | None:
+    """The cursor after a page of a SystemModstamp listing: the last record's millisecond while
+    the listing goes on (a listing started again there misses no tie), the millisecond after it
+    once the listing was read to its end, which saw every record stamped then; a record
+    committed late with an earlier stamp is the index lag's (the jobs keep the cursor behind
+    it), not a reason to list the last record again at every poll, each time a pull."""
+    if not records:
+        return cursor
+    last = _epoch_ms(str(records[-1]["SystemModstamp"]))
+    return str(last if more else last + 1)
 
 
 def _soql_datetime(epoch_ms: int) -> str:

@@ -216,6 +216,27 @@ def test_an_org_that_never_pushed_is_polled_at_its_pace_after_a_poll_found_chang
     assert LISTING in state.counts()
 
 
+def test_a_poll_after_nothing_changed_refreshes_nothing_and_costs_one_query(
+    rt: Runtime, installed: Org, clock: Any
+) -> None:
+    """The poll before read its listing to the end: the last opportunity it saw is not listed
+    again (its refresh would cost a pull, four queries, every few minutes), yet an edit made
+    since is found."""
+    tenant_id, state = installed.tenant_id, installed.state
+    clock.now += timedelta(minutes=5)
+    schedule.poll(tenant_id)  # what the install's write-backs stamped, behind the index lag
+    run_jobs(rt.redis)
+    clock.now += timedelta(minutes=5)
+    state.reset_counts()
+    assert schedule.poll(tenant_id) == 0
+    run_jobs(rt.redis)
+    assert state.counts() == {LISTING: 1}
+    edited = installed.opportunities()[0]
+    state.update("Opportunity", edited, {"Amount": 97})
+    clock.now += timedelta(minutes=5)
+    assert schedule.poll(tenant_id) == 1
+
+
 def test_an_opportunity_deleted_in_salesforce_is_forgotten_at_the_next_poll(
     rt: Runtime, installed: Org, clock: Any
 ) -> None:
