@@ -33,6 +33,35 @@ class Changes:
 
 
 @dataclass(frozen=True)
+class ActivityChanges:
+    """Activities created, edited or deleted since a set of cursors (one per CRM object), by
+    what they concern: the deals they name, the contacts of those naming none, and their own
+    ids (the deals the snapshot links them to concern them too: one moved to another deal, or
+    deleted, changes the deal it left)."""
+
+    deal_ids: Sequence[str]
+    contact_ids: Sequence[str]
+    activity_ids: Sequence[str]
+    cursors: Mapping[str, str]
+    more: bool = False
+
+
+class ActivityFeed(Protocol):
+    """An adapter whose CRM's deal listing does not show a deal's new activities (Salesforce:
+    logging a call is not documented to stamp its opportunity): a poll follows the activity
+    objects too, each from its own cursor."""
+
+    activity_objects: Sequence[str]
+    """The CRM objects followed, each the name of its cursor in `activities_changed_since`."""
+
+    def activities_changed_since(self, cursors: Mapping[str, str]) -> ActivityChanges:
+        """One page of each object's changes since its cursor ({object: cursor}, every one of
+        `activity_objects`); `more` while a listing has pages left, read by calling again with
+        the cursors returned."""
+        ...
+
+
+@dataclass(frozen=True)
 class TenantRef:
     """What an adapter may know of its tenant."""
 

@@ -11,6 +11,9 @@ any scheduled work.
 refresh, and checkpoints the cursor after every page; the cursor never moves past the moment the
 poll started, less the time the CRM's search may take to show a change (the adapter's
 `index_lag_seconds`), so a change made during the poll or indexed late is seen by the next one.
+An adapter whose deal listing does not show new activities (`adapters.base.ActivityFeed`:
+Salesforce) has its activity objects followed too, each from its own cursor, in the same way
+(`follow_activities`).
 
 A CRM whose change feed is read every few seconds (its adapter has `poll_seconds(settings)`:
 Zendesk Sell, 15 s by default) polls as a chain: each poll schedules the next one after the
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -35,13 +38,15 @@ from zoneinfo import ZoneInfo
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from adapters import ADAPTERS
-from adapters.base import Adapter
+from adapters.base import ActivityFeed, Adapter
 from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
 from connector.store.models import InboxEvent, SetupRun, SweepRun, SyncCursor, Tenant
+from connector.store.snapshots import deals_of_records
 from connector.store.status import FEED_CURSOR, LAST_POLL
 from connector.store.times import from_db
 from engine.settings import Settings
@@ -216,6 +221,8 @@ def _poll(rt: Runtime, tenant: Tenant) -> Progress:
     outcome = "ok"
     try:
         follow_changes(tenant_id, adapter, progress, pages=POLL_PAGES)
+        if getattr(adapter, "activity_objects", ()):
+            follow_activities(tenant_id, adapter, progress, pages=POLL_PAGES)
     except CrmError as exc:
         log.warning("poll of tenant %s stopped at cursor %s: %s", tenant_id, progress.cursor, exc)
         decision = policy.decide_attempt(rt.redis, _attempts_key(tenant_id), exc)
@@ -338,6 +345,71 @@ def follow_changes(
     return progress
 
 
+ACTIVITY_CURSOR = "activities:{}"
+"""The sync cursor of one activity object a poll follows (`adapters.base.ActivityFeed`)."""
+
+
+def follow_activities(
+    tenant_id: str, adapter: ActivityFeed, progress: Progress, *, pages: int
+) -> Progress:
+    """Up to `pages` pages of the activities changed since their cursors, as `follow_changes`
+    reads deals: the deals they concern (named, or through the snapshot's links of their
+    contacts and of the activities themselves, as for a webhook naming them) are requested for
+    refresh, and the cursors checkpointed with them after each page, never past the horizon.
+
+    An object without a cursor yet (a tenant polled before activities were) starts at its
+    last poll or its install, whichever is later, less the index lag: what came before was
+    pulled then or is swept daily, and the org's every activity is not read again. CRM errors
+    propagate; what was done until then stays done and is in `progress`."""
+    rt = current()
+    lag = float(getattr(adapter, "index_lag_seconds", 0.0))
+    horizon = rt.clock().timestamp() - lag
+    names = {sobject: ACTIVITY_CURSOR.format(sobject) for sobject in adapter.activity_objects}
+    with rt.store.tenant(tenant_id) as s:
+        stored = {
+            row.name: row.value
+            for row in s.scalars(select(SyncCursor).where(SyncCursor.name.in_(names.values())))
+        }
+        start = None
+        if len(stored) < len(names):
+            start = _activities_start(s, tenant_id, horizon, lag)
+    cursors = {sobject: stored.get(name) or start or "0" for sobject, name in names.items()}
+    deals_left = progress.more  # the deal listing's backlog, which the next poll reads on
+    for _ in range(pages):
+        changes = adapter.activities_changed_since(cursors)
+        cursors = dict(changes.cursors)
+        with rt.store.tenant(tenant_id) as s:
+            by_contact, by_activity = deals_of_records(s, changes.contact_ids, changes.activity_ids)
+        deal_ids = set(changes.deal_ids)
+        for deals in (*by_contact.values(), *by_activity.values()):
+            deal_ids |= deals
+        progress.requested += len(deal_ids)
+        progress.pages += 1
+        progress.more = deals_left or changes.more
+        capped = {names[o]: _not_after(c, horizon) for o, c in cursors.items()}
+        _checkpoint_all(tenant_id, capped, sorted(deal_ids))
+        try:
+            queues.request_refresh(
+                rt.redis, tenant_id, sorted(deal_ids), window=rt.coalesce_seconds
+            )
+        except RedisError:
+            log.warning("tenant %s: %d deals of changed activities wait for the sweeper (Redis "
+                        "refused)", tenant_id, len(deal_ids))  # fmt: skip
+        if not changes.more:
+            break
+    return progress
+
+
+def _activities_start(s: Session, tenant_id: str, horizon: float, lag: float) -> str:
+    """Epoch milliseconds where activity cursors start: see `follow_activities`."""
+    last_poll = s.get(SyncCursor, (tenant_id, LAST_POLL))
+    setup = s.get(SetupRun, tenant_id)
+    moments = [from_db(last_poll.updated_at)] if last_poll is not None else []
+    moments += [from_db(setup.started_at)] if setup is not None else []
+    start = max(moments).timestamp() - lag if moments else horizon
+    return str(int(min(start, horizon) * 1000))
+
+
 MS_CURSOR_FROM = 1e11
 """Numeric cursors above this are epoch milliseconds (HubSpot's), below it epoch seconds: 1e11
 seconds is the year 5138, 1e11 milliseconds March 1973."""
@@ -360,6 +432,11 @@ def _checkpoint(tenant_id: str, value: str, deal_ids: Sequence[str] = ()) -> Non
     same transaction: the cursor no longer finds them, and their refresh requested on Redis
     alone would be lost with it (flushed, a drain killed or timed out after taking them); the
     sweeper requests a pending event's deals again, and their refresh settles it."""
+    _checkpoint_all(tenant_id, {DEALS_CURSOR: value}, deal_ids)
+
+
+def _checkpoint_all(tenant_id: str, values: Mapping[str, str], deal_ids: Sequence[str]) -> None:
+    """`_checkpoint` for several cursors ({name: value}) moved by one page."""
     rt = current()
     with rt.store.tenant(tenant_id) as s:
         if deal_ids:
@@ -370,13 +447,11 @@ def _checkpoint(tenant_id: str, value: str, deal_ids: Sequence[str] = ()) -> Non
                     received_at=rt.clock(),
                 )
             )  # fmt: skip
-        row = s.get(SyncCursor, (tenant_id, DEALS_CURSOR))
-        if row is None:
-            s.add(
-                SyncCursor(
-                    tenant_id=tenant_id, name=DEALS_CURSOR, value=value, updated_at=rt.clock()
-                )
-            )
-        else:
-            row.value = value
-            row.updated_at = rt.clock()
+        for name, value in values.items():
+            row = s.get(SyncCursor, (tenant_id, name))
+            if row is None:
+                s.add(SyncCursor(tenant_id=tenant_id, name=name, value=value,
+                                 updated_at=rt.clock()))  # fmt: skip
+            else:
+                row.value = value
+                row.updated_at = rt.clock()

@@ -19,6 +19,10 @@ query batch holds up to 2,000 records, child records counted:
   the batches of one listing follow its query locator; a listing cut short starts again at
   its cursor's own millisecond (repeating what was seen there rather than missing a tie), one
   read to its end just after it (nothing is listed again).
+- `activities_changed_since(cursors)`: the Tasks and Events stamped since their own cursors
+  (ACTIVITY_LISTINGS, through queryAll), both first batches in one Composite request: the
+  deals they name, the contacts of those naming none (the jobs find those contacts' deals in
+  the store), their ids.
 - `write_back(values)`: adapters/salesforce/writeback.py (sObject Collections, 200 a call).
 - `create_task`, `complete_task`, `create_note` (`CrmActions`): adapters/salesforce/actions.py.
 - `deals_for_events(bodies)`: the opportunities of stored events that named none the snapshot
@@ -38,7 +42,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from adapters.base import AdapterContext, ApiUsage, Changes, Pulled, TenantRef, WriteResult
+from adapters.base import (
+    ActivityChanges,
+    AdapterContext,
+    ApiUsage,
+    Changes,
+    Pulled,
+    TenantRef,
+    WriteResult,
+)
 from adapters.errors import InvalidRequest
 from adapters.salesforce import events as salesforce_events
 from adapters.salesforce import writeback
@@ -106,6 +118,18 @@ TASK_RELATION_IDS = 4_000
 """Task ids per TaskRelation query: 4,000 quoted 18-character ids are about 84,000 characters,
 under SOQL's 100,000 (the client sends a query that long through Composite). Most tasks have one
 contact or none, so the answer is far smaller than the ids asked: the fewer queries the better."""
+ACTIVITY_LISTINGS = {
+    "Task": "SELECT Id, WhatId, WhoId, SystemModstamp FROM Task WHERE SystemModstamp >= {since} "
+    "ORDER BY SystemModstamp",
+    "Event": "SELECT Id, WhatId, WhoId, SystemModstamp FROM Event WHERE IsChild = false AND "
+    "SystemModstamp >= {since} ORDER BY SystemModstamp",
+}
+"""What a poll reads of the activities changed since its cursors: a logged call, meeting or
+email (Enhanced Email logs each EmailMessage with a Task) is a Task or an Event, and whether
+logging one stamps its opportunity is not documented (LastActivityDate does not move
+LastModifiedDate). Through queryAll: a deleted call changes its deal's last activity, and
+nothing else tells of it. Child events are the invitees' copies of an event (the pull's
+reasoning)."""
 RECIPIENTS_QUERY = (
     "SELECT EmailMessageId, RelationId, RelationType FROM EmailMessageRelation "
     "WHERE EmailMessageId IN (SELECT Id FROM EmailMessage WHERE RelatedToId IN ({ids})) "
@@ -116,6 +140,8 @@ customer took part."""
 
 
 class SalesforceAdapter:
+    activity_objects = tuple(ACTIVITY_LISTINGS)
+    """The activity objects a poll follows (`adapters.base.ActivityFeed`)."""
     needs_polling = True
     """Orgs push through an Outbound Message or a Flow when their admin set one up; the
     scheduler polls the others (and polls hourly only while pushes arrive: `push_optional`)."""
@@ -142,6 +168,8 @@ class SalesforceAdapter:
         self._zone = ZoneInfo(tenant.timezone)
         self._listing: tuple[str, str] | None = None
         """The listing under way: (cursor returned, nextRecordsUrl of its next batch)."""
+        self._activity_listings: dict[str, tuple[str, str]] = {}
+        """The activity listings under way: {object: (cursor returned, its next batch's URL)}."""
         self._shared_activities = True
         """False once the org answered that it has no TaskRelation (no Shared Activities)."""
 
@@ -273,6 +301,53 @@ class SalesforceAdapter:
         out = _after_page(records, cursor, more)
         self._listing = (out or "0", page["nextRecordsUrl"]) if more else None
         return Changes(ids, out or "0", more=more)
+
+    def activities_changed_since(self, cursors: Mapping[str, str]) -> ActivityChanges:
+        """One batch of the Tasks and of the Events stamped since their cursors (epoch
+        milliseconds, as `changed_since`'s): both first batches in one Composite request (one
+        call), then, while a listing has batches left, only those listings, through their
+        locators. Each is read as the opportunities' listing is (`_after_page`)."""
+        going = {
+            sobject: url
+            for sobject, (cursor, url) in self._activity_listings.items()
+            if cursors.get(sobject) == cursor
+        }
+        if going:
+            pages = {
+                sobject: self.client.call(
+                    f"query {sobject} changes (more)",
+                    lambda sf, url=url: sf.query_more(url, identifier_is_url=True, timeout=TIMEOUT),
+                )
+                for sobject, url in going.items()
+            }
+        else:
+            queries = {
+                sobject: soql.format(since=_soql_datetime(int(float(cursors[sobject]))))
+                for sobject, soql in ACTIVITY_LISTINGS.items()
+            }
+            pages = self.client.first_pages(queries, "query activity changes", include_deleted=True)
+        self._activity_listings = {}
+        out = dict(cursors)
+        deals: set[str] = set()
+        contacts: set[str] = set()
+        activities: set[str] = set()
+        for sobject, page in pages.items():
+            records = page.get("records") or []
+            more = not page.get("done", True) and bool(page.get("nextRecordsUrl"))
+            out[sobject] = _after_page(records, cursors[sobject], more) or cursors[sobject]
+            if more:
+                self._activity_listings[sobject] = (out[sobject], page["nextRecordsUrl"])
+            for record in records:
+                activities.add(id18(str(record["Id"])))
+                what, who = str(record.get("WhatId") or ""), str(record.get("WhoId") or "")
+                if _prefix(what) == PREFIXES["Opportunity"]:
+                    deals.add(id18(what))
+                elif _prefix(who) == PREFIXES["Contact"]:
+                    contacts.add(id18(who))
+        return ActivityChanges(
+            sorted(deals), sorted(contacts), sorted(activities), out,
+            more=bool(self._activity_listings),
+        )  # fmt: skip
 
     # -- write-back ----------------------------------------------------------------------------
 

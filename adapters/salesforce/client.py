@@ -65,6 +65,9 @@ TIMEOUT = (5.0, 60.0)
 DAILY_LIMIT_RETRY = 900.0
 """Seconds before work refused by the daily allowance is tried again: Salesforce counts a
 rolling 24 hours and says nothing of when room comes back (no Retry-After)."""
+COMPOSITE_QUERIES = 5
+"""Query subrequests (query, queryAll, the next batch of either) one Composite request may
+carry, of its 25 subrequests (REST API Developer Guide, Composite)."""
 URI_BUDGET = 12_000
 """Bytes of query URI sent as a GET; longer queries go through Composite. Salesforce refuses a
 URI over 16,384 bytes, and the URI and headers together over it: this leaves 4 KB of headers."""
@@ -194,21 +197,38 @@ class SalesforceClient:
         path = f"/services/data/v{self.version}/query"
         if len(path) + 1 + len(urlencode({"q": soql})) <= URI_BUDGET:
             return self.call(what, lambda sf: sf.query(soql, timeout=TIMEOUT))
+        return self.first_pages({"q": soql}, what)["q"]
+
+    def first_pages(
+        self, queries: Mapping[str, str], what: str, *, include_deleted: bool = False
+    ) -> dict[str, dict[str, Any]]:
+        """The first batch of each SOQL query ({name: soql}), all asked in one Composite
+        request: one API call whatever their number (at most COMPOSITE_QUERIES). With
+        `include_deleted`, through queryAll. A query Salesforce refuses raises as its own call
+        would; the batches after the first are the caller's (their `nextRecordsUrl`)."""
+        if not 1 <= len(queries) <= COMPOSITE_QUERIES:
+            raise ValueError(f"1 to {COMPOSITE_QUERIES} queries per Composite request")
+        resource = "queryAll" if include_deleted else "query"
+        path = f"/services/data/v{self.version}/{resource}"
         request = {
             "allOrNone": False,
             "compositeRequest": [
-                {"method": "GET", "url": f"{path}?q={quote(soql, safe='')}", "referenceId": "q"}
+                {"method": "GET", "url": f"{path}?q={quote(soql, safe='')}", "referenceId": name}
+                for name, soql in queries.items()
             ],
         }
         answer = self.call(
             f"{what} (composite)",
             lambda sf: sf.restful("composite", method="POST", json=request, timeout=TIMEOUT),
         )
-        (sub,) = answer["compositeResponse"]
-        status, body = int(sub["httpStatusCode"]), sub["body"]
-        if status >= 300:
-            raise _from_answer(status, body, f"{what} (composite)")
-        return body
+        pages = {}
+        for sub in answer["compositeResponse"]:
+            status, body = int(sub["httpStatusCode"]), sub["body"]
+            if status >= 300:
+                name = "" if len(queries) == 1 else f" {sub['referenceId']}"
+                raise _from_answer(status, body, f"{what}{name} (composite)")
+            pages[str(sub["referenceId"])] = body
+        return pages
 
     def _complete_children(self, record: dict[str, Any], what: str) -> None:
         for name, value in record.items():

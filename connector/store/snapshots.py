@@ -296,6 +296,32 @@ def _joined_activities(
     return found  # in any order: a Bundle sorts its activities
 
 
+def deals_of_records(
+    session: Session, contact_ids: Iterable[str], activity_ids: Iterable[str]
+) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """The deals the snapshot links each contact and each activity to ({contact id: deals},
+    {activity id: deals}; one query each): where a CRM event or a poll naming a contact or an
+    activity, but no deal, finds the deals it concerns."""
+    contacts, activities = set(contact_ids), set(activity_ids)
+    by_contact: dict[str, set[str]] = defaultdict(set)
+    by_activity: dict[str, set[str]] = defaultdict(set)
+    if contacts:
+        for deal_id, contact_id in session.execute(
+            select(DealContactRow.deal_id, DealContactRow.contact_id).where(
+                DealContactRow.contact_id.in_(contacts)
+            )
+        ):
+            by_contact[contact_id].add(deal_id)
+    if activities:
+        for deal_id, activity_id in session.execute(
+            select(ActivityDealRow.deal_id, ActivityDealRow.activity_id).where(
+                ActivityDealRow.activity_id.in_(activities)
+            )
+        ):
+            by_activity[activity_id].add(deal_id)
+    return dict(by_contact), dict(by_activity)
+
+
 def open_deal_ids(session: Session, after: str = "", limit: int = 1000) -> list[str]:
     """A page of the tenant's open deal ids, in id order after `after` (keyset pagination)."""
     return list(

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 import orjson
 from flask import Blueprint, Response, current_app, g, request
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from adapters import standard_webhooks
@@ -27,8 +26,8 @@ from adapters.salesforce import events as salesforce_events
 from adapters.webhooks import Hint, MalformedBody, ParsedEvent, SignatureError
 from connector.intake import InboxUnavailable, Incoming
 from connector.store.credentials import WEBHOOK_SECRET, load_tokens
-from connector.store.models import ActivityDealRow, DealContactRow
 from connector.store.secrets import SecretError
+from connector.store.snapshots import deals_of_records
 from connector.store.tenants import get_tenant, tenant_for_api_key
 from engine.text import storable
 
@@ -273,23 +272,8 @@ def _incoming(services: Services, tenant_id: str, events: list[ParsedEvent]) -> 
                 activity_ids.add(hint.id)
     if not contact_ids and not activity_ids:  # the usual delivery: deal events alone
         return [Incoming(e.dedupe_key, _deal_hints(e.hints), e.body) for e in events]
-    by_contact: dict[str, set[str]] = defaultdict(set)
-    by_activity: dict[str, set[str]] = defaultdict(set)
     with services.store.tenant(tenant_id) as s:
-        if contact_ids:
-            for deal_id, contact_id in s.execute(
-                select(DealContactRow.deal_id, DealContactRow.contact_id).where(
-                    DealContactRow.contact_id.in_(contact_ids)
-                )
-            ):
-                by_contact[contact_id].add(deal_id)
-        if activity_ids:
-            for deal_id, activity_id in s.execute(
-                select(ActivityDealRow.deal_id, ActivityDealRow.activity_id).where(
-                    ActivityDealRow.activity_id.in_(activity_ids)
-                )
-            ):
-                by_activity[activity_id].add(deal_id)
+        by_contact, by_activity = deals_of_records(s, contact_ids, activity_ids)
 
     def deals_of(event: ParsedEvent) -> list[str]:
         found: set[str] = set()

@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import redis as redis_lib
 import requests
+from sqlalchemy import select
 
+from adapters.salesforce.adapter import INDEX_LAG_SECONDS
 from adapters.salesforce.fields import BY_FIELD
+from connector import queues
 from connector.store import migrate
+from connector.store.db import Store
+from connector.store.models import InboxEvent
 from sandbox.salesforce import SalesforceState, ServerHandle, serve
 from sandbox.salesforce_seed import load_into_salesforce
 from sandbox.seed import generate
@@ -45,6 +51,8 @@ class Org:
     emulator: ServerHandle
     app_url: str
     worker_log: Path
+    behind: list[timedelta] = field(default_factory=lambda: [timedelta(0)])
+    """How far the org's clock is behind ours (its SystemModstamps with it)."""
 
     wait = Product.wait
 
@@ -68,7 +76,28 @@ class Org:
 
 @pytest.fixture
 def org(database_url: str, redis: redis_lib.Redis, redis_url: str, tmp_path: Path) -> Iterator[Org]:
-    state = SalesforceState(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    with _org(database_url, redis_url, tmp_path, outbound=True) as served:
+        yield served
+
+
+@pytest.fixture
+def quiet_org(
+    database_url: str, redis: redis_lib.Redis, redis_url: str, tmp_path: Path
+) -> Iterator[Org]:
+    """An org whose admin set up neither an Outbound Message nor a Flow: it is polled. Its
+    clock can be set back (`Org.behind`), so that what the install wrote is older than the
+    polls' index lag by the time the test logs its call."""
+    with _org(database_url, redis_url, tmp_path, outbound=False) as served:
+        yield served
+
+
+@contextmanager
+def _org(database_url: str, redis_url: str, tmp_path: Path, *, outbound: bool) -> Iterator[Org]:
+    behind = [timedelta(0)]
+    state = SalesforceState(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+        clock=lambda: datetime.now(UTC) - behind[0],
+    )  # fmt: skip
     load_into_salesforce(state, generate(DEALS, SEED, datetime.now(UTC)))
     emulator = serve(state)
     migrate.upgrade(database_url)
@@ -83,11 +112,21 @@ def org(database_url: str, redis: redis_lib.Redis, redis_url: str, tmp_path: Pat
         with app_and_worker(
             base_env(database_url, redis_url), worker_log, lambda app_url: crm
         ) as (app_url, _worker):
-            # The admin's Outbound Message: on Opportunity, to our endpoint, default fields.
-            emulator.outbound.configure(f"{app_url}/webhooks/salesforce/outbound")
-            yield Org(state, emulator, app_url, worker_log)
+            if outbound:
+                # The admin's Outbound Message: on Opportunity, to our endpoint, default fields.
+                emulator.outbound.configure(f"{app_url}/webhooks/salesforce/outbound")
+            yield Org(state, emulator, app_url, worker_log, behind)
     finally:
         emulator.stop()
+
+
+def _install(org: Org) -> dict:
+    answer = org.browser().get(
+        f"{org.app_url}/install/salesforce", headers={"Accept": "application/json"},
+        allow_redirects=True, timeout=30,
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    return answer.json()
 
 
 def _open_opportunities(org: Org) -> list[str]:
@@ -222,3 +261,56 @@ def test_a_reps_deal_after_they_left_gets_its_task_for_the_fallback_owner(org: O
     [task] = [t for t in tasks_on_target() if "amount" in (t.get("Subject") or "").lower()]
     assert task["OwnerId"] == manager, "the manager, not the rep who left"
     assert org.opportunity(target)["OwnerId"] == rep, "the opportunity itself is left alone"
+
+
+def test_without_pushes_a_call_logged_on_a_silent_opportunity_ends_no_activity_at_the_next_poll(
+    quiet_org: Org, redis: redis_lib.Redis, database_url: str
+) -> None:
+    """An org that pushes nothing: a rep logs a call on an opportunity that had gone silent.
+    Logging it does not stamp the opportunity (Salesforce does not document that it does), so
+    only the poll's reading of Tasks finds it: the next poll requests the opportunity's
+    refresh and `no_activity` leaves its Deal Radar fields, with no daily sweep."""
+    org = quiet_org
+    org.behind[0] = timedelta(seconds=2 * INDEX_LAG_SECONDS)
+    tenant_id = _install(org)["tenant_id"]
+    open_ids = _open_opportunities(org)
+    org.wait(
+        "the initial sync writes every open opportunity's fields",
+        lambda: all(org.opportunity(o).get(EVALUATED) for o in open_ids),
+        SYNC_SECONDS,
+    )
+    silent = next(o for o in open_ids if "no_activity" in org.alerts(o))
+    store = Store(database_url)
+    try:
+
+        def poll() -> None:
+            """What `dealradar cron` enqueues every `schedule.poll_minutes`, and its refreshes."""
+            job = queues.queue(redis, queues.EVENTS).enqueue("jobs.schedule.poll", tenant_id)
+            org.wait("the poll runs", lambda: job.get_status(refresh=True) == "finished", 30)
+            org.wait("the deals the poll found are refreshed", settled, CHANGE_SECONDS)
+
+        def settled() -> bool:
+            with store.tenant(tenant_id) as s:
+                return not s.scalars(
+                    select(InboxEvent.id).where(InboxEvent.status == "pending")
+                ).first()
+
+        poll()  # the install's own writes, stamped a lag ago on the org's clock
+        org.behind[0] = timedelta(0)
+        updates = org.updates()
+        called = requests.post(
+            f"{org.emulator.url}/_sandbox/ui/Task",
+            json={"WhatId": silent, "Subject": "Call", "Status": "Completed", "Priority": "Normal",
+                  "TaskSubtype": "Call", "ActivityDate": datetime.now(UTC).date().isoformat()},
+            verify=org.emulator.cert_path, timeout=10,
+        )  # fmt: skip
+        assert called.status_code == 200, called.text
+        poll()
+        org.wait(
+            "no_activity leaves the opportunity's Deal Radar fields in Salesforce",
+            lambda: "no_activity" not in org.alerts(silent),
+            CHANGE_SECONDS,
+        )
+        assert org.updates() == updates + 1, "one write: the opportunity called"
+    finally:
+        store.dispose()

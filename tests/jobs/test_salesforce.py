@@ -22,7 +22,16 @@ from connector import queues
 from connector.intake import accept_event
 from connector.store import results, tenants
 from connector.store.credentials import load_tokens, save_tokens
-from connector.store.models import AlertEpisode, DealRow, OutboxEffect, SetupRun, SweepRun
+from connector.store.models import (
+    AlertEpisode,
+    DealContactRow,
+    DealRow,
+    InboxEvent,
+    OutboxEffect,
+    SetupRun,
+    SweepRun,
+    SyncCursor,
+)
 from connector.store.status import describe, tenant_status
 from jobs import digest, refresh, schedule, sweep, users
 from jobs.runtime import Runtime
@@ -36,6 +45,8 @@ CLIENT_SECRET = "jobs-consumer-secret"
 EVALUATED = BY_FIELD["evaluated_at"].api_name
 LISTING = "GET queryAll"
 """A poll's listing after the install's: deleted opportunities included."""
+ACTIVITIES = "POST composite"
+"""A poll's reading of Tasks and Events: one Composite request carrying both queries."""
 
 
 @dataclass
@@ -216,12 +227,13 @@ def test_an_org_that_never_pushed_is_polled_at_its_pace_after_a_poll_found_chang
     assert LISTING in state.counts()
 
 
-def test_a_poll_after_nothing_changed_refreshes_nothing_and_costs_one_query(
+def test_a_poll_after_nothing_changed_refreshes_nothing_and_costs_two_calls(
     rt: Runtime, installed: Org, clock: Any
 ) -> None:
-    """The poll before read its listing to the end: the last opportunity it saw is not listed
+    """The poll before read its listings to the end: the last opportunity it saw is not listed
     again (its refresh would cost a pull, four queries, every few minutes), yet an edit made
-    since is found."""
+    since is found. Two calls: the opportunities' query, and one Composite for the Tasks' and
+    the Events' (one call for Salesforce), as the README's Salesforce section says."""
     tenant_id, state = installed.tenant_id, installed.state
     clock.now += timedelta(minutes=5)
     schedule.poll(tenant_id)  # what the install's write-backs stamped, behind the index lag
@@ -230,7 +242,7 @@ def test_a_poll_after_nothing_changed_refreshes_nothing_and_costs_one_query(
     state.reset_counts()
     assert schedule.poll(tenant_id) == 0
     run_jobs(rt.redis)
-    assert state.counts() == {LISTING: 1}
+    assert state.counts() == {LISTING: 1, ACTIVITIES: 1}
     edited = installed.opportunities()[0]
     state.update("Opportunity", edited, {"Amount": 97})
     clock.now += timedelta(minutes=5)
@@ -252,6 +264,104 @@ def test_an_opportunity_deleted_in_salesforce_is_forgotten_at_the_next_poll(
         still_open = AlertEpisode.deal_id == gone, AlertEpisode.ended_at.is_(None)
         open_episodes = s.scalars(select(AlertEpisode).where(*still_open)).all()
     assert open_episodes == [], "its alerts ended"
+
+
+# --- activities seen by polls --------------------------------------------------------------------
+
+
+def _quiet(rt: Runtime, org: Org, clock: Any) -> None:
+    """The install's backlog polled away, then five quiet minutes: the next poll is routine."""
+    clock.now += timedelta(minutes=5)
+    schedule.poll(org.tenant_id)
+    run_jobs(rt.redis)
+    clock.now += timedelta(minutes=5)
+
+
+def _alerts(rt: Runtime, tenant_id: str, opp: str) -> set[str]:
+    with rt.store.tenant(tenant_id) as s:
+        return set(results.latest_fields(s, [opp])[opp]["alerts"] or ())
+
+
+def _polled_deals(rt: Runtime, tenant_id: str, since: Any) -> set[str]:
+    """The deals the polls since `since` requested (their pages' pending inbox events)."""
+    with rt.store.tenant(tenant_id) as s:
+        rows = s.scalars(
+            select(InboxEvent.deal_ids).where(
+                InboxEvent.source == schedule.POLLED, InboxEvent.received_at >= since
+            )
+        ).all()
+    return {d for ids in rows for d in ids}
+
+
+def _call(org: Org, **on: str) -> str:
+    return org.state.insert("Task", {
+        "Subject": "Call", "Status": "Completed", "Priority": "Normal", "TaskSubtype": "Call",
+        "ActivityDate": org.state.clock().date().isoformat(), **on,
+    }, by=org.state.records["Opportunity"][org.opportunities()[0]]["OwnerId"])  # fmt: skip
+
+
+def test_a_call_logged_on_a_silent_opportunity_ends_no_activity_at_the_next_poll(
+    rt: Runtime, installed: Org, clock: Any
+) -> None:
+    """No Outbound Message, no Flow, no sweep: the poll sees the Task, the opportunity's
+    refresh reads the call, `no_activity` ends; the call deleted, the next poll brings it back
+    (queryAll: a deletion stamps the Task and nothing else tells of it)."""
+    tenant_id = installed.tenant_id
+    silent = next(
+        o for o in installed.opportunities(open_only=True)
+        if "no_activity" in _alerts(rt, tenant_id, o)
+    )  # fmt: skip
+    _quiet(rt, installed, clock)
+    call = _call(installed, WhatId=silent)
+    clock.now += timedelta(minutes=5)
+    assert schedule.poll(tenant_id) >= 1
+    run_jobs(rt.redis)
+    assert "no_activity" not in _alerts(rt, tenant_id, silent)
+
+    installed.state.delete("Task", call)
+    clock.now += timedelta(minutes=5)
+    assert schedule.poll(tenant_id) >= 1
+    run_jobs(rt.redis)
+    assert "no_activity" in _alerts(rt, tenant_id, silent)
+
+
+def test_a_call_logged_on_a_contact_alone_refreshes_the_deals_the_contact_is_on(
+    rt: Runtime, installed: Org, clock: Any
+) -> None:
+    """No WhatId: the deals are those the store links the contact to, as for an Outbound
+    Message or a Flow callout naming such a call."""
+    tenant_id = installed.tenant_id
+    _quiet(rt, installed, clock)
+    with rt.store.tenant(tenant_id) as s:
+        links = s.execute(select(DealContactRow.contact_id, DealContactRow.deal_id)).all()
+    contact = links[0][0]
+    on = {deal for c, deal in links if c == contact}
+    assert on != {deal for _, deal in links}, "the contact is not on every deal"
+    since = clock()
+    _call(installed, WhoId=contact)
+    clock.now += timedelta(minutes=5)
+    assert schedule.poll(tenant_id) == len(on)
+    assert _polled_deals(rt, tenant_id, since) == on
+
+
+def test_the_first_poll_after_the_upgrade_reads_activities_from_the_last_poll_on(
+    rt: Runtime, installed: Org, clock: Any
+) -> None:
+    """A tenant polled before activities were: no activity cursor yet. Its first poll starts
+    them at the previous poll (less the index lag), not at the org's first activity."""
+    tenant_id = installed.tenant_id
+    _quiet(rt, installed, clock)
+    with rt.store.tenant(tenant_id) as s:
+        for row in s.scalars(select(SyncCursor).where(SyncCursor.name.like("activities%"))):
+            s.delete(row)
+    since = clock()
+    called = installed.opportunities(open_only=True)[0]
+    _call(installed, WhatId=called)
+    clock.now += timedelta(minutes=5)
+    installed.state.reset_counts()
+    schedule.poll(tenant_id)
+    assert _polled_deals(rt, tenant_id, since) == {called}, "not every deal with a past call"
+    assert installed.state.counts() == {LISTING: 1, ACTIVITIES: 1}
 
 
 def test_a_record_the_org_refuses_is_not_recorded_as_written(rt: Runtime, installed: Org) -> None:

@@ -309,3 +309,33 @@ def test_a_deleted_opportunity_is_listed_by_the_next_poll_and_its_pull_finds_it_
     later = adapter.changed_since(first.cursor)
     assert later.deal_ids == [opp]
     assert adapter.pull([opp]).deleted == [opp]
+
+
+def test_activity_listings_share_a_call_then_page_apart(
+    org: SalesforceState, adapter: SalesforceAdapter, client: SalesforceClient
+) -> None:
+    """Both first batches in one Composite request; then only the listing with batches left
+    is read on, while the other keeps its cursor. A call on a contact alone names the contact,
+    a deleted meeting its opportunity still."""
+    opp = _deal(org, {})
+    contact = org.insert("Contact", {"LastName": "Solo"})
+    for i in range(2_100):
+        org.insert("Task", {"WhatId": opp, "Subject": f"T{i}", "Status": "Completed",
+                            "Priority": "Normal"}, at=T0 + timedelta(seconds=i))  # fmt: skip
+    alone = org.insert("Task", {"WhoId": contact, "Subject": "Call", "Status": "Completed",
+                                "Priority": "Normal"}, at=T0 + timedelta(hours=1))  # fmt: skip
+    meeting = org.insert("Event", {"WhatId": opp, "StartDateTime": T0, "EndDateTime": T0},
+                         at=T0)  # fmt: skip
+    org.delete("Event", meeting)
+    since = str(int(T0.timestamp() * 1000))
+    client.calls.clear()
+    first = adapter.activities_changed_since({"Task": since, "Event": since})
+    assert first.more and first.deal_ids == [opp] and first.contact_ids == []
+    assert meeting in first.activity_ids
+    assert dict(client.calls) == {"query activity changes (composite)": 1}
+    second = adapter.activities_changed_since(first.cursors)
+    assert not second.more and second.contact_ids == [contact] and alone in second.activity_ids
+    assert second.cursors["Event"] == first.cursors["Event"]
+    assert client.calls["query Task changes (more)"] == 1 and len(client.calls) == 2
+    third = adapter.activities_changed_since(second.cursors)
+    assert third.activity_ids == [] and not third.more, "nothing is listed again"
