@@ -10,9 +10,10 @@ The score adds two parts, each measured against the tenant's expected communicat
   days of age; the sum, against a target of 1.5 (what steady contact at the expected frequency
   keeps up), gives the points, capped at 50.
 
-Done emails, calls, meetings and tasks count; notes and scheduled work do not. More activity,
-more recent activity and better-weighted activity never lower the score (property tests hold
-the engine to it). The README works an example through.
+Done emails, calls, meetings and tasks count, and so does a meeting still scheduled whose start
+has passed (engine.signals takes it as held); notes, other scheduled work and anything dated
+after `now` do not. More activity, more recent activity and better-weighted activity never lower
+the score (property tests hold the engine to it). The README works an example through.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from engine.evaluate import evaluate
 from engine.model import Activity, Bundle, Deal
 from engine.settings import FREQUENCY_DAYS, load_settings
-from tests.builders import NOW, activity, ago, bundle, run
+from tests.builders import NOW, activity, ago, ahead, bundle, run
 
 
 def test_readme_worked_example() -> None:
@@ -55,6 +55,18 @@ def test_no_activity_at_all_is_zero_and_poor() -> None:
     ).health
     assert (h.score, h.grade) == (0, "poor")
     assert h.components["recency"]["days_since_last"] is None
+
+
+def test_a_meeting_whose_start_passed_counts_and_work_dated_after_now_does_not_yet() -> None:
+    """As for alerts: nobody marks meetings held, so a meeting still scheduled once its start
+    has passed was held; a call or meeting dated after now (clock skew, `--now` in the past)
+    has not happened yet, whatever its status."""
+    held = run(bundle(None, [], [activity("meeting", ago(2), status="scheduled")])).health
+    assert held == run(bundle(None, [], [activity("meeting", ago(2))])).health
+    assert held.score > 0
+    email = activity("email", ago(12))
+    planned = [activity("call", ahead(1)), activity("meeting", ahead(2), status="scheduled")]
+    assert run(bundle(None, [], [email, *planned])).health == run(bundle(None, [], [email])).health
 
 
 def test_weights_change_the_score() -> None:
