@@ -66,6 +66,28 @@ def test_the_sweep_moves_time_based_alerts_without_any_crm_event(
     assert (run.status, run.done, run.total) == ("done", 4, 4)
 
 
+def test_the_health_trend_compares_with_the_score_a_week_earlier(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    """What a manager reads in the CRM's trend field: nothing until the deal has a score a week
+    old, then the move since then, even when the day exactly a week back was not swept; a
+    score from further back than two weeks is no trend."""
+    _synced(redis, tenant_id)  # the 25th: Acme 100, Umbrella 94
+
+    def trends_on(day: date) -> tuple[str, str]:
+        clock.now = datetime(day.year, day.month, day.day, 8, tzinfo=UTC)
+        assert sweep.start(tenant_id, day.isoformat())
+        run_jobs(redis)
+        return crm.written("d-1001")["health_trend"], crm.written("d-1004")["health_trend"]
+
+    assert trends_on(date(2026, 11, 28)) == ("", ""), "no score a week old yet"
+    # Against the 25th's, the latest at least a week old (the 26th was not swept): Acme still
+    # 100, Umbrella down to 51.
+    assert trends_on(date(2026, 12, 3)) == ("steady", "declining")
+    # The latest scores, the 3rd's, are more than two weeks old.
+    assert trends_on(date(2026, 12, 25)) == ("", "")
+
+
 def test_a_settings_change_sweeps_the_day_again_under_the_new_settings(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
 ) -> None:
