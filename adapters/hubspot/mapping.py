@@ -80,6 +80,8 @@ CALLS_NOT_CONNECTED = frozenset({"BUSY", "NO_ANSWER", "FAILED", "CANCELED", "MIS
 # call that never connected is left out rather than counted as contact. A missed call with a
 # voicemail did deliver the contact's message, like an incoming email: it is kept, as done.
 
+CALLS_HELD = frozenset({"COMPLETED", "IN_PROGRESS"})
+"""`hs_call_status` of a call that connected: done, whatever its timestamp says."""
 CALLS_NOT_YET_CONNECTED = frozenset({"QUEUED", "RINGING", "CONNECTING", "CALLING_CRM_USER"})
 """`hs_call_status` of a call still being placed: planned if its time is to come, else skipped."""
 # A dialer moves these to a final status within minutes; one still pending at a past time has
@@ -104,6 +106,8 @@ EMAILS_NOT_DELIVERED = frozenset({"BOUNCED", "FAILED"})
 
 EMAILS_SCHEDULED = frozenset({"SCHEDULED"})
 """`hs_email_status` of an email queued to be sent later."""
+EMAILS_SENT = frozenset({"SENT", "SENDING"})
+"""`hs_email_status` of an email that went (or is going) out, whatever its timestamp says."""
 
 MEETINGS_NOT_HELD = frozenset({"CANCELED", "CANCELLED", "NO_SHOW"})
 """`hs_meeting_outcome` values of a meeting that did not take place: skipped (see below)."""
@@ -495,15 +499,21 @@ def _call_status(props: Mapping[str, Any], at: datetime, now: datetime) -> str |
         return None
     if status in CALLS_NOT_YET_CONNECTED:
         return "scheduled" if at > now else None
-    # COMPLETED, IN_PROGRESS, or no status (logged by hand): planned if still to come.
-    return _by_clock(at, now)
+    if status in CALLS_HELD:
+        # Held whatever its time says: one logged ahead of the clock (a typo, a time zone) is
+        # done work the engine counts once its time has come; read as planned, it would stay
+        # planned in the snapshot, never counted, until the deal happened to be read again.
+        return "done"
+    return _by_clock(at, now)  # no status (logged by hand): planned if still to come
 
 
 def _email_status(props: Mapping[str, Any], at: datetime, now: datetime) -> str | None:
     status = _enum(props.get("hs_email_status"))
     if status in EMAILS_NOT_DELIVERED:
         return None
-    return "scheduled" if status in EMAILS_SCHEDULED else _by_clock(at, now)
+    if status in EMAILS_SCHEDULED:
+        return "scheduled"
+    return "done" if status in EMAILS_SENT else _by_clock(at, now)  # as a held call's
 
 
 def _meeting_status(props: Mapping[str, Any], at: datetime, now: datetime) -> str | None:

@@ -378,6 +378,29 @@ def test_call_status(status: str | None, voicemail: str | None, expected: str | 
     assert (activity.status if activity else None) == expected
 
 
+@pytest.mark.parametrize(
+    ("kind", "props", "expected"),
+    [
+        ("call", {"hs_call_status": "COMPLETED"}, "done"),
+        ("call", {"hs_call_status": "IN_PROGRESS"}, "done"),
+        ("call", {}, "scheduled"),  # no status: a call planned by hand
+        ("call", {"hs_call_status": "QUEUED"}, "scheduled"),
+        ("email", {"hs_email_status": "SENT"}, "done"),
+        ("email", {"hs_email_status": "SCHEDULED"}, "scheduled"),
+        ("email", {}, "scheduled"),
+    ],
+)
+def test_work_logged_as_held_ahead_of_the_clock_is_done(
+    kind: str, props: dict[str, str], expected: str
+) -> None:
+    """A call logged COMPLETED (an email SENT) with a time still to come, a typo or a time
+    zone away: read as planned, the snapshot would keep it planned and never count it."""
+    ahead = _call(hs_timestamp="2026-03-01T10:00:00.000Z", **props)
+    activity = _map(kind, ahead, now=datetime(2026, 3, 1, 9, tzinfo=UTC))
+    assert activity is not None
+    assert activity.status == expected
+
+
 def test_a_call_without_direction_is_the_reps() -> None:
     activity = _map("call", _call())
     assert activity is not None
