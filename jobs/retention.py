@@ -76,11 +76,17 @@ of its day dispatched (the day), its digest's day past (the day)."""
 
 
 def _waits_for(key: str) -> tuple[str, int | date] | None:
+    """What the key waits for, None when no rule reads it (such a key is kept)."""
     for pattern, what in _RULES:
         found = pattern.fullmatch(key)
         if found:
             value = found.group(1)
-            return what, int(value) if what in (STARTED, ENDED) else date.fromisoformat(value)
+            if what in (STARTED, ENDED):
+                return what, int(value)
+            try:
+                return what, date.fromisoformat(value)
+            except ValueError:  # a CRM's id shaped like a day that is none: kept, never a stop
+                return None
     return None
 
 
