@@ -110,7 +110,7 @@ def plan_episodes(
     now: datetime,
 ) -> EpisodePlan:
     """Which episodes open (an alert that starts holding), end (one that stopped) and have their
-    facts refreshed (one that goes on), read in one query for the whole batch."""
+    facts or message refreshed (one that goes on), read in one query for the whole batch."""
     plan = EpisodePlan()
     open_by_deal: dict[str, dict[str, EpisodeRef]] = defaultdict(dict)
     for episode in _open_episodes(session, [e.deal_id for e in evaluations]):
@@ -128,7 +128,8 @@ def plan_episodes(
                         "message": alert.message, "crm_refs": {},
                     }
                 )  # fmt: skip
-            elif episode.facts != alert.facts:
+            elif episode.facts != alert.facts or episode.message != alert.message:
+                # New words for the same facts: the tenant's locale changed, or a release's.
                 plan.moved.append(
                     {"id": episode.id, "facts": alert.facts, "message": alert.message}
                 )
