@@ -424,6 +424,26 @@ def _move_neighbour(health: dict[str, Any]) -> dict[str, Any]:
     return health
 
 
+def follow_cut_point(document: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """A patched settings document in which the cut point the patch moved past the other
+    (saved) one takes that one along, as in Dynamics: `fair_from` raised above the saved
+    `good_from` raises `good_from` to it, `good_from` lowered below the saved `fair_from` lowers
+    `fair_from`. A patch naming both is the admin's own pair, checked as given."""
+    out = dict(document)
+    moved = patch.get("health")
+    health = out.get("health")
+    if not isinstance(moved, Mapping) or not isinstance(health, Mapping):
+        return out
+    good, fair = health.get("good_from"), health.get("fair_from")
+    if type(good) is not int or type(fair) is not int or fair <= good:
+        return out
+    moved_good = moved.get("good_from") is not None
+    if moved_good == (moved.get("fair_from") is not None):
+        return out
+    out["health"] = {**health, **({"fair_from": good} if moved_good else {"good_from": fair})}
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Resolved settings: the full document plus what the engine looks up per deal."""

@@ -75,7 +75,7 @@ from connector.web.api_schemas import (
 )
 from engine.alerts import ALERT_CODES
 from engine.alerts import Alert as EngineAlert
-from engine.settings import SettingsError, SettingsSchema, load_settings
+from engine.settings import SettingsError, SettingsSchema, follow_cut_point, load_settings
 
 if TYPE_CHECKING:
     from connector.app import Services
@@ -350,7 +350,8 @@ def patch_settings() -> dict[str, Any]:
         latest = _latest_settings(g.tenant)
         saved, version = (latest.document, latest.version) if latest is not None else ({}, 0)
         try:
-            return _save(merge_patch(saved, patch), "patched through the API", based_on=version)
+            patched = follow_cut_point(merge_patch(saved, patch), patch)
+            return _save(patched, "patched through the API", based_on=version)
         except SettingsConflict as exc:  # saved meanwhile: patch the new version
             if attempt == PATCH_ATTEMPTS:
                 abort(409, message=str(exc))

@@ -376,6 +376,26 @@ def test_patch_with_nothing_saved_starts_from_an_empty_document(
     assert (response.status_code, response.json["document"]) == (200, patch)
 
 
+def test_a_cut_point_patched_past_the_other_takes_it_along(client: FlaskClient, a: Tenant) -> None:
+    """An admin drags one grade boundary past the other: the other moves with it (as in
+    Dynamics), rather than a 422 asking to move both."""
+    saved = {"health": {"good_from": 70, "fair_from": 50}}
+    assert client.put("/api/v1/settings", headers=a.headers, json=saved).status_code == 200
+
+    def patched(health: dict[str, int]) -> tuple[int, Any]:
+        response = client.patch("/api/v1/settings", headers=a.headers, json={"health": health})
+        return response.status_code, (response.json.get("effective") or {}).get("health")
+
+    status, health = patched({"fair_from": 80})
+    assert (status, health["good_from"], health["fair_from"]) == (200, 80, 80)
+    status, health = patched({"good_from": 30})
+    assert (status, health["good_from"], health["fair_from"]) == (200, 30, 30)
+    status, health = patched({"good_from": 90})  # past nothing: the other stays
+    assert (status, health["good_from"], health["fair_from"]) == (200, 90, 30)
+    status, _ = patched({"good_from": 40, "fair_from": 60})  # both given: the admin's own pair
+    assert status == 422
+
+
 def test_two_admins_patching_at_once_both_keep_their_change(
     client: FlaskClient, a: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
