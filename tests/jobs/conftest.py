@@ -100,6 +100,16 @@ class BurstWorker(SimpleWorker):
         pass
 
 
+def log_a_call(crm: FolderClient, deal_id: str, at: str) -> None:
+    """A rep's call with c-10 on the deal, logged in the folder CRM at `at`."""
+    doc = dump_bundle(crm.pull([deal_id]).bundles[0])
+    doc["activities"].append(
+        {"id": f"a-call-{at}", "kind": "call", "at": at, "direction": "outbound",
+         "status": "done", "contacts": ["c-10"], "cc": [], "user": "u-tom"}
+    )  # fmt: skip
+    crm.put_deal(doc)
+
+
 def run_jobs(redis: Redis, *, rounds: int = 20) -> None:
     """Run every queued job, moving due scheduled jobs onto their queues, until nothing is left."""
     qs = [Queue(name, connection=redis) for name in queues.QUEUES]

@@ -26,7 +26,7 @@ from jobs import crm_actions, crm_tasks, purge, sweeper
 from jobs.crm_effects import NOTE, TASK, TASK_DONE, TASK_OWNER, Context, Effect, propose
 from jobs.policy import BACKOFF_CAP
 from jobs.runtime import Runtime
-from tests.jobs.conftest import Clock, leaves_the_team, run_jobs
+from tests.jobs.conftest import Clock, leaves_the_team, log_a_call, run_jobs
 
 DEALS = ["d-1001", "d-1002", "d-1003", "d-1004", "d-1005"]
 PARIS = ZoneInfo("Europe/Paris")
@@ -62,15 +62,6 @@ def _task_of(crm: FolderClient, deal_id: str, subject_start: str) -> list[dict[s
         t for t in crm.tasks().values()
         if t["deal_id"] == deal_id and t["subject"].startswith(subject_start)
     ]  # fmt: skip
-
-
-def _log_a_call(crm: FolderClient, deal_id: str, at: str) -> None:
-    doc = dump_bundle(crm.pull([deal_id]).bundles[0])
-    doc["activities"].append(
-        {"id": f"a-call-{at}", "kind": "call", "at": at, "direction": "outbound",
-         "status": "done", "contacts": ["c-10"], "cc": [], "user": "u-tom"}
-    )  # fmt: skip
-    crm.put_deal(doc)
 
 
 def _after_stale(rt: Runtime, clock: Clock, seconds: float) -> None:
@@ -131,7 +122,7 @@ def test_the_alert_ending_completes_its_task_and_only_that_one(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
 ) -> None:
     _refresh(redis, tenant_id)
-    _log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")
+    log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")
     _refresh(redis, tenant_id, ["d-1002"])
 
     episode = _episode(rt, tenant_id, "d-1002", "no_activity")
@@ -314,7 +305,7 @@ def test_an_expired_token_is_retried_and_suspends_only_when_refreshing_keeps_fai
     _after_stale(rt, clock, BACKOFF_CAP)
     assert len(crm.tasks()) == len(_effects(rt, tenant_id, TASK)), "retried, then made"
 
-    _log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")  # completions to do
+    log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")  # completions to do
     for _ in range(3):
         crm.add_fault("complete_task", error="auth_expired")
     _refresh(redis, tenant_id, ["d-1002"])
@@ -337,7 +328,7 @@ def test_a_completion_waits_for_its_task_then_closes_it(
     _refresh(redis, tenant_id, ["d-1002"])
     [tried] = [e for e in _effects(rt, tenant_id, TASK) if e.last_error]
     assert all(e.status == "pending" for e in _effects(rt, tenant_id, TASK))
-    _log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")
+    log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")
     _refresh(redis, tenant_id, ["d-1002"])
     waiting = _effects(rt, tenant_id, TASK_DONE)
     assert waiting and all(e.status == "pending" for e in waiting)
@@ -371,7 +362,7 @@ def test_an_episode_over_before_its_first_try_gets_no_task(
     )  # fmt: skip
     _refresh(redis, tenant_id)
     episode = _episode(rt, tenant_id, "d-1002", "no_activity")
-    _log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")
+    log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")
     _refresh(redis, tenant_id, ["d-1002"])
     settings = tenants.current_settings(rt.store, tenant_id)
     ctx = Context(rt, tenant_id, crm, settings, clock())
@@ -424,7 +415,7 @@ def test_a_grade_change_leaves_a_note_only_when_asked(
 
     with_notes = {**lower_cut, "notes": {"grade_changed": True}}
     tenants.save_settings(rt.store, tenant_id, with_notes, changed_by="test", now=clock())
-    _log_a_call(crm, "d-1002", "2026-11-25T07:40:00Z")
+    log_a_call(crm, "d-1002", "2026-11-25T07:40:00Z")
     _refresh(redis, tenant_id, ["d-1002"])
     assert _grade(rt, tenant_id, "d-1002") == "good"
     [note] = crm.notes().values()
@@ -615,7 +606,7 @@ def test_a_completed_task_stays_with_the_rep_who_had_it(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient
 ) -> None:
     _refresh(redis, tenant_id)
-    _log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")  # ends no_activity: its task completed
+    log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")  # ends no_activity: its task completed
     _refresh(redis, tenant_id, ["d-1002"])
     [done] = [t for t in _task_of(crm, "d-1002", "Get back in touch")]
     assert done["status"] == "completed"

@@ -22,7 +22,7 @@ from connector.store.tenants import create_tenant
 from engine.model import dump_bundle
 from jobs import crm_actions, pipeline, purge, schedule, sweeper
 from jobs.runtime import Runtime
-from tests.jobs.conftest import INSTALLED, Clock, run_jobs
+from tests.jobs.conftest import INSTALLED, Clock, log_a_call, run_jobs
 from tests.smtp_server import Inbox, smtp_server
 
 DEALS = ["d-1001", "d-1002", "d-1003", "d-1004", "d-1005"]
@@ -52,15 +52,6 @@ def _episode(rt: Runtime, tenant_id: str, deal_id: str, code: str) -> AlertEpiso
         ).one()
         s.expunge(found)
         return found
-
-
-def _log_a_call(crm: FolderClient, deal_id: str, at: str) -> None:
-    doc = dump_bundle(crm.pull([deal_id]).bundles[0])
-    doc["activities"].append(
-        {"id": f"a-call-{at}", "kind": "call", "at": at, "direction": "outbound",
-         "status": "done", "contacts": ["c-10"], "cc": [], "user": "u-tom"}
-    )  # fmt: skip
-    crm.put_deal(doc)
 
 
 def _created_twice(crm: FolderClient, op: str) -> list[str]:
@@ -198,7 +189,7 @@ def test_a_task_row_stays_while_its_episode_is_open_so_that_its_end_completes_th
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock: Clock
 ) -> None:
     _refresh(redis, tenant_id)
-    _log_a_call(crm, "d-1002", "2026-11-25T07:40:00Z")
+    log_a_call(crm, "d-1002", "2026-11-25T07:40:00Z")
     _refresh(redis, tenant_id, ["d-1002"])
     ended = _episode(rt, tenant_id, "d-1002", "no_activity")
     open_ = _episode(rt, tenant_id, "d-1004", "amount_missing")
