@@ -59,6 +59,11 @@ log = logging.getLogger(__name__)
 DEALS_CURSOR = FEED_CURSOR
 POLL_PAGES = 50
 """Pages read by one poll job; a backlog larger than this continues at the next poll."""
+POLL_BUDGET = timedelta(seconds=30)
+"""A poll takes no new page after this long (a Salesforce batch takes a second or two), so
+that RQ's job timeout (connector.queues.REFRESH_TIMEOUT, 60 s) never stops it: a poll stopped
+there loses the page under way and its outcome, which an org that pushes is polled hourly by.
+The backlog is read on by the next poll, from the checkpoints."""
 POLL_GRACE = 120.0
 """Seconds a poll chain's mark outlives its next run: past it, the tick restarts the chain."""
 POLL_LOCK_SECONDS = 120
@@ -219,10 +224,11 @@ def _poll(rt: Runtime, tenant: Tenant) -> Progress:
         return Progress(more=False)
     progress = Progress()
     outcome = "ok"
+    until = rt.clock() + POLL_BUDGET
     try:
-        follow_changes(tenant_id, adapter, progress, pages=POLL_PAGES)
+        follow_changes(tenant_id, adapter, progress, pages=POLL_PAGES, until=until)
         if getattr(adapter, "activity_objects", ()):
-            follow_activities(tenant_id, adapter, progress, pages=POLL_PAGES)
+            follow_activities(tenant_id, adapter, progress, pages=POLL_PAGES, until=until)
     except CrmError as exc:
         log.warning("poll of tenant %s stopped at cursor %s: %s", tenant_id, progress.cursor, exc)
         decision = policy.decide_attempt(rt.redis, _attempts_key(tenant_id), exc)
@@ -311,12 +317,13 @@ def follow_changes(
     *,
     pages: int,
     on_page: Callable[[Progress], None] | None = None,
+    until: datetime | None = None,
 ) -> Progress:
-    """Up to `pages` pages of the deals changed since the tenant's cursor: request their
-    refresh and checkpoint the cursor after each page, never past this call's start less the
-    adapter's index lag, so that a change the CRM's search shows late is found by the next
-    call. Paging itself goes on from the adapter's own cursor. CRM errors propagate; what was
-    done until then stays done and is in `progress`."""
+    """Up to `pages` pages of the deals changed since the tenant's cursor, and no page after the
+    first begun past `until`: request their refresh and checkpoint the cursor after each page,
+    never past this call's start less the adapter's index lag, so that a change the CRM's
+    search shows late is found by the next call. Paging itself goes on from the adapter's own
+    cursor. CRM errors propagate; what was done until then stays done and is in `progress`."""
     rt = current()
     horizon = rt.clock().timestamp() - float(getattr(adapter, "index_lag_seconds", 0.0))
     with rt.store.tenant(tenant_id) as s:
@@ -340,7 +347,7 @@ def follow_changes(
                         tenant_id, len(changes.deal_ids))  # fmt: skip
         if on_page is not None:
             on_page(progress)
-        if not changes.more:
+        if not changes.more or (until is not None and rt.clock() >= until):
             break
     return progress
 
@@ -350,10 +357,17 @@ ACTIVITY_CURSOR = "activities:{}"
 
 
 def follow_activities(
-    tenant_id: str, adapter: ActivityFeed, progress: Progress, *, pages: int
+    tenant_id: str,
+    adapter: ActivityFeed,
+    progress: Progress,
+    *,
+    pages: int,
+    until: datetime | None = None,
 ) -> Progress:
     """Up to `pages` pages of the activities changed since their cursors, as `follow_changes`
-    reads deals: the deals they concern (named, or through the snapshot's links of their
+    reads deals (the first page also past `until`: a backlog of deals that spent the poll's
+    time holds back the calls reps log one page a poll, not until it is read): the deals they
+    concern (named, or through the snapshot's links of their
     contacts and of the activities themselves, as for a webhook naming them) are requested for
     refresh, and the cursors checkpointed with them after each page, never past the horizon.
 
@@ -395,7 +409,7 @@ def follow_activities(
         except RedisError:
             log.warning("tenant %s: %d deals of changed activities wait for the sweeper (Redis "
                         "refused)", tenant_id, len(deal_ids))  # fmt: skip
-        if not changes.more:
+        if not changes.more or (until is not None and rt.clock() >= until):
             break
     return progress
 
