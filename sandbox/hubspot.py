@@ -31,7 +31,9 @@ Emulated (each shape loads through hubspot-api-client 12's models):
   ``archived``, ``/crm/v3/owners/{ownerId}`` with ``idProperty``/``archived``): ``archived``
   false (the default) gives active owners only, true only archived ones (deactivated users).
 - Associations v4: ``POST /crm/v4/associations/{from}/{to}/batch/read`` (<= 1,000 inputs,
-  500 per record with ``paging``), ``GET|POST /crm/v4/associations/{from}/{to}/labels``,
+  500 per record with ``paging``; a record without associations of that type, or unknown, is
+  a 207 ``OBJECT_NOT_FOUND`` / ``crm.associations.NO_ASSOCIATIONS_FOUND`` error of its own),
+  ``GET|POST /crm/v4/associations/{from}/{to}/labels``,
   ``GET|PUT|DELETE /crm/v4/objects/{from}/{id}/associations/{to}[/{toId}]`` (PUT replaces the
   labels), ``PUT .../associations/default/{to}/{toId}``. Default type ids from HubSpot's table
   (deal→contact 3, task→deal 216, note→deal 214...); labels are USER_DEFINED per portal.

@@ -840,29 +840,23 @@ def _register_associations(app: Flask, state: HubSpotState) -> None:
     def batch_read_associations(from_type: str, to_type: str) -> Response:
         src, dst = state.object_type(from_type), state.object_type(to_type)
         inputs = _inputs(_body(), MAX_ASSOCIATION_INPUTS)
-        results, missing = [], []
+        results, errors = [], []
         with state.lock:
             for item in inputs:
                 from_id = str(item.get("id", ""))
                 try:
                     state.record(src, from_id)
                 except HubSpotError:
-                    missing.append(from_id)
-                    continue
-                page, following = _association_page(state, src, from_id, dst, item.get("after"))
+                    page, following = [], None
+                else:
+                    page, following = _association_page(state, src, from_id, dst, item.get("after"))
                 if not page:
-                    continue  # HubSpot leaves out records without associations
+                    errors.append(_no_associations(src, from_id, dst))
+                    continue
                 result: dict = {"from": {"id": from_id}, "to": page}
                 if following is not None:
                     result["paging"] = {"next": {"after": following}}
                 results.append(result)
-        errors = []
-        if missing:
-            errors.append(
-                _standard_error(
-                    f"No {src} found for ids {', '.join(missing)}", "OBJECT_NOT_FOUND", missing
-                )
-            )
         return _batch(state, results, errors, 200)
 
     @app.get(f"{objects}/<to_type>")
@@ -941,6 +935,28 @@ def _register_associations(app: Flask, state: HubSpotState) -> None:
                 lab for lab in state.association_labels(dst, src) if lab.type_id == type_id + 1
             ]
         return jsonify({"results": [_spec_json(lab) for lab in created]})
+
+
+def _no_associations(src: str, from_id: str, dst: str) -> dict:
+    """The ``StandardError`` of one input of a v4 batch read that has nothing to return: a record
+    without associations of that type, and an unknown or deleted one alike. HubSpot's spec
+    documents only the 207 and the ``StandardError`` schema; category, subCategory, message and
+    context are as real portals answer (quoted in public integrations' notes and code), with
+    the schema's required ``links`` and ``errors`` that the SDK's model insists on."""
+    singular_from, singular_to = OBJECT_TYPES[src].singular, OBJECT_TYPES[dst].singular
+    return {
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+        "message": f"No {singular_to} is associated with {singular_from} {from_id}.",
+        "context": {
+            "fromObjectId": [from_id],
+            "fromObjectType": [singular_from],
+            "toObjectType": [singular_to],
+        },
+        "links": {},
+        "errors": [],
+    }
 
 
 def _association_page(

@@ -17,6 +17,7 @@ from hubspot.crm.associations.v4 import (
     BatchResponsePublicAssociationMultiWithLabelWithErrors,
     LabelsBetweenObjectPair,
     PublicFetchAssociationsBatchRequest,
+    StandardError,
 )
 from hubspot.crm.associations.v4.schema import (
     CollectionResponseAssociationSpecWithLabelNoPaging,
@@ -601,6 +602,12 @@ def _assoc_read(client: HubSpot, ids: list, src: str = "deal", dst: str = "conta
     )
 
 
+def _no_associations(error: StandardError) -> tuple:
+    """What an error of a multi-status associations read says, once the SDK has loaded it."""
+    assert (error.status, error.links, error.errors) == ("error", {}, [])
+    return error.category, error.sub_category, error.message, error.context
+
+
 def test_association_batch_read_shows_labels_and_pages_per_record(
     state: HubSpotState, client: HubSpot
 ) -> None:
@@ -611,9 +618,15 @@ def test_association_batch_read_shows_labels_and_pages_per_record(
         state.associate("deals", big, "contacts", contact)
     state.associate("deals", small, "contacts", crowd[0], labels=["Champion"])
     answer = _assoc_read(client, [big, small, lonely])
-    assert isinstance(answer, BatchResponsePublicAssociationMultiWithLabel)
+    assert isinstance(answer, BatchResponsePublicAssociationMultiWithLabelWithErrors)
     by_from = {r._from.id: r for r in answer.results}
     assert set(by_from) == {big, small}, "records without associations are left out"
+    assert [_no_associations(e) for e in answer.errors] == [
+        ("OBJECT_NOT_FOUND", "crm.associations.NO_ASSOCIATIONS_FOUND",
+         f"No contact is associated with deal {lonely}.",
+         {"fromObjectId": [lonely], "fromObjectType": ["deal"], "toObjectType": ["contact"]})
+    ]  # fmt: skip
+    assert answer.num_errors == 1
     assert len(by_from[big].to) == 500
     rest = _assoc_read(client, [(big, by_from[big].paging.next.after)])
     assert len(rest.results[0].to) == 100
@@ -624,6 +637,7 @@ def test_association_batch_read_shows_labels_and_pages_per_record(
         ("USER_DEFINED", champion, "Champion"),
     }
     back = _assoc_read(client, [crowd[0]], "contacts", "deals")
+    assert isinstance(back, BatchResponsePublicAssociationMultiWithLabel), "a 200: no errors"
     assert {t.to_object_id for t in back.results[0].to} == {big, small}
 
 
@@ -633,9 +647,17 @@ def test_association_batch_read_limits_and_unknown_ids(
     deal = _deal(state)
     contact = state.create_object("contacts", {"firstname": "A"})
     state.associate("deals", deal, "contacts", contact)
-    partial = _assoc_read(client, [deal, "31337"])
+    partial = _assoc_read(client, [deal, "31337", "31338"], "deals", "contacts")
     assert isinstance(partial, BatchResponsePublicAssociationMultiWithLabelWithErrors)
-    assert partial.num_errors == 1
+    assert [r._from.id for r in partial.results] == [deal]
+    # HubSpot tells an unknown record from one without associations no more than this.
+    assert [_no_associations(e) for e in partial.errors] == [
+        ("OBJECT_NOT_FOUND", "crm.associations.NO_ASSOCIATIONS_FOUND",
+         f"No contact is associated with deal {gone}.",
+         {"fromObjectId": [gone], "fromObjectType": ["deal"], "toObjectType": ["contact"]})
+        for gone in ("31337", "31338")
+    ]  # fmt: skip
+    assert partial.num_errors == 2
     with pytest.raises(API_ERRORS) as caught:
         _assoc_read(client, [str(i) for i in range(1001)])
     assert caught.value.status == 400
