@@ -27,7 +27,8 @@ Reads ask the SDK for the raw answer (`_preload_content=False`) and decode HubSp
 mapping.py reads that shape, and building SDK models for 200,000 activities would be the slowest
 part of a sync. Error policy: adapters.errors only (from the client); a deal whose data cannot
 be mapped (mapping.MappingError) is logged and left out of the pull, so one odd record does not
-hold back the others.
+hold back the others. Of an associations read's 207, only the records HubSpot finds nothing for
+are taken as having no links; any other refusal (a missing scope) raises, as a 403 would.
 """
 
 from __future__ import annotations
@@ -40,11 +41,11 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from adapters.base import AdapterContext, Changes, Pulled, TenantRef, WriteResult
-from adapters.errors import PermissionDenied
+from adapters.errors import NotFound, PermissionDenied
 from adapters.hubspot import events as hubspot_events
 from adapters.hubspot import writeback
 from adapters.hubspot.actions import HubSpotActions
-from adapters.hubspot.client import API_HOST, HubSpotClient
+from adapters.hubspot.client import API_HOST, HubSpotClient, translate_batch_error
 from adapters.hubspot.mapping import (
     MappingError,
     Pipelines,
@@ -426,18 +427,29 @@ class HubSpotAdapter:
         return found
 
     def _associations(self, from_type: str, ids: Sequence[str], to_type: str) -> Links:
-        """Associations v4 batch read, following each record's own paging (500 per record)."""
+        """Associations v4 batch read, following each record's own paging (500 per record).
+
+        HubSpot answers 207 when some inputs have nothing to return, with one error each
+        (OBJECT_NOT_FOUND, crm.associations.NO_ASSOCIATIONS_FOUND: a record without such
+        associations, or deleted): those have no links. Any other error (a missing scope)
+        raises: a record left without the links HubSpot did not give would be evaluated as
+        having no contacts or activities, and its fields and tasks written so."""
+        what = f"associations.{from_type}.{to_type}"
         links: Links = {}
         todo: list[dict[str, Any]] = [{"id": i} for i in ids]
         while todo:
             following: list[dict[str, Any]] = []
             for chunk in _chunks(todo, ASSOCIATION_BATCH):
                 page = self._json(
-                    f"associations.{from_type}.{to_type}",
+                    what,
                     lambda sdk, chunk=chunk: sdk.crm.associations.v4.batch_api.get_page(
                         from_type, to_type, {"inputs": chunk}, **_RAW
                     ),
                 )
+                for error in page.get("errors") or ():
+                    problem = translate_batch_error(error, what)
+                    if not isinstance(problem, NotFound):
+                        raise problem
                 for result in page.get("results", ()):
                     from_id = str(result["from"]["id"])
                     links.setdefault(from_id, []).extend(result.get("to", ()))

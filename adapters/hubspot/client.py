@@ -15,6 +15,8 @@ answers (its error handling guide) are `RateLimited` too: 423 Locked after LOCKE
 Migration in Progress after its Retry-After, which goes to the job; every request has TIMEOUT;
 403 is `PermissionDenied` (a scope lost, the app uninstalled), 404 `NotFound`, any other 4xx
 `InvalidRequest` with HubSpot's message. Nothing else is retried, nothing is logged with a token.
+The inputs a 207 did not serve are translated the same way (`translate_batch_error`), for the
+adapter to decide which it can do without.
 
 The official SDK builds a new API client (and a new connection pool) on every attribute access;
 an `api_factory` here keeps one per API class, so calls reuse their connections and a renewed
@@ -27,7 +29,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from hubspot import HubSpot
@@ -279,6 +281,43 @@ def translate(exc: Exception, what: str) -> CrmError:
     else:
         error = InvalidRequest(message)
     return _caused(error, exc)
+
+
+def translate_batch_error(error: Mapping[str, Any], what: str) -> CrmError:
+    """The adapters.errors equivalent of one `StandardError` of a 207 answer from the call
+    `what`: inputs HubSpot did not serve. OBJECT_NOT_FOUND is `NotFound` (an associations read
+    says so of a record without associations as of one deleted); MISSING_SCOPES is
+    `PermissionDenied` naming the scopes HubSpot lists, as a 403 would be; any other category
+    `InvalidRequest` with HubSpot's message, never a silent gap."""
+    category = str(error.get("category") or "")
+    message = f"HubSpot {what}: {category} {error.get('message') or ''}".rstrip()
+    ids = (error.get("context") or {}).get("fromObjectId") or ()
+    if ids:
+        message += f" (record {ids[0]})" if len(ids) == 1 else f" ({len(ids)} records: {ids[0]}...)"
+    if category == "OBJECT_NOT_FOUND":
+        return NotFound(message)
+    if category == "MISSING_SCOPES":
+        scopes = _scopes(error)
+        wanted = f"the {', '.join(scopes)} scope" if scopes else "the scopes it names"
+        return PermissionDenied(f"{message}; grant the app {wanted}, then install Deal Radar again")
+    return InvalidRequest(message)
+
+
+def _scopes(error: Mapping[str, Any]) -> list[str]:
+    """The scopes an error says are missing, in its context or its details' (`missingScopes` in
+    HubSpot's spec example; `requiredScopes` in the 403 bodies public integrations quote)."""
+    contexts = [error.get("context")] + [
+        d.get("context") for d in error.get("errors") or () if isinstance(d, Mapping)
+    ]
+    found: list[str] = []
+    for context in contexts:
+        if not isinstance(context, Mapping):
+            continue
+        for key in ("missingScopes", "requiredScopes", "requiredGranularScopes"):
+            values = context.get(key)
+            if isinstance(values, list):
+                found += [str(v) for v in values if str(v) not in found]
+    return found
 
 
 def _caused(error: CrmError, cause: Exception) -> CrmError:

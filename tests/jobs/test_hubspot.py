@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -35,6 +36,7 @@ from sandbox.hubspot_seed import load_into_hubspot
 from sandbox.hubspot_state import Token
 from sandbox.seed import generate
 from sandbox.world import World
+from tests.adapters.hubspot.refusals import missing_scopes, refusing_inputs
 from tests.adapters.hubspot.test_adapter import provision
 from tests.jobs.conftest import run_jobs
 
@@ -232,16 +234,28 @@ MISSING_COMPANIES_SCOPE = {
 }
 
 
-@pytest.fixture
-def without_companies_scope(rt: Runtime, portal: Portal) -> Iterator[None]:
-    """HubSpot's 403 MISSING_SCOPES to the companies -> deals associations read, which Deal
-    Radar's required scopes do not cover (the emulator ignores scopes, and HubSpot's spec
-    lists the endpoint's scopes as "one of"); every other call is the emulator's."""
+COMPANIES_DEALS = "/crm/v4/associations/companies/deals/batch/read"
+
+
+@pytest.fixture(params=["403", "207"])
+def without_companies_scope(
+    request: pytest.FixtureRequest, rt: Runtime, portal: Portal
+) -> Iterator[None]:
+    """HubSpot's MISSING_SCOPES to the companies -> deals associations read, which Deal Radar's
+    required scopes do not cover (the emulator ignores scopes, and HubSpot's spec lists the
+    endpoint's scopes as "one of"): a 403 for the whole read, or a 207 refusing its every
+    input; every other call is the emulator's."""
+    if request.param == "207":
+        refusal = partial(missing_scopes, scope="crm.objects.companies.read")
+        with refusing_inputs(portal.state, COMPANIES_DEALS, None, refusal) as front:
+            rt.crm = {**rt.crm, "HUBSPOT_API_URL": front.url}
+            yield
+        return
     emulator = create_hubspot(portal.state)
 
     @Request.application
     def refusing(request: Request) -> Response:
-        if request.path == "/crm/v4/associations/companies/deals/batch/read":
+        if request.path == COMPANIES_DEALS:
             body = json.dumps(MISSING_COMPANIES_SCOPE)
             return Response(body, 403, content_type="application/json")
         return emulator
@@ -293,6 +307,29 @@ def test_a_company_hubspot_refuses_without_its_scope_suspends_nothing_and_deals_
     said = [r.getMessage() for r in caplog.records]
     said = [m for m in said if "crm.objects.companies.read" in m]
     assert len(said) == 1 and "grant" in said[0], said
+
+
+def test_a_deals_contacts_refused_for_a_scope_suspend_the_tenant_instead_of_losing_them(
+    rt: Runtime, portal: Portal
+) -> None:
+    """HubSpot serves a deal's calls and emails but refuses its contacts for a scope the grant
+    lacks, in a 207: the deal is not evaluated as a deal with nobody on it (its fields and
+    tasks written so); the tenant is suspended, saying which scope to grant."""
+    deal = next(d for d in portal.world.deals if d.contacts and d.status == "open")
+    deal_id = portal.deal(deal.id)
+    refusal = partial(missing_scopes, scope="crm.objects.contacts.read")
+    path = "/crm/v4/associations/deals/contacts/batch/read"
+    with refusing_inputs(portal.state, path, {deal_id}, refusal) as front:
+        rt.crm = {**rt.crm, "HUBSPOT_API_URL": front.url}
+        _refresh(rt, portal, [deal_id])
+
+    tenant = tenants.get_tenant(rt.store, portal.tenant_id)
+    assert tenant.status == "suspended"
+    assert "crm.objects.contacts.read" in (tenant.status_reason or "")
+    assert "install Deal Radar again" in (tenant.status_reason or "")
+    with rt.store.tenant(portal.tenant_id) as s:
+        assert load_bundles(s, [deal_id]) == []
+    assert "dealradar_alerts" not in portal.state.get_object("deals", deal_id)
 
 
 def test_an_expired_access_token_is_renewed_through_oauth_v3(rt: Runtime, portal: Portal) -> None:

@@ -8,14 +8,14 @@ import itertools
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis import Redis
 
 from adapters.base import AdapterContext, Pulled, TenantRef
-from adapters.errors import RateLimited
+from adapters.errors import InvalidRequest, PermissionDenied, RateLimited
 from adapters.hubspot import adapter as hubspot_adapter
 from adapters.hubspot import properties
 from adapters.hubspot.adapter import HubSpotAdapter
@@ -27,6 +27,7 @@ from sandbox.hubspot import HubSpotState, ServerHandle, serve
 from sandbox.hubspot_seed import load_into_hubspot
 from sandbox.seed import generate
 from sandbox.world import World
+from tests.adapters.hubspot.refusals import missing_scopes, refusing_inputs
 from tests.adapters.hubspot.test_client import Tokens
 
 NOW = datetime(2026, 11, 25, 8, 30, tzinfo=UTC)
@@ -445,3 +446,41 @@ def test_deals_of_contacts_and_activities(seeded: Seeded, redis: Redis) -> None:
     assert set(of_contact[seeded.ids[person]]) == expected
     of_activity = adapter.deals_of(kind, [seeded.ids[activity.id]])
     assert set(of_activity[seeded.ids[activity.id]]) == {seeded.ids[d] for d in activity.deal_ids}
+
+
+CONTACTS_READ = "crm.objects.contacts.read"
+
+
+@pytest.mark.parametrize(
+    ("refusal", "raised", "said"),
+    [
+        (lambda ids: missing_scopes(ids, CONTACTS_READ), PermissionDenied, CONTACTS_READ),
+        (
+            lambda ids: {**missing_scopes(ids, CONTACTS_READ), "category": "SOMETHING_NEW",
+                         "message": "Something HubSpot has not documented", "errors": []},
+            InvalidRequest, "Something HubSpot has not documented",
+        ),
+    ],
+    ids=["missing scope", "unknown category"],
+)  # fmt: skip
+def test_a_deals_contacts_hubspot_refuses_in_a_207_fail_the_pull_instead_of_vanishing(
+    seeded: Seeded,
+    redis: Redis,
+    refusal: Callable[[list[str]], dict],
+    raised: type[Exception],
+    said: str,
+) -> None:
+    """HubSpot serves the other deals' contacts but refuses one deal's (a 207): pulled as it
+    was, that deal would be evaluated as having no contacts at all (single-threaded, no key
+    role) and its fields rewritten so. Records without associations stay fine (every seeded
+    deal has activity types it lacks: the emulator's NO_ASSOCIATIONS_FOUND errors)."""
+    with_contacts = [seeded.ids[d.id] for d in seeded.world.deals if d.contacts][:2]
+    path = "/crm/v4/associations/deals/contacts/batch/read"
+    with refusing_inputs(seeded.state, path, {with_contacts[0]}, refusal) as front:
+        adapter = make_adapter(seeded.state, front, redis)  # type: ignore[arg-type]
+        with pytest.raises(raised) as caught:
+            adapter.pull(with_contacts)
+    assert said in str(caught.value) and "deals.contacts" in str(caught.value)
+
+    pulled = make_adapter(seeded.state, seeded.server, redis).pull(with_contacts)
+    assert all(b.contacts for b in pulled.bundles), "unrefused, the same deals have contacts"
