@@ -19,7 +19,8 @@ number of calls is what a portal's rate limit spends:
   properties in adapters/hubspot/properties.py, values as strings.
 - `deals_for_events(bodies)`: the deals of stored webhook events that named no deal known to
   the snapshot (a new call, a contact not yet pulled), through associations v4. A company's
-  deals need a scope the app does not ask for: refused, that hint is dropped (OPTIONAL_HINTS).
+  deals need a scope the app does not ask for: refused, that hint is dropped (OPTIONAL_HINTS),
+  and not asked for again for an hour (HINT_REFUSED_FOR).
 - `create_task`, `complete_task`, `create_note` (`CrmActions`): adapters/hubspot/actions.py,
   one task or note per outbox key, found again by reads rather than by search.
 
@@ -132,6 +133,7 @@ class HubSpotAdapter:
         """`client` replaces the one built from the context (benchmarks: no rate budget)."""
         self.tenant = tenant
         self.clock = context.clock
+        self._redis = context.redis
         if client is None:
             if context.tokens is None:
                 raise ValueError(f"tenant {tenant.id}: a HubSpot adapter needs OAuth tokens")
@@ -383,16 +385,30 @@ class HubSpotAdapter:
         ]  # fmt: skip
 
     def _hinted_deals(self, object_type: str, ids: Sequence[str]) -> dict[str, list[str]]:
-        """`deals_of`, but a read HubSpot refuses (403) for a scope the app does not require
-        (OPTIONAL_HINTS) finds no deal: those records' part of the events is dropped, and
-        their other records still place them, instead of a hint it can do without suspending
-        the tenant."""
+        """`deals_of`, but a read HubSpot refuses (403, or a 207's MISSING_SCOPES) for a scope
+        the app does not require (OPTIONAL_HINTS) finds no deal: those records' part of the
+        events is dropped, and their other records still place them, instead of a hint it can
+        do without suspending the tenant. The refusal is remembered for the tenant for
+        HINT_REFUSED_FOR, so that each later batch of such events does not spend a call of the
+        portal's rate budget on the same answer; then it is asked again (granted meanwhile)."""
+        refused_key = f"dealradar:hubspot:hint-refused:{self.tenant.id}:{object_type}"
+        if object_type in OPTIONAL_HINTS and self._refused_lately(refused_key):
+            log.info(
+                "tenant %s: the deals of %d records of %s left unread (refused within the hour)",
+                self.tenant.id, len(set(ids)), object_type,
+            )  # fmt: skip
+            return {}
         try:
             return self.deals_of(object_type, ids)
         except PermissionDenied as exc:
             scope = OPTIONAL_HINTS.get(object_type)
             if scope is None:
                 raise
+            if self._redis is not None:
+                # The clock decides (jobs and tests move it); the TTL only clears the key away.
+                self._redis.set(
+                    refused_key, str(self.clock().timestamp()), ex=int(HINT_REFUSED_FOR) + 60
+                )
             log.warning(
                 "tenant %s: HubSpot refused the deals of %d records of %s (%s); changes to %s "
                 "re-evaluate no deal until the app is granted the %s scope (add it to the "
@@ -400,6 +416,12 @@ class HubSpotAdapter:
                 self.tenant.id, len(set(ids)), object_type, exc, object_type, scope,
             )  # fmt: skip
             return {}
+
+    def _refused_lately(self, key: str) -> bool:
+        stamp = self._redis.get(key) if self._redis is not None else None
+        if stamp is None:
+            return False
+        return self.clock().timestamp() - float(stamp) < HINT_REFUSED_FOR
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -477,6 +499,9 @@ HINT_TYPES = {"deal": "deals", "contact": "contacts", "company": "companies"}
 OPTIONAL_HINTS = {"companies": "crm.objects.companies.read"}
 """Object types whose deals are read only to place an event, with the scope HubSpot may want
 for it that oauth.SCOPES does not ask for: a refusal drops the hint, it suspends nothing."""
+HINT_REFUSED_FOR = 3600.0
+"""Seconds a tenant's refused OPTIONAL_HINTS read is not tried again: an hour of company events
+costs one refused call, and a scope granted (the app installed again) is used within the hour."""
 
 
 def _records_of(body: str) -> list[tuple[str, str]]:

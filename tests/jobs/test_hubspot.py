@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
@@ -240,22 +240,24 @@ COMPANIES_DEALS = "/crm/v4/associations/companies/deals/batch/read"
 @pytest.fixture(params=["403", "207"])
 def without_companies_scope(
     request: pytest.FixtureRequest, rt: Runtime, portal: Portal
-) -> Iterator[None]:
+) -> Iterator[Callable[[], int]]:
     """HubSpot's MISSING_SCOPES to the companies -> deals associations read, which Deal Radar's
     required scopes do not cover (the emulator ignores scopes, and HubSpot's spec lists the
     endpoint's scopes as "one of"): a 403 for the whole read, or a 207 refusing its every
-    input; every other call is the emulator's."""
+    input; every other call is the emulator's. Gives the number of such reads so far."""
     if request.param == "207":
         refusal = partial(missing_scopes, scope="crm.objects.companies.read")
         with refusing_inputs(portal.state, COMPANIES_DEALS, None, refusal) as front:
             rt.crm = {**rt.crm, "HUBSPOT_API_URL": front.url}
-            yield
+            yield lambda: portal.state.counts().get(f"POST {COMPANIES_DEALS}", 0)
         return
     emulator = create_hubspot(portal.state)
+    refused: list[str] = []
 
     @Request.application
     def refusing(request: Request) -> Response:
         if request.path == COMPANIES_DEALS:
+            refused.append(request.path)
             body = json.dumps(MISSING_COMPANIES_SCOPE)
             return Response(body, 403, content_type="application/json")
         return emulator
@@ -265,7 +267,7 @@ def without_companies_scope(
     thread.start()
     rt.crm = {**rt.crm, "HUBSPOT_API_URL": f"http://127.0.0.1:{server.server_port}"}
     try:
-        yield
+        yield lambda: len(refused)
     finally:
         server.shutdown()
         thread.join(timeout=5)
@@ -275,7 +277,7 @@ def test_a_company_hubspot_refuses_without_its_scope_suspends_nothing_and_deals_
     rt: Runtime,
     portal: Portal,
     web: str,
-    without_companies_scope: None,
+    without_companies_scope: Callable[[], int],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A rep links a contact to a company. The contact's deals read fine but HubSpot refuses
@@ -330,6 +332,42 @@ def test_a_deals_contacts_refused_for_a_scope_suspend_the_tenant_instead_of_losi
     with rt.store.tenant(portal.tenant_id) as s:
         assert load_bundles(s, [deal_id]) == []
     assert "dealradar_alerts" not in portal.state.get_object("deals", deal_id)
+
+
+def test_a_refused_company_read_is_not_asked_again_for_an_hour(
+    rt: Runtime,
+    portal: Portal,
+    web: str,
+    clock: Any,
+    without_companies_scope: Callable[[], int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every batch of company events would otherwise spend one more call of the portal's rate
+    budget on a read HubSpot refused a moment ago: the refusal holds for the tenant for an
+    hour, the company part of later events is dropped without asking, then it is asked again
+    (the scope may have been granted meanwhile)."""
+    person = portal.deal(next(d for d in portal.world.deals if d.contacts).contacts[0].person_id)
+
+    def link_a_company(name: str) -> None:
+        company = portal.state.create_object("companies", {"name": name})
+        portal.state.associate("contacts", person, "companies", company)
+        assert portal.state.webhooks.flush()
+        sweeper.run()
+        run_jobs(rt.redis)
+        unresolved = [e for e in _inbox(rt, portal.tenant_id) if e.status == "unresolved"]
+        assert unresolved == [], "the company's events are settled, its part dropped"
+
+    link_a_company("Initech")
+    assert without_companies_scope() == 1
+    clock.now += timedelta(minutes=59)
+    link_a_company("Globex")
+    assert without_companies_scope() == 1, "refused 59 minutes ago: not asked"
+    clock.now += timedelta(minutes=2)
+    link_a_company("Umbrella")
+    assert without_companies_scope() == 2, "an hour on, asked again"
+    said = [r.getMessage() for r in caplog.records]
+    assert len([m for m in said if "crm.objects.companies.read" in m]) == 2
+    assert tenants.get_tenant(rt.store, portal.tenant_id).status == "active"
 
 
 def test_an_expired_access_token_is_renewed_through_oauth_v3(rt: Runtime, portal: Portal) -> None:
