@@ -46,7 +46,12 @@ from adapters.errors import NotFound, PermissionDenied
 from adapters.hubspot import events as hubspot_events
 from adapters.hubspot import writeback
 from adapters.hubspot.actions import HubSpotActions
-from adapters.hubspot.client import API_HOST, HubSpotClient, translate_batch_error
+from adapters.hubspot.client import (
+    API_HOST,
+    HubSpotClient,
+    scope_refusal,
+    translate_batch_error,
+)
 from adapters.hubspot.mapping import (
     MappingError,
     Pipelines,
@@ -388,9 +393,11 @@ class HubSpotAdapter:
         """`deals_of`, but a read HubSpot refuses (403, or a 207's MISSING_SCOPES) for a scope
         the app does not require (OPTIONAL_HINTS) finds no deal: those records' part of the
         events is dropped, and their other records still place them, instead of a hint it can
-        do without suspending the tenant. The refusal is remembered for the tenant for
-        HINT_REFUSED_FOR, so that each later batch of such events does not spend a call of the
-        portal's rate budget on the same answer; then it is asked again (granted meanwhile)."""
+        do without suspending the tenant. Any other refusal (a required scope lost, a user's or
+        the portal's access) is raised: an admin must act, and the events wait. The refusal is
+        remembered for the tenant for HINT_REFUSED_FOR, so that each later batch of such events
+        does not spend a call of the portal's rate budget on the same answer; then it is asked
+        again (granted meanwhile)."""
         refused_key = f"dealradar:hubspot:hint-refused:{self.tenant.id}:{object_type}"
         if object_type in OPTIONAL_HINTS and self._refused_lately(refused_key):
             log.info(
@@ -402,7 +409,8 @@ class HubSpotAdapter:
             return self.deals_of(object_type, ids)
         except PermissionDenied as exc:
             scope = OPTIONAL_HINTS.get(object_type)
-            if scope is None:
+            named = scope_refusal(exc)
+            if scope is None or named is None or (named and scope not in named):
                 raise
             if self._redis is not None:
                 # The clock decides (jobs and tests move it); the TTL only clears the key away.

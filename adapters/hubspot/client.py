@@ -299,7 +299,10 @@ def translate_batch_error(error: Mapping[str, Any], what: str) -> CrmError:
     if category == "MISSING_SCOPES":
         scopes = _scopes(error)
         wanted = f"the {', '.join(scopes)} scope" if scopes else "the scopes it names"
-        return PermissionDenied(f"{message}; grant the app {wanted}, then install Deal Radar again")
+        denied = PermissionDenied(
+            f"{message}; grant the app {wanted}, then install Deal Radar again"
+        )
+        return _caused(denied, _BatchRefusal(error))  # read by scope_refusal, as a 403's body
     return InvalidRequest(message)
 
 
@@ -332,6 +335,37 @@ def _body(exc: Exception) -> dict[str, Any]:
     except (TypeError, ValueError):
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def required_scopes(cause: BaseException | None) -> list[str]:
+    """The scopes a 403 MISSING_SCOPES names (`errors[].context.requiredScopes`); `cause` is
+    the SDK's error (a CrmError's `__cause__`)."""
+    body = _body(cause) if isinstance(cause, Exception) else {}
+    scopes: list[str] = []
+    for error in body.get("errors") or ():
+        context = error.get("context") if isinstance(error, dict) else None
+        if isinstance(context, dict):
+            scopes += [str(s) for s in context.get("requiredScopes") or ()]
+    return scopes
+
+
+class _BatchRefusal(Exception):
+    """One error of a 207 answer, carried as an SDK error carries its answer's body."""
+
+    def __init__(self, error: Mapping[str, Any]) -> None:
+        super().__init__(str(error.get("message") or ""))
+        self.body = json.dumps(error)
+
+
+def scope_refusal(error: CrmError) -> list[str] | None:
+    """When `error` (from `call`) is HubSpot's MISSING_SCOPES, a 403 or one error of a 207, the
+    scopes it names (maybe none); None for any other error, a 403 about a user's or the
+    portal's access among them."""
+    cause = error.__cause__
+    body = _body(cause) if isinstance(cause, Exception) else {}
+    if body.get("category") != "MISSING_SCOPES":
+        return None
+    return _scopes(body)
 
 
 def _retry_after(exc: Exception, default: float | None = None) -> float:

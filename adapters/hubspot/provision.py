@@ -25,7 +25,7 @@ from typing import Any
 from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate, PropertyUpdate
 
 from adapters.errors import InvalidRequest, PermissionDenied
-from adapters.hubspot.client import TIMEOUT, HubSpotClient, _body
+from adapters.hubspot.client import TIMEOUT, HubSpotClient, required_scopes
 from adapters.hubspot.oauth import SCOPES, token_info
 from adapters.hubspot.properties import GROUP, definitions
 from adapters.roles import match_labels
@@ -294,19 +294,8 @@ def _guarded(what: str, call: Any) -> Any:
     try:
         return call()
     except PermissionDenied as exc:
-        scopes = ", ".join(_required_scopes(exc.__cause__)) or SCHEMA_SCOPE
+        scopes = ", ".join(required_scopes(exc.__cause__)) or SCHEMA_SCOPE
         raise PermissionDenied(
             f"HubSpot refused {what} ({exc}): the install lacks the {scopes} scope; install "
             "Deal Radar again from /install/hubspot and accept every permission it asks for"
         ) from exc
-
-
-def _required_scopes(cause: BaseException | None) -> list[str]:
-    """The scopes a 403 MISSING_SCOPES names (`errors[].context.requiredScopes`)."""
-    body = _body(cause) if isinstance(cause, Exception) else {}
-    scopes: list[str] = []
-    for error in body.get("errors") or ():
-        context = error.get("context") if isinstance(error, dict) else None
-        if isinstance(context, dict):
-            scopes += [str(s) for s in context.get("requiredScopes") or ()]
-    return scopes

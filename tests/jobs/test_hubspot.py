@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
@@ -251,6 +252,16 @@ def without_companies_scope(
             rt.crm = {**rt.crm, "HUBSPOT_API_URL": front.url}
             yield lambda: portal.state.counts().get(f"POST {COMPANIES_DEALS}", 0)
         return
+    with _companies_refused(rt, portal, MISSING_COMPANIES_SCOPE) as count:
+        yield count
+
+
+@contextmanager
+def _companies_refused(
+    rt: Runtime, portal: Portal, answer: dict[str, Any]
+) -> Iterator[Callable[[], int]]:
+    """A 403 with `answer` to the companies -> deals associations read, in front of the
+    emulator, which answers every other call. Gives the number of such reads so far."""
     emulator = create_hubspot(portal.state)
     refused: list[str] = []
 
@@ -258,8 +269,7 @@ def without_companies_scope(
     def refusing(request: Request) -> Response:
         if request.path == COMPANIES_DEALS:
             refused.append(request.path)
-            body = json.dumps(MISSING_COMPANIES_SCOPE)
-            return Response(body, 403, content_type="application/json")
+            return Response(json.dumps(answer), 403, content_type="application/json")
         return emulator
 
     server = make_server("127.0.0.1", 0, refusing, threaded=True)
@@ -368,6 +378,45 @@ def test_a_refused_company_read_is_not_asked_again_for_an_hour(
     said = [r.getMessage() for r in caplog.records]
     assert len([m for m in said if "crm.objects.companies.read" in m]) == 2
     assert tenants.get_tenant(rt.store, portal.tenant_id).status == "active"
+
+
+LOST_DEALS_SCOPE = {
+    **MISSING_COMPANIES_SCOPE,
+    "errors": [
+        {
+            "message": "One or more of the following scopes are required.",
+            "context": {"requiredScopes": ["crm.objects.deals.read"]},
+        }
+    ],
+}
+"""The same refusal naming a scope Deal Radar requires (the grant lost it): only a new
+install mends it."""
+NOT_A_SCOPE = {"status": "error", "message": "Forbidden"}
+"""A 403 HubSpot does not give as a missing scope (every field of its error body is
+optional): a user's or the portal's access, which only an admin can mend."""
+
+
+@pytest.mark.parametrize("answer", [LOST_DEALS_SCOPE, NOT_A_SCOPE], ids=["deals-scope", "other"])
+def test_a_company_refused_for_anything_but_its_own_scope_suspends_and_keeps_the_events(
+    rt: Runtime, portal: Portal, web: str, answer: dict[str, Any]
+) -> None:
+    """A company's deals refused for another reason than the companies scope the app does
+    not ask for is access an admin must restore: the tenant is suspended with the reason, and
+    the events wait, unresolved, for the new install, instead of being dropped as done."""
+    company = portal.state.create_object("companies", {"name": "Initech"})
+    assert portal.state.webhooks.flush()
+    unresolved = [e.id for e in _inbox(rt, portal.tenant_id) if e.status == "unresolved"]
+    assert unresolved, "the company's creation names no deal"
+
+    with _companies_refused(rt, portal, answer):
+        sweeper.run()
+        run_jobs(rt.redis)
+
+    tenant = tenants.get_tenant(rt.store, portal.tenant_id)
+    assert tenant.status == "suspended", tenant.status_reason
+    waiting = {e.id: e.status for e in _inbox(rt, portal.tenant_id)}
+    assert {waiting[i] for i in unresolved} == {"unresolved"}
+    del company
 
 
 def test_an_expired_access_token_is_renewed_through_oauth_v3(rt: Runtime, portal: Portal) -> None:
