@@ -419,6 +419,29 @@ def test_a_company_refused_for_anything_but_its_own_scope_suspends_and_keeps_the
     del company
 
 
+def test_a_company_event_after_the_app_was_uninstalled_suspends_the_tenant(
+    rt: Runtime, portal: Portal, web: str
+) -> None:
+    """The customer uninstalls the app just after editing a company: the company's deals are
+    the first read, and HubSpot refuses its token (401, then the refresh token). That is no
+    scope to grant: the tenant is suspended and the event waits for the new install."""
+    company = portal.state.create_object("companies", {"name": "Initech"})
+    assert portal.state.webhooks.flush()
+    unresolved = [e.id for e in _inbox(rt, portal.tenant_id) if e.status == "unresolved"]
+    assert unresolved
+    assert portal.state.revoke_refresh_token(portal.token.refresh_token)
+
+    sweeper.run()
+    run_jobs(rt.redis)
+
+    tenant = tenants.get_tenant(rt.store, portal.tenant_id)
+    assert tenant.status == "suspended", tenant.status_reason
+    assert "install Deal Radar again" in (tenant.status_reason or "")
+    waiting = {e.id: e.status for e in _inbox(rt, portal.tenant_id)}
+    assert {waiting[i] for i in unresolved} == {"unresolved"}
+    del company
+
+
 def test_an_expired_access_token_is_renewed_through_oauth_v3(rt: Runtime, portal: Portal) -> None:
     portal.state.expire_access_tokens()
     portal.state.reset_counts()
