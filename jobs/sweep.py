@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select, update
 
@@ -68,7 +68,7 @@ def start(tenant_id: str, day: str) -> bool:
         return False
     log.info("sweep of tenant %s for %s: %d open deals", tenant_id, day, total)
     users.queue(rt.redis, tenant_id)  # who left, ahead of the chunks' tasks
-    _queue_chunk(rt, tenant_id, day, after="")
+    _queue_chunk(rt, tenant_id, day, after="", of_pass=_pass(now))
     return True
 
 
@@ -91,10 +91,10 @@ def first_sync_under_way(tenant_id: str, now: datetime) -> bool:
 def again(tenant_id: str, day: str) -> bool:
     """The settings changed: the day's sweep evaluates every open deal again under them, so that
     a new threshold shows today, not tomorrow. A run, finished or still going (paused by the
-    API allowance, say), starts over from the first deal: the deals it had swept would keep
-    the old settings' alerts till tomorrow. A chunk of the old pass still in flight finds the
-    cursor moved and stops (its batches are not the next one); one yet to sweep its first deal
-    goes on. None yet: it starts.
+    API allowance, say, or not past its first deal), starts over from the first deal as a new
+    pass: the deals it had swept would keep the old settings' alerts till tomorrow, and a chunk
+    that has read the old settings may not have written its first deal yet. A chunk of an
+    older pass writes nothing more and chains nothing (`_chunk`). None yet: it starts.
     True if a run was (re)started."""
     rt = current()
     # Before anything is read: a save from now on may come too late for this run, so it
@@ -105,11 +105,7 @@ def again(tenant_id: str, day: str) -> bool:
         total = s.scalar(select(func.count()).select_from(DealRow).where(DealRow.status == "open"))
         restarted = s.execute(
             update(SweepRun)
-            # One yet to sweep its first deal reads the new settings in its first chunk.
-            .where(
-                SweepRun.day == date.fromisoformat(day),
-                (SweepRun.status != "running") | (SweepRun.cursor != ""),
-            )
+            .where(SweepRun.day == date.fromisoformat(day))
             .values(
                 status="running",
                 done=0,
@@ -126,16 +122,28 @@ def again(tenant_id: str, day: str) -> bool:
         return not first_sync_under_way(tenant_id, now) and start(tenant_id, day)
     log.info("sweep of tenant %s for %s again (settings changed): %d open deals",
              tenant_id, day, total)  # fmt: skip
-    _queue_chunk(rt, tenant_id, day, after="")
+    _queue_chunk(rt, tenant_id, day, after="", of_pass=_pass(now))
     return True
 
 
+def _pass(started_at: datetime) -> str:
+    """Which pass of a day's run: when it (re)started. `again` begins a new one; a chunk
+    queued or running for an older one read older settings."""
+    return started_at.astimezone(UTC).isoformat()
+
+
 def _queue_chunk(
-    rt: Runtime, tenant_id: str, day: str, after: str, delay: timedelta | None = None
+    rt: Runtime,
+    tenant_id: str,
+    day: str,
+    after: str,
+    of_pass: str,
+    delay: timedelta | None = None,
 ) -> None:
-    """Queue the chunk of the tenant's sweep that starts after `after` (in `delay`)."""
+    """Queue the chunk of the tenant's sweep that starts after `after` (in `delay`), for the
+    run's pass `of_pass`."""
     sweeps = queues.queue(rt.redis, queues.SWEEP)
-    call = ("jobs.sweep.chunk", tenant_id, day, after)
+    call = ("jobs.sweep.chunk", tenant_id, day, after, of_pass)
     if delay is None:
         sweeps.enqueue(*call, job_timeout=SWEEP_TIMEOUT)
     else:
@@ -164,7 +172,7 @@ def _no_cycle_collection() -> Iterator[None]:
             gc.collect(0)
 
 
-def _waits_for_budget(tenant_id: str, day: str, after: str) -> bool:
+def _waits_for_budget(tenant_id: str, day: str, after: str, of_pass: str) -> bool:
     """Past the tenant's share of its CRM's API allowance the sweep (whose write-backs spend
     it) pauses where it is and looks again in RESUME_SECONDS (jobs/budget.py); the run's row
     says `paused` meanwhile."""
@@ -181,21 +189,23 @@ def _waits_for_budget(tenant_id: str, day: str, after: str) -> bool:
     if why is None:
         return False
     log.info("sweep of tenant %s for %s paused: %s", tenant_id, day, why)
-    _queue_chunk(rt, tenant_id, day, after, delay=timedelta(seconds=RESUME_SECONDS))
+    _queue_chunk(rt, tenant_id, day, after, of_pass, delay=timedelta(seconds=RESUME_SECONDS))
     return True
 
 
-def chunk(tenant_id: str, day: str, after: str) -> None:
+def chunk(tenant_id: str, day: str, after: str, of_pass: str | None = None) -> None:
     """Sweep the next CHUNK open deals after the run's cursor, then chain the next chunk.
 
     `after` is where the chunk was queued to start; the run's cursor (the last deal of the
     batches committed) decides: a chunk run again (retried, or resumed by the sweeper while
-    the first run was only slow) goes on from there, and never counts a deal twice."""
+    the first run was only slow) goes on from there, and never counts a deal twice. A chunk
+    queued for an older pass (`of_pass`; none: queued before passes were named) does nothing:
+    the settings changed, and the new pass's own chain sweeps every deal."""
     with _no_cycle_collection():
-        _chunk(tenant_id, day, after)
+        _chunk(tenant_id, day, after, of_pass)
 
 
-def _chunk(tenant_id: str, day: str, queued_after: str) -> None:
+def _chunk(tenant_id: str, day: str, queued_after: str, queued_pass: str | None) -> None:
     rt = current()
     key = (tenant_id, date.fromisoformat(day))
     with rt.store.tenant(tenant_id) as s:
@@ -203,11 +213,15 @@ def _chunk(tenant_id: str, day: str, queued_after: str) -> None:
         if run is None or run.status == "done":
             log.info("sweep of tenant %s for %s: nothing left to do", tenant_id, day)
             return
-        after = run.cursor
+        after, of_pass = run.cursor, _pass(from_db(run.started_at))
+    if queued_pass not in (None, of_pass):
+        log.info("sweep of tenant %s for %s: a chunk of an earlier pass; the settings changed "
+                 "and a new pass sweeps every deal", tenant_id, day)  # fmt: skip
+        return
     if after != queued_after:
         log.info("sweep of tenant %s for %s goes on after %r (queued after %r)",
                  tenant_id, day, after, queued_after)  # fmt: skip
-    if _waits_for_budget(tenant_id, day, after):
+    if _waits_for_budget(tenant_id, day, after, of_pass):
         return
     settings = tenants.current_settings(rt.store, tenant_id)
     recorded: list[pipeline.Recorded] = []
@@ -229,12 +243,14 @@ def _chunk(tenant_id: str, day: str, queued_after: str) -> None:
             except BaseException:
                 locks.release()
                 raise
-            batch = _Batch(key, plan, after=chunk_ids[start - 1] if start else after, ids=ids)
+            batch = _Batch(key, of_pass, plan, after=chunk_ids[start - 1] if start else after,
+                           ids=ids)  # fmt: skip
             behind.hand(_writer(rt, batch, recorded, advanced), locks.release)
     writebacks = sum(r.writebacks for r in recorded)
     events = sum(r.events for r in recorded)
     if advanced and not advanced[-1]:
-        # Another run of this chunk committed these batches first: it carries the sweep on.
+        # Another run of this chunk committed these batches first, or a new pass began: that
+        # one carries the sweep on.
         log.info("sweep of tenant %s for %s: another run is ahead; this one stops", tenant_id, day)
     elif len(chunk_ids) < CHUNK:
         with rt.store.tenant(tenant_id) as s:
@@ -243,13 +259,15 @@ def _chunk(tenant_id: str, day: str, queued_after: str) -> None:
             run.finished_at = run.touched_at = rt.clock()
         log.info("sweep of tenant %s for %s done", tenant_id, day)
     else:
-        _queue_chunk(rt, tenant_id, day, after=chunk_ids[-1])
+        _queue_chunk(rt, tenant_id, day, after=chunk_ids[-1], of_pass=of_pass)
     follow_up(rt, tenant_id, writebacks, events)
 
 
 @dataclass(frozen=True)
 class _Batch:
     run: tuple[str, date]
+    of_pass: str
+    """The pass whose settings evaluated it: written only while the run is still in it."""
     plan: pipeline.Plan | None
     after: str
     """The deal the batch follows: the run's cursor once the batches before it are committed."""
@@ -260,12 +278,19 @@ def _writer(
     rt: Runtime, batch: _Batch, recorded: list[pipeline.Recorded], advanced: list[bool]
 ) -> Callable[[], None]:
     """The write of one batch: its results, and the run's progress if the batch is the next
-    one (the run's row is locked while it is read and moved)."""
+    one (the run's row is locked while it is read and moved). A batch of an earlier pass
+    writes nothing: it was evaluated under settings saved over since, and the new pass
+    evaluates its deals again (written later, its old results would win)."""
 
     def write() -> None:
         tenant_id, day = batch.run
         with rt.store.tenant(tenant_id) as s:
             run = s.get(SweepRun, batch.run, with_for_update=True)
+            if _pass(from_db(run.started_at)) != batch.of_pass:
+                advanced.append(False)
+                log.info("sweep of tenant %s for %s: a batch of an earlier pass, not written",
+                         tenant_id, day)  # fmt: skip
+                return
             if batch.plan is not None:
                 recorded.append(pipeline.apply(s, batch.plan))
             moves = run.cursor == batch.after
@@ -312,7 +337,10 @@ def resume_stalled() -> int:
                 run.tenant_id, run.day, run.done, run.total, run.touched_at or run.started_at,
             )  # fmt: skip
             run.touched_at = now  # one resumption per STALLED, however often the sweeper runs
-        resumed = [(run.tenant_id, run.day.isoformat(), run.cursor) for run in stalled]
-    for tenant_id, day, cursor in resumed:
-        _queue_chunk(rt, tenant_id, day, after=cursor)
+        resumed = [
+            (run.tenant_id, run.day.isoformat(), run.cursor, _pass(from_db(run.started_at)))
+            for run in stalled
+        ]
+    for tenant_id, day, cursor, of_pass in resumed:
+        _queue_chunk(rt, tenant_id, day, after=cursor, of_pass=of_pass)
     return len(resumed)

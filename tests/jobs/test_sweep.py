@@ -133,14 +133,74 @@ def test_a_settings_change_during_the_days_sweep_reaches_the_deals_already_swept
 
 
 def test_a_settings_change_before_the_days_sweep_starts_it_and_not_twice(
-    rt: Runtime, redis: Redis, tenant_id: str
+    rt: Runtime,
+    redis: Redis,
+    tenant_id: str,
+    crm: FolderClient,
+    clock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _synced(redis, tenant_id)
     assert sweep.again(tenant_id, "2026-11-25")
     assert not sweep.start(tenant_id, "2026-11-25"), "the day's sweep has begun"
-    assert not sweep.again(tenant_id, "2026-11-25"), "a run still going reads new settings itself"
+    clock.now += timedelta(seconds=1)
+    # Saved again before the first chunk ran: a new pass, whose chain alone sweeps the deals.
+    assert sweep.again(tenant_id, "2026-11-25")
+    written = _written_deals(monkeypatch)
     run_jobs(redis)
-    assert _run(rt, tenant_id, date(2026, 11, 25)).status == "done"
+    run = _run(rt, tenant_id, date(2026, 11, 25))
+    assert (run.status, run.done, run.total) == ("done", 4, 4)
+    assert sorted(written) == OPEN, "each deal swept once"
+
+
+def _written_deals(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The deals whose results the batches write, as they write them."""
+    original = pipeline.apply
+    written: list[str] = []
+
+    def apply(session, plan):  # type: ignore[no-untyped-def]
+        written.extend(e.deal_id for e in plan.evaluations)
+        return original(session, plan)
+
+    monkeypatch.setattr(pipeline, "apply", apply)
+    return written
+
+
+def test_settings_saved_once_the_first_chunk_has_read_the_old_ones_reach_every_deal(
+    rt: Runtime,
+    redis: Redis,
+    tenant_id: str,
+    crm: FolderClient,
+    clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pass has read the settings but written no deal yet when the admin raises a
+    threshold, and the re-sweep the save asks for runs at once (another worker): the deals
+    must not keep the old settings' alert till tomorrow."""
+    _synced(redis, tenant_id)
+    assert _no_activity_days(rt, tenant_id, "d-1002") == 23
+    assert sweep.start(tenant_id, "2026-11-25")
+    listed = sweep.open_deal_ids
+    saved: list[bool] = []
+
+    def saved_meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
+        # The chunk has its settings and lists its deals: the admin saves now.
+        if not saved:
+            saved.append(True)
+            clock.now += timedelta(seconds=1)
+            tenants.save_settings(rt.store, tenant_id, {"alerts": {"no_activity": {"days": 30}}},
+                                  "admin", clock())  # fmt: skip
+            sweep.again(tenant_id, "2026-11-25")  # what the save asks for
+        return listed(*args, **kwargs)
+
+    monkeypatch.setattr(sweep, "open_deal_ids", saved_meanwhile)
+    run_jobs(redis)
+
+    assert saved
+    assert _no_activity_days(rt, tenant_id, "d-1002") is None
+    assert "no_activity" not in crm.written("d-1002")["alerts"]
+    run = _run(rt, tenant_id, date(2026, 11, 25))
+    assert (run.status, run.done, run.total) == ("done", 4, 4), "each deal counted once"
 
 
 def test_settings_saved_during_an_installs_first_sync_start_no_sweep(
