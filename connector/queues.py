@@ -184,9 +184,9 @@ def request_setup(redis: Redis, tenant_id: str, *, delay: float = 0.0) -> bool:
 
 SWEEP_AGAIN_HOLD = 900.0
 """Seconds a queued re-sweep (new settings) holds back another: it waits on the sweep queue,
-served last, behind other tenants' chunks of up to 10 minutes. One lost with its worker is
-asked again by a save this much later; a second queued behind a first still waiting longer
-finds the first's pass not begun and does nothing."""
+served last, behind other tenants' chunks of up to 10 minutes. One lost is asked again by a
+save this much later, or by the cron tick when no save comes (jobs.schedule); a second queued
+behind a first still waiting longer begins a new pass, and the first's chunk does nothing."""
 
 
 def sweep_again_mark(day: str) -> str:

@@ -1,6 +1,7 @@
 """What the cron process starts every minute: daily sweeps at each tenant's local hour, the
 morning digest after them (jobs.digest.plan), and incremental polling of the CRMs that send no
-webhooks.
+webhooks. It also asks again for the re-sweep of settings saved today whose request was lost
+(`_settings_left_behind`).
 
 `tick()` is cheap and safe to run twice: a sweep is started at most once per tenant and local
 day (the sweep_runs row decides), and a poll at most once per interval (a Redis mark with that
@@ -45,7 +46,14 @@ from adapters.base import ActivityFeed, Adapter
 from adapters.errors import CrmError
 from connector import queues
 from connector.store import tenants
-from connector.store.models import InboxEvent, SetupRun, SweepRun, SyncCursor, Tenant
+from connector.store.models import (
+    InboxEvent,
+    SettingsVersion,
+    SetupRun,
+    SweepRun,
+    SyncCursor,
+    Tenant,
+)
 from connector.store.snapshots import deals_of_records
 from connector.store.status import FEED_CURSOR, LAST_POLL
 from connector.store.times import from_db
@@ -99,7 +107,7 @@ def tick() -> dict[str, int]:
         active = [(t.id, t.crm, t.timezone) for t in s.scalars(
             select(Tenant).where(Tenant.status == "active")
         )]  # fmt: skip
-    counts = {"tenants": len(active), "sweeps": 0, "polls": 0, "digests": 0}
+    counts = {"tenants": len(active), "sweeps": 0, "resweeps": 0, "polls": 0, "digests": 0}
     for tenant_id, crm, zone in active:
         try:
             for what, n in _tick_tenant(rt, tenant_id, crm, zone, now).items():
@@ -116,7 +124,7 @@ def tick() -> dict[str, int]:
 def _tick_tenant(rt: Runtime, tenant_id: str, crm: str, zone: str, now: datetime) -> dict[str, int]:
     settings = tenants.current_settings(rt.store, tenant_id)
     local = now.astimezone(ZoneInfo(settings.timezone or zone))
-    counts = {"sweeps": 0, "polls": 0, "digests": 0}
+    counts = {"sweeps": 0, "resweeps": 0, "polls": 0, "digests": 0}
     if (
         _sweep_hour_reached(local, settings.schedule["sweep_hour"])
         and not _swept(tenant_id, local)
@@ -126,6 +134,10 @@ def _tick_tenant(rt: Runtime, tenant_id: str, crm: str, zone: str, now: datetime
             "jobs.sweep.start", tenant_id, local.date().isoformat()
         )
         counts["sweeps"] = 1
+    elif _settings_left_behind(tenant_id, local, now):
+        counts["resweeps"] = queues.request_sweep_again(
+            rt.redis, tenant_id, local.date().isoformat()
+        )
     counts["digests"] = digest.plan(tenant_id, settings, local)
     if not _needs_polling(crm):
         return counts
@@ -152,6 +164,32 @@ def _sweep_hour_reached(local: datetime, hour: int) -> bool:
     at = datetime.combine(local.date(), time(hour), tzinfo=local.tzinfo)
     earliest = min(at.astimezone(UTC), at.replace(fold=1).astimezone(UTC))
     return local.astimezone(UTC) >= earliest
+
+
+def _settings_left_behind(tenant_id: str, local: datetime, now: datetime) -> bool:
+    """Settings saved today that no pass of the day's run has begun under, though the save is
+    older than a queued re-sweep's mark (queues.SWEEP_AGAIN_HOLD): the re-sweep it asked for
+    was lost (its worker killed as it took the job, Redis emptied or refusing), and the saves
+    after it found its mark. The database says so; Redis only carried the request."""
+    rt = current()
+    with rt.store.tenant(tenant_id) as s:
+        saved = from_db(
+            s.scalar(
+                select(func.max(SettingsVersion.changed_at)).where(
+                    SettingsVersion.tenant_id == tenant_id
+                )
+            )
+        )
+        run = s.get(SweepRun, (tenant_id, local.date()))
+    if saved is None or now - saved < timedelta(seconds=queues.SWEEP_AGAIN_HOLD):
+        return False
+    if run is not None:
+        return from_db(run.started_at) < saved
+    # No run yet: a save today starts the day's sweep (jobs.sweep.again), unless an install's
+    # first sync is under way.
+    return saved.astimezone(local.tzinfo).date() == local.date() and not (
+        sweep.first_sync_under_way(tenant_id, now)
+    )
 
 
 def _swept(tenant_id: str, local: datetime) -> bool:

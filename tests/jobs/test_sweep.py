@@ -384,6 +384,45 @@ def test_the_tick_starts_each_sweep_at_the_tenants_local_hour_once(
     assert schedule.tick()["sweeps"] == 1
 
 
+def test_settings_whose_re_sweep_was_lost_are_swept_by_the_tick(
+    rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
+) -> None:
+    """The re-sweep a save queued is lost (its worker killed as it took the job, Redis emptied)
+    and the admin's next save, minutes later, finds it still marked as queued: the tick asks
+    for it again once the mark has lapsed, instead of leaving the new threshold for tomorrow."""
+    _synced(redis, tenant_id)
+    redis.delete(queues.scheduled_key(tenant_id, "poll"))
+    clock.now = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)  # 06:00 in Paris: the day's sweep
+    assert schedule.tick()["sweeps"] == 1
+    run_jobs(redis)
+    assert _no_activity_days(rt, tenant_id, "d-1002") == 23
+
+    def save(days: int) -> None:  # what PATCH /api/v1/settings does
+        tenants.save_settings(rt.store, tenant_id, {"alerts": {"no_activity": {"days": days}}},
+                              "admin", clock())  # fmt: skip
+        queues.request_sweep_again(redis, tenant_id, "2026-11-25")
+
+    clock.now += timedelta(hours=3)
+    save(25)
+    queues.queue(redis, queues.SWEEP).empty()  # the job is lost; its mark is not
+    clock.now += timedelta(minutes=5)
+    save(30)
+    assert queues.queue(redis, queues.SWEEP).count == 0, "held back by the lost one's mark"
+
+    clock.now += timedelta(minutes=4)
+    schedule.tick()
+    run_jobs(redis)
+    assert _no_activity_days(rt, tenant_id, "d-1002") == 23, "not before the mark lapses"
+    redis.delete(queues.scheduled_key(tenant_id, queues.sweep_again_mark("2026-11-25")))
+    clock.now += timedelta(minutes=11)  # the last save is 15 minutes old
+    schedule.tick()
+    run_jobs(redis)
+    assert _no_activity_days(rt, tenant_id, "d-1002") is None
+    assert "no_activity" not in crm.written("d-1002")["alerts"]
+    clock.now += timedelta(minutes=20)
+    assert schedule.tick()["resweeps"] == 0, "swept under the latest settings: nothing more"
+
+
 def test_a_day_whose_clocks_skip_the_sweep_hour_is_swept_all_the_same(
     rt: Runtime, redis: Redis, tenant_id: str, crm: FolderClient, clock
 ) -> None:
