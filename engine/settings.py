@@ -194,11 +194,15 @@ class _Weights(_Strict):
     task = fields.Integer(strict=True, validate=validate.Range(min=3, max=9))
 
 
+CUT_POINTS = (0, 100)
+"""The lowest and the highest a grade cut point (`good_from`, `fair_from`) may be."""
+
+
 class _Health(_Strict):
     weights = fields.Nested(_Weights)
     expected_frequency = fields.String(validate=validate.OneOf(list(FREQUENCY_DAYS)))
-    good_from = fields.Integer(strict=True, validate=validate.Range(min=0, max=100))
-    fair_from = fields.Integer(strict=True, validate=validate.Range(min=0, max=100))
+    good_from = fields.Integer(strict=True, validate=validate.Range(*CUT_POINTS))
+    fair_from = fields.Integer(strict=True, validate=validate.Range(*CUT_POINTS))
 
     @validates_schema
     def _cut_points_ordered(self, data: dict[str, Any], **_: Any) -> None:
@@ -437,6 +441,8 @@ def follow_cut_point(document: Mapping[str, Any], patch: Mapping[str, Any]) -> d
     good, fair = health.get("good_from"), health.get("fair_from")
     if type(good) is not int or type(fair) is not int or fair <= good:
         return out
+    if not all(CUT_POINTS[0] <= value <= CUT_POINTS[1] for value in (good, fair)):
+        return out  # refused as given: the other one, taken along, would be refused with it
     moved_good = moved.get("good_from") is not None
     if moved_good == (moved.get("fair_from") is not None):
         return out

@@ -396,6 +396,23 @@ def test_a_cut_point_patched_past_the_other_takes_it_along(client: FlaskClient, 
     assert status == 422
 
 
+@pytest.mark.parametrize(
+    ("health", "path"),
+    [({"fair_from": 150}, "health.fair_from"), ({"good_from": -5}, "health.good_from")],
+)
+def test_a_cut_point_patched_out_of_range_is_the_only_field_refused(
+    client: FlaskClient, a: Tenant, health: dict[str, int], path: str
+) -> None:
+    """A cut point out of 0..100 is the admin's mistake alone: the 422 names the field they
+    sent, not the other one, which a valid value would have taken along."""
+    saved = {"health": {"good_from": 70, "fair_from": 50}}
+    assert client.put("/api/v1/settings", headers=a.headers, json=saved).status_code == 200
+    response = client.patch("/api/v1/settings", headers=a.headers, json={"health": health})
+    assert response.status_code == 422
+    assert list(response.json["errors"]) == [path]
+    assert client.get("/api/v1/settings", headers=a.headers).json["document"] == saved
+
+
 def test_two_admins_patching_at_once_both_keep_their_change(
     client: FlaskClient, a: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
