@@ -19,14 +19,13 @@ from jobs import users
 from jobs.crm_effects import TASK
 from jobs.policy import BACKOFF_CAP
 from jobs.runtime import Runtime
-from tests.jobs.conftest import Clock
+from tests.jobs.conftest import Clock, log_a_call
 from tests.jobs.test_crm_actions import (
     _after_stale,
     _effects,
     _episode,
     _episodes,
     _hand_to,
-    _log_a_call,
     _open_tasks_of,
     _refresh,
 )
@@ -160,7 +159,7 @@ def test_an_alert_over_before_its_task_was_tried_takes_no_turn(
     _team_takes(rt, tenant_id, clock, team=["u-ana", "u-ben"])
     crm.add_fault("create_task", error="rate_limited", retry_after=120)
     _refresh(redis, tenant_id, ["d-1002"])
-    _log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")
+    log_a_call(crm, "d-1002", "2026-11-25T07:30:00Z")
     _refresh(redis, tenant_id, ["d-1002"])
     _after_stale(rt, clock, 120)
     _after_stale(rt, clock, 0)
