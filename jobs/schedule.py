@@ -375,14 +375,7 @@ def follow_changes(
         progress.pages += 1
         progress.cursor = _not_after(changes.cursor, horizon)
         progress.more = changes.more
-        _checkpoint(tenant_id, progress.cursor, changes.deal_ids)
-        try:
-            queues.request_refresh(
-                rt.redis, tenant_id, changes.deal_ids, window=rt.coalesce_seconds
-            )
-        except RedisError:
-            log.warning("tenant %s: %d changed deals wait for the sweeper (Redis refused)",
-                        tenant_id, len(changes.deal_ids))  # fmt: skip
+        _hand_over_page(tenant_id, {DEALS_CURSOR: progress.cursor}, changes.deal_ids)
         if on_page is not None:
             on_page(progress)
         if not changes.more or (until is not None and rt.clock() >= until):
@@ -439,14 +432,7 @@ def follow_activities(
         progress.pages += 1
         progress.more = deals_left or changes.more
         capped = {names[o]: _not_after(c, horizon) for o, c in cursors.items()}
-        _checkpoint_all(tenant_id, capped, sorted(deal_ids))
-        try:
-            queues.request_refresh(
-                rt.redis, tenant_id, sorted(deal_ids), window=rt.coalesce_seconds
-            )
-        except RedisError:
-            log.warning("tenant %s: %d deals of changed activities wait for the sweeper (Redis "
-                        "refused)", tenant_id, len(deal_ids))  # fmt: skip
+        _hand_over_page(tenant_id, capped, sorted(deal_ids))
         if not changes.more or (until is not None and rt.clock() >= until):
             break
     return progress
@@ -479,16 +465,12 @@ def _not_after(cursor: str, horizon: float) -> str:
     return str(min(value, horizon))
 
 
-def _checkpoint(tenant_id: str, value: str, deal_ids: Sequence[str] = ()) -> None:
-    """Move the cursor past a page, and keep the page's deals as a pending inbox event in the
-    same transaction: the cursor no longer finds them, and their refresh requested on Redis
-    alone would be lost with it (flushed, a drain killed or timed out after taking them); the
-    sweeper requests a pending event's deals again, and their refresh settles it."""
-    _checkpoint_all(tenant_id, {DEALS_CURSOR: value}, deal_ids)
-
-
-def _checkpoint_all(tenant_id: str, values: Mapping[str, str], deal_ids: Sequence[str]) -> None:
-    """`_checkpoint` for several cursors ({name: value}) moved by one page."""
+def _hand_over_page(tenant_id: str, values: Mapping[str, str], deal_ids: Sequence[str]) -> None:
+    """Move the cursors ({name: value}) past a page, and keep the page's deals as a pending
+    inbox event in the same transaction: the cursors no longer find them, and their refresh
+    requested on Redis alone would be lost with it (flushed, a drain killed or timed out after
+    taking them); the sweeper requests a pending event's deals again, and their refresh settles
+    it. Then request that refresh."""
     rt = current()
     with rt.store.tenant(tenant_id) as s:
         if deal_ids:
@@ -507,3 +489,8 @@ def _checkpoint_all(tenant_id: str, values: Mapping[str, str], deal_ids: Sequenc
             else:
                 row.value = value
                 row.updated_at = rt.clock()
+    try:
+        queues.request_refresh(rt.redis, tenant_id, deal_ids, window=rt.coalesce_seconds)
+    except RedisError:
+        log.warning("tenant %s: %d deals of a polled page wait for the sweeper (Redis refused)",
+                    tenant_id, len(deal_ids))  # fmt: skip
