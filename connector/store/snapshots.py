@@ -302,24 +302,20 @@ def deals_of_records(
     """The deals the snapshot links each contact and each activity to ({contact id: deals},
     {activity id: deals}; one query each): where a CRM event or a poll naming a contact or an
     activity, but no deal, finds the deals it concerns."""
-    contacts, activities = set(contact_ids), set(activity_ids)
-    by_contact: dict[str, set[str]] = defaultdict(set)
-    by_activity: dict[str, set[str]] = defaultdict(set)
-    if contacts:
-        for deal_id, contact_id in session.execute(
-            select(DealContactRow.deal_id, DealContactRow.contact_id).where(
-                DealContactRow.contact_id.in_(contacts)
-            )
-        ):
-            by_contact[contact_id].add(deal_id)
-    if activities:
-        for deal_id, activity_id in session.execute(
-            select(ActivityDealRow.deal_id, ActivityDealRow.activity_id).where(
-                ActivityDealRow.activity_id.in_(activities)
-            )
-        ):
-            by_activity[activity_id].add(deal_id)
-    return dict(by_contact), dict(by_activity)
+    return (
+        _deals_by(session, DealContactRow.contact_id, DealContactRow.deal_id, contact_ids),
+        _deals_by(session, ActivityDealRow.activity_id, ActivityDealRow.deal_id, activity_ids),
+    )
+
+
+def _deals_by(session: Session, record: Any, deal: Any, ids: Iterable[str]) -> dict[str, set[str]]:
+    """{record id: its deals} through one link table's (record column, deal column)."""
+    wanted = set(ids)
+    found: dict[str, set[str]] = defaultdict(set)
+    if wanted:
+        for record_id, deal_id in session.execute(select(record, deal).where(record.in_(wanted))):
+            found[record_id].add(deal_id)
+    return dict(found)
 
 
 def open_deal_ids(session: Session, after: str = "", limit: int = 1000) -> list[str]:
