@@ -169,7 +169,8 @@ def send(tenant_id: str) -> dict[str, int]:
         # Messages a digest or a dispatch proposed while the uninstall was under way (it failed
         # those already waiting): none goes to reps of a customer who left.
         with rt.store.tenant(tenant_id) as s:
-            failed = tenants.fail_waiting_effects(s, f"tenant uninstalled: {tenant.status_reason}")
+            reason = f"tenant uninstalled: {tenant.status_reason}"
+            failed = tenants.fail_waiting_effects(s, reason, now)
         return {"sent": 0, "retry": 0, "failed": failed}
     with rt.store.tenant(tenant_id) as s:
         rows = [

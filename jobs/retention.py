@@ -3,7 +3,8 @@
 Their keys are what keeps a task, a note or a message from being made twice, so a row goes only
 once nothing can propose its key again, nor read it to decide anything: done or failed (never
 pending, nor `sending`, which a killed worker leaves and which may stand for a message that went
-out), last due before the keeping period (jobs.purge.KEEP_DONE_EFFECTS), and by its key:
+out), last due and finished before the keeping period (jobs.purge.KEEP_DONE_EFFECTS: a failure
+is kept that long after it happened, for an admin to see and retry), and by its key:
 
 - `crm_task:<episode>`, `crm_task_done:<episode>`: once the episode has ended, before the
   keeping period, and its end has been dispatched (see below). A task's key is proposed by the
@@ -48,7 +49,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from connector.store.models import AlertEpisode, OutboxEffect
@@ -93,16 +94,17 @@ def _waits_for(key: str) -> tuple[str, int | date] | None:
 def finished_effects(
     session: Session, before: datetime, limit: int, after: Any = None, *, gone_before: datetime
 ) -> Batch:
-    """Delete, among up to `limit` of the session tenant's finished rows of KINDS last due
-    before `before` (after the key `after`, in key order), those whose key can never be proposed
-    again (see the module's docstring); episodes no longer in the store ended before
-    `gone_before`."""
+    """Delete, among up to `limit` of the session tenant's finished rows of KINDS last due and
+    finished before `before` (after the key `after`, in key order), those whose key can never
+    be proposed again (see the module's docstring); episodes no longer in the store ended
+    before `gone_before`."""
     tenant_id = tenant_of(session)
     finished = [
         OutboxEffect.tenant_id == tenant_id,
         OutboxEffect.kind.in_(KINDS),
         OutboxEffect.status.in_(FINISHED),
         OutboxEffect.due_at < to_db(before),
+        or_(OutboxEffect.done_at.is_(None), OutboxEffect.done_at < to_db(before)),
     ]
     keyset = [OutboxEffect.key > after] if after is not None else []
     keys = list(

@@ -119,7 +119,7 @@ def _retry_or_stop(tenant_id: str, row_ids: list[int], error: CrmError) -> None:
         if decision.action == "deleted":
             work.complete(s, row_ids, rt.clock(), {"written": [], "not_found": decision.reason})
         else:
-            work.record_failure(s, row_ids, reason, final=decision.action == "fail")
+            work.record_failure(s, row_ids, reason, rt.clock(), final=decision.action == "fail")
     if decision.action != "retry":
         log.error("tenant %s: %s; %d outbox rows end %s", tenant_id, reason, len(row_ids),
                   "done" if decision.action == "deleted" else "failed")  # fmt: skip

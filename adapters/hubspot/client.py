@@ -338,15 +338,9 @@ def _body(exc: Exception) -> dict[str, Any]:
 
 
 def required_scopes(cause: BaseException | None) -> list[str]:
-    """The scopes a 403 MISSING_SCOPES names (`errors[].context.requiredScopes`); `cause` is
-    the SDK's error (a CrmError's `__cause__`)."""
-    body = _body(cause) if isinstance(cause, Exception) else {}
-    scopes: list[str] = []
-    for error in body.get("errors") or ():
-        context = error.get("context") if isinstance(error, dict) else None
-        if isinstance(context, dict):
-            scopes += [str(s) for s in context.get("requiredScopes") or ()]
-    return scopes
+    """The scopes a 403 MISSING_SCOPES names; `cause` is the SDK's error (a CrmError's
+    `__cause__`)."""
+    return _scopes(_body(cause)) if isinstance(cause, Exception) else []
 
 
 class _BatchRefusal(Exception):

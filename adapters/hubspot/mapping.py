@@ -513,7 +513,11 @@ def _email_status(props: Mapping[str, Any], at: datetime, now: datetime) -> str 
         return None
     if status in EMAILS_SCHEDULED:
         return "scheduled"
-    return "done" if status in EMAILS_SENT else _by_clock(at, now)  # as a held call's
+    if status in EMAILS_SENT or not status:
+        # An email is only ever planned as SCHEDULED: one without a status was logged by hand
+        # (or forwarded, or synced from an inbox) after it went, whatever its time says.
+        return "done"
+    return _by_clock(at, now)
 
 
 def _meeting_status(props: Mapping[str, Any], at: datetime, now: datetime) -> str | None:

@@ -224,7 +224,7 @@ def uninstall_tenant(store: Store, tenant_id: str, reason: str, now: datetime) -
     (work.settle). Returns how many secrets were deleted."""
     set_status(store, tenant_id, "uninstalled", reason, now)
     with store.tenant(tenant_id) as s:
-        fail_waiting_effects(s, f"tenant uninstalled: {reason}")
+        fail_waiting_effects(s, f"tenant uninstalled: {reason}", now)
         hooks = s.execute(
             update(Hook)
             .where(Hook.secret != "")
@@ -234,13 +234,13 @@ def uninstall_tenant(store: Store, tenant_id: str, reason: str, now: datetime) -
         return s.execute(delete(Credential)).rowcount + hooks
 
 
-def fail_waiting_effects(session: Session, reason: str) -> int:
-    """Fail the session tenant's outbox effects that wait (or are being sent) with `reason`: an
-    uninstalled tenant's; how many."""
+def fail_waiting_effects(session: Session, reason: str, now: datetime) -> int:
+    """Fail the session tenant's outbox effects that wait (or are being sent) with `reason`, as
+    of `now`: an uninstalled tenant's; how many."""
     return session.execute(
         update(OutboxEffect)
         .where(OutboxEffect.status.in_(("pending", "sending")))
-        .values(status="failed", last_error=reason)
+        .values(status="failed", last_error=reason, done_at=to_db(now))
     ).rowcount
 
 

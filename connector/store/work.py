@@ -336,13 +336,13 @@ def complete(session: Session, ids: Sequence[int], now: datetime, result: Any = 
 
 
 def record_failure(
-    session: Session, ids: Sequence[int], error: str, *, final: bool = False
+    session: Session, ids: Sequence[int], error: str, now: datetime, *, final: bool = False
 ) -> None:
     """One more failed attempt at these effects, with its reason; `final`: they end `failed`
-    (a refusal retrying cannot cure), else they stay pending for the retry."""
+    at `now` (a refusal retrying cannot cure), else they stay pending for the retry."""
     values: dict[str, Any] = {"attempts": OutboxEffect.attempts + 1, "last_error": error}
     if final:
-        values["status"] = "failed"
+        values.update(status="failed", done_at=now)
     session.execute(update(OutboxEffect).where(OutboxEffect.id.in_(list(ids))).values(**values))
 
 
@@ -389,13 +389,16 @@ def settle(
     error: str | None = None,
     result: Any = None,
 ) -> None:
-    """Record how a claimed effect went: `done`, `failed`, or `pending` again at `due_at`.
+    """Record how a claimed effect went: `done` or `failed` (finished at `now`), or `pending`
+    again at `due_at`.
 
     Put back `pending` only while still claimed: an uninstall meanwhile failed it
     (tenants.uninstall_tenant), and a retry would send it after the customer left."""
     values: dict[str, Any] = {"status": status, "last_error": error}
     if status == "done":
         values.update(done_at=now, result=result)
+    elif status == "failed":
+        values["done_at"] = now
     if due_at is not None:
         values["due_at"] = due_at
     claimed = [OutboxEffect.status == "sending"] if status == "pending" else []

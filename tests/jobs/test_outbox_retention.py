@@ -159,6 +159,30 @@ def test_each_kind_of_key_goes_once_it_can_never_be_proposed_again(
     assert set(_keys(rt, tenant_id)) == {k for k, fate in fates.items() if fate == "kept"}
 
 
+def test_a_failure_is_kept_for_the_keeping_period_after_it_happened(
+    rt: Runtime, tenant_id: str, clock: Clock
+) -> None:
+    """A mail due long ago (its tenant suspended meanwhile) that failed only days ago stays for
+    an admin to see and retry: the keeping period runs from the failure, not from the due day."""
+    fates = _rows(rt, tenant_id, clock.now)
+    late = next(k for k in fates if k.startswith("mail:alert.ended:"))
+    failed_at = clock.now + timedelta(days=20)
+    with rt.store.tenant(tenant_id) as s:
+        row = s.scalars(select(OutboxEffect).where(OutboxEffect.key == late)).one()
+        row.status, row.done_at = "pending", None
+        s.flush()
+        assert work.claim(s, row.id)
+        work.settle(s, row.id, "failed", failed_at, error="550 mailbox unavailable")
+
+    _daily_run(clock, days=purge.KEEP_DONE_EFFECTS.days + 2)
+    kept = _keys(rt, tenant_id)
+    assert kept.get(late) == "failed", "failed 12 days ago: still shown"
+    assert f"crm_task_done:{late.split(':')[2]}" not in kept, "its neighbours went"
+
+    _daily_run(clock, days=20)
+    assert late not in _keys(rt, tenant_id)
+
+
 def test_while_an_event_waits_for_its_dispatch_what_it_would_propose_stays(
     rt: Runtime, tenant_id: str, clock: Clock
 ) -> None:

@@ -387,7 +387,8 @@ def test_call_status(status: str | None, voicemail: str | None, expected: str | 
         ("call", {"hs_call_status": "QUEUED"}, "scheduled"),
         ("email", {"hs_email_status": "SENT"}, "done"),
         ("email", {"hs_email_status": "SCHEDULED"}, "scheduled"),
-        ("email", {}, "scheduled"),
+        ("email", {}, "done"),  # logged by hand: only SCHEDULED plans an email
+        ("email", {"hs_email_status": "SOMETHING_NEW"}, "scheduled"),
     ],
 )
 def test_work_logged_as_held_ahead_of_the_clock_is_done(
