@@ -302,6 +302,9 @@ class AlertEpisode(TenantScoped, Base):
     message: Mapped[str] = mapped_column(Text, default="")
     crm_refs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """What was created in the CRM for this episode (task id, note id), by effect."""
+    deal_deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the CRM last deleted its deal: the daily purge keeps a deleted deal's episodes for
+    KEEP_ORPHANS from then, for a deal restored from the recycle bin."""
 
 
 class HealthPoint(TenantScoped, Base):

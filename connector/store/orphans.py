@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from connector.store.models import (
@@ -60,8 +60,10 @@ def _unlinked(
 def episodes_of_deleted_deals(
     session: Session, before: datetime, limit: int, after: Any = None
 ) -> Batch:
-    """Delete up to `limit` episodes that ended before `before` on deals that are gone, among
-    those after the id `after`. A live deal's ended episodes are its alert history, and stay."""
+    """Delete up to `limit` episodes of deals deleted before `before` (episodes that also ended
+    before it, for deals deleted before the deletion was recorded) and gone still, among those
+    after the id `after`. A live deal's ended episodes are its alert history, and stay; so do
+    those of a deal deleted since `before`, however long ago they ended, for a restore."""
     deal = exists().where(
         DealRow.tenant_id == AlertEpisode.tenant_id, DealRow.crm_id == AlertEpisode.deal_id
     )
@@ -78,6 +80,7 @@ def episodes_of_deleted_deals(
     return _delete_some(
         session, AlertEpisode, AlertEpisode.id, limit, after,
         AlertEpisode.ended_at < to_db(before), ~deal, AlertEpisode.id < newest,
+        or_(AlertEpisode.deal_deleted_at.is_(None), AlertEpisode.deal_deleted_at < to_db(before)),
     )  # fmt: skip
 
 

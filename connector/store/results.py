@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from connector.store.models import (
@@ -176,10 +176,13 @@ def open_episode_refs(
 
 
 def end_episodes_of(session: Session, deal_ids: Sequence[str], now: datetime) -> list[EpisodeRef]:
-    """Deleted deals: their open episodes end now."""
+    """Deleted deals: their open episodes end now, and all their episodes record the deletion."""
     episodes = _open_episodes(session, deal_ids)
     update_many(session, AlertEpisode, [{"id": e.id, "ended_at": now} for e in episodes])
     ids = list(deal_ids)
+    session.execute(
+        update(AlertEpisode).where(AlertEpisode.deal_id.in_(ids)).values(deal_deleted_at=now)
+    )
     session.execute(delete(Evaluation).where(Evaluation.deal_id.in_(ids)))
     session.execute(delete(HealthPoint).where(HealthPoint.deal_id.in_(ids)))
     session.execute(

@@ -14,7 +14,7 @@ from connector.store import migrate
 from connector.store.db import Store
 from connector.store.models import AlertEpisode, Base, Tenant
 
-HEAD = "0015_deal_contacts_by_contact"
+HEAD = "0016_episode_deal_deleted"
 """The newest migration: named once here (tests/test_cli_store.py reads it too)."""
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)

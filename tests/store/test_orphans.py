@@ -19,6 +19,7 @@ from connector.store.orphans import (
 )
 from connector.store.snapshots import delete_deals, save_bundles
 from engine.model import load_bundle
+from jobs.pipeline import forget
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples" / "bundles").glob("*.json"))
@@ -114,3 +115,22 @@ def test_each_batch_goes_on_where_the_last_stopped(store: Store) -> None:
         if after is None:
             break
     assert batches == [(1, "c-2"), (1, "c-3"), (0, None)]
+
+
+def test_a_deleted_deals_old_history_is_kept_for_the_keeping_period_from_its_deletion(
+    store: Store,
+) -> None:
+    """A deal whose alerts ended long ago, deleted today: a restore from the recycle bin within
+    the keeping period must find its alert history, so the period runs from the deletion."""
+    _tenant(store)
+    _save(store, list(_docs().values()), NOW)
+    long_ago = NOW - timedelta(days=90)
+    with store.tenant("T") as s:
+        s.add_all([_episode("d-1001", long_ago), _episode("d-1003", None)])
+        s.flush()
+        forget(s, "T", ["d-1001"], NOW)  # the CRM's deletion, as a refresh records it
+
+    assert _purge(store, NOW - timedelta(days=1))[2] == 0, "deleted a day within the period"
+    assert "d-1001" in _left(store)[2]
+    assert _purge(store, NOW + timedelta(days=1))[2] == 1
+    assert _left(store)[2] == {"d-1003"}
