@@ -23,6 +23,7 @@ Emulated (each shape loads through simple-salesforce 1.12):
   (POST create, PATCH update, DELETE ``?ids=``; at most 200 records; ``allOrNone`` false:
   per-record SaveResults, HTTP 200 even when some fail; true: nothing saved if one fails),
   ``/limits`` (``DailyApiRequests``); ``POST /composite`` (up to 25 subrequests run in order,
+  at most 5 of them queries or sObject Collections,
   ``@{ref.id}`` and ``@{ref.records[0].Id}`` references, one API call for the whole; not
   ``allOrNone`` true), the way to send a query too long for a URI.
 - Request size: a URI over 16,384 bytes is answered 414, URI plus headers over it 431 (Help

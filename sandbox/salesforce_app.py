@@ -31,6 +31,10 @@ BATCH = 2000
 MAX_CURSORS = 50
 COLLECTION_MAX = 200
 COMPOSITE_MAX = 25
+COMPOSITE_QUERIES_MAX = 5
+"""Of a Composite request's subrequests, how many may be queries (query, queryAll) or sObject
+Collections (REST API Developer Guide, Composite: "up to 5 of these subrequests")."""
+_COMPOSITE_HEAVY = re.compile(r"/services/data/v[\d.]+/(?:query|queryAll|composite/sobjects)\b")
 URI_MAX = 16_384
 """Bytes of URI (and of URI plus headers) a REST call may carry: 414, then 431 past it."""
 _REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)\}")
@@ -618,6 +622,14 @@ def create_app(state: SalesforceState, outbound: OutboundMessages | None = None)
                 400,
                 "INVALID_BATCH_REQUEST",
                 f"compositeRequest must hold 1 to {COMPOSITE_MAX} subrequests",
+            )
+        heavy = sum(1 for sub in subrequests if _COMPOSITE_HEAVY.match(str(sub.get("url") or "")))
+        if heavy > COMPOSITE_QUERIES_MAX:
+            raise SalesforceError(
+                400,
+                "INVALID_BATCH_REQUEST",
+                f"compositeRequest may hold at most {COMPOSITE_QUERIES_MAX} query or sObject "
+                f"Collections subrequests, not {heavy}",
             )
         if payload.get("allOrNone"):
             raise SalesforceError(

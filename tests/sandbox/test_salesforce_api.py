@@ -414,6 +414,24 @@ def test_soql_length_limit(sf: Salesforce) -> None:
     assert "100,000 characters" in answer["body"][0]["message"]
 
 
+def test_a_composite_holds_at_most_five_queries(sf: Salesforce) -> None:
+    def query(n: int) -> dict[str, str]:
+        url = "/services/data/v59.0/query/?" + urlencode({"q": "SELECT Id FROM Account"})
+        return {"method": "GET", "url": url, "referenceId": f"q{n}"}
+
+    five = sf.restful("composite", method="POST", json={
+        "compositeRequest": [query(n) for n in range(5)]
+        + [{"method": "GET", "url": "/services/data/v59.0/limits", "referenceId": "limits"}]
+    })["compositeResponse"]  # fmt: skip
+    assert [a["httpStatusCode"] for a in five] == [200] * 6
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.restful("composite", method="POST", json={
+            "compositeRequest": [query(n) for n in range(6)]
+        })  # fmt: skip
+    assert refused.value.status == 400
+    assert "at most 5" in str(refused.value.content)
+
+
 def test_updated_and_deleted_windows(sf: Salesforce, account: str, clock: Clock) -> None:
     start = clock()
     clock.advance(minutes=1)
