@@ -9,7 +9,8 @@ number of calls is what a portal's rate limit spends:
   included), contacts and each activity type batch read (100 per call), each activity type ->
   contacts associations (1,000 per call: who took part), owners (active, then archived:
   deactivated users come back `active=False`) and pipelines once per adapter (an adapter lives
-  for one job). Deals the batch read does not return are `Pulled.deleted`.
+  for one job). Deals the batch read does not find (its 207's OBJECT_NOT_FOUND) are
+  `Pulled.deleted`.
 - `changed_since(cursor)`: one search page (200) on `hs_lastmodifieddate`, ascending. Each page
   is a new search from the last timestamp returned (`GTE`), `after` past the deals already
   returned at that timestamp, which are left out if they come again. Paging one search by
@@ -28,8 +29,9 @@ Reads ask the SDK for the raw answer (`_preload_content=False`) and decode HubSp
 mapping.py reads that shape, and building SDK models for 200,000 activities would be the slowest
 part of a sync. Error policy: adapters.errors only (from the client); a deal whose data cannot
 be mapped (mapping.MappingError) is logged and left out of the pull, so one odd record does not
-hold back the others. Of an associations read's 207, only the records HubSpot finds nothing for
-are taken as having no links; any other refusal (a missing scope) raises, as a 403 would.
+hold back the others. Of a batch read's 207, only the records HubSpot finds nothing for are
+taken as deleted (objects) or as having no links (associations); any other refusal (a missing
+scope) raises, as a 403 would.
 """
 
 from __future__ import annotations
@@ -441,17 +443,18 @@ class HubSpotAdapter:
         *,
         history: Sequence[str] = (),
     ) -> dict[str, dict[str, Any]]:
-        """Batch read; {id: object} for those HubSpot returns (the others are deleted)."""
+        """Batch read; {id: object} for those HubSpot returns. The others are deleted when the
+        207's errors say OBJECT_NOT_FOUND; any other error (a missing scope) raises, since a
+        deal taken for deleted would be forgotten with its alert history."""
         size = HISTORY_BATCH if history else READ_BATCH
         found: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(list(ids), size):
             body: dict[str, Any] = {"inputs": [{"id": i} for i in chunk], "properties": props}
             if history:
                 body["propertiesWithHistory"] = list(history)
-            page = self._json(
-                f"{kind}.batch_read",
-                lambda sdk, body=body: _batch_api(sdk, kind).read(body, **_RAW),
-            )
+            what = f"{kind}.batch_read"
+            page = self._json(what, lambda sdk, body=body: _batch_api(sdk, kind).read(body, **_RAW))
+            _raise_unless_not_found(page, what)
             for obj in page.get("results", ()):
                 found[str(obj["id"])] = obj
         return found
@@ -476,10 +479,7 @@ class HubSpotAdapter:
                         from_type, to_type, {"inputs": chunk}, **_RAW
                     ),
                 )
-                for error in page.get("errors") or ():
-                    problem = translate_batch_error(error, what)
-                    if not isinstance(problem, NotFound):
-                        raise problem
+                _raise_unless_not_found(page, what)
                 for result in page.get("results", ()):
                     from_id = str(result["from"]["id"])
                     links.setdefault(from_id, []).extend(result.get("to", ()))
@@ -492,6 +492,14 @@ class HubSpotAdapter:
     def _json(self, what: str, fn: Callable[[Any], Any], *, search: bool = False) -> Any:
         raw = self.client.call(what, lambda sdk: fn(sdk).data, search=search)
         return json.loads(raw) if raw else {}
+
+
+def _raise_unless_not_found(page: Mapping[str, Any], what: str) -> None:
+    """Raise the first error of a 207 answer that is not HubSpot finding nothing for an input."""
+    for error in page.get("errors") or ():
+        problem = translate_batch_error(error, what)
+        if not isinstance(problem, NotFound):
+            raise problem
 
 
 _RAW = {"_preload_content": False}

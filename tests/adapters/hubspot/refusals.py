@@ -1,5 +1,6 @@
 """A HubSpot answer the emulator does not give by itself (it ignores scopes), served in front of
-it over real HTTP: an associations v4 batch read whose 207 refuses some inputs for a scope.
+it over real HTTP: a batch read (of objects, or of associations v4) whose 207 refuses some
+inputs for a scope.
 
 HubSpot's spec gives that read a 207 whose `errors` are StandardErrors, and its ErrorDetail's
 context example is `{"missingScopes": [...]}`; everything else is the emulator's own answer."""
@@ -18,14 +19,14 @@ from sandbox.hubspot import HubSpotState, create_app
 from sandbox.serving import BackgroundServer, QuietHandler
 
 
-def missing_scopes(from_ids: list[str], scope: str) -> dict:
+def missing_scopes(from_ids: list[str], scope: str, *, context: str = "fromObjectId") -> dict:
     """One StandardError refusing these inputs for want of `scope`, every required field set
-    (the SDK's model loads it)."""
+    (the SDK's model loads it); `context` names the inputs (an objects read's `ids`)."""
     return {
         "status": "error",
         "category": "MISSING_SCOPES",
         "message": "This app hasn't been granted all required scopes to make this call.",
-        "context": {"fromObjectId": from_ids},
+        "context": {context: from_ids},
         "links": {},
         "errors": [
             {
@@ -60,10 +61,10 @@ def refusing_inputs(
         if not denied:
             return answer
         body = json.loads(answer.get_data())
-        body["results"] = [r for r in body["results"] if r["from"]["id"] not in denied]
+        body["results"] = [r for r in body["results"] if _input_of(r) not in denied]
         errors = [
             e for e in body.get("errors", ())
-            if not set(e.get("context", {}).get("fromObjectId", ())) & set(denied)
+            if not set(_inputs_of(e)) & set(denied)
         ]  # fmt: skip
         body["errors"] = [*errors, refusal(denied)]
         body["numErrors"] = len(body["errors"])
@@ -72,3 +73,13 @@ def refusing_inputs(
     server = make_server("127.0.0.1", 0, front, threaded=True, request_handler=QuietHandler)
     with BackgroundServer(server, "hubspot-refusing") as running:
         yield running
+
+
+def _input_of(result: dict) -> str:
+    """The input a result answers: an associations read's `from`, an objects read's record."""
+    return str(result["from"]["id"] if "from" in result else result["id"])
+
+
+def _inputs_of(error: dict) -> list[str]:
+    context = error.get("context", {})
+    return [str(i) for i in context.get("fromObjectId") or context.get("ids") or ()]

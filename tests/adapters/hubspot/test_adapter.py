@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from redis import Redis
@@ -449,6 +450,25 @@ def test_deals_of_contacts_and_activities(seeded: Seeded, redis: Redis) -> None:
 
 
 CONTACTS_READ = "crm.objects.contacts.read"
+
+
+def test_a_deal_hubspot_refuses_in_a_207_is_not_taken_for_deleted(
+    seeded: Seeded, redis: Redis
+) -> None:
+    """HubSpot's objects batch read answers 207 OBJECT_NOT_FOUND for a deal that is gone: that
+    deal is deleted. Refused for another reason (a scope), the deal is still there: taken for
+    deleted, it would be forgotten with its alert history and its open tasks left behind."""
+    deals = [seeded.ids[d.id] for d in seeded.world.deals][:2]
+    path = "/crm/v3/objects/deals/batch/read"
+    refusal = partial(missing_scopes, scope="crm.objects.deals.read", context="ids")
+    with refusing_inputs(seeded.state, path, {deals[0]}, refusal) as front:
+        adapter = make_adapter(seeded.state, front, redis)  # type: ignore[arg-type]
+        with pytest.raises(PermissionDenied, match=r"crm\.objects\.deals\.read"):
+            adapter.pull(deals)
+
+    pulled = make_adapter(seeded.state, seeded.server, redis).pull([*deals, "999999999"])
+    assert [b.deal.id for b in pulled.bundles] == deals
+    assert pulled.deleted == ["999999999"], "a deal HubSpot does not find is deleted"
 
 
 @pytest.mark.parametrize(
