@@ -308,7 +308,10 @@ _SETTINGS_BODY = {
 _PATCH_BODY = {
     "required": True,
     "description": "A JSON merge patch (RFC 7396) of the saved document: objects merge key by "
-    "key, `null` removes a key (back to its default), anything else replaces",
+    "key, `null` removes a key (back to its default), anything else replaces. A patch that "
+    "moves one health cut point past the other's saved value (`fair_from` above `good_from`, "
+    "or `good_from` below `fair_from`) takes the other along to the same value; a patch naming "
+    "both is checked as given",
     "content": {
         "application/json": {"schema": merge_patch_schema(SettingsSchema)},
         "application/merge-patch+json": {"schema": merge_patch_schema(SettingsSchema)},
