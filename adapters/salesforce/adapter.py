@@ -19,10 +19,10 @@ query batch holds up to 2,000 records, child records counted:
   the batches of one listing follow its query locator; a listing cut short starts again at
   its cursor's own millisecond (repeating what was seen there rather than missing a tie), one
   read to its end just after it (nothing is listed again).
-- `activities_changed_since(cursors)`: the Tasks and Events stamped since their own cursors
-  (ACTIVITY_LISTINGS, through queryAll), both first batches in one Composite request: the
-  deals they name, the contacts of those naming none (the jobs find those contacts' deals in
-  the store), their ids.
+- `activities_changed_since(cursors)`: the Tasks, Events and contact roles stamped since their
+  own cursors (ACTIVITY_LISTINGS, through queryAll), the first batches in one Composite
+  request: the deals they name, the contacts of activities naming none (the jobs find those
+  contacts' deals in the store), the activities' ids.
 - `write_back(values)`: adapters/salesforce/writeback.py (sObject Collections, 200 a call).
 - `create_task`, `complete_task`, `create_note` (`CrmActions`): adapters/salesforce/actions.py.
 - `deals_for_events(bodies)`: the opportunities of stored events that named none the snapshot
@@ -123,13 +123,17 @@ ACTIVITY_LISTINGS = {
     "ORDER BY SystemModstamp",
     "Event": "SELECT Id, WhatId, WhoId, SystemModstamp FROM Event WHERE IsChild = false AND "
     "SystemModstamp >= {since} ORDER BY SystemModstamp",
+    "OpportunityContactRole": "SELECT Id, OpportunityId, SystemModstamp "
+    "FROM OpportunityContactRole WHERE SystemModstamp >= {since} ORDER BY SystemModstamp",
 }
-"""What a poll reads of the activities changed since its cursors: a logged call, meeting or
-email (Enhanced Email logs each EmailMessage with a Task) is a Task or an Event, and whether
-logging one stamps its opportunity is not documented (LastActivityDate does not move
-LastModifiedDate). Through queryAll: a deleted call changes its deal's last activity, and
-nothing else tells of it. Child events are the invitees' copies of an event (the pull's
-reasoning)."""
+"""What a poll reads of the records changed since its cursors that concern an opportunity
+without stamping it: a logged call, meeting or email (Enhanced Email logs each EmailMessage
+with a Task) is a Task or an Event, and whether logging one stamps its opportunity is not
+documented (LastActivityDate does not move LastModifiedDate); nor is it for a contact role
+added, changed or removed (the deal's buying committee: key roles, single-threading). Through
+queryAll: a deleted call changes its deal's last activity, a removed role its committee, and
+nothing else tells of either. Child events are the invitees' copies of an event (the pull's
+reasoning). At most 5 listings: their first batches go in one Composite request."""
 RECIPIENTS_QUERY = (
     "SELECT EmailMessageId, RelationId, RelationType FROM EmailMessageRelation "
     "WHERE EmailMessageId IN (SELECT Id FROM EmailMessage WHERE RelatedToId IN ({ids})) "
@@ -303,10 +307,10 @@ class SalesforceAdapter:
         return Changes(ids, out or "0", more=more)
 
     def activities_changed_since(self, cursors: Mapping[str, str]) -> ActivityChanges:
-        """One batch of the Tasks and of the Events stamped since their cursors (epoch
-        milliseconds, as `changed_since`'s): both first batches in one Composite request (one
-        call), then, while a listing has batches left, only those listings, through their
-        locators. Each is read as the opportunities' listing is (`_after_page`)."""
+        """One batch of the Tasks, of the Events and of the contact roles stamped since their
+        cursors (epoch milliseconds, as `changed_since`'s): the first batches in one Composite
+        request (one call), then, while a listing has batches left, only those listings,
+        through their locators. Each is read as the opportunities' listing is (`_after_page`)."""
         going = {
             sobject: url
             for sobject, (cursor, url) in self._activity_listings.items()
@@ -338,6 +342,9 @@ class SalesforceAdapter:
             if more:
                 self._activity_listings[sobject] = (out[sobject], page["nextRecordsUrl"])
             for record in records:
+                if "OpportunityId" in record:  # a contact role: of its opportunity only
+                    deals.add(id18(str(record["OpportunityId"])))
+                    continue
                 activities.add(id18(str(record["Id"])))
                 what, who = str(record.get("WhatId") or ""), str(record.get("WhoId") or "")
                 if _prefix(what) == PREFIXES["Opportunity"]:

@@ -364,6 +364,40 @@ def test_the_first_poll_after_the_upgrade_reads_activities_from_the_last_poll_on
     assert installed.state.counts() == {LISTING: 1, ACTIVITIES: 1}
 
 
+def test_a_contact_role_added_in_salesforce_reaches_its_deal_at_the_next_poll(
+    rt: Runtime, installed: Org, clock: Any
+) -> None:
+    """A role given to a contact is not documented to stamp the opportunity: the poll follows
+    the roles, and the deal's next evaluation has its new buyer; the role removed, it has not.
+    The idle poll still costs two calls."""
+    tenant_id, state = installed.tenant_id, installed.state
+    opp = installed.opportunities(open_only=True)[0]
+    _quiet(rt, installed, clock)
+    buyer = state.insert("Contact", {"LastName": "Okafor", "Title": "CFO"})
+    role = state.insert("OpportunityContactRole", {
+        "OpportunityId": opp, "ContactId": buyer, "Role": "Economic Buyer", "IsPrimary": False,
+    })  # fmt: skip
+
+    def contacts() -> set[str]:
+        with rt.store.tenant(tenant_id) as s:
+            return set(s.scalars(select(DealContactRow.contact_id).where(
+                DealContactRow.deal_id == opp
+            )))  # fmt: skip
+
+    clock.now += timedelta(minutes=5)
+    state.reset_counts()
+    assert schedule.poll(tenant_id) >= 1
+    assert state.counts() == {LISTING: 1, ACTIVITIES: 1}
+    run_jobs(rt.redis)
+    assert buyer in contacts()
+
+    state.delete("OpportunityContactRole", role)
+    clock.now += timedelta(minutes=5)
+    assert schedule.poll(tenant_id) >= 1
+    run_jobs(rt.redis)
+    assert buyer not in contacts()
+
+
 def test_a_record_the_org_refuses_is_not_recorded_as_written(rt: Runtime, installed: Org) -> None:
     tenant_id, state = installed.tenant_id, installed.state
     kept, gone = installed.opportunities(open_only=True)[:2]

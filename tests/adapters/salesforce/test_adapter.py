@@ -329,7 +329,7 @@ def test_activity_listings_share_a_call_then_page_apart(
     org.delete("Event", meeting)
     since = str(int(T0.timestamp() * 1000))
     client.calls.clear()
-    first = adapter.activities_changed_since({"Task": since, "Event": since})
+    first = adapter.activities_changed_since(dict.fromkeys(adapter.activity_objects, since))
     assert first.more and first.deal_ids == [opp] and first.contact_ids == []
     assert meeting in first.activity_ids
     assert dict(client.calls) == {"query activity changes (composite)": 1}
@@ -339,3 +339,30 @@ def test_activity_listings_share_a_call_then_page_apart(
     assert client.calls["query Task changes (more)"] == 1 and len(client.calls) == 2
     third = adapter.activities_changed_since(second.cursors)
     assert third.activity_ids == [] and not third.more, "nothing is listed again"
+
+
+def test_a_contact_role_added_or_removed_lists_its_opportunity(
+    org: SalesforceState, adapter: SalesforceAdapter, client: SalesforceClient, clock: Clock
+) -> None:
+    """A role added to a contact, or removed, is not documented to stamp the opportunity: the
+    poll follows the roles themselves (queryAll: a removal stamps the role, deleted), in the
+    same Composite request as the activities."""
+    opp, other = _deal(org, {}), _deal(org, {})
+    ana = org.insert("Contact", {"LastName": "Ana", "Title": "CFO"})
+    since = str(int(T0.timestamp() * 1000))
+    idle = adapter.activities_changed_since(dict.fromkeys(adapter.activity_objects, since))
+    assert idle.deal_ids == []
+
+    clock.advance(minutes=1)
+    role = org.insert("OpportunityContactRole", {
+        "OpportunityId": opp, "ContactId": ana, "Role": "Economic Buyer", "IsPrimary": False,
+    })  # fmt: skip
+    client.calls.clear()
+    added = adapter.activities_changed_since(idle.cursors)
+    assert added.deal_ids == [opp] and added.activity_ids == [] and added.contact_ids == []
+    assert dict(client.calls) == {"query activity changes (composite)": 1}
+
+    clock.advance(minutes=1)
+    org.delete("OpportunityContactRole", role)
+    removed = adapter.activities_changed_since(added.cursors)
+    assert removed.deal_ids == [opp] and other not in removed.deal_ids
