@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import orjson
 from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from adapters import standard_webhooks
 from adapters.hubspot import events as hubspot_events
@@ -51,6 +52,19 @@ def _refuse(source: str, status: int, reason: str, detail: str) -> tuple[Respons
     metrics.count(metrics.refused, source, reason)
     log.info("%s webhook refused (%d %s): %s", source, status, reason, detail)
     return _answer(status, error=reason, detail=detail)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(exc: RequestEntityTooLarge) -> tuple[Response, int]:
+    """A body over the app's limit (werkzeug refuses it as the handler reads it): counted by
+    source like every other refusal; a SOAP fault for an Outbound Message."""
+    detail = "the body is over 1 MiB"
+    if request.endpoint == "webhooks.salesforce_outbound":
+        current_app.extensions["dealradar"].metrics.refused.labels(SALESFORCE, "too_large").inc()
+        log.info("salesforce outbound message refused (413 too_large): %s", detail)
+        return _soap(salesforce_events.soap_fault(detail), 413)
+    source = _SOURCES.get(request.endpoint or "", "unknown")
+    return _refuse(source, 413, "too_large", detail)
 
 
 @bp.post("/webhooks/hubspot")
@@ -287,6 +301,15 @@ def _incoming(services: Services, tenant_id: str, events: list[ParsedEvent]) -> 
         return sorted(found)
 
     return [Incoming(e.dedupe_key, deals_of(e), e.body) for e in events]
+
+
+_SOURCES = {
+    "webhooks.hubspot": HUBSPOT,
+    "webhooks.salesforce_outbound": SALESFORCE,
+    "webhooks.salesforce_flow": SALESFORCE,
+    "webhooks.generic": GENERIC,
+}
+"""The metrics source of each endpoint, for refusals raised before its handler names it."""
 
 
 def _deal_hints(hints: Sequence[Hint]) -> list[str]:

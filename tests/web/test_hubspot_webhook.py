@@ -198,13 +198,29 @@ def test_redis_down_still_acknowledges_and_keeps_the_event(app: Flask, tenant_id
     assert row.status == "pending", "the sweeper will enqueue it"
 
 
-def test_bodies_over_one_mebibyte_are_413(client: FlaskClient) -> None:
+@pytest.mark.parametrize(
+    ("path", "content_type", "source"),
+    [
+        ("/webhooks/hubspot", "application/json", "hubspot"),
+        ("/webhooks/events/T-1", "application/json", "events"),
+        ("/webhooks/salesforce/outbound", "text/xml", "salesforce"),
+    ],
+)
+def test_bodies_over_one_mebibyte_are_413_and_counted(
+    client: FlaskClient, path: str, content_type: str, source: str
+) -> None:
     response = client.post(
-        "/webhooks/hubspot",
-        data=b"[" + b" " * (1024 * 1024) + b"]",
-        content_type="application/json",
+        path, data=b"[" + b" " * (1024 * 1024) + b"]", content_type=content_type
     )
     assert response.status_code == 413
+    if source == "salesforce":  # Salesforce reads a SOAP fault
+        assert b"<soapenv:Fault>" in response.data and b"over 1 MiB" in response.data
+    else:
+        assert response.get_json()["error"] == "too_large"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert f'dealradar_webhooks_refused_total{{reason="too_large",source="{source}"}} 1.0' in (
+        metrics
+    )
 
 
 def test_a_database_that_cannot_take_the_events_is_503_so_hubspot_retries(app: Flask) -> None:
