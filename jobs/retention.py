@@ -4,7 +4,8 @@ Their keys are what keeps a task, a note or a message from being made twice, so 
 once nothing can propose its key again, nor read it to decide anything: done or failed (never
 pending, nor `sending`, which a killed worker leaves and which may stand for a message that went
 out), last due and finished before the keeping period (jobs.purge.KEEP_DONE_EFFECTS: a failure
-is kept that long after it happened, for an admin to see and retry), and by its key:
+is kept that long after it happened, for an admin to see among `tenants status`'s outbox
+failures; rows failed before done_at was stamped on failures go by their due day), and by its key:
 
 - `crm_task:<episode>`, `crm_task_done:<episode>`: once the episode has ended, before the
   keeping period, and its end has been dispatched (see below). A task's key is proposed by the
