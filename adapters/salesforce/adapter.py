@@ -131,9 +131,11 @@ without stamping it: a logged call, meeting or email (Enhanced Email logs each E
 with a Task) is a Task or an Event, and whether logging one stamps its opportunity is not
 documented (LastActivityDate does not move LastModifiedDate); nor is it for a contact role
 added, changed or removed (the deal's buying committee: key roles, single-threading). Through
-queryAll: a deleted call changes its deal's last activity, a removed role its committee, and
-nothing else tells of either. Child events are the invitees' copies of an event (the pull's
-reasoning). At most 5 listings: their first batches go in one Composite request."""
+queryAll: a deleted call changes its deal's last activity, and nothing else tells of it; a
+removed role changes its committee, if Salesforce keeps deleted roles for queryAll
+(UNCONFIRMED: a public report says it does not, and then the next refresh or sweep sees it).
+Child events are the invitees' copies of an event (the pull's reasoning). At most 5 listings:
+their first batches go in one Composite request."""
 RECIPIENTS_QUERY = (
     "SELECT EmailMessageId, RelationId, RelationType FROM EmailMessageRelation "
     "WHERE EmailMessageId IN (SELECT Id FROM EmailMessage WHERE RelatedToId IN ({ids})) "
