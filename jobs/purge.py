@@ -1,6 +1,6 @@
 """Every hour, purge the inbox of processed events older than the dedupe window (and finished
-outbound hook deliveries older than a week, jobs.hooks.KEEP_FINISHED, and done write-backs and
-event batches older than KEEP_DONE_EFFECTS).
+outbound hook deliveries older than a week, jobs.hooks.KEEP_FINISHED, and write-backs and
+event batches done or failed more than KEEP_DONE_EFFECTS ago).
 
 The inbox keeps each event's key for work.DEDUPE_WINDOW (7 days) so that a redelivery within it
 is refused by the unique key; after that, the events that are done are deleted, tenant by
@@ -43,8 +43,9 @@ log = logging.getLogger(__name__)
 PURGE_BATCH = 1_000
 """Inbox rows deleted per transaction: short locks, steady progress."""
 KEEP_DONE_EFFECTS = timedelta(days=30)
-"""Done write-backs and event batches are kept this long, then deleted; so are the finished rows
-of tasks, notes, mails and digests whose keys can never be proposed again (jobs.retention)."""
+"""Finished (done or failed) write-backs and event batches are kept this long after they
+finished, then deleted; so are the finished rows of tasks, notes, mails and digests whose keys
+can never be proposed again (jobs.retention)."""
 KEEP_ORPHANS = timedelta(days=30)
 """Contacts and activities no deal links, and deleted deals' ended episodes, are kept this
 long (a deal restored from the CRM's recycle bin within it finds them again), then deleted."""
@@ -52,7 +53,7 @@ ORPHANS_HOUR = 3
 """The UTC hour whose run also deletes the orphans: a scan of a tenant's contacts and
 activities, once a day rather than hourly."""
 UNGUARDED = (pipeline.WRITEBACK, pipeline.EVENT)
-"""Outbox kinds whose keys guard nothing once done: a write-back's names its evaluation time,
+"""Outbox kinds whose keys guard nothing once finished: a write-back's names its evaluation time,
 an event batch's is born with the state change it reports, once. The keys of tasks, notes,
 mails and digests keep those from being made twice: they go once nothing can propose them
 again (jobs.retention, daily)."""
@@ -76,11 +77,11 @@ def run() -> dict[str, int]:
             total = _in_batches(
                 rt, tenant_id, lambda s: work.purge_processed(s, cutoff, PURGE_BATCH)
             )
-        # Finished hook deliveries, done write-backs and event batches: kept for inspection.
+        # Finished hook deliveries, write-backs and event batches: kept for inspection.
         _in_batches(rt, tenant_id, lambda s: hooks.purge_finished(s, hooks_before, PURGE_BATCH))
         _in_batches(
             rt, tenant_id,
-            lambda s: work.purge_done_effects(s, UNGUARDED, effects_before, PURGE_BATCH),
+            lambda s: work.purge_finished_effects(s, UNGUARDED, effects_before, PURGE_BATCH),
         )  # fmt: skip
         if orphans_before is not None:
             # An uninstalled tenant's too: its uninstall failed what waited, and a reinstall

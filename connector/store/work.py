@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from psycopg import errors as psycopg_errors
 from psycopg import pq
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from connector.store.models import InboxEvent, OutboxEffect
@@ -187,14 +187,16 @@ def purge_processed(session: Session, received_before: datetime, limit: int) -> 
     )  # fmt: skip
 
 
-def purge_done_effects(
+def purge_finished_effects(
     session: Session, kinds: Sequence[str], before: datetime, limit: int
 ) -> int:
-    """Delete up to `limit` of the session tenant's done effects of these kinds last due before
-    `before`, oldest first; how many. Only kinds whose keys guard nothing once done."""
+    """Delete up to `limit` of the session tenant's done or failed effects of these kinds, last
+    due and finished before `before`, oldest first; how many. Only kinds whose keys guard
+    nothing once finished; a failure stays that long after it happened, for an admin to see."""
     return _delete_oldest(
         session, OutboxEffect, OutboxEffect.due_at, limit,
-        OutboxEffect.status == "done", OutboxEffect.due_at < before,
+        OutboxEffect.status.in_(("done", "failed")), OutboxEffect.due_at < before,
+        or_(OutboxEffect.done_at.is_(None), OutboxEffect.done_at < before),
         OutboxEffect.kind.in_(list(kinds)),
     )  # fmt: skip
 

@@ -15,7 +15,7 @@ from connector.store import tenants, work
 from connector.store.models import AlertEpisode, ContactRow, InboxEvent, OutboxEffect, Tenant
 from connector.store.snapshots import delete_deals
 from connector.store.tenants import create_tenant
-from jobs import purge
+from jobs import pipeline, purge
 from jobs.crm_effects import TASK
 from jobs.runtime import Runtime
 from tests.jobs.conftest import Clock, run_jobs
@@ -179,3 +179,37 @@ def test_a_new_alert_after_the_daily_purge_gets_its_own_task(
     assert {task: tasks[task]["deal_id"] for task in made.values()} == {
         task: "d-1003" for task in made.values()
     }, "a new episode's task was taken for the purged episode's, on the deleted deal"
+
+
+def test_write_backs_and_event_batches_go_30_days_after_they_finished(
+    rt: Runtime, tenant_id: str, clock: Clock
+) -> None:
+    """Their keys guard nothing once finished: done ones go 30 days after they were done, and
+    so do failed ones after they failed (a failure kept that long for an admin to see, not
+    for ever); pending ones stay."""
+    kinds = {"wb-done": "done", "wb-failed": "failed", "wb-pending": "pending",
+             "ev-failed-late": "failed"}  # fmt: skip
+    with rt.store.tenant(tenant_id) as s:
+        work.propose_many(s, tenant_id, [
+            (key, pipeline.EVENT if key.startswith("ev") else pipeline.WRITEBACK, {})
+            for key in kinds
+        ], clock.now)  # fmt: skip
+        rows = {e.key: e.id for e in s.scalars(select(OutboxEffect))}
+        work.complete(s, [rows["wb-done"]], clock.now)
+        work.record_failure(s, [rows["wb-failed"]], "refused", clock.now, final=True)
+        work.record_failure(s, [rows["ev-failed-late"]], "refused",
+                            clock.now + timedelta(days=20), final=True)  # fmt: skip
+
+    def left() -> set[str]:
+        with rt.store.tenant(tenant_id) as s:
+            return set(s.scalars(select(OutboxEffect.key)))
+
+    clock.now += purge.KEEP_DONE_EFFECTS - timedelta(hours=1)
+    purge.run()
+    assert left() == set(kinds)
+    clock.now += timedelta(hours=2)
+    purge.run()
+    assert left() == {"wb-pending", "ev-failed-late"}, "failed 20 days after the others"
+    clock.now += timedelta(days=20)
+    purge.run()
+    assert left() == {"wb-pending"}
