@@ -34,7 +34,7 @@ from marshmallow import RAISE
 from redis.exceptions import RedisError
 from sqlalchemy import delete, literal, select
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from connector import queues
 from connector.store.models import (
@@ -176,7 +176,15 @@ def _json_body(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        request.get_json()  # 415 when not JSON, 400 when malformed; cached for the parser
+        try:
+            request.get_json()  # 415 when not JSON, 400 when malformed; cached for the parser
+        except BadRequest:
+            # Flask hides the decoder's message outside debug mode: say what and where.
+            try:
+                json.loads(request.get_data())
+            except ValueError as exc:
+                abort(400, message=f"the body is not valid JSON: {exc}")
+            raise
         return func(*args, **kwargs)
 
     return _errors(400, 415)(wrapper)

@@ -595,6 +595,30 @@ def test_a_form_instead_of_json_is_415_wherever_a_body_is_taken(
     assert "415" in spec["paths"][documented][method.lower()]["responses"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PUT", "/api/v1/settings"),
+        ("PATCH", "/api/v1/settings"),
+        ("POST", "/api/v1/deals/d-1002/mutes"),
+        ("POST", "/api/v1/hooks"),
+        ("PUT", "/api/v1/slack-webhooks/sales"),
+    ],
+)
+def test_a_malformed_json_body_is_400_saying_the_json_is_invalid_and_where(
+    client: FlaskClient, services: Services, a: Tenant, method: str, path: str
+) -> None:
+    """A typo in a curl -d (a missing brace) got Werkzeug's "The browser (or proxy) sent a
+    request that this server could not understand": nothing said the JSON was at fault."""
+    seed_examples(services, a)
+    missing_brace = '{"alerts": {"no_activity": {"days": 14}}'
+    response = client.open(path, method=method, headers=a.headers, data=missing_brace,
+                           content_type="application/json")  # fmt: skip
+    assert response.status_code == 400, response.json
+    detail = response.json["detail"]
+    assert "not valid JSON" in detail and "line 1 column" in detail, detail
+
+
 def test_a_body_nested_too_deeply_to_parse_is_400(client: FlaskClient, a: Tenant) -> None:
     deep = "[" * 100_000 + "]" * 100_000
     for method in ("PUT", "PATCH"):
