@@ -202,6 +202,19 @@ def test_table_of_the_examples(capsys: pytest.CaptureFixture) -> None:
     assert "Closes in 5 days with no director or above engaged" in table
 
 
+def test_a_table_names_the_stage_as_reps_read_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A HubSpot or Sell bundle's stage is an internal id; its `stage_name` is what the table,
+    made for people, shows (as the alerts' messages do)."""
+    doc = _rotting()
+    doc["deal"].update(stage="98765432", stage_name="Contract sent")
+    path = _write(tmp_path, "b.json", doc)
+    assert main(["evaluate", path, "--now", NOW, "--format", "table"]) == 0
+    row = capsys.readouterr().out.splitlines()[2]
+    assert "Contract sent" in row and "98765432" not in row, row
+
+
 def test_installed_command_and_help() -> None:
     exe = Path(sys.executable).parent / "dealradar"
     for args in ([], ["evaluate"]):

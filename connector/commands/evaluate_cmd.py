@@ -220,7 +220,11 @@ def render_table(rows: list[tuple[Bundle, Evaluation]], locale: str = "en") -> s
         cells.append(
             (
                 [bundle.deal.name or bundle.deal.id],
-                [bundle.deal.stage if bundle.deal.status == "open" else bundle.deal.status],
+                [
+                    (bundle.deal.stage_name or bundle.deal.stage)
+                    if bundle.deal.status == "open"
+                    else bundle.deal.status
+                ],
                 [_amount(bundle)],
                 [f"{h.score} {grade_name(h.grade, locale)}{trend}"],
                 [line for a in alerts for line in textwrap.wrap(a, 70)],
