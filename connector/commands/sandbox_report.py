@@ -91,7 +91,7 @@ def deal_table(deals: Sequence[dict[str, Any]]) -> str:
                 (
                     d["id"],
                     _short(d.get("name") or ""),
-                    d.get("stage") or "",
+                    d.get("stage_name") or d.get("stage") or "",
                     _health(d.get("health")),
                     _alerts(d.get("alerts") or ()),
                 )

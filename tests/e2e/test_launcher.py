@@ -247,6 +247,14 @@ def test_the_table_counts_open_deals_per_alert_and_lists_the_most_alerted_first(
     assert top == ["4", "1", "2", "3"], "most alerts first, then the poorest health"
 
 
+def test_the_table_names_each_deals_stage_as_reps_read_it() -> None:
+    """HubSpot's stages are internal ids (`sales_demo`, or a number in a real portal); the API
+    gives `stage_name` ("Demo done"), which the table, printed for people, shows."""
+    deals = [{**_deal("1", ["no_activity"], 30), "stage": "sales_demo", "stage_name": "Demo done"}]
+    row = deal_table(deals).splitlines()[-1]
+    assert "Demo done" in row and "sales_demo" not in row, row
+
+
 def test_sync_progress_counts_evaluated_deals() -> None:
     deals = [_deal("1", [], 50), {**_deal("2", [], 50), "evaluated_at": None}]
     assert sync_line(deals, 4).startswith("initial sync: 1/4 deals synced and evaluated (25%)")
