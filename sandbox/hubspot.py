@@ -4,7 +4,8 @@ with HubSpot's documented paths, JSON shapes, limits and errors, and signed webh
 Emulated (each shape loads through hubspot-api-client 12's models):
 
 - OAuth: ``GET /oauth/authorize`` (consent answered at once: 302 to ``redirect_uri`` with
-  ``code`` and ``state``); v3, every parameter in a form body: ``POST /oauth/v3/token``
+  ``code`` and ``state``); v3 and the date-versioned 2026-03 (the same operations, which Deal
+  Radar calls), every parameter in a form body: ``POST /oauth/v3/token``
   (authorization_code, refresh_token; 30-minute access tokens), ``POST
   /oauth/v3/token/introspect`` (access or refresh token: hub_id, scopes, expires_in, user...;
   ``{"active": false}`` for one unknown, expired or revoked), ``POST /oauth/v3/token/revoke``;
@@ -56,9 +57,8 @@ association types).
 
 Not emulated: daily limits; scopes (every token may call every route); merges, restores and
 upserts; full-text ``query`` beyond substrings of a few properties; paging of the
-``associations`` embedded in v3 reads; tickets, line items, products and custom objects; the
-date-versioned OAuth paths (``/oauth/2026-03/...``, the same operations as v3's); PKCE's
-``code_verifier``; the webhook settings API (``/webhooks/v3/{appId}``: use
+``associations`` embedded in v3 reads; tickets, line items, products and custom objects;
+PKCE's ``code_verifier``; the webhook settings API (``/webhooks/v3/{appId}``: use
 ``state.webhooks.configure`` or ``POST /_sandbox/webhooks``); concurrent webhook deliveries and
 HubSpot's 24-hour retry schedule (a few quick retries instead).
 
