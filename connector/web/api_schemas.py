@@ -295,6 +295,7 @@ class MuteInSchema(Schema):
     code = fields.String(required=True, validate=validate.OneOf(ALERT_CODES))
     until = fields.Date(
         required=True,
+        error_messages={"invalid": "Not a valid date: give the day as YYYY-MM-DD (2027-01-15)."},
         metadata={"description": "A day after today (the tenant's): the alert is back then"},
     )
 

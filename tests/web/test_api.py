@@ -892,6 +892,18 @@ def test_the_past_is_the_tenants_local_day(
     assert "2026-11-26" in response.json["errors"]["until"][0]
 
 
+@pytest.mark.parametrize("until", ["15/01/2027", "2027-01-15T00:00:00Z", "next monday"])
+def test_a_mute_until_no_date_is_422_saying_how_to_write_the_day(
+    client: FlaskClient, services: Services, a: Tenant, until: str
+) -> None:
+    """"Not a valid date." left the rep guessing which of the world's formats the API wants."""
+    seed_examples(services, a)
+    response = client.post("/api/v1/deals/d-1002/mutes", headers=a.headers,
+                           json={"code": "no_activity", "until": until})  # fmt: skip
+    assert response.status_code == 422
+    assert "YYYY-MM-DD" in " ".join(response.json["errors"]["until"]), response.json
+
+
 def test_muting_an_unknown_deal_is_404_whatever_the_date_and_a_malformed_body_400(
     client: FlaskClient, services: Services, a: Tenant
 ) -> None:
