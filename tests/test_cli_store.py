@@ -24,6 +24,7 @@ from connector.store.tenants import (
     create_tenant,
     list_api_keys,
     list_tenants,
+    save_settings,
     tenant_for_api_key,
     uninstall_tenant,
 )
@@ -173,6 +174,25 @@ def test_tenants_add_and_list(url: str, capsys: pytest.CaptureFixture) -> None:
     assert header.split() == ["id", "crm", "account", "name", "timezone", "locale", "status"]
     assert set(rule) <= {"-", " "}
     assert row.split() == [tenant.id, "hubspot", "42", "Acme", "Europe/Paris", "fr", "active"]
+
+
+def test_tenants_list_shows_the_zone_and_locale_in_force(
+    url: str, capsys: pytest.CaptureFixture
+) -> None:
+    """An admin who set `timezone` and `locale` in the settings (PUT /api/v1/settings) saw the
+    zone and locale the tenant was added with in `tenants list`, not those its days, sweep and
+    messages follow."""
+    _a_tenant(url, capsys)
+    store = Store(url)
+    try:
+        [tenant] = list_tenants(store)
+        doc = {"timezone": "America/New_York", "locale": "fr"}
+        save_settings(store, tenant.id, doc, "drk_test", datetime.now(UTC))
+    finally:
+        store.dispose()
+    code, out, _ = _run(capsys, "tenants", "list", "--database-url", url)
+    assert code == 0
+    assert out.splitlines()[2].split()[-3:] == ["America/New_York", "fr", "active"], out
 
 
 def _a_tenant(url: str, capsys: pytest.CaptureFixture) -> str:

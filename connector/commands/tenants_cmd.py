@@ -45,6 +45,7 @@ from connector.store.tenants import (
     TenantError,
     TenantExists,
     create_tenant,
+    current_settings,
     find_tenant,
     get_tenant,
     issue_api_key,
@@ -318,14 +319,23 @@ def _request_setup(personal: _PersonalToken, tenant_id: str) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    def rows_of(store: Store) -> list[tuple[str, ...]]:
+        # The zone and locale in force: the saved settings' when they set them, else the row's.
+        rows = []
+        for t in list_tenants(store):
+            settings = current_settings(store, t.id)
+            rows.append(
+                (t.id, t.crm, t.account_id, t.name, settings.timezone, settings.locale, t.status)
+            )
+        return rows
+
     try:
-        tenants = in_store(args, list_tenants)
+        rows = in_store(args, rows_of)
     except CommandError as exc:
         return fail("tenants list", str(exc))
-    if not tenants:
+    if not rows:
         print("no tenants yet: add one with `dealradar tenants add --crm CRM --account-id ID`")
         return 0
-    rows = [(t.id, t.crm, t.account_id, t.name, t.timezone, t.locale, t.status) for t in tenants]
     print(render_table(COLUMNS, rows), end="")
     return 0
 
