@@ -121,6 +121,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.deals < 1:
         return fail("sandbox", "--deals must be 1 or more")
+    if not args.sync_timeout >= 0:  # NaN too
+        return fail("sandbox", "--sync-timeout must be 0 or more seconds")
     if os.environ.get("REDIS_URL"):
         try:  # as the children will read it, before anything starts
             Config.from_env({"REDIS_URL": os.environ["REDIS_URL"]}, require_keys=False)

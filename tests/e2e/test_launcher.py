@@ -19,6 +19,7 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
+from connector.cli import main
 from connector.commands.sandbox_cmd import Refused, load_or_make_secrets
 from connector.commands.sandbox_cmd import _port as sandbox_port
 from connector.commands.sandbox_report import deal_table, sync_line
@@ -211,6 +212,18 @@ def test_a_port_something_listens_on_is_still_refused() -> None:
         pytest.raises(Refused, match=f"port {port} is in use"),
     ):
         sandbox_port(port, "--port")
+
+
+@pytest.mark.parametrize("seconds", ["-1", "nan"])
+def test_a_sync_timeout_below_zero_is_refused_before_anything_starts(
+    seconds: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`--sync-timeout -1` started every process, then printed "the initial sync has not
+    finished after -1 s" at once, with an empty table."""
+    argv = ["sandbox", "--dir", str(tmp_path / "sb"), "--sync-timeout", seconds]
+    assert main(argv) == 2
+    assert "--sync-timeout must be 0 or more seconds" in capsys.readouterr().err
+    assert not (tmp_path / "sb").exists(), "nothing started"
 
 
 @pytest.mark.parametrize("port", [65536, 99999, -1])
