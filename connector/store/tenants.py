@@ -530,11 +530,21 @@ def _valid_account(crm: str, account_id: str) -> tuple[str, str]:
         raise InvalidTenant(f"the CRM account id is longer than {_MAX_ACCOUNT_ID} characters")
     if crm in NUMBERED_ACCOUNTS and not _NUMBER.fullmatch(account_id):
         raise InvalidTenant(f"{account_id!r} is not a {NUMBERED_ACCOUNTS[crm]}")
-    if crm == "salesforce" and not _SALESFORCE_ID.fullmatch(account_id):
+    if crm == "salesforce" and not (
+        _SALESFORCE_ID.fullmatch(account_id) and account_id.startswith("00D")
+    ):
         raise InvalidTenant(
             f"{account_id!r} is not a Salesforce org id: give its 15- or 18-character id "
             "(letters and digits, starting 00D)"
         )
+    if crm == "salesforce" and len(account_id) == 18:
+        full = salesforce_mapping.id18(account_id[:15])
+        if account_id[15:].upper() != full[15:]:
+            raise InvalidTenant(
+                f"{account_id!r} is not a Salesforce org id: its last three characters, which "
+                f"say which of the first 15 are capitals, should be {full[15:]}; a character "
+                "was mistyped or changed case: copy the id from Setup > Company Information"
+            )
     return crm, account_id
 
 

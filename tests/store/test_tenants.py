@@ -35,7 +35,7 @@ from engine.settings import SettingsError
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 ORG15 = "00D5g000004ABcD"
-ORG18 = "00D5g000004ABcDEAY"
+ORG18 = "00D5g000004ABcDEAW"  # its suffix computed as Salesforce does
 
 
 def _hubspot(store: Store, account: str = "123", **kw: object) -> tuple[str, str]:
@@ -74,6 +74,12 @@ def test_create_returns_the_tenant_and_its_key_once(store: Store) -> None:
         ({"timezone": ""}, "IANA"),
         ({"locale": "de"}, "en, fr"),
         ({"crm": "salesforce", "account_id": "00D-not-an-id"}, "15- or 18-character"),
+        # An org id starts 00D, and an 18-character one's last three say which of the first 15
+        # are capitals: anything else (a user's id, a typo) is an org no message ever names.
+        ({"crm": "salesforce", "account_id": "ABCDEFGHIJKLMNO"}, "starting 00D"),
+        ({"crm": "salesforce", "account_id": "0055g000004ABcD"}, "starting 00D"),
+        ({"crm": "salesforce", "account_id": "00d5g000004ABcD"}, "starting 00D"),
+        ({"crm": "salesforce", "account_id": "00D5g000004ABcDZZZ"}, "should be EAW"),
         # Webhooks name a portal by its number: a tenant under any other spelling of it
         # (its domain, leading zeros, a sign, a decimal point) would never be found.
         ({"account_id": "acme.hubspot.com"}, "not a HubSpot portal id"),
