@@ -354,14 +354,17 @@ def put_settings() -> dict[str, Any]:
 @bp.response(200, SettingsOutSchema)
 @_errors(401, 409, 422)
 def patch_settings() -> dict[str, Any]:
-    """Change part of the settings document; saved as a new version. Applied to the latest
-    version: a patch saved meanwhile by someone else is kept, not overwritten."""
+    """Change part of the settings document; saved as a new version, unless it changes nothing
+    (then nothing is saved and no sweep asked). Applied to the latest version: a patch saved
+    meanwhile by someone else is kept, not overwritten."""
     patch = _json_object()
     for attempt in range(1, PATCH_ATTEMPTS + 1):
         latest = _latest_settings(g.tenant)
         saved, version = (latest.document, latest.version) if latest is not None else ({}, 0)
         try:
             patched = follow_cut_point(merge_patch(saved, patch), patch)
+            if latest is not None and patched == saved:
+                return _settings_out(g.tenant)
             return _save(patched, "patched through the API", based_on=version)
         except SettingsConflict as exc:  # saved meanwhile: patch the new version
             if attempt == PATCH_ATTEMPTS:

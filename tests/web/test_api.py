@@ -988,6 +988,25 @@ def test_saved_settings_ask_for_the_days_sweep_again_under_them(
     assert [(j.func_name, j.args) for j in jobs] == [("jobs.sweep.again", (a.id, "2026-11-26"))]
 
 
+def test_a_patch_that_changes_nothing_saves_nothing_and_sweeps_nothing(
+    client: FlaskClient, redis: Redis, a: Tenant
+) -> None:
+    """An empty patch, or one that sets what is saved already, is no new version: the history
+    stays readable and the day's deals are not evaluated again for nothing."""
+    saved = client.put("/api/v1/settings", headers=a.headers,
+                       json={"alerts": {"no_activity": {"days": 14}}})  # fmt: skip
+    assert saved.json["version"] == 1
+    redis.flushdb()  # the PUT's own sweep and its mark, which would coalesce the next ask
+    for patch in ({}, {"alerts": {"no_activity": {"days": 14}}}):
+        response = client.patch("/api/v1/settings", headers=a.headers, json=patch)
+        assert response.status_code == 200
+        assert response.json["version"] == 1 and response.json == saved.json
+    assert _sweeps_again(redis) == []
+    changed = client.patch("/api/v1/settings", headers=a.headers,
+                           json={"alerts": {"no_activity": {"days": 15}}})  # fmt: skip
+    assert changed.json["version"] == 2 and len(_sweeps_again(redis)) == 1
+
+
 def _sweeps_again(redis: Redis) -> list[tuple[str, ...]]:
     sweeps = Queue(queues.SWEEP, connection=redis).get_jobs()
     return [j.args for j in sweeps if j.func_name == "jobs.sweep.again"]
