@@ -288,7 +288,14 @@ class DealDetailSchema(Schema):
     )
 
 
+NOT_AN_OBJECT = {"type": "the body must be a JSON object"}
+"""A request body schema's answer to a body that is JSON but no object (`[1]`, `"x"`), in the
+words the settings routes use, instead of marshmallow's "Invalid input type."."""
+
+
 class MuteInSchema(Schema):
+    error_messages = NOT_AN_OBJECT
+
     class Meta:
         unknown = RAISE
 

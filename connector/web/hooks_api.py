@@ -35,7 +35,7 @@ from connector.store.models import Credential, Hook, HookDelivery
 from connector.store.secrets import SecretError
 from connector.store.times import from_db, to_db
 from connector.web import api
-from connector.web.api_schemas import NO_NUL
+from connector.web.api_schemas import NO_NUL, NOT_AN_OBJECT
 from engine.notify_settings import NOTIFY_EVENTS, WEBHOOK_NAME
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ _URL = [validate.Length(min=1, max=MAX_URL_LENGTH), NO_NUL]
 
 
 class HookInSchema(Schema):
+    error_messages = NOT_AN_OBJECT
     target_url = fields.String(
         required=True, validate=_URL,
         metadata={"description": "Where to POST the events: https, on a public address"},
@@ -113,6 +114,7 @@ class HookListSchema(Schema):
 
 
 class SlackWebhookInSchema(Schema):
+    error_messages = NOT_AN_OBJECT
     url = fields.String(
         required=True, validate=_URL,
         metadata={"description": "The incoming webhook URL Slack gave (https://hooks.slack.com/...)"},

@@ -619,6 +619,26 @@ def test_a_malformed_json_body_is_400_saying_the_json_is_invalid_and_where(
     assert "not valid JSON" in detail and "line 1 column" in detail, detail
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PUT", "/api/v1/settings"),
+        ("POST", "/api/v1/deals/d-1002/mutes"),
+        ("POST", "/api/v1/hooks"),
+        ("PUT", "/api/v1/slack-webhooks/sales"),
+    ],
+)
+def test_a_json_body_that_is_no_object_is_422_saying_so_on_every_route(
+    client: FlaskClient, services: Services, a: Tenant, method: str, path: str
+) -> None:
+    """`[1]` got "the body must be a JSON object" from the settings, but marshmallow's
+    "Invalid input type." from mutes, hooks and Slack webhooks."""
+    seed_examples(services, a)
+    response = client.open(path, method=method, headers=a.headers, json=[1])
+    assert response.status_code == 422, response.json
+    assert "must be a JSON object" in json.dumps(response.json), response.json
+
+
 def test_a_body_nested_too_deeply_to_parse_is_400(client: FlaskClient, a: Tenant) -> None:
     deep = "[" * 100_000 + "]" * 100_000
     for method in ("PUT", "PATCH"):
