@@ -88,7 +88,7 @@ def hubspot() -> tuple[Response, int]:
             now_ms=int(time.time() * 1000),
         )
     except SignatureError as exc:
-        return _refuse(HUBSPOT, 401, f"signature_{exc.reason}", "the signature does not verify")
+        return _refuse(HUBSPOT, 401, f"signature_{exc.reason}", _signature_detail(exc))
     try:
         parsed = hubspot_events.parse(body, app_id=config.crm.get("HUBSPOT_APP_ID"))
     except MalformedBody as exc:
@@ -100,6 +100,20 @@ def hubspot() -> tuple[Response, int]:
         else:
             by_portal[event.account_id].append(event)
     return _store_and_answer(services, HUBSPOT, by_portal.items(), body)
+
+
+_SIGNATURE_DETAILS = {
+    "missing": "no signature: sign the request and send the signature headers",
+    "malformed": "the signature headers cannot be read",
+    "stale": "the signed timestamp is over 5 minutes old: sign the request again",
+    "future": "the signed timestamp is over 5 minutes ahead: check the sender's clock",
+}
+
+
+def _signature_detail(exc: SignatureError) -> str:
+    """What the sender can do about the refusal; a mismatch says no more (a forger learns
+    nothing from it)."""
+    return _SIGNATURE_DETAILS.get(exc.reason, "the signature does not verify")
 
 
 def _headers(names: Iterable[str]) -> dict[str, str]:
@@ -211,7 +225,7 @@ def generic(tenant_id: str) -> tuple[Response, int]:
             now_s=int(time.time()),
         )  # fmt: skip
     except SignatureError as exc:
-        return _refuse(GENERIC, 401, f"signature_{exc.reason}", "the signature does not verify")
+        return _refuse(GENERIC, 401, f"signature_{exc.reason}", _signature_detail(exc))
     try:
         kind, deal_ids = standard_webhooks.parse_event(body)
     except MalformedBody as exc:

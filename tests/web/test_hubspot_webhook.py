@@ -128,6 +128,10 @@ def test_unverifiable_requests_get_401(
     assert response.status_code == 401
     assert response.json["error"] == reason
     assert _inbox(app, tenant_id) == []
+    if reason == "signature_missing":  # the sender is told what to do
+        assert "sign the request" in response.json["detail"]
+    if reason == "signature_mismatch":  # a forger is told nothing more
+        assert response.json["detail"] == "the signature does not verify"
 
 
 def test_a_stale_but_authentic_request_is_401(
@@ -140,6 +144,7 @@ def test_a_stale_but_authentic_request_is_401(
         content_type="application/json",
     )  # fmt: skip
     assert (response.status_code, response.json["error"]) == (401, "signature_stale")
+    assert "over 5 minutes old" in response.json["detail"]
 
 
 def test_wrong_secret_and_wrong_uri_are_401(client: FlaskClient, tenant_id: str) -> None:
