@@ -14,10 +14,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from adapters.sell.firehose import position_ages
+from connector.store.credentials import OAUTH
 from connector.store.db import Store
 from connector.store.mirror import notices
 from connector.store.models import (
     ApiUsageRow,
+    Credential,
     DealRow,
     InboxEvent,
     OutboxEffect,
@@ -65,6 +67,13 @@ class TenantStatus:
     """Users the CRM deactivated who still own open deals: (id, name, open deals)."""
     fallback_owner: str | None = None
     """Who takes their deals' tasks (`tasks.fallback_owner`); None: nobody."""
+    connected: bool = True
+    """False while a CRM that is read with tokens has none (a tenant added from the command
+    line, not installed yet): nothing can be read or written for it."""
+
+
+CONNECTED_BY_INSTALL = ("hubspot", "salesforce", "sell")
+"""The CRMs a tenant reads with the tokens its install (or, for Sell, a personal token) gave."""
 
 
 def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
@@ -90,6 +99,9 @@ def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
         cursors = {c.name: (now - from_db(c.updated_at)).total_seconds() for c in rows}
         values = {c.name: c.value for c in rows}
         usage = _usage(s.get(ApiUsageRow, tenant_id))
+        connected = tenant.crm not in CONNECTED_BY_INSTALL or bool(
+            s.scalar(select(func.count()).select_from(Credential).where(Credential.name == OAUTH))
+        )
         departed = [
             (user_id, name, n)
             for user_id, name, n in s.execute(
@@ -133,6 +145,7 @@ def tenant_status(store: Store, tenant_id: str, now: datetime) -> TenantStatus:
         api_usage=usage,
         departed=departed,
         fallback_owner=current_settings(store, tenant_id).fallback_owner if departed else None,
+        connected=connected,
     )
 
 
@@ -167,6 +180,11 @@ def describe(st: TenantStatus) -> list[str]:
     lines = [f"tenant {st.tenant_id} ({st.crm}): {st.status}"]
     if st.reason and st.status != "active":
         lines.append(f"  why: {st.reason}")
+    if not st.connected and st.status == "active":
+        lines.append(
+            f"  not connected: no {st.crm} tokens yet, nothing is read or written; install "
+            f"Deal Radar from PUBLIC_URL/install/{st.crm}"
+        )
     if st.setup:
         lines += _describe_setup(st.setup)
     if st.sweep:

@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from cryptography.fernet import Fernet
 from redis import Redis
 from rq import SimpleWorker
 
@@ -16,8 +17,12 @@ from connector.commands.jobs_cmd import failed_jobs, reason
 from connector.commands.worker_cmd import COMMAND_WAIT, DealRadarWorker
 from connector.intake import accept_event
 from connector.store import tenants
+from connector.store.credentials import save_tokens
+from connector.store.db import Store
 from connector.store.models import UserRow
+from connector.store.secrets import TokenBox
 from connector.store.status import describe, tenant_status
+from connector.store.times import utc_now
 from jobs import sweep
 from jobs.runtime import Runtime
 from tests.jobs.conftest import run_jobs
@@ -119,6 +124,32 @@ def test_tenants_status_command(tmp_path, capsys: pytest.CaptureFixture) -> None
     ]
     assert main(["tenants", "status", "nope", "--database-url", url]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_status_says_a_tenant_added_but_never_installed_is_not_connected(
+    tmp_path, capsys: pytest.CaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    """`tenants add --crm hubspot` makes an active tenant that nothing can read for until it is
+    installed: the status said only "active". Once its tokens are stored, the line goes."""
+    url = f"sqlite:///{tmp_path / 'dr.db'}"
+    assert main(["db", "upgrade", "--database-url", url]) == 0
+    capsys.readouterr()
+    assert main(["tenants", "add", "--crm", "hubspot", "--account-id", "62515",
+                 "--database-url", url]) == 0  # fmt: skip
+    tenant_id = capsys.readouterr().out.split()[1]
+    assert main(["tenants", "status", "--database-url", url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == (
+        "  not connected: no hubspot tokens yet, nothing is read or written; install Deal Radar "
+        "from PUBLIC_URL/install/hubspot"
+    )
+    store = Store(url)
+    box = TokenBox([Fernet.generate_key().decode()])
+    save_tokens(store, box, tenant_id, {"access_token": "a", "refresh_token": "r"}, None,
+                utc_now())  # fmt: skip
+    assert not any("not connected" in line for line in describe(tenant_status(
+        store, tenant_id, utc_now()
+    )))  # fmt: skip
 
 
 def test_a_worker_told_to_stop_is_not_held_by_its_command_channel(redis: Redis) -> None:
