@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from redis.exceptions import RedisError
 
@@ -32,10 +33,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dealradar",
         description="Deal Radar: deal alerts and relationship health for your CRM.",
     )
+    parser.add_argument("--version", action="version", version=f"dealradar {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.register(sub)
     return parser
+
+
+def _version() -> str:
+    """The installed package's version (pyproject.toml), for bug reports."""
+    try:
+        return version("dealradar")
+    except PackageNotFoundError:  # run from a source tree never installed
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -68,6 +68,17 @@ _GRADE_NAMES = {
     "fr": {"good": "bonne", "fair": "moyenne", "poor": "faible"},
 }
 
+_TREND_NAMES = {
+    "en": {"improving": "improving", "steady": "steady", "declining": "declining"},
+    "fr": {"improving": "en hausse", "steady": "stable", "declining": "en baisse"},
+}
+_STATUS_NAMES = {
+    "en": {"open": "open", "won": "won", "lost": "lost"},
+    "fr": {"open": "en cours", "won": "gagnée", "lost": "perdue"},  # une affaire
+}
+_THOUSANDS = {"en": ",", "fr": "\u202f"}
+"""Digit group separators: French writes 12 500 with a narrow no-break space."""
+
 _THRESHOLD_IS_DAYS = frozenset({"powermap_gap"})
 """Alerts whose threshold reads better with its unit ("threshold 10 days")."""
 
@@ -120,6 +131,21 @@ def alert_message(code: str, facts: Mapping[str, Any], locale: str = LOCALE_FALL
 
 def grade_name(grade: str, locale: str = LOCALE_FALLBACK) -> str:
     return _GRADE_NAMES.get(locale, _GRADE_NAMES[LOCALE_FALLBACK])[grade]
+
+
+def trend_name(trend: str, locale: str = LOCALE_FALLBACK) -> str:
+    return _TREND_NAMES.get(locale, _TREND_NAMES[LOCALE_FALLBACK])[trend]
+
+
+def status_name(status: str, locale: str = LOCALE_FALLBACK) -> str:
+    """A deal's status (open, won, lost) in words."""
+    return _STATUS_NAMES.get(locale, _STATUS_NAMES[LOCALE_FALLBACK])[status]
+
+
+def amount_text(amount: float, currency: str | None, locale: str = LOCALE_FALLBACK) -> str:
+    """An amount rounded to units, its digits grouped as the locale writes them."""
+    grouped = f"{amount:,.0f}".replace(",", _THOUSANDS.get(locale, ","))
+    return f"{grouped} {currency or ''}".strip()
 
 
 def level_name(level: str, locale: str = LOCALE_FALLBACK) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -213,6 +214,31 @@ def test_a_table_names_the_stage_as_reps_read_it(
     assert main(["evaluate", path, "--now", NOW, "--format", "table"]) == 0
     row = capsys.readouterr().out.splitlines()[2]
     assert "Contract sent" in row and "98765432" not in row, row
+
+
+def test_a_french_table_is_french_throughout(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Headers and alerts were French, but amounts kept English digit groups (12,500) and the
+    status and trend their English words."""
+    rotting, won = _rotting(), _rotting()
+    rotting["deal"].update(amount=12500, currency="EUR")
+    rotting["previous_health_score"] = 99  # the score fell since: a trend
+    won["deal"].update(id="d-2", name="Signed", status="won")
+    paths = [_write(tmp_path, "a.json", rotting), _write(tmp_path, "b.json", won)]
+    settings = _write(tmp_path, "s.json", {"locale": "fr"})
+    assert main(["evaluate", *paths, "--now", NOW, "--format", "table",
+                 "--settings", settings]) == 0  # fmt: skip
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].split()[0] == "Affaire"
+    assert "12\u202f500 EUR" in table and "12,500" not in table
+    assert "gagnée" in table and " won" not in table
+    assert "en baisse" in table and "declining" not in table
+
+
+def test_version(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert re.fullmatch(r"dealradar \d+\.\d+\.\d+\n", capsys.readouterr().out)
 
 
 def test_installed_command_and_help() -> None:

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from engine.alerts import MuteError, load_mutes
 from engine.evaluate import Evaluation, Evaluator
-from engine.messages import grade_name
+from engine.messages import amount_text, grade_name, status_name, trend_name
 from engine.model import Bundle, BundleError, load_bundle
 from engine.settings import SettingsError, load_settings
 
@@ -202,11 +202,11 @@ _HEADERS = {
 }
 
 
-def _amount(bundle: Bundle) -> str:
+def _amount(bundle: Bundle, locale: str) -> str:
     amount = bundle.deal.amount
     if amount is None:
         return "-"
-    return f"{amount:,.0f} {bundle.deal.currency}".strip()
+    return amount_text(amount, bundle.deal.currency, locale)
 
 
 def render_table(rows: list[tuple[Bundle, Evaluation]], locale: str = "en") -> str:
@@ -215,7 +215,7 @@ def render_table(rows: list[tuple[Bundle, Evaluation]], locale: str = "en") -> s
     cells = []
     for bundle, result in rows:
         h = result.health
-        trend = f" {h.trend}" if h.trend else ""
+        trend = f" {trend_name(h.trend, locale)}" if h.trend else ""
         alerts = [a.message for a in result.alerts] or ["-"]
         cells.append(
             (
@@ -223,9 +223,9 @@ def render_table(rows: list[tuple[Bundle, Evaluation]], locale: str = "en") -> s
                 [
                     (bundle.deal.stage_name or bundle.deal.stage)
                     if bundle.deal.status == "open"
-                    else bundle.deal.status
+                    else status_name(bundle.deal.status, locale)
                 ],
-                [_amount(bundle)],
+                [_amount(bundle, locale)],
                 [f"{h.score} {grade_name(h.grade, locale)}{trend}"],
                 [line for a in alerts for line in textwrap.wrap(a, 70)],
             )
