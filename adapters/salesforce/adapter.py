@@ -118,12 +118,13 @@ TASK_RELATION_IDS = 4_000
 """Task ids per TaskRelation query: 4,000 quoted 18-character ids are about 84,000 characters,
 under SOQL's 100,000 (the client sends a query that long through Composite). Most tasks have one
 contact or none, so the answer is far smaller than the ids asked: the fewer queries the better."""
+CONTACT_ROLES = "OpportunityContactRole"
 ACTIVITY_LISTINGS = {
     "Task": "SELECT Id, WhatId, WhoId, SystemModstamp FROM Task WHERE SystemModstamp >= {since} "
     "ORDER BY SystemModstamp",
     "Event": "SELECT Id, WhatId, WhoId, SystemModstamp FROM Event WHERE IsChild = false AND "
     "SystemModstamp >= {since} ORDER BY SystemModstamp",
-    "OpportunityContactRole": "SELECT Id, OpportunityId, SystemModstamp "
+    CONTACT_ROLES: "SELECT Id, OpportunityId, SystemModstamp "
     "FROM OpportunityContactRole WHERE SystemModstamp >= {since} ORDER BY SystemModstamp",
 }
 """What a poll reads of the records changed since its cursors that concern an opportunity
@@ -343,10 +344,10 @@ class SalesforceAdapter:
             out[sobject] = _after_page(records, cursors[sobject], more) or cursors[sobject]
             if more:
                 self._activity_listings[sobject] = (out[sobject], page["nextRecordsUrl"])
+            if sobject == CONTACT_ROLES:  # of their opportunities only
+                deals.update(id18(str(r["OpportunityId"])) for r in records)
+                continue
             for record in records:
-                if "OpportunityId" in record:  # a contact role: of its opportunity only
-                    deals.add(id18(str(record["OpportunityId"])))
-                    continue
                 activities.add(id18(str(record["Id"])))
                 what, who = str(record.get("WhatId") or ""), str(record.get("WhoId") or "")
                 if _prefix(what) == PREFIXES["Opportunity"]:
