@@ -253,7 +253,7 @@ def _mark_failed(tenant_id: str, ids: list[int], reason: str) -> None:
         s.execute(
             update(OutboxEffect)
             .where(OutboxEffect.id.in_(ids))
-            .values(status="failed", last_error=reason, done_at=rt.clock())
+            .values(last_error=reason, **work.failed_at(rt.clock()))
         )
 
 

@@ -50,18 +50,18 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from connector.store import work
 from connector.store.models import AlertEpisode, OutboxEffect
 from connector.store.orphans import Batch
 from connector.store.sql import tenant_of
-from connector.store.times import from_db, to_db
+from connector.store.times import from_db
 from jobs import digest, notify, pipeline
 from jobs.crm_effects import NOTE, TASK, TASK_DONE, TASK_OWNER
 
 KINDS = (TASK, TASK_DONE, TASK_OWNER, NOTE, notify.MAIL, notify.SLACK, digest.DIGEST)
-FINISHED = ("done", "failed")
 
 STARTED, ENDED, SEEN, PLANNED = "started", "ended", "seen", "planned"
 _DAY = r"(\d{4}-\d\d-\d\d)"
@@ -103,9 +103,7 @@ def finished_effects(
     finished = [
         OutboxEffect.tenant_id == tenant_id,
         OutboxEffect.kind.in_(KINDS),
-        OutboxEffect.status.in_(FINISHED),
-        OutboxEffect.due_at < to_db(before),
-        or_(OutboxEffect.done_at.is_(None), OutboxEffect.done_at < to_db(before)),
+        *work.finished_before(before),
     ]
     keyset = [OutboxEffect.key > after] if after is not None else []
     keys = list(

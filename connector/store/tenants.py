@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adapters.salesforce import mapping as salesforce_mapping
+from connector.store import work
 from connector.store.db import Store
 from connector.store.models import ApiKey, Credential, Hook, OutboxEffect, SettingsVersion, Tenant
 from connector.store.times import from_db, to_db
@@ -240,7 +241,7 @@ def fail_waiting_effects(session: Session, reason: str, now: datetime) -> int:
     return session.execute(
         update(OutboxEffect)
         .where(OutboxEffect.status.in_(("pending", "sending")))
-        .values(status="failed", last_error=reason, done_at=to_db(now))
+        .values(last_error=reason, **work.failed_at(now))
     ).rowcount
 
 

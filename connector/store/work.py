@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from connector.store.models import InboxEvent, OutboxEffect
 from connector.store.sql import in_key_order, insert_new_many, same_tenant
+from connector.store.times import to_db
 from engine.text import storable
 
 InboxRow = tuple[str, str, str, str, list[str], str, datetime]
@@ -187,17 +188,37 @@ def purge_processed(session: Session, received_before: datetime, limit: int) -> 
     )  # fmt: skip
 
 
+FINISHED = ("done", "failed")
+"""Outbox statuses no worker changes again: their rows are kept a while, then purged."""
+
+
+def finished_before(before: datetime) -> list[Any]:
+    """Criteria of outbox rows done or failed, last due and finished before `before`: a failure
+    is kept that long after it happened (for an admin to see), not after its due day. Rows
+    failed before failures were stamped (done_at empty) go by their due day."""
+    moment = to_db(before)
+    return [
+        OutboxEffect.status.in_(FINISHED),
+        OutboxEffect.due_at < moment,
+        or_(OutboxEffect.done_at.is_(None), OutboxEffect.done_at < moment),
+    ]
+
+
+def failed_at(now: datetime) -> dict[str, Any]:
+    """The values that end an outbox row `failed`: stamped with when (done_at), for
+    `finished_before`."""
+    return {"status": "failed", "done_at": to_db(now)}
+
+
 def purge_finished_effects(
     session: Session, kinds: Sequence[str], before: datetime, limit: int
 ) -> int:
-    """Delete up to `limit` of the session tenant's done or failed effects of these kinds, last
-    due and finished before `before`, oldest first; how many. Only kinds whose keys guard
-    nothing once finished; a failure stays that long after it happened, for an admin to see."""
+    """Delete up to `limit` of the session tenant's finished effects of these kinds
+    (`finished_before`), oldest first; how many. Only kinds whose keys guard nothing once
+    finished."""
     return _delete_oldest(
         session, OutboxEffect, OutboxEffect.due_at, limit,
-        OutboxEffect.status.in_(("done", "failed")), OutboxEffect.due_at < before,
-        or_(OutboxEffect.done_at.is_(None), OutboxEffect.done_at < before),
-        OutboxEffect.kind.in_(list(kinds)),
+        *finished_before(before), OutboxEffect.kind.in_(list(kinds)),
     )  # fmt: skip
 
 
@@ -344,7 +365,7 @@ def record_failure(
     at `now` (a refusal retrying cannot cure), else they stay pending for the retry."""
     values: dict[str, Any] = {"attempts": OutboxEffect.attempts + 1, "last_error": error}
     if final:
-        values.update(status="failed", done_at=now)
+        values.update(failed_at(now))
     session.execute(update(OutboxEffect).where(OutboxEffect.id.in_(list(ids))).values(**values))
 
 
@@ -400,7 +421,7 @@ def settle(
     if status == "done":
         values.update(done_at=now, result=result)
     elif status == "failed":
-        values["done_at"] = now
+        values.update(failed_at(now))
     if due_at is not None:
         values["due_at"] = due_at
     claimed = [OutboxEffect.status == "sending"] if status == "pending" else []
