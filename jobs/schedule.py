@@ -125,16 +125,19 @@ def _tick_tenant(rt: Runtime, tenant_id: str, crm: str, zone: str, now: datetime
     settings = tenants.current_settings(rt.store, tenant_id)
     local = now.astimezone(ZoneInfo(settings.timezone or zone))
     counts = {"sweeps": 0, "resweeps": 0, "polls": 0, "digests": 0}
+    with rt.store.tenant(tenant_id) as s:
+        run = s.get(SweepRun, (tenant_id, local.date()))
+        started = from_db(run.started_at) if run is not None else None
     if (
         _sweep_hour_reached(local, settings.schedule["sweep_hour"])
-        and not _swept(tenant_id, local)
+        and started is None
         and not sweep.first_sync_under_way(tenant_id, now)
     ):
         queues.queue(rt.redis, queues.SWEEP).enqueue(
             "jobs.sweep.start", tenant_id, local.date().isoformat()
         )
         counts["sweeps"] = 1
-    elif _settings_left_behind(tenant_id, local, now):
+    elif _settings_left_behind(tenant_id, started, local, now):
         counts["resweeps"] = queues.request_sweep_again(
             rt.redis, tenant_id, local.date().isoformat()
         )
@@ -166,36 +169,26 @@ def _sweep_hour_reached(local: datetime, hour: int) -> bool:
     return local.astimezone(UTC) >= earliest
 
 
-def _settings_left_behind(tenant_id: str, local: datetime, now: datetime) -> bool:
-    """Settings saved today that no pass of the day's run has begun under, though the save is
-    older than a queued re-sweep's mark (queues.SWEEP_AGAIN_HOLD): the re-sweep it asked for
-    was lost (its worker killed as it took the job, Redis emptied or refusing), and the saves
-    after it found its mark. The database says so; Redis only carried the request."""
+def _settings_left_behind(
+    tenant_id: str, started: datetime | None, local: datetime, now: datetime
+) -> bool:
+    """Settings saved today that no pass of the day's run (begun at `started`, None: none yet)
+    has begun under, though the save is older than a queued re-sweep's mark
+    (queues.SWEEP_AGAIN_HOLD): the re-sweep it asked for was lost (its worker killed as it took
+    the job, Redis emptied or refusing), and the saves after it found its mark. The database
+    says so; Redis only carried the request."""
     rt = current()
     with rt.store.tenant(tenant_id) as s:
-        saved = from_db(
-            s.scalar(
-                select(func.max(SettingsVersion.changed_at)).where(
-                    SettingsVersion.tenant_id == tenant_id
-                )
-            )
-        )
-        run = s.get(SweepRun, (tenant_id, local.date()))
+        saved = from_db(s.scalar(select(func.max(SettingsVersion.changed_at))))
     if saved is None or now - saved < timedelta(seconds=queues.SWEEP_AGAIN_HOLD):
         return False
-    if run is not None:
-        return from_db(run.started_at) < saved
+    if started is not None:
+        return started < saved
     # No run yet: a save today starts the day's sweep (jobs.sweep.again), unless an install's
     # first sync is under way.
     return saved.astimezone(local.tzinfo).date() == local.date() and not (
         sweep.first_sync_under_way(tenant_id, now)
     )
-
-
-def _swept(tenant_id: str, local: datetime) -> bool:
-    rt = current()
-    with rt.store.tenant(tenant_id) as s:
-        return s.get(SweepRun, (tenant_id, local.date())) is not None
 
 
 def _set_up(tenant_id: str) -> bool:
